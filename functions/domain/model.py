@@ -1,0 +1,124 @@
+"""Entities of the training hierarchy: Project -> Task -> Job (one attempt).
+
+Pure data (frozen pydantic models); every change goes through functions that return a
+new value, so a handler can load, apply, and save with a version condition.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Project(_Entity):
+    project_id: str
+    tenant: str
+    name: str
+    purpose: str
+    datasets: tuple[str, ...] = ()
+    created_at: datetime
+    expires_at: datetime
+    active: bool = True
+
+    def is_live(self, now: datetime) -> bool:
+        return self.active and now < self.expires_at
+
+
+class Task(_Entity):
+    task_id: str
+    project_id: str
+    tenant: str
+    spec: TaskSpec
+    created_at: datetime
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    LAUNCHING = "LAUNCHING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (JobState.LAUNCHING, JobState.RUNNING)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED})
+
+
+class Job(_Entity):
+    """One attempt of a Task. `version` is the optimistic-locking counter of the store."""
+
+    job_id: str
+    task_id: str
+    project_id: str
+    tenant: str
+    attempt: int = Field(ge=1)
+    pool: str
+    priority: int = 0
+    resources: Resources
+    limits: Limits
+    retry: RetryPolicy
+    state: JobState = JobState.QUEUED
+    created_at: datetime
+    not_before: datetime | None = None  # backoff: may not launch before this
+    launched_at: datetime | None = None
+    running_at: datetime | None = None
+    last_epoch_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_epoch: int | None = None
+    reason: str = ""
+    failure_kind: FailureKind | None = None
+    metadata: dict[str, str | float | int | bool] = Field(default_factory=dict)
+    final_metrics: dict[str, float] = Field(default_factory=dict)
+    capacity_held: bool = False  # pool/tenant capacity is reserved for this job
+    cleaned_up: bool = False  # logs stored, runtime resources deleted, capacity released
+    log_key: str | None = None
+    version: int = 0
+
+    @property
+    def deadline_at(self) -> datetime | None:
+        """When the next time limit expires, for active jobs only (the sweep's index key)."""
+        if not self.state.is_active or self.launched_at is None:
+            return None
+        ttl_end = self.launched_at + timedelta(seconds=self.limits.ttl_s)
+        if self.state is JobState.LAUNCHING:
+            report_end = self.launched_at + timedelta(seconds=self.limits.launch_s)
+        else:
+            last = self.last_epoch_at or self.running_at or self.launched_at
+            report_end = last + timedelta(seconds=self.limits.epoch_s)
+        return min(ttl_end, report_end)
+
+
+class Epoch(_Entity):
+    job_id: str
+    tenant: str
+    epoch: int
+    metrics: dict[str, float]
+    reported_at: datetime
+
+
+class Checkpoint(_Entity):
+    job_id: str
+    tenant: str
+    epoch: int
+    key: str
+    metrics: dict[str, float]
+    size_bytes: int = 0
+    sha256: str = ""
+    reported_at: datetime

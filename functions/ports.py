@@ -1,0 +1,169 @@
+"""The ports the core asks for. Each has a real adapter and an honest in-memory fake.
+
+Store methods that apply an event take `dedup`: a key (consumer + event id) written in
+the same atomic write as the change. If that key already exists the whole write is
+refused with AlreadyProcessed, so a replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class ProjectStore(Protocol):
+    def create_project(self, project: Project) -> None:
+        """Conflict if the id exists."""
+
+    def get_project(self, tenant: str, project_id: str) -> Project:
+        """NotFound if missing or another tenant's."""
+
+    def list_projects(self, tenant: str) -> list[Project]:
+        """The tenant's projects, newest first."""
+
+    def update_project(self, project: Project) -> None: ...
+
+
+class TaskStore(Protocol):
+    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None) -> None:
+        """Task and its first attempt, atomically. Conflict if either exists."""
+
+    def get_task(self, tenant: str, task_id: str) -> Task: ...
+
+    def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
+        """Oldest first."""
+
+
+class JobStore(Protocol):
+    def get_job(self, tenant: str, job_id: str) -> Job:
+        """NotFound if missing or another tenant's."""
+
+    def list_jobs(self, tenant: str, task_id: str) -> list[Job]:
+        """A task's attempts, by attempt number."""
+
+    def create_job(self, job: Job, *, dedup: str | None = None) -> None:
+        """A new attempt. Conflict if it exists."""
+
+    def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
+                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None) -> Job:
+        """Write `job` if the stored version is `expected_version`; returns it with
+        version + 1. The optional epoch/checkpoint record is written in the same atomic
+        write. Conflict on a version mismatch, AlreadyProcessed on a seen dedup key."""
+
+    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy) -> Job:
+        """Save a QUEUED->LAUNCHING job and reserve its capacity atomically.
+        CapacityExhausted if the pool budget or the tenant cap would be exceeded."""
+
+    def release_job(self, job: Job, *, expected_version: int, dedup: str | None = None) -> Job:
+        """Save a cleaned-up job and give its capacity back atomically (never below 0)."""
+
+    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+        """QUEUED jobs of a pool in launch order (priority, then creation); no scan."""
+
+    def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        """Active jobs whose deadline_at <= now, from a sparse index; no scan."""
+
+    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
+        """All LAUNCHING/RUNNING jobs of a pool (sparse index), for runtime reconcile."""
+
+    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+        """Finished jobs still holding capacity (cleanup not yet done), for the sweep."""
+
+    def usage(self, pool: str) -> tuple[Capacity, dict[str, int]]:
+        """Capacity in use in the pool, and running jobs per tenant."""
+
+    def epochs(self, tenant: str, job_id: str) -> list[Epoch]: ...
+
+    def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]: ...
+
+    def pools(self) -> list[str]:
+        """Pools that have ever had a job (the sweep visits each)."""
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """NotFound if missing."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def presign_get(self, key: str, *, expires_s: int) -> str: ...
+
+    def presign_put(self, key: str, *, expires_s: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a runtime needs to start one attempt."""
+
+    job_id: str
+    tenant: str
+    project_id: str
+    task_id: str
+    attempt: int
+    image: str
+    command: Sequence[str]
+    args: Sequence[str]
+    env: dict[str, str]
+    cpu: float
+    memory_mb: int
+    gpu: int
+    ttl_s: float
+
+
+class RuntimeStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class RuntimeJob:
+    job_id: str
+    status: RuntimeStatus
+    exit_code: int | None = None
+    reason: str = ""  # what the runtime knows and the trainer cannot report (OOMKilled, ...)
+
+
+class JobRuntime(Protocol):
+    def launch(self, spec: LaunchSpec) -> None:
+        """Start the attempt. Idempotent: an attempt already started is left alone."""
+
+    def stop(self, job_id: str) -> None:
+        """Kill it if it runs; keep its logs. Missing is fine."""
+
+    def logs(self, job_id: str) -> bytes:
+        """Its captured stdout/stderr so far (empty if unknown)."""
+
+    def delete(self, job_id: str) -> None:
+        """Remove everything the runtime holds for it. Missing is fine."""
+
+    def list(self) -> list[RuntimeJob]:
+        """Every attempt the runtime holds, live or exited (for reconcile)."""
+
+
+@dataclass(frozen=True)
+class OutEvent:
+    type: str
+    source: str
+    subject: str
+    data: dict[str, object]
+    id: str | None = None  # a deterministic id makes re-emission idempotent downstream
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: OutEvent) -> None:
+        """Deliver to the broker; TemporaryError if it cannot be reached."""

@@ -1,0 +1,3 @@
+"""trainyard SDK: the contract between trainers, users and the platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,108 @@
+"""CloudEvent types and payload schemas: the wire contract between trainers and platform.
+
+Every event a trainer posts has `subject` = its job id; the platform checks it against
+the job-scoped token. Payloads are validated with these models at the edge.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventType(StrEnum):
+    TASK_REQUESTED = "io.trainyard.task.requested"
+    JOB_CREATED = "io.trainyard.job.created"
+    JOB_RUNNING = "io.trainyard.job.running"
+    JOB_EPOCH = "io.trainyard.job.epoch"
+    JOB_CHECKPOINT = "io.trainyard.job.checkpoint"
+    JOB_METADATA = "io.trainyard.job.metadata"
+    JOB_SUCCEEDED = "io.trainyard.job.succeeded"
+    JOB_FAILED = "io.trainyard.job.failed"
+    JOB_FINISHED = "io.trainyard.job.finished"
+    PING = "dev.knative.sources.ping"
+
+
+# Events a trainer (holding a job token) may post through the ingress.
+TRAINER_EVENTS = frozenset(
+    {
+        EventType.JOB_RUNNING,
+        EventType.JOB_EPOCH,
+        EventType.JOB_CHECKPOINT,
+        EventType.JOB_METADATA,
+        EventType.JOB_SUCCEEDED,
+        EventType.JOB_FAILED,
+    }
+)
+
+Metrics = dict[Annotated[str, Field(min_length=1, max_length=64)], float]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobRunning(_Payload):
+    pass
+
+
+class EpochReport(_Payload):
+    epoch: int = Field(ge=0, description="0-based or 1-based epoch number, as the trainer counts")
+    metrics: Metrics = Field(default_factory=dict, max_length=64)
+
+
+class CheckpointReport(_Payload):
+    epoch: int = Field(ge=0)
+    key: str = Field(min_length=1, max_length=512, description="artifact key the weights were uploaded to")
+    metrics: Metrics = Field(default_factory=dict, max_length=64)
+    size_bytes: int = Field(ge=0, default=0)
+    sha256: str = Field(default="", max_length=64)
+
+
+class MetadataReport(_Payload):
+    learning_rate: float | None = Field(default=None, gt=0)
+    total_epochs: int | None = Field(default=None, ge=1)
+    extra: dict[str, str | float | int | bool] = Field(default_factory=dict, max_length=32)
+
+
+class JobSucceeded(_Payload):
+    metrics: Metrics = Field(default_factory=dict, max_length=64)
+
+
+class JobFailed(_Payload):
+    reason: str = Field(min_length=1, max_length=2000)
+    logs: str = Field(default="", max_length=64_000, description="tail of the trainer's log")
+
+
+class JobCreated(_Payload):
+    tenant: str
+    job_id: str
+
+
+class JobFinished(_Payload):
+    tenant: str
+    job_id: str
+    state: str
+
+
+class TaskRequested(_Payload):
+    """Another system asks for a task; the event id makes the request idempotent."""
+
+    tenant: str = Field(min_length=1, max_length=64)
+    project_id: str = Field(min_length=1, max_length=64)
+    task: dict[str, object]
+
+
+PAYLOADS: dict[EventType, type[_Payload]] = {
+    EventType.JOB_RUNNING: JobRunning,
+    EventType.JOB_EPOCH: EpochReport,
+    EventType.JOB_CHECKPOINT: CheckpointReport,
+    EventType.JOB_METADATA: MetadataReport,
+    EventType.JOB_SUCCEEDED: JobSucceeded,
+    EventType.JOB_FAILED: JobFailed,
+    EventType.JOB_CREATED: JobCreated,
+    EventType.JOB_FINISHED: JobFinished,
+    EventType.TASK_REQUESTED: TaskRequested,
+}

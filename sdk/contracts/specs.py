@@ -1,0 +1,96 @@
+"""Input specifications users send (and the platform stores): projects and tasks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+DatasetName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FailureKind(StrEnum):
+    """Why an attempt ended badly; the retry policy chooses which kinds are retried."""
+
+    TRAINER = "trainer"  # the trainer reported failure or exited non-zero
+    INFRASTRUCTURE = "infrastructure"  # lost runner, launch error, vanished process/pod
+    LAUNCH_TIMEOUT = "launch_timeout"  # never reported running within launch_s
+    EPOCH_TIMEOUT = "epoch_timeout"  # no epoch report within epoch_s of the last
+    TTL_TIMEOUT = "ttl_timeout"  # did not finish within ttl_s
+    CANCELLED = "cancelled"
+    ACCESS_REVOKED = "access_revoked"
+
+
+class Resources(_Spec):
+    cpu: float = Field(default=1.0, gt=0, le=64, description="CPU cores requested (= limit)")
+    memory_mb: int = Field(default=1024, ge=64, le=512_000, description="memory in MiB (= limit)")
+    gpu: int = Field(default=0, ge=0, le=8)
+
+
+class RetryPolicy(_Spec):
+    max_retries: int = Field(default=2, ge=0, le=10, description="attempts after the first")
+    backoff_s: float = Field(default=5.0, ge=0, le=3600, description="delay before the 2nd attempt")
+    backoff_factor: float = Field(default=2.0, ge=1, le=10)
+    max_backoff_s: float = Field(default=600.0, ge=0, le=86_400)
+    retry_on: frozenset[FailureKind] = Field(
+        default=frozenset(
+            {
+                FailureKind.TRAINER,
+                FailureKind.INFRASTRUCTURE,
+                FailureKind.LAUNCH_TIMEOUT,
+                FailureKind.EPOCH_TIMEOUT,
+            }
+        )
+    )
+
+    @model_validator(mode="after")
+    def _never_retry_cancel(self) -> RetryPolicy:
+        if FailureKind.CANCELLED in self.retry_on or FailureKind.ACCESS_REVOKED in self.retry_on:
+            raise ValueError("cancelled and access_revoked attempts are never retried")
+        return self
+
+
+class Limits(_Spec):
+    launch_s: float = Field(default=300, gt=0, le=86_400, description="launch -> 'running' report")
+    epoch_s: float = Field(default=1800, gt=0, le=7 * 86_400, description="between epoch reports")
+    ttl_s: float = Field(default=24 * 3600, gt=0, le=30 * 86_400, description="launch -> finished")
+
+
+class TaskSpec(_Spec):
+    name: str = Field(min_length=1, max_length=100, pattern=NAME)
+    image: str = Field(default="", max_length=512, description="container image (Kubernetes runtime)")
+    command: list[str] = Field(default_factory=list, max_length=64, description="entrypoint override")
+    args: list[str] = Field(default_factory=list, max_length=256)
+    hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=64)
+    datasets: list[DatasetName] = Field(default_factory=list, max_length=16, description="project datasets it reads")
+    resources: Resources = Field(default_factory=Resources)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    limits: Limits = Field(default_factory=Limits)
+    pool: str = Field(default="default", min_length=1, max_length=64, pattern=NAME)
+    priority: int = Field(default=0, ge=0, le=9, description="higher launches first within a pool")
+
+    @model_validator(mode="after")
+    def _runnable(self) -> TaskSpec:
+        if not self.image and not self.command:
+            raise ValueError("a task needs an image or a command")
+        return self
+
+
+class ProjectSpec(_Spec):
+    name: str = Field(min_length=1, max_length=100, pattern=NAME)
+    purpose: str = Field(min_length=1, max_length=2000)
+    datasets: list[DatasetName] = Field(default_factory=list, max_length=64)
+    ttl_days: int = Field(default=90, ge=1, le=3650)
+
+
+class ProjectPatch(_Spec):
+    purpose: str | None = Field(default=None, min_length=1, max_length=2000)
+    datasets: list[DatasetName] | None = Field(default=None, max_length=64)
+    ttl_days: int | None = Field(default=None, ge=1, le=3650)
