@@ -8,7 +8,7 @@ refused with AlreadyProcessed, so a replayed event changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -86,9 +86,6 @@ class JobStore(Protocol):
 
     def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]: ...
 
-    def pools(self) -> list[str]:
-        """Pools that have ever had a job (the sweep visits each)."""
-
 
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None: ...
@@ -162,6 +159,7 @@ class OutEvent:
     subject: str
     data: dict[str, object]
     id: str | None = None  # a deterministic id makes re-emission idempotent downstream
+    extensions: dict[str, str] = field(default_factory=dict)  # CloudEvent extension attributes
 
 
 class EventPublisher(Protocol):

@@ -1,0 +1,42 @@
+"""The platform's HTTP API (FastAPI; OpenAPI at /openapi.json)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from functions.api import errors, ingress, jobs, projects
+from functions.core.deps import Deps
+
+log = logging.getLogger("trainyard.api")
+
+
+def create_app(deps: Deps) -> FastAPI:
+    app = FastAPI(title="trainyard", version="0.1.0",
+                  description="Training & experimentation platform: projects, tasks, jobs, data, events.")
+    app.state.deps = deps
+    errors.install(app)
+    app.include_router(projects.router)
+    app.include_router(jobs.router)
+    app.include_router(ingress.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.middleware("http")
+    async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["x-request-id"] = rid
+        log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path,
+                                   "status": response.status_code,
+                                   "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return response
+
+    return app

@@ -1,0 +1,80 @@
+"""POST /v1/events: the CloudEvents ingress (binary or structured mode).
+
+Trainers post their reports here with their job token; the ingress authenticates,
+checks the event acts for that very job, validates the payload, and forwards it to
+the broker with the tenant attached. Nothing is stored when any check fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudevents.http import from_http
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError as PydanticValidationError
+from starlette.concurrency import run_in_threadpool
+
+from functions.api.auth import Caller, DepsDep
+from functions.core.deps import Deps
+from functions.handlers import TENANT_EXTENSION
+from functions.ports import OutEvent
+from sdk.contracts import events as ev
+from sdk.contracts.events import EventType
+from sdk.contracts.tokens import Claims
+from sdk.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
+
+router = APIRouter(prefix="/v1", tags=["events"])
+MAX_EVENT_BYTES = 256 * 1024
+
+
+@router.post("/events", status_code=202)
+async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONResponse:
+    raw = await request.body()
+    if len(raw) > MAX_EVENT_BYTES:
+        raise ValidationError([Problem("body", f"event larger than {MAX_EVENT_BYTES} bytes")])
+    try:
+        event = from_http(dict(request.headers), raw)
+    except Exception as exc:  # the SDK raises many unrelated types for malformed input
+        raise ValidationError([Problem("cloudevent", f"not a valid CloudEvent: {exc}")]) from exc
+    out = _checked(event, caller)
+    if caller.is_job:
+        await run_in_threadpool(_require_live_job, deps, caller)
+    await _publish(deps, out)
+    return JSONResponse({"id": out.id, "type": out.type, "accepted": True}, status_code=202)
+
+
+def _checked(event: Any, caller: Claims) -> OutEvent:
+    kind = event["type"]
+    data = event.get_data()
+    if caller.is_job:
+        if kind not in ev.TRAINER_EVENTS:
+            raise ValidationError([Problem("type", f"a trainer may post {sorted(ev.TRAINER_EVENTS)}, not {kind!r}")])
+        if event.get("subject") != caller.job:
+            raise Forbidden("the event's subject must be the job id of the token")
+    elif kind == EventType.TASK_REQUESTED:
+        if isinstance(data, dict) and data.get("tenant", caller.tenant) != caller.tenant:
+            raise NotFound("tenant", str(data.get("tenant")))
+        data = {**data, "tenant": caller.tenant} if isinstance(data, dict) else data
+    else:
+        raise Forbidden(f"users may post {EventType.TASK_REQUESTED}, not {kind!r}")
+    model = ev.PAYLOADS[EventType(kind)]
+    try:
+        payload = model.model_validate(data if data is not None else {})
+    except PydanticValidationError as exc:
+        raise ValidationError([Problem("data." + ".".join(str(p) for p in e["loc"]), e["msg"])
+                               for e in exc.errors()]) from exc
+    return OutEvent(type=kind, source=event["source"], subject=event.get("subject") or "",
+                    data=payload.model_dump(mode="json"), id=event["id"],
+                    extensions={TENANT_EXTENSION: caller.tenant})
+
+
+def _require_live_job(deps: Deps, caller: Claims) -> None:
+    assert caller.job is not None
+    job = deps.jobs.get_job(caller.tenant, caller.job)
+    if job.state.is_terminal:
+        raise Conflict(f"job {job.job_id} is {job.state.value}; it accepts no more reports")
+
+
+async def _publish(deps: Deps, out: OutEvent) -> None:
+    await run_in_threadpool(deps.events.publish, out)

@@ -1,0 +1,70 @@
+"""Tasks and jobs (user tokens), and the trainer's data endpoints (job tokens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.api.auth import DepsDep, Trainer, User
+from functions.api.views import checkpoint_view, epoch_view, job_view, task_view
+from functions.core import access, reads, sweeping
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+@router.get("/tasks/{task_id}")
+def get_task(task_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return task_view(deps.tasks.get_task(caller.tenant, task_id))
+
+
+@router.get("/tasks/{task_id}/jobs")
+def list_jobs(task_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    deps.tasks.get_task(caller.tenant, task_id)
+    return {"items": [job_view(j) for j in deps.jobs.list_jobs(caller.tenant, task_id)]}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return job_view(deps.jobs.get_job(caller.tenant, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return job_view(sweeping.cancel(deps, tenant=caller.tenant, job_id=job_id))
+
+
+@router.get("/jobs/{job_id}/epochs")
+def epochs(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return {"items": [epoch_view(e) for e in deps.jobs.epochs(caller.tenant, job_id)]}
+
+
+@router.get("/jobs/{job_id}/checkpoints")
+def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return {"items": [checkpoint_view(c) for c in deps.jobs.checkpoints(caller.tenant, job_id)]}
+
+
+@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+def logs(job_id: str, caller: User, deps: DepsDep) -> PlainTextResponse:
+    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id)
+    return PlainTextResponse(data.decode("utf-8", errors="replace"))
+
+
+@router.get("/jobs/{job_id}/datasets/{name}", tags=["trainer"])
+def trainer_dataset(job_id: str, name: str, caller: Trainer, deps: DepsDep) -> dict[str, object]:
+    """For the trainer: a short-lived pre-signed GET of a dataset its task asked for."""
+    return access.trainer_dataset_url(deps, tenant=caller.tenant, job_id=job_id, name=name)
+
+
+class ArtifactRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/jobs/{job_id}/artifacts", tags=["trainer"])
+def trainer_artifact(job_id: str, req: ArtifactRequest, caller: Trainer, deps: DepsDep) -> dict[str, object]:
+    """For the trainer: a pre-signed PUT under its own job's artifact prefix."""
+    return access.trainer_artifact_url(deps, tenant=caller.tenant, job_id=job_id, name=req.name)

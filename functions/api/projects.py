@@ -1,0 +1,72 @@
+"""Projects, tasks, datasets and the comparison of trials (user tokens)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.api.auth import DepsDep, User
+from functions.api.views import job_view, project_view, task_view
+from functions.core import access, projects, reads, tasks
+from sdk.contracts.specs import NAME, ProjectPatch, ProjectSpec, TaskSpec
+
+router = APIRouter(prefix="/v1", tags=["projects"])
+
+
+@router.post("/projects", status_code=201)
+def create_project(spec: ProjectSpec, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return project_view(projects.create(deps, tenant=caller.tenant, spec=spec))
+
+
+@router.get("/projects")
+def list_projects(caller: User, deps: DepsDep) -> dict[str, Any]:
+    return {"items": [project_view(p) for p in deps.projects.list_projects(caller.tenant)]}
+
+
+@router.get("/projects/{project_id}")
+def get_project(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return project_view(deps.projects.get_project(caller.tenant, project_id))
+
+
+@router.patch("/projects/{project_id}")
+def patch_project(project_id: str, patch: ProjectPatch, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return project_view(projects.update(deps, tenant=caller.tenant, project_id=project_id, patch=patch))
+
+
+@router.delete("/projects/{project_id}")
+def deactivate_project(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    """Deactivates: the project and its history stay readable; no new tasks can run."""
+    return project_view(projects.deactivate(deps, tenant=caller.tenant, project_id=project_id))
+
+
+@router.post("/projects/{project_id}/tasks", status_code=201)
+def create_task(project_id: str, spec: TaskSpec, caller: User, deps: DepsDep) -> dict[str, Any]:
+    task, job = tasks.create(deps, tenant=caller.tenant, project_id=project_id, spec=spec)
+    return {"task": task_view(task), "job": job_view(job)}
+
+
+@router.get("/projects/{project_id}/tasks")
+def list_tasks(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    deps.projects.get_project(caller.tenant, project_id)
+    return {"items": [task_view(t) for t in deps.tasks.list_tasks(caller.tenant, project_id)]}
+
+
+@router.get("/projects/{project_id}/comparison")
+def comparison(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    """Every task's best and last metrics side by side, and per-epoch series."""
+    return reads.comparison(deps, tenant=caller.tenant, project_id=project_id)
+
+
+class DatasetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=NAME)
+    op: Literal["upload", "download"] = "upload"
+
+
+@router.post("/projects/{project_id}/datasets")
+def dataset_url(project_id: str, req: DatasetRequest, caller: User, deps: DepsDep) -> dict[str, object]:
+    """A pre-signed URL to PUT (upload) or GET (download) one of the project's datasets."""
+    return access.user_dataset_url(deps, tenant=caller.tenant, project_id=project_id, name=req.name, op=req.op)

@@ -1,0 +1,59 @@
+"""Cleanup of a finished attempt: keep its logs, free the runtime and the capacity,
+queue the next attempt if the retry policy allows, then launch what now fits.
+
+Idempotent by state, not by event id: the sweep re-announces finished jobs whose
+cleanup did not complete, and those deliveries must do the work, not skip it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from functions.core import events, launching
+from functions.core.deps import Deps
+from functions.domain import lifecycle, retry
+from functions.domain.model import Job
+from sdk.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+
+def log_key(job: Job) -> str:
+    return f"{job.tenant}/{job.job_id}/runtime.log"
+
+
+def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
+    job = deps.jobs.get_job(tenant, job_id)
+    if not job.state.is_terminal or job.cleaned_up:
+        launching.admit_pool(deps, job.pool)
+        return job
+    deps.runtime.stop(job.job_id)
+    key: str | None = None
+    output = deps.runtime.logs(job.job_id)
+    if output:
+        key = log_key(job)
+        deps.logs.put(key, output, content_type="text/plain")
+    deps.runtime.delete(job.job_id)
+    nxt = retry.next_attempt(job, deps.clock.now())
+    if nxt is not None:
+        _create_attempt(deps, nxt)  # before the release, so a crash here cannot lose the retry
+    cleaned = lifecycle.mark_cleaned(job, log_key=key)
+    try:
+        if job.capacity_held:
+            saved = deps.jobs.release_job(cleaned, expected_version=job.version)
+        else:
+            saved = deps.jobs.save_job(cleaned, expected_version=job.version)
+    except Conflict:
+        return deps.jobs.get_job(tenant, job_id)  # a concurrent cleanup won
+    log.info("job cleaned up", extra={"job_id": job.job_id, "tenant": job.tenant, "state": job.state.value,
+                                      "retry": nxt.job_id if nxt else None})
+    if nxt is not None:
+        events.job_created(deps, nxt)
+    launching.admit_pool(deps, job.pool)
+    return saved
+
+
+def _create_attempt(deps: Deps, job: Job) -> None:
+    with contextlib.suppress(Conflict):  # created by an earlier delivery of this cleanup
+        deps.jobs.create_job(job)

@@ -1,0 +1,45 @@
+"""What the core needs, injected: ports plus the few settings the use cases read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from functions.domain.admission import Capacity, PoolPolicy
+from functions.ports import BlobStore, Clock, EventPublisher, JobRuntime, JobStore, ProjectStore, TaskStore
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+DEFAULT_POOL = PoolPolicy(budget=Capacity(slots=4, cpu_milli=8000, memory_mb=16_384, gpu=0), tenant_cap=4)
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    token_secret: str
+    platform_url: str  # what trainers use to reach the platform's events ingress
+    pools: dict[str, PoolPolicy] = field(default_factory=lambda: {"default": DEFAULT_POOL})
+    source: str = "trainyard/functions"
+    url_expiry_s: int = 900
+    reconcile_grace_s: float = 30.0  # a launched job may not yet show in the runtime
+    exit_grace_s: float = 5.0  # a trainer's final event may still be in flight after exit
+
+
+@dataclass(frozen=True)
+class Deps:
+    projects: ProjectStore
+    tasks: TaskStore
+    jobs: JobStore
+    datasets: BlobStore  # customer data, read by trainers through pre-signed URLs
+    artifacts: BlobStore  # checkpoints, processed data, model archives
+    logs: BlobStore  # trainer logs stored at cleanup
+    runtime: JobRuntime
+    events: EventPublisher
+    clock: Clock
+    config: CoreConfig
+
+    def pool(self, name: str) -> PoolPolicy:
+        return self.config.pools.get(name) or DEFAULT_POOL

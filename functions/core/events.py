@@ -1,0 +1,23 @@
+"""Events the core emits. Ids are deterministic, so re-emitting one is harmless."""
+
+from __future__ import annotations
+
+from functions.core.deps import Deps
+from functions.domain.model import Job
+from functions.ports import OutEvent
+from sdk.contracts.events import EventType
+
+
+def job_created(deps: Deps, job: Job) -> None:
+    deps.events.publish(OutEvent(
+        type=EventType.JOB_CREATED, source=deps.config.source, subject=job.job_id,
+        data={"tenant": job.tenant, "job_id": job.job_id}, id=f"{job.job_id}.created",
+    ))
+
+
+def job_finished(deps: Deps, job: Job) -> None:
+    deps.events.publish(OutEvent(
+        type=EventType.JOB_FINISHED, source=deps.config.source, subject=job.job_id,
+        data={"tenant": job.tenant, "job_id": job.job_id, "state": job.state.value},
+        id=f"{job.job_id}.finished",
+    ))

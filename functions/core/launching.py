@@ -1,0 +1,108 @@
+"""Admission and launch: queued jobs start in order while the pool has room."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from functions.core import events
+from functions.core.deps import Deps
+from functions.domain import admission, lifecycle
+from functions.domain.model import Job, JobState
+from functions.ports import LaunchSpec
+from sdk.contracts import tokens
+from sdk.contracts.specs import FailureKind
+from sdk.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
+
+log = logging.getLogger(__name__)
+
+# A job token outlives the TTL a little, so the trainer can still report its failure.
+TOKEN_SLACK = timedelta(minutes=5)
+
+
+def admit_pool(deps: Deps, pool: str) -> list[Job]:
+    """Launch what the pool and tenant caps allow, in queue order. Returns launched jobs."""
+    policy = deps.pool(pool)
+    usage, running = deps.jobs.usage(pool)
+    queue = deps.jobs.queued_jobs(pool)
+    launched: list[Job] = []
+    for job in admission.plan(queue, usage=usage, tenant_running=running, policy=policy,
+                              now=deps.clock.now()):
+        try:
+            started = start(deps, job)
+        except CapacityExhausted:
+            break  # a concurrent launch took the room; the next sweep tries again
+        if started is not None:
+            launched.append(started)
+    return launched
+
+
+def start(deps: Deps, job: Job) -> Job | None:
+    """Reserve capacity, mark LAUNCHING, and ask the runtime to start the attempt."""
+    try:
+        task = deps.tasks.get_task(job.tenant, job.task_id)
+        project = deps.projects.get_project(job.tenant, job.project_id)
+    except NotFound:
+        log.error("job without task/project", extra={"job_id": job.job_id, "tenant": job.tenant})
+        return None
+    now = deps.clock.now()
+    if not project.is_live(now):
+        _cancel_queued(deps, job, reason=f"project {project.project_id} is deactivated or expired")
+        return None
+    try:
+        saved = deps.jobs.launch_job(lifecycle.launch(job, now), expected_version=job.version,
+                                     policy=deps.pool(job.pool))
+    except CapacityExhausted:
+        raise
+    except Conflict:
+        return None  # another launcher got it first
+    spec = _launch_spec(deps, saved, command=task.spec.command, args=task.spec.args,
+                        image=task.spec.image, hyperparameters=task.spec.hyperparameters)
+    try:
+        deps.runtime.launch(spec)
+    except TrainyardError as exc:
+        _fail_launch(deps, saved, reason=f"runtime could not launch the job: {exc}")
+        return None
+    log.info("job launched", extra={"job_id": saved.job_id, "tenant": saved.tenant, "attempt": saved.attempt})
+    return saved
+
+
+def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], image: str,
+                 hyperparameters: dict[str, str | int | float | bool]) -> LaunchSpec:
+    assert job.launched_at is not None
+    expires = job.launched_at + timedelta(seconds=job.limits.ttl_s) + TOKEN_SLACK
+    token = tokens.job_token(tenant=job.tenant, job_id=job.job_id, secret=deps.config.token_secret,
+                             expires_at=int(expires.timestamp()))
+    env = {
+        "TRAINYARD_JOB_ID": job.job_id,
+        "TRAINYARD_TASK_ID": job.task_id,
+        "TRAINYARD_PROJECT_ID": job.project_id,
+        "TRAINYARD_ATTEMPT": str(job.attempt),
+        "TRAINYARD_TOKEN": token,
+        "TRAINYARD_PLATFORM_URL": deps.config.platform_url,
+        "TRAINYARD_HYPERPARAMETERS": json.dumps(hyperparameters, sort_keys=True),
+    }
+    return LaunchSpec(job_id=job.job_id, tenant=job.tenant, project_id=job.project_id, task_id=job.task_id,
+                      attempt=job.attempt, image=image, command=list(command), args=list(args), env=env,
+                      cpu=job.resources.cpu, memory_mb=job.resources.memory_mb, gpu=job.resources.gpu,
+                      ttl_s=job.limits.ttl_s)
+
+
+def _fail_launch(deps: Deps, job: Job, *, reason: str) -> None:
+    failed = lifecycle.fail(job, deps.clock.now(), reason=reason, kind=FailureKind.INFRASTRUCTURE)
+    try:
+        saved = deps.jobs.save_job(failed, expected_version=job.version)
+    except Conflict:
+        return
+    events.job_finished(deps, saved)
+
+
+def _cancel_queued(deps: Deps, job: Job, *, reason: str) -> None:
+    if job.state is not JobState.QUEUED:
+        return
+    cancelled = lifecycle.cancel(job, deps.clock.now(), reason=reason)
+    try:
+        deps.jobs.save_job(cancelled, expected_version=job.version)
+    except Conflict:
+        return

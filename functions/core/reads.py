@@ -1,0 +1,71 @@
+"""Read models: a project's comparison of trials, a job's logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.core.deps import Deps
+from functions.domain.model import Epoch, Job, JobState
+from sdk.errors import NotFound
+
+_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae")
+
+
+def lower_is_better(metric: str) -> bool:
+    return any(word in metric.lower() for word in _LOWER_IS_BETTER)
+
+
+def _representative(jobs: list[Job]) -> Job | None:
+    """The attempt that speaks for a task: its success if any, else its latest attempt."""
+    for job in jobs:
+        if job.state is JobState.SUCCEEDED:
+            return job
+    return jobs[-1] if jobs else None
+
+
+def comparison(deps: Deps, *, tenant: str, project_id: str) -> dict[str, Any]:
+    deps.projects.get_project(tenant, project_id)  # NotFound across tenants
+    rows: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for task in deps.tasks.list_tasks(tenant, project_id):
+        jobs = deps.jobs.list_jobs(tenant, task.task_id)
+        job = _representative(jobs)
+        epochs = deps.jobs.epochs(tenant, job.job_id) if job else []
+        row = _row(epochs)
+        names.update(row["series"])
+        rows.append({"task_id": task.task_id, "name": task.spec.name,
+                     "hyperparameters": task.spec.hyperparameters,
+                     "state": job.state.value if job else None, "attempts": len(jobs),
+                     "job_id": job.job_id if job else None, **row})
+    return {"project_id": project_id, "metrics": sorted(names), "tasks": rows}
+
+
+def _row(epochs: list[Epoch]) -> dict[str, Any]:
+    series: dict[str, list[tuple[int, float]]] = {}
+    for e in sorted(epochs, key=lambda e: e.epoch):
+        for name, value in e.metrics.items():
+            series.setdefault(name, []).append((e.epoch, value))
+    best = {
+        name: (min if lower_is_better(name) else max)(v for _, v in points)
+        for name, points in series.items()
+    }
+    last = {name: points[-1][1] for name, points in series.items()}
+    return {"best": best, "last": last, "series": {k: [list(p) for p in v] for k, v in series.items()}}
+
+
+def job_logs(deps: Deps, *, tenant: str, job_id: str) -> bytes:
+    """Stored logs once cleaned up; the runtime's live capture while it runs."""
+    job = deps.jobs.get_job(tenant, job_id)
+    parts: list[bytes] = []
+    if job.cleaned_up and job.log_key:
+        parts.append(deps.logs.get(job.log_key))
+    elif not job.cleaned_up:
+        parts.append(deps.runtime.logs(job_id))
+    try:
+        reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
+        parts.append(b"\n--- logs attached to the failure report ---\n" + reported)
+    except NotFound:
+        pass
+    return b"".join(parts)
+
+

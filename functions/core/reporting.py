@@ -1,0 +1,115 @@
+"""The trainer's reports (running, epoch, checkpoint, metadata, succeeded, failed).
+
+Each report is applied as load -> pure transition -> conditional save, with the event id
+written in the same atomic write, so a replayed report changes nothing. A version race
+reloads and re-applies; a report that the lifecycle refuses (e.g. an epoch after the job
+timed out) is a permanent error the edge acknowledges without redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import BaseModel
+
+from functions.core import events
+from functions.core.deps import Deps
+from functions.domain import lifecycle
+from functions.domain.model import Checkpoint, Epoch, Job, JobState
+from sdk.contracts import events as ev
+from sdk.contracts.specs import FailureKind
+from sdk.errors import (
+    AlreadyProcessed,
+    Conflict,
+    PermanentError,
+    Problem,
+    TemporaryError,
+    TrainyardError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+MAX_RACES = 5
+
+
+def report(deps: Deps, *, tenant: str, job_id: str, event_type: str, event_id: str,
+           payload: BaseModel) -> Job | None:
+    """Apply one report. Returns the saved job, or None for a replayed event."""
+    for _ in range(MAX_RACES):
+        job = deps.jobs.get_job(tenant, job_id)
+        try:
+            return _apply_once(deps, job, event_type=event_type, event_id=event_id, payload=payload)
+        except AlreadyProcessed:
+            log.info("replayed report ignored", extra={"job_id": job_id, "event_id": event_id})
+            return None
+        except Conflict:
+            continue  # someone saved the job meanwhile: reload and re-apply
+    raise Conflict(f"job {job_id}: too many concurrent updates")
+
+
+def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload: BaseModel) -> Job:
+    now = deps.clock.now()
+    if job.state is JobState.LAUNCHING and not isinstance(payload, _BEFORE_RUNNING):
+        # Brokers may reorder: this report overtook the job's 'running'. Redeliver later.
+        raise TemporaryError(f"job {job.job_id} has not reported running yet", delay_s=1.0)
+    epoch: Epoch | None = None
+    checkpoint: Checkpoint | None = None
+    try:
+        if isinstance(payload, ev.JobRunning):
+            new = lifecycle.mark_running(job, now)
+        elif isinstance(payload, ev.EpochReport):
+            new = lifecycle.record_epoch(job, payload.epoch, now)
+            epoch = Epoch(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch,
+                          metrics=dict(payload.metrics), reported_at=now)
+        elif isinstance(payload, ev.CheckpointReport):
+            _require_own_artifact(job, payload.key)
+            new = lifecycle.record_checkpoint(job)
+            checkpoint = Checkpoint(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch,
+                                    key=payload.key, metrics=dict(payload.metrics),
+                                    size_bytes=payload.size_bytes, sha256=payload.sha256, reported_at=now)
+        elif isinstance(payload, ev.MetadataReport):
+            new = lifecycle.record_metadata(job, _metadata_values(payload))
+        elif isinstance(payload, ev.JobSucceeded):
+            new = lifecycle.succeed(job, now, dict(payload.metrics))
+        elif isinstance(payload, ev.JobFailed):
+            _keep_reported_logs(deps, job, payload.logs)
+            new = lifecycle.fail(job, now, reason=payload.reason, kind=FailureKind.TRAINER)
+        else:
+            raise PermanentError(f"event type {event_type} is not a report")
+    except TrainyardError as exc:
+        if isinstance(exc, (ValidationError, PermanentError)):
+            raise
+        raise PermanentError(str(exc)) from exc
+    saved = deps.jobs.save_job(new, expected_version=job.version, dedup=f"report#{event_id}",
+                               epoch=epoch, checkpoint=checkpoint)
+    if saved.state.is_terminal:
+        events.job_finished(deps, saved)
+    return saved
+
+
+_BEFORE_RUNNING = (ev.JobRunning, ev.MetadataReport, ev.JobFailed)
+
+
+def _metadata_values(payload: ev.MetadataReport) -> dict[str, str | float | int | bool]:
+    values: dict[str, str | float | int | bool] = dict(payload.extra)
+    if payload.learning_rate is not None:
+        values["learning_rate"] = payload.learning_rate
+    if payload.total_epochs is not None:
+        values["total_epochs"] = payload.total_epochs
+    return values
+
+
+def artifact_prefix(job: Job) -> str:
+    return f"{job.tenant}/{job.project_id}/{job.job_id}/"
+
+
+def _require_own_artifact(job: Job, key: str) -> None:
+    # A trainer may only point at what it uploaded itself, never at another job's files.
+    if not key.startswith(artifact_prefix(job)) or ".." in key:
+        raise ValidationError([Problem("data.key", f"checkpoint key must lie under {artifact_prefix(job)}")])
+
+
+def _keep_reported_logs(deps: Deps, job: Job, logs: str) -> None:
+    if logs:
+        deps.logs.put(f"{job.tenant}/{job.job_id}/reported.log", logs.encode(), content_type="text/plain")
+

@@ -1,0 +1,126 @@
+"""The periodic sweep (PingSource / local ticker): time limits, drift between the
+platform and its runtime, unfinished cleanups, and launching what now fits.
+
+Every query here goes through a sparse index; the jobs table is never scanned.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from functions.core import events, launching
+from functions.core.deps import Deps
+from functions.domain import lifecycle
+from functions.domain.model import Job, JobState
+from functions.ports import RuntimeJob, RuntimeStatus
+from sdk.contracts.specs import FailureKind
+from sdk.errors import Conflict, InvalidTransition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    timed_out: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    orphans_deleted: list[str] = field(default_factory=list)
+    reannounced: list[str] = field(default_factory=list)
+    launched: list[str] = field(default_factory=list)
+
+
+def sweep(deps: Deps) -> SweepReport:
+    report = SweepReport()
+    now = deps.clock.now()
+    runtime_jobs = {r.job_id: r for r in deps.runtime.list()}  # listed first: see reconcile()
+    known: set[str] = set()
+    for pool in sorted(deps.config.pools):
+        for job in deps.jobs.due_jobs(pool, now):
+            if _settle(deps, job, lambda j: lifecycle.time_out(j, now)):
+                report.timed_out.append(job.job_id)
+        active = deps.jobs.active_jobs(pool)
+        unreleased = deps.jobs.unreleased_jobs(pool)
+        known.update(j.job_id for j in active)
+        known.update(j.job_id for j in unreleased)
+        report.failed += _reconcile(deps, active, runtime_jobs, now)
+        for job in unreleased:  # finished, but cleanup never completed: announce again
+            events.job_finished(deps, job)
+            report.reannounced.append(job.job_id)
+        report.launched += [j.job_id for j in launching.admit_pool(deps, pool)]
+    for job_id in sorted(set(runtime_jobs) - known):
+        _delete_orphan(deps, job_id)
+        report.orphans_deleted.append(job_id)
+    return report
+
+
+def _reconcile(deps: Deps, active: list[Job], runtime_jobs: dict[str, RuntimeJob], now: datetime) -> list[str]:
+    """Active platform jobs whose runtime side vanished or exited without a final report."""
+    failed = []
+    for job in active:
+        verdict = _runtime_verdict(deps, job, runtime_jobs.get(job.job_id), now)
+        if verdict is None:
+            continue
+        if _settle(deps, job, functools.partial(_fail, now=now, verdict=verdict)):
+            failed.append(job.job_id)
+    return failed
+
+
+def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, now: datetime
+                     ) -> tuple[FailureKind, str] | None:
+    launched = job.launched_at or now
+    if rt is None:
+        if now - launched < timedelta(seconds=deps.config.reconcile_grace_s):
+            return None  # it may have been launched after the runtime was listed
+        return FailureKind.INFRASTRUCTURE, "the runtime lost the job (no process or pod)"
+    if rt.status is not RuntimeStatus.EXITED:
+        if rt.reason:  # e.g. ImagePullBackOff / Unschedulable: the trainer can never report it
+            return FailureKind.INFRASTRUCTURE, rt.reason
+        return None
+    if rt.exit_code is None:
+        return FailureKind.INFRASTRUCTURE, rt.reason or "the runner lost the process"
+    last_word = job.last_epoch_at or job.running_at or launched
+    if now - last_word < timedelta(seconds=deps.config.exit_grace_s):
+        return None  # its final report may still be in flight
+    detail = f" ({rt.reason})" if rt.reason else ""
+    return FailureKind.TRAINER, f"trainer exited with code {rt.exit_code} without reporting an outcome{detail}"
+
+
+def _fail(job: Job, *, now: datetime, verdict: tuple[FailureKind, str]) -> Job:
+    kind, reason = verdict
+    return lifecycle.fail(job, now, reason=reason, kind=kind)
+
+
+def _settle(deps: Deps, job: Job, change: Callable[[Job], Job]) -> bool:
+    """Apply a terminal change and announce it; False if the job moved on meanwhile."""
+    try:
+        saved = deps.jobs.save_job(change(job), expected_version=job.version)
+    except (Conflict, InvalidTransition):
+        return False
+    log.info("job settled by sweep", extra={"job_id": job.job_id, "tenant": job.tenant,
+                                            "state": saved.state.value, "reason": saved.reason})
+    events.job_finished(deps, saved)
+    return True
+
+
+def _delete_orphan(deps: Deps, job_id: str) -> None:
+    log.warning("deleting runtime job with no live platform job", extra={"job_id": job_id})
+    deps.runtime.delete(job_id)
+
+
+def cancel(deps: Deps, *, tenant: str, job_id: str) -> Job:
+    """Cancel a queued or active job; it is never retried."""
+    for _ in range(5):
+        job = deps.jobs.get_job(tenant, job_id)
+        if job.state is JobState.CANCELLED:
+            return job
+        try:
+            saved = deps.jobs.save_job(lifecycle.cancel(job, deps.clock.now()), expected_version=job.version)
+        except Conflict:
+            continue
+        deps.runtime.stop(job_id)
+        events.job_finished(deps, saved)
+        return saved
+    raise Conflict(f"job {job_id}: too many concurrent updates")

@@ -1,0 +1,69 @@
+"""`python -m functions.local` (what `trainyard up` runs): the platform on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from pathlib import Path
+
+import uvicorn
+
+from functions import bootstrap, logs
+from functions.local.platform import (
+    LocalOptions,
+    build_app,
+    dev_token,
+    embedded_aws,
+    ensure_storage,
+    secret_for,
+    write_client_config,
+)
+from functions.runtimes.local import LocalRuntime
+from functions.settings import Settings
+
+
+def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="python -m functions.local", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"))
+    p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
+    p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
+    p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
+    p.add_argument("--log-level", default="INFO")
+    a = p.parse_args(argv)
+    return LocalOptions(host=a.host, port=a.port, state_dir=a.state_dir.resolve(),
+                        sweep_interval_s=a.sweep_interval, tenant=a.tenant), a
+
+
+def main(argv: list[str] | None = None) -> None:
+    options, args = parse(argv)
+    logs.configure(args.log_level)
+    for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        os.environ.setdefault(key, value)  # moto accepts any; boto3 must find some
+    with contextlib.ExitStack() as stack:
+        endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
+        url = f"http://{options.host}:{options.port}"
+        settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
+                            broker_url=f"{url}/broker", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                            state_dir=options.state_dir / "runner")
+        runtime = LocalRuntime(settings.state_dir)
+        deps = bootstrap.build(settings, runtime=runtime)
+        ensure_storage(deps, settings)
+        bootstrap.install(deps)
+        app, _ = build_app(deps, options)
+        token = dev_token(settings, options.tenant)
+        path = write_client_config(options, url=url, token=token, extra={"aws_endpoint": endpoint})
+        print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
+        print(f"AWS endpoint (moto): {endpoint}", flush=True)
+        print(f"dev token for tenant {options.tenant!r} written to {path}", flush=True)
+        print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={token}", flush=True)
+        uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False)
+        if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
+            for job in runtime.list():
+                runtime.delete(job.job_id)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The local stand-in for a Knative Broker + Triggers, driven by the same routing table.
+
+Events POSTed to /broker (binary or structured CloudEvents) are queued and delivered
+over HTTP to each subscribed function, at least once, with exponential backoff, then to
+a dead-letter list. Events with the same subject go through the same shard, so one job's
+reports are delivered in the order they were accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+import httpx
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent, from_http
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from functions.routing import subscribers
+
+log = logging.getLogger("trainyard.dispatcher")
+
+
+@dataclass
+class DeliveryPolicy:
+    attempts: int = 8
+    backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    timeout_s: float = 30.0
+
+
+@dataclass
+class Dispatcher:
+    functions_url: str  # subscriber URL = f"{functions_url}/{function name}/"
+    shards: int = 4
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    dead_letters: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def __post_init__(self) -> None:
+        self._queues: list[asyncio.Queue[CloudEvent]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.policy.timeout_s)
+        self._queues = [asyncio.Queue() for _ in range(self.shards)]
+        self._tasks = [asyncio.create_task(self._work(q)) for q in self._queues]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def enqueue(self, event: CloudEvent) -> None:
+        key = str(event.get("subject") or event["id"]).encode()
+        self._queues[zlib.crc32(key) % self.shards].put_nowait(event)
+
+    async def idle(self) -> None:
+        """Wait until every queued event was delivered or dead-lettered (tests, shutdown)."""
+        await asyncio.gather(*(q.join() for q in self._queues))
+
+    async def _work(self, queue: asyncio.Queue[CloudEvent]) -> None:
+        while True:
+            event = await queue.get()
+            try:
+                for name in subscribers(event["type"]):
+                    await self._deliver(name, event)
+            finally:
+                queue.task_done()
+
+    async def _deliver(self, name: str, event: CloudEvent) -> None:
+        assert self._client is not None
+        headers, body = to_binary(event)
+        delay = self.policy.backoff_s
+        last = ""
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                resp = await self._client.post(f"{self.functions_url}/{name}/", headers=headers, content=body)
+                if resp.status_code < 300:
+                    return
+                last = f"{resp.status_code} {resp.text[:300]}"
+                if 400 <= resp.status_code < 500 and resp.status_code not in (404, 409, 429):
+                    break  # the function refused the event itself: retrying cannot help
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            log.info("delivery retry", extra={"function": name, "event_id": event["id"], "attempt": attempt,
+                                              "error": last})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.policy.max_backoff_s)
+        log.error("dead letter", extra={"function": name, "event_id": event["id"], "type": event["type"],
+                                        "error": last})
+        self.dead_letters.append({"function": name, "id": event["id"], "type": event["type"], "error": last})
+
+    def app(self) -> Starlette:
+        async def ingest(request: Request) -> JSONResponse:
+            try:
+                event = from_http(dict(request.headers), await request.body())
+            except Exception as exc:  # cloudevents raises several unrelated types
+                return JSONResponse({"error": f"not a CloudEvent: {exc}"}, status_code=400)
+            self.enqueue(event)
+            return JSONResponse({"accepted": event["id"]}, status_code=202)
+
+        async def dead(_: Request) -> JSONResponse:
+            return JSONResponse({"items": list(self.dead_letters)})
+
+        return Starlette(routes=[Route("/", ingest, methods=["POST"]),
+                                 Route("/dead-letters", dead, methods=["GET"])])

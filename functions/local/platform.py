@@ -1,0 +1,126 @@
+"""The embedded default: the whole platform in one process on 127.0.0.1.
+
+moto's DynamoDB+S3 server (unless endpoints are given), the functions (the same
+functions-framework ASGI apps a cluster runs) under /fn/<name>, the local dispatcher
+under /broker, the HTTP API at /, a ticker that emits the PingSource event, and the
+local job runner. Switching to a cluster changes configuration, not this code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import functions_framework.aio as ff
+from cloudevents.http import CloudEvent
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from functions import bootstrap, entry
+from functions.api.app import create_app
+from functions.core.deps import Deps
+from functions.local.dispatcher import Dispatcher
+from functions.routing import ROUTES
+from functions.settings import Settings
+from functions.store.tables import create_all
+from sdk.contracts import tokens
+from sdk.contracts.events import EventType
+
+log = logging.getLogger("trainyard.local")
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path = Path(".trainyard")
+    sweep_interval_s: float = 2.0
+    tenant: str = "demo"  # the tenant of the printed dev token
+
+
+def function_apps() -> dict[str, object]:
+    """The functions-framework ASGI app of every routed function, from entry.py."""
+    source = entry.__file__
+    return {name: ff.create_asgi_app(target=name, source=source, signature_type="cloudevent") for name in ROUTES}
+
+
+def secret_for(state_dir: Path) -> str:
+    """A per-installation signing secret, kept across restarts of the local platform."""
+    path = state_dir / "secret"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def ensure_storage(deps: Deps, settings: Settings) -> None:
+    create_all(bootstrap.tables_for(settings))
+    for store in (deps.datasets, deps.artifacts, deps.logs):
+        ensure = getattr(store, "ensure_bucket", None)
+        if ensure is not None:
+            ensure()
+
+
+async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
+    """Emit what a Knative PingSource emits, every interval."""
+    while True:
+        await asyncio.sleep(interval_s)
+        dispatcher.enqueue(CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker",
+                                       "id": uuid.uuid4().hex}, {}))
+
+
+def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]:
+    base = f"http://{options.host}:{options.port}"
+    dispatcher = Dispatcher(functions_url=f"{base}/fn")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await dispatcher.start()
+        ticker = asyncio.create_task(tick(dispatcher, options.sweep_interval_s))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            await dispatcher.stop()
+
+    routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps().items()]  # type: ignore[arg-type]
+    routes += [Mount("/broker", app=dispatcher.app()), Mount("/", app=create_app(deps))]
+    return Starlette(routes=routes, lifespan=lifespan), dispatcher
+
+
+def write_client_config(options: LocalOptions, *, url: str, token: str, extra: dict[str, str]) -> Path:
+    path = options.state_dir / "local.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"url": url, "token": token, "tenant": options.tenant, **extra}, indent=2))
+    path.chmod(0o600)
+    return path
+
+
+def dev_token(settings: Settings, tenant: str) -> str:
+    return tokens.user_token(tenant=tenant, sub=f"dev@{tenant}", secret=settings.token_secret)
+
+
+@contextlib.contextmanager
+def embedded_aws() -> Iterator[str]:
+    """moto's server for DynamoDB and S3 on a free 127.0.0.1 port."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
