@@ -9,7 +9,7 @@ import uuid
 import httpx
 
 from functions.ports import OutEvent
-from sdk.errors import PermanentError, TemporaryError
+from sdk.errors import TemporaryError
 
 
 def binary_headers(event: OutEvent) -> dict[str, str]:
@@ -37,10 +37,9 @@ class HttpPublisher:
             resp = self._client.post(self._url, headers=binary_headers(event), json=event.data)
         except httpx.HTTPError as exc:
             raise TemporaryError(f"broker unreachable at {self._url}: {exc}") from exc
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise TemporaryError(f"broker answered {resp.status_code}")
-        if resp.status_code >= 400:
-            raise PermanentError(f"broker refused event {event.type}: {resp.status_code} {resp.text[:200]}")
+        if resp.status_code >= 300:
+            # Whatever the broker's reason, the sender's event is fine: it may try again.
+            raise TemporaryError(f"broker refused event {event.type}: {resp.status_code} {resp.text[:200]}")
 
 
 class RecordingPublisher:

@@ -17,14 +17,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINYARD_", extra="ignore")
 
     token_secret: str = Field(
-        min_length=16, description="HS256 secret for user and job tokens (local mode; >= 16 chars)"
+        min_length=32, description="HS256 secret for user and job tokens (local mode; >= 32 bytes, RFC 7518)"
     )
     platform_url: str = Field(
         default="http://127.0.0.1:8080",
         description="base URL trainers use to reach the events ingress and data endpoints",
     )
     broker_url: str = Field(
-        default="http://127.0.0.1:8080/broker",
+        default="http://127.0.0.1:8080/broker/",
         description="where functions publish CloudEvents: the Knative broker ingress, or the local dispatcher",
     )
     region: str = Field(default="us-east-1", description="AWS region of DynamoDB and S3")

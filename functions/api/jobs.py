@@ -38,11 +38,13 @@ def cancel_job(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}/epochs")
 def epochs(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    deps.jobs.get_job(caller.tenant, job_id)  # another tenant's job is not found, not empty
     return {"items": [epoch_view(e) for e in deps.jobs.epochs(caller.tenant, job_id)]}
 
 
 @router.get("/jobs/{job_id}/checkpoints")
 def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    deps.jobs.get_job(caller.tenant, job_id)
     return {"items": [checkpoint_view(c) for c in deps.jobs.checkpoints(caller.tenant, job_id)]}
 
 

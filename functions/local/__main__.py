@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
         url = f"http://{options.host}:{options.port}"
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                            broker_url=f"{url}/broker", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                            broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
         runtime = LocalRuntime(settings.state_dir)
         deps = bootstrap.build(settings, runtime=runtime)

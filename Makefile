@@ -1,0 +1,54 @@
+# trainyard — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+proto: $(STAMP)
+	$(BIN)/python -m predictor.build_proto
+
+demo: $(STAMP) proto
+	$(BIN)/python examples/demo.py
+
+up: $(STAMP) proto
+	$(BIN)/trainyard up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP) proto
+	$(BIN)/mypy --strict functions sdk predictor
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck layers
+	$(BIN)/pytest -q
+
+unit: $(STAMP) proto
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP) proto
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(STAMP) proto
+	$(BIN)/pytest -q tests/e2e
+
+bench: $(STAMP) proto
+	$(BIN)/python -m bench.run
+
+manifests: $(STAMP)
+	$(BIN)/python -m functions.deploy.manifests
+
+clean:
+	rm -rf $(VENV) .trainyard .mypy_cache .ruff_cache .pytest_cache predictor/generated

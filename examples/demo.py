@@ -1,0 +1,193 @@
+"""`make demo`: the whole local platform, walked end to end as a user would.
+
+Starts the platform (moto, functions, dispatcher, ticker, runner), creates a project,
+uploads the intent dataset, runs two trials of the torch intent classifier with
+different hyperparameters plus a trainer that fails its first attempt (to show the
+retry), watches them live, prints the comparison, then stops everything. Exits
+non-zero if anything did not end as it should.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sdk.client import Client, JobView
+from sdk.contracts.specs import ProjectSpec, TaskSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+console = Console()
+
+
+def say(message: str) -> None:
+    console.print(f"[bold cyan]==>[/] {message}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_platform(state: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    log = (state / "platform.log").open("wb")
+    cmd = [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
+           "--sweep-interval", "1"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the platform exited early; see {state / 'platform.log'}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and (state / "local.json").exists():
+                token = json.loads((state / "local.json").read_text())["token"]
+                return proc, url, token
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("the platform did not come up within 90 s")
+
+
+def trainer(script: str, *args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "examples" / script), *args]
+
+
+def trials(project_id: str, c: Client) -> dict[str, str]:
+    """Create the demo's tasks; returns task name -> task id."""
+    specs = [
+        TaskSpec(name="intent-lr-0.05", command=trainer("intent_trainer.py", "--lr", "0.05", "--epochs", "8"),
+                 hyperparameters={"lr": 0.05, "epochs": 8}, datasets=["intents"]),
+        TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py", "--lr", "0.005", "--epochs", "8"),
+                 hyperparameters={"lr": 0.005, "epochs": 8}, datasets=["intents"]),
+        TaskSpec(name="flaky-first-attempt",
+                 command=trainer("scripted_trainer.py", "--epochs", "3", "--sleep", "0.2", "--fail-first-attempt"),
+                 retry={"max_retries": 2, "backoff_s": 1}),  # type: ignore[arg-type]
+    ]
+    out = {}
+    for spec in specs:
+        created = c.create_task(project_id, spec)
+        out[spec.name] = created.task.task_id
+        say(f"task [bold]{spec.name}[/] created ({created.task.task_id}), first job {created.job.job_id} QUEUED")
+    return out
+
+
+def latest(c: Client, task_id: str) -> JobView:
+    return c.list_jobs(task_id)[-1]
+
+
+def settled(c: Client, task_id: str) -> bool:
+    job = latest(c, task_id)
+    if not job.is_terminal:
+        return False
+    # a failed attempt with retries left is followed by the next one: wait for it
+    return job.state in ("SUCCEEDED", "CANCELLED") or job.attempt > 2
+
+
+def watch(c: Client, tasks: dict[str, str], *, timeout_s: float = 240) -> None:
+    columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bars = {name: progress.add_task(name, total=None, status="QUEUED") for name in tasks}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = True
+            for name, task_id in tasks.items():
+                job = latest(c, task_id)
+                epochs = c.epochs(job.job_id)
+                metrics = epochs[-1].metrics if epochs else {}
+                shown = " ".join(f"{k}={v:.3f}" for k, v in sorted(metrics.items())[:3])
+                progress.update(bars[name], total=job.total_epochs, completed=len(epochs),
+                                status=f"attempt {job.attempt} {job.state} {shown}")
+                done = done and settled(c, task_id)
+            if done:
+                return
+            time.sleep(0.5)
+    raise SystemExit("the demo's jobs did not finish in time")
+
+
+def show_comparison(c: Client, project_id: str) -> None:
+    cmp = c.comparison(project_id)
+    table = Table(title="comparison of trials (best / last)")
+    for col in ("task", "hyperparameters", "state", "attempts", *cmp.metrics):
+        table.add_column(col)
+    for row in cmp.tasks:
+        cells = [f"{row.best.get(m, float('nan')):.3f} / {row.last.get(m, float('nan')):.3f}" for m in cmp.metrics]
+        params = ", ".join(f"{k}={v}" for k, v in row.hyperparameters.items())
+        table.add_row(row.name, params, str(row.state), str(row.attempts), *cells)
+    console.print(table)
+
+
+def show_attempts(c: Client, task_id: str) -> list[JobView]:
+    jobs = c.list_jobs(task_id)
+    table = Table(title="the flaky task's attempts")
+    for col in ("job", "attempt", "state", "reason"):
+        table.add_column(col)
+    for j in jobs:
+        table.add_row(j.job_id, str(j.attempt), j.state, j.reason)
+    console.print(table)
+    return jobs
+
+
+def run(url: str, token: str) -> int:
+    with Client(url, token) as c:
+        say("creating project [bold]intent-demo[/] with dataset 'intents'")
+        project = c.create_project(ProjectSpec(name="intent-demo", purpose="route support tickets by intent",
+                                               datasets=["intents"]))
+        data = ROOT / "examples" / "data" / "intents.csv"
+        sent = c.upload_dataset(project.project_id, "intents", data)
+        say(f"uploaded {data.name} ({sent} bytes) through a pre-signed URL")
+        tasks = trials(project.project_id, c)
+        say("watching the jobs (epochs reported by the trainers through the SDK)")
+        watch(c, tasks)
+        show_comparison(c, project.project_id)
+        attempts = show_attempts(c, tasks["flaky-first-attempt"])
+        ok = all(latest(c, t).state == "SUCCEEDED" for t in tasks.values())
+        ok = ok and [j.state for j in attempts][:1] == ["FAILED"]
+        for name in ("intent-lr-0.05", "intent-lr-0.005"):
+            job = latest(c, tasks[name])
+            ckpts = c.checkpoints(job.job_id)
+            say(f"{name}: {len(c.epochs(job.job_id))} epochs, {len(ckpts)} checkpoints, final {job.final_metrics}")
+            ok = ok and len(ckpts) > 0
+    return 0 if ok else 1
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
+        state = Path(tmp)
+        say("starting the local platform (moto DynamoDB+S3, functions, dispatcher, ticker, runner)")
+        proc, url, token = start_platform(state)
+        say(f"platform up at {url} (OpenAPI at {url}/docs)")
+        try:
+            code = run(url, token)
+        finally:
+            say("stopping the platform")
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if code == 0:
+            console.print("[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry[/]")
+        else:
+            console.print("[bold red]demo failed; the platform's last log lines:[/]")
+            lines = (state / "platform.log").read_text(errors="replace").splitlines()
+            console.print("\n".join(lines[-40:]), markup=False, highlight=False)
+        return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

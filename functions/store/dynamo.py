@@ -1,0 +1,18 @@
+"""DynamoStore: the ProjectStore, TaskStore and JobStore ports on DynamoDB (PynamoDB).
+
+Every change is a conditional write; multi-item changes (a job and its epoch, dedup key
+or capacity counters) are one TransactWriteItems, so they happen together or not at all.
+PynamoDB errors become trainyard errors in functions.store.errors, and only there.
+
+    store = DynamoStore(make_tables(prefix="trainyard-", host=None, region="eu-west-1"))
+"""
+
+from __future__ import annotations
+
+from functions.store.dynamo_capacity import CapacityMixin
+from functions.store.dynamo_catalog import CatalogMixin
+from functions.store.dynamo_jobs import JobsMixin
+
+
+class DynamoStore(CatalogMixin, JobsMixin, CapacityMixin):
+    """Construct with `DynamoStore(tables, clock=...)`; the clock only dates dedup keys."""

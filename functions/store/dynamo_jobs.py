@@ -1,0 +1,109 @@
+"""Jobs in DynamoDB: versioned saves with their epoch/checkpoint/dedup rows, and the
+queue, deadline and release lookups, all served by sparse indexes (never a scan).
+
+Index reads are eventually consistent, so every lookup re-reads the rows it found
+(strongly consistent) and keeps only those whose current state still belongs there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from functions.domain.model import Checkpoint, Epoch, Job
+from functions.store import rules
+from functions.store.dynamo_base import DynamoBase, job_of
+from functions.store.errors import translated
+from functions.store.tables import JobRow
+from functions.store.tx import Write
+from sdk.errors import NotFound
+
+_Entry = Callable[[Job], rules.Entry | None]
+
+
+class JobsMixin(DynamoBase):
+    def get_job(self, tenant: str, job_id: str) -> Job:
+        row = self._load_job(job_id)
+        if row.tenant != tenant:
+            raise NotFound("job", job_id)
+        return job_of(row)
+
+    def list_jobs(self, tenant: str, task_id: str) -> list[Job]:
+        jobs = self._t.jobs
+        with translated():
+            rows = list(jobs.by_task.query(task_id, filter_condition=jobs.tenant == tenant))
+        return [job_of(row) for row in rows]
+
+    def create_job(self, job: Job, *, dedup: str | None = None) -> None:
+        write = Write()
+        self._add_dedup(write, dedup)
+        self._put_new_job(write, job)
+        self._commit(write)
+
+    def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
+                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None) -> Job:
+        write = Write()
+        self._add_dedup(write, dedup)
+        saved = self._put_saved_job(write, job, expected_version=expected_version)
+        # A report re-sent under a new event id overwrites its own record: last word wins.
+        if epoch is not None:
+            write.put(self._t.epochs(epoch.job_id, epoch.epoch, tenant=epoch.tenant,
+                                     body=epoch.model_dump_json()))
+        if checkpoint is not None:
+            write.put(self._t.checkpoints(checkpoint.job_id, checkpoint.epoch, tenant=checkpoint.tenant,
+                                          body=checkpoint.model_dump_json()))
+        self._commit(write)
+        return saved
+
+    def epochs(self, tenant: str, job_id: str) -> list[Epoch]:
+        epochs = self._t.epochs
+        with translated():
+            rows = list(epochs.query(job_id, filter_condition=epochs.tenant == tenant, consistent_read=True))
+        return [Epoch.model_validate_json(row.body) for row in rows]
+
+    def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]:
+        checkpoints = self._t.checkpoints
+        with translated():
+            rows = list(checkpoints.query(job_id, filter_condition=checkpoints.tenant == tenant,
+                                          consistent_read=True))
+        return [Checkpoint.model_validate_json(row.body) for row in rows]
+
+    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+        with translated():
+            found = list(self._t.jobs.queue.query(pool, limit=limit))
+        return self._current(found, pool=pool, entry=rules.queue_entry)
+
+    def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        jobs = self._t.jobs
+        cutoff = rules.utc_iso(now)
+        with translated():
+            found = list(jobs.deadlines.query(pool, jobs.deadline_at <= cutoff, limit=limit))
+        due = self._current(found, pool=pool, entry=rules.deadline_entry)
+        return [job for job in due if _key(job, rules.deadline_entry) <= cutoff]
+
+    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
+        with translated():
+            found = list(self._t.jobs.deadlines.query(pool, limit=limit))
+        return self._current(found, pool=pool, entry=rules.deadline_entry)
+
+    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+        with translated():
+            found = list(self._t.jobs.unreleased.query(pool, limit=limit))
+        return self._current(found, pool=pool, entry=rules.release_entry)
+
+    def _current(self, found: Iterable[JobRow], *, pool: str, entry: _Entry) -> list[Job]:
+        """Re-read what an index returned; keep the jobs still in it, in its order."""
+        ids = [row.job_id for row in found]
+        if not ids:
+            return []
+        with translated():
+            rows = list(self._t.jobs.batch_get(ids, consistent_read=True))
+        jobs = [job_of(row) for row in rows]
+        kept = [job for job in jobs if (e := entry(job)) is not None and e.pool == pool]
+        return sorted(kept, key=lambda job: (_key(job, entry), job.job_id))
+
+
+def _key(job: Job, entry: _Entry) -> str:
+    found = entry(job)
+    assert found is not None  # _current keeps only jobs that have an entry
+    return found.key

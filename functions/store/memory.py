@@ -1,0 +1,246 @@
+"""InMemoryStore: an honest fake of DynamoStore for unit tests of the core.
+
+Same errors, same ordering (the index keys of functions.store.rules), same budget and
+dedup checks, and the same precedence when several conditions fail at once. Entities
+are kept as JSON, as DynamoDB keeps them, so whatever does not round-trip fails here
+too. One lock makes each call atomic, like one DynamoDB transaction. Unlike DynamoDB,
+dedup keys never expire and lists are never stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+from functions.store import rules
+from sdk.errors import AlreadyProcessed, Conflict, NotFound
+
+_Entry = Callable[[Job], rules.Entry | None]
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._projects: dict[str, str] = {}
+        self._tasks: dict[str, str] = {}
+        self._jobs: dict[str, str] = {}
+        self._epochs: dict[tuple[str, int], str] = {}
+        self._checkpoints: dict[tuple[str, int], str] = {}
+        self._usage: dict[str, dict[str, int]] = {}
+        self._running: dict[tuple[str, str], int] = {}
+        self._dedup: set[str] = set()
+
+    # projects
+
+    def create_project(self, project: Project) -> None:
+        with self._lock:
+            if project.project_id in self._projects:
+                raise Conflict(f"project {project.project_id} already exists")
+            self._projects[project.project_id] = project.model_dump_json()
+
+    def get_project(self, tenant: str, project_id: str) -> Project:
+        with self._lock:
+            body = self._projects.get(project_id)
+        project = None if body is None else Project.model_validate_json(body)
+        if project is None or project.tenant != tenant:
+            raise NotFound("project", project_id)
+        return project
+
+    def list_projects(self, tenant: str) -> list[Project]:
+        with self._lock:
+            projects = [Project.model_validate_json(body) for body in self._projects.values()]
+        mine = [p for p in projects if p.tenant == tenant]
+        return sorted(mine, key=lambda p: rules.utc_iso(p.created_at), reverse=True)
+
+    def update_project(self, project: Project) -> None:
+        with self._lock:
+            body = self._projects.get(project.project_id)
+            if body is None or Project.model_validate_json(body).tenant != project.tenant:
+                raise NotFound("project", project.project_id)
+            self._projects[project.project_id] = project.model_dump_json()
+
+    # tasks
+
+    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None) -> None:
+        with self._lock:
+            self._check_dedup(dedup)
+            if task.task_id in self._tasks:
+                raise Conflict(f"task {task.task_id} already exists")
+            self._check_new_job(first_job)
+            self._tasks[task.task_id] = task.model_dump_json()
+            self._jobs[first_job.job_id] = first_job.model_dump_json()
+            self._mark(dedup)
+
+    def get_task(self, tenant: str, task_id: str) -> Task:
+        with self._lock:
+            body = self._tasks.get(task_id)
+        task = None if body is None else Task.model_validate_json(body)
+        if task is None or task.tenant != tenant:
+            raise NotFound("task", task_id)
+        return task
+
+    def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
+        with self._lock:
+            tasks = [Task.model_validate_json(body) for body in self._tasks.values()]
+        mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
+        return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
+
+    # jobs
+
+    def get_job(self, tenant: str, job_id: str) -> Job:
+        with self._lock:
+            job = self._job(job_id)
+        if job is None or job.tenant != tenant:
+            raise NotFound("job", job_id)
+        return job
+
+    def list_jobs(self, tenant: str, task_id: str) -> list[Job]:
+        mine = [j for j in self._all_jobs() if j.task_id == task_id and j.tenant == tenant]
+        return sorted(mine, key=lambda j: j.attempt)
+
+    def create_job(self, job: Job, *, dedup: str | None = None) -> None:
+        with self._lock:
+            self._check_dedup(dedup)
+            self._check_new_job(job)
+            self._jobs[job.job_id] = job.model_dump_json()
+            self._mark(dedup)
+
+    def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
+                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None) -> Job:
+        with self._lock:
+            self._check_dedup(dedup)
+            stored = self._check_version(job, expected_version)
+            if stored.capacity_held != job.capacity_held:
+                raise self._stale(job, expected_version, rules.HELD_CHANGED)
+            saved = self._store(job, expected_version)
+            if epoch is not None:
+                self._epochs[(epoch.job_id, epoch.epoch)] = epoch.model_dump_json()
+            if checkpoint is not None:
+                self._checkpoints[(checkpoint.job_id, checkpoint.epoch)] = checkpoint.model_dump_json()
+            self._mark(dedup)
+        return saved
+
+    def epochs(self, tenant: str, job_id: str) -> list[Epoch]:
+        with self._lock:
+            found = [Epoch.model_validate_json(body)
+                     for (jid, _), body in self._epochs.items() if jid == job_id]
+        return sorted((e for e in found if e.tenant == tenant), key=lambda e: e.epoch)
+
+    def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]:
+        with self._lock:
+            found = [Checkpoint.model_validate_json(body)
+                     for (jid, _), body in self._checkpoints.items() if jid == job_id]
+        return sorted((c for c in found if c.tenant == tenant), key=lambda c: c.epoch)
+
+    # capacity
+
+    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy) -> Job:
+        rules.check_launchable(job)
+        limits = rules.usage_limits(job, policy)
+        request = rules.counters(rules.request_of(job))
+        with self._lock:
+            stored = self._check_version(job, expected_version)
+            if rules.queue_entry(stored) is None:
+                raise self._stale(job, expected_version, rules.NOT_QUEUED)
+            usage = self._usage.setdefault(job.pool, dict.fromkeys(rules.COUNTERS, 0))
+            if any(usage[name] > limits[name] for name in rules.COUNTERS):
+                raise rules.over_budget(job)
+            if self._running.get((job.pool, job.tenant), 0) >= policy.tenant_cap:
+                raise rules.over_tenant_cap(job, policy)
+            for name in rules.COUNTERS:
+                usage[name] += request[name]
+            self._running[(job.pool, job.tenant)] = self._running.get((job.pool, job.tenant), 0) + 1
+            return self._store(job, expected_version)
+
+    def release_job(self, job: Job, *, expected_version: int, dedup: str | None = None) -> Job:
+        rules.check_releasable(job)
+        amount = rules.counters(rules.request_of(job))
+        with self._lock:
+            self._check_dedup(dedup)
+            stored = self._check_version(job, expected_version)
+            if rules.release_entry(stored) is None:
+                raise self._stale(job, expected_version, rules.HOLDS_NOTHING)
+            usage = self._usage.get(job.pool, dict.fromkeys(rules.COUNTERS, 0))
+            if any(usage[name] < amount[name] for name in rules.COUNTERS):
+                raise Conflict(f"pool {job.pool!r}: releasing job {job.job_id} would go below zero")
+            if self._running.get((job.pool, job.tenant), 0) < 1:
+                raise Conflict(f"pool {job.pool!r}: tenant {job.tenant!r} has no job to release")
+            for name in rules.COUNTERS:
+                usage[name] -= amount[name]
+            self._running[(job.pool, job.tenant)] -= 1
+            saved = self._store(job, expected_version)
+            self._mark(dedup)
+            return saved
+
+    def usage(self, pool: str) -> tuple[Capacity, dict[str, int]]:
+        with self._lock:
+            used = Capacity(**self._usage.get(pool, {}))
+            running = {tenant: n for (p, tenant), n in self._running.items() if p == pool and n > 0}
+        return used, running
+
+    # index lookups
+
+    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+        return self._indexed(pool, rules.queue_entry)[:limit]
+
+    def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        cutoff = rules.utc_iso(now)
+        active = self._indexed(pool, rules.deadline_entry)
+        return [job for job in active if _key(job, rules.deadline_entry) <= cutoff][:limit]
+
+    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
+        return self._indexed(pool, rules.deadline_entry)[:limit]
+
+    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+        return self._indexed(pool, rules.release_entry)[:limit]
+
+    # helpers (callers hold the lock where they change state)
+
+    def _job(self, job_id: str) -> Job | None:
+        body = self._jobs.get(job_id)
+        return None if body is None else Job.model_validate_json(body)
+
+    def _all_jobs(self) -> list[Job]:
+        with self._lock:
+            bodies = list(self._jobs.values())
+        return [Job.model_validate_json(body) for body in bodies]
+
+    def _indexed(self, pool: str, entry: _Entry) -> list[Job]:
+        kept = [job for job in self._all_jobs() if (e := entry(job)) is not None and e.pool == pool]
+        return sorted(kept, key=lambda job: (_key(job, entry), job.job_id))
+
+    def _check_dedup(self, dedup: str | None) -> None:
+        if dedup is not None and dedup in self._dedup:
+            raise AlreadyProcessed(f"event {dedup!r} was already applied")
+
+    def _mark(self, dedup: str | None) -> None:
+        if dedup is not None:
+            self._dedup.add(dedup)
+
+    def _check_new_job(self, job: Job) -> None:
+        if job.job_id in self._jobs:
+            raise Conflict(f"job {job.job_id} already exists")
+
+    def _check_version(self, job: Job, expected_version: int) -> Job:
+        stored = self._job(job.job_id)
+        if stored is None or stored.version != expected_version or stored.tenant != job.tenant:
+            raise self._stale(job, expected_version)
+        return stored
+
+    @staticmethod
+    def _stale(job: Job, expected_version: int, why: str = "") -> Conflict:
+        return Conflict(f"job {job.job_id}: stored version is not {expected_version}{why}")
+
+    def _store(self, job: Job, expected_version: int) -> Job:
+        saved = job.model_copy(update={"version": expected_version + 1})
+        self._jobs[job.job_id] = saved.model_dump_json()
+        return saved
+
+
+def _key(job: Job, entry: _Entry) -> str:
+    found = entry(job)
+    assert found is not None  # callers keep only jobs that have an entry
+    return found.key

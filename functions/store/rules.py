@@ -1,0 +1,118 @@
+"""What both stores agree on: index entries, timestamps, capacity arithmetic, preconditions.
+
+DynamoStore writes these values as (sparse) index attributes and InMemoryStore sorts by
+the very same strings, so the fake answers in exactly the order the real store does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from functions.domain.admission import Capacity, PoolPolicy, queue_key
+from functions.domain.model import Job, JobState
+from sdk.errors import CapacityExhausted, InvalidTransition
+
+# Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
+DEDUP_TTL = timedelta(days=7)
+# An active job without a launch time has no deadline; it must still show in active_jobs.
+NO_DEADLINE = "9999-12-31T23:59:59.999999Z"
+USAGE_SK = "usage"
+# Why a job write lost its condition, besides a stale version (said the same by both stores).
+HELD_CHANGED = " (or capacity_held changed outside launch_job/release_job)"
+NOT_QUEUED = " (or it is no longer QUEUED)"
+HOLDS_NOTHING = " (or it holds no capacity)"
+TENANT_SK_PREFIX = "tenant#"
+COUNTERS = ("slots", "cpu_milli", "memory_mb", "gpu")
+
+
+class Entry(NamedTuple):
+    """One row of a sparse index: which pool's partition, and the sort key within it."""
+
+    pool: str
+    key: str
+
+
+def utc_iso(moment: datetime) -> str:
+    """Fixed-width UTC ISO-8601 (microseconds, 'Z'), so string order is time order.
+
+    A naive datetime is taken to be UTC already.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def queue_entry(job: Job) -> Entry | None:
+    """The launch queue holds QUEUED jobs only (priority, then creation)."""
+    if job.state is not JobState.QUEUED:
+        return None
+    return Entry(job.pool, queue_key(job))
+
+
+def deadline_entry(job: Job) -> Entry | None:
+    """The sweep's index holds LAUNCHING/RUNNING jobs only, keyed by their next deadline."""
+    if not job.state.is_active:
+        return None
+    deadline = job.deadline_at
+    return Entry(job.pool, NO_DEADLINE if deadline is None else utc_iso(deadline))
+
+
+def release_entry(job: Job) -> Entry | None:
+    """Finished jobs whose capacity is still reserved (cleanup not done yet)."""
+    if not (job.state.is_terminal and job.capacity_held):
+        return None
+    return Entry(job.pool, utc_iso(job.finished_at or job.created_at))
+
+
+def pool_pk(pool: str) -> str:
+    return f"pool#{pool}"
+
+
+def tenant_sk(tenant: str) -> str:
+    return f"{TENANT_SK_PREFIX}{tenant}"
+
+
+def request_of(job: Job) -> Capacity:
+    return Capacity.of(job.resources)
+
+
+def counters(capacity: Capacity) -> dict[str, int]:
+    return {name: int(getattr(capacity, name)) for name in COUNTERS}
+
+
+def usage_limits(job: Job, policy: PoolPolicy) -> dict[str, int]:
+    """Per counter, the most usage may be before this job's request is added.
+
+    Raises CapacityExhausted when the request alone exceeds the budget: otherwise a pool
+    with no usage row yet would pass the 'attribute_not_exists OR x <= limit' condition.
+    """
+    request = request_of(job)
+    if not request.fits_within(policy.budget):
+        raise CapacityExhausted(f"job {job.job_id} requests {request} which exceeds the budget of "
+                                f"pool {job.pool!r} ({policy.budget})")
+    budget, wanted = counters(policy.budget), counters(request)
+    return {name: budget[name] - wanted[name] for name in COUNTERS}
+
+
+def check_launchable(job: Job) -> None:
+    """launch_job saves what lifecycle.launch returned, nothing else."""
+    if job.state is not JobState.LAUNCHING or not job.capacity_held:
+        raise InvalidTransition(job.job_id, job.state, JobState.LAUNCHING,
+                                "launch_job takes a LAUNCHING job that holds capacity")
+
+
+def check_releasable(job: Job) -> None:
+    """release_job saves what lifecycle.mark_cleaned returned, nothing else."""
+    if not job.state.is_terminal or not job.cleaned_up or job.capacity_held:
+        raise InvalidTransition(job.job_id, job.state, "RELEASED",
+                                "release_job takes a finished, cleaned-up job that no longer holds capacity")
+
+
+def over_budget(job: Job) -> CapacityExhausted:
+    return CapacityExhausted(f"pool {job.pool!r}: launching job {job.job_id} would exceed the budget")
+
+
+def over_tenant_cap(job: Job, policy: PoolPolicy) -> CapacityExhausted:
+    return CapacityExhausted(f"pool {job.pool!r}: tenant {job.tenant!r} already runs "
+                             f"{policy.tenant_cap} jobs")

@@ -1,0 +1,1 @@
+"""The inference server (gRPC): loads models from extracted archives and runs them."""

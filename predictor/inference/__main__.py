@@ -1,0 +1,3 @@
+from predictor.inference.server import main
+
+main()

@@ -1,0 +1,93 @@
+"""gRPC servicers for the intent and vision contracts: decode, call the core, encode.
+
+Request/model problems are answered with success=false, an `error` text and an
+`error_code` (the one table below); the call itself still ends OK. Per-call facts for the
+sidecar's metrics travel as trailing metadata: x-trainyard-cache (hit|miss),
+x-trainyard-load-ms, x-trainyard-infer-us.
+
+Metadata a caller may send: x-trainyard-model-dir (the archive's directory under the
+model root, i.e. its sha256; needed to load a model that is not in memory).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
+from predictor.inference.core import InferenceCore, Prediction
+from predictor.inference.errors import ModelInvalid, WrongKind
+from sdk.errors import NotFound, TrainyardError, ValidationError
+
+MODEL_DIR_KEY = "x-trainyard-model-dir"
+log = logging.getLogger(__name__)
+
+ERROR_CODES: tuple[tuple[type[TrainyardError], common_pb2.PredictionErrorCode.ValueType], ...] = (
+    (NotFound, common_pb2.PREDICTION_ERROR_CODE_MODEL_NOT_FOUND),
+    (ModelInvalid, common_pb2.PREDICTION_ERROR_CODE_MODEL_INVALID),
+    (ValidationError, common_pb2.PREDICTION_ERROR_CODE_INVALID_INPUT),
+    (WrongKind, common_pb2.PREDICTION_ERROR_CODE_WRONG_KIND),
+)
+
+
+def error_code(exc: TrainyardError) -> common_pb2.PredictionErrorCode.ValueType:
+    for kind, code in ERROR_CODES:
+        if isinstance(exc, kind):
+            return code
+    return common_pb2.PREDICTION_ERROR_CODE_UNSPECIFIED
+
+
+def _model_dir(context: grpc.aio.ServicerContext[object, object]) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == MODEL_DIR_KEY:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
+def _trailers(context: grpc.aio.ServicerContext[object, object], prediction: Prediction) -> None:
+    context.set_trailing_metadata((
+        ("x-trainyard-cache", "hit" if prediction.hit else "miss"),
+        ("x-trainyard-load-ms", f"{prediction.load_s * 1e3:.3f}"),
+        ("x-trainyard-infer-us", f"{prediction.infer_s * 1e6:.1f}"),
+    ))  # fmt: skip
+
+
+class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
+    def __init__(self, core: InferenceCore) -> None:
+        self._core = core
+
+    async def predict(  # type: ignore[override]
+        self, request: intent_pb2.IntentPredictionRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> intent_pb2.IntentPredictionResponse:
+        try:
+            prediction = await self._core.predict(
+                kind="intent", model_id=request.model_id, payload=request.document, directory=_model_dir(context)
+            )
+        except TrainyardError as exc:
+            log.info("intent predict %s failed: %s", request.model_id, exc)
+            return intent_pb2.IntentPredictionResponse(success=False, error=str(exc), error_code=error_code(exc))
+        _trailers(context, prediction)
+        return intent_pb2.IntentPredictionResponse(success=True, probabilities=[
+            intent_pb2.IntentPredictions(label=label, probability=p) for label, p in prediction.ranked
+        ])  # fmt: skip
+
+
+class VisionServicer(vision_pb2_grpc.VisionPredictorServiceServicer):
+    def __init__(self, core: InferenceCore) -> None:
+        self._core = core
+
+    async def predict(  # type: ignore[override]
+        self, request: vision_pb2.VisionPredictionRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> vision_pb2.VisionPredictionResponse:
+        try:
+            prediction = await self._core.predict(
+                kind="vision", model_id=request.model_id, payload=request.sample, directory=_model_dir(context)
+            )
+        except TrainyardError as exc:
+            log.info("vision predict %s failed: %s", request.model_id, exc)
+            return vision_pb2.VisionPredictionResponse(success=False, error=str(exc), error_code=error_code(exc))
+        _trailers(context, prediction)
+        return vision_pb2.VisionPredictionResponse(success=True, probabilities=[
+            vision_pb2.VisionPredictions(label=label, probability=p) for label, p in prediction.ranked
+        ])  # fmt: skip

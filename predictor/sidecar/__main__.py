@@ -1,0 +1,3 @@
+from predictor.sidecar.main import main
+
+main()

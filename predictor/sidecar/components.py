@@ -1,0 +1,67 @@
+"""Everything the sidecar runs on, built once inside the event loop and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+
+from predictor.sidecar.auth import Authenticator
+from predictor.sidecar.diskcache import DiskCache, HttpFetcher
+from predictor.sidecar.inference_client import InferenceClient
+from predictor.sidecar.metrics import Metrics
+from predictor.sidecar.resolver import CachedResolver, PlatformResolver
+from predictor.sidecar.service import PredictionService
+from predictor.sidecar.settings import SidecarSettings
+from sdk.models import archive
+
+
+@dataclass
+class Components:
+    settings: SidecarSettings
+    metrics: Metrics
+    authenticator: Authenticator
+    platform: PlatformResolver
+    resolver: CachedResolver
+    disk: DiskCache
+    inference: InferenceClient
+    service: PredictionService
+    channel: grpc.aio.Channel
+    platform_http: httpx.AsyncClient
+    blob_http: httpx.AsyncClient
+
+    async def inference_ready(self, timeout_s: float = 0.5) -> bool:
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Components:
+    platform_http = httpx.AsyncClient(base_url=settings.platform_url, timeout=settings.platform_timeout_s)
+    blob_http = httpx.AsyncClient(timeout=settings.download_timeout_s)
+    platform = PlatformResolver(platform_http)
+    resolver = CachedResolver(platform, ttl_s=settings.resolve_ttl_s, negative_ttl_s=settings.resolve_negative_ttl_s,
+                              max_entries=settings.resolve_cache_entries)
+    limits = archive.Limits(max_weights_bytes=settings.max_weights_bytes)
+    disk = DiskCache(settings.cache_dir, budget_bytes=settings.disk_budget_bytes, fetcher=HttpFetcher(blob_http),
+                     limits=limits, max_archive_bytes=settings.max_archive_bytes)
+    disk.open()
+    channel = grpc.aio.insecure_channel(settings.inference_target)
+    inference = InferenceClient(channel)
+    service = PredictionService(resolver=resolver, disk=disk, inference=inference, metrics=metrics,
+                                deadline_s=settings.request_deadline_s, retry_after_s=settings.retry_after_s)
+    authenticator = Authenticator(settings.token_secret.get_secret_value(), max_entries=settings.token_cache_entries)
+    return Components(settings=settings, metrics=metrics, authenticator=authenticator, platform=platform,
+                      resolver=resolver, disk=disk, inference=inference, service=service, channel=channel,
+                      platform_http=platform_http, blob_http=blob_http)
+
+
+async def close_components(c: Components) -> None:
+    await c.channel.close()
+    await c.platform_http.aclose()
+    await c.blob_http.aclose()

@@ -1,0 +1,88 @@
+"""The sidecar's gRPC client of the inference server; gRPC errors become sdk.errors here, once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import grpc
+
+from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
+from predictor.inference.postprocess import Ranked
+from sdk.errors import PermanentError, Problem, TemporaryError, ValidationError
+
+MODEL_DIR_KEY = "x-trainyard-model-dir"
+_TEMPORARY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
+
+
+class InferenceTimeout(TemporaryError):
+    """The inference server did not answer within the request deadline (e.g. a cold load)."""
+
+
+@dataclass(frozen=True)
+class InferenceAnswer:
+    ranked: Ranked
+    hit: bool
+    load_s: float
+    infer_s: float
+
+
+class InferenceClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._intent = intent_pb2_grpc.IntentPredictorServiceStub(channel)
+        self._vision = vision_pb2_grpc.VisionPredictorServiceStub(channel)
+
+    async def predict(self, *, kind: str, model_id: str, payload: bytes, directory: str,
+                      timeout: float) -> InferenceAnswer:
+        metadata = ((MODEL_DIR_KEY, directory),)
+        call: grpc.aio.UnaryUnaryCall[object, intent_pb2.IntentPredictionResponse | vision_pb2.VisionPredictionResponse]
+        if kind == "intent":
+            request = intent_pb2.IntentPredictionRequest(model_id=model_id, document=payload)
+            call = self._intent.predict(request, metadata=metadata, timeout=timeout)
+        else:
+            call = self._vision.predict(
+                vision_pb2.VisionPredictionRequest(model_id=model_id, sample=payload), metadata=metadata, timeout=timeout
+            )
+        try:
+            response = await call
+            trailers = dict((k, str(v)) for k, v in (await call.trailing_metadata() or ()))
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from exc
+        if not response.success:
+            raise _failure(response.error_code, response.error)
+        ranked = _renormalized([(p.label, p.probability) for p in response.probabilities])
+        return InferenceAnswer(
+            ranked=ranked,
+            hit=trailers.get("x-trainyard-cache") == "hit",
+            load_s=float(trailers.get("x-trainyard-load-ms", "0")) / 1e3,
+            infer_s=float(trailers.get("x-trainyard-infer-us", "0")) / 1e6,
+        )
+
+
+def _translate(exc: grpc.aio.AioRpcError) -> Exception:
+    code = exc.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return InferenceTimeout("the model is still loading; retry shortly")
+    if code in _TEMPORARY_CODES:
+        return TemporaryError(f"inference server: {code.name} {exc.details()}")
+    return PermanentError(f"inference server: {code.name} {exc.details()}")
+
+
+def _failure(code: common_pb2.PredictionErrorCode.ValueType, error: str) -> Exception:
+    if code == common_pb2.PREDICTION_ERROR_CODE_INVALID_INPUT:
+        return ValidationError([Problem("input", error)])
+    if code == common_pb2.PREDICTION_ERROR_CODE_WRONG_KIND:
+        return ValidationError([Problem("modelId", error)])
+    if code == common_pb2.PREDICTION_ERROR_CODE_MODEL_NOT_FOUND:
+        # The sidecar pinned the files it named, so this is a race worth one more try, not a 404.
+        return TemporaryError(f"inference server could not find the model files: {error}")
+    return PermanentError(f"model cannot be served: {error}")
+
+
+def _renormalized(ranked: Ranked) -> Ranked:
+    """Probabilities travel as float32; rescale in float64 so the JSON ones sum to 1."""
+    total = math.fsum(p for _, p in ranked)
+    if total <= 0:
+        return ranked
+    return [(label, p / total) for label, p in ranked]

@@ -1,0 +1,101 @@
+"""The sidecar's core: tenant + model id + payload -> ranked labels.
+
+resolve (cached) -> disk tier (download once) -> inference over gRPC (memory tier),
+all within one request deadline. A warm request touches no network but the local gRPC
+hop: the resolution comes from the cache and the archive is already on disk. When a cold
+path cannot finish in time the request fails with TemporaryError (503 + Retry-After) and
+the download or load goes on, shared, for the retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from predictor.inference.postprocess import Ranked
+from predictor.sidecar.diskcache import DiskCache, UrlRefused
+from predictor.sidecar.inference_client import InferenceClient
+from predictor.sidecar.metrics import Metrics
+from predictor.sidecar.resolver import CachedResolver, Resolution
+from sdk.errors import Problem, TemporaryError, ValidationError
+
+T = TypeVar("T")
+
+
+class ColdLoadTimeout(TemporaryError):
+    """The model could not be made ready within the request deadline; it still is being."""
+
+
+class PredictionService:
+    def __init__(self, *, resolver: CachedResolver, disk: DiskCache, inference: InferenceClient, metrics: Metrics,
+                 deadline_s: float, retry_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._resolver = resolver
+        self._disk = disk
+        self._inference = inference
+        self._metrics = metrics
+        self._deadline_s = deadline_s
+        self._retry_after_s = retry_after_s
+        self._clock = clock
+
+    async def predict(self, *, kind: str, tenant: str, authorization: str, model_id: str, payload: bytes) -> Ranked:
+        deadline = self._clock() + self._deadline_s
+        resolution = await self._resolve(tenant=tenant, model_id=model_id, authorization=authorization,
+                                         deadline=deadline)
+        if resolution.kind != kind:
+            raise ValidationError([Problem("modelId", f"model {model_id!r} is a {resolution.kind} model")])
+        directory = await self._acquire(resolution, authorization=authorization, deadline=deadline)
+        try:
+            answer = await self._inference.predict(kind=kind, model_id=model_id, payload=payload, directory=directory,
+                                                   timeout=max(0.001, deadline - self._clock()))
+        finally:
+            self._disk.unpin(resolution.sha256)
+        labels = (tenant, model_id)
+        self._metrics.memory_cache.labels(*labels, "hit" if answer.hit else "miss").inc()
+        if not answer.hit:
+            self._metrics.load_seconds.labels(*labels).observe(answer.load_s)
+        self._metrics.inference_seconds.labels(*labels).observe(answer.infer_s)
+        return answer.ranked
+
+    async def _resolve(self, *, tenant: str, model_id: str, authorization: str, deadline: float) -> Resolution:
+        cached = self._resolver.cached(tenant=tenant, model_id=model_id)
+        self._metrics.resolve_cache.labels(tenant, model_id, "miss" if cached is None else "hit").inc()
+        if cached is not None:
+            return cached
+        return await self._within(deadline, self._resolver.resolve(tenant=tenant, model_id=model_id,
+                                                                   authorization=authorization))
+
+    async def _acquire(self, resolution: Resolution, *, authorization: str, deadline: float) -> str:
+        """Pin the model's directory on disk, downloading it first when needed."""
+        labels = (resolution.tenant, resolution.model_id)
+        if self._disk.try_pin(resolution.sha256):  # warm: no await, no task
+            self._metrics.disk_cache.labels(*labels, "hit").inc()
+            return resolution.sha256
+        self._metrics.disk_cache.labels(*labels, "miss").inc()
+        for _ in range(3):  # an entry can be evicted between its install and our pin under pressure
+            try:
+                lookup = await self._within(deadline, self._disk.ensure(resolution))
+            except UrlRefused:
+                self._resolver.invalidate(tenant=resolution.tenant, model_id=resolution.model_id)
+                resolution = await self._within(deadline, self._resolver.resolve(
+                    tenant=resolution.tenant, model_id=resolution.model_id, authorization=authorization))
+                continue
+            if not lookup.hit:
+                self._metrics.download_seconds.labels(*labels).observe(lookup.download_s)
+                self._metrics.extract_seconds.labels(*labels).observe(lookup.extract_s)
+                self._metrics.disk_bytes.set(self._disk.used_bytes)
+            if self._disk.try_pin(lookup.directory):
+                return lookup.directory
+        raise TemporaryError("the disk cache is under too much pressure to keep this model", self._retry_after_s)
+
+    async def _within(self, deadline: float, work: Awaitable[T]) -> T:
+        remaining = deadline - self._clock()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            return await asyncio.wait_for(work, remaining)
+        except TimeoutError as exc:
+            if asyncio.iscoroutine(work):
+                work.close()  # never started: avoid a "never awaited" warning
+            raise ColdLoadTimeout("the model is still loading; retry shortly", self._retry_after_s) from exc

@@ -1,0 +1,78 @@
+"""Settings of the sidecar (env TRAINYARD_SIDECAR_*, or --kebab-case flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SidecarSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRAINYARD_SIDECAR_", cli_prog_name="python -m predictor.sidecar",
+        cli_kebab_case=True, cli_implicit_flags=True, populate_by_name=True,
+    )  # fmt: skip
+
+    host: str = Field(default="127.0.0.1", description="Interface the REST API listens on.")
+    port: int = Field(default=8090, ge=0, le=65535, description="REST port.")
+    token_secret: SecretStr = Field(
+        min_length=16,
+        validation_alias=AliasChoices("token_secret", "TRAINYARD_SIDECAR_TOKEN_SECRET", "TRAINYARD_TOKEN_SECRET"),
+        description="HS256 secret the platform signs bearer tokens with (TRAINYARD_TOKEN_SECRET is shared "
+        "with the platform); tokens are verified locally so a bad one costs no platform call.",
+    )
+    platform_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Base URL of the platform; models are resolved with GET {platform_url}/v1/models/{id}/resolve.",
+    )
+    inference_target: str = Field(
+        default="127.0.0.1:50051",
+        description="gRPC target of the inference server (host:port, or unix:/path): the other container of the pod.",
+    )
+    cache_dir: Path = Field(
+        default=Path(".trainyard/predictor"),
+        description="Disk cache root: archives are extracted into cache_dir/models/<sha256>/ (the inference "
+        "server's model_root), downloads are staged in cache_dir/tmp/.",
+    )
+    disk_budget_bytes: int = Field(
+        default=1 << 30, gt=0,
+        description="Bytes of extracted models kept on disk (LRU). 1 GiB holds ~18,000 default intent models.",
+    )
+    resolve_ttl_s: float = Field(
+        default=30.0, gt=0,
+        description="How long a resolution is reused (capped by the pre-signed URL's lifetime): warm requests "
+        "make no platform call; a deactivated model stops being served within this time.",
+    )
+    resolve_negative_ttl_s: float = Field(
+        default=2.0, ge=0,
+        description="How long a 404 from the platform is remembered, so a flood of bad ids stays off the "
+        "platform; short, so a model published a moment ago is found quickly.",
+    )
+    resolve_cache_entries: int = Field(default=100_000, gt=0, description="Most resolutions kept (tenant, model).")
+    token_cache_entries: int = Field(
+        default=10_000, gt=0, description="Verified tokens remembered (until they expire), saving an HMAC per request."
+    )
+    request_deadline_s: float = Field(
+        default=2.0, gt=0,
+        description="Time a request may spend resolving, downloading and loading; past it the answer is 503 "
+        "with Retry-After while the load goes on for the next request.",
+    )
+    retry_after_s: int = Field(default=1, ge=0, description="Retry-After seconds sent with 503.")
+    platform_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one resolve call to the platform.")
+    download_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one archive download.")
+    max_document_chars: int = Field(
+        default=5000, gt=0, description="Longest intent document (characters); longer is a 400 that says so."
+    )
+    max_sample_bytes: int = Field(
+        default=1 << 20, gt=0, description="Largest decoded vision sample (bytes); larger is a 400 that says so."
+    )
+    max_body_bytes: int = Field(
+        default=2 << 20, gt=0, description="Largest request body read (bytes), whatever the route."
+    )
+    max_archive_bytes: int = Field(
+        default=64 << 20, gt=0, description="Largest model archive downloaded (bytes)."
+    )
+    max_weights_bytes: int = Field(
+        default=64 << 20, gt=0, description="Largest weights.pt accepted inside an archive (extraction limit)."
+    )

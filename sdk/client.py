@@ -1,0 +1,247 @@
+"""The user client: typed methods over the platform's HTTP API.
+
+Example::
+
+    from sdk.client import Client
+    from sdk.contracts.specs import ProjectSpec, TaskSpec
+
+    with Client("http://127.0.0.1:8080", token) as c:
+        project = c.create_project(ProjectSpec(name="intents", purpose="demo", datasets=["reviews"]))
+        c.upload_dataset(project.project_id, "reviews", Path("reviews.jsonl"))
+        created = c.create_task(project.project_id, TaskSpec(name="t1", command=["python", "train.py"]))
+        print(c.get_job(created.job.job_id).state)
+
+Responses are small pydantic views that keep unknown fields (so `model_dump()` is the
+server's JSON); errors are `sdk.errors` types (404 NotFound, 409 Conflict, 401
+Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from sdk import http
+from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
+
+TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
+Scalar = str | int | float | bool
+V = TypeVar("V", bound=BaseModel)
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class ProjectView(_View):
+    project_id: str
+    tenant: str
+    name: str
+    purpose: str
+    datasets: list[str] = Field(default_factory=list)
+    created_at: datetime
+    expires_at: datetime
+    active: bool = True
+
+
+class TaskView(_View):
+    task_id: str
+    project_id: str
+    tenant: str
+    spec: TaskSpec
+    created_at: datetime
+
+
+class JobView(_View):
+    job_id: str
+    task_id: str
+    project_id: str
+    tenant: str
+    attempt: int
+    state: str
+    created_at: datetime
+    launched_at: datetime | None = None
+    running_at: datetime | None = None
+    finished_at: datetime | None = None
+    deadline_at: datetime | None = None
+    last_epoch: int | None = None
+    reason: str = ""
+    failure_kind: str | None = None
+    metadata: dict[str, Scalar] = Field(default_factory=dict)
+    final_metrics: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def total_epochs(self) -> int | None:
+        value = self.metadata.get("total_epochs")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class TaskCreated(_View):
+    task: TaskView
+    job: JobView
+
+
+class EpochView(_View):
+    epoch: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+    reported_at: datetime
+
+
+class CheckpointView(_View):
+    epoch: int
+    key: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    size_bytes: int = 0
+    sha256: str = ""
+    reported_at: datetime
+
+
+class TaskComparison(_View):
+    task_id: str
+    name: str
+    hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
+    state: str | None = None
+    attempts: int = 0
+    best: dict[str, float] = Field(default_factory=dict)
+    last: dict[str, float] = Field(default_factory=dict)
+    series: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
+
+
+class Comparison(_View):
+    metrics: list[str] = Field(default_factory=list)
+    tasks: list[TaskComparison] = Field(default_factory=list)
+
+
+class DatasetGrant(_View):
+    name: str = ""
+    url: str
+    method: Literal["GET", "PUT"]
+    expires_in: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="headers the URL was signed with")
+
+
+class Client:
+    """A user's (or service's) connection to the platform API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        backoff: http.Backoff | None = None,
+        sleep: http.Sleep | None = None,
+    ) -> None:
+        # One transport for the API and pre-signed URLs, so a MockTransport can serve both.
+        self._api = http.platform_client(base_url.rstrip("/"), token, transport=transport)
+        self._blobs = http.blob_client(transport=transport)
+        self._backoff = backoff if backoff is not None else http.Backoff(attempts=4)
+        self._sleep = sleep if sleep is not None else time.sleep
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._api.close()
+        self._blobs.close()
+
+    # -- projects --------------------------------------------------------------------------
+
+    def create_project(self, spec: ProjectSpec) -> ProjectView:
+        return self._one(ProjectView, "POST", "/v1/projects", body=spec)
+
+    def list_projects(self) -> list[ProjectView]:
+        return self._items(ProjectView, "/v1/projects")
+
+    def get_project(self, project_id: str) -> ProjectView:
+        return self._one(ProjectView, "GET", f"/v1/projects/{project_id}")
+
+    def update_project(self, project_id: str, patch: ProjectPatch) -> ProjectView:
+        return self._one(ProjectView, "PATCH", f"/v1/projects/{project_id}", body=patch)
+
+    def delete_project(self, project_id: str) -> ProjectView:
+        """Deactivate a project (its record stays, for audit); returns it."""
+        return self._one(ProjectView, "DELETE", f"/v1/projects/{project_id}")
+
+    # -- tasks and jobs --------------------------------------------------------------------
+
+    def create_task(self, project_id: str, spec: TaskSpec) -> TaskCreated:
+        """Create a task; the platform queues its first job at once."""
+        return self._one(TaskCreated, "POST", f"/v1/projects/{project_id}/tasks", body=spec)
+
+    def list_tasks(self, project_id: str) -> list[TaskView]:
+        return self._items(TaskView, f"/v1/projects/{project_id}/tasks")
+
+    def get_task(self, task_id: str) -> TaskView:
+        return self._one(TaskView, "GET", f"/v1/tasks/{task_id}")
+
+    def list_jobs(self, task_id: str) -> list[JobView]:
+        return self._items(JobView, f"/v1/tasks/{task_id}/jobs")
+
+    def get_job(self, job_id: str) -> JobView:
+        return self._one(JobView, "GET", f"/v1/jobs/{job_id}")
+
+    def cancel_job(self, job_id: str) -> JobView:
+        return self._one(JobView, "POST", f"/v1/jobs/{job_id}/cancel")
+
+    def epochs(self, job_id: str) -> list[EpochView]:
+        return self._items(EpochView, f"/v1/jobs/{job_id}/epochs")
+
+    def checkpoints(self, job_id: str) -> list[CheckpointView]:
+        return self._items(CheckpointView, f"/v1/jobs/{job_id}/checkpoints")
+
+    def logs(self, job_id: str) -> str:
+        return self._request("GET", f"/v1/jobs/{job_id}/logs").text
+
+    def comparison(self, project_id: str) -> Comparison:
+        return self._one(Comparison, "GET", f"/v1/projects/{project_id}/comparison")
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def upload_dataset(self, project_id: str, name: str, path: Path, *, progress: http.Progress | None = None) -> int:
+        """Upload a file as project dataset `name` (straight to S3); return bytes sent."""
+        grant = self._grant(project_id, name, "upload")
+        return http.put_file(
+            self._blobs, grant.url, path, backoff=self._backoff, sleep=self._sleep, progress=progress,
+            headers=grant.headers,
+        )  # fmt: skip
+
+    def download_dataset(
+        self, project_id: str, name: str, dest: Path, *, progress: http.Progress | None = None
+    ) -> Path:
+        """Download project dataset `name` to `dest` (atomically); return `dest`."""
+        grant = self._grant(project_id, name, "download")
+        return http.get_file(self._blobs, grant.url, dest, backoff=self._backoff, sleep=self._sleep, progress=progress)
+
+    def _grant(self, project_id: str, name: str, op: str) -> DatasetGrant:
+        body = {"name": name, "op": op}
+        return self._one(DatasetGrant, "POST", f"/v1/projects/{project_id}/datasets", body=body)
+
+    # -- wire ------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None) -> httpx.Response:
+        payload = body.model_dump(mode="json", exclude_unset=True) if isinstance(body, BaseModel) else body
+        request = self._api.build_request(method, path, json=payload)
+        # Only reads are retried: a POST whose response was lost might have been applied.
+        retry = method == "GET"
+        return http.send(self._api, request, backoff=self._backoff, sleep=self._sleep, retry=retry)
+
+    def _one(self, view: type[V], method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None) -> V:
+        return view.model_validate(self._request(method, path, body=body).json())
+
+    def _items(self, view: type[V], path: str) -> list[V]:
+        items = self._request("GET", path).json().get("items", [])
+        return [view.model_validate(item) for item in items]

@@ -1,0 +1,248 @@
+"""Shared HTTP plumbing for the trainer SDK and the user client.
+
+One place maps platform error responses to `sdk.errors` (the table below), one place
+retries (bounded exponential backoff, injectable sleep), and one place moves bytes
+through pre-signed S3 URLs. httpx exceptions are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sdk.errors import (
+    AlreadyProcessed,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PermanentError,
+    Problem,
+    TemporaryError,
+    TrainyardError,
+    Unauthenticated,
+    ValidationError,
+)
+
+Sleep = Callable[[float], None]
+Progress = Callable[[int], None]  # called with the number of bytes just moved
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for a smooth progress bar
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded exponential backoff: `attempts` tries in all, delays capped at `max_s`.
+
+    The defaults ride out a platform restart of ~30 s without hanging a trainer forever.
+    """
+
+    attempts: int = 6
+    initial_s: float = 0.5
+    factor: float = 2.0
+    max_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("Backoff.attempts must be at least 1")
+
+    def delay(self, retry: int, *, hint: float | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1-based); a server hint wins, capped."""
+        if hint is not None:
+            return min(max(hint, 0.0), self.max_s)
+        return min(self.initial_s * self.factor ** (retry - 1), self.max_s)
+
+
+def _body_error(response: httpx.Response) -> tuple[str, str, list[Problem]]:
+    """(code, message, problems) from `{"error": {...}}`, FastAPI's `{"detail": ...}`, or text."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return "", response.text.strip()[:500] or response.reason_phrase, []
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        problems = [
+            Problem(field=str(p.get("field", "")), message=str(p.get("message", "")))
+            for p in error.get("problems") or []
+            if isinstance(p, dict)
+        ]
+        return str(error.get("code", "")), str(error.get("message", "")), problems
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # FastAPI's own request validation
+        problems = [
+            Problem(field=".".join(str(x) for x in p.get("loc", ())), message=str(p.get("msg", "")))
+            for p in detail
+            if isinstance(p, dict)
+        ]
+        return "validation_error", "invalid request", problems
+    return "", str(detail or body)[:500], []
+
+
+def error_from_response(response: httpx.Response) -> TrainyardError:
+    """The sdk.errors value for a non-2xx platform response (the one status table)."""
+    code, message, problems = _body_error(response)
+    status = response.status_code
+    message = message or f"HTTP {status}"
+    err: TrainyardError
+    if status == 404:
+        err = NotFound("resource", response.request.url.path)
+        err.args = (message,)  # keep the server's wording, e.g. "job 'j-1' not found"
+    elif status == 409:
+        err = AlreadyProcessed(message) if code == "already_processed" else Conflict(message)
+    elif status == 401:
+        err = Unauthenticated(message)
+    elif status == 403:
+        err = Forbidden(message)
+    elif status == 422 and code == "unprocessable":  # the platform's PermanentError
+        err = PermanentError(message)
+    elif status in (400, 422):
+        err = ValidationError(problems or [Problem(field="request", message=message)])
+    elif status in RETRY_STATUS:
+        err = TemporaryError(message, delay_s=_retry_after(response) or 1.0)
+    else:
+        err = PermanentError(f"HTTP {status}: {message}")
+    return err
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def send(
+    client: httpx.Client,
+    request: httpx.Request,
+    *,
+    backoff: Backoff,
+    sleep: Sleep,
+    retry: bool = True,
+) -> httpx.Response:
+    """Send `request` (re-sent byte-for-byte on retry); return the 2xx response or raise.
+
+    Retries connection errors, 429 and 5xx when `retry`; a 4xx raises at once.
+    """
+    attempts = backoff.attempts if retry else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            response = client.send(request)
+        except httpx.TransportError as exc:
+            if attempt == attempts:
+                raise TemporaryError(f"cannot reach {request.url.host}: {exc}") from exc
+            sleep(backoff.delay(attempt))
+            continue
+        if response.is_success:
+            return response
+        if response.status_code not in RETRY_STATUS or attempt == attempts:
+            raise error_from_response(response)
+        sleep(backoff.delay(attempt, hint=_retry_after(response)))
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def platform_client(
+    base_url: str,
+    token: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    uds: str | None = None,
+) -> httpx.Client:
+    """An httpx client for the platform API: bearer auth, optional UNIX-socket transport."""
+    if transport is None and uds:
+        transport = httpx.HTTPTransport(uds=uds)
+    return httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        transport=transport,
+        timeout=DEFAULT_TIMEOUT,
+    )
+
+
+def blob_client(*, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An httpx client for pre-signed URLs: never sends the platform token (S3 would reject it)."""
+    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT)
+
+
+def _chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+            if progress is not None:
+                progress(len(chunk))
+
+
+def put_file(
+    client: httpx.Client,
+    url: str,
+    path: Path,
+    *,
+    backoff: Backoff,
+    sleep: Sleep,
+    progress: Progress | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> int:
+    """Stream a file to a pre-signed PUT URL; return its size in bytes.
+
+    `headers` are those the URL was signed with (e.g. Content-Type), sent verbatim. An
+    explicit Content-Length keeps httpx from chunked encoding, which S3 refuses.
+    """
+    size = path.stat().st_size
+    sent = {**(headers or {}), "Content-Length": str(size)}
+    for attempt in range(1, backoff.attempts + 1):
+        request = client.build_request("PUT", url, content=_chunks(path, progress), headers=sent)
+        try:
+            send(client, request, backoff=backoff, sleep=sleep, retry=False)
+            return size
+        except TemporaryError:
+            if attempt == backoff.attempts:
+                raise
+            sleep(backoff.delay(attempt))
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def get_file(
+    client: httpx.Client,
+    url: str,
+    dest: Path,
+    *,
+    backoff: Backoff,
+    sleep: Sleep,
+    progress: Progress | None = None,
+) -> Path:
+    """Stream a pre-signed GET URL to `dest` atomically (a temp file renamed into place)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, backoff.attempts + 1):
+        try:
+            _stream_to(client, url, dest, progress=progress)
+            return dest
+        except TemporaryError:
+            if attempt == backoff.attempts:
+                raise
+            sleep(backoff.delay(attempt))
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _stream_to(client: httpx.Client, url: str, dest: Path, *, progress: Progress | None) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, client.stream("GET", url) as response:
+            if not response.is_success:
+                response.read()
+                raise error_from_response(response)
+            for chunk in response.iter_bytes(CHUNK):
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        os.replace(tmp, dest)
+    except httpx.TransportError as exc:
+        raise TemporaryError(f"download from {httpx.URL(url).host} broke off: {exc}") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

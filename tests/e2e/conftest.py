@@ -1,0 +1,72 @@
+"""The whole local platform, started as a user starts it (`python -m functions.local`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sdk.client import Client
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+POOLS = {"default": {"budget": {"slots": 12, "cpu_milli": 12000, "memory_mb": 16384, "gpu": 0}, "tenant_cap": 12}}
+
+
+@dataclass
+class LocalPlatform:
+    url: str
+    token: str
+    state: Path
+    proc: subprocess.Popen[bytes]
+
+    def client(self, token: str | None = None) -> Client:
+        return Client(self.url, token or self.token)
+
+    @property
+    def secret(self) -> str:
+        return (self.state / "secret").read_text().strip()
+
+    def log(self) -> str:
+        return (self.state / "platform.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    state = tmp_path_factory.mktemp("platform")
+    port = free_port()
+    env = {**os.environ, "TRAINYARD_POOLS": json.dumps(POOLS), "TRAINYARD_RECONCILE_GRACE_S": "5",
+           "TRAINYARD_EXIT_GRACE_S": "1"}
+    with (state / "platform.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
+             "--sweep-interval", "0.5"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, (state / "platform.log").read_text()
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200 and (state / "local.json").exists():
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "platform did not start"
+        time.sleep(0.2)
+    token = json.loads((state / "local.json").read_text())["token"]
+    platform = LocalPlatform(url=url, token=token, state=state, proc=proc)
+    yield platform
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

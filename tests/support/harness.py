@@ -1,0 +1,62 @@
+"""The core wired to honest in-memory fakes, with a hand-moved clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.blobs.memory import InMemoryBlobStore
+from functions.core import cleanup, projects, tasks
+from functions.core.deps import CoreConfig, Deps
+from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.model import Job, Project, Task
+from functions.publishing import RecordingPublisher
+from functions.runtimes.recording import RecordingRuntime
+from functions.store.memory import InMemoryStore
+from sdk.contracts.events import EventType
+from sdk.contracts.specs import ProjectSpec, TaskSpec
+from tests.support.builders import FakeClock
+
+SECRET = "unit-test-secret-0123456789abcdef-xyz"
+
+
+@dataclass
+class Harness:
+    deps: Deps
+    store: InMemoryStore
+    runtime: RecordingRuntime
+    events: RecordingPublisher
+    clock: FakeClock
+
+    def project(self, tenant: str = "acme", datasets: tuple[str, ...] = ("intents",)) -> Project:
+        spec = ProjectSpec(name="proj", purpose="testing", datasets=list(datasets))
+        return projects.create(self.deps, tenant=tenant, spec=spec)
+
+    def task(self, project: Project, **spec: object) -> tuple[Task, Job]:
+        body: dict[str, object] = {"name": "trial", "command": ["python", "train.py"]}
+        body.update(spec)
+        self.clock.advance(0.001)  # creation order must be observable, as it is in reality
+        return tasks.create(self.deps, tenant=project.tenant, project_id=project.project_id,
+                            spec=TaskSpec.model_validate(body))
+
+    def job(self, job: Job) -> Job:
+        return self.store.get_job(job.tenant, job.job_id)
+
+    def finish_events(self) -> None:
+        """Deliver the job.finished events the core emitted, as the broker would."""
+        for e in self.events.drain():
+            if e.type == EventType.JOB_FINISHED:
+                cleanup.cleanup(self.deps, tenant=str(e.data["tenant"]), job_id=str(e.data["job_id"]))
+
+
+def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
+    store = InMemoryStore()
+    runtime = RecordingRuntime()
+    events = RecordingPublisher()
+    clock = FakeClock()
+    policy = PoolPolicy(budget=Capacity(slots=slots, cpu_milli=slots * 1000, memory_mb=slots * 1024), tenant_cap=tenant_cap)
+    config = CoreConfig(token_secret=SECRET, platform_url="http://platform.test", pools={"default": policy},
+                        reconcile_grace_s=10, exit_grace_s=2)
+    deps = Deps(projects=store, tasks=store, jobs=store, datasets=InMemoryBlobStore(),
+                artifacts=InMemoryBlobStore(), logs=InMemoryBlobStore(), runtime=runtime, events=events,
+                clock=clock, config=config)
+    return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)

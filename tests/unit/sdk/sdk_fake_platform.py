@@ -1,0 +1,71 @@
+"""A fake platform + fake S3 behind one httpx MockTransport (our own seam, no HTTP mocks of libraries)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+S3_HOST = "s3.test"
+
+# Sample server payloads, shaped like the platform's JSON.
+T0 = "2025-01-01T00:00:00Z"
+PROJECT = {"project_id": "p-1", "tenant": "acme", "name": "intents", "purpose": "demo", "datasets": ["reviews"],
+           "created_at": T0, "expires_at": "2025-04-01T00:00:00Z", "active": True}  # fmt: skip
+SPEC = {"name": "lr-3", "command": ["python", "train.py"], "hyperparameters": {"lr": 0.001}}
+TASK = {"task_id": "t-1", "project_id": "p-1", "tenant": "acme", "spec": SPEC, "created_at": T0}
+JOB = {"job_id": "j-1", "task_id": "t-1", "project_id": "p-1", "tenant": "acme", "attempt": 1, "state": "RUNNING",
+       "created_at": T0, "metadata": {"total_epochs": 5}, "pool": "default", "version": 3}  # fmt: skip
+Reply = httpx.Response | Callable[[httpx.Request], httpx.Response] | Exception
+
+
+@dataclass
+class FakePlatform:
+    """Routes by (method, path); each route answers from a queue whose last reply repeats.
+
+    Requests to S3_HOST act as a tiny object store for pre-signed PUT/GET URLs.
+    """
+
+    routes: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    objects: dict[str, bytes] = field(default_factory=dict)
+
+    def on(self, method: str, path: str, *replies: Reply) -> None:
+        self.routes[(method, path)] = list(replies)
+
+    def json(self, method: str, path: str, body: Any, status: int = 200) -> None:
+        self.on(method, path, httpx.Response(status, json=body))
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.host == S3_HOST:
+            return self._s3(request)
+        queue = self.routes.get((request.method, request.url.path))
+        if not queue:
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": f"no route {request.url.path}"}})
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(request) if callable(reply) else reply
+
+    def _s3(self, request: httpx.Request) -> httpx.Response:
+        key = request.url.path.lstrip("/")
+        if request.method == "PUT":
+            self.objects[key] = request.content
+            return httpx.Response(200)
+        if key in self.objects:
+            return httpx.Response(200, content=self.objects[key])
+        return httpx.Response(404, text="<Error><Code>NoSuchKey</Code></Error>")
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
+
+    def sent(self, method: str, path: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.method == method and r.url.path == path]
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(r.content) for r in self.sent("POST", "/v1/events")]

@@ -1,0 +1,276 @@
+"""The CLI through typer's CliRunner, with the client factory pointed at a fake platform."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from sdk.cli import make_app
+from sdk.cli_config import LocalConfig, write_local_config
+from sdk.cli_projects import parse_param
+from sdk.cli_session import Deps, run_forwarding_interrupt
+from sdk.client import Client
+from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform
+
+
+class Harness:
+    def __init__(self, platform: FakePlatform, tmp_path: Path) -> None:
+        self.platform = platform
+        self.sleeps: list[float] = []
+        self.launched: list[list[str]] = []
+        self.factory_calls: list[tuple[str, str]] = []
+        self.config_path = tmp_path / ".trainyard" / "local.json"
+        self.deps = Deps(
+            client_factory=self._client, sleep=self.sleeps.append, launcher=self._launch,
+            config_path=self.config_path, python="/py",
+        )  # fmt: skip
+        self.runner = CliRunner(env={"TRAINYARD_URL": None, "TRAINYARD_TOKEN": None, "COLUMNS": "200"})
+
+    def _client(self, url: str, token: str) -> Client:
+        self.factory_calls.append((url, token))
+        return Client(url, token, transport=self.platform.transport, sleep=self.sleeps.append)
+
+    def _launch(self, argv: list[str]) -> int:
+        self.launched.append(argv)
+        return 0
+
+    def __call__(self, *args: str, auth: bool = True) -> Result:
+        prefix = ["--url", "http://platform.test", "--token", "tok"] if auth else []
+        return self.runner.invoke(make_app(self.deps), [*prefix, *args])
+
+
+@pytest.fixture
+def cli(platform: FakePlatform, tmp_path: Path) -> Harness:
+    return Harness(platform, tmp_path)
+
+
+def test_projects_list_renders_a_table(cli: Harness) -> None:
+    cli.platform.json("GET", "/v1/projects", {"items": [PROJECT]})
+    result = cli("projects", "list")
+    assert result.exit_code == 0, result.output
+    assert "p-1" in result.stdout and "intents" in result.stdout and "reviews" in result.stdout
+
+
+def test_json_flag_prints_the_server_json(cli: Harness) -> None:
+    cli.platform.json("GET", "/v1/jobs/j-1", JOB)
+    result = cli("jobs", "show", "j-1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["job_id"] == "j-1" and data["version"] == 3
+
+
+def test_errors_are_one_red_line_and_exit_1(cli: Harness) -> None:
+    body = {"error": {"code": "not_found", "message": "job 'j-9' not found"}}
+    cli.platform.json("GET", "/v1/jobs/j-9", body, status=404)
+    result = cli("jobs", "show", "j-9")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: job 'j-9' not found"
+    assert result.stdout == ""
+
+
+def test_tasks_create_builds_the_spec_from_options(cli: Harness) -> None:
+    created = {"task": TASK, "job": {**JOB, "state": "QUEUED"}}
+    cli.platform.json("POST", "/v1/projects/p-1/tasks", created, status=201)
+    result = cli(
+        "tasks", "create", "p-1", "--name", "lr-3", "--command", "python train.py --data 'my file.csv'",
+        "--param", "lr=0.001", "--param", "layers=2", "--param", "shuffle=true", "--param", "opt=adam",
+        "--dataset", "reviews", "--cpu", "2", "--memory-mb", "2048", "--retries", "1",
+        "--launch-s", "30", "--epoch-s", "60", "--ttl-s", "600", "--pool", "gpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(cli.platform.sent("POST", "/v1/projects/p-1/tasks")[0].content)
+    assert body["command"] == ["python", "train.py", "--data", "my file.csv"]
+    assert body["hyperparameters"] == {"lr": 0.001, "layers": 2, "shuffle": True, "opt": "adam"}
+    assert body["datasets"] == ["reviews"]
+    assert body["resources"] == {"cpu": 2.0, "memory_mb": 2048}
+    assert body["retry"] == {"max_retries": 1}
+    assert body["limits"] == {"launch_s": 30.0, "epoch_s": 60.0, "ttl_s": 600.0}
+    assert body["pool"] == "gpu"
+    assert "t-1" in result.stdout and "j-1" in result.stdout
+
+
+def test_tasks_create_reports_every_spec_problem_before_calling(cli: Harness) -> None:
+    result = cli("tasks", "create", "p-1", "--name", "bad name!", "--cpu", "0")
+    assert result.exit_code == 1
+    assert "name" in result.stderr and "resources.cpu" in result.stderr
+    assert cli.platform.requests == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("lr=0.1", ("lr", 0.1)), ("n=3", ("n", 3)), ("flag=False", ("flag", False)), ("s=abc", ("s", "abc")),
+     ("eq=a=b", ("eq", "a=b")), ("empty=", ("empty", ""))],
+)  # fmt: skip
+def test_params_are_typed(text: str, expected: tuple[str, object]) -> None:
+    value = parse_param(text)
+    assert value == expected and type(value[1]) is type(expected[1])
+
+
+def test_a_param_without_equals_is_rejected() -> None:
+    with pytest.raises(typer.BadParameter):
+        parse_param("lr")
+
+
+def test_config_file_is_the_fallback(cli: Harness) -> None:
+    write_local_config(cli.config_path, LocalConfig(url="http://saved.test", token="saved-token"))
+    cli.platform.json("GET", "/v1/projects", {"items": []})
+    result = cli("projects", "list", auth=False)
+    assert result.exit_code == 0, result.output
+    assert cli.factory_calls == [("http://saved.test", "saved-token")]
+    assert oct(cli.config_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_config_option_points_at_another_saved_file(cli: Harness, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "local.json"
+    write_local_config(other, LocalConfig(url="http://other.test", token="other-token"))
+    cli.platform.json("GET", "/v1/projects", {"items": []})
+    result = cli("--config", str(other), "projects", "list", auth=False)
+    assert result.exit_code == 0, result.output
+    assert cli.factory_calls == [("http://other.test", "other-token")]
+
+
+def test_env_vars_win_over_the_config_file(cli: Harness) -> None:
+    write_local_config(cli.config_path, LocalConfig(url="http://saved.test", token="saved-token"))
+    cli.platform.json("GET", "/v1/projects", {"items": []})
+    result = cli.runner.invoke(make_app(cli.deps), ["projects", "list"],
+                               env={"TRAINYARD_URL": "http://env.test", "TRAINYARD_TOKEN": "env-token"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert cli.factory_calls == [("http://env.test", "env-token")]
+
+
+def test_no_config_anywhere_is_a_clear_error(cli: Harness) -> None:
+    result = cli("projects", "list", auth=False)
+    assert result.exit_code == 1
+    assert "trainyard up" in result.stderr
+    assert cli.factory_calls == []
+
+
+def test_up_runs_the_local_platform_module(cli: Harness) -> None:
+    result = cli("up", "--port", "9000", "--state-dir", "/tmp/ty", "--workers", "2", auth=False)
+    assert result.exit_code == 0, result.output
+    assert cli.launched == [[
+        "/py", "-m", "functions.local", "--port", "9000", "--state-dir", "/tmp/ty", "--workers", "2",
+    ]]  # fmt: skip
+
+
+def test_up_passes_on_the_platform_exit_code(cli: Harness) -> None:
+    cli.deps = Deps(launcher=lambda argv: 7, config_path=cli.config_path)
+    assert cli("up", auth=False).exit_code == 7
+    cli.deps = Deps(launcher=lambda argv: -15, config_path=cli.config_path)
+    assert cli("up", auth=False).exit_code == 143
+
+
+def _job_state(state: str, **extra: object) -> httpx.Response:
+    return httpx.Response(200, json={**JOB, "state": state, **extra})
+
+
+def _epochs(n: int) -> httpx.Response:
+    items = [{"epoch": e, "metrics": {"loss": 1 / e}, "reported_at": T0} for e in range(1, n + 1)]
+    return httpx.Response(200, json={"items": items})
+
+
+def test_watch_follows_until_terminal(cli: Harness) -> None:
+    cli.platform.on("GET", "/v1/jobs/j-1", _job_state("LAUNCHING", metadata={}), _job_state("RUNNING"),
+                    _job_state("SUCCEEDED", final_metrics={"loss": 0.2}))  # fmt: skip
+    cli.platform.on("GET", "/v1/jobs/j-1/epochs", _epochs(0), _epochs(2), _epochs(5))
+    result = cli("jobs", "watch", "j-1", "--interval", "0.5")
+    assert result.exit_code == 0, result.output
+    assert cli.sleeps == [0.5, 0.5]
+    assert "5/5" in result.stdout
+    assert "SUCCEEDED" in result.stdout and "loss=0.2" in result.stdout
+
+
+def test_watch_exits_1_when_the_job_fails(cli: Harness) -> None:
+    cli.platform.on("GET", "/v1/jobs/j-1", _job_state("FAILED", reason="no epoch report within 60s"))
+    cli.platform.on("GET", "/v1/jobs/j-1/epochs", _epochs(1))
+    result = cli("jobs", "watch", "j-1")
+    assert result.exit_code == 1
+    assert "no epoch report within 60s" in result.stderr
+    assert cli.sleeps == []
+
+
+def test_epochs_table_has_a_column_per_metric(cli: Harness) -> None:
+    items = [{"epoch": 1, "metrics": {"loss": 0.5, "acc": 0.7}, "reported_at": T0}]
+    cli.platform.json("GET", "/v1/jobs/j-1/epochs", {"items": items})
+    result = cli("jobs", "epochs", "j-1")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "epoch" in line and "loss" in line)
+    assert "acc" in header
+
+
+def test_compare_shows_best_and_last_per_metric(cli: Harness) -> None:
+    task = {"task_id": "t-1", "name": "lr-3", "hyperparameters": {"lr": 0.001}, "state": "SUCCEEDED",
+            "attempts": 2, "best": {"loss": 0.125}, "last": {"loss": 0.25}, "series": {}}  # fmt: skip
+    cmp = {"metrics": ["loss"], "tasks": [task]}
+    cli.platform.json("GET", "/v1/projects/p-1/comparison", cmp)
+    result = cli("compare", "p-1")
+    assert result.exit_code == 0, result.output
+    assert "loss best" in result.stdout and "loss last" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "lr-3" in line)
+    assert "lr=0.001" in row and "0.125" in row and "0.25" in row and "SUCCEEDED" in row
+
+
+def test_datasets_upload_and_download(cli: Harness, tmp_path: Path) -> None:
+    grant = {"name": "reviews", "url": f"http://{S3_HOST}/datasets/reviews?sig=1", "method": "PUT"}
+    cli.platform.json("POST", "/v1/projects/p-1/datasets", grant)
+    source = tmp_path / "reviews.jsonl"
+    source.write_bytes(b"{}\n" * 100)
+    result = cli("datasets", "upload", "p-1", "reviews", str(source))
+    assert result.exit_code == 0, result.output
+    assert cli.platform.objects["datasets/reviews"] == source.read_bytes()
+    assert "uploaded 300 bytes" in result.stdout
+    dest = tmp_path / "copy.jsonl"
+    result = cli("datasets", "download", "p-1", "reviews", str(dest))
+    assert result.exit_code == 0, result.output
+    assert dest.read_bytes() == source.read_bytes()
+
+
+def test_projects_create_and_update(cli: Harness) -> None:
+    cli.platform.json("POST", "/v1/projects", PROJECT, status=201)
+    cli.platform.json("PATCH", "/v1/projects/p-1", {**PROJECT, "purpose": "better"})
+    result = cli("projects", "create", "intents", "--purpose", "demo", "--dataset", "reviews", "--ttl-days", "30")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli.platform.sent("POST", "/v1/projects")[0].content) == {
+        "name": "intents", "purpose": "demo", "datasets": ["reviews"], "ttl_days": 30,
+    }  # fmt: skip
+    result = cli("projects", "update", "p-1", "--purpose", "better")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli.platform.sent("PATCH", "/v1/projects/p-1")[0].content) == {"purpose": "better"}
+    assert "better" in result.stdout
+
+
+def test_task_show_and_job_list(cli: Harness) -> None:
+    cli.platform.json("GET", "/v1/tasks/t-1", {**TASK, "spec": SPEC})
+    cli.platform.json("GET", "/v1/tasks/t-1/jobs", {"items": [JOB, {**JOB, "job_id": "j-2", "attempt": 2}]})
+    assert "python train.py" in cli("tasks", "show", "t-1").stdout
+    listing = cli("jobs", "list", "t-1").stdout
+    assert "j-1" in listing and "j-2" in listing
+
+
+def test_the_default_launcher_returns_the_child_exit_code() -> None:
+    assert run_forwarding_interrupt([sys.executable, "-c", "raise SystemExit(5)"]) == 5
+
+
+def test_the_default_launcher_passes_sigterm_on_to_the_platform() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminate_us_once_forwarding() -> None:
+        deadline = time.monotonic() + 10
+        while signal.getsignal(signal.SIGTERM) is before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_us_once_forwarding, daemon=True).start()
+    code = run_forwarding_interrupt([sys.executable, "-c", "import time; time.sleep(30)"])
+    assert code == -signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
