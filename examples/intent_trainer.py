@@ -102,10 +102,10 @@ def train(args: argparse.Namespace, csv_path: Path, *, emb_dir: Path, out: Path,
     for n in range(1, args.epochs + 1):
         model.train()
         losses = []
-        for batch in torch.randperm(len(x_train)).split(args.batch_size):
+        for batch in torch.randperm(len(x_train)).split(args.batch_size):  # type: ignore[no-untyped-call]
             optimizer.zero_grad()
             loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             losses.append(float(loss))
         model.eval()

@@ -59,7 +59,7 @@ def _mypy_plugins() -> list[str]:
 
 
 def _protoc(files: list[Path], out: Path) -> None:
-    from grpc_tools import protoc  # build-time dependency only
+    from grpc_tools import protoc  # type: ignore[import-untyped]  # build-time dependency only
 
     include = Path(protoc.__file__).parent / "_proto"  # google/protobuf/*.proto
     plugins = _mypy_plugins()

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import grpc
 import torch
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs predate aio
 
 from predictor.generated import intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
 from predictor.inference.core import InferenceCore
@@ -33,7 +34,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     core: InferenceCore
-    health: health.aio.HealthServicer
+    health: health_aio.HealthServicer
 
 
 def build_core(settings: InferenceSettings) -> InferenceCore:
@@ -56,7 +57,7 @@ async def start(settings: InferenceSettings, *, core: InferenceCore | None = Non
     server = grpc.aio.server(options=options)
     intent_pb2_grpc.add_IntentPredictorServiceServicer_to_server(IntentServicer(core), server)
     vision_pb2_grpc.add_VisionPredictorServiceServicer_to_server(VisionServicer(core), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
@@ -81,5 +82,5 @@ async def serve(settings: InferenceSettings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = InferenceSettings(_cli_parse_args=argv if argv is not None else True)  # type: ignore[call-arg]
+    settings = InferenceSettings(_cli_parse_args=argv if argv is not None else True)
     asyncio.run(serve(settings))

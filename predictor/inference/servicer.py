@@ -57,7 +57,7 @@ class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
     def __init__(self, core: InferenceCore) -> None:
         self._core = core
 
-    async def predict(  # type: ignore[override]
+    async def predict(
         self, request: intent_pb2.IntentPredictionRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> intent_pb2.IntentPredictionResponse:
         try:
@@ -77,7 +77,7 @@ class VisionServicer(vision_pb2_grpc.VisionPredictorServiceServicer):
     def __init__(self, core: InferenceCore) -> None:
         self._core = core
 
-    async def predict(  # type: ignore[override]
+    async def predict(
         self, request: vision_pb2.VisionPredictionRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> vision_pb2.VisionPredictionResponse:
         try:

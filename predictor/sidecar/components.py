@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from predictor.sidecar.auth import Authenticator
 from predictor.sidecar.diskcache import DiskCache, HttpFetcher
@@ -62,6 +62,6 @@ async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Co
 
 
 async def close_components(c: Components) -> None:
-    await c.channel.close()
+    await c.channel.close(None)
     await c.platform_http.aclose()
     await c.blob_http.aclose()

@@ -139,7 +139,8 @@ class DiskCache:
     async def _install(self, resolution: Resolution) -> DiskLookup:
         sha = resolution.sha256
         if resolution.size_bytes > self._max_archive_bytes:
-            raise PermanentError(f"archive of {resolution.size_bytes} bytes is over the {self._max_archive_bytes} limit")
+            limit = self._max_archive_bytes
+            raise PermanentError(f"archive of {resolution.size_bytes} bytes is over the {limit}-byte limit")
         token = uuid.uuid4().hex
         download, staging = self.tmp_dir / f"{sha}.{token}.tar.gz", self.tmp_dir / f"{sha}.{token}"
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import grpc
@@ -36,17 +37,12 @@ class InferenceClient:
     async def predict(self, *, kind: str, model_id: str, payload: bytes, directory: str,
                       timeout: float) -> InferenceAnswer:
         metadata = ((MODEL_DIR_KEY, directory),)
-        call: grpc.aio.UnaryUnaryCall[object, intent_pb2.IntentPredictionResponse | vision_pb2.VisionPredictionResponse]
-        if kind == "intent":
-            request = intent_pb2.IntentPredictionRequest(model_id=model_id, document=payload)
-            call = self._intent.predict(request, metadata=metadata, timeout=timeout)
-        else:
-            call = self._vision.predict(
-                vision_pb2.VisionPredictionRequest(model_id=model_id, sample=payload), metadata=metadata, timeout=timeout
-            )
+        response: intent_pb2.IntentPredictionResponse | vision_pb2.VisionPredictionResponse
         try:
-            response = await call
-            trailers = dict((k, str(v)) for k, v in (await call.trailing_metadata() or ()))
+            if kind == "intent":
+                response, trailers = await self._call_intent(model_id, payload, metadata=metadata, timeout=timeout)
+            else:
+                response, trailers = await self._call_vision(model_id, payload, metadata=metadata, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
         if not response.success:
@@ -58,6 +54,27 @@ class InferenceClient:
             load_s=float(trailers.get("x-trainyard-load-ms", "0")) / 1e3,
             infer_s=float(trailers.get("x-trainyard-infer-us", "0")) / 1e6,
         )
+
+    async def _call_intent(self, model_id: str, document: bytes, *, metadata: Metadata,
+                           timeout: float) -> tuple[intent_pb2.IntentPredictionResponse, dict[str, str]]:
+        request = intent_pb2.IntentPredictionRequest(model_id=model_id, document=document)
+        call = self._intent.predict(request, metadata=metadata, timeout=timeout)
+        response = await call
+        return response, _trailers(await call.trailing_metadata())
+
+    async def _call_vision(self, model_id: str, sample: bytes, *, metadata: Metadata,
+                           timeout: float) -> tuple[vision_pb2.VisionPredictionResponse, dict[str, str]]:
+        request = vision_pb2.VisionPredictionRequest(model_id=model_id, sample=sample)
+        call = self._vision.predict(request, metadata=metadata, timeout=timeout)
+        response = await call
+        return response, _trailers(await call.trailing_metadata())
+
+
+def _trailers(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    return {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in metadata or ()}
+
+
+Metadata = tuple[tuple[str, str], ...]
 
 
 def _translate(exc: grpc.aio.AioRpcError) -> Exception:

@@ -12,7 +12,7 @@ from predictor.sidecar.settings import SidecarSettings
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = SidecarSettings(_cli_parse_args=argv if argv is not None else True)  # type: ignore[call-arg]
+    settings = SidecarSettings(_cli_parse_args=argv if argv is not None else True)
     # access_log off: one log line per prediction costs more than the prediction.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
                 log_level="info", timeout_graceful_shutdown=5)

@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from sdk.errors import Problem, ValidationError
 
@@ -123,12 +123,14 @@ def _pack(manifest: Manifest, weights: bytes) -> bytes:
     manifest_bytes = json.dumps(manifest.to_json(), sort_keys=True, separators=(",", ":")).encode()
     buf = io.BytesIO()
     # filename="" and mtime=0 keep the gzip header free of anything that varies between runs.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for name, data in ((MANIFEST, manifest_bytes), (WEIGHTS, weights)):
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, 0
-                tar.addfile(info, io.BytesIO(data))
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        for name, data in ((MANIFEST, manifest_bytes), (WEIGHTS, weights)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -213,11 +215,15 @@ def _iter_checked(tar: tarfile.TarFile, limits: Limits) -> Iterator[tarfile.TarI
         raise UnsafeArchive(f"missing member(s): {', '.join(missing)}")
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class _Bounded(io.RawIOBase):
     """Decompressed bytes, refused past `limit`: tar headers (long names, pax records) are
     read by tarfile before we see a member, so the stream itself must be bounded."""
 
-    def __init__(self, inner: IO[bytes], limit: int) -> None:
+    def __init__(self, inner: _Readable, limit: int) -> None:
         self._inner = inner
         self._left = limit
 
@@ -239,7 +245,8 @@ def _checked_stream(fileobj: IO[bytes], limits: Limits) -> Iterator[Iterator[tup
     budget = limits.max_manifest_bytes + limits.max_weights_bytes + limits.max_members * 4 * tarfile.BLOCKSIZE
     try:
         with gzip.GzipFile(fileobj=fileobj, mode="rb") as gz:
-            with tarfile.open(fileobj=io.BufferedReader(_Bounded(gz, budget)), mode="r|") as tar:
+            stream: IO[bytes] = io.BufferedReader(_Bounded(gz, budget))
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
                 yield ((info, _data(tar, info)) for info in _iter_checked(tar, limits))
     except _TAR_ERRORS as exc:
         raise UnsafeArchive(f"cannot read archive: {exc}") from exc

@@ -45,7 +45,8 @@ def pool_ids(vectors: npt.NDArray[np.float16], ids: Sequence[int]) -> npt.NDArra
     if not ids:
         return np.zeros(vectors.shape[1], dtype=np.float32)
     rows = np.asarray(vectors[np.asarray(ids, dtype=np.int64)], dtype=np.float32)
-    return rows.mean(axis=0)
+    pooled: npt.NDArray[np.float32] = rows.mean(axis=0)
+    return pooled
 
 
 def featurize(table: EmbeddingTable, texts: Sequence[str], config: Mapping[str, Any]) -> npt.NDArray[np.float32]:

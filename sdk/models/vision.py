@@ -114,9 +114,9 @@ def train_shapes(images: npt.NDArray[np.uint8], targets: npt.NDArray[np.int64], 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
         model.train()
-        for batch in torch.randperm(cut).split(32):
+        for batch in torch.randperm(cut).split(32):  # type: ignore[no-untyped-call]
             optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
     model.eval()
     with torch.inference_mode():

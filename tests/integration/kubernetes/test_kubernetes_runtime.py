@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 
 from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
@@ -235,3 +237,33 @@ def test_delete_of_a_missing_job_is_fine(cluster: Cluster, runtime: KubernetesRu
     runtime.delete("j-missing")  # 404 on both deletes
     runtime.stop("j-missing")
     assert len(cluster.requests("delete", JOBS)) == 1 and len(cluster.requests("delete", SECRETS)) == 1
+
+
+def test_every_call_the_runtime_makes_is_allowed_by_the_knative_role(cluster: Cluster, clock: FixedClock) -> None:
+    api_client = k8s.ApiClient(k8s.Configuration(host=cluster.url))
+    api_client.user_agent = "trainyard-runtime-under-test"  # tells its requests from the test's own
+    runtime = KubernetesRuntime(api_client, KubernetesConfig(namespace=NAMESPACE), clock=clock)
+    runtime.launch(spec("j-1"))
+    runtime.launch(spec("j-1"))
+    add_pod(cluster, "j-1", "ty-j-1-abcde", status=running("trainer"))
+    cluster.logs[("ty-j-1-abcde", "trainer")] = b"x"
+    runtime.list()
+    runtime.logs("j-1")
+    runtime.stop("j-1")
+    runtime.delete("j-1")
+    runtime.delete("j-1")
+    api_client.close()
+
+    verbs = {"POST": "create", "PATCH": "patch", "DELETE": "delete"}
+    used = set()
+    for request in cluster.api[{"User-Agent": "trainyard-runtime-under-test"}]:
+        assert request.namespace == NAMESPACE  # the Role is namespaced: nothing cluster-wide
+        verb = verbs.get(request.method.upper()) or ("get" if request.name else "list")
+        resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
+        used.add((request.resource.group, resource, verb))
+    rbac = yaml.safe_load_all((Path(__file__).parents[3] / "knative/base/cluster/rbac.yaml").read_text())
+    (role,) = [doc for doc in rbac if doc["kind"] == "Role"]
+    allowed = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    assert used <= allowed
+    assert used == allowed  # and the Role grants nothing the runtime does not use
