@@ -53,7 +53,8 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
     runtime = RecordingRuntime()
     events = RecordingPublisher()
     clock = FakeClock()
-    policy = PoolPolicy(budget=Capacity(slots=slots, cpu_milli=slots * 1000, memory_mb=slots * 1024), tenant_cap=tenant_cap)
+    budget = Capacity(slots=slots, cpu_milli=slots * 1000, memory_mb=slots * 1024)
+    policy = PoolPolicy(budget=budget, tenant_cap=tenant_cap)
     config = CoreConfig(token_secret=SECRET, platform_url="http://platform.test", pools={"default": policy},
                         reconcile_grace_s=10, exit_grace_s=2)
     deps = Deps(projects=store, tasks=store, jobs=store, datasets=InMemoryBlobStore(),
