@@ -35,8 +35,12 @@ def moto_endpoint(aws_env: None) -> Iterator[str]:
     """A real moto server (HTTP) for the whole session; tests isolate by table/bucket name."""
     from moto.server import ThreadedMotoServer
 
+    from functions.store.local import isolate_moto_dynamodb
+
+    undo = isolate_moto_dynamodb()  # as local mode does: DynamoDB isolates transactions, moto does not
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+    undo()

@@ -29,6 +29,7 @@ from functions.core.deps import Deps
 from functions.local.dispatcher import Dispatcher
 from functions.routing import ROUTES
 from functions.settings import Settings
+from functions.store.local import isolate_moto_dynamodb
 from functions.store.tables import create_all
 from sdk.contracts import tokens
 from sdk.contracts.events import EventType
@@ -118,6 +119,7 @@ def embedded_aws() -> Iterator[str]:
 
     from moto.server import ThreadedMotoServer
 
+    undo = isolate_moto_dynamodb()  # moto's transactions are not isolated; DynamoDB's are
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -127,3 +129,4 @@ def embedded_aws() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+        undo()
