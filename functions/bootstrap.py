@@ -67,7 +67,7 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None) -> Deps:
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
                         reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s)
     return Deps(
-        projects=store, tasks=store, jobs=store,
+        projects=store, tasks=store, jobs=store, models=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),

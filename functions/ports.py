@@ -15,6 +15,7 @@ from typing import Protocol
 
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+from functions.domain.registry import PublishedModel
 
 
 class Clock(Protocol):
@@ -85,6 +86,20 @@ class JobStore(Protocol):
     def epochs(self, tenant: str, job_id: str) -> list[Epoch]: ...
 
     def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]: ...
+
+
+class ModelStore(Protocol):
+    def create_model(self, model: PublishedModel) -> None:
+        """Conflict if the id exists."""
+
+    def get_model(self, tenant: str, model_id: str) -> PublishedModel:
+        """NotFound if missing or another tenant's."""
+
+    def list_models(self, tenant: str) -> list[PublishedModel]:
+        """The tenant's models, newest first (an index, not a scan)."""
+
+    def update_model(self, model: PublishedModel) -> None:
+        """NotFound if missing or another tenant's."""
 
 
 class BlobStore(Protocol):

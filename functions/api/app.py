@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from functions.api import errors, ingress, jobs, projects
+from functions.api import errors, ingress, jobs, models, projects
 from functions.core.deps import Deps
 
 log = logging.getLogger("trainyard.api")
@@ -22,6 +22,7 @@ def create_app(deps: Deps) -> FastAPI:
     errors.install(app)
     app.include_router(projects.router)
     app.include_router(jobs.router)
+    app.include_router(models.router)
     app.include_router(ingress.router)
 
     @app.get("/healthz", tags=["health"])

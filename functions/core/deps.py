@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from functions.domain.admission import Capacity, PoolPolicy
-from functions.ports import BlobStore, Clock, EventPublisher, JobRuntime, JobStore, ProjectStore, TaskStore
+from functions.ports import (
+    BlobStore,
+    Clock,
+    EventPublisher,
+    JobRuntime,
+    JobStore,
+    ModelStore,
+    ProjectStore,
+    TaskStore,
+)
 
 
 class SystemClock:
@@ -33,6 +42,7 @@ class Deps:
     projects: ProjectStore
     tasks: TaskStore
     jobs: JobStore
+    models: ModelStore
     datasets: BlobStore  # customer data, read by trainers through pre-signed URLs
     artifacts: BlobStore  # checkpoints, processed data, model archives
     logs: BlobStore  # trainer logs stored at cleanup

@@ -6,13 +6,8 @@ from typing import Any
 
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
+from functions.domain.registry import lower_is_better
 from sdk.errors import NotFound
-
-_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae")
-
-
-def lower_is_better(metric: str) -> bool:
-    return any(word in metric.lower() for word in _LOWER_IS_BETTER)
 
 
 def _representative(jobs: list[Job]) -> Job | None:

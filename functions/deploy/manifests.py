@@ -1,8 +1,11 @@
-"""Knative Triggers generated from the routing table, so the cluster routes events exactly
-as the local dispatcher does.
+"""Deployment files generated from the code's own tables (`make manifests`):
 
-    python -m functions.deploy.manifests          # rewrite knative/base/eventing/triggers.yaml
-    python -m functions.deploy.manifests --check  # exit 1 if the checked-in file is stale
+- knative/base/eventing/triggers.yaml from the routing table, so the cluster routes events
+  exactly as the local dispatcher does;
+- terraform/dynamodb.tf from the PynamoDB tables (functions/deploy/tables_tf.py).
+
+    python -m functions.deploy.manifests          # rewrite both
+    python -m functions.deploy.manifests --check  # exit 1 if a checked-in file is stale
 
 One Trigger per (function, event type): a Trigger filters on exact attribute values, and
 per-type Triggers keep each route visible in `kubectl get triggers`.
@@ -19,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from functions.deploy import tables_tf
 from functions.routing import ROUTES
 
 Obj = dict[str, Any]
@@ -95,23 +99,30 @@ def render(objects: Sequence[Obj]) -> str:
     return HEADER + "---\n" + "---\n".join(docs)
 
 
+def outputs(root: Path) -> dict[Path, str]:
+    """Every generated file under `root` (the repository) and its expected text."""
+    return {root / OUTPUT: render(triggers()), root / tables_tf.OUTPUT: tables_tf.render(tables_tf.schemas())}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m functions.deploy.manifests", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=OUTPUT, help="file to write (default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if the file is stale")
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file is stale")
     args = parser.parse_args(argv)
-    text = render(triggers())
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is stale: run `make manifests`", file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {args.out} ({len(triggers())} triggers)")
-    return 0
+    stale = 0
+    for path, text in outputs(args.root).items():
+        current = path.read_text() if path.exists() else ""
+        if current == text:
+            continue
+        if args.check:
+            print(f"{path} is stale: run `make manifests`", file=sys.stderr)
+            stale += 1
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""DynamoStore: the ProjectStore, TaskStore and JobStore ports on DynamoDB (PynamoDB).
+"""DynamoStore: the ProjectStore, TaskStore, JobStore and ModelStore ports on DynamoDB (PynamoDB).
 
 Every change is a conditional write; multi-item changes (a job and its epoch, dedup key
 or capacity counters) are one TransactWriteItems, so they happen together or not at all.
@@ -12,7 +12,8 @@ from __future__ import annotations
 from functions.store.dynamo_capacity import CapacityMixin
 from functions.store.dynamo_catalog import CatalogMixin
 from functions.store.dynamo_jobs import JobsMixin
+from functions.store.dynamo_models import ModelsMixin
 
 
-class DynamoStore(CatalogMixin, JobsMixin, CapacityMixin):
+class DynamoStore(CatalogMixin, JobsMixin, CapacityMixin, ModelsMixin):
     """Construct with `DynamoStore(tables, clock=...)`; the clock only dates dedup keys."""

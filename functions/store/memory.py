@@ -16,13 +16,15 @@ from datetime import datetime
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.store import rules
+from functions.store.memory_models import InMemoryModelStore
 from sdk.errors import AlreadyProcessed, Conflict, NotFound
 
 _Entry = Callable[[Job], rules.Entry | None]
 
 
-class InMemoryStore:
+class InMemoryStore(InMemoryModelStore):
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._projects: dict[str, str] = {}
         self._tasks: dict[str, str] = {}

@@ -154,6 +154,25 @@ class CapacityRow(Model):
     running = NumberAttribute(null=True)
 
 
+class ModelsByTenant(GlobalSecondaryIndex["ModelRow"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_tenant"
+        projection = AllProjection()
+
+    tenant = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ModelRow(Model):
+    """A published model; `body` is PublishedModel.model_dump_json()."""
+
+    model_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    body = UnicodeAttribute()
+    by_tenant: ClassVar[ModelsByTenant] = ModelsByTenant()
+
+
 class DedupRow(Model):
     """`<consumer>#<event id>`: an event already applied; DynamoDB expires it after 7 days."""
 
@@ -175,13 +194,14 @@ class Tables:
     checkpoints: type[CheckpointRow]
     capacity: type[CapacityRow]
     dedup: type[DedupRow]
+    models_: type[ModelRow]  # (trailing _: `models()` lists every table)
     host: str | None
     region: str
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
 
     def models(self) -> tuple[type[Model], ...]:
         return (self.projects, self.tasks, self.jobs, self.epochs, self.checkpoints, self.capacity,
-                self.dedup)
+                self.dedup, self.models_)
 
 
 def _bind(row: type[_R], *, table_name: str, host: str | None, region: str) -> type[_R]:
@@ -217,7 +237,7 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
     tables = Tables(projects=bind(ProjectRow, "projects"), tasks=bind(TaskRow, "tasks"),
                     jobs=bind(JobRow, "jobs"), epochs=bind(EpochRow, "epochs"),
                     checkpoints=bind(CheckpointRow, "checkpoints"), capacity=bind(CapacityRow, "capacity"),
-                    dedup=bind(DedupRow, "dedup"), host=host, region=region,
+                    dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"), host=host, region=region,
                     connection=Connection(region=region, host=host))
     for model in tables.models():
         _share(model, tables.connection)

@@ -92,7 +92,10 @@ def intent_checkpoint(model: IntentClassifier, *, labels: Sequence[str], config:
 
 def load_state(weights: bytes) -> dict[str, torch.Tensor]:
     """Read `weights.pt` without unpickling arbitrary objects (tensors and containers only)."""
-    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises whatever its unpickler meets: one translation here
+        raise ValueError(f"weights.pt is not a readable state_dict: {exc}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError("weights.pt is not a state_dict of tensors")
     return state

@@ -57,7 +57,7 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
     policy = PoolPolicy(budget=budget, tenant_cap=tenant_cap)
     config = CoreConfig(token_secret=SECRET, platform_url="http://platform.test", pools={"default": policy},
                         reconcile_grace_s=10, exit_grace_s=2)
-    deps = Deps(projects=store, tasks=store, jobs=store, datasets=InMemoryBlobStore(),
+    deps = Deps(projects=store, tasks=store, jobs=store, models=store, datasets=InMemoryBlobStore(),
                 artifacts=InMemoryBlobStore(), logs=InMemoryBlobStore(), runtime=runtime, events=events,
                 clock=clock, config=config)
     return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)

@@ -27,11 +27,14 @@ def test_every_route_has_one_trigger_and_nothing_else() -> None:
 def test_a_route_added_in_code_makes_the_file_stale(tmp_path: Path) -> None:
     changed = {**ROUTES, "report": ROUTES["report"] | {EventType.JOB_FINISHED}}
     assert gen.render(gen.triggers(changed)) != CHECKED_IN.read_text()
-    out = tmp_path / "triggers.yaml"
-    out.write_text(gen.render(gen.triggers(changed)))
-    assert gen.main(["--check", "--out", str(out)]) == 1
-    assert gen.main(["--out", str(out)]) == 0
-    assert gen.main(["--check", "--out", str(out)]) == 0
+
+
+def test_check_fails_on_a_stale_file_and_the_generator_fixes_it(tmp_path: Path) -> None:
+    assert gen.main(["--check", "--root", str(tmp_path)]) == 1  # nothing generated there yet
+    assert gen.main(["--root", str(tmp_path)]) == 0
+    assert gen.main(["--check", "--root", str(tmp_path)]) == 0
+    assert (tmp_path / gen.OUTPUT).read_text() == CHECKED_IN.read_text()
+    assert gen.main(["--check", "--root", str(ROOT)]) == 0  # the repository itself is up to date
 
 
 def test_trigger_names_are_readable_and_unique() -> None:

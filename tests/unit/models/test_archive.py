@@ -37,7 +37,7 @@ def test_archive_from_checkpoint_returns_bytes_and_their_sha() -> None:
     assert sha == archive.sha256_hex(blob)
     assert blob == archive.pack_archive(weights=b"w", labels=["a", "b"], kind="intent", config=CONFIG,
                                         created_from=FROM)
-    other, other_sha = archive.archive_from_checkpoint(checkpoint(b"w"), created_from={"job_id": "j-1", "epoch": 4})
+    _, other_sha = archive.archive_from_checkpoint(checkpoint(b"w"), created_from={"job_id": "j-1", "epoch": 4})
     assert other_sha != sha
 
 

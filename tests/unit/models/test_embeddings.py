@@ -34,5 +34,5 @@ def test_materialize_is_idempotent_and_records_sha(tmp_path: Path, table: Embedd
 
 
 def test_load_without_table_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="python -m sdk.models.embeddings"):
+    with pytest.raises(FileNotFoundError, match=r"python -m sdk\.models\.embeddings"):
         embeddings.load(tmp_path)

@@ -61,6 +61,7 @@ def test_to_input_resamples_any_size() -> None:
 def test_classifier_and_checkpoint() -> None:
     model = VisionClassifier(n_labels=len(SHAPES))
     assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 4)
-    manifest = archive.Manifest.parse(archive.read_members(vision_checkpoint(model, config=vision_config()))["model.json"])
+    members = archive.read_members(vision_checkpoint(model, config=vision_config()))
+    manifest = archive.Manifest.parse(members[archive.MANIFEST])
     assert manifest.kind == "vision"
     assert manifest.labels == SHAPES

@@ -1,0 +1,69 @@
+"""Published models (user tokens) and their resolution for the predictor."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from functions.api.auth import DepsDep, User
+from functions.core import models
+from functions.domain.registry import PublishedModel
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+class PublishRequest(BaseModel):
+    """Publish the checkpoint of `epoch`, or the best by `metric`, or the latest one."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    job_id: str = Field(alias="jobId", min_length=1, max_length=128)
+    epoch: int | None = Field(default=None, ge=0)
+    metric: str | None = Field(default=None, min_length=1, max_length=64)
+    mode: Literal["max", "min"] | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> PublishRequest:
+        if self.epoch is not None and self.metric is not None:
+            raise ValueError("give either epoch or metric, not both")
+        return self
+
+
+def view(m: PublishedModel) -> dict[str, Any]:
+    out = m.model_dump(mode="json", exclude={"archive_key"})
+    out["modelId"] = m.model_id
+    return out
+
+
+@router.post("/models", status_code=201)
+def publish(req: PublishRequest, caller: User, deps: DepsDep, response: Response) -> dict[str, Any]:
+    model, created = models.publish(deps, tenant=caller.tenant, job_id=req.job_id, epoch=req.epoch,
+                                    metric=req.metric, mode=req.mode, name=req.name)
+    if not created:
+        response.status_code = 200
+    return view(model)
+
+
+@router.get("/models")
+def list_models(caller: User, deps: DepsDep) -> dict[str, Any]:
+    return {"items": [view(m) for m in deps.models.list_models(caller.tenant)]}
+
+
+@router.get("/models/{model_id}")
+def get_model(model_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    return view(deps.models.get_model(caller.tenant, model_id))
+
+
+@router.delete("/models/{model_id}")
+def deactivate(model_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    """Deactivates: predictions stop resolving it; the archive and record stay."""
+    return view(models.deactivate(deps, tenant=caller.tenant, model_id=model_id))
+
+
+@router.get("/models/{model_id}/resolve")
+def resolve(model_id: str, caller: User, deps: DepsDep) -> dict[str, object]:
+    """For the predictor sidecar (caller's token forwarded): metadata + a pre-signed URL."""
+    return models.resolve(deps, tenant=caller.tenant, model_id=model_id)

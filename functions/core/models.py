@@ -1,0 +1,75 @@
+"""Publishing a checkpoint as a model, and resolving a model for the predictor.
+
+A model archive is immutable: packed once from the checkpoint's bytes (checked against
+the sha256 the trainer reported), stored under the tenant's prefix, and only ever read
+through short-lived pre-signed URLs. Publishing the same checkpoint twice returns the
+same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Literal
+
+from functions.core.deps import Deps
+from functions.domain.registry import PublishedModel, choose_checkpoint
+from sdk.errors import Conflict, NotFound, Problem, ValidationError
+from sdk.models.archive import archive_from_checkpoint, read_archive_manifest
+
+
+def model_id_for(tenant: str, job_id: str, epoch: int) -> str:
+    return "m-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{job_id}/{epoch}").hex[:12]
+
+
+def publish(deps: Deps, *, tenant: str, job_id: str, epoch: int | None = None, metric: str | None = None,
+            mode: Literal["max", "min"] | None = None, name: str | None = None) -> tuple[PublishedModel, bool]:
+    """Publish one checkpoint of a job of the tenant's. Returns (model, created)."""
+    job = deps.jobs.get_job(tenant, job_id)
+    chosen = choose_checkpoint(deps.jobs.checkpoints(tenant, job_id), job_id=job_id, epoch=epoch,
+                               metric=metric, mode=mode)
+    model_id = model_id_for(tenant, job_id, chosen.epoch)
+    try:
+        return deps.models.get_model(tenant, model_id), False
+    except NotFound:
+        pass
+    data = deps.artifacts.get(chosen.key)
+    if chosen.sha256 and hashlib.sha256(data).hexdigest() != chosen.sha256:
+        raise Conflict(f"checkpoint {chosen.key} does not match the sha256 its trainer reported")
+    try:
+        archive, sha = archive_from_checkpoint(data, created_from={"job_id": job_id, "epoch": chosen.epoch})
+    except ValidationError as exc:
+        raise ValidationError([Problem("jobId", f"checkpoint of epoch {chosen.epoch} is not a model: {exc}")]) \
+            from exc
+    manifest = read_archive_manifest(archive)
+    key = f"{tenant}/models/{model_id}.tar.gz"
+    deps.artifacts.put(key, archive, content_type="application/gzip")
+    model = PublishedModel(
+        model_id=model_id, tenant=tenant, name=name or f"{job_id}@{chosen.epoch}", kind=manifest.kind,
+        labels=tuple(manifest.labels), project_id=job.project_id, task_id=job.task_id, job_id=job_id,
+        epoch=chosen.epoch, metrics=dict(chosen.metrics), archive_key=key, sha256=sha, size_bytes=len(archive),
+        created_at=deps.clock.now(),
+    )
+    try:
+        deps.models.create_model(model)
+    except Conflict:  # a concurrent publish of the same checkpoint won; same bytes, same id
+        return deps.models.get_model(tenant, model_id), False
+    return model, True
+
+
+def deactivate(deps: Deps, *, tenant: str, model_id: str) -> PublishedModel:
+    model = deps.models.get_model(tenant, model_id)
+    updated = model.model_copy(update={"active": False})
+    deps.models.update_model(updated)
+    return updated
+
+
+def resolve(deps: Deps, *, tenant: str, model_id: str) -> dict[str, object]:
+    """What the predictor needs to serve a model: metadata and a short-lived URL."""
+    model = deps.models.get_model(tenant, model_id)
+    if not model.active:
+        raise NotFound("model", model_id)
+    expires = min(deps.config.url_expiry_s, 300)  # the sidecar downloads at once
+    return {"modelId": model.model_id, "tenant": model.tenant, "sha256": model.sha256,
+            "sizeBytes": model.size_bytes, "kind": model.kind, "labels": list(model.labels),
+            "url": deps.artifacts.presign_get(model.archive_key, expires_s=expires), "expiresIn": expires}

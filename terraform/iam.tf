@@ -1,0 +1,160 @@
+# IAM roles for service accounts (IRSA): one role per function, trusted by exactly one
+# Kubernetes ServiceAccount (knative/base/cluster/rbac.yaml), allowed exactly the tables and
+# buckets that function uses. Keep `functions` in step with functions/core: a missing grant
+# shows up as AccessDenied in that function's logs. No policy allows a Scan.
+#
+# Trainer pods get NO role and no credentials at all: they run in the jobs namespace under a
+# ServiceAccount no role trusts, and reach S3 only through pre-signed URLs.
+
+locals {
+  table_arns = {
+    projects    = aws_dynamodb_table.projects.arn
+    tasks       = aws_dynamodb_table.tasks.arn
+    jobs        = aws_dynamodb_table.jobs.arn
+    epochs      = aws_dynamodb_table.epochs.arn
+    checkpoints = aws_dynamodb_table.checkpoints.arn
+    capacity    = aws_dynamodb_table.capacity.arn
+    dedup       = aws_dynamodb_table.dedup.arn
+    models      = aws_dynamodb_table.models.arn
+  }
+
+  # Writers may also read what they write; readers only read.
+  functions = {
+    api = {
+      write_tables  = ["projects", "tasks", "jobs", "dedup", "models"]
+      read_tables   = ["epochs", "checkpoints"]
+      write_buckets = ["datasets", "artifacts"] # pre-signed uploads are signed with this role; model archives
+      read_buckets  = ["logs"]
+    }
+    create = {
+      write_tables  = ["tasks", "jobs", "dedup"]
+      read_tables   = ["projects"]
+      write_buckets = []
+      read_buckets  = []
+    }
+    launch = {
+      write_tables  = ["jobs", "capacity", "dedup"]
+      read_tables   = ["projects", "tasks"]
+      write_buckets = []
+      read_buckets  = []
+    }
+    report = {
+      write_tables  = ["jobs", "epochs", "checkpoints", "dedup"]
+      read_tables   = ["tasks"]
+      write_buckets = ["logs"] # the log tail a failing trainer reports
+      read_buckets  = []
+    }
+    cleanup = {
+      write_tables  = ["jobs", "capacity", "dedup"]
+      read_tables   = ["projects", "tasks"]
+      write_buckets = ["logs"]
+      read_buckets  = []
+    }
+    sweep = {
+      write_tables  = ["jobs", "capacity", "dedup"]
+      read_tables   = ["projects", "tasks"]
+      write_buckets = []
+      read_buckets  = []
+    }
+    predictor = { # serves models; it cannot change anything
+      write_tables  = []
+      read_tables   = []
+      write_buckets = []
+      read_buckets  = ["artifacts"]
+    }
+  }
+
+  table_read_actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
+  table_write_actions  = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+  bucket_read_actions  = ["s3:GetObject"]
+  bucket_write_actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
+}
+
+resource "aws_iam_role" "function" {
+  for_each             = local.functions
+  name                 = "${local.name}-${each.key}"
+  description          = "trainyard ${each.key} (IRSA: ${var.platform_namespace}/trainyard-${each.key})"
+  assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "trust" {
+  for_each = local.functions
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [var.eks_oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.eks_oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${var.platform_namespace}:trainyard-${each.key}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.eks_oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+  name     = "data-access"
+  role     = aws_iam_role.function[each.key].id
+  policy   = data.aws_iam_policy_document.access[each.key].json
+}
+
+data "aws_iam_policy_document" "access" {
+  for_each = local.functions
+
+  dynamic "statement" {
+    for_each = length(each.value.write_tables) > 0 ? [1] : []
+    content {
+      sid       = "WriteTables"
+      actions   = concat(local.table_read_actions, local.table_write_actions)
+      resources = flatten([for t in each.value.write_tables : [local.table_arns[t], "${local.table_arns[t]}/index/*"]])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.read_tables) > 0 ? [1] : []
+    content {
+      sid       = "ReadTables"
+      actions   = local.table_read_actions
+      resources = flatten([for t in each.value.read_tables : [local.table_arns[t], "${local.table_arns[t]}/index/*"]])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.write_buckets) > 0 ? [1] : []
+    content {
+      sid       = "WriteObjects"
+      actions   = concat(local.bucket_read_actions, local.bucket_write_actions)
+      resources = [for b in each.value.write_buckets : "${aws_s3_bucket.this[b].arn}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.read_buckets) > 0 ? [1] : []
+    content {
+      sid       = "ReadObjects"
+      actions   = local.bucket_read_actions
+      resources = [for b in each.value.read_buckets : "${aws_s3_bucket.this[b].arn}/*"]
+    }
+  }
+
+  # The data key, only as DynamoDB and S3 use it on this role's behalf.
+  statement {
+    sid = "UseDataKeyThroughDynamoDbAndS3"
+    actions = concat(["kms:Decrypt", "kms:DescribeKey"],
+    length(each.value.write_tables) + length(each.value.write_buckets) > 0 ? ["kms:GenerateDataKey"] : [])
+    resources = [aws_kms_key.data.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.region}.amazonaws.com", "s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
