@@ -107,7 +107,7 @@ def train(args: argparse.Namespace, csv_path: Path, *, emb_dir: Path, out: Path,
             loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         model.eval()
         with torch.inference_mode():
             val_logits = model(x_val)

@@ -6,6 +6,8 @@
     trainyard tasks create PROJECT --name lr-3 --command "python train.py" --param lr=0.001
     trainyard jobs watch JOB
     trainyard compare PROJECT
+    trainyard models publish JOB --metric accuracy
+    trainyard models predict MODEL "where is my parcel?"
 
 The app is built by `make_app(deps)`, so tests inject a client factory (pointing at an
 httpx MockTransport), a sleep and a process launcher instead of patching.
@@ -24,6 +26,7 @@ from typer.core import TyperGroup
 from sdk import cli_output as out
 from sdk.cli_data import compare, datasets_app
 from sdk.cli_jobs import jobs_app
+from sdk.cli_models import models_app
 from sdk.cli_projects import projects_app, tasks_app
 from sdk.cli_session import Deps, Session, session
 from sdk.errors import TrainyardError
@@ -95,6 +98,7 @@ def make_app(deps: Deps | None = None) -> typer.Typer:
     app.add_typer(jobs_app(), name="jobs", help="Inspect, follow and cancel jobs (attempts).")
     app.add_typer(datasets_app(), name="datasets", help="Move project datasets to and from the platform.")
     app.command("compare")(compare)
+    app.add_typer(models_app(), name="models", help="Publish checkpoints as models, manage them, predict.")
     return app
 
 

@@ -1,5 +1,7 @@
 """Where the CLI finds the platform: --url/--token, TRAINYARD_URL/TRAINYARD_TOKEN, or the
-file `.trainyard/local.json` that `trainyard up` has the local platform write.
+file `.trainyard/local.json` that `trainyard up` has the local platform write. The
+predictor (a separate service) is found the same way: --predictor-url,
+TRAINYARD_PREDICTOR_URL, or the file's "predictor_url".
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class LocalConfig(BaseModel):
 
     url: str
     token: str
+    predictor_url: str | None = None
 
 
 def read_local_config(path: Path) -> LocalConfig | None:
@@ -62,6 +65,23 @@ def resolve(url: str | None, token: str | None, *, config_path: Path) -> Endpoin
     problems = []
     if not final_url:
         problems.append(Problem(field="url", message="pass --url, set TRAINYARD_URL, or run `trainyard up`"))
+    if not final_token:
+        problems.append(Problem(field="token", message="pass --token, set TRAINYARD_TOKEN, or run `trainyard up`"))
+    if problems:
+        raise ValidationError(problems)
+    assert final_url is not None and final_token is not None
+    return Endpoint(url=final_url, token=final_token)
+
+
+def resolve_predictor(predictor_url: str | None, token: str | None, *, config_path: Path) -> Endpoint:
+    """The predictor's URL and the user's token (the predictor takes the same one)."""
+    saved = read_local_config(config_path) if predictor_url is None or token is None else None
+    final_url = predictor_url or (saved.predictor_url if saved else None)
+    final_token = token or (saved.token if saved else None)
+    problems = []
+    if not final_url:
+        problems.append(Problem(field="predictor_url",
+                                message="pass --predictor-url, set TRAINYARD_PREDICTOR_URL, or run `trainyard up`"))
     if not final_token:
         problems.append(Problem(field="token", message="pass --token, set TRAINYARD_TOKEN, or run `trainyard up`"))
     if problems:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import typer
 
-from sdk.cli_config import LOCAL_CONFIG, resolve
+from sdk.cli_config import LOCAL_CONFIG, resolve, resolve_predictor
 from sdk.client import Client
+from sdk.predict import Predictor
 
 ClientFactory = Callable[[str, str], Client]  # (url, token) -> Client
+PredictorFactory = Callable[[str, str], Predictor]  # (predictor url, token) -> Predictor
 Launcher = Callable[[list[str]], int]  # argv -> exit code
 GRACE_S = 30.0  # how long `up` lets the platform shut down after Ctrl-C before killing it
 
@@ -57,6 +59,7 @@ class Deps:
     """What the CLI needs from the outside world, replaceable in tests."""
 
     client_factory: ClientFactory = Client
+    predictor_factory: PredictorFactory = Predictor
     sleep: Callable[[float], None] = time.sleep
     launcher: Launcher = run_forwarding_interrupt
     config_path: Path = LOCAL_CONFIG
@@ -71,6 +74,7 @@ class Session:
         self._url = url
         self._token = token
         self._client: Client | None = None
+        self._predictor: Predictor | None = None
 
     def client(self) -> Client:
         if self._client is None:
@@ -78,9 +82,18 @@ class Session:
             self._client = self.deps.client_factory(endpoint.url, endpoint.token)
         return self._client
 
+    def predictor(self, url: str | None) -> Predictor:
+        """The predictor client; `url` (--predictor-url or its env var) wins over the saved file."""
+        if self._predictor is None:
+            endpoint = resolve_predictor(url, self._token, config_path=self.deps.config_path)
+            self._predictor = self.deps.predictor_factory(endpoint.url, endpoint.token)
+        return self._predictor
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        if self._predictor is not None:
+            self._predictor.close()
 
 
 def session(ctx: typer.Context) -> Session:

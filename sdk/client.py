@@ -10,6 +10,9 @@ Example::
         c.upload_dataset(project.project_id, "reviews", Path("reviews.jsonl"))
         created = c.create_task(project.project_id, TaskSpec(name="t1", command=["python", "train.py"]))
         print(c.get_job(created.job.job_id).state)
+        model = c.publish_model(created.job.job_id, metric="accuracy")  # once the job has checkpoints
+
+Predictions go to the predictor service, not this API: see `sdk.predict.Predictor`.
 
 Responses are small pydantic views that keep unknown fields (so `model_dump()` is the
 server's JSON); errors are `sdk.errors` types (404 NotFound, 409 Conflict, 401
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
+from sdk.errors import Problem, ValidationError
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
 Scalar = str | int | float | bool
@@ -130,6 +134,40 @@ class DatasetGrant(_View):
     headers: dict[str, str] = Field(default_factory=dict, description="headers the URL was signed with")
 
 
+class ModelView(_View):
+    """A published model: one job's checkpoint, frozen for prediction (`modelId` is kept as extra)."""
+
+    model_id: str
+    tenant: str
+    name: str
+    kind: str
+    labels: list[str] = Field(default_factory=list)
+    project_id: str
+    task_id: str
+    job_id: str
+    epoch: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+    sha256: str = ""
+    size_bytes: int = 0
+    created_at: datetime
+    active: bool = True
+
+
+def publish_body(
+    job_id: str, *, epoch: int | None, metric: str | None, mode: Literal["max", "min"] | None, name: str | None
+) -> dict[str, Any]:
+    """The POST /v1/models body; a contradictory choice is refused before any request."""
+    problems = []
+    if epoch is not None and metric is not None:
+        problems.append(Problem(field="epoch", message="give either epoch or metric, not both"))
+    if mode is not None and metric is None:
+        problems.append(Problem(field="mode", message="only applies with a metric"))
+    if problems:
+        raise ValidationError(problems)
+    chosen = {"epoch": epoch, "metric": metric, "mode": mode, "name": name}
+    return {"jobId": job_id, **{k: v for k, v in chosen.items() if v is not None}}
+
+
 class Client:
     """A user's (or service's) connection to the platform API."""
 
@@ -208,6 +246,37 @@ class Client:
 
     def comparison(self, project_id: str) -> Comparison:
         return self._one(Comparison, "GET", f"/v1/projects/{project_id}/comparison")
+
+    # -- models ----------------------------------------------------------------------------
+
+    def publish_model(
+        self,
+        job_id: str,
+        *,
+        epoch: int | None = None,
+        metric: str | None = None,
+        mode: Literal["max", "min"] | None = None,
+        name: str | None = None,
+    ) -> ModelView:
+        """Publish a job's checkpoint as a model: the one of `epoch`, the best by `metric`
+        (`mode` max or min; the server guesses from the name if omitted), else the latest.
+
+        Publishing the same checkpoint again returns the model published before::
+
+            model = client.publish_model("j-1", metric="accuracy", mode="max", name="intents-v1")
+        """
+        body = publish_body(job_id, epoch=epoch, metric=metric, mode=mode, name=name)
+        return self._one(ModelView, "POST", "/v1/models", body=body)
+
+    def list_models(self) -> list[ModelView]:
+        return self._items(ModelView, "/v1/models")
+
+    def get_model(self, model_id: str) -> ModelView:
+        return self._one(ModelView, "GET", f"/v1/models/{model_id}")
+
+    def delete_model(self, model_id: str) -> ModelView:
+        """Deactivate a model: predictions stop resolving it; its record and archive stay."""
+        return self._one(ModelView, "DELETE", f"/v1/models/{model_id}")
 
     # -- datasets --------------------------------------------------------------------------
 

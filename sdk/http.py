@@ -165,9 +165,32 @@ def platform_client(
     )
 
 
-def blob_client(*, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """An httpx client for pre-signed URLs: never sends the platform token (S3 would reject it)."""
+def blob_client(*, transport: httpx.BaseTransport | None = None, uds: str | None = None) -> httpx.Client:
+    """An httpx client for pre-signed URLs: never sends the platform token (S3 would reject it).
+
+    With `uds` (a sandboxed trainer's egress socket), every request goes through that socket
+    as plain HTTP carrying the URL's Host; the proxy behind it talks to S3, over TLS if the
+    endpoint is https.
+    """
+    if transport is None and uds:  # trust_env=False: a proxy from the environment would bypass the socket
+        return httpx.Client(transport=_ThroughSocket(httpx.HTTPTransport(uds=uds)), timeout=DEFAULT_TIMEOUT,
+                            trust_env=False)
     return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT)
+
+
+class _ThroughSocket(httpx.BaseTransport):
+    """Sends https URLs as http: TLS would end at the local proxy, which speaks plain HTTP."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            request.url = request.url.copy_with(scheme="http")  # Host, already set, stays the signed one
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:

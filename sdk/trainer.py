@@ -59,8 +59,8 @@ class TrainerEnv(BaseModel):
     job_id: str = Field(alias="TRAINYARD_JOB_ID", min_length=1)
     token: str = Field(alias="TRAINYARD_TOKEN", min_length=1)
     platform_url: str = Field(default="http://trainyard", alias="TRAINYARD_PLATFORM_URL")
-    # When set, the platform is reached through this UNIX socket (sandboxed trainers have no
-    # network); platform_url then only names the Host.
+    # When set, the platform and pre-signed URLs are reached through this UNIX socket
+    # (sandboxed trainers have no network); platform_url then only names the Host.
     platform_uds: str | None = Field(default=None, alias="TRAINYARD_PLATFORM_UDS")
     attempt: int | None = Field(default=None, alias="TRAINYARD_ATTEMPT", ge=1)
     workdir: Path = Field(default=Path("."), alias="TRAINYARD_WORKDIR")
@@ -181,14 +181,15 @@ class Trainer:
     ) -> Trainer:
         """A trainer talking to `base_url` (or through the UNIX socket `uds`) as `job_id`.
 
-        `transport` serves both the platform and pre-signed URLs (tests pass a MockTransport).
+        `transport` serves both the platform and pre-signed URLs (tests pass a MockTransport);
+        so does `uds`, the socket of a sandboxed trainer's egress proxy.
 
         Example::
 
             trainer = Trainer.connect("http://127.0.0.1:8080", token, "j-123")
         """
         platform = http.platform_client(base_url, token, transport=transport, uds=uds)
-        return cls(job_id, platform, blobs=http.blob_client(transport=transport), **options)
+        return cls(job_id, platform, blobs=http.blob_client(transport=transport, uds=uds), **options)
 
     # -- reports ---------------------------------------------------------------------------
 

@@ -132,7 +132,7 @@ data "aws_iam_policy_document" "access" {
     content {
       sid       = "WriteObjects"
       actions   = concat(local.bucket_read_actions, local.bucket_write_actions)
-      resources = [for b in each.value.write_buckets : "${aws_s3_bucket.this[b].arn}/*"]
+      resources = [for b in each.value.write_buckets : "${local.bucket_arns[b]}/*"]
     }
   }
 
@@ -141,7 +141,7 @@ data "aws_iam_policy_document" "access" {
     content {
       sid       = "ReadObjects"
       actions   = local.bucket_read_actions
-      resources = [for b in each.value.read_buckets : "${aws_s3_bucket.this[b].arn}/*"]
+      resources = [for b in each.value.read_buckets : "${local.bucket_arns[b]}/*"]
     }
   }
 

@@ -5,7 +5,7 @@ output "table_prefix" {
 
 output "buckets" {
   description = "TRAINYARD_{DATASETS,ARTIFACTS,LOGS}_BUCKET."
-  value       = { for key, bucket in aws_s3_bucket.this : key => bucket.bucket }
+  value       = { datasets = module.datasets.bucket, artifacts = module.artifacts.bucket, logs = module.logs.bucket }
 }
 
 output "irsa_role_arns" {

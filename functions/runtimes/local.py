@@ -3,6 +3,7 @@
 One job = one directory `<state_dir>/<job_id>/` holding everything about it:
 
     work/      the trainer's working directory and HOME
+    egress/    with an `egress`: the socket of the trainer's only way out (a sandbox binds it)
     log        its stdout and stderr (and the supervisor's own complaints)
     pid        the supervisor: "<pid> <start time>"
     trainer    the trainer, leader of its own process group: "<pid> <start time>"
@@ -26,7 +27,10 @@ Limits, applied best effort to the trainer with setrlimit (no cgroups here):
 - RLIMIT_CORE = 0. RLIMIT_NPROC is not used: it counts every process of the user.
 
 Sandboxing is a seam: `wrap(argv, work_dir)` returns the argv to execute instead
-(bubblewrap, later); it wraps the trainer only, never the supervisor.
+(functions.runtimes.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
+supervisor. A sandboxed trainer has no network: give the runtime an `egress` (the local
+platform's EgressProxy) and it opens a per-job channel in `egress/` before the trainer
+starts, and closes it when the job is deleted.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +61,8 @@ from functions.runtimes.local_supervisor import (
     proc_stat,
     read_ref,
 )
+from functions.runtimes.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
 from sdk.errors import PermanentError, TemporaryError, TrainyardError
-
-Wrap = Callable[[list[str], Path], list[str]]
 
 _SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -67,9 +70,7 @@ _SETTLE_S = 2.0  # how long a SIGKILLed process may take to be gone
 _MIB = 1024 * 1024
 
 
-def no_sandbox(argv: list[str], work_dir: Path) -> list[str]:
-    """The default `wrap`: run the trainer as it is."""
-    return argv
+__all__ = ["Egress", "LocalRuntime", "Wrap", "no_sandbox"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ class _JobDir:
     @property
     def work(self) -> Path:
         return self.root / "work"
+
+    @property
+    def egress(self) -> Path:
+        return self.root / EGRESS_DIR
 
     @property
     def log(self) -> Path:
@@ -104,7 +109,8 @@ class LocalRuntime:
     """JobRuntime running each attempt as a supervised, detached local subprocess."""
 
     def __init__(self, state_dir: Path, *, python: str = sys.executable, kill_grace_s: float = 5.0,
-                 wrap: Wrap = no_sandbox, path: str | None = None, launch_timeout_s: float = 10.0) -> None:
+                 wrap: Wrap = no_sandbox, path: str | None = None, launch_timeout_s: float = 10.0,
+                 egress: Egress | None = None) -> None:
         self._state_dir = Path(state_dir).absolute()  # the supervisor runs elsewhere: no relative paths
         self._python = python
         self._kill_grace_s = kill_grace_s
@@ -112,6 +118,7 @@ class LocalRuntime:
         # The platform's interpreter first, so a trainer command "python" finds the SDK.
         self._path = path if path is not None else f"{Path(python).parent}:{_SYSTEM_PATH}"
         self._launch_timeout_s = launch_timeout_s
+        self._egress = egress
 
     def launch(self, spec: LaunchSpec) -> None:
         validate_spec(spec)
@@ -137,6 +144,7 @@ class LocalRuntime:
             return
         with self._locked(job, create=False):
             self._stop(job)
+            self._close_egress(job_id)
             try:
                 shutil.rmtree(job.root)
             except FileNotFoundError:
@@ -154,6 +162,20 @@ class LocalRuntime:
                 return f.read(LOG_CAP_BYTES)
         except FileNotFoundError:
             return b""
+
+    def reopen_egress(self) -> list[str]:
+        """Serve the channel of every job still running again (a restarted platform); their ids.
+
+        The sandbox binds the egress directory, not the socket, so a trainer sees the new one.
+        """
+        if self._egress is None:
+            return []
+        reopened = []
+        for job in self.list():
+            if job.status is not RuntimeStatus.EXITED and self._job(job.job_id).egress.is_dir():
+                self._egress.open(job.job_id, self._job(job.job_id).egress)
+                reopened.append(job.job_id)
+        return reopened
 
     def list(self) -> list[RuntimeJob]:
         try:
@@ -246,10 +268,14 @@ class LocalRuntime:
             self._spawn(spec, job)
         except TrainyardError:
             self._stop(job)  # whatever got started before the failure
+            self._close_egress(spec.job_id)
             shutil.rmtree(job.root, ignore_errors=True)  # so a retried launch starts afresh
             raise
 
     def _spawn(self, spec: LaunchSpec, job: _JobDir) -> None:
+        if self._egress is not None:  # before the wrap: a sandbox binds what exists
+            job.egress.mkdir(exist_ok=True)
+            self._egress.open(spec.job_id, job.egress)
         argv = self._wrap([*spec.command, *spec.args], job.work)
         cmd = [self._python, "-I", str(_SUPERVISOR), "--job-dir", str(job.root),
                "--cpu-seconds", str(self._cpu_seconds(spec)), "--data-bytes", str(_data_bytes(spec)),
@@ -276,6 +302,10 @@ class LocalRuntime:
             env["CUDA_VISIBLE_DEVICES"] = ""  # like a pod without nvidia.com/gpu: sees no GPU
         env.update(spec.env)
         return env
+
+    def _close_egress(self, job_id: str) -> None:
+        if self._egress is not None:
+            self._egress.close(job_id)
 
     def _cpu_seconds(self, spec: LaunchSpec) -> int:
         cores = len(os.sched_getaffinity(0))

@@ -40,6 +40,10 @@ class UrlRefused(TemporaryError):
     """The pre-signed URL was refused (expired): resolve again and retry."""
 
 
+class ArchiveRefused(PermanentError):
+    """The published archive is unsafe or malformed: the platform's problem, not the caller's."""
+
+
 class ArchiveFetcher(Protocol):
     async def fetch(self, url: str, dest: Path, *, max_bytes: int) -> str:
         """Write the object at `url` to `dest`; return its sha256 (hex)."""
@@ -149,7 +153,10 @@ class DiskCache:
             downloaded = self._clock()
             if digest != sha:
                 raise PermanentError(f"archive sha256 {digest} does not match the published {sha}")
-            await asyncio.to_thread(archive.safe_extract, download, staging, limits=self._limits)
+            try:
+                await asyncio.to_thread(archive.safe_extract, download, staging, limits=self._limits)
+            except archive.UnsafeArchive as exc:
+                raise ArchiveRefused(f"model archive refused: {exc}") from exc
             size = _tree_bytes(staging)
             if size > self._lru.budget_bytes:
                 raise PermanentError(f"extracted model of {size} bytes is over the disk budget")

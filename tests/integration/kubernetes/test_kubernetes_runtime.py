@@ -118,10 +118,21 @@ def test_a_rejected_job_removes_its_secret_and_is_permanent(cluster: Cluster, ru
     assert "ty-j-1-env" not in cluster.objects(SECRETS)
 
 
-def test_a_busy_api_server_is_a_temporary_error(cluster: Cluster, runtime: KubernetesRuntime) -> None:
-    cluster.api["post", cluster.api.resource(SECRETS)] << 503 << {"kind": "Status", "code": 503}
-    with pytest.raises(TemporaryError):
+@pytest.mark.parametrize(("status", "error"), [(503, TemporaryError), (429, TemporaryError), (401, TemporaryError),
+                                               (403, PermanentError), (400, PermanentError)])
+def test_api_errors_are_translated_by_meaning(cluster: Cluster, runtime: KubernetesRuntime, status: int,
+                                              error: type[Exception]) -> None:
+    cluster.api["post", cluster.api.resource(SECRETS)] << status << {"kind": "Status", "code": status}
+    with pytest.raises(error, match=str(status)) as info:
         runtime.launch(spec("j-1"))
+    assert type(info.value) is error
+
+
+def test_throttling_says_when_to_come_back(cluster: Cluster, runtime: KubernetesRuntime) -> None:
+    cluster.api["post", cluster.api.resource(SECRETS)] << 429 << {"Retry-After": "7"} << {"kind": "Status"}
+    with pytest.raises(TemporaryError) as info:
+        runtime.launch(spec("j-1"))
+    assert info.value.delay_s == 7.0
 
 
 def test_an_unreachable_api_server_is_a_temporary_error(clock: FixedClock) -> None:

@@ -85,7 +85,8 @@ def test_one_role_per_service_account_trusting_only_it() -> None:
     assert {f"trainyard-{name}" for name in functions} == accounts and set(functions) == FUNCTIONS
     (statement,) = tf.data[("aws_iam_policy_document", "trust")]["statement"]
     subjects = {c["variable"]: c["values"] for c in statement["condition"]}
-    assert subjects == {"${var.eks_oidc_issuer}:sub": ["system:serviceaccount:${var.platform_namespace}:trainyard-${each.key}"],
+    service_account = "system:serviceaccount:${var.platform_namespace}:trainyard-${each.key}"
+    assert subjects == {"${var.eks_oidc_issuer}:sub": [service_account],
                         "${var.eks_oidc_issuer}:aud": ["sts.amazonaws.com"]}
     assert tf.variables["platform_namespace"]["default"] == "trainyard"  # never the trainers' namespace
     assert tf.resources[("aws_iam_role", "function")]["name"] == "${local.name}-${each.key}"

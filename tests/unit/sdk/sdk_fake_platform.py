@@ -19,6 +19,14 @@ SPEC = {"name": "lr-3", "command": ["python", "train.py"], "hyperparameters": {"
 TASK = {"task_id": "t-1", "project_id": "p-1", "tenant": "acme", "spec": SPEC, "created_at": T0}
 JOB = {"job_id": "j-1", "task_id": "t-1", "project_id": "p-1", "tenant": "acme", "attempt": 1, "state": "RUNNING",
        "created_at": T0, "metadata": {"total_epochs": 5}, "pool": "default", "version": 3}  # fmt: skip
+MODEL = {"modelId": "m-1", "model_id": "m-1", "tenant": "acme", "name": "intents-v1", "kind": "intent",
+         "labels": ["cancel", "track"], "project_id": "p-1", "task_id": "t-1", "job_id": "j-1", "epoch": 3,
+         "metrics": {"accuracy": 0.9}, "sha256": "ab" * 32, "size_bytes": 1234, "created_at": T0,
+         "active": True}  # fmt: skip
+# The predictor sidecar: another host; its routes share the fake's (method, path) table.
+PREDICTOR_URL = "http://predictor.test"
+PREDICTION = {"probabilities": [{"label": "track", "probability": 0.25}, {"label": "cancel", "probability": 0.75}],
+              "object": "predictresponse"}  # fmt: skip
 Reply = httpx.Response | Callable[[httpx.Request], httpx.Response] | Exception
 
 
@@ -69,3 +77,14 @@ class FakePlatform:
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.sent("POST", "/v1/events")]
+
+
+def sidecar_error(
+    status: int, message: str, *, problems: list[dict[str, str]] | None = None, retry_after: int | None = None
+) -> httpx.Response:
+    """An error answered the way predictor/sidecar/app.py does (flat body, Retry-After on 503)."""
+    body: dict[str, Any] = {"object": "error", "status": status, "message": message}
+    if problems is not None:
+        body["problems"] = problems
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return httpx.Response(status, json=body, headers=headers)

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from predictor.sidecar.diskcache import DiskCache
+from predictor.sidecar.diskcache import ArchiveRefused, DiskCache
 from predictor.sidecar.resolver import Resolution
 from sdk.errors import PermanentError
 from sdk.models import archive
-from sdk.models.archive import Limits, UnsafeArchive
+from sdk.models.archive import Limits
 
 
 class FakeFetcher:
@@ -124,7 +124,7 @@ def test_malicious_archive_is_refused_and_nothing_is_written_outside(tmp_path: P
         fetcher.blobs["http://s3/evil"] = blob
         res = Resolution(model_id="evil", tenant="acme", sha256=sha, size_bytes=len(blob), kind="intent",
                          labels=(), url="http://s3/evil", url_expires_at=1e12)
-        with pytest.raises(UnsafeArchive, match="escapes"):
+        with pytest.raises(ArchiveRefused, match="escapes"):
             await disk.ensure(res)
 
     asyncio.run(scenario())
