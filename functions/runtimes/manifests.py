@@ -39,7 +39,9 @@ class KubernetesConfig:
     """How trainer Jobs are shaped in a cluster. Every size/time is in the unit its name says."""
 
     namespace: str = "trainyard-jobs"  # a namespace of its own: RBAC and NetworkPolicy are scoped to it
-    image_pull_policy: str = "IfNotPresent"  # "Always" where tags are mutable
+    # Always: a multitenant node must not run an image cached for another tenant without checking
+    # that this pod may pull it (a manifest check; cached layers are not pulled again).
+    image_pull_policy: str = "Always"
     image_pull_secrets: tuple[str, ...] = ()  # Secret names in `namespace`, for private registries
     service_account: str | None = None  # None: the namespace default; its token is never mounted anyway
     scratch_mb: int = 10 * 1024  # emptyDir at /scratch: the root filesystem is read-only

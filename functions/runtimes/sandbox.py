@@ -3,10 +3,11 @@
 `bwrap_wrap(...)` builds the `Wrap` LocalRuntime applies to each trainer's argv. Inside:
 
 - namespaces: network (only a loopback of its own), pid, ipc, uts, cgroup, and a user
-  namespace with every capability dropped and no further user namespaces, so the trainer
-  can neither mount nor remount what it was given;
-- read-only: /usr (plus the /bin, /lib* links or dirs), a few /etc files Python and libc
-  need, the platform's Python (venv and base interpreter), the SDK and the examples;
+  namespace with every capability dropped (and, bwrap >= 0.8, no nested user namespace),
+  so the trainer can neither mount nor remount what it was given;
+- read-only: the root (an empty tmpfs), /usr (plus the /bin, /lib* links or dirs), a few
+  /etc files Python and libc need, the platform's Python (venv and base interpreter), the
+  SDK and the examples;
 - private: /tmp (a size-capped tmpfs), /proc of its own pid namespace, a minimal /dev;
 - writable: the job's work dir only, at the same path as on the host (HOME points there);
 - the way out: the job's `egress/` dir (when the runner made one) read-only at
@@ -21,10 +22,11 @@ The environment is the one the runner built from scratch (PATH, LANG, HOME, the 
 env); bwrap passes it through and adds TRAINYARD_PLATFORM_UDS.
 
 Not given, on purpose or by bwrap's nature:
-- RLIMIT_NPROC: the kernel exempts uid 0 from it (a root runner, as in CI containers,
-  gets no limit at all), and for other uids it counts the user's processes across
-  namespaces up to the host's, so one number cannot bound a job without starving the
-  platform. Memory and CPU time stay the runner's setrlimit limits, inherited through bwrap.
+- RLIMIT_NPROC: the kernel never applies it to uid 0, so a root runner (CI containers)
+  gets no limit at all; for other uids, set before bwrap it also counts every process the
+  platform's user runs on the host, and set inside the sandbox it is per job only on
+  kernels >= 5.14 (per user namespace counting). No number is safe everywhere, so none is
+  set; memory and CPU time stay the runner's setrlimit limits, inherited through bwrap.
 - SIGTERM grace: bwrap does not forward signals; a stop's SIGTERM ends bwrap and
   --die-with-parent then SIGKILLs the sandbox. The platform already recorded the outcome.
 - A missing trainer program exits 1 with bwrap's "execvp" message, not 127.
@@ -206,9 +208,10 @@ def _binds(flag: str, paths: Sequence[Path]) -> list[str]:
 
 def _job_args(work_dir: Path) -> list[str]:
     work = str(work_dir.absolute())
-    args = ["--bind", work, work, "--chdir", work]
+    args = ["--bind", work, work]
     channel = work_dir.parent / EGRESS_DIR
     if channel.is_dir():  # no channel, no way out at all: the safe default
         args += ["--ro-bind", str(channel.absolute()), SANDBOX_CHANNEL,
                  "--setenv", "TRAINYARD_PLATFORM_UDS", SANDBOX_SOCKET]
-    return args
+    # Last: bwrap's root is a writable tmpfs until now; the mounts on it keep their own modes.
+    return [*args, "--remount-ro", "/", "--chdir", work]

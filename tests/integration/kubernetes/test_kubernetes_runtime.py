@@ -251,7 +251,7 @@ def test_delete_of_a_missing_job_is_fine(cluster: Cluster, runtime: KubernetesRu
 
 
 def test_every_call_the_runtime_makes_is_allowed_by_the_knative_role(cluster: Cluster, clock: FixedClock) -> None:
-    api_client = k8s.ApiClient(k8s.Configuration(host=cluster.url))
+    api_client: Any = k8s.ApiClient(k8s.Configuration(host=cluster.url))
     api_client.user_agent = "trainyard-runtime-under-test"  # tells its requests from the test's own
     runtime = KubernetesRuntime(api_client, KubernetesConfig(namespace=NAMESPACE), clock=clock)
     runtime.launch(spec("j-1"))
@@ -270,7 +270,8 @@ def test_every_call_the_runtime_makes_is_allowed_by_the_knative_role(cluster: Cl
     for request in cluster.api[{"User-Agent": "trainyard-runtime-under-test"}]:
         assert request.namespace == NAMESPACE  # the Role is namespaced: nothing cluster-wide
         verb = verbs.get(request.method.upper()) or ("get" if request.name else "list")
-        resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
+        assert request.resource is not None
+        resource = f"{request.resource.plural}" + (f"/{request.subresource}" if request.subresource else "")
         used.add((request.resource.group, resource, verb))
     rbac = yaml.safe_load_all((Path(__file__).parents[3] / "knative/base/cluster/rbac.yaml").read_text())
     (role,) = [doc for doc in rbac if doc["kind"] == "Role"]

@@ -19,7 +19,7 @@ class ClusterSettings(Settings):
     """Settings as a deployment may extend them: a kubeconfig and more kubernetes_* knobs."""
 
     kubeconfig: str | None = None
-    kubernetes_image_pull_policy: str = "Always"
+    kubernetes_image_pull_policy: str = "IfNotPresent"
     kubernetes_image_pull_secrets: list[str] = ["regcred"]
 
 
@@ -29,12 +29,12 @@ def settings(**values: object) -> ClusterSettings:
 
 def test_kubernetes_fields_of_the_settings_shape_the_config() -> None:
     config = config_from(settings(kubernetes_namespace="ml-jobs"))
-    assert config == KubernetesConfig(namespace="ml-jobs", image_pull_policy="Always",
+    assert config == KubernetesConfig(namespace="ml-jobs", image_pull_policy="IfNotPresent",
                                       image_pull_secrets=("regcred",))
 
 
 def test_plain_settings_keep_the_defaults_but_the_namespace() -> None:
-    plain = Settings(token_secret="0123456789abcdef" * 2, kubernetes_namespace="ns")  # type: ignore[call-arg]
+    plain = Settings(token_secret="0123456789abcdef" * 2, kubernetes_namespace="ns")
     assert config_from(plain) == KubernetesConfig(namespace="ns")
 
 
@@ -53,5 +53,5 @@ def test_a_runtime_from_settings_talks_to_the_cluster_of_its_kubeconfig(cluster:
     job = cluster.objects("batch/v1/jobs")["ty-j-1"]
     assert job["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert [job_.job_id for job_ in runtime.list()] == ["j-1"]
-    request = cluster.api["post"][0]
+    request = cluster.requests("post", "v1/secrets")[0]
     assert request.headers["Authorization"] == "Bearer not-checked"

@@ -60,7 +60,7 @@ class FakePlatform:
 
     def publish(self, tenant: str, checkpoint: bytes, *, delay_s: float = 0.0, epoch: int = 1) -> Published:
         model_id = f"m-{uuid.uuid4().hex[:10]}"
-        blob, sha = archive.archive_from_checkpoint(checkpoint, created_from={"job_id": model_id, "epoch": epoch})
+        blob, _ = archive.archive_from_checkpoint(checkpoint, created_from={"job_id": model_id, "epoch": epoch})
         return self.publish_raw(tenant, blob, model_id=model_id, delay_s=delay_s)
 
     def publish_raw(self, tenant: str, blob: bytes, *, model_id: str | None = None, delay_s: float = 0.0,
@@ -99,7 +99,7 @@ class FakePlatform:
 @contextmanager
 def serve_platform(platform: FakePlatform) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             parts = self.path.strip("/").split("/")
             if len(parts) == 4 and parts[:2] == ["v1", "models"] and parts[3] == "resolve":
                 status, body = platform.resolve(parts[2], self.headers.get("Authorization"))
@@ -117,7 +117,7 @@ def serve_platform(platform: FakePlatform) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

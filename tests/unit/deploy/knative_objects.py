@@ -59,5 +59,5 @@ def knative_services(objects: tuple[Obj, ...]) -> dict[str, Obj]:
             if obj["kind"] == "Service" and obj["apiVersion"].startswith("serving.knative.dev/")}
 
 
-def annotations(service: Obj) -> dict[str, str]:
+def template_annotations(service: Obj) -> dict[str, str]:
     return dict(service["spec"]["template"].get("metadata", {}).get("annotations", {}))

@@ -19,6 +19,7 @@ class Terraform:
     data: dict[tuple[str, str], dict[str, Any]]
     locals: dict[str, Any]
     variables: dict[str, dict[str, Any]]
+    modules: dict[str, dict[str, Any]]  # module calls, by name
 
 
 def plain(value: Any) -> Any:
@@ -38,6 +39,7 @@ def load(directory: Path = TERRAFORM) -> Terraform:
     data: dict[tuple[str, str], dict[str, Any]] = {}
     local_values: dict[str, Any] = {}
     variables: dict[str, dict[str, Any]] = {}
+    modules: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.tf")):
         parsed = plain(hcl2.loads(path.read_text()))
         for target, key in ((resources, "resource"), (data, "data")):
@@ -50,7 +52,9 @@ def load(directory: Path = TERRAFORM) -> Terraform:
             local_values.update(block)
         for block in parsed.get("variable", []):
             variables.update(block)
-    return Terraform(resources, data, local_values, variables)
+        for block in parsed.get("module", []):
+            modules.update(block)
+    return Terraform(resources, data, local_values, variables, modules)
 
 
 def tfvars(name: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ CASES = {
     "job-gpu-private": lambda: mf.job(
         spec(job_id="Job_With.UPPER-case" + "x" * 60, tenant="Tenant With Spaces", gpu=2, command=[], args=[],
              ttl_s=10.5),
-        mf.KubernetesConfig(namespace="ml-jobs", image_pull_policy="Always", image_pull_secrets=("regcred",),
+        mf.KubernetesConfig(namespace="ml-jobs", image_pull_policy="IfNotPresent", image_pull_secrets=("regcred",),
                             service_account="trainer", scratch_mb=50_000)),
 }
 

@@ -18,19 +18,23 @@ from sdk.contracts.events import EventType
 from tests.unit.deploy.knative_objects import (
     OVERLAYS,
     Obj,
-    annotations,
     base_objects,
     by_kind,
     knative_services,
     rendered,
+    template_annotations,
 )
 from tests.unit.deploy.validation import validate
 
 TARGETS = ["base", *(f"overlays/{name}" for name in OVERLAYS)]
-LOCKED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-          "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+LOCKED = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "allowPrivilegeEscalation": False,
+          "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+          "seccompProfile": {"type": "RuntimeDefault"}}
 NEVER_COLD = {"api", "launch", "report", "predictor"}  # outside dev: see the comments in the YAML
 K8S_API_USERS = {"launch", "cleanup", "sweep"}
+MIN_SCALE = "autoscaling.knative.dev/min-scale"
+DEAD_LETTER = "dead-letter"  # records what exhausted its retries; routed by no Trigger
+FUNCTIONS = {*ROUTES, "api", DEAD_LETTER}  # the Services built from the one functions image
 
 
 @pytest.fixture(params=TARGETS)
@@ -50,12 +54,12 @@ def test_every_object_is_valid_against_its_schema(objects: tuple[Obj, ...]) -> N
 
 def test_one_service_per_function_from_one_image(objects: tuple[Obj, ...]) -> None:
     services = knative_services(objects)
-    assert set(services) == set(ROUTES) | {"api", "predictor"}
+    assert set(services) == FUNCTIONS | {"predictor"}
     images = set()
-    for name in set(ROUTES) | {"api"}:
+    for name in FUNCTIONS:
         (container,) = services[name]["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
-        assert env["FUNCTION_TARGET"] == name
+        assert env["FUNCTION_TARGET"] == name.replace("-", "_")  # a Python function name
         assert env["FUNCTION_SIGNATURE_TYPE"] == ("http" if name == "api" else "cloudevent")
         assert services[name]["spec"]["template"]["spec"]["serviceAccountName"] == f"trainyard-{name}"
         images.add(container["image"])
@@ -64,8 +68,8 @@ def test_one_service_per_function_from_one_image(objects: tuple[Obj, ...]) -> No
 
 def test_autoscaling_is_on_concurrency_within_bounds(objects: tuple[Obj, ...]) -> None:
     for name, service in knative_services(objects).items():
-        notes = annotations(service)
-        low, high = int(notes["autoscaling.knative.dev/min-scale"]), int(notes["autoscaling.knative.dev/max-scale"])
+        notes = template_annotations(service)
+        low, high = int(notes[MIN_SCALE]), int(notes["autoscaling.knative.dev/max-scale"])
         assert notes["autoscaling.knative.dev/metric"] == "concurrency", name
         assert int(notes["autoscaling.knative.dev/target"]) >= 1, name
         assert 0 <= low <= high, name
@@ -75,11 +79,11 @@ def test_autoscaling_is_on_concurrency_within_bounds(objects: tuple[Obj, ...]) -
 def test_latency_critical_services_never_scale_to_zero(target: str) -> None:
     objects = base_objects() if target == "base" else rendered(target)
     for name in NEVER_COLD:
-        assert int(annotations(knative_services(objects)[name])["autoscaling.knative.dev/min-scale"]) >= 1, name
+        assert int(template_annotations(knative_services(objects)[name])[MIN_SCALE]) >= 1, name
 
 
 def test_the_predictor_is_never_cold_anywhere(objects: tuple[Obj, ...]) -> None:
-    assert int(annotations(knative_services(objects)["predictor"])["autoscaling.knative.dev/min-scale"]) >= 1
+    assert int(template_annotations(knative_services(objects)["predictor"])[MIN_SCALE]) >= 1
 
 
 def test_only_the_api_and_the_predictor_are_reachable_from_outside(objects: tuple[Obj, ...]) -> None:
@@ -123,7 +127,10 @@ def test_every_trigger_names_an_existing_broker_and_subscriber(objects: tuple[Ob
         assert spec["subscriber"]["ref"]["name"] in services, name
         delivery = spec["delivery"]
         assert delivery["retry"] >= 1 and delivery["backoffPolicy"] == "exponential", name
-        assert delivery["deadLetterSink"]["ref"]["name"] in services, name
+        assert delivery["deadLetterSink"]["ref"]["name"] == DEAD_LETTER, name
+    assert DEAD_LETTER not in {t["spec"]["subscriber"]["ref"]["name"] for t in triggers.values()}
+    (broker,) = brokers.values()
+    assert broker["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] == DEAD_LETTER
 
 
 def test_the_sweep_ticks_every_minute_in_an_explicit_zone_through_the_broker(objects: tuple[Obj, ...]) -> None:
@@ -183,8 +190,9 @@ def test_overlays_set_real_images(overlay: str) -> None:
             assert not container["image"].endswith(":latest")
 
 
-def test_prod_gives_every_service_account_its_own_iam_role() -> None:
+def test_prod_gives_every_service_account_but_the_dead_letters_its_own_iam_role() -> None:
     accounts = by_kind(rendered("overlays/prod"), "ServiceAccount")
+    assert "annotations" not in accounts.pop(f"trainyard-{DEAD_LETTER}")["metadata"]  # it only logs
     roles = {name: sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] for name, sa in accounts.items()}
     assert len(set(roles.values())) == len(roles) == 7
     assert all(arn.endswith(f"role/trainyard-prod-{name.removeprefix('trainyard-')}") for name, arn in roles.items())

@@ -46,30 +46,36 @@ def test_each_table_has_the_models_keys_attributes_indexes_and_ttl(name: str) ->
     assert table["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${aws_kms_key.data.arn}"}]
 
 
-def test_buckets_are_private_versioned_encrypted_and_logs_expire() -> None:
+def test_buckets_are_private_versioned_encrypted_and_only_logs_expire() -> None:
     tf = load()
-    assert set(tf.locals["buckets"]) == BUCKETS
-    block = tf.resources[("aws_s3_bucket_public_access_block", "this")]
+    assert set(tf.modules) == set(tf.locals["bucket_arns"]) == BUCKETS
+    for name, call in tf.modules.items():
+        assert call["source"] == "./modules/private-bucket"
+        assert call["name"] == "${local.name}-" + name
+        assert call["kms_key_arn"] == "${aws_kms_key.data.arn}"
+        assert call.get("expire_after_days") == ("${var.log_retention_days}" if name == "logs" else None)
+    bucket = load(TERRAFORM / "modules" / "private-bucket")
+    block = bucket.resources[("aws_s3_bucket_public_access_block", "this")]
     assert all(block[key] is True for key in ("block_public_acls", "block_public_policy", "ignore_public_acls",
                                               "restrict_public_buckets"))
-    versioning = tf.resources[("aws_s3_bucket_versioning", "this")]
+    versioning = bucket.resources[("aws_s3_bucket_versioning", "this")]
     assert versioning["versioning_configuration"] == [{"status": "Enabled"}]
-    sse = tf.resources[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]
-    assert sse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
-    lifecycle = tf.resources[("aws_s3_bucket_lifecycle_configuration", "this")]
-    (retention,) = lifecycle["dynamic"][0]["rule"]["content"]
-    assert lifecycle["dynamic"][0]["rule"]["for_each"] == '${each.key == "logs" ? [1] : []}'
-    assert retention["expiration"] == [{"days": "${var.log_retention_days}"}]
-    for key in ("aws_s3_bucket_ownership_controls", "aws_s3_bucket_policy", "aws_s3_bucket_lifecycle_configuration"):
-        assert tf.resources[(key, "this" if key != "aws_s3_bucket_policy" else "tls_only")]["for_each"] \
-            == "${aws_s3_bucket.this}", key
+    sse = bucket.resources[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]
+    assert sse["apply_server_side_encryption_by_default"] == [{"sse_algorithm": "aws:kms",
+                                                               "kms_master_key_id": "${var.kms_key_arn}"}]
+    (rule,) = bucket.resources[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]
+    assert rule["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
+    expiration = next(d["expiration"] for d in rule["dynamic"] if "expiration" in d)
+    assert expiration["for_each"] == "${var.expire_after_days == null ? [] : [var.expire_after_days]}"
+    assert bucket.variables["expire_after_days"]["default"] is None  # kept unless the caller says
+    (tls,) = bucket.data[("aws_iam_policy_document", "tls_only")]["statement"]
+    assert tls["effect"] == "Deny" and tls["condition"][0]["variable"] == "aws:SecureTransport"
 
 
 @pytest.mark.parametrize("env", OVERLAYS)
 def test_the_overlay_is_configured_with_terraforms_names_and_region(env: str) -> None:
     tf, variables = load(), tfvars(env)
     assert tf.locals["name"] == "trainyard-${var.environment}" and tf.locals["table_prefix"] == "${local.name}-"
-    assert tf.resources[("aws_s3_bucket", "this")]["bucket"] == "${local.name}-${each.key}"
     prefix = f"trainyard-{variables['environment']}"
     config = by_kind(rendered(f"overlays/{env}"), "ConfigMap")["trainyard-config"]["data"]
     assert variables["environment"] == env
@@ -81,7 +87,7 @@ def test_the_overlay_is_configured_with_terraforms_names_and_region(env: str) ->
 def test_one_role_per_service_account_trusting_only_it() -> None:
     tf = load()
     functions = tf.locals["functions"]
-    accounts = set(by_kind(base_objects(), "ServiceAccount"))
+    accounts = set(by_kind(base_objects(), "ServiceAccount")) - {"trainyard-dead-letter"}  # no AWS access
     assert {f"trainyard-{name}" for name in functions} == accounts and set(functions) == FUNCTIONS
     (statement,) = tf.data[("aws_iam_policy_document", "trust")]["statement"]
     subjects = {c["variable"]: c["values"] for c in statement["condition"]}
@@ -94,6 +100,7 @@ def test_one_role_per_service_account_trusting_only_it() -> None:
 
 def test_prod_service_accounts_carry_terraforms_role_names() -> None:
     accounts = by_kind(rendered("overlays/prod"), "ServiceAccount")
+    del accounts["trainyard-dead-letter"]
     for name, account in accounts.items():
         arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
         assert arn.rsplit("/", 1)[1] == f"trainyard-prod-{name.removeprefix('trainyard-')}"
