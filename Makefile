@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins old boto3/botocore, so it lives in a venv of its own
+CHECKOV := $(VENV)/checkov/bin/checkov
 
 .PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
@@ -32,8 +33,12 @@ typecheck: $(STAMP) proto
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint typecheck layers
-	$(BIN)/pytest -q
+$(CHECKOV):
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet checkov==3.3.30
+
+test: lint typecheck layers proto $(CHECKOV)
+	TRAINYARD_CHECKOV=$(CHECKOV) $(BIN)/pytest -q
 
 unit: $(STAMP) proto
 	$(BIN)/pytest -q tests/unit

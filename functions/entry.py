@@ -30,3 +30,8 @@ def cleanup(event: CloudEvent) -> None:
 
 def sweep(event: CloudEvent) -> None:
     HANDLERS["sweep"](bootstrap.deps(), event)
+
+
+def dead_letter(event: CloudEvent) -> None:
+    """The broker's dead-letter sink: keep what could not be delivered, loudly, in the logs."""
+    HANDLERS["dead_letter"](bootstrap.deps(), event)

@@ -88,6 +88,12 @@ def sweep(deps: Deps, event: CloudEvent) -> None:
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
 
 
+def dead_letter(_: Deps, event: CloudEvent) -> None:
+    attrs = {k: v for k, v in event.get_attributes().items() if k != "data"}
+    log.error("dead letter: event could not be delivered", extra={"event_id": event["id"], "attributes": attrs,
+                                                                 "data": event.get_data()})
+
+
 def _expect(event: CloudEvent, kind: EventType) -> None:
     if event["type"] != kind:
         raise HTTPException(400, detail=f"expected {kind}, got {event['type']}")
@@ -95,4 +101,5 @@ def _expect(event: CloudEvent, kind: EventType) -> None:
 
 HANDLERS: dict[str, Callable[[Deps, CloudEvent], None]] = {
     "create": create, "launch": launch, "report": report, "cleanup": cleanup, "sweep": sweep,
+    "dead_letter": dead_letter,
 }

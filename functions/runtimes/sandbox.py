@@ -8,7 +8,8 @@
 - read-only: the root (an empty tmpfs), /usr (plus the /bin, /lib* links or dirs), a few
   /etc files Python and libc need, the platform's Python (venv and base interpreter), the
   SDK and the examples;
-- private: /tmp (a size-capped tmpfs), /proc of its own pid namespace, a minimal /dev;
+- private: /tmp (a size-capped tmpfs), /proc of its own pid namespace, a minimal /dev
+  (plus the `devices` given: the GPUs' nodes);
 - writable: the job's work dir only, at the same path as on the host (HOME points there);
 - the way out: the job's `egress/` dir (when the runner made one) read-only at
   /run/trainyard, holding the socket of the egress proxy (functions.local.egress);
@@ -98,14 +99,21 @@ def default_read_only(*extra: Path) -> list[Path]:
     return unique
 
 
-def bwrap_wrap(*, read_only: Sequence[Path], hidden: Sequence[Path] = (), bwrap: str = "bwrap",
-               tmp_size_mb: int = 512, root: Path = Path("/"), features: frozenset[str] | None = None) -> Wrap:
+def default_devices() -> list[Path]:
+    """The NVIDIA device nodes of this machine, for GPU trainers (none on most machines)."""
+    return sorted(Path("/dev").glob("nvidia*"))
+
+
+def bwrap_wrap(*, read_only: Sequence[Path], hidden: Sequence[Path] = (), devices: Sequence[Path] = (),
+               bwrap: str = "bwrap", tmp_size_mb: int = 512, root: Path = Path("/"),
+               features: frozenset[str] | None = None) -> Wrap:
     """A Wrap running each trainer in a bubblewrap sandbox (see the module docstring).
 
-    `read_only` paths must exist and must not lie inside a `hidden` one. `root` is where the
-    system directories are looked up (tests point it elsewhere). `features`: the options
-    this bwrap knows (default: read from `bwrap --help`); --disable-userns (0.8) and --size
-    (0.7) are used only where present, so an older bwrap still sandboxes.
+    `read_only` paths must exist and must not lie inside a `hidden` one; `devices` are
+    device nodes passed through (GPUs). `root` is where the system directories are looked
+    up (tests point it elsewhere). `features`: the options this bwrap knows (default: read
+    from `bwrap --help`); --disable-userns (0.8) and --size (0.7) are used only where
+    present, so an older bwrap still sandboxes.
     """
     _check_paths(read_only, hidden)
     known = _features(bwrap) if features is None else features
@@ -115,7 +123,7 @@ def bwrap_wrap(*, read_only: Sequence[Path], hidden: Sequence[Path] = (), bwrap:
         return ["--size", str(size), "--tmpfs", path] if "--size" in known else ["--tmpfs", path]
 
     fixed = [*_NAMESPACES, *optional, *_HARDENING, *_system_args(root),
-             "--proc", "/proc", "--dev", "/dev", *tmpfs("/tmp", tmp_size_mb << 20),
+             "--proc", "/proc", "--dev", "/dev", *_binds("--dev-bind", devices), *tmpfs("/tmp", tmp_size_mb << 20),
              *_binds("--ro-bind", read_only),
              *(arg for path in hidden for arg in tmpfs(str(path), _MASK_BYTES))]
 
@@ -145,7 +153,7 @@ def probe(wrap: Wrap, *, python: str = sys.executable) -> str | None:
 
 
 def select_wrap(mode: SandboxMode, *, read_only: Sequence[Path], hidden: Sequence[Path] = (),
-                check: Probe = probe, bwrap: str = "bwrap") -> Wrap | None:
+                devices: Sequence[Path] = (), check: Probe = probe, bwrap: str = "bwrap") -> Wrap | None:
     """The sandbox TRAINYARD_SANDBOX asks for: a Wrap, or None to run trainers unsandboxed.
 
     "bwrap": bubblewrap or refuse to start (PermanentError); "auto": bubblewrap when a
@@ -155,7 +163,7 @@ def select_wrap(mode: SandboxMode, *, read_only: Sequence[Path], hidden: Sequenc
         log.warning("trainer sandbox disabled (TRAINYARD_SANDBOX=none): trainers run with the platform's "
                     "network and can read what its user can read")
         return None
-    wrap = bwrap_wrap(read_only=read_only, hidden=hidden, bwrap=bwrap)
+    wrap = bwrap_wrap(read_only=read_only, hidden=hidden, devices=devices, bwrap=bwrap)
     problem = check(wrap)
     if problem is None:
         log.info("trainers run in a bubblewrap sandbox (no network, read-only system)")

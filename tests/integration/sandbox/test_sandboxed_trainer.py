@@ -153,8 +153,8 @@ seen["a tampered signature"] = uds.get(signed[:-4] + "0000").status_code
 seen["another key, same signature"] = uds.get(signed.replace("datasets/reviews", "jobs/j-good/secret")).status_code
 seen["an unsigned object"] = uds.get(cfg["moto"] + "/" + cfg["bucket"] + "/datasets/reviews").status_code
 seen["a self-signed key"] = uds.get(signed.replace("Credential=testing", "Credential=forged")).status_code
-seen["dynamodb on the moto port"] = uds.post(cfg["moto"] + "/", headers={"X-Amz-Target": "DynamoDB_20120810.ListTables"},
-                                            content=b"{}").status_code
+dynamo = {"X-Amz-Target": "DynamoDB_20120810.ListTables"}
+seen["dynamodb on the moto port"] = uds.post(cfg["moto"] + "/", headers=dynamo, content=b"{}").status_code
 seen["somewhere else"] = uds.get("http://example.com/").status_code
 try:
     socket.create_connection(("127.0.0.1", int(cfg["platform"].rsplit(":", 1)[1])), timeout=2)

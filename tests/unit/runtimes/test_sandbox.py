@@ -81,6 +81,15 @@ def test_mounts_come_in_an_order_that_hides_the_state_dir_but_not_the_work_dir(r
     assert argv.index("--remount-ro") > argv.index(SANDBOX_CHANNEL)  # last mount: the root turns read-only
 
 
+def test_devices_are_passed_through_after_the_minimal_dev(root: Path, tmp_path: Path) -> None:
+    gpu = tmp_path / "nvidia0"
+    gpu.touch()
+    argv = bwrap_wrap(read_only=[], devices=[gpu], root=root, features=ALL)(["true"], tmp_path)
+
+    assert pairs(argv, "--dev-bind") == [(str(gpu), str(gpu))]
+    assert argv.index("--dev-bind") > argv.index("--dev")
+
+
 def test_an_older_bwrap_gets_only_the_options_it_knows(root: Path, tmp_path: Path) -> None:
     argv = bwrap_wrap(read_only=[], root=root, features=frozenset())(["true"], tmp_path)
 

@@ -1,0 +1,49 @@
+"""Container entry point: `python -m functions.serve` serves FUNCTION_TARGET on $PORT.
+
+`api` is the FastAPI app under uvicorn; every other target is a CloudEvent function
+served by functions-framework's ASGI server from functions/entry.py. One image, the
+target chosen by configuration (Knative Service env), as DESIGN.md asks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import uvicorn
+
+from functions import bootstrap, logs
+from functions.api.app import create_app
+
+ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
+
+
+class LazyApi:
+    """The API app, built from Settings on the first request, not at import."""
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = create_app(bootstrap.deps())
+        await self._app(scope, receive, send)
+
+
+def app_for(target: str) -> Any:
+    if target == "api":
+        return LazyApi()
+    import functions_framework.aio as ff
+
+    return ff.LazyASGIApp(target=target, source=ENTRY, signature_type="cloudevent")  # type: ignore[no-untyped-call]
+
+
+def main() -> None:
+    logs.configure(os.environ.get("TRAINYARD_LOG_LEVEL", "INFO"))
+    target = os.environ["FUNCTION_TARGET"]
+    uvicorn.run(app_for(target), host="0.0.0.0", port=int(os.environ.get("PORT", "8080")),
+                log_level="warning", access_log=False, lifespan="off")  # all interfaces: in a pod
+
+
+if __name__ == "__main__":
+    main()
