@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # checkov pins old boto3/botocore, so it lives in a venv of its own
 CHECKOV := $(VENV)/checkov/bin/checkov
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 .PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean
 
 $(STAMP): requirements.lock pyproject.toml
+	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
+	  || echo "warning: could not install bubblewrap: local trainers will run unsandboxed (TRAINYARD_SANDBOX=auto)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .

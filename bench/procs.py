@@ -24,12 +24,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cores() -> tuple[str | None, set[int] | None]:
-    """(taskset core list for servers, CPU set for the load generator); None where pinning is impossible."""
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2 or shutil.which("taskset") is None:
-        return None, None
-    return str(available[0]), set(available[1:])
+@dataclass(frozen=True)
+class Pinning:
+    """taskset core for the servers, CPU set for load generators; None where pinning is impossible."""
+
+    server_core: str | None
+    client_cpus: set[int] | None
+
+    @classmethod
+    def plan(cls) -> Pinning:
+        available = sorted(os.sched_getaffinity(0))
+        if len(available) < 2 or shutil.which("taskset") is None:
+            return cls(None, None)
+        return cls(str(available[0]), set(available[1:]))
 
 
 @dataclass

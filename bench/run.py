@@ -38,8 +38,8 @@ def ratio(row: Row, raw_p50: float) -> str:
     return f"{row.p50_s / raw_p50:.0f}×" if row.p50_s else "-"
 
 
-def serving(args: argparse.Namespace, work: Path, emb: Path, checkpoint: bytes) -> list[Row]:
-    server_core, client_cpus = procs.cores()
+def serving(args: argparse.Namespace, work: Path, emb: Path, checkpoint: bytes, pins: procs.Pinning) -> list[Row]:
+    server_core, client_cpus = pins.server_core, pins.client_cpus
     rows: list[Row] = []
     table = embeddings.load(emb)
     param_bytes, raw_dir = scenarios.model_param_bytes(checkpoint, table, work)
@@ -119,8 +119,7 @@ def cold(work: Path, platform: BenchPlatform, base: str, cache: Path, emb: Path,
 
 
 def density(work: Path, emb: Path, checkpoint: bytes, *, n_models: int, budget_models: int,
-            zipf_requests: int) -> Density:
-    server_core, _ = procs.cores()
+            zipf_requests: int, server_core: str | None) -> Density:
     table = embeddings.load(emb)
     param_bytes, _ = scenarios.model_param_bytes(checkpoint, table, work)
     root = work / "density-models"
@@ -154,7 +153,7 @@ def _wait_grpc(port: int, proc: procs.Proc) -> None:
     raise RuntimeError("density inference server did not start")
 
 
-def render(console: Console, rows: list[Row], dens: Density, *, elapsed_s: float) -> None:
+def render(console: Console, rows: list[Row], dens: Density, *, elapsed_s: float, pins: procs.Pinning) -> None:
     raw = next(r.p50_s for r in rows if r.name.startswith("raw torch forward"))
     assert raw is not None
     t = Table(title="trainyard prediction path — latency and throughput")
@@ -185,9 +184,8 @@ def render(console: Console, rows: list[Row], dens: Density, *, elapsed_s: float
               f"{dens.per_model_resident / 1024:.1f} KiB", "≤ 100 KB",
               "[green]yes" if dens.per_model_resident <= 100_000 else "[red]NO")
     console.print(d)
-    server_core, client_cpus = procs.cores()
-    console.print(f"host: {host.machine()} {os.cpu_count()} CPUs; servers pinned to core {server_core}, "
-                  f"load generators to {sorted(client_cpus) if client_cpus else 'unpinned'}; "
+    console.print(f"host: {host.machine()} {os.cpu_count()} CPUs; servers pinned to core {pins.server_core}, "
+                  f"load generators and this process to {sorted(pins.client_cpus or []) or 'unpinned'}; "
                   f"wrk={'yes' if loadgen.have('wrk') else 'no'} h2load={'yes' if loadgen.have('h2load') else 'no'}; "
                   f"total {elapsed_s:.0f} s")
 
@@ -200,22 +198,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zipf-requests", type=int, default=6000)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 160)
     started = time.monotonic()
-    _, client_cpus = procs.cores()
-    if client_cpus:
-        os.sched_setaffinity(0, client_cpus)  # this process (and its threads) stays off the server core
+    pins = procs.Pinning.plan()
+    if pins.client_cpus:
+        os.sched_setaffinity(0, pins.client_cpus)  # this process (and its threads) stays off the server core
     work = Path(tempfile.mkdtemp(prefix="trainyard-bench-"))
     try:
         with console.status("training the intent model, starting servers…"):
             emb = models.ensure_embeddings(work)
             checkpoint = models.train_intent(work, emb)
         with console.status("warm, throughput and cold-path runs…"):
-            rows = serving(args, work, emb, checkpoint)
+            rows = serving(args, work, emb, checkpoint, pins)
         with console.status(f"density: {args.models} models…"):
             dens = density(work, emb, checkpoint, n_models=args.models, budget_models=args.budget_models,
-                           zipf_requests=args.zipf_requests)
-        render(console, rows, dens, elapsed_s=time.monotonic() - started)
+                           zipf_requests=args.zipf_requests, server_core=pins.server_core)
+        render(console, rows, dens, elapsed_s=time.monotonic() - started, pins=pins)
     finally:
         if args.keep:
             console.print(f"work directory kept: {work}")

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     runtime: Literal["local", "kubernetes"] = Field(default="local", description="where trainer jobs run")
     state_dir: Path = Field(default=Path(".trainyard/runner"),
                             description="local runner: one directory per job (pid, log, exit code)")
+    sandbox: Literal["bwrap", "none", "auto"] = Field(
+        default="auto",
+        description="local runner: bubblewrap sandbox of trainers. auto = bwrap when a trial sandbox works here, "
+                    "else a warning and none (so `make demo` runs anywhere); bwrap = refuse to start without it; "
+                    "none = never (warned)")
+    sandbox_read_only: list[Path] = Field(
+        default_factory=list,
+        description="local runner: extra host paths a sandboxed trainer may read (its code, if outside examples/); "
+                    "the venv, the interpreter, the SDK and examples/ always are")
     pools: dict[str, PoolPolicy] = Field(
         default_factory=lambda: {
             "default": PoolPolicy(budget=Capacity(slots=4, cpu_milli=8000, memory_mb=16384, gpu=0), tenant_cap=4)

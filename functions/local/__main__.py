@@ -10,6 +10,8 @@ from pathlib import Path
 import uvicorn
 
 from functions import bootstrap, logs
+from functions.local.egress import EgressProxy
+from functions.local.egress_policy import EgressPolicy
 from functions.local.platform import (
     LocalOptions,
     build_app,
@@ -20,6 +22,7 @@ from functions.local.platform import (
     write_client_config,
 )
 from functions.runtimes.local import LocalRuntime
+from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
 
 
@@ -37,6 +40,23 @@ def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespa
                         sweep_interval_s=a.sweep_interval, tenant=a.tenant), a
 
 
+def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: Path) -> LocalRuntime:
+    """The local runner; its trainers sandboxed as TRAINYARD_SANDBOX says, then reaching the
+    platform and S3 only through the egress proxy (which lives as long as `stack`)."""
+    wrap = select_wrap(settings.sandbox, read_only=default_read_only(*settings.sandbox_read_only),
+                       hidden=[hidden], devices=default_devices())
+    if wrap is None:
+        return LocalRuntime(settings.state_dir)
+    assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
+    # moto takes any signature, so the proxy checks it, with the keys the platform signs with.
+    credentials = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+    policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
+                          credentials=credentials)
+    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(EgressProxy(policy)))
+    runtime.reopen_egress()  # trainers still running from before a restart (with --aws-endpoint)
+    return runtime
+
+
 def main(argv: list[str] | None = None) -> None:
     options, args = parse(argv)
     logs.configure(args.log_level)
@@ -48,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
                             broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
-        runtime = LocalRuntime(settings.state_dir)
+        runtime = local_runtime(settings, stack, hidden=options.state_dir)
         deps = bootstrap.build(settings, runtime=runtime)
         ensure_storage(deps, settings)
         bootstrap.install(deps)

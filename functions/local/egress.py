@@ -62,7 +62,7 @@ class EgressProxy:
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
         self._servers: dict[str, asyncio.Server] = {}
-        self._connections: dict[str, set[asyncio.Task[None]]] = {}
+        self._connections: dict[str, dict[asyncio.Task[None], asyncio.StreamWriter]] = {}
 
     # -- lifecycle (any thread) -------------------------------------------------------------
 
@@ -132,25 +132,30 @@ class EgressProxy:
         server = self._servers.pop(job_id, None)
         if server is not None:
             server.close()
-        for task in self._connections.pop(job_id, set()):
+        live = self._connections.pop(job_id, {})
+        for task, writer in live.items():
+            writer.transport.abort()  # a pending read ends even if the cancel below comes too late for it
             task.cancel()
+        await asyncio.gather(*live, return_exceptions=True)  # gone before a shutdown stops the loop
 
     async def _connection(self, job_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        live = self._connections.setdefault(job_id, set())
+        live = self._connections.setdefault(job_id, {})
         if len(live) >= self._max_connections:
             writer.close()
             return
-        live.add(task)
+        live[task] = writer
         try:
             await self._exchanges(job_id, _Peer(reader, writer, self._idle_timeout_s))
         except (_ClientGone, h11.ProtocolError, ConnectionError, TimeoutError, httpx.HTTPError):
             pass  # a side went away mid-message, or the trainer spoke nonsense: only closing is left
+        except asyncio.CancelledError:
+            pass  # cut by close(): end quietly (3.11's stream callback chokes on a cancelled task)
         except Exception:
             log.exception("egress connection failed", extra={"job_id": job_id})
         finally:
-            live.discard(task)
+            live.pop(task, None)
             writer.close()
 
     async def _exchanges(self, job_id: str, peer: _Peer) -> None:
@@ -210,7 +215,8 @@ class _Peer:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data = await asyncio.wait_for(self._reader.read(CHUNK), self._idle_timeout_s)
+            async with asyncio.timeout(self._idle_timeout_s):  # not wait_for: on 3.11 it can swallow a cancel
+                data = await self._reader.read(CHUNK)
             self.conn.receive_data(data)
 
     async def body(self) -> AsyncIterator[bytes]:

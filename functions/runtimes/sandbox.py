@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 Wrap = Callable[[list[str], Path], list[str]]
 SandboxMode = Literal["bwrap", "none", "auto"]
-Probe = Callable[[Wrap], "str | None"]
+Probe = Callable[[Wrap], str | None]
 
 EGRESS_DIR = "egress"  # next to the job's work dir: the runner's side of the channel
 SANDBOX_CHANNEL = "/run/trainyard"  # where a sandboxed trainer finds that directory

@@ -27,12 +27,12 @@ class InferenceCore:
         self.store = store
         self._clock = clock
 
-    async def predict(self, *, kind: str, model_id: str, payload: bytes, directory: str | None) -> Prediction:
-        lookup = await self.store.get(model_id, directory)
+    def predict(self, *, kind: str, model_id: str, payload: bytes, directory: str | None,
+                timeout: float | None = None) -> Prediction:
+        """Raises TimeoutError when the model is being loaded by another request for longer than `timeout`."""
+        lookup = self.store.get(model_id, directory, timeout=timeout)
         if lookup.model.kind != kind:
             raise WrongKind(model_id, kind=lookup.model.kind, wanted=kind)
         started = self._clock()
-        # Inline on the event loop: a head forward is tens of microseconds, less than a
-        # hop to a thread would cost.
         ranked = lookup.model.predict(payload)
         return Prediction(ranked=ranked, hit=lookup.hit, load_s=lookup.load_s, infer_s=self._clock() - started)

@@ -6,7 +6,9 @@ sidecar's metrics travel as trailing metadata: x-trainyard-cache (hit|miss),
 x-trainyard-load-ms, x-trainyard-infer-us.
 
 Metadata a caller may send: x-trainyard-model-dir (the archive's directory under the
-model root, i.e. its sha256; needed to load a model that is not in memory).
+model root, i.e. its sha256; needed to load a model that is not in memory). A call that
+waits for another call's load of the same model past its deadline ends DEADLINE_EXCEEDED;
+the load goes on.
 """
 
 from __future__ import annotations
@@ -38,14 +40,19 @@ def error_code(exc: TrainyardError) -> common_pb2.PredictionErrorCode.ValueType:
     return common_pb2.PREDICTION_ERROR_CODE_UNSPECIFIED
 
 
-def _model_dir(context: grpc.aio.ServicerContext[object, object]) -> str | None:
+def _model_dir(context: grpc.ServicerContext) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == MODEL_DIR_KEY:
             return value if isinstance(value, str) else value.decode()
     return None
 
 
-def _trailers(context: grpc.aio.ServicerContext[object, object], prediction: Prediction) -> None:
+def _remaining(context: grpc.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None or remaining > 1e6 else max(0.0, remaining)
+
+
+def _trailers(context: grpc.ServicerContext, prediction: Prediction) -> None:
     context.set_trailing_metadata((
         ("x-trainyard-cache", "hit" if prediction.hit else "miss"),
         ("x-trainyard-load-ms", f"{prediction.load_s * 1e3:.3f}"),
@@ -57,13 +64,14 @@ class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
     def __init__(self, core: InferenceCore) -> None:
         self._core = core
 
-    async def predict(
-        self, request: intent_pb2.IntentPredictionRequest, context: grpc.aio.ServicerContext[object, object]
+    def predict(
+        self, request: intent_pb2.IntentPredictionRequest, context: grpc.ServicerContext
     ) -> intent_pb2.IntentPredictionResponse:
         try:
-            prediction = await self._core.predict(
-                kind="intent", model_id=request.model_id, payload=request.document, directory=_model_dir(context)
-            )
+            prediction = self._core.predict(kind="intent", model_id=request.model_id, payload=request.document,
+                                            directory=_model_dir(context), timeout=_remaining(context))
+        except TimeoutError:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the model is still loading")
         except TrainyardError as exc:
             log.info("intent predict %s failed: %s", request.model_id, exc)
             return intent_pb2.IntentPredictionResponse(success=False, error=str(exc), error_code=error_code(exc))
@@ -77,13 +85,14 @@ class VisionServicer(vision_pb2_grpc.VisionPredictorServiceServicer):
     def __init__(self, core: InferenceCore) -> None:
         self._core = core
 
-    async def predict(
-        self, request: vision_pb2.VisionPredictionRequest, context: grpc.aio.ServicerContext[object, object]
+    def predict(
+        self, request: vision_pb2.VisionPredictionRequest, context: grpc.ServicerContext
     ) -> vision_pb2.VisionPredictionResponse:
         try:
-            prediction = await self._core.predict(
-                kind="vision", model_id=request.model_id, payload=request.sample, directory=_model_dir(context)
-            )
+            prediction = self._core.predict(kind="vision", model_id=request.model_id, payload=request.sample,
+                                            directory=_model_dir(context), timeout=_remaining(context))
+        except TimeoutError:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the model is still loading")
         except TrainyardError as exc:
             log.info("vision predict %s failed: %s", request.model_id, exc)
             return vision_pb2.VisionPredictionResponse(success=False, error=str(exc), error_code=error_code(exc))

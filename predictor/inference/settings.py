@@ -38,6 +38,11 @@ class InferenceSettings(BaseSettings):
         description="Bytes of model parameters kept in memory (LRU). 64 MiB holds ~1,200 default intent "
         "heads (53 KB each); the shared embedding table is not counted.",
     )
+    workers: int = Field(
+        default=4, ge=1,
+        description="Handler threads. Requests are GIL-bound, so more threads add contention, not speed "
+        "(4 beat 16 in the benchmark); more than one keeps a cold load from stalling warm requests.",
+    )
     torch_threads: int = Field(
         default=1, ge=1,
         description="torch intra-op threads. 1: the models are tiny, and request concurrency, not "

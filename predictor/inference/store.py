@@ -1,5 +1,9 @@
 """The in-memory tier: loaded models in an LRU bounded in parameter bytes, loaded once.
 
+Thread-safe: the gRPC server runs handlers on a thread pool. A miss is loaded by the
+first request's thread while concurrent requests for the same model wait for it (at
+most until their own deadline).
+
 Models are keyed by model id and remember the archive directory (named by the archive's
 sha256) they were loaded from; a request naming another directory for the same id gets
 a fresh load. Directories are looked up only under `root` (the sidecar's extraction
@@ -8,14 +12,15 @@ directory) and must be a sha256, so the metadata a caller sends cannot point els
 
 from __future__ import annotations
 
-import asyncio
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from predictor.cache import ByteLRU, SingleFlight
+from predictor.cache import ByteLRU
+from predictor.cache.blocking import BlockingSingleFlight
 from predictor.inference.models import LoadedModel
 from sdk.errors import NotFound, Problem, ValidationError
 
@@ -41,7 +46,8 @@ class ModelStore:
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self._root = root
         self._lru: ByteLRU[str, _Loaded] = ByteLRU(budget_bytes)
-        self._flight: SingleFlight[tuple[str, str], Lookup] = SingleFlight()
+        self._lock = threading.Lock()  # guards the LRU (not thread-safe by itself)
+        self._flight: BlockingSingleFlight[tuple[str, str], Lookup] = BlockingSingleFlight()
         self._loader = loader
         self._clock = clock
         self.evictions = 0
@@ -62,28 +68,35 @@ class ModelStore:
     def __len__(self) -> int:
         return len(self._lru)
 
-    async def get(self, model_id: str, directory: str | None) -> Lookup:
+    def waiting(self, model_id: str, directory: str) -> int:
+        """Requests waiting for another request's load of this model (tests use it)."""
+        return self._flight.waiting((model_id, directory))
+
+    def get(self, model_id: str, directory: str | None, *, timeout: float | None = None) -> Lookup:
         """The model, loading it from `root/directory` on a miss.
 
-        Raises NotFound when it is not loaded and no (existing) directory is named, and
-        ModelInvalid when its files cannot be served.
+        Raises NotFound when it is not loaded and no (existing) directory is named,
+        ModelInvalid when its files cannot be served, and TimeoutError when another
+        request's load of it does not finish within `timeout` seconds.
         """
-        loaded = self._lru.get(model_id)
+        with self._lock:
+            loaded = self._lru.get(model_id)
         if loaded is not None and directory in (None, loaded.directory):
             return Lookup(loaded.model, hit=True)
         if directory is None:
             raise NotFound("model", model_id)
         if not _DIR_NAME.match(directory):
             raise ValidationError([Problem("x-trainyard-model-dir", "must be a lowercase hex sha256")])
-        return await self._flight.do((model_id, directory), lambda: self._load(model_id, directory))
+        return self._flight.do((model_id, directory), lambda: self._load(model_id, directory), timeout=timeout)
 
-    async def _load(self, model_id: str, directory: str) -> Lookup:
+    def _load(self, model_id: str, directory: str) -> Lookup:
         started = self._clock()
         try:
-            model = await asyncio.to_thread(self._loader, self._root / directory)
+            model = self._loader(self._root / directory)
         except FileNotFoundError as exc:
             raise NotFound("model", model_id) from exc
         elapsed = self._clock() - started
         if model.nbytes <= self._lru.budget_bytes:  # a model bigger than the budget is served, not kept
-            self.evictions += len(self._lru.put(model_id, _Loaded(model, directory), model.nbytes))
+            with self._lock:
+                self.evictions += len(self._lru.put(model_id, _Loaded(model, directory), model.nbytes))
         return Lookup(model, hit=False, load_s=elapsed)

@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from predictor.inference.postprocess import Ranked
 from predictor.sidecar.components import Components, build_components, close_components
-from predictor.sidecar.metrics import CONTENT_TYPE, Metrics
+from predictor.sidecar.metrics import CONTENT_TYPE, Metrics, ModelSeries
 from predictor.sidecar.settings import SidecarSettings
 from sdk.errors import (
     Forbidden,
@@ -113,7 +113,7 @@ def parse(model: type[B], raw: bytes) -> B:
         raise ValidationError(problems) from exc
 
 
-Handler = Callable[[Request, Components], Awaitable[tuple[str, str, Ranked]]]
+Handler = Callable[[Request, Components], Awaitable[tuple[ModelSeries, Ranked]]]
 
 
 def instrumented(route: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -123,31 +123,31 @@ def instrumented(route: str, handler: Handler) -> Callable[[Request], Awaitable[
         c: Components = request.app.state.components
         started = time.perf_counter()
         try:
-            tenant, model_id, ranked = await handler(request, c)
+            series, ranked = await handler(request, c)
         except TrainyardError as exc:
             response = error_response(exc)
             c.metrics.requests.labels(route, "", "", str(response.status_code)).inc()
             return response
-        c.metrics.request_seconds.labels(route, tenant, model_id).observe(time.perf_counter() - started)
-        c.metrics.requests.labels(route, tenant, model_id, "200").inc()
+        series.request_seconds.observe(time.perf_counter() - started)
+        series.ok.inc()
         return predict_response(ranked)
 
     return endpoint
 
 
-async def intent(request: Request, c: Components) -> tuple[str, str, Ranked]:
+async def intent(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     authorization = request.headers.get("authorization")
     claims = c.authenticator.authenticate(authorization)  # 401 before the body is even read
     body = parse(IntentBody, await read_body(request, c.settings.max_body_bytes))
     limit = c.settings.max_document_chars
     if len(body.document) > limit:
         raise ValidationError([Problem("document", f"is {len(body.document)} characters; the limit is {limit}")])
-    ranked = await c.service.predict(kind="intent", tenant=claims.tenant, authorization=str(authorization),
-                                     model_id=body.modelId, payload=body.document.encode())
-    return claims.tenant, body.modelId, ranked
+    ranked, series = await c.service.predict(kind="intent", tenant=claims.tenant, authorization=str(authorization),
+                                             model_id=body.modelId, payload=body.document.encode())
+    return series, ranked
 
 
-async def vision(request: Request, c: Components) -> tuple[str, str, Ranked]:
+async def vision(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     authorization = request.headers.get("authorization")
     claims = c.authenticator.authenticate(authorization)
     body = parse(VisionBody, await read_body(request, c.settings.max_body_bytes))
@@ -158,9 +158,9 @@ async def vision(request: Request, c: Components) -> tuple[str, str, Ranked]:
         raise ValidationError([Problem("sampleBase64Content", f"is not base64: {exc}")]) from exc
     if len(sample) > limit:
         raise ValidationError([Problem("sampleBase64Content", f"decodes to {len(sample)} bytes; the limit is {limit}")])
-    ranked = await c.service.predict(kind="vision", tenant=claims.tenant, authorization=str(authorization),
-                                     model_id=body.modelId, payload=sample)
-    return claims.tenant, body.modelId, ranked
+    ranked, series = await c.service.predict(kind="vision", tenant=claims.tenant, authorization=str(authorization),
+                                             model_id=body.modelId, payload=sample)
+    return series, ranked
 
 
 async def healthz(request: Request) -> Response:

@@ -7,6 +7,8 @@ instance owns its registry (nothing global), so tests and several apps do not co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -14,6 +16,30 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _SLOW = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _MODEL = ("tenant", "model")
+
+
+@dataclass(frozen=True)
+class Tier:
+    hit: Counter
+    miss: Counter
+
+    def count(self, hit: bool) -> None:
+        (self.hit if hit else self.miss).inc()
+
+
+@dataclass(frozen=True)
+class ModelSeries:
+    """One tenant's model's series, looked up once: `.labels()` costs more than the increment."""
+
+    resolve: Tier
+    disk: Tier
+    memory: Tier
+    download_seconds: Histogram
+    extract_seconds: Histogram
+    load_seconds: Histogram
+    inference_seconds: Histogram
+    request_seconds: Histogram
+    ok: Counter
 
 
 class Metrics:
@@ -41,6 +67,29 @@ class Metrics:
                                            _MODEL, buckets=_FAST, registry=r)
         self.disk_bytes = Gauge("trainyard_disk_cache_bytes", "Bytes of extracted models on disk.", registry=r)
         self.disk_budget_bytes = Gauge("trainyard_disk_cache_budget_bytes", "Disk tier budget.", registry=r)
+
+        self._series: dict[tuple[str, str, str], ModelSeries] = {}
+
+    def model(self, route: str, tenant: str, model_id: str) -> ModelSeries:
+        key = (route, tenant, model_id)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._make(route, tenant, model_id)
+        return series
+
+    def _make(self, route: str, tenant: str, model_id: str) -> ModelSeries:
+        def tier(counter: Counter) -> Tier:
+            return Tier(hit=counter.labels(tenant, model_id, "hit"), miss=counter.labels(tenant, model_id, "miss"))
+
+        return ModelSeries(
+            resolve=tier(self.resolve_cache), disk=tier(self.disk_cache), memory=tier(self.memory_cache),
+            download_seconds=self.download_seconds.labels(tenant, model_id),
+            extract_seconds=self.extract_seconds.labels(tenant, model_id),
+            load_seconds=self.load_seconds.labels(tenant, model_id),
+            inference_seconds=self.inference_seconds.labels(tenant, model_id),
+            request_seconds=self.request_seconds.labels(route, tenant, model_id),
+            ok=self.requests.labels(route, tenant, model_id, "200"),
+        )  # fmt: skip
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,7 +17,7 @@ from typing import TypeVar
 from predictor.inference.postprocess import Ranked
 from predictor.sidecar.diskcache import DiskCache, UrlRefused
 from predictor.sidecar.inference_client import InferenceClient
-from predictor.sidecar.metrics import Metrics
+from predictor.sidecar.metrics import Metrics, ModelSeries
 from predictor.sidecar.resolver import CachedResolver, Resolution
 from sdk.errors import Problem, TemporaryError, ValidationError
 
@@ -39,40 +39,36 @@ class PredictionService:
         self._retry_after_s = retry_after_s
         self._clock = clock
 
-    async def predict(self, *, kind: str, tenant: str, authorization: str, model_id: str, payload: bytes) -> Ranked:
+    async def predict(self, *, kind: str, tenant: str, authorization: str, model_id: str,
+                      payload: bytes) -> tuple[Ranked, ModelSeries]:
+        """Ranked labels, and the metric series of the model (kept only for models that exist)."""
         deadline = self._clock() + self._deadline_s
-        resolution = await self._resolve(tenant=tenant, model_id=model_id, authorization=authorization,
-                                         deadline=deadline)
+        cached = self._resolver.cached(tenant=tenant, model_id=model_id)
+        resolution = cached if cached is not None else await self._within(deadline, self._resolver.resolve(
+            tenant=tenant, model_id=model_id, authorization=authorization))
+        series = self._metrics.model(kind, tenant, model_id)
+        series.resolve.count(cached is not None)
         if resolution.kind != kind:
             raise ValidationError([Problem("modelId", f"model {model_id!r} is a {resolution.kind} model")])
-        directory = await self._acquire(resolution, authorization=authorization, deadline=deadline)
+        directory = await self._acquire(resolution, authorization=authorization, deadline=deadline, series=series)
         try:
             answer = await self._inference.predict(kind=kind, model_id=model_id, payload=payload, directory=directory,
                                                    timeout=max(0.001, deadline - self._clock()))
         finally:
             self._disk.unpin(resolution.sha256)
-        labels = (tenant, model_id)
-        self._metrics.memory_cache.labels(*labels, "hit" if answer.hit else "miss").inc()
+        series.memory.count(answer.hit)
         if not answer.hit:
-            self._metrics.load_seconds.labels(*labels).observe(answer.load_s)
-        self._metrics.inference_seconds.labels(*labels).observe(answer.infer_s)
-        return answer.ranked
+            series.load_seconds.observe(answer.load_s)
+        series.inference_seconds.observe(answer.infer_s)
+        return answer.ranked, series
 
-    async def _resolve(self, *, tenant: str, model_id: str, authorization: str, deadline: float) -> Resolution:
-        cached = self._resolver.cached(tenant=tenant, model_id=model_id)
-        self._metrics.resolve_cache.labels(tenant, model_id, "miss" if cached is None else "hit").inc()
-        if cached is not None:
-            return cached
-        return await self._within(deadline, self._resolver.resolve(tenant=tenant, model_id=model_id,
-                                                                   authorization=authorization))
-
-    async def _acquire(self, resolution: Resolution, *, authorization: str, deadline: float) -> str:
+    async def _acquire(self, resolution: Resolution, *, authorization: str, deadline: float,
+                       series: ModelSeries) -> str:
         """Pin the model's directory on disk, downloading it first when needed."""
-        labels = (resolution.tenant, resolution.model_id)
         if self._disk.try_pin(resolution.sha256):  # warm: no await, no task
-            self._metrics.disk_cache.labels(*labels, "hit").inc()
+            series.disk.count(True)
             return resolution.sha256
-        self._metrics.disk_cache.labels(*labels, "miss").inc()
+        series.disk.count(False)
         for _ in range(3):  # an entry can be evicted between its install and our pin under pressure
             try:
                 lookup = await self._within(deadline, self._disk.ensure(resolution))
@@ -82,8 +78,8 @@ class PredictionService:
                     tenant=resolution.tenant, model_id=resolution.model_id, authorization=authorization))
                 continue
             if not lookup.hit:
-                self._metrics.download_seconds.labels(*labels).observe(lookup.download_s)
-                self._metrics.extract_seconds.labels(*labels).observe(lookup.extract_s)
+                series.download_seconds.observe(lookup.download_s)
+                series.extract_seconds.observe(lookup.extract_s)
                 self._metrics.disk_bytes.set(self._disk.used_bytes)
             if self._disk.try_pin(lookup.directory):
                 return lookup.directory

@@ -4,7 +4,6 @@ thread of the test process so tests can also count what happened inside them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -22,7 +21,7 @@ from mypy_boto3_s3 import S3Client
 from starlette.applications import Starlette
 
 from predictor.inference.core import InferenceCore
-from predictor.inference.server import build_core, start
+from predictor.inference.server import RunningServer, build_core, start
 from predictor.inference.settings import InferenceSettings
 from predictor.sidecar.app import create_app
 from predictor.sidecar.components import Components
@@ -132,35 +131,22 @@ def serve_platform(platform: FakePlatform) -> Iterator[str]:
 
 
 class InferenceThread:
-    """The real grpc.aio inference server, on its own event loop in a thread."""
+    """The real gRPC inference server (thread-pool based), started in this process."""
 
     def __init__(self, settings: InferenceSettings) -> None:
         self.settings = settings
         self.core: InferenceCore = build_core(settings)
         self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        running = await start(self.settings, core=self.core)
-        self.port = running.port
-        self._ready.set()
-        await self._stop.wait()
-        await running.server.stop(0)
+        self._running: RunningServer | None = None
 
     def __enter__(self) -> InferenceThread:
-        self._thread.start()
-        if not self._ready.wait(timeout=30):
-            raise RuntimeError("inference server did not start")
+        self._running = start(self.settings, core=self.core)
+        self.port = self._running.port
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
+        if self._running is not None:
+            self._running.stop(0)
 
 
 @contextmanager

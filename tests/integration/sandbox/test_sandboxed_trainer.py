@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -95,6 +96,17 @@ class Sandboxed:
     platform_url: str
     moto: str
     state: Path
+    proxy: EgressProxy | None = None
+
+    def egress(self) -> EgressProxy:
+        """A proxy as the local platform starts one (the caller starts and stops it)."""
+        policy = EgressPolicy(platform_url=self.platform_url, s3_endpoint=self.moto,
+                              credentials={"testing": "testing"})  # the aws_env fixture's keys
+        return EgressProxy(policy)
+
+    def runner(self, egress: EgressProxy) -> LocalRuntime:
+        wrap = bwrap_wrap(read_only=default_read_only(), hidden=[self.state])
+        return LocalRuntime(self.state / "runner", wrap=wrap, egress=egress, kill_grace_s=0.5)
 
 
 @pytest.fixture
@@ -103,22 +115,21 @@ def sandboxed(stand_in: StandIn, moto_endpoint: str, tmp_path: Path) -> Iterator
     (state / "runner").mkdir(parents=True)
     (state / "secret").write_text("token-signing-secret")
     with serve(stand_in.app()) as url:
-        policy = EgressPolicy(platform_url=url, s3_endpoint=moto_endpoint, credentials={"testing": "testing"})
-        with EgressProxy(policy) as egress:
-            wrap = bwrap_wrap(read_only=default_read_only(), hidden=[state])
-            runtime = LocalRuntime(state / "runner", wrap=wrap, egress=egress, kill_grace_s=0.5)
-            yield Sandboxed(runtime, url, moto_endpoint, state)
-            for job in runtime.list():
-                runtime.delete(job.job_id)
+        box = Sandboxed(LocalRuntime(state / "runner"), url, moto_endpoint, state)
+        with box.egress() as egress:
+            box.runtime, box.proxy = box.runner(egress), egress
+            yield box
+            for job in box.runtime.list():
+                box.runtime.delete(job.job_id)
 
 
-def launch(box: Sandboxed, job_id: str, argv: list[str]) -> RuntimeJob | None:
+def launch(box: Sandboxed, job_id: str, argv: list[str], *, wait: bool = True) -> RuntimeJob | None:
     env = {"TRAINYARD_JOB_ID": job_id, "TRAINYARD_TOKEN": TOKEN, "TRAINYARD_PLATFORM_URL": box.platform_url,
            "TRAINYARD_ATTEMPT": "1"}
     box.runtime.launch(LaunchSpec(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1,
                                   image="", command=[sys.executable, *argv], args=[], env=env, cpu=1.0,
                                   memory_mb=512, gpu=0, ttl_s=120.0))
-    return box.runtime.wait(job_id, timeout_s=60)
+    return box.runtime.wait(job_id, timeout_s=60) if wait else None
 
 
 def test_a_well_behaved_trainer_completes_through_its_channel(sandboxed: Sandboxed, stand_in: StandIn) -> None:
@@ -175,3 +186,37 @@ def test_a_hostile_trainer_gets_its_own_data_and_nothing_else(sandboxed: Sandbox
     assert seen.pop("its own dataset grant") == 200 and seen.pop("its own dataset") == 200
     assert seen.pop("the platform over tcp") == "ConnectionRefusedError"
     assert seen == dict.fromkeys(seen, 403), seen
+
+
+PATIENT = r"""
+import pathlib, time
+from sdk.trainer import Trainer
+
+trainer = Trainer.from_env(capture_logs=False)
+trainer.running()
+print("ready", flush=True)
+while not pathlib.Path("go").exists():  # meanwhile the platform, and its proxy, restart
+    time.sleep(0.02)
+trainer.epoch(1, {"loss": 0.5})
+trainer.succeed({"loss": 0.5})
+"""
+
+
+def test_a_restarted_platform_reopens_the_channel_of_a_running_trainer(sandboxed: Sandboxed,
+                                                                       stand_in: StandIn) -> None:
+    launch(sandboxed, "j-patient", ["-c", PATIENT], wait=False)
+    deadline = time.monotonic() + 30
+    while b"ready" not in sandboxed.runtime.logs("j-patient"):
+        assert time.monotonic() < deadline, sandboxed.runtime.logs("j-patient")
+        time.sleep(0.02)
+
+    assert sandboxed.proxy is not None
+    sandboxed.proxy.close("j-patient")  # the old platform is gone: nothing answers on the socket
+    with sandboxed.egress() as restarted:
+        runtime = sandboxed.runner(restarted)
+        assert runtime.reopen_egress() == ["j-patient"]
+        (sandboxed.state / "runner" / "j-patient" / "work" / "go").touch()
+        job = runtime.wait("j-patient", timeout_s=30)
+
+    assert job == RuntimeJob("j-patient", RuntimeStatus.EXITED, 0, ""), runtime.logs("j-patient")
+    assert stand_in.events == [("j-patient", kind) for kind in ("running", "epoch", "succeeded")]

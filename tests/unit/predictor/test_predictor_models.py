@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import math
 import shutil
 from pathlib import Path
@@ -85,11 +84,8 @@ def test_core_refuses_the_wrong_kind_and_times_the_forward(tmp_path: Path, table
     store = ModelStore(root=tmp_path, budget_bytes=1 << 20, loader=ModelLoader(table).load)
     core = InferenceCore(store)
 
-    async def scenario() -> None:
-        with pytest.raises(WrongKind):
-            await core.predict(kind="vision", model_id="m", payload=b"", directory=directory.name)
-        prediction = await core.predict(kind="intent", model_id="m", payload=b"refund", directory=None)
-        assert prediction.hit and prediction.infer_s > 0
-
-    asyncio.run(scenario())
+    with pytest.raises(WrongKind):
+        core.predict(kind="vision", model_id="m", payload=b"", directory=directory.name)
+    prediction = core.predict(kind="intent", model_id="m", payload=b"refund", directory=None)
+    assert prediction.hit and prediction.infer_s > 0
     shutil.rmtree(directory)

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from predictor.cache import SingleFlight
+from predictor.cache.blocking import BlockingSingleFlight
 
 
 def test_concurrent_callers_share_one_call() -> None:
@@ -71,3 +72,15 @@ def test_a_caller_giving_up_does_not_cancel_the_shared_work() -> None:
         assert flight.started == 1
 
     asyncio.run(scenario())
+
+
+def test_blocking_single_flight_shares_failures_and_forgets_them() -> None:
+    flight: BlockingSingleFlight[str, int] = BlockingSingleFlight()
+
+    def boom() -> int:
+        raise RuntimeError("load failed")
+
+    with pytest.raises(RuntimeError):
+        flight.do("m", boom)
+    assert flight.do("m", lambda: 7) == 7  # a failure is not cached
+    assert flight.started == 2 and flight.waiting("m") == 0

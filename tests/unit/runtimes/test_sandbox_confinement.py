@@ -204,3 +204,17 @@ def _processes_with(word: str) -> list[int]:
         if word.encode() in argv and state not in ("Z", "X"):
             found.append(int(entry))
     return found
+
+
+def test_a_restarted_runner_reopens_the_channels_of_running_jobs_only(runtime: LocalRuntime,
+                                                                      platform_dir: Path) -> None:
+    run(runtime, "j-done", ["-c", "pass"])
+    runtime.launch(spec("j-busy", ["-c", "import time; print('ready', flush=True); time.sleep(60)"]))
+    _wait_for_log(runtime, "j-busy", b"ready")
+    egress = RecordingEgress()
+
+    restarted = LocalRuntime(platform_dir / "runner", wrap=bwrap_wrap(read_only=default_read_only()), egress=egress)
+
+    assert restarted.reopen_egress() == ["j-busy"]
+    assert egress.calls == [("open", "j-busy")]
+    assert LocalRuntime(platform_dir / "runner").reopen_egress() == []  # no egress, nothing to reopen

@@ -302,13 +302,34 @@ def test_a_long_directory_path_still_gets_its_socket(proxy: EgressProxy, tmp_pat
 
 def test_a_closed_job_is_no_longer_served_and_reopening_replaces_the_socket(proxy: EgressProxy, sock: str,
                                                                             tmp_path: Path) -> None:
-    proxy.close("j-1")
+    with socket.socket(socket.AF_UNIX) as pending:
+        pending.settimeout(WAIT_S)
+        pending.connect(sock)
+        pending.sendall(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 0\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"}"):  # one whole exchange: the proxy holds this connection now
+            answer += pending.recv(1000)
+        pending.sendall(b"POST /v1/ev")  # half the next request
+
+        proxy.close("j-1")
+
+        assert pending.recv(100) == b""  # cut
     with socket.socket(socket.AF_UNIX) as raw, pytest.raises(ConnectionRefusedError):
         raw.connect(sock)
 
     proxy.open("j-1", tmp_path)  # as after a platform restart: the stale socket file is replaced
     with client(sock) as c:
         assert c.post(PLATFORM + "/v1/events", content=b"{}").status_code == 202
+
+
+def test_one_job_cannot_hold_more_than_its_share_of_connections(policy: EgressPolicy, upstream: FakeUpstream,
+                                                                 tmp_path: Path) -> None:
+    with EgressProxy(policy, transport=upstream, max_connections_per_job=1) as proxy:
+        proxy.open("j-1", tmp_path)
+        with client(str(tmp_path / "platform.sock")) as first, client(str(tmp_path / "platform.sock")) as second:
+            assert first.post(PLATFORM + "/v1/events", content=b"{}").status_code == 202  # and kept open
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):  # closed unanswered
+                second.post(PLATFORM + "/v1/events", content=b"{}")
 
 
 def test_the_job_is_the_socket_not_what_the_request_says(proxy: EgressProxy, tmp_path: Path) -> None:
