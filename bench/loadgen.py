@@ -48,7 +48,8 @@ def wrk(url: str, body: dict[str, str], headers: dict[str, str], *, clients: int
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     threads = max(1, min(clients, len(cpus) if cpus else 1))
-    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(duration_s))}s", "--latency", "-s", str(script), url]
+    seconds = max(1, round(duration_s))
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(script), url]
     out = subprocess.run(_pinned(command, cpus), capture_output=True, text=True, check=True).stdout
     pct = {m[0]: _seconds(m[1], m[2]) for m in re.findall(r"^\s*(\d+)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     total = re.search(r"(\d+) requests in", out)

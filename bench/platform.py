@@ -66,7 +66,8 @@ def running_platform() -> Iterator[BenchPlatform]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = self.path.strip("/").split("/")
-            status, body = (404, {})
+            body: dict[str, Any] = {}
+            status = 404
             if len(parts) == 4 and parts[:2] == ["v1", "models"] and parts[3] == "resolve":
                 status, body = platform.resolve(parts[2], self.headers.get("Authorization"))
             data = json.dumps(body).encode()

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from sdk.client import Client, JobView
 from sdk.contracts.specs import ProjectSpec, TaskSpec
+from sdk.predict import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console()
@@ -40,26 +41,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_platform(state: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_platform(state: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     port = free_port()
     log = (state / "platform.log").open("wb")
     cmd = [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
            "--sweep-interval", "1"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # first start extracts the shared embedding table
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the platform exited early; see {state / 'platform.log'}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and (state / "local.json").exists():
-                token = json.loads((state / "local.json").read_text())["token"]
-                return proc, url, token
+                return proc, url, json.loads((state / "local.json").read_text())
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
     proc.kill()
-    raise SystemExit("the platform did not come up within 90 s")
+    raise SystemExit("the platform did not come up within 180 s")
 
 
 def trainer(script: str, *args: str) -> list[str]:
@@ -75,7 +75,7 @@ def trials(project_id: str, c: Client) -> dict[str, str]:
                  hyperparameters={"lr": 0.005, "epochs": 8}, datasets=["intents"]),
         TaskSpec(name="flaky-first-attempt",
                  command=trainer("scripted_trainer.py", "--epochs", "3", "--sleep", "0.2", "--fail-first-attempt"),
-                 retry={"max_retries": 2, "backoff_s": 1}),  # type: ignore[arg-type]
+                 retry={"max_retries": 2, "backoff_s": 1}),
     ]
     out = {}
     for spec in specs:
@@ -142,7 +142,24 @@ def show_attempts(c: Client, task_id: str) -> list[JobView]:
     return jobs
 
 
-def run(url: str, token: str) -> int:
+def publish_and_predict(c: Client, predictor_url: str, token: str, tasks: dict[str, str]) -> bool:
+    """Publish the best checkpoint of the better trial and ask the seed's example question."""
+    best_task = max(("intent-lr-0.05", "intent-lr-0.005"),
+                    key=lambda n: latest(c, tasks[n]).final_metrics.get("val_accuracy", 0.0))
+    job = latest(c, tasks[best_task])
+    model = c.publish_model(job.job_id, metric="val_accuracy")
+    say(f"published {best_task} epoch {model.epoch} as model [bold]{model.model_id}[/] "
+        f"(sha256 {model.sha256[:12]}…, {model.size_bytes} bytes)")
+    document = "my password stopped working"
+    say(f"curl -X POST {predictor_url}/v2/language/intent -H 'Authorization: Bearer $TOKEN' "
+        f"-d '{{\"modelId\": \"{model.model_id}\", \"document\": \"{document}\"}}'")
+    with Predictor(predictor_url, token) as p:
+        prediction = p.intent(model.model_id, document)
+    console.print_json(json.dumps(prediction.model_dump(mode="json")))
+    return prediction.ranked[0][0] == "Password Help"
+
+
+def run(url: str, token: str, predictor_url: str) -> int:
     with Client(url, token) as c:
         say("creating project [bold]intent-demo[/] with dataset 'intents'")
         project = c.create_project(ProjectSpec(name="intent-demo", purpose="route support tickets by intent",
@@ -162,17 +179,18 @@ def run(url: str, token: str) -> int:
             ckpts = c.checkpoints(job.job_id)
             say(f"{name}: {len(c.epochs(job.job_id))} epochs, {len(ckpts)} checkpoints, final {job.final_metrics}")
             ok = ok and len(ckpts) > 0
+        ok = publish_and_predict(c, predictor_url, token, tasks) and ok
     return 0 if ok else 1
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
         state = Path(tmp)
-        say("starting the local platform (moto DynamoDB+S3, functions, dispatcher, ticker, runner)")
-        proc, url, token = start_platform(state)
-        say(f"platform up at {url} (OpenAPI at {url}/docs)")
+        say("starting the local platform (moto DynamoDB+S3, functions, dispatcher, ticker, runner, predictor)")
+        proc, url, config = start_platform(state)
+        say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
         try:
-            code = run(url, token)
+            code = run(url, config["token"], config["predictor_url"])
         finally:
             say("stopping the platform")
             proc.send_signal(signal.SIGINT)
@@ -181,7 +199,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         if code == 0:
-            console.print("[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry[/]")
+            console.print("[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry, "
+                          "the published model answered 'Password Help'[/]")
         else:
             console.print("[bold red]demo failed; the platform's last log lines:[/]")
             lines = (state / "platform.log").read_text(errors="replace").splitlines()

@@ -65,9 +65,10 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None) -> Deps:
     s3 = s3_client(settings)
     config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
-                        reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s)
+                        reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
+                        admin_tenant=settings.admin_tenant)
     return Deps(
-        projects=store, tasks=store, jobs=store, models=store,
+        projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),

@@ -22,7 +22,7 @@ from functions.core.deps import Deps
 from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
 from sdk.contracts.specs import TaskSpec
-from sdk.errors import AlreadyProcessed, InvalidTransition, NotFound, PermanentError, ValidationError
+from sdk.errors import AlreadyProcessed, Forbidden, InvalidTransition, NotFound, PermanentError, ValidationError
 
 log = logging.getLogger("trainyard.functions")
 TENANT_EXTENSION = "trainyardtenant"
@@ -40,7 +40,9 @@ def _acknowledging(event: CloudEvent, work: Callable[[], object]) -> None:
     ids = {"event_id": event["id"], "event_type": event["type"], "subject": event.get("subject")}
     try:
         work()
-    except (PermanentError, InvalidTransition, NotFound, AlreadyProcessed) as exc:
+    except (PermanentError, InvalidTransition, NotFound, AlreadyProcessed, Forbidden) as exc:
+        # Forbidden: e.g. a requested task's datasets have no active grant; it is audited,
+        # and redelivering the same event cannot change that.
         log.warning("event acknowledged without effect: %s", exc, extra=ids)
     except ValidationError as exc:
         raise HTTPException(400, detail=str(exc)) from exc

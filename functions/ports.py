@@ -3,17 +3,23 @@
 Store methods that apply an event take `dedup`: a key (consumer + event id) written in
 the same atomic write as the change. If that key already exists the whole write is
 refused with AlreadyProcessed, so a replayed event changes nothing.
+
+Methods that change a job's state or a grant take `audit`: the audit record of that
+change, appended in the same atomic write, so a change is never without its record and
+a write that lost its condition leaves no record behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
 from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.approvals import Approval, ApprovalState
+from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.domain.registry import PublishedModel
 
@@ -36,7 +42,8 @@ class ProjectStore(Protocol):
 
 
 class TaskStore(Protocol):
-    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None) -> None:
+    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
+                    audit: AuditRecord | None = None) -> None:
         """Task and its first attempt, atomically. Conflict if either exists."""
 
     def get_task(self, tenant: str, task_id: str) -> Task: ...
@@ -52,16 +59,18 @@ class JobStore(Protocol):
     def list_jobs(self, tenant: str, task_id: str) -> list[Job]:
         """A task's attempts, by attempt number."""
 
-    def create_job(self, job: Job, *, dedup: str | None = None) -> None:
+    def create_job(self, job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None) -> None:
         """A new attempt. Conflict if it exists."""
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
-                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None) -> Job:
+                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
+                 audit: AuditRecord | None = None) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
         version + 1. The optional epoch/checkpoint record is written in the same atomic
         write. Conflict on a version mismatch, AlreadyProcessed on a seen dedup key."""
 
-    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy) -> Job:
+    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
+                   audit: AuditRecord | None = None) -> Job:
         """Save a QUEUED->LAUNCHING job and reserve its capacity atomically.
         CapacityExhausted if the pool budget or the tenant cap would be exceeded."""
 
@@ -100,6 +109,54 @@ class ModelStore(Protocol):
 
     def update_model(self, model: PublishedModel) -> None:
         """NotFound if missing or another tenant's."""
+
+
+class ApprovalStore(Protocol):
+    """Grants. Every lookup is a key read or an index query (never a scan), re-read
+    consistently, so a grant is seen in its current state even if the index lags."""
+
+    def create_approval(self, approval: Approval, *, audit: AuditRecord | None = None) -> None:
+        """Conflict if the id exists."""
+
+    def get_approval(self, tenant: str, approval_id: str) -> Approval:
+        """NotFound if missing or another tenant's."""
+
+    def save_approval(self, approval: Approval, *, expected_version: int,
+                      audit: AuditRecord | None = None) -> Approval:
+        """Write if the stored version is `expected_version`; returns it with version + 1.
+        Conflict on a version mismatch; NotFound if missing or another tenant's."""
+
+    def approvals_in_state(self, tenant: str, state: ApprovalState, *,
+                           expiring_after: datetime | None = None) -> list[Approval]:
+        """The tenant's grants recorded in `state` (optionally only those expiring after
+        the moment), by expiry."""
+
+    def approvals_for_dataset(self, tenant: str, dataset: str, *,
+                              expiring_after: datetime | None = None) -> list[Approval]:
+        """The tenant's grants naming `dataset`, by expiry."""
+
+    def approvals_for_grantee(self, tenant: str, grantee: str) -> list[Approval]:
+        """Grants to a principal or to `project:<id>`, by expiry."""
+
+    def approvals_requested_by(self, tenant: str, principal: str) -> list[Approval]:
+        """Grants a principal asked for, by expiry."""
+
+    def approvals_by_id(self, approval_ids: Iterable[str]) -> list[Approval]:
+        """The grants that exist among these ids, of any tenant (the caller checks)."""
+
+    def due_approvals(self, now: datetime, *, limit: int = 100) -> list[Approval]:
+        """Approved grants whose expires_at <= now, of every tenant, from a sparse index."""
+
+
+class AuditStore(Protocol):
+    """Append-only: there is no method to change or delete a record, by design."""
+
+    def append(self, record: AuditRecord) -> None:
+        """Conflict if a record with this id and time exists (it is never overwritten)."""
+
+    def audit_records(self, tenant: str, *, actor: str | None = None, resource: str | None = None,
+                      since: datetime | None = None, limit: int = 100) -> list[AuditRecord]:
+        """The tenant's records, newest first, optionally of one actor and/or one resource."""
 
 
 class BlobStore(Protocol):

@@ -58,4 +58,8 @@ class Settings(BaseSettings):
                                      description="seconds a launched job may be missing from the runtime's list")
     exit_grace_s: float = Field(default=5.0, ge=0,
                                 description="seconds after a trainer exits before a missing outcome is a failure")
+    admin_tenant: str = Field(
+        default="platform", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "
+                    "revoke any grant (a tenant no customer is given)")
     kubernetes_namespace: str = Field(default="trainyard-jobs", description="namespace of trainer Jobs")

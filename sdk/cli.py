@@ -8,6 +8,9 @@
     trainyard compare PROJECT
     trainyard models publish JOB --metric accuracy
     trainyard models predict MODEL "where is my parcel?"
+    trainyard approvals request --dataset reviews --action train --project P --purpose "..." --days 30
+    trainyard approvals approve ID --reason "fits the purpose"
+    trainyard audit --resource job/JOB
 
 The app is built by `make_app(deps)`, so tests inject a client factory (pointing at an
 httpx MockTransport), a sleep and a process launcher instead of patching.
@@ -24,6 +27,7 @@ from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
 from sdk import cli_output as out
+from sdk.cli_approvals import approvals_app, audit
 from sdk.cli_data import compare, datasets_app
 from sdk.cli_jobs import jobs_app
 from sdk.cli_models import models_app
@@ -99,6 +103,8 @@ def make_app(deps: Deps | None = None) -> typer.Typer:
     app.add_typer(datasets_app(), name="datasets", help="Move project datasets to and from the platform.")
     app.command("compare")(compare)
     app.add_typer(models_app(), name="models", help="Publish checkpoints as models, manage them, predict.")
+    app.add_typer(approvals_app(), name="approvals", help="Request, decide, revoke and list data grants.")
+    app.command("audit")(audit)
     return app
 
 

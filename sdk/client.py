@@ -33,6 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sdk import http
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 from sdk.errors import Problem, ValidationError
+from sdk.governance import (
+    ApprovalView,
+    AuditRecordView,
+    GrantActionName,
+    GrantStateFilter,
+    grant_request_body,
+    query,
+)
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
 Scalar = str | int | float | bool
@@ -299,18 +307,64 @@ class Client:
         body = {"name": name, "op": op}
         return self._one(DatasetGrant, "POST", f"/v1/projects/{project_id}/datasets", body=body)
 
+    # -- data grants and the audit trail ---------------------------------------------------
+
+    def request_approval(self, datasets: list[str], *, action: GrantActionName, purpose: str, days: int,
+                         project: str | None = None, principal: str | None = None) -> ApprovalView:
+        """Ask for a grant of `action` on `datasets` to a project or a principal, for `days`::
+
+            grant = client.request_approval(["reviews"], action="train", project="p-1", purpose="intents", days=30)
+        """
+        body = grant_request_body(datasets, action=action, purpose=purpose, days=days, project=project,
+                                  principal=principal)
+        return self._one(ApprovalView, "POST", "/v1/approvals", body=body)
+
+    def approve(self, approval_id: str, *, reason: str = "") -> ApprovalView:
+        """Approve a request of your tenant (approvers and admins; never your own request)."""
+        return self._decide(approval_id, "approve", reason=reason)
+
+    def deny(self, approval_id: str, *, reason: str = "") -> ApprovalView:
+        return self._decide(approval_id, "deny", reason=reason)
+
+    def revoke(self, approval_id: str, *, reason: str = "", tenant: str | None = None) -> ApprovalView:
+        """Revoke a grant: its running jobs stop at the next sweep, no URL is issued under it.
+        `tenant`: another tenant's grant (admins of the platform-admin tenant)."""
+        return self._decide(approval_id, "revoke", reason=reason, tenant=tenant)
+
+    def list_approvals(self, *, state: GrantStateFilter | None = None, dataset: str | None = None,
+                       principal: str | None = None, project: str | None = None,
+                       tenant: str | None = None) -> list[ApprovalView]:
+        params = query(state=state, dataset=dataset, principal=principal, project=project, tenant=tenant)
+        return self._items(ApprovalView, "/v1/approvals", params=params)
+
+    def get_approval(self, approval_id: str, *, tenant: str | None = None) -> ApprovalView:
+        """One grant with its full history."""
+        return self._one(ApprovalView, "GET", f"/v1/approvals/{approval_id}", params=query(tenant=tenant))
+
+    def audit(self, *, resource: str | None = None, actor: str | None = None, since: datetime | None = None,
+              tenant: str | None = None, limit: int = 100) -> list[AuditRecordView]:
+        """Audit records, newest first: your tenant's if you are an admin, else your own actions'."""
+        params = query(resource=resource, actor=actor, since=since, tenant=tenant, limit=limit)
+        return self._items(AuditRecordView, "/v1/audit", params=params)
+
+    def _decide(self, approval_id: str, verb: str, *, reason: str, tenant: str | None = None) -> ApprovalView:
+        body: dict[str, Any] = {"reason": reason} if tenant is None else {"reason": reason, "tenant": tenant}
+        return self._one(ApprovalView, "POST", f"/v1/approvals/{approval_id}/{verb}", body=body)
+
     # -- wire ------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None) -> httpx.Response:
+    def _request(self, method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None,
+                 params: dict[str, str] | None = None) -> httpx.Response:
         payload = body.model_dump(mode="json", exclude_unset=True) if isinstance(body, BaseModel) else body
-        request = self._api.build_request(method, path, json=payload)
+        request = self._api.build_request(method, path, json=payload, params=params or None)
         # Only reads are retried: a POST whose response was lost might have been applied.
         retry = method == "GET"
         return http.send(self._api, request, backoff=self._backoff, sleep=self._sleep, retry=retry)
 
-    def _one(self, view: type[V], method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None) -> V:
-        return view.model_validate(self._request(method, path, body=body).json())
+    def _one(self, view: type[V], method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None,
+             params: dict[str, str] | None = None) -> V:
+        return view.model_validate(self._request(method, path, body=body, params=params).json())
 
-    def _items(self, view: type[V], path: str) -> list[V]:
-        items = self._request("GET", path).json().get("items", [])
+    def _items(self, view: type[V], path: str, *, params: dict[str, str] | None = None) -> list[V]:
+        items = self._request("GET", path, params=params).json().get("items", [])
         return [view.model_validate(item) for item in items]

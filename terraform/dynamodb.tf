@@ -313,3 +313,146 @@ resource "aws_dynamodb_table" "models" {
     kms_key_arn = aws_kms_key.data.arn
   }
 }
+
+resource "aws_dynamodb_table" "approvals" {
+  name                        = "${local.table_prefix}approvals"
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = true
+  hash_key                    = "approval_id"
+  range_key                   = "item"
+
+  attribute {
+    name = "approval_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "approved"
+    type = "S"
+  }
+
+  attribute {
+    name = "expires_at"
+    type = "S"
+  }
+
+  attribute {
+    name = "item"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant_dataset"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant_grantee"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant_requester"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant_state"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "by_dataset"
+    hash_key        = "tenant_dataset"
+    range_key       = "expires_at"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "by_grantee"
+    hash_key        = "tenant_grantee"
+    range_key       = "expires_at"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "by_requester"
+    hash_key        = "tenant_requester"
+    range_key       = "expires_at"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "by_state"
+    hash_key        = "tenant_state"
+    range_key       = "expires_at"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "expiring"
+    hash_key        = "approved"
+    range_key       = "expires_at"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
+resource "aws_dynamodb_table" "audit" {
+  name                        = "${local.table_prefix}audit"
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = true
+  hash_key                    = "tenant"
+  range_key                   = "at_id"
+
+  attribute {
+    name = "at_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant_actor"
+    type = "S"
+  }
+
+  attribute {
+    name = "tenant_resource"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "by_actor"
+    hash_key        = "tenant_actor"
+    range_key       = "at_id"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "by_resource"
+    hash_key        = "tenant_resource"
+    range_key       = "at_id"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}

@@ -3,6 +3,9 @@
 # buckets that function uses. Keep `functions` in step with functions/core: a missing grant
 # shows up as AccessDenied in that function's logs. No policy allows a Scan.
 #
+# The audit trail is append-only for everyone: `append_tables` grant PutItem alone (no
+# UpdateItem, DeleteItem or BatchWriteItem), and only the api may read it back.
+#
 # Trainer pods get NO role and no credentials at all: they run in the jobs namespace under a
 # ServiceAccount no role trusts, and reach S3 only through pre-signed URLs.
 
@@ -16,49 +19,58 @@ locals {
     capacity    = aws_dynamodb_table.capacity.arn
     dedup       = aws_dynamodb_table.dedup.arn
     models      = aws_dynamodb_table.models.arn
+    approvals   = aws_dynamodb_table.approvals.arn
+    audit       = aws_dynamodb_table.audit.arn
   }
 
   # Writers may also read what they write; readers only read.
   functions = {
     api = {
-      write_tables  = ["projects", "tasks", "jobs", "dedup", "models"]
-      read_tables   = ["epochs", "checkpoints"]
+      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals"]
+      read_tables   = ["epochs", "checkpoints", "audit"]
+      append_tables = ["audit"]
       write_buckets = ["datasets", "artifacts"] # pre-signed uploads are signed with this role; model archives
       read_buckets  = ["logs"]
     }
     create = {
       write_tables  = ["tasks", "jobs", "dedup"]
-      read_tables   = ["projects"]
+      read_tables   = ["projects", "approvals"]
+      append_tables = ["audit"]
       write_buckets = []
       read_buckets  = []
     }
     launch = {
       write_tables  = ["jobs", "capacity", "dedup"]
-      read_tables   = ["projects", "tasks"]
+      read_tables   = ["projects", "tasks", "approvals"]
+      append_tables = ["audit"]
       write_buckets = []
       read_buckets  = []
     }
     report = {
       write_tables  = ["jobs", "epochs", "checkpoints", "dedup"]
       read_tables   = ["tasks"]
+      append_tables = ["audit"]
       write_buckets = ["logs"] # the log tail a failing trainer reports
       read_buckets  = []
     }
     cleanup = {
       write_tables  = ["jobs", "capacity", "dedup"]
-      read_tables   = ["projects", "tasks"]
+      read_tables   = ["projects", "tasks", "approvals"] # cleanup launches what now fits
+      append_tables = ["audit"]
       write_buckets = ["logs"]
       read_buckets  = []
     }
     sweep = {
-      write_tables  = ["jobs", "capacity", "dedup"]
+      write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
       read_tables   = ["projects", "tasks"]
+      append_tables = ["audit"]
       write_buckets = []
       read_buckets  = []
     }
     predictor = { # serves models; it cannot change anything
       write_tables  = []
       read_tables   = []
+      append_tables = []
       write_buckets = []
       read_buckets  = ["artifacts"]
     }
@@ -66,6 +78,7 @@ locals {
 
   table_read_actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
   table_write_actions  = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+  table_append_actions = ["dynamodb:PutItem"]
   bucket_read_actions  = ["s3:GetObject"]
   bucket_write_actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
 }
@@ -128,6 +141,15 @@ data "aws_iam_policy_document" "access" {
   }
 
   dynamic "statement" {
+    for_each = length(each.value.append_tables) > 0 ? [1] : []
+    content {
+      sid       = "AppendOnlyTables"
+      actions   = local.table_append_actions
+      resources = [for t in each.value.append_tables : local.table_arns[t]]
+    }
+  }
+
+  dynamic "statement" {
     for_each = length(each.value.write_buckets) > 0 ? [1] : []
     content {
       sid       = "WriteObjects"
@@ -149,7 +171,7 @@ data "aws_iam_policy_document" "access" {
   statement {
     sid = "UseDataKeyThroughDynamoDbAndS3"
     actions = concat(["kms:Decrypt", "kms:DescribeKey"],
-    length(each.value.write_tables) + length(each.value.write_buckets) > 0 ? ["kms:GenerateDataKey"] : [])
+    length(each.value.write_tables) + length(each.value.append_tables) + length(each.value.write_buckets) > 0 ? ["kms:GenerateDataKey"] : [])
     resources = [aws_kms_key.data.arn]
     condition {
       test     = "StringEquals"

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from functions.api import errors, ingress, jobs, models, projects
+from functions.api import approvals, audit, errors, ingress, jobs, models, projects
+from functions.api.auth import CHECKED
 from functions.core.deps import Deps
 
 log = logging.getLogger("trainyard.api")
@@ -17,13 +18,12 @@ log = logging.getLogger("trainyard.api")
 
 def create_app(deps: Deps) -> FastAPI:
     app = FastAPI(title="trainyard", version="0.1.0",
-                  description="Training & experimentation platform: projects, tasks, jobs, data, events.")
+                  description="Training & experimentation platform: projects, tasks, jobs, data, grants, audit, "
+                              "events.")
     app.state.deps = deps
     errors.install(app)
-    app.include_router(projects.router)
-    app.include_router(jobs.router)
-    app.include_router(models.router)
-    app.include_router(ingress.router)
+    for router in (projects.router, jobs.router, models.router, ingress.router, approvals.router, audit.router):
+        app.include_router(router, dependencies=[CHECKED])  # every /v1 route passes the role table
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -32,6 +32,7 @@ def create_app(deps: Deps) -> FastAPI:
     @app.middleware("http")
     async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid  # audit records name it
         started = time.perf_counter()
         response = await call_next(request)
         response.headers["x-request-id"] = rid

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.auth import DepsDep, Trainer, User
+from functions.api.auth import Authorized, DepsDep, Trainer, User
 from functions.api.views import checkpoint_view, epoch_view, job_view, task_view
 from functions.core import access, reads, sweeping
 
@@ -32,8 +32,8 @@ def get_job(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
-    return job_view(sweeping.cancel(deps, tenant=caller.tenant, job_id=job_id))
+def cancel_job(job_id: str, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+    return job_view(sweeping.cancel(deps, tenant=actor.tenant, job_id=job_id, actor=actor))
 
 
 @router.get("/jobs/{job_id}/epochs")
@@ -55,9 +55,11 @@ def logs(job_id: str, caller: User, deps: DepsDep) -> PlainTextResponse:
 
 
 @router.get("/jobs/{job_id}/datasets/{name}", tags=["trainer"])
-def trainer_dataset(job_id: str, name: str, caller: Trainer, deps: DepsDep) -> dict[str, object]:
-    """For the trainer: a short-lived pre-signed GET of a dataset its task asked for."""
-    return access.trainer_dataset_url(deps, tenant=caller.tenant, job_id=job_id, name=name)
+def trainer_dataset(job_id: str, name: str, caller: Trainer, actor: Authorized, deps: DepsDep) -> dict[str, object]:
+    """For the trainer: a short-lived pre-signed GET of a dataset its task asked for, while
+    an active train grant covers it (checked and audited at each issue)."""
+    return access.trainer_dataset_url(deps, tenant=caller.tenant, job_id=job_id, name=name,
+                                      request_id=actor.request_id)
 
 
 class ArtifactRequest(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.api.auth import DepsDep, User
+from functions.api.auth import Authorized, DepsDep, User
 from functions.core import models
 from functions.domain.registry import PublishedModel
 
@@ -39,9 +39,9 @@ def view(m: PublishedModel) -> dict[str, Any]:
 
 
 @router.post("/models", status_code=201)
-def publish(req: PublishRequest, caller: User, deps: DepsDep, response: Response) -> dict[str, Any]:
-    model, created = models.publish(deps, tenant=caller.tenant, job_id=req.job_id, epoch=req.epoch,
-                                    metric=req.metric, mode=req.mode, name=req.name)
+def publish(req: PublishRequest, actor: Authorized, deps: DepsDep, response: Response) -> dict[str, Any]:
+    model, created = models.publish(deps, tenant=actor.tenant, job_id=req.job_id, epoch=req.epoch,
+                                    metric=req.metric, mode=req.mode, name=req.name, actor=actor)
     if not created:
         response.status_code = 200
     return view(model)
@@ -65,5 +65,6 @@ def deactivate(model_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 @router.get("/models/{model_id}/resolve")
 def resolve(model_id: str, caller: User, deps: DepsDep) -> dict[str, object]:
-    """For the predictor sidecar (caller's token forwarded): metadata + a pre-signed URL."""
+    """For the predictor sidecar (caller's token forwarded, or its service token): metadata +
+    a pre-signed URL."""
     return models.resolve(deps, tenant=caller.tenant, model_id=model_id)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.auth import DepsDep, User
+from functions.api.auth import Authorized, DepsDep, User
 from functions.api.views import job_view, project_view, task_view
 from functions.core import access, projects, reads, tasks
 from sdk.contracts.specs import NAME, ProjectPatch, ProjectSpec, TaskSpec
@@ -42,8 +42,9 @@ def deactivate_project(project_id: str, caller: User, deps: DepsDep) -> dict[str
 
 
 @router.post("/projects/{project_id}/tasks", status_code=201)
-def create_task(project_id: str, spec: TaskSpec, caller: User, deps: DepsDep) -> dict[str, Any]:
-    task, job = tasks.create(deps, tenant=caller.tenant, project_id=project_id, spec=spec)
+def create_task(project_id: str, spec: TaskSpec, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+    """Each dataset of the task needs an active train grant for the project or the caller."""
+    task, job = tasks.create(deps, tenant=actor.tenant, project_id=project_id, spec=spec, actor=actor)
     return {"task": task_view(task), "job": job_view(job)}
 
 
@@ -67,6 +68,8 @@ class DatasetRequest(BaseModel):
 
 
 @router.post("/projects/{project_id}/datasets")
-def dataset_url(project_id: str, req: DatasetRequest, caller: User, deps: DepsDep) -> dict[str, object]:
-    """A pre-signed URL to PUT (upload) or GET (download) one of the project's datasets."""
-    return access.user_dataset_url(deps, tenant=caller.tenant, project_id=project_id, name=req.name, op=req.op)
+def dataset_url(project_id: str, req: DatasetRequest, actor: Authorized, deps: DepsDep) -> dict[str, object]:
+    """A pre-signed URL to PUT (upload) or GET (download) one of the project's datasets.
+    A download needs an active read grant for the project or the caller; both are audited."""
+    return access.user_dataset_url(deps, tenant=actor.tenant, project_id=project_id, name=req.name, op=req.op,
+                                   actor=actor)

@@ -2,17 +2,29 @@
 
 Users upload/download their project's datasets; a running trainer fetches the datasets
 its task names and uploads artifacts under its own job's prefix.
+
+Each dataset URL is a data access, checked against the grants when it is issued (so no
+URL is issued once a grant is revoked) and recorded in the audit trail before it is:
+- a trainer's GET needs an active `train` grant for its project or its task's creator;
+- a user's download needs an active `read` grant for the project or for that user;
+- an upload is the data owner bringing data in: it needs no grant, but the uploader must be
+  a data scientist or an approver (the data's custodian) of the tenant.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from functions.core import projects
+from functions.core import audit, grants, projects
 from functions.core.deps import Deps
 from functions.core.reporting import artifact_prefix
+from functions.domain.approvals import GrantAction
+from functions.domain.audit import Actor, system
 from functions.domain.model import Job
+from sdk.contracts.tokens import Role
 from sdk.errors import Conflict, Problem, ValidationError
+
+UPLOADERS = (Role.DATA_SCIENTIST, Role.APPROVER)
 
 
 def dataset_key(tenant: str, project_id: str, name: str) -> str:
@@ -20,17 +32,27 @@ def dataset_key(tenant: str, project_id: str, name: str) -> str:
 
 
 def user_dataset_url(deps: Deps, *, tenant: str, project_id: str, name: str,
-                     op: Literal["upload", "download"]) -> dict[str, object]:
+                     op: Literal["upload", "download"], actor: Actor | None = None) -> dict[str, object]:
+    who = actor or system(tenant, "api")
     project = deps.projects.get_project(tenant, project_id)
     projects.require_live(deps, project)
     projects.require_dataset(project, name)
     key = dataset_key(tenant, project_id, name)
+    resource = f"dataset/{project_id}/{name}"
     expires = deps.config.url_expiry_s
     if op == "upload":
+        if actor is not None and not actor.has(*UPLOADERS):
+            raise audit.denied(deps, who, action="dataset.upload", resource=resource,
+                               reason="only a data scientist or an approver of the tenant uploads its data")
+        audit.allowed(deps, who, action="dataset.upload", resource=resource)
         return {"name": name, "method": "PUT", "url": deps.datasets.presign_put(key, expires_s=expires),
                 "expires_in": expires}
+    access = grants.require(deps, who, project_id=project_id, principal=who.sub if who.is_person else None,
+                            datasets=[name], action=GrantAction.READ, audit_action="dataset.download",
+                            resource=resource)
     if not deps.datasets.exists(key):
         raise Conflict(f"dataset {name!r} has not been uploaded yet")
+    audit.allowed(deps, who, action="dataset.download", resource=resource, reason=f"grant {access.ids[0]}")
     return {"name": name, "method": "GET", "url": deps.datasets.presign_get(key, expires_s=expires),
             "expires_in": expires}
 
@@ -42,16 +64,22 @@ def _active_job(deps: Deps, tenant: str, job_id: str) -> Job:
     return job
 
 
-def trainer_dataset_url(deps: Deps, *, tenant: str, job_id: str, name: str) -> dict[str, object]:
+def trainer_dataset_url(deps: Deps, *, tenant: str, job_id: str, name: str,
+                        request_id: str | None = None) -> dict[str, object]:
+    who = Actor(sub=f"job:{job_id}", tenant=tenant, roles=frozenset({Role.JOB}), request_id=request_id)
     job = _active_job(deps, tenant, job_id)
     task = deps.tasks.get_task(tenant, job.task_id)
     if name not in task.spec.datasets:
         raise ValidationError([Problem("name", f"the task did not ask for dataset {name!r}")])
     project = deps.projects.get_project(tenant, job.project_id)
     projects.require_live(deps, project)
+    resource = f"dataset/{job.project_id}/{name}"
+    access = grants.require(deps, who, project_id=job.project_id, principal=task.requested_by, datasets=[name],
+                            action=GrantAction.TRAIN, audit_action="dataset.train", resource=resource)
     key = dataset_key(tenant, job.project_id, name)
     if not deps.datasets.exists(key):
         raise Conflict(f"dataset {name!r} has not been uploaded yet")
+    audit.allowed(deps, who, action="dataset.train", resource=resource, reason=f"grant {access.ids[0]}")
     expires = deps.config.url_expiry_s
     return {"name": name, "method": "GET", "url": deps.datasets.presign_get(key, expires_s=expires),
             "expires_in": expires}

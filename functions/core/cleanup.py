@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from functions.core import events, launching
+from functions.core import audit, events, launching
 from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
+from functions.domain.audit import system
 from functions.domain.model import Job
 from sdk.errors import Conflict
 
@@ -55,5 +56,6 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
 
 
 def _create_attempt(deps: Deps, job: Job) -> None:
+    record = audit.job_change(deps, None, job, actor=system(job.tenant, "cleanup"))
     with contextlib.suppress(Conflict):  # created by an earlier delivery of this cleanup
-        deps.jobs.create_job(job)
+        deps.jobs.create_job(job, audit=record)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.ports import (
+    ApprovalStore,
+    AuditStore,
     BlobStore,
     Clock,
     EventPublisher,
@@ -35,6 +37,7 @@ class CoreConfig:
     url_expiry_s: int = 900
     reconcile_grace_s: float = 30.0  # a launched job may not yet show in the runtime
     exit_grace_s: float = 5.0  # a trainer's final event may still be in flight after exit
+    admin_tenant: str = "platform"  # admins of this tenant read and revoke across every tenant
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Deps:
     tasks: TaskStore
     jobs: JobStore
     models: ModelStore
+    approvals: ApprovalStore  # data grants: who may do what on which dataset, until when
+    audit: AuditStore  # append-only trail of decisions, data access and state changes
     datasets: BlobStore  # customer data, read by trainers through pre-signed URLs
     artifacts: BlobStore  # checkpoints, processed data, model archives
     logs: BlobStore  # trainer logs stored at cleanup

@@ -1,4 +1,9 @@
-"""Admission and launch: queued jobs start in order while the pool has room."""
+"""Admission and launch: queued jobs start in order while the pool has room.
+
+At admission the job's data grants are checked again (they may have ended since the task
+was created): without an active `train` grant for each dataset the job is CANCELLED with
+failure kind access_revoked; with them, the job records the grants it runs under.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ import json
 import logging
 from datetime import timedelta
 
-from functions.core import events
+from functions.core import audit, events, grants
 from functions.core.deps import Deps
 from functions.domain import admission, lifecycle
+from functions.domain.approvals import GrantAction
+from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import LaunchSpec
 from sdk.contracts import tokens
@@ -50,9 +57,16 @@ def start(deps: Deps, job: Job) -> Job | None:
     if not project.is_live(now):
         _cancel_queued(deps, job, reason=f"project {project.project_id} is deactivated or expired")
         return None
+    access = grants.coverage(deps, tenant=job.tenant, project_id=job.project_id, principal=task.requested_by,
+                             datasets=task.spec.datasets, action=GrantAction.TRAIN, now=now)
+    if access.missing:
+        _cancel_queued(deps, job, kind=FailureKind.ACCESS_REVOKED,
+                       reason=f"access revoked: no active train grant for dataset(s) {list(access.missing)}")
+        return None
+    launched = lifecycle.launch(job, now).model_copy(update={"grants": access.ids})
     try:
-        saved = deps.jobs.launch_job(lifecycle.launch(job, now), expected_version=job.version,
-                                     policy=deps.pool(job.pool))
+        saved = deps.jobs.launch_job(launched, expected_version=job.version, policy=deps.pool(job.pool),
+                                     audit=audit.job_change(deps, job, launched, actor=_launcher(job.tenant)))
     except CapacityExhausted:
         raise
     except Conflict:
@@ -89,20 +103,28 @@ def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], i
                       ttl_s=job.limits.ttl_s)
 
 
+def _launcher(tenant: str) -> Actor:
+    return system(tenant, "launch")
+
+
 def _fail_launch(deps: Deps, job: Job, *, reason: str) -> None:
     failed = lifecycle.fail(job, deps.clock.now(), reason=reason, kind=FailureKind.INFRASTRUCTURE)
     try:
-        saved = deps.jobs.save_job(failed, expected_version=job.version)
+        saved = deps.jobs.save_job(failed, expected_version=job.version,
+                                   audit=audit.job_change(deps, job, failed, actor=_launcher(job.tenant)))
     except Conflict:
         return
     events.job_finished(deps, saved)
 
 
-def _cancel_queued(deps: Deps, job: Job, *, reason: str) -> None:
+def _cancel_queued(deps: Deps, job: Job, *, reason: str, kind: FailureKind = FailureKind.CANCELLED) -> None:
     if job.state is not JobState.QUEUED:
         return
-    cancelled = lifecycle.cancel(job, deps.clock.now(), reason=reason)
+    cancelled = lifecycle.cancel(job, deps.clock.now(), reason=reason, kind=kind)
     try:
-        deps.jobs.save_job(cancelled, expected_version=job.version)
+        deps.jobs.save_job(cancelled, expected_version=job.version,
+                           audit=audit.job_change(deps, job, cancelled, actor=_launcher(job.tenant)))
     except Conflict:
         return
+    log.info("queued job cancelled at admission", extra={"job_id": job.job_id, "tenant": job.tenant,
+                                                         "reason": reason})

@@ -12,7 +12,9 @@ import hashlib
 import uuid
 from typing import Literal
 
+from functions.core import audit
 from functions.core.deps import Deps
+from functions.domain.audit import Actor, system
 from functions.domain.registry import PublishedModel, choose_checkpoint
 from sdk.errors import Conflict, NotFound, Problem, ValidationError
 from sdk.models.archive import archive_from_checkpoint, read_archive_manifest
@@ -23,8 +25,11 @@ def model_id_for(tenant: str, job_id: str, epoch: int) -> str:
 
 
 def publish(deps: Deps, *, tenant: str, job_id: str, epoch: int | None = None, metric: str | None = None,
-            mode: Literal["max", "min"] | None = None, name: str | None = None) -> tuple[PublishedModel, bool]:
-    """Publish one checkpoint of a job of the tenant's. Returns (model, created)."""
+            mode: Literal["max", "min"] | None = None, name: str | None = None,
+            actor: Actor | None = None) -> tuple[PublishedModel, bool]:
+    """Publish one checkpoint of a job of the tenant's. Returns (model, created).
+
+    The publication is recorded in the audit trail before the model is created."""
     job = deps.jobs.get_job(tenant, job_id)
     chosen = choose_checkpoint(deps.jobs.checkpoints(tenant, job_id), job_id=job_id, epoch=epoch,
                                metric=metric, mode=mode)
@@ -50,6 +55,8 @@ def publish(deps: Deps, *, tenant: str, job_id: str, epoch: int | None = None, m
         epoch=chosen.epoch, metrics=dict(chosen.metrics), archive_key=key, sha256=sha, size_bytes=len(archive),
         created_at=deps.clock.now(),
     )
+    audit.allowed(deps, actor or system(tenant, "api"), action="model.publish", resource=f"model/{model_id}",
+                  reason=f"job {job_id} epoch {chosen.epoch} sha256 {sha}")
     try:
         deps.models.create_model(model)
     except Conflict:  # a concurrent publish of the same checkpoint won; same bytes, same id

@@ -12,9 +12,10 @@ import logging
 
 from pydantic import BaseModel
 
-from functions.core import events
+from functions.core import audit, events
 from functions.core.deps import Deps
 from functions.domain import lifecycle
+from functions.domain.audit import Actor
 from functions.domain.model import Checkpoint, Epoch, Job, JobState
 from sdk.contracts import events as ev
 from sdk.contracts.specs import FailureKind
@@ -80,8 +81,10 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
         if isinstance(exc, (ValidationError, PermanentError)):
             raise
         raise PermanentError(str(exc)) from exc
+    trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
     saved = deps.jobs.save_job(new, expected_version=job.version, dedup=f"report#{event_id}",
-                               epoch=epoch, checkpoint=checkpoint)
+                               epoch=epoch, checkpoint=checkpoint,
+                               audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
     return saved

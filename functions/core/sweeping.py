@@ -1,7 +1,10 @@
 """The periodic sweep (PingSource / local ticker): time limits, drift between the
-platform and its runtime, unfinished cleanups, and launching what now fits.
+platform and its runtime, data grants that ended, unfinished cleanups, and launching
+what now fits.
 
-Every query here goes through a sparse index; the jobs table is never scanned.
+Every query here goes through a sparse index; the jobs table is never scanned. A job
+whose grant was revoked or expired is CANCELLED (access_revoked) like any other ending:
+job.finished is announced and cleanup stops its runtime.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from functions.core import events, launching
+from functions.core import audit, events, grants, launching
 from functions.core.deps import Deps
 from functions.domain import lifecycle
+from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import RuntimeJob, RuntimeStatus
 from sdk.contracts.specs import FailureKind
@@ -30,6 +34,8 @@ class SweepReport:
     orphans_deleted: list[str] = field(default_factory=list)
     reannounced: list[str] = field(default_factory=list)
     launched: list[str] = field(default_factory=list)
+    grants_expired: list[str] = field(default_factory=list)
+    access_revoked: list[str] = field(default_factory=list)
 
 
 def sweep(deps: Deps) -> SweepReport:
@@ -37,6 +43,7 @@ def sweep(deps: Deps) -> SweepReport:
     now = deps.clock.now()
     runtime_jobs = {r.job_id: r for r in deps.runtime.list()}  # listed first: see reconcile()
     known: set[str] = set()
+    report.grants_expired = grants.expire_due(deps, now)
     for pool in sorted(deps.config.pools):
         for job in deps.jobs.due_jobs(pool, now):
             if _settle(deps, job, lambda j: lifecycle.time_out(j, now)):
@@ -46,6 +53,7 @@ def sweep(deps: Deps) -> SweepReport:
         known.update(j.job_id for j in active)
         known.update(j.job_id for j in unreleased)
         report.failed += _reconcile(deps, active, runtime_jobs, now)
+        report.access_revoked += _revoke_access(deps, active, now)
         for job in unreleased:  # finished, but cleanup never completed: announce again
             events.job_finished(deps, job)
             report.reannounced.append(job.job_id)
@@ -93,10 +101,22 @@ def _fail(job: Job, *, now: datetime, verdict: tuple[FailureKind, str]) -> Job:
     return lifecycle.fail(job, now, reason=reason, kind=kind)
 
 
+def _revoke_access(deps: Deps, active: list[Job], now: datetime) -> list[str]:
+    """Cancel active jobs whose data grant was revoked or expired (the reason names it)."""
+    stopped = []
+    for job, reason in grants.revoked_jobs(deps, active, now):
+        cancel = functools.partial(lifecycle.cancel, now=now, reason=reason, kind=FailureKind.ACCESS_REVOKED)
+        if _settle(deps, job, cancel):
+            stopped.append(job.job_id)
+    return stopped
+
+
 def _settle(deps: Deps, job: Job, change: Callable[[Job], Job]) -> bool:
     """Apply a terminal change and announce it; False if the job moved on meanwhile."""
     try:
-        saved = deps.jobs.save_job(change(job), expected_version=job.version)
+        changed = change(job)
+        record = audit.job_change(deps, job, changed, actor=system(job.tenant, "sweep"))
+        saved = deps.jobs.save_job(changed, expected_version=job.version, audit=record)
     except (Conflict, InvalidTransition):
         return False
     log.info("job settled by sweep", extra={"job_id": job.job_id, "tenant": job.tenant,
@@ -110,14 +130,17 @@ def _delete_orphan(deps: Deps, job_id: str) -> None:
     deps.runtime.delete(job_id)
 
 
-def cancel(deps: Deps, *, tenant: str, job_id: str) -> Job:
+def cancel(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None) -> Job:
     """Cancel a queued or active job; it is never retried."""
+    who = actor or system(tenant, "api")
     for _ in range(5):
         job = deps.jobs.get_job(tenant, job_id)
         if job.state is JobState.CANCELLED:
             return job
+        cancelled = lifecycle.cancel(job, deps.clock.now())
         try:
-            saved = deps.jobs.save_job(lifecycle.cancel(job, deps.clock.now()), expected_version=job.version)
+            saved = deps.jobs.save_job(cancelled, expected_version=job.version,
+                                       audit=audit.job_change(deps, job, cancelled, actor=who))
         except Conflict:
             continue
         deps.runtime.stop(job_id)

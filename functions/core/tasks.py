@@ -1,11 +1,17 @@
-"""Creating a task: the task and its first attempt are written together, then announced."""
+"""Creating a task: the task and its first attempt are written together, then announced.
+
+Every dataset the task reads needs an active `train` grant for its project or for the
+person creating it (functions.core.grants); without one the task is refused (and audited).
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from functions.core import events, projects
+from functions.core import audit, events, grants, projects
 from functions.core.deps import Deps
+from functions.domain.approvals import GrantAction
+from functions.domain.audit import Actor, system
 from functions.domain.model import Job, Task
 from functions.domain.retry import attempt_id
 from sdk.contracts.specs import TaskSpec
@@ -13,12 +19,14 @@ from sdk.errors import Conflict, Problem, ValidationError
 
 
 def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
-           request_id: str | None = None) -> tuple[Task, Job]:
+           request_id: str | None = None, actor: Actor | None = None) -> tuple[Task, Job]:
     """Create a task and its first job (QUEUED), and emit job.created.
 
     With a `request_id` (an event id from another system) the task id is derived from it,
     so a redelivered request finds the task it already created instead of a second one.
+    `actor` is the person asking (None: another system, by event), whose grants count too.
     """
+    who = actor or system(tenant, "create", request_id=request_id)
     project = deps.projects.get_project(tenant, project_id)
     projects.require_live(deps, project)
     missing = [d for d in spec.datasets if d not in project.datasets]
@@ -26,14 +34,18 @@ def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
         raise ValidationError([Problem("datasets", f"not datasets of project {project_id}: {missing}")])
     if spec.pool not in deps.config.pools:
         raise ValidationError([Problem("pool", f"unknown pool {spec.pool!r}; known: {sorted(deps.config.pools)}")])
+    principal = who.sub if who.is_person else None
+    grants.require(deps, who, project_id=project_id, principal=principal, datasets=spec.datasets,
+                   action=GrantAction.TRAIN, audit_action="task.create", resource=f"project/{project_id}")
     task_id = _task_id(tenant, request_id)
     now = deps.clock.now()
-    task = Task(task_id=task_id, project_id=project_id, tenant=tenant, spec=spec, created_at=now)
+    task = Task(task_id=task_id, project_id=project_id, tenant=tenant, spec=spec, created_at=now,
+                requested_by=principal)
     job = Job(job_id=attempt_id(task_id, 1), task_id=task_id, project_id=project_id, tenant=tenant,
               attempt=1, pool=spec.pool, priority=spec.priority, resources=spec.resources,
               limits=spec.limits, retry=spec.retry, created_at=now)
     try:
-        deps.tasks.create_task(task, job)
+        deps.tasks.create_task(task, job, audit=audit.job_change(deps, None, job, actor=who))
     except Conflict:
         if request_id is None:
             raise

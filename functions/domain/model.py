@@ -38,6 +38,7 @@ class Task(_Entity):
     tenant: str
     spec: TaskSpec
     created_at: datetime
+    requested_by: str | None = None  # the person who created it: their own data grants count too
 
 
 class JobState(StrEnum):
@@ -89,6 +90,7 @@ class Job(_Entity):
     capacity_held: bool = False  # pool/tenant capacity is reserved for this job
     cleaned_up: bool = False  # logs stored, runtime resources deleted, capacity released
     log_key: str | None = None
+    grants: tuple[str, ...] = ()  # approval ids that let it read its task's datasets (set at launch)
     version: int = 0
 
     @property

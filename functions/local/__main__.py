@@ -21,6 +21,7 @@ from functions.local.platform import (
     secret_for,
     write_client_config,
 )
+from functions.local.predictor import predictor
 from functions.runtimes.local import LocalRuntime
 from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
@@ -34,6 +35,7 @@ def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespa
     p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
     p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
     p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
+    p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
     return LocalOptions(host=a.host, port=a.port, state_dir=a.state_dir.resolve(),
@@ -74,7 +76,13 @@ def main(argv: list[str] | None = None) -> None:
         bootstrap.install(deps)
         app, _ = build_app(deps, options)
         token = dev_token(settings, options.tenant)
-        path = write_client_config(options, url=url, token=token, extra={"aws_endpoint": endpoint})
+        extra = {"aws_endpoint": endpoint}
+        if not args.no_predictor:
+            served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
+                                                   token_secret=settings.token_secret, host=options.host))
+            extra["predictor_url"] = served.url
+            print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
+        path = write_client_config(options, url=url, token=token, extra=extra)
         print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
         print(f"AWS endpoint (moto): {endpoint}", flush=True)
         print(f"dev token for tenant {options.tenant!r} written to {path}", flush=True)

@@ -1,4 +1,5 @@
-"""DynamoStore: the ProjectStore, TaskStore, JobStore and ModelStore ports on DynamoDB (PynamoDB).
+"""DynamoStore: the ProjectStore, TaskStore, JobStore, ModelStore, ApprovalStore and AuditStore
+ports on DynamoDB (PynamoDB).
 
 Every change is a conditional write; multi-item changes (a job and its epoch, dedup key
 or capacity counters) are one TransactWriteItems, so they happen together or not at all.
@@ -9,11 +10,13 @@ PynamoDB errors become trainyard errors in functions.store.errors, and only ther
 
 from __future__ import annotations
 
+from functions.store.dynamo_approvals import ApprovalsMixin
+from functions.store.dynamo_audit import AuditMixin
 from functions.store.dynamo_capacity import CapacityMixin
 from functions.store.dynamo_catalog import CatalogMixin
 from functions.store.dynamo_jobs import JobsMixin
 from functions.store.dynamo_models import ModelsMixin
 
 
-class DynamoStore(CatalogMixin, JobsMixin, CapacityMixin, ModelsMixin):
+class DynamoStore(CatalogMixin, JobsMixin, CapacityMixin, ModelsMixin, ApprovalsMixin, AuditMixin):
     """Construct with `DynamoStore(tables, clock=...)`; the clock only dates dedup keys."""

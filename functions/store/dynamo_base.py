@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from pynamodb.expressions.condition import Condition
 
+from functions.domain.audit import AuditRecord
 from functions.domain.model import Job
 from functions.ports import Clock
-from functions.store import rules
+from functions.store import governance_rules, rules
 from functions.store.errors import translated
 from functions.store.tables import JobRow, Tables
 from functions.store.tx import Write
@@ -34,6 +35,17 @@ class DynamoBase:
         row = self._t.dedup(key=dedup, expires_at=self._clock.now() + rules.DEDUP_TTL)
         write.put(row, condition=self._t.dedup.key.does_not_exist(),
                   on_fail=AlreadyProcessed(f"event {dedup!r} was already applied"))
+
+    def _add_audit(self, write: Write, record: AuditRecord | None) -> None:
+        """Append `record` in the same atomic write as the change it records."""
+        if record is None:
+            return
+        rows = self._t.audit
+        row = rows(record.tenant, governance_rules.at_id(record),
+                   tenant_actor=governance_rules.scoped(record.tenant, record.actor),
+                   tenant_resource=governance_rules.scoped(record.tenant, record.resource),
+                   body=record.model_dump_json())
+        write.put(row, condition=rows.at_id.does_not_exist(), on_fail=governance_rules.duplicate_audit(record))
 
     def _job_row(self, job: Job) -> JobRow:
         """The full row: body, lock, and the sparse index attributes of the job's state.

@@ -16,6 +16,7 @@ from pynamodb.attributes import NumberAttribute
 from pynamodb.expressions.condition import Condition
 
 from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.audit import AuditRecord
 from functions.domain.model import Job
 from functions.store import rules
 from functions.store.dynamo_base import DynamoBase
@@ -26,7 +27,8 @@ from sdk.errors import Conflict
 
 
 class CapacityMixin(DynamoBase):
-    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy) -> Job:
+    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
+                   audit: AuditRecord | None = None) -> Job:
         rules.check_launchable(job)
         limits = rules.usage_limits(job, policy)
         request = rules.counters(rules.request_of(job))
@@ -35,6 +37,7 @@ class CapacityMixin(DynamoBase):
         saved = self._put_saved_job(write, job, expected_version=expected_version,
                                     stored=self._t.jobs.queue_pool.exists(),
                                     why=rules.NOT_QUEUED)
+        self._add_audit(write, audit)  # a put: DynamoDB takes puts before updates, as on_fail lists them
         counters = self._counters()
         write.update(self._usage_row(job.pool),
                      actions=[attr.add(request[name]) for name, attr in counters.items()],

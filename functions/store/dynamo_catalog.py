@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functions.domain.audit import AuditRecord
 from functions.domain.model import Job, Project, Task
 from functions.store import rules
 from functions.store.dynamo_base import DynamoBase
@@ -40,12 +41,14 @@ class CatalogMixin(DynamoBase):
                   on_fail=NotFound("project", project.project_id))
         self._commit(write)
 
-    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None) -> None:
+    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
+                    audit: AuditRecord | None = None) -> None:
         write = Write()
         self._add_dedup(write, dedup)
         write.put(self._task_row(task), condition=self._t.tasks.task_id.does_not_exist(),
                   on_fail=Conflict(f"task {task.task_id} already exists"))
         self._put_new_job(write, first_job)
+        self._add_audit(write, audit)
         self._commit(write)
 
     def get_task(self, tenant: str, task_id: str) -> Task:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job
 from functions.store import rules
 from functions.store.dynamo_base import DynamoBase, job_of
@@ -34,14 +35,16 @@ class JobsMixin(DynamoBase):
             rows = list(jobs.by_task.query(task_id, filter_condition=jobs.tenant == tenant))
         return [job_of(row) for row in rows]
 
-    def create_job(self, job: Job, *, dedup: str | None = None) -> None:
+    def create_job(self, job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None) -> None:
         write = Write()
         self._add_dedup(write, dedup)
         self._put_new_job(write, job)
+        self._add_audit(write, audit)
         self._commit(write)
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
-                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None) -> Job:
+                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
+                 audit: AuditRecord | None = None) -> Job:
         write = Write()
         self._add_dedup(write, dedup)
         saved = self._put_saved_job(write, job, expected_version=expected_version)
@@ -52,6 +55,7 @@ class JobsMixin(DynamoBase):
         if checkpoint is not None:
             write.put(self._t.checkpoints(checkpoint.job_id, checkpoint.epoch, tenant=checkpoint.tenant,
                                           body=checkpoint.model_dump_json()))
+        self._add_audit(write, audit)
         self._commit(write)
         return saved
 

@@ -1,4 +1,4 @@
-"""InMemoryStore: an honest fake of DynamoStore for unit tests of the core.
+"""InMemoryStore: an honest fake of DynamoStore for unit tests of the core (every port it has).
 
 Same errors, same ordering (the index keys of functions.store.rules), same budget and
 dedup checks, and the same precedence when several conditions fail at once. Entities
@@ -14,15 +14,17 @@ from collections.abc import Callable
 from datetime import datetime
 
 from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.store import rules
+from functions.store.memory_approvals import InMemoryApprovalStore
 from functions.store.memory_models import InMemoryModelStore
 from sdk.errors import AlreadyProcessed, Conflict, NotFound
 
 _Entry = Callable[[Job], rules.Entry | None]
 
 
-class InMemoryStore(InMemoryModelStore):
+class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
@@ -66,15 +68,18 @@ class InMemoryStore(InMemoryModelStore):
 
     # tasks
 
-    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None) -> None:
+    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
+                    audit: AuditRecord | None = None) -> None:
         with self._lock:
             self._check_dedup(dedup)
             if task.task_id in self._tasks:
                 raise Conflict(f"task {task.task_id} already exists")
             self._check_new_job(first_job)
+            self._check_audit_locked(audit)
             self._tasks[task.task_id] = task.model_dump_json()
             self._jobs[first_job.job_id] = first_job.model_dump_json()
             self._mark(dedup)
+            self._put_audit_locked(audit)
 
     def get_task(self, tenant: str, task_id: str) -> Task:
         with self._lock:
@@ -103,21 +108,26 @@ class InMemoryStore(InMemoryModelStore):
         mine = [j for j in self._all_jobs() if j.task_id == task_id and j.tenant == tenant]
         return sorted(mine, key=lambda j: j.attempt)
 
-    def create_job(self, job: Job, *, dedup: str | None = None) -> None:
+    def create_job(self, job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None) -> None:
         with self._lock:
             self._check_dedup(dedup)
             self._check_new_job(job)
+            self._check_audit_locked(audit)
             self._jobs[job.job_id] = job.model_dump_json()
             self._mark(dedup)
+            self._put_audit_locked(audit)
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
-                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None) -> Job:
+                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
+                 audit: AuditRecord | None = None) -> Job:
         with self._lock:
             self._check_dedup(dedup)
             stored = self._check_version(job, expected_version)
             if stored.capacity_held != job.capacity_held:
                 raise self._stale(job, expected_version, rules.HELD_CHANGED)
+            self._check_audit_locked(audit)
             saved = self._store(job, expected_version)
+            self._put_audit_locked(audit)
             if epoch is not None:
                 self._epochs[(epoch.job_id, epoch.epoch)] = epoch.model_dump_json()
             if checkpoint is not None:
@@ -139,7 +149,8 @@ class InMemoryStore(InMemoryModelStore):
 
     # capacity
 
-    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy) -> Job:
+    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
+                   audit: AuditRecord | None = None) -> Job:
         rules.check_launchable(job)
         limits = rules.usage_limits(job, policy)
         request = rules.counters(rules.request_of(job))
@@ -152,6 +163,8 @@ class InMemoryStore(InMemoryModelStore):
                 raise rules.over_budget(job)
             if self._running.get((job.pool, job.tenant), 0) >= policy.tenant_cap:
                 raise rules.over_tenant_cap(job, policy)
+            self._check_audit_locked(audit)
+            self._put_audit_locked(audit)
             for name in rules.COUNTERS:
                 usage[name] += request[name]
             self._running[(job.pool, job.tenant)] = self._running.get((job.pool, job.tenant), 0) + 1

@@ -173,6 +173,116 @@ class ModelRow(Model):
     by_tenant: ClassVar[ModelsByTenant] = ModelsByTenant()
 
 
+class ApprovalsByState(GlobalSecondaryIndex["ApprovalRow"]):  # type: ignore[no-untyped-call]
+    """Grant rows only: `<tenant>#<recorded state>`, by expiry (active = approved, expiring later)."""
+
+    class Meta:
+        index_name = "by_state"
+        projection = AllProjection()
+
+    tenant_state = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class ApprovalsByGrantee(GlobalSecondaryIndex["ApprovalRow"]):  # type: ignore[no-untyped-call]
+    """Grant rows only: `<tenant>#<principal or project:<id>>`, by expiry."""
+
+    class Meta:
+        index_name = "by_grantee"
+        projection = AllProjection()
+
+    tenant_grantee = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class ApprovalsByRequester(GlobalSecondaryIndex["ApprovalRow"]):  # type: ignore[no-untyped-call]
+    """Grant rows only: `<tenant>#<who asked>`, by expiry (a person's own requests)."""
+
+    class Meta:
+        index_name = "by_requester"
+        projection = AllProjection()
+
+    tenant_requester = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class ApprovalsByDataset(GlobalSecondaryIndex["ApprovalRow"]):  # type: ignore[no-untyped-call]
+    """Dataset link rows only (one per dataset a grant names): `<tenant>#<dataset>`, by expiry."""
+
+    class Meta:
+        index_name = "by_dataset"
+        projection = AllProjection()
+
+    tenant_dataset = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class ApprovalsExpiring(GlobalSecondaryIndex["ApprovalRow"]):  # type: ignore[no-untyped-call]
+    """Sparse: APPROVED grants only, of every tenant, by expiry (the sweep records expiries)."""
+
+    class Meta:
+        index_name = "expiring"
+        projection = AllProjection()
+
+    approved = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class ApprovalRow(Model):
+    """A grant (`item` = "grant", `body` = Approval.model_dump_json(), `version` the lock), or
+    one immutable link row per dataset it names (`item` = "dataset#<name>", no body).
+
+    Each index attribute is written only on the item kind (and state) its index serves.
+    """
+
+    approval_id = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)
+    tenant = UnicodeAttribute()
+    expires_at = UnicodeAttribute()  # rules.utc_iso
+    version = NumberAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    tenant_state = UnicodeAttribute(null=True)
+    tenant_grantee = UnicodeAttribute(null=True)
+    tenant_requester = UnicodeAttribute(null=True)
+    tenant_dataset = UnicodeAttribute(null=True)
+    approved = UnicodeAttribute(null=True)
+    by_state: ClassVar[ApprovalsByState] = ApprovalsByState()
+    by_grantee: ClassVar[ApprovalsByGrantee] = ApprovalsByGrantee()
+    by_requester: ClassVar[ApprovalsByRequester] = ApprovalsByRequester()
+    by_dataset: ClassVar[ApprovalsByDataset] = ApprovalsByDataset()
+    expiring: ClassVar[ApprovalsExpiring] = ApprovalsExpiring()
+
+
+class AuditByActor(GlobalSecondaryIndex["AuditRow"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_actor"
+        projection = AllProjection()
+
+    tenant_actor = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+
+
+class AuditByResource(GlobalSecondaryIndex["AuditRow"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_resource"
+        projection = AllProjection()
+
+    tenant_resource = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+
+
+class AuditRow(Model):
+    """An audit record (append-only); `at_id` = `<utc iso>#<audit id>` orders a tenant's trail."""
+
+    tenant = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+    tenant_actor = UnicodeAttribute()
+    tenant_resource = UnicodeAttribute()
+    body = UnicodeAttribute()
+    by_actor: ClassVar[AuditByActor] = AuditByActor()
+    by_resource: ClassVar[AuditByResource] = AuditByResource()
+
+
 class DedupRow(Model):
     """`<consumer>#<event id>`: an event already applied; DynamoDB expires it after 7 days."""
 
@@ -195,13 +305,15 @@ class Tables:
     capacity: type[CapacityRow]
     dedup: type[DedupRow]
     models_: type[ModelRow]  # (trailing _: `models()` lists every table)
+    approvals: type[ApprovalRow]
+    audit: type[AuditRow]
     host: str | None
     region: str
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
 
     def models(self) -> tuple[type[Model], ...]:
         return (self.projects, self.tasks, self.jobs, self.epochs, self.checkpoints, self.capacity,
-                self.dedup, self.models_)
+                self.dedup, self.models_, self.approvals, self.audit)
 
 
 def _bind(row: type[_R], *, table_name: str, host: str | None, region: str) -> type[_R]:
@@ -237,7 +349,8 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
     tables = Tables(projects=bind(ProjectRow, "projects"), tasks=bind(TaskRow, "tasks"),
                     jobs=bind(JobRow, "jobs"), epochs=bind(EpochRow, "epochs"),
                     checkpoints=bind(CheckpointRow, "checkpoints"), capacity=bind(CapacityRow, "capacity"),
-                    dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"), host=host, region=region,
+                    dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"),
+                    approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"), host=host, region=region,
                     connection=Connection(region=region, host=host))
     for model in tables.models():
         _share(model, tables.connection)

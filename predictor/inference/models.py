@@ -20,7 +20,7 @@ from predictor.inference.postprocess import Ranked, rank
 from sdk.errors import Problem, ValidationError
 from sdk.models import archive
 from sdk.models.embeddings import EmbeddingTable
-from sdk.models.intent import DEFAULT_MAX_TOKENS, IntentClassifier, load_state, pool_ids
+from sdk.models.intent import DEFAULT_MAX_TOKENS, IntentHead, load_state, pool_ids
 from sdk.models.png import PngError, decode_gray
 from sdk.models.vision import VisionClassifier, to_input
 
@@ -43,7 +43,7 @@ def module_bytes(module: nn.Module) -> int:
 @dataclass
 class IntentModel:
     labels: tuple[str, ...]
-    module: IntentClassifier
+    head: IntentHead
     table: EmbeddingTable
     max_tokens: int
     nbytes: int
@@ -55,9 +55,8 @@ class IntentModel:
         except UnicodeDecodeError as exc:
             raise ValidationError([Problem("document", f"is not UTF-8: {exc}")]) from exc
         ids = self.table.tokenizer.encode(text, max_tokens=self.max_tokens)
-        pooled = torch.from_numpy(pool_ids(self.table.vectors, ids)).unsqueeze(0)
-        with torch.inference_mode():
-            logits = self.module(pooled)[0].numpy()
+        pooled = torch.from_numpy(pool_ids(self.table.vectors, ids))
+        logits = self.head(pooled).numpy()  # no autograd to switch off: the head's tensors need no grad
         return rank(self.labels, logits)
 
 
@@ -104,9 +103,12 @@ class ModelLoader:
         wanted = self._table.info.identity()
         if config.get("embedding") != wanted:
             raise ModelInvalid(f"trained on embedding table {config.get('embedding')!r}, this server has {wanted!r}")
-        module = _build(lambda: IntentClassifier.from_config(config, n_labels=len(manifest.labels)), state)
-        return IntentModel(labels=manifest.labels, module=module, table=self._table,
-                           max_tokens=int(config.get("max_tokens", DEFAULT_MAX_TOKENS)), nbytes=module_bytes(module))
+        try:
+            head = IntentHead.from_state(state, config=config, n_labels=len(manifest.labels))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelInvalid(f"weights do not fit the model config: {exc}") from exc
+        return IntentModel(labels=manifest.labels, head=head, table=self._table,
+                           max_tokens=int(config.get("max_tokens", DEFAULT_MAX_TOKENS)), nbytes=head.nbytes)
 
     def _vision(self, manifest: archive.Manifest, state: dict[str, torch.Tensor]) -> VisionModel:
         config = manifest.config

@@ -1,8 +1,15 @@
 """Bearer token claims and HS256 signing/verification shared by platform and predictor.
 
 Two kinds of principal carry tokens:
-- a user or service: `sub` = principal id, `tenant`, `roles`;
+- a user or service: `sub` = principal id, `tenant`, `roles` (in that tenant);
 - a trainer: `sub` = ``job:<job_id>``, `tenant`, `job` = the job id it may act for.
+
+Roles grant rights, and nothing else does: a token without roles may call nothing. What
+each role may do is the platform's route table (functions/api/policy.py): `data-scientist`
+works with projects, tasks, models and datasets and requests data grants; `approver` decides
+on the tenant's grants; `admin` reads every grant and audit record of the tenant (of every
+tenant in the platform-admin tenant) and revokes grants; `service` resolves models; `job`
+is a trainer acting for its own job.
 """
 
 from __future__ import annotations
@@ -71,7 +78,11 @@ def verify(
 
 def user_token(*, tenant: str, sub: str, secret: str, roles: tuple[Role, ...] = (Role.DATA_SCIENTIST,),
                ttl_s: int = 12 * 3600) -> str:
-    """A convenience for local mode: a signed token for a user of `tenant`."""
+    """A convenience for local mode: a signed token for a user of `tenant` (a data scientist
+    unless `roles` says otherwise)::
+
+        approver = user_token(tenant="demo", sub="approver@demo", secret=secret, roles=(Role.APPROVER,))
+    """
     claims = Claims(sub=sub, tenant=tenant, roles=roles, exp=int(time.time()) + ttl_s)
     return issue(claims, secret=secret)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,54 @@ class IntentClassifier(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         result: torch.Tensor = self.out(self.drop(torch.relu(self.hidden(self.norm(pooled)))))
         return result
+
+
+_HEAD_KEYS = ("norm.weight", "norm.bias", "hidden.weight", "hidden.bias", "out.weight", "out.bias")
+
+
+@dataclass(frozen=True)
+class IntentHead:
+    """A trained IntentClassifier as plain tensors: the serving form of the same math.
+
+    Loading it skips module construction, random initialisation and load_state_dict, and
+    it keeps six tensors instead of a module tree: a cold model is ready sooner and each
+    loaded model costs fewer Python objects. Tests check it against IntentClassifier.
+    """
+
+    norm_weight: torch.Tensor
+    norm_bias: torch.Tensor
+    hidden_weight: torch.Tensor
+    hidden_bias: torch.Tensor
+    out_weight: torch.Tensor
+    out_bias: torch.Tensor
+    eps: float = 1e-5  # nn.LayerNorm's default, as IntentClassifier uses
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, torch.Tensor], *, config: Mapping[str, Any], n_labels: int) -> IntentHead:
+        """Raise ValueError unless `state` is exactly an IntentClassifier state_dict for `config`."""
+        if set(state) != set(_HEAD_KEYS):
+            raise ValueError(f"state_dict keys {sorted(state)} are not an intent head's {sorted(_HEAD_KEYS)}")
+        dim, hidden = int(config["dim"]), int(config["hidden"])
+        shapes = {"norm.weight": (dim,), "norm.bias": (dim,), "hidden.weight": (hidden, dim),
+                  "hidden.bias": (hidden,), "out.weight": (n_labels, hidden), "out.bias": (n_labels,)}
+        for key, shape in shapes.items():
+            if tuple(state[key].shape) != shape or state[key].dtype != torch.float32:
+                raise ValueError(f"{key} is {tuple(state[key].shape)} {state[key].dtype}, expected {shape} float32")
+        t = {k: state[k].detach().requires_grad_(False) for k in _HEAD_KEYS}
+        return cls(norm_weight=t["norm.weight"], norm_bias=t["norm.bias"], hidden_weight=t["hidden.weight"],
+                   hidden_bias=t["hidden.bias"], out_weight=t["out.weight"], out_bias=t["out.bias"])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors())
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.norm_weight, self.norm_bias, self.hidden_weight, self.hidden_bias, self.out_weight, self.out_bias)
+
+    def __call__(self, pooled: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.layer_norm(pooled, self.norm_weight.shape, self.norm_weight, self.norm_bias, self.eps)
+        h = torch.relu(nn.functional.linear(h, self.hidden_weight, self.hidden_bias))
+        return nn.functional.linear(h, self.out_weight, self.out_bias)
 
 
 def state_bytes(model: nn.Module) -> bytes:

@@ -14,7 +14,8 @@ import pytest
 from sdk.client import Client, JobView
 from sdk.contracts import tokens
 from sdk.contracts.specs import ProjectSpec, TaskSpec
-from sdk.errors import NotFound
+from sdk.contracts.tokens import Role
+from sdk.errors import Forbidden, NotFound
 from tests.e2e.conftest import ROOT, LocalPlatform
 
 pytestmark = pytest.mark.e2e
@@ -45,18 +46,62 @@ def task(c: Client, project: str, name: str, command: list[str], **spec: object)
     return c.create_task(project, TaskSpec.model_validate({"name": name, "command": command, **spec})).task.task_id
 
 
+def approver(platform: LocalPlatform) -> Client:
+    """An approver of the dev token's tenant (the dev token itself is a data scientist's)."""
+    return platform.client(tokens.user_token(tenant="demo", sub="approver@demo", secret=platform.secret,
+                                             roles=(Role.APPROVER,)))
+
+
+def approve_training(platform: LocalPlatform, c: Client, project: str) -> str:
+    """The data scientist asks for a train grant on the project's dataset; an approver approves it."""
+    asked = c.request_approval(["d"], action="train", project=project, purpose="end-to-end tests", days=1)
+    with approver(platform) as boss:
+        return boss.approve(asked.approval_id, reason="fits the project's purpose").approval_id
+
+
+def upload(platform: LocalPlatform, c: Client, project: str) -> None:
+    data = Path(platform.state) / "d.csv"
+    data.write_text("text,label\nhello,greet\n")
+    c.upload_dataset(project, "d", data)
+
+
 def test_trainer_runs_reports_epochs_checkpoints_and_logs(local_platform: LocalPlatform, project: str) -> None:
     with local_platform.client() as c:
-        data = Path(local_platform.state) / "d.csv"
-        data.write_text("text,label\nhello,greet\n")
-        c.upload_dataset(project, "d", data)
-        tid = task(c, project, "ok", scripted("--epochs", "3", "--sleep", "0.1"), datasets=["d"])
+        upload(local_platform, c, project)
+        with pytest.raises(Forbidden, match="no active train grant"):
+            task(c, project, "unapproved", scripted(), datasets=["d"])
+        approve_training(local_platform, c, project)
+        tid = task(c, project, "ok", scripted("--epochs", "3", "--sleep", "0.1", "--dataset", "d"), datasets=["d"])
         [job] = wait_for(c, tid)
         assert job.state == "SUCCEEDED", job.reason
         assert [e.epoch for e in c.epochs(job.job_id)] == [1, 2, 3]
         assert len(c.checkpoints(job.job_id)) == 3
         assert job.metadata.get("total_epochs") == 3  # type: ignore[attr-defined]
+        assert job.metadata.get("dataset_bytes_d") == len("text,label\nhello,greet\n")  # type: ignore[attr-defined]
         assert "epoch" in c.logs(job.job_id).lower()
+        assert [r.action for r in c.audit(resource=f"dataset/{project}/d")] == ["dataset.upload"]  # the user's own
+
+
+def test_revoking_the_grant_stops_the_running_trainer(local_platform: LocalPlatform) -> None:
+    with local_platform.client() as c:
+        project = c.create_project(ProjectSpec(name="revoke", purpose="revocation", datasets=["d"])).project_id
+        upload(local_platform, c, project)
+        grant = approve_training(local_platform, c, project)
+        tid = task(c, project, "uses-d", scripted("--forever", "--sleep", "0.2", "--dataset", "d"), datasets=["d"])
+        deadline = time.monotonic() + 30
+        while (job := c.list_jobs(tid)[0]).metadata.get("dataset_bytes_d") is None:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        with approver(local_platform) as boss:
+            assert boss.revoke(grant, reason="consent withdrawn").state == "revoked"
+            [done] = wait_for(c, tid)
+            assert (done.state, done.failure_kind) == ("CANCELLED", "access_revoked")  # type: ignore[attr-defined]
+            assert done.reason == f"access revoked: grant {grant} was revoked by approver@demo: consent withdrawn"
+            history = [(h.actor, h.to_state) for h in boss.get_approval(grant).history]
+            assert history == [("dev@demo", "requested"), ("approver@demo", "approved"), ("approver@demo", "revoked")]
+        with pytest.raises(Forbidden):
+            task(c, project, "after", scripted(), datasets=["d"])
+    assert not (local_platform.state / "runner" / done.job_id).exists()
 
 
 def test_time_limits(local_platform: LocalPlatform, project: str) -> None:

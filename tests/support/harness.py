@@ -5,18 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.blobs.memory import InMemoryBlobStore
-from functions.core import cleanup, projects, tasks
+from functions.core import approvals, cleanup, projects, tasks
 from functions.core.deps import CoreConfig, Deps
 from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.approvals import Approval, GrantAction
+from functions.domain.audit import Actor
 from functions.domain.model import Job, Project, Task
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store.memory import InMemoryStore
 from sdk.contracts.events import EventType
 from sdk.contracts.specs import ProjectSpec, TaskSpec
+from sdk.contracts.tokens import Role
 from tests.support.builders import FakeClock
 
 SECRET = "unit-test-secret-0123456789abcdef-xyz"
+
+
+def person(sub: str, *roles: Role, tenant: str = "acme") -> Actor:
+    return Actor(sub=sub, tenant=tenant, roles=frozenset(roles or (Role.DATA_SCIENTIST,)))
 
 
 @dataclass
@@ -31,12 +38,31 @@ class Harness:
         spec = ProjectSpec(name="proj", purpose="testing", datasets=list(datasets))
         return projects.create(self.deps, tenant=tenant, spec=spec)
 
-    def task(self, project: Project, **spec: object) -> tuple[Task, Job]:
+    def task(self, project: Project, actor: Actor | None = None, **spec: object) -> tuple[Task, Job]:
         body: dict[str, object] = {"name": "trial", "command": ["python", "train.py"]}
         body.update(spec)
         self.clock.advance(0.001)  # creation order must be observable, as it is in reality
         return tasks.create(self.deps, tenant=project.tenant, project_id=project.project_id,
-                            spec=TaskSpec.model_validate(body))
+                            spec=TaskSpec.model_validate(body), actor=actor)
+
+    def request(self, project: Project, datasets: tuple[str, ...] | None = None, *,
+                action: GrantAction = GrantAction.TRAIN, principal: str | None = None, days: int = 30,
+                by: Actor | None = None) -> Approval:
+        """A grant asked for by a data scientist: to the project, or to `principal`."""
+        asker = by or person("ds@acme", tenant=project.tenant)
+        return approvals.request(self.deps, asker, datasets=datasets or project.datasets, action=action,
+                                 purpose="tests", days=days, principal=principal,
+                                 project_id=None if principal else project.project_id)
+
+    def grant(self, project: Project, datasets: tuple[str, ...] | None = None, **kw: object) -> Approval:
+        """A grant requested and approved (by an approver of the project's tenant)."""
+        asked = self.request(project, datasets, **kw)  # type: ignore[arg-type]
+        return self.decide(asked, "approve")
+
+    def decide(self, grant: Approval, verb: approvals.Verb, reason: str = "") -> Approval:
+        boss = person("boss@" + grant.tenant, Role.APPROVER, tenant=grant.tenant)
+        self.clock.advance(0.001)  # a decision follows its request, as the trail must show
+        return approvals.decide(self.deps, boss, grant.approval_id, verb=verb, reason=reason)
 
     def job(self, job: Job) -> Job:
         return self.store.get_job(job.tenant, job.job_id)
@@ -57,7 +83,8 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
     policy = PoolPolicy(budget=budget, tenant_cap=tenant_cap)
     config = CoreConfig(token_secret=SECRET, platform_url="http://platform.test", pools={"default": policy},
                         reconcile_grace_s=10, exit_grace_s=2)
-    deps = Deps(projects=store, tasks=store, jobs=store, models=store, datasets=InMemoryBlobStore(),
+    deps = Deps(projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
+                datasets=InMemoryBlobStore(),
                 artifacts=InMemoryBlobStore(), logs=InMemoryBlobStore(), runtime=runtime, events=events,
                 clock=clock, config=config)
     return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)

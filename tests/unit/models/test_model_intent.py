@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from sdk.models import archive
 from sdk.models.embeddings import EmbeddingTable
-from sdk.models.intent import IntentClassifier, featurize, intent_checkpoint, intent_config, load_state, pool_ids
+from sdk.models.intent import (
+    IntentClassifier,
+    IntentHead,
+    featurize,
+    intent_checkpoint,
+    intent_config,
+    load_state,
+    pool_ids,
+)
 
 
 def test_pool_is_the_mean_of_token_rows(table: EmbeddingTable) -> None:
@@ -46,3 +55,24 @@ def test_checkpoint_round_trips_the_state_dict(table: EmbeddingTable) -> None:
     twin.load_state_dict(state)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, twin.state_dict()[name])
+
+
+def test_served_head_computes_what_the_trained_module_computes(table: EmbeddingTable) -> None:
+    torch.manual_seed(3)
+    config = intent_config(table.info)
+    model = IntentClassifier.from_config(config, n_labels=5).eval()
+    head = IntentHead.from_state(model.state_dict(), config=config, n_labels=5)
+    x = torch.from_numpy(featurize(table, ["my password stopped working", "where is my parcel"], config))
+    with torch.inference_mode():
+        expected = model(x)
+    torch.testing.assert_close(head(x), expected)
+    assert head.nbytes == sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_head_refuses_a_state_that_does_not_fit(table: EmbeddingTable) -> None:
+    config = intent_config(table.info)
+    state = IntentClassifier.from_config(config, n_labels=5).state_dict()
+    with pytest.raises(ValueError, match="expected"):
+        IntentHead.from_state(state, config=config, n_labels=4)
+    with pytest.raises(ValueError, match="keys"):
+        IntentHead.from_state({**state, "extra": torch.zeros(1)}, config=config, n_labels=5)

@@ -12,7 +12,8 @@ def test_tables_and_their_keys() -> None:
         "trainyard-projects": ("project_id", None), "trainyard-tasks": ("task_id", None),
         "trainyard-jobs": ("job_id", None), "trainyard-epochs": ("job_id", "epoch"),
         "trainyard-checkpoints": ("job_id", "epoch"), "trainyard-capacity": ("pk", "sk"),
-        "trainyard-dedup": ("key", None), "trainyard-models": ("model_id", None)}
+        "trainyard-dedup": ("key", None), "trainyard-models": ("model_id", None),
+        "trainyard-approvals": ("approval_id", "item"), "trainyard-audit": ("tenant", "at_id")}
     assert {t.billing_mode for t in tables.values()} == {"PAY_PER_REQUEST"}
     assert [name for name, t in tables.items() if t.ttl_attribute] == ["trainyard-dedup"]
     assert tables["trainyard-dedup"].ttl_attribute == "expires_at"

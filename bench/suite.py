@@ -1,0 +1,232 @@
+"""The prediction path's benchmark (run it with `python -m bench.run`), printed as a table.
+
+Server processes (inference + sidecar) run pinned to one core with taskset, the load
+generators (wrk, h2load) and this process on the other(s). Takes about two minutes on
+a 2-core machine. Figures are wall-clock latencies seen by the client; ratios are to
+the raw torch forward of the same document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform as host
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import loadgen, models, procs, scenarios
+from bench.platform import BenchPlatform, running_platform
+from bench.scenarios import Density, Row
+from sdk.contracts import tokens
+from sdk.models import archive, embeddings
+
+MS = 1e-3
+
+
+def fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e6:.0f} µs" if seconds < MS else f"{seconds / MS:.2f} ms"
+
+
+def _met(ok: bool) -> str:
+    return "[green]yes" if ok else "[red]NO"
+
+
+def ratio(row: Row, raw_p50: float) -> str:
+    if not row.p50_s:
+        return "-"
+    r = row.p50_s / raw_p50
+    return f"{r:.1f}x" if r < 10 else f"{r:.0f}x"
+
+
+def serving(args: argparse.Namespace, work: Path, emb: Path, checkpoint: bytes, pins: procs.Pinning) -> list[Row]:
+    server_core, client_cpus = pins.server_core, pins.client_cpus
+    rows: list[Row] = []
+    table = embeddings.load(emb)
+    param_bytes, raw_dir = scenarios.model_param_bytes(checkpoint, table, work)
+    rows.extend(scenarios.raw_forward(raw_dir, table))
+    with running_platform() as platform:
+        cache = work / "cache"
+        inference, grpc_port = procs.start_inference(workdir=work, model_root=cache / "models", embeddings_dir=emb,
+                                                     budget_bytes=64 << 20, core=server_core)
+        sidecar, base = procs.start_sidecar(workdir=work, cache_dir=cache, platform_url=platform.url,
+                                            grpc_port=grpc_port, core=server_core)
+        running = [sidecar, inference]
+        try:
+            procs.wait_http(base + "/readyz", inference)
+            rows += warm(args, work, platform, base, grpc_port, checkpoint, client_cpus)
+            rows += cold(work, platform, base, cache, emb, checkpoint, server_core, running=running,
+                         grpc_port=grpc_port)
+        finally:
+            for proc in running:
+                proc.stop()
+    rows.append(Row("intent model parameters (LRU-accounted)", note=f"{param_bytes / 1024:.1f} KiB"))
+    return rows
+
+
+def warm(args: argparse.Namespace, work: Path, platform: BenchPlatform, base: str, grpc_port: int,
+         checkpoint: bytes, cpus: set[int] | None) -> list[Row]:
+    blob = models.archive_for(checkpoint, job_id="warm")
+    model_id = platform.publish("acme", blob)
+    headers = {"Authorization": f"Bearer {tokens.user_token(tenant='acme', sub='bench', secret=procs.SECRET)}"}
+    body = {"modelId": model_id, "document": scenarios.DOCUMENT}
+    scenarios.cold_requests(base, [model_id], headers)  # make it warm
+    resolves = platform.resolves
+    rows = []
+    for clients in (1, 4, 16):
+        load = scenarios.sidecar_load(base, body, headers, clients=clients, duration_s=args.duration, workdir=work,
+                                      cpus=cpus)
+        target, met = _sidecar_target(clients, load)
+        rows.append(Row(f"sidecar warm, {clients} client(s) ({load.tool})", load.p50_s, load.p99_s, load.rps,
+                        target, met, f"{load.requests} requests, {load.errors} errors"))
+    rows.append(Row("platform calls during warm runs", note=str(platform.resolves - resolves),
+                    target="0", met=platform.resolves == resolves))
+    for tool, load in scenarios.grpc_alone(grpc_port, model_id, archive.sha256_hex(blob), workdir=work, cpus=cpus,
+                                           duration_s=args.duration / 2):
+        p50 = load.p50_s if load.p50_s is not None else load.mean_s
+        label = f"gRPC alone, {load.clients} client(s) ({tool}{', mean' if load.p50_s is None else ''})"
+        target = "p50 ≤ 0.7 ms" if load.clients == 1 else ""
+        rows.append(Row(label, p50, load.p99_s, load.rps, target, (p50 or 1) <= 0.7 * MS if target else None,
+                        f"{load.requests} requests, {load.errors} errors"))
+    return rows
+
+
+def _sidecar_target(clients: int, load: loadgen.Load) -> tuple[str, bool | None]:
+    if clients == 1:
+        return "p50 ≤ 1.5 ms", (load.p50_s or 1) <= 1.5 * MS
+    if clients == 4:
+        return "p99 ≤ 6 ms", (load.p99_s or 1) <= 6 * MS
+    return "≥ 1,000 req/s per server core", load.rps >= 1000
+
+
+def cold(work: Path, platform: BenchPlatform, base: str, cache: Path, emb: Path, checkpoint: bytes,
+         server_core: str | None, *, running: list[procs.Proc], grpc_port: int) -> list[Row]:
+    """First answers for 60 fresh models, then again after an inference restart (on disk, not in memory)."""
+    headers = {"Authorization": f"Bearer {tokens.user_token(tenant='acme', sub='bench', secret=procs.SECRET)}"}
+    warmup, *ids = [platform.publish("acme", models.archive_for(checkpoint, job_id=f"cold-{i}")) for i in range(61)]
+    scenarios.cold_requests(base, [warmup], headers)
+    off_disk = scenarios.cold_requests(base, ids, headers)
+    # Restart the inference server: the archives stay on disk, memory starts empty.
+    running[1].stop()
+    running[1], _ = procs.start_inference(workdir=work, model_root=cache / "models", embeddings_dir=emb,
+                                          budget_bytes=64 << 20, core=server_core, name="inference-2",
+                                          port=grpc_port)
+    procs.wait_http(base + "/readyz", running[1])
+    scenarios.cold_requests(base, [warmup], headers)  # a fresh process's first load pays one-time imports
+    on_disk = scenarios.cold_requests(base, ids, headers)
+    p99_off, p99_on = loadgen.percentile(off_disk, 99), loadgen.percentile(on_disk, 99)
+    n = len(ids)
+    return [Row(f"cold: not on disk (resolve+download+extract+load), {n} models", loadgen.percentile(off_disk, 50),
+                p99_off, target="≤ 150 ms", met=p99_off <= 0.150, note="through the sidecar, first answer"),
+            Row(f"cold: on disk, not in memory (load), {n} models", loadgen.percentile(on_disk, 50), p99_on,
+                target="≤ 5 ms p99", met=p99_on <= 0.005, note="through the sidecar, first answer")]
+
+
+def density(work: Path, emb: Path, checkpoint: bytes, *, n_models: int, budget_models: int,
+            zipf_requests: int, server_core: str | None) -> Density:
+    table = embeddings.load(emb)
+    param_bytes, _ = scenarios.model_param_bytes(checkpoint, table, work)
+    root = work / "density-models"
+    disk = models.fill_disk_tier(checkpoint, root, n_models)
+    budget = param_bytes * budget_models
+    proc, port = procs.start_inference(workdir=work, model_root=root, embeddings_dir=emb, budget_bytes=budget,
+                                       core=server_core, name="inference-density")
+    try:
+        _wait_grpc(port, proc)
+        result = Density(models=n_models, budget_models=budget_models, budget_bytes=budget, model_bytes=param_bytes)
+        return scenarios.density_run(port, disk, rss=proc.rss_bytes, result=result, zipf_requests=zipf_requests)
+    finally:
+        proc.stop()
+
+
+def _wait_grpc(port: int, proc: procs.Proc) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + 60
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(proc.log.read_text()[-3000:])
+            try:
+                stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                return
+            except grpc.RpcError:
+                time.sleep(0.2)
+    raise RuntimeError("density inference server did not start")
+
+
+def render(console: Console, rows: list[Row], dens: Density, *, elapsed_s: float, pins: procs.Pinning) -> None:
+    raw = next(r.p50_s for r in rows if r.name.startswith("raw torch forward"))
+    assert raw is not None
+    t = Table(title="trainyard prediction path — latency and throughput")
+    for col in ("measurement", "p50", "p99", "req/s", "x raw fwd", "target", "met", "notes"):
+        t.add_column(col, justify="left" if col in ("measurement", "notes", "target") else "right")
+    for r in rows:
+        met = "" if r.met is None else _met(r.met)
+        t.add_row(r.name, fmt(r.p50_s), fmt(r.p99_s), f"{r.rps:,.0f}" if r.rps else "-", ratio(r, raw), r.target,
+                  met, r.note)
+    console.print(t)
+    d = Table(title=f"density — {dens.models:,} tenant models through a budget of {dens.budget_models} "
+                    f"({dens.budget_bytes / 2**20:.1f} MiB of parameters)")
+    for col in ("measurement", "value", "target", "met"):
+        d.add_column(col)
+    mib = 2**20
+    first, second = (c / mib for c in dens.rss_cycles)
+    above = (dens.rss_peak - dens.rss_start) / mib
+    d.add_row("Zipf(1.0) requests: memory-tier hit rate", f"{dens.zipf_hit_rate:.1%}", "", "")
+    d.add_row("Zipf(1.0) requests: p50 / p99", f"{fmt(dens.zipf_p50_s)} / {fmt(dens.zipf_p99_s)}", "", "")
+    d.add_row("round-robin over all models, twice (every call a load): p99", fmt(dens.cycle_p99_s), "≤ 5 ms",
+              _met(dens.cycle_p99_s <= 0.005))
+    d.add_row("RSS: 1 model loaded / budget full / peak", f"{dens.rss_start / mib:.0f} / {dens.rss_full / mib:.0f} / "
+              f"{dens.rss_peak / mib:.0f} MiB", "", "")
+    d.add_row("RSS after 1st / 2nd full cycle (stays flat: bounded)", f"{first:.1f} / {second:.1f} MiB",
+              "no growth", _met(second - first <= 2.0))
+    d.add_row("peak RSS above 1 model, for a full budget", f"{above:.1f} MiB",
+              f"param budget {dens.budget_bytes / mib:.1f} MiB + per-model overhead", "")
+    d.add_row("resident per loaded intent model (beyond shared embeddings)",
+              f"{dens.per_model_resident / 1024:.1f} KiB", "≤ 100 KB", _met(dens.per_model_resident <= 100_000))
+    console.print(d)
+    console.print(f"host: {host.machine()} {os.cpu_count()} CPUs; servers pinned to core {pins.server_core}, "
+                  f"load generators and this process to {sorted(pins.client_cpus or []) or 'unpinned'}; "
+                  f"wrk={'yes' if loadgen.have('wrk') else 'no'} h2load={'yes' if loadgen.have('h2load') else 'no'}; "
+                  f"total {elapsed_s:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Benchmark the prediction path.")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load-generator run")
+    parser.add_argument("--models", type=int, default=2000, help="distinct models in the density run")
+    parser.add_argument("--budget-models", type=int, default=200, help="models the memory budget holds")
+    parser.add_argument("--zipf-requests", type=int, default=6000)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = parser.parse_args(argv)
+    console = Console(width=None if Console().is_terminal else 160)
+    started = time.monotonic()
+    pins = procs.Pinning.plan()
+    if pins.client_cpus:
+        os.sched_setaffinity(0, pins.client_cpus)  # this process (and its threads) stays off the server core
+    work = Path(tempfile.mkdtemp(prefix="trainyard-bench-"))
+    try:
+        with console.status("training the intent model, starting servers…"):
+            emb = models.ensure_embeddings(work)
+            checkpoint = models.train_intent(work, emb)
+        with console.status("warm, throughput and cold-path runs…"):
+            rows = serving(args, work, emb, checkpoint, pins)
+        with console.status(f"density: {args.models} models…"):
+            dens = density(work, emb, checkpoint, n_models=args.models, budget_models=args.budget_models,
+                           zipf_requests=args.zipf_requests, server_core=pins.server_core)
+        render(console, rows, dens, elapsed_s=time.monotonic() - started, pins=pins)
+    finally:
+        if args.keep:
+            console.print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+

@@ -1,0 +1,84 @@
+"""Local mode runs the predictor as a cluster does: two processes, a REST sidecar and a
+gRPC inference server, next to the platform. Started as processes by module name, so
+`functions` never imports `predictor` (they share only the SDK)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class PredictorProcesses:
+    url: str  # the sidecar's REST base URL
+    grpc_target: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn(module: str, args: list[str], *, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", module, *args], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], *, timeout_s: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"the predictor exited at start-up; see {log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the predictor was not ready within {timeout_s:.0f} s; see {log}")
+
+
+@contextlib.contextmanager
+def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: str = "127.0.0.1",
+              timeout_s: float = 120.0) -> Iterator[PredictorProcesses]:
+    """Run inference + sidecar until the block ends. The sidecar verifies the same tokens
+    as the platform and resolves models through it; archives are cached under state_dir."""
+    cache = state_dir / "predictor"
+    cache.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "predictor.log"
+    grpc_port, http_port = _free_port(), _free_port()
+    env = {**os.environ, "TRAINYARD_TOKEN_SECRET": token_secret}
+    inference = _spawn("predictor.inference", [
+        "--host", host, "--port", str(grpc_port), "--model-root", str(cache / "models"),
+        "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)
+    sidecar = _spawn("predictor.sidecar", [
+        "--host", host, "--port", str(http_port), "--platform-url", platform_url,
+        "--inference-target", f"{host}:{grpc_port}", "--cache-dir", str(cache)], log=log, env=env)
+    procs = [inference, sidecar]
+    url = f"http://{host}:{http_port}"
+    try:
+        _wait_ready(url, procs, timeout_s=timeout_s, log=log)
+        yield PredictorProcesses(url=url, grpc_target=f"{host}:{grpc_port}")
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
