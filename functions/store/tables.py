@@ -7,6 +7,9 @@ can run many isolated table sets side by side and terraform can be checked again
 
 Jobs carry three SPARSE indexes: their attributes exist only while the job is in the
 matching state, so each index holds just the rows the sweep or the launcher must visit.
+Grants are served the same way (by state, grantee, requester, dataset, and the sparse
+`expiring` index of approved grants the sweep reads); the audit trail is keyed by tenant
+and time, with indexes by actor and by resource.
 """
 
 from __future__ import annotations
@@ -330,7 +333,7 @@ def _share(model: type[Model], connection: Connection) -> None:
     """Point the model's table connection at the shared one.
 
     PynamoDB builds a botocore session and client per model class (~0.1 s each, most of
-    a cold start with seven tables); one client serves them all, and it is thread-safe.
+    a cold start with ten tables); one client serves them all, and it is thread-safe.
     """
     table = model._get_connection()  # builds the table's schema metadata; no network call
     connection.add_meta_table(table.get_meta_table())
