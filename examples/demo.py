@@ -28,7 +28,7 @@ from sdk.contracts.specs import ProjectSpec, TaskSpec
 from sdk.predict import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 132)  # CI logs: room for the tables
 
 
 def say(message: str) -> None:
@@ -159,14 +159,24 @@ def publish_and_predict(c: Client, predictor_url: str, token: str, tasks: dict[s
     return prediction.ranked[0][0] == "Password Help"
 
 
-def run(url: str, token: str, predictor_url: str) -> int:
-    with Client(url, token) as c:
+def approve_training(c: Client, approver: Client, project_id: str) -> None:
+    """Data governance: the data scientist asks, a different person (the approver) decides."""
+    grant = c.request_approval(["intents"], action="train", project=project_id,
+                               purpose="train the support-ticket intent router", days=30)
+    say(f"requested a 'train' grant on dataset 'intents' for the project ({grant.approval_id}, {grant.state})")
+    decided = approver.approve(grant.approval_id, reason="approved for the intent router pilot")
+    say(f"approver@demo approved it: {decided.state} until {decided.expires_at:%Y-%m-%d}")
+
+
+def run(url: str, config: dict[str, str]) -> int:
+    with Client(url, config["token"]) as c, Client(url, config["approver_token"]) as approver:
         say("creating project [bold]intent-demo[/] with dataset 'intents'")
         project = c.create_project(ProjectSpec(name="intent-demo", purpose="route support tickets by intent",
                                                datasets=["intents"]))
         data = ROOT / "examples" / "data" / "intents.csv"
         sent = c.upload_dataset(project.project_id, "intents", data)
         say(f"uploaded {data.name} ({sent} bytes) through a pre-signed URL")
+        approve_training(c, approver, project.project_id)
         tasks = trials(project.project_id, c)
         say("watching the jobs (epochs reported by the trainers through the SDK)")
         watch(c, tasks)
@@ -179,7 +189,7 @@ def run(url: str, token: str, predictor_url: str) -> int:
             ckpts = c.checkpoints(job.job_id)
             say(f"{name}: {len(c.epochs(job.job_id))} epochs, {len(ckpts)} checkpoints, final {job.final_metrics}")
             ok = ok and len(ckpts) > 0
-        ok = publish_and_predict(c, predictor_url, token, tasks) and ok
+        ok = publish_and_predict(c, config["predictor_url"], config["token"], tasks) and ok
     return 0 if ok else 1
 
 
@@ -190,7 +200,7 @@ def main() -> int:
         proc, url, config = start_platform(state)
         say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
         try:
-            code = run(url, config["token"], config["predictor_url"])
+            code = run(url, config)
         finally:
             say("stopping the platform")
             proc.send_signal(signal.SIGINT)

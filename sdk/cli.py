@@ -28,6 +28,7 @@ from typer.core import TyperGroup
 
 from sdk import cli_output as out
 from sdk.cli_approvals import approvals_app, audit
+from sdk.cli_certs import certs_app
 from sdk.cli_data import compare, datasets_app
 from sdk.cli_jobs import jobs_app
 from sdk.cli_models import models_app
@@ -105,6 +106,7 @@ def make_app(deps: Deps | None = None) -> typer.Typer:
     app.add_typer(models_app(), name="models", help="Publish checkpoints as models, manage them, predict.")
     app.add_typer(approvals_app(), name="approvals", help="Request, decide, revoke and list data grants.")
     app.command("audit")(audit)
+    app.add_typer(certs_app(), name="certs", help="A local CA and certificates for running with mutual TLS.")
     return app
 
 

@@ -21,7 +21,9 @@ Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +43,7 @@ from sdk.governance import (
     grant_request_body,
     query,
 )
+from sdk.tls import TLSFiles
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
 Scalar = str | int | float | bool
@@ -187,12 +190,33 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         backoff: http.Backoff | None = None,
         sleep: http.Sleep | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
+        """`tls`: client certificate and CA for a platform that requires mutual TLS (e.g.
+        `TLSFiles.from_env(os.environ)`, or `TLSFiles.in_dir(Path(".trainyard/tls"), "dev@demo")`).
+
+        Example::
+
+            Client("https://127.0.0.1:8080", token, tls=TLSFiles.in_dir(Path(".trainyard/tls"), "dev@demo"))
+        """
         # One transport for the API and pre-signed URLs, so a MockTransport can serve both.
-        self._api = http.platform_client(base_url.rstrip("/"), token, transport=transport)
+        self._api = http.platform_client(base_url.rstrip("/"), token, transport=transport, tls=tls)
         self._blobs = http.blob_client(transport=transport)
         self._backoff = backoff if backoff is not None else http.Backoff(attempts=4)
         self._sleep = sleep if sleep is not None else time.sleep
+
+    @classmethod
+    def from_env(cls, base_url: str, token: str, *, environ: Mapping[str, str] | None = None,
+                 **options: Any) -> Client:
+        """A client whose mutual-TLS files come from TRAINYARD_TLS_CERT, TRAINYARD_TLS_KEY and
+        TRAINYARD_TLS_CA (none set: no client certificate, httpx's usual verification).
+        `options` go to the constructor.
+
+        Example::
+
+            client = Client.from_env("https://127.0.0.1:8080", token)
+        """
+        return cls(base_url, token, tls=TLSFiles.from_env(os.environ if environ is None else environ), **options)
 
     def __enter__(self) -> Client:
         return self

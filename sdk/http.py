@@ -8,6 +8,7 @@ through pre-signed S3 URLs. httpx exceptions are translated here and nowhere els
 from __future__ import annotations
 
 import os
+import ssl
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from sdk.errors import (
     Unauthenticated,
     ValidationError,
 )
+from sdk.tls import TLSFiles, client_context
 
 Sleep = Callable[[float], None]
 Progress = Callable[[int], None]  # called with the number of bytes just moved
@@ -135,8 +137,11 @@ def send(
         try:
             response = client.send(request)
         except httpx.TransportError as exc:
+            refusal = _tls_refusal(exc)
+            if refusal is not None:  # a certificate problem does not heal by retrying
+                raise PermanentError(f"TLS with {request.url.host} failed: {refusal}") from exc
             if attempt == attempts:
-                raise TemporaryError(f"cannot reach {request.url.host}: {exc}") from exc
+                raise TemporaryError(f"cannot reach {request.url.host}: {exc}{_hint(request, exc)}") from exc
             sleep(backoff.delay(attempt))
             continue
         if response.is_success:
@@ -147,21 +152,56 @@ def send(
     raise AssertionError("unreachable: the loop returns or raises")
 
 
+def _tls_refusal(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a transport error when it is a verdict (bad or missing certificate,
+    unknown CA, an alert from the peer), not a connection cut short (EOF), which may heal."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _hint(request: httpx.Request, exc: httpx.TransportError) -> str:
+    # TLS 1.3: a server refusing our client certificate just hangs up after the handshake.
+    if request.url.scheme == "https" and isinstance(exc, httpx.RemoteProtocolError):
+        return " (a server that requires mutual TLS also hangs up on a missing or untrusted client certificate)"
+    return ""
+
+
 def platform_client(
     base_url: str,
     token: str,
     *,
     transport: httpx.BaseTransport | None = None,
     uds: str | None = None,
+    tls: TLSFiles | None = None,
 ) -> httpx.Client:
-    """An httpx client for the platform API: bearer auth, optional UNIX-socket transport."""
+    """An httpx client for the platform API: bearer auth, optional UNIX-socket transport.
+
+    With `tls`, an https platform is verified against their CA and sees their client
+    certificate (mutual TLS). Through `uds` (the sandbox's egress proxy, which holds the
+    certificate) requests go as plain HTTP, whatever the URL's scheme; a given `transport`
+    carries its own TLS settings.
+
+    Example::
+
+        platform_client("https://127.0.0.1:8443", token, tls=TLSFiles.in_dir(Path("tls"), "dev@demo"))
+    """
     if transport is None and uds:
-        transport = httpx.HTTPTransport(uds=uds)
+        transport = _ThroughSocket(httpx.HTTPTransport(uds=uds))
+    verify: ssl.SSLContext | bool = True
+    if tls is not None and transport is None:
+        verify = client_context(tls)
     return httpx.Client(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}"},
         transport=transport,
         timeout=DEFAULT_TIMEOUT,
+        verify=verify,
     )
 
 

@@ -44,6 +44,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sdk import http
 from sdk.contracts import events as ev
 from sdk.errors import AlreadyProcessed, Problem, TrainyardError, ValidationError
+from sdk.tls import TLSFiles
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -64,14 +65,24 @@ class TrainerEnv(BaseModel):
     platform_uds: str | None = Field(default=None, alias="TRAINYARD_PLATFORM_UDS")
     attempt: int | None = Field(default=None, alias="TRAINYARD_ATTEMPT", ge=1)
     workdir: Path = Field(default=Path("."), alias="TRAINYARD_WORKDIR")
+    # Mutual TLS with an https platform: this trainer's certificate and key, and the CA that
+    # signed the platform's (all optional; see sdk.tls.TLSFiles).
+    tls_cert: Path | None = Field(default=None, alias="TRAINYARD_TLS_CERT")
+    tls_key: Path | None = Field(default=None, alias="TRAINYARD_TLS_KEY")
+    tls_ca: Path | None = Field(default=None, alias="TRAINYARD_TLS_CA")
 
     @classmethod
     def load(cls, environ: Mapping[str, str]) -> TrainerEnv:
         try:
-            return cls.model_validate(dict(environ))
+            env = cls.model_validate(dict(environ))
+            env.tls()  # a key without its certificate fails here, not at the first report
         except PydanticValidationError as exc:
             problems = [Problem(field=".".join(str(x) for x in e["loc"]), message=e["msg"]) for e in exc.errors()]
             raise ValidationError(problems) from exc
+        return env
+
+    def tls(self) -> TLSFiles | None:
+        return TLSFiles.of(cert=self.tls_cert, key=self.tls_key, ca=self.tls_ca)
 
 
 class LogTail:
@@ -148,7 +159,8 @@ class Trainer:
         """A trainer for the job the platform launched this process for.
 
         Reads TRAINYARD_JOB_ID, TRAINYARD_TOKEN, TRAINYARD_PLATFORM_URL and optionally
-        TRAINYARD_PLATFORM_UDS, TRAINYARD_ATTEMPT, TRAINYARD_WORKDIR. With `capture_logs`,
+        TRAINYARD_PLATFORM_UDS, TRAINYARD_ATTEMPT, TRAINYARD_WORKDIR, and TRAINYARD_TLS_CERT,
+        TRAINYARD_TLS_KEY, TRAINYARD_TLS_CA (mutual TLS with the platform). With `capture_logs`,
         stdout/stderr are teed so `fail()` can attach their tail. `options` go to the
         constructor (backoff, sleep, clock).
 
@@ -164,7 +176,7 @@ class Trainer:
             tail.install()
         return cls.connect(
             env.platform_url, env.token, env.job_id,
-            uds=env.platform_uds, workdir=env.workdir, attempt=env.attempt,
+            uds=env.platform_uds, tls=env.tls(), workdir=env.workdir, attempt=env.attempt,
             log_tail=tail.text if tail is not None else None, **options,
         )  # fmt: skip
 
@@ -177,18 +189,20 @@ class Trainer:
         *,
         transport: httpx.BaseTransport | None = None,
         uds: str | None = None,
+        tls: TLSFiles | None = None,
         **options: Any,
     ) -> Trainer:
         """A trainer talking to `base_url` (or through the UNIX socket `uds`) as `job_id`.
 
         `transport` serves both the platform and pre-signed URLs (tests pass a MockTransport);
-        so does `uds`, the socket of a sandboxed trainer's egress proxy.
+        so does `uds`, the socket of a sandboxed trainer's egress proxy. `tls` (client
+        certificate and CA) is for the platform only: pre-signed URLs are verified as usual.
 
         Example::
 
             trainer = Trainer.connect("http://127.0.0.1:8080", token, "j-123")
         """
-        platform = http.platform_client(base_url, token, transport=transport, uds=uds)
+        platform = http.platform_client(base_url, token, transport=transport, uds=uds, tls=tls)
         return cls(job_id, platform, blobs=http.blob_client(transport=transport, uds=uds), **options)
 
     # -- reports ---------------------------------------------------------------------------

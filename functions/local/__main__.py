@@ -15,7 +15,7 @@ from functions.local.egress_policy import EgressPolicy
 from functions.local.platform import (
     LocalOptions,
     build_app,
-    dev_token,
+    dev_tokens,
     embedded_aws,
     ensure_storage,
     secret_for,
@@ -75,18 +75,18 @@ def main(argv: list[str] | None = None) -> None:
         ensure_storage(deps, settings)
         bootstrap.install(deps)
         app, _ = build_app(deps, options)
-        token = dev_token(settings, options.tenant)
-        extra = {"aws_endpoint": endpoint}
+        people = dev_tokens(settings, options.tenant)
+        extra = {"aws_endpoint": endpoint, **people}
         if not args.no_predictor:
             served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
                                                    token_secret=settings.token_secret, host=options.host))
             extra["predictor_url"] = served.url
             print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
-        path = write_client_config(options, url=url, token=token, extra=extra)
+        path = write_client_config(options, url=url, extra=extra)
         print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
         print(f"AWS endpoint (moto): {endpoint}", flush=True)
-        print(f"dev token for tenant {options.tenant!r} written to {path}", flush=True)
-        print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={token}", flush=True)
+        print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
+        print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
         uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False)
         if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
             for job in runtime.list():

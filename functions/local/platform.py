@@ -33,6 +33,7 @@ from functions.store.local import isolate_moto_dynamodb
 from functions.store.tables import create_all
 from sdk.contracts import tokens
 from sdk.contracts.events import EventType
+from sdk.contracts.tokens import Role
 
 log = logging.getLogger("trainyard.local")
 
@@ -100,16 +101,21 @@ def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]
     return Starlette(routes=routes, lifespan=lifespan), dispatcher
 
 
-def write_client_config(options: LocalOptions, *, url: str, token: str, extra: dict[str, str]) -> Path:
+def write_client_config(options: LocalOptions, *, url: str, extra: dict[str, str]) -> Path:
     path = options.state_dir / "local.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": url, "token": token, "tenant": options.tenant, **extra}, indent=2))
+    path.write_text(json.dumps({"url": url, "tenant": options.tenant, **extra}, indent=2))
     path.chmod(0o600)
     return path
 
 
-def dev_token(settings: Settings, tenant: str) -> str:
-    return tokens.user_token(tenant=tenant, sub=f"dev@{tenant}", secret=settings.token_secret)
+def dev_tokens(settings: Settings, tenant: str) -> dict[str, str]:
+    """Local mode's people of one tenant: a data scientist (the CLI's default token), an
+    approver (a different person: nobody approves their own request) and an admin."""
+    people = {"token": ("dev", Role.DATA_SCIENTIST), "approver_token": ("approver", Role.APPROVER),
+              "admin_token": ("admin", Role.ADMIN)}
+    return {key: tokens.user_token(tenant=tenant, sub=f"{who}@{tenant}", secret=settings.token_secret, roles=(role,))
+            for key, (who, role) in people.items()}
 
 
 @contextlib.contextmanager

@@ -21,9 +21,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from predictor.generated import intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
 from predictor.inference.core import InferenceCore
 from predictor.inference.models import ModelLoader
-from predictor.inference.servicer import IntentServicer, VisionServicer
+from predictor.inference.servicer import IntentServicer, PeerGate, VisionServicer
 from predictor.inference.settings import InferenceSettings
 from predictor.inference.store import ModelStore
+from sdk import tls
 from sdk.models import embeddings
 
 log = logging.getLogger(__name__)
@@ -68,16 +69,28 @@ def start(settings: InferenceSettings, *, core: InferenceCore | None = None) -> 
     options = [("grpc.max_receive_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 0)]
     server = grpc.server(ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="predict"),
                          options=options)
-    intent_pb2_grpc.add_IntentPredictorServiceServicer_to_server(IntentServicer(core), server)
-    vision_pb2_grpc.add_VisionPredictorServiceServicer_to_server(VisionServicer(core), server)
+    files = settings.tls()
+    gate = PeerGate(required=True, allowed=settings.allowed_peers) if files is not None else PeerGate.open()
+    intent_pb2_grpc.add_IntentPredictorServiceServicer_to_server(IntentServicer(core, gate=gate), server)
+    vision_pb2_grpc.add_VisionPredictorServiceServicer_to_server(VisionServicer(core, gate=gate), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    if files is None:
+        port = server.add_insecure_port(address)
+    else:  # the handshake refuses clients without a certificate from the CA, health checks included
+        port = server.add_secure_port(address, tls.grpc_server_credentials(files))
     server.start()
     running = RunningServer(server=server, port=port, core=core, health=health_servicer)
     running.set_serving(True)
-    log.info("inference listening on %s:%d", settings.host, port)
+    log.info("inference listening on %s:%d (%s)", settings.host, port, _describe(files, settings.allowed_peers))
     return running
+
+
+def _describe(files: tls.TLSFiles | None, allowed: list[str]) -> str:
+    if files is None:
+        return "plaintext"
+    return f"mutual TLS, peers: {', '.join(allowed) if allowed else 'any certificate from the CA'}"
 
 
 def serve(settings: InferenceSettings) -> None:

@@ -9,11 +9,17 @@ Metadata a caller may send: x-trainyard-model-dir (the archive's directory under
 model root, i.e. its sha256; needed to load a model that is not in memory). A call that
 waits for another call's load of the same model past its deadline ends DEADLINE_EXCEEDED;
 the load goes on.
+
+With mutual TLS the handshake has already verified the caller's certificate against the
+CA; `PeerGate` then reads its identity (`context.auth_context()`: CN and SANs) and refuses
+callers outside `allowed_peers` with PERMISSION_DENIED.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterable
 
 import grpc
 
@@ -21,6 +27,7 @@ from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_
 from predictor.inference.core import InferenceCore, Prediction
 from predictor.inference.errors import ModelInvalid, WrongKind
 from sdk.errors import NotFound, TrainyardError, ValidationError
+from sdk.tls import Peer, peer_from_auth_context
 
 MODEL_DIR_KEY = "x-trainyard-model-dir"
 log = logging.getLogger(__name__)
@@ -60,13 +67,62 @@ def _trailers(context: grpc.ServicerContext, prediction: Prediction) -> None:
     ))  # fmt: skip
 
 
+class PeerGate:
+    """Who may call the predict services, by client-certificate CN (mutual TLS only).
+
+    `PeerGate.open()` (plaintext) lets every call through without looking. A required gate
+    refuses a call with no verified certificate (UNAUTHENTICATED; the handshake normally
+    stops those first) and, when `allowed` is not empty, one whose CN is not in it
+    (PERMISSION_DENIED). Each identity is logged once when first accepted, every refusal
+    as a warning: one log line per prediction would cost more than the prediction.
+    """
+
+    _MAX_REMEMBERED = 1024  # identities logged once; past this, each is logged again (bounded memory)
+
+    def __init__(self, *, required: bool, allowed: Iterable[str] = ()) -> None:
+        self.required = required
+        self.allowed = frozenset(allowed)
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls) -> PeerGate:
+        return cls(required=False)
+
+    def check(self, context: grpc.ServicerContext) -> Peer | None:
+        """The caller's identity; aborts the call when it may not call."""
+        if not self.required:
+            return None
+        peer = peer_from_auth_context(context.auth_context())
+        if peer is None:
+            log.warning("refused a call from %s: no verified client certificate", context.peer())
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a client certificate is required")
+        if self.allowed and peer.common_name not in self.allowed:
+            log.warning("refused peer %s from %s: not in allowed_peers", peer, context.peer())
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"peer {peer.common_name!r} may not call this service")
+        self._note(peer)
+        return peer
+
+    def _note(self, peer: Peer) -> None:
+        key = str(peer)
+        with self._lock:
+            if key in self._seen:
+                return
+            if len(self._seen) >= self._MAX_REMEMBERED:
+                self._seen.clear()
+            self._seen.add(key)
+        log.info("accepted peer %s", peer)
+
+
 class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
-    def __init__(self, core: InferenceCore) -> None:
+    def __init__(self, core: InferenceCore, *, gate: PeerGate | None = None) -> None:
         self._core = core
+        self._gate = gate if gate is not None else PeerGate.open()
 
     def predict(
         self, request: intent_pb2.IntentPredictionRequest, context: grpc.ServicerContext
     ) -> intent_pb2.IntentPredictionResponse:
+        self._gate.check(context)
         try:
             prediction = self._core.predict(kind="intent", model_id=request.model_id, payload=request.document,
                                             directory=_model_dir(context), timeout=_remaining(context))
@@ -82,12 +138,14 @@ class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
 
 
 class VisionServicer(vision_pb2_grpc.VisionPredictorServiceServicer):
-    def __init__(self, core: InferenceCore) -> None:
+    def __init__(self, core: InferenceCore, *, gate: PeerGate | None = None) -> None:
         self._core = core
+        self._gate = gate if gate is not None else PeerGate.open()
 
     def predict(
         self, request: vision_pb2.VisionPredictionRequest, context: grpc.ServicerContext
     ) -> vision_pb2.VisionPredictionResponse:
+        self._gate.check(context)
         try:
             prediction = self._core.predict(kind="vision", model_id=request.model_id, payload=request.sample,
                                             directory=_model_dir(context), timeout=_remaining(context))

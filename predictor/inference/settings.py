@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, FilePath, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sdk.tls import TLSFiles
 
 
 class InferenceSettings(BaseSettings):
@@ -57,3 +60,35 @@ class InferenceSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=5.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM."
     )
+    tls_cert: FilePath | None = Field(
+        default=None,
+        description="PEM certificate the server presents. With tls_key and tls_ca, the server speaks mutual TLS "
+        "only; unset (the default), plaintext: the sidecar calls it over the pod's loopback.",
+    )
+    tls_key: FilePath | None = Field(default=None, description="PEM private key of tls_cert.")
+    tls_ca: FilePath | None = Field(
+        default=None, description="PEM CA bundle; a client must present a certificate it signed (require_client_auth)."
+    )
+    allowed_peers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Client certificate CNs allowed to call the predict services (comma-separated in the env); "
+        "empty: any certificate the CA signed. Others get PERMISSION_DENIED. Needs mutual TLS.",
+    )
+
+    @field_validator("allowed_peers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Self:
+        given = [name for name in ("tls_cert", "tls_key", "tls_ca") if getattr(self, name) is not None]
+        if given and len(given) != 3:
+            raise ValueError(f"mutual TLS needs tls_cert, tls_key and tls_ca together (got only {', '.join(given)})")
+        if self.allowed_peers and not given:
+            raise ValueError("allowed_peers needs mutual TLS (tls_cert, tls_key, tls_ca)")
+        return self
+
+    def tls(self) -> TLSFiles | None:
+        """The server's mutual-TLS files, or None for plaintext."""
+        return TLSFiles.of(cert=self.tls_cert, key=self.tls_key, ca=self.tls_ca)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 import grpc
@@ -10,11 +11,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from predictor.sidecar.auth import Authenticator
 from predictor.sidecar.diskcache import DiskCache, HttpFetcher
-from predictor.sidecar.inference_client import InferenceClient
+from predictor.sidecar.inference_client import InferenceClient, open_channel
 from predictor.sidecar.metrics import Metrics
 from predictor.sidecar.resolver import CachedResolver, PlatformResolver
 from predictor.sidecar.service import PredictionService
 from predictor.sidecar.settings import SidecarSettings
+from sdk import tls
 from sdk.models import archive
 
 
@@ -42,7 +44,10 @@ class Components:
 
 
 async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Components:
-    platform_http = httpx.AsyncClient(base_url=settings.platform_url, timeout=settings.platform_timeout_s)
+    platform_files = settings.platform_tls()
+    verify: ssl.SSLContext | bool = tls.client_context(platform_files) if platform_files is not None else True
+    platform_http = httpx.AsyncClient(base_url=settings.platform_url, timeout=settings.platform_timeout_s,
+                                      verify=verify)
     blob_http = httpx.AsyncClient(timeout=settings.download_timeout_s)
     platform = PlatformResolver(platform_http)
     resolver = CachedResolver(platform, ttl_s=settings.resolve_ttl_s, negative_ttl_s=settings.resolve_negative_ttl_s,
@@ -51,7 +56,8 @@ async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Co
     disk = DiskCache(settings.cache_dir, budget_bytes=settings.disk_budget_bytes, fetcher=HttpFetcher(blob_http),
                      limits=limits, max_archive_bytes=settings.max_archive_bytes)
     disk.open()
-    channel = grpc.aio.insecure_channel(settings.inference_target)
+    channel = open_channel(settings.inference_target, files=settings.inference_tls(),
+                           server_name=settings.inference_tls_server_name)
     inference = InferenceClient(channel)
     service = PredictionService(resolver=resolver, disk=disk, inference=inference, metrics=metrics,
                                 deadline_s=settings.request_deadline_s, retry_after_s=settings.retry_after_s)

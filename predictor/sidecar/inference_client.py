@@ -10,6 +10,7 @@ import grpc
 
 from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
 from predictor.inference.postprocess import Ranked
+from sdk import tls
 from sdk.errors import PermanentError, Problem, TemporaryError, ValidationError
 
 MODEL_DIR_KEY = "x-trainyard-model-dir"
@@ -27,6 +28,17 @@ class InferenceAnswer:
     hit: bool
     load_s: float
     infer_s: float
+
+
+def open_channel(target: str, *, files: tls.TLSFiles | None = None, server_name: str | None = None,
+                 options: Iterable[tuple[str, str | int]] = ()) -> grpc.aio.Channel:
+    """The channel to the inference server: plaintext, or mutual TLS with `files` (this
+    sidecar's certificate and key, and the CA that signed the server's). `server_name` is the
+    name checked against the server certificate when it differs from the target's host."""
+    if files is None:
+        return grpc.aio.insecure_channel(target, options=list(options))
+    extra = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.aio.secure_channel(target, tls.grpc_channel_credentials(files), options=[*options, *extra])
 
 
 class InferenceClient:
@@ -83,6 +95,9 @@ def _translate(exc: grpc.aio.AioRpcError) -> Exception:
         return InferenceTimeout("the model is still loading; retry shortly")
     if code in _TEMPORARY_CODES:
         return TemporaryError(f"inference server: {code.name} {exc.details()}")
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+        # mutual TLS: this sidecar's certificate is not one the server accepts (configuration, not input)
+        return PermanentError(f"inference server refused this sidecar: {code.name} {exc.details()}")
     return PermanentError(f"inference server: {code.name} {exc.details()}")
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sdk.tls import TLSFiles
 
 
 class SidecarSettings(BaseSettings):
@@ -76,3 +79,46 @@ class SidecarSettings(BaseSettings):
     max_weights_bytes: int = Field(
         default=64 << 20, gt=0, description="Largest weights.pt accepted inside an archive (extraction limit)."
     )
+    inference_tls_cert: FilePath | None = Field(
+        default=None,
+        description="PEM client certificate presented to the inference server. With inference_tls_key and "
+        "inference_tls_ca the channel is mutual TLS; unset (the default), plaintext over the pod's loopback.",
+    )
+    inference_tls_key: FilePath | None = Field(default=None, description="PEM private key of inference_tls_cert.")
+    inference_tls_ca: FilePath | None = Field(
+        default=None, description="PEM CA bundle the inference server's certificate must chain to."
+    )
+    inference_tls_server_name: str | None = Field(
+        default=None,
+        description="Name checked against the inference server's certificate when it is not the target's host "
+        "(e.g. 'inference' while dialing 127.0.0.1); unset: the target's host.",
+    )
+    platform_tls_cert: FilePath | None = Field(
+        default=None,
+        description="PEM client certificate presented to the platform (resolve calls) when it requires mutual "
+        "TLS; with platform_tls_key. Unset: no client certificate.",
+    )
+    platform_tls_key: FilePath | None = Field(default=None, description="PEM private key of platform_tls_cert.")
+    platform_tls_ca: FilePath | None = Field(
+        default=None,
+        description="PEM CA bundle the platform's certificate must chain to (an https platform_url with a private "
+        "CA); unset: the system trust store.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Self:
+        given = [n for n in ("inference_tls_cert", "inference_tls_key", "inference_tls_ca") if getattr(self, n)]
+        if given and len(given) != 3:
+            raise ValueError("mutual TLS to the inference server needs inference_tls_cert, inference_tls_key and "
+                             f"inference_tls_ca together (got only {', '.join(given)})")
+        if (self.platform_tls_cert is None) != (self.platform_tls_key is None):
+            raise ValueError("platform_tls_cert and platform_tls_key go together")
+        return self
+
+    def inference_tls(self) -> TLSFiles | None:
+        """Files for the mutual-TLS channel to the inference server, or None for plaintext."""
+        return TLSFiles.of(cert=self.inference_tls_cert, key=self.inference_tls_key, ca=self.inference_tls_ca)
+
+    def platform_tls(self) -> TLSFiles | None:
+        """Client certificate and/or CA for the platform's HTTPS API, or None (httpx defaults)."""
+        return TLSFiles.of(cert=self.platform_tls_cert, key=self.platform_tls_key, ca=self.platform_tls_ca)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,3 +156,40 @@ def test_revocation_stops_a_running_job_at_the_next_sweep(platform: Platform) ->
     states = p.call("GET", "/v1/audit", ADMIN, params={"resource": f"job/{job['job_id']}"}).json()["items"]
     assert [r["reason"].split(":")[0] for r in reversed(states)] == [
         "new -> QUEUED", "QUEUED -> LAUNCHING", "LAUNCHING -> RUNNING", "RUNNING -> CANCELLED"]
+
+
+BODIES = {"/v1/projects/{project_id}": {"purpose": "mine now"},
+          "/v1/projects/{project_id}/tasks": {"name": "t", "command": ["x"]},
+          "/v1/projects/{project_id}/datasets": {"name": "d", "op": "upload"},
+          "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"}}
+
+
+def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platform: Platform) -> None:
+    from functions.api.policy import ROUTES
+    from functions.domain.registry import PublishedModel
+    from tests.support.builders import T0
+
+    p = platform
+    pid = project(p)
+    aid = request_grant(p, pid)
+    p.call("POST", f"/v1/approvals/{aid}/approve", BOSS)
+    job = p.call("POST", f"/v1/projects/{pid}/tasks", ANA, json=TASK).json()["job"]
+    p.deps.models.create_model(PublishedModel(
+        model_id="m-1", tenant="acme", name="m", kind="intent", labels=("a",), project_id=pid, task_id=job["task_id"],
+        job_id=job["job_id"], epoch=1, metrics={}, archive_key="k", sha256="0" * 64, size_bytes=1, created_at=T0))
+    ids = {"project_id": pid, "task_id": job["task_id"], "job_id": job["job_id"], "model_id": "m-1",
+           "approval_id": aid, "name": "d"}
+    evil_job = {"Authorization": "Bearer " + tokens.job_token(tenant="evil", job_id=job["job_id"], secret=SECRET,
+                                                              expires_at=int(time.time()) + 60)}
+    tried = []
+    for (method, template), roles in sorted(ROUTES.items()):
+        if "{" not in template:
+            continue  # collections: scoped to the caller's tenant by construction
+        path = template.format(**ids)
+        who = evil_job if roles == {Role.JOB} else EVE
+        r = p.call(method, path, who, json=BODIES.get(template))
+        assert r.status_code == 404, (method, template, r.status_code, r.text)
+        tried.append(f"{method} {template}")
+    records = p.call("GET", "/v1/audit", OPS, params={"tenant": "evil", "limit": 1000}).json()["items"]
+    assert sorted(r["action"] for r in records if r["decision"] == "denied") == sorted(tried)
+    assert p.call("GET", f"/v1/jobs/{job['job_id']}", ANA).json()["state"] == "QUEUED"  # nothing changed
