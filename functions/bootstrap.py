@@ -20,6 +20,9 @@ from functions.publishing import HttpPublisher
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.tables import Tables, make_tables
+from sdk.contracts.jwks import Fetch, fetch_json
+from sdk.contracts.signing import PlatformSigner, verifier_for
+from sdk.contracts.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
 _lock = threading.Lock()
 _installed: Deps | None = None
@@ -60,13 +63,30 @@ def runtime_for(settings: Settings) -> JobRuntime:
     return LocalRuntime(settings.state_dir)
 
 
+def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenVerifier, JobTokenSigner]:
+    """What verifies bearer tokens and what mints job tokens: a JWKS and the platform's ES256
+    key in production, the HS256 secret in local mode. Reads the key file; fetches nothing."""
+    signer = (PlatformSigner.from_pem_file(settings.job_token_key_file, issuer=settings.job_token_issuer,
+                                           audience=settings.token_audience)
+              if settings.job_token_key_file is not None else None)
+    verifier = verifier_for(secret=settings.token_secret, jwks_url=settings.jwks_url, jwks_file=settings.jwks_file,
+                            issuer=settings.token_issuer, audience=settings.token_audience,
+                            algorithms=settings.token_algorithms, leeway_s=settings.token_leeway_s,
+                            jwks_ttl_s=settings.jwks_cache_s, jwks_min_refresh_s=settings.jwks_min_refresh_s,
+                            job_signer=signer, fetch=fetch)
+    jobs = signer or SecretJobTokens(settings.token_secret, issuer=settings.token_issuer,
+                                     audience=settings.token_audience)
+    return verifier, jobs
+
+
 def build(settings: Settings, *, runtime: JobRuntime | None = None) -> Deps:
     store = DynamoStore(tables_for(settings))
     s3 = s3_client(settings)
+    verifier, job_signer = token_keys(settings)
     config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
                         reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
-                        admin_tenant=settings.admin_tenant)
+                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer)
     return Deps(
         projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.domain.admission import Capacity, PoolPolicy
+from sdk.contracts import signing, tokens
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+Algorithm = Literal["ES256", "RS256"]
 
 
 class Settings(BaseSettings):
@@ -16,9 +21,41 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TRAINYARD_", extra="ignore")
 
+    # -- tokens: HS256 with a secret (local mode), or a JWKS plus the platform's ES256 job key (production)
     token_secret: str = Field(
-        min_length=32, description="HS256 secret for user and job tokens (local mode; >= 32 bytes, RFC 7518)"
-    )
+        default="", description="local mode: HS256 secret of user and job tokens (>= 32 bytes, RFC 7518). Leave it "
+                                "unset with a JWKS: then HS256 is never accepted")
+    token_issuer: str = Field(
+        default=tokens.ISSUER, min_length=1,
+        description="`iss` user and service tokens must carry: 'trainyard-local' in local mode; with a JWKS, your "
+                    "identity provider's issuer (required)")
+    token_audience: str = Field(default=tokens.AUDIENCE, min_length=1,
+                                description="`aud` every token must name: this platform")
+    token_leeway_s: float = Field(default=tokens.DEFAULT_LEEWAY_S, ge=0, le=60,
+                                  description="seconds of clock skew tolerated on exp and nbf")
+    token_algorithms: list[Algorithm] = Field(
+        default_factory=lambda: list[Algorithm](["ES256", "RS256"]), min_length=1,
+        description="JWKS mode: signature algorithms accepted (HS256 and none never are)")
+    jwks_url: str | None = Field(
+        default=None,
+        description="production: the identity provider's JWKS URL (https; http only on loopback), fetched on first "
+                    "use, cached jwks_cache_s, refetched when a token names an unknown kid")
+    jwks_file: FilePath | None = Field(
+        default=None, description="production, instead of jwks_url: a JWKS file (a mounted Secret or ConfigMap), "
+                                  "re-read when a token names an unknown kid and the file changed")
+    jwks_cache_s: float = Field(default=300.0, gt=0,
+                                description="seconds a fetched JWKS is used before a refetch: retired keys stop "
+                                            "verifying within this time")
+    jwks_min_refresh_s: float = Field(
+        default=10.0, ge=0,
+        description="least seconds between two JWKS fetches (unknown kid, failed fetch): bounds the load made-up "
+                    "kids put on the identity provider, and how soon a newly rotated key is picked up")
+    job_token_key_file: FilePath | None = Field(
+        default=None,
+        description="PEM EC P-256 private key(s) job tokens are signed with (ES256): the first signs, all are "
+                    "published at /v1/.well-known/jwks.json. Required with a JWKS; unset: HS256 with token_secret")
+    job_token_issuer: str = Field(default=signing.JOB_ISSUER, min_length=1,
+                                  description="`iss` of ES256 job tokens; differs from token_issuer")
     platform_url: str = Field(
         default="http://127.0.0.1:8080",
         description="base URL trainers use to reach the events ingress and data endpoints",
@@ -63,3 +100,37 @@ class Settings(BaseSettings):
         description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "
                     "revoke any grant (a tenant no customer is given)")
     kubernetes_namespace: str = Field(default="trainyard-jobs", description="namespace of trainer Jobs")
+
+    @model_validator(mode="after")
+    def _one_token_mode(self) -> Self:
+        problems = token_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def token_problems(s: Settings) -> list[str]:
+    """What is wrong with the token settings: one mode, complete, and no HS256 next to a JWKS."""
+    problems = []
+    jwks = s.jwks_url or s.jwks_file
+    if s.token_secret and len(s.token_secret.encode()) < 32:
+        problems.append("TRAINYARD_TOKEN_SECRET must be at least 32 bytes")
+    if s.jwks_url and s.jwks_file:
+        problems.append("set TRAINYARD_JWKS_URL or TRAINYARD_JWKS_FILE, not both")
+    if s.jwks_url:
+        url = urlsplit(s.jwks_url)
+        if not (url.scheme == "https" or (url.scheme == "http" and url.hostname in _LOOPBACK)):
+            problems.append("TRAINYARD_JWKS_URL must be https (plain http only on loopback): keys fetched in the "
+                            "clear could be swapped")
+    if jwks:
+        if s.token_secret:
+            problems.append("with a JWKS, HS256 is never accepted: unset TRAINYARD_TOKEN_SECRET")
+        if s.job_token_key_file is None:
+            problems.append("with a JWKS, the platform signs job tokens with TRAINYARD_JOB_TOKEN_KEY_FILE (EC P-256)")
+        if "token_issuer" not in s.model_fields_set:
+            problems.append("with a JWKS, TRAINYARD_TOKEN_ISSUER must name your identity provider's issuer")
+    elif not s.token_secret:
+        problems.append("configure TRAINYARD_TOKEN_SECRET (local mode) or TRAINYARD_JWKS_URL/TRAINYARD_JWKS_FILE")
+    if s.job_token_key_file is not None and s.job_token_issuer == s.token_issuer:
+        problems.append("TRAINYARD_JOB_TOKEN_ISSUER must differ from TRAINYARD_TOKEN_ISSUER")
+    return problems

@@ -11,6 +11,7 @@
     trainyard approvals request --dataset reviews --action train --project P --purpose "..." --days 30
     trainyard approvals approve ID --reason "fits the purpose"
     trainyard audit --resource job/JOB
+    trainyard token create --tenant demo --sub ana@demo --role data-scientist --ttl 12h
 
 The app is built by `make_app(deps)`, so tests inject a client factory (pointing at an
 httpx MockTransport), a sleep and a process launcher instead of patching.
@@ -34,6 +35,7 @@ from sdk.cli_jobs import jobs_app
 from sdk.cli_models import models_app
 from sdk.cli_projects import projects_app, tasks_app
 from sdk.cli_session import Deps, Session, session
+from sdk.cli_token import token_app
 from sdk.errors import TrainyardError
 
 
@@ -107,6 +109,7 @@ def make_app(deps: Deps | None = None) -> typer.Typer:
     app.add_typer(approvals_app(), name="approvals", help="Request, decide, revoke and list data grants.")
     app.command("audit")(audit)
     app.add_typer(certs_app(), name="certs", help="A local CA and certificates for running with mutual TLS.")
+    app.add_typer(token_app(), name="token", help="Sign tokens for principals of the local platform.")
     return app
 
 

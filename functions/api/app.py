@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from functions.api import approvals, audit, errors, ingress, jobs, models, projects
-from functions.api.auth import CHECKED
+from functions.api.auth import CHECKED, keys_router
 from functions.core.deps import Deps
 
 log = logging.getLogger("trainyard.api")
@@ -24,6 +24,7 @@ def create_app(deps: Deps) -> FastAPI:
     errors.install(app)
     for router in (projects.router, jobs.router, models.router, ingress.router, approvals.router, audit.router):
         app.include_router(router, dependencies=[CHECKED])  # every /v1 route passes the role table
+    app.include_router(keys_router)  # but the public keys of job tokens, which anyone may read
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

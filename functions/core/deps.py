@@ -18,6 +18,7 @@ from functions.ports import (
     ProjectStore,
     TaskStore,
 )
+from sdk.contracts.tokens import HS256Verifier, JobTokenSigner, SecretJobTokens, TokenVerifier
 
 
 class SystemClock:
@@ -30,7 +31,7 @@ DEFAULT_POOL = PoolPolicy(budget=Capacity(slots=4, cpu_milli=8000, memory_mb=16_
 
 @dataclass(frozen=True)
 class CoreConfig:
-    token_secret: str
+    token_secret: str  # local mode's HS256 secret; "" when `verifier` and `job_signer` are given (production)
     platform_url: str  # what trainers use to reach the platform's events ingress
     pools: dict[str, PoolPolicy] = field(default_factory=lambda: {"default": DEFAULT_POOL})
     source: str = "trainyard/functions"
@@ -38,6 +39,18 @@ class CoreConfig:
     reconcile_grace_s: float = 30.0  # a launched job may not yet show in the runtime
     exit_grace_s: float = 5.0  # a trainer's final event may still be in flight after exit
     admin_tenant: str = "platform"  # admins of this tenant read and revoke across every tenant
+    verifier: TokenVerifier | None = None  # checks bearer tokens; None: HS256 with token_secret
+    job_signer: JobTokenSigner | None = None  # mints job tokens; None: HS256 with token_secret
+
+    def __post_init__(self) -> None:
+        if not self.token_secret and (self.verifier is None or self.job_signer is None):
+            raise ValueError("without a token secret, CoreConfig needs both a verifier and a job signer")
+
+    def token_verifier(self) -> TokenVerifier:
+        return self.verifier or HS256Verifier(self.token_secret)
+
+    def job_tokens(self) -> JobTokenSigner:
+        return self.job_signer or SecretJobTokens(self.token_secret)
 
 
 @dataclass(frozen=True)

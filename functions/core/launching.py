@@ -18,7 +18,6 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import LaunchSpec
-from sdk.contracts import tokens
 from sdk.contracts.specs import FailureKind
 from sdk.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
 
@@ -86,8 +85,8 @@ def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], i
                  hyperparameters: dict[str, str | int | float | bool]) -> LaunchSpec:
     assert job.launched_at is not None
     expires = job.launched_at + timedelta(seconds=job.limits.ttl_s) + TOKEN_SLACK
-    token = tokens.job_token(tenant=job.tenant, job_id=job.job_id, secret=deps.config.token_secret,
-                             expires_at=int(expires.timestamp()))
+    token = deps.config.job_tokens().job_token(tenant=job.tenant, job_id=job.job_id,
+                                               expires_at=int(expires.timestamp()))
     env = {
         "TRAINYARD_JOB_ID": job.job_id,
         "TRAINYARD_TASK_ID": job.task_id,

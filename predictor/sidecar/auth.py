@@ -1,7 +1,9 @@
 """Bearer token verification, local (no platform call), with a cache of verified tokens.
 
-A token is immutable, so once its HS256 signature verified it stays verified: the cache
-only has to re-check expiry. That keeps the HMAC and JSON decoding off the warm path.
+The sidecar checks tokens as the platform does: HS256 with the shared secret in local mode,
+or any `TokenVerifier` (a JWKS verifier in production, sdk.contracts.signing.verifier_for).
+A token is immutable, so once its signature verified it stays verified: the cache only has
+to re-check expiry. That keeps the signature check and JSON decoding off the warm path.
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from sdk.contracts import tokens
+from sdk.contracts.tokens import TokenVerifier
 from sdk.errors import Unauthenticated
 
 
 class Authenticator:
-    def __init__(self, secret: str, *, max_entries: int = 10_000, clock: Callable[[], float] = time.time) -> None:
-        self._secret = secret
+    """`Authenticator(secret)` verifies HS256 (leeway 0, on `clock`); `Authenticator(verifier)`
+    uses the verifier, and `leeway_s` should then be the verifier's."""
+
+    def __init__(self, verifier: str | TokenVerifier, *, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.time, leeway_s: float = 0.0) -> None:
+        self._verifier = (tokens.HS256Verifier(verifier, leeway_s=leeway_s, clock=clock)
+                          if isinstance(verifier, str) else verifier)
         self._max_entries = max_entries
         self._clock = clock
+        self._leeway_s = leeway_s
         self._verified: OrderedDict[str, tokens.Claims] = OrderedDict()
 
     def authenticate(self, authorization: str | None) -> tokens.Claims:
@@ -28,11 +37,11 @@ class Authenticator:
         token = authorization[7:].strip()
         claims = self._verified.get(token)
         if claims is None:
-            claims = tokens.verify(token, secret=self._secret)
+            claims = self._verifier.verify(token)
             self._verified[token] = claims
             if len(self._verified) > self._max_entries:
                 self._verified.popitem(last=False)
-        if claims.exp <= self._clock():
+        if claims.exp + self._leeway_s <= self._clock():
             self._verified.pop(token, None)
-            raise Unauthenticated("invalid token: Signature has expired")
+            raise tokens.TokenExpired(f"invalid token: expired at {tokens.format_time(claims.exp)}", claims)
         return claims

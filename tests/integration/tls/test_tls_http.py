@@ -187,3 +187,24 @@ def test_sidecar_resolves_through_a_platform_that_requires_mutual_tls(
     without = _sidecar_settings(url, tmp_path, ca=pki.trusted / "ca.pem")
     with pytest.raises(TemporaryError, match="platform unreachable"):
         asyncio.run(_resolve(without))
+
+
+def test_through_the_egress_socket_an_https_platform_is_spoken_to_in_plain_http(
+    api: FakeApi, pki: Pki, tmp_path: Path
+) -> None:
+    """A sandboxed trainer: the proxy behind its socket holds the certificate and speaks TLS."""
+    sock = tmp_path / "platform.sock"
+    server = uvicorn.Server(uvicorn.Config(api.app, uds=str(sock), log_level="critical", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with http.platform_client("https://platform.test", "token", uds=str(sock), tls=pki.files("dev@demo")) as c:
+            response = c.get("/v1/projects")
+        assert response.status_code == 200 and response.request.url.scheme == "http"
+        assert api.hits[-1] == "projects"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
