@@ -26,6 +26,7 @@ from rich.table import Table
 from sdk.client import Client, JobView
 from sdk.contracts.specs import ProjectSpec, TaskSpec
 from sdk.predict import Predictor
+from sdk.tls import TLSFiles, client_context
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=None if sys.stdout.isatty() else 132)  # CI logs: room for the tables
@@ -41,20 +42,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_platform(state: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def start_platform(state: Path, *, tls: Path | None) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     port = free_port()
     log = (state / "platform.log").open("wb")
     cmd = [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
            "--sweep-interval", "1"]
+    if tls is not None:
+        cmd += ["--tls", str(tls)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # first start extracts the shared embedding table
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the platform exited early; see {state / 'platform.log'}")
+        ready = state / "local.json"  # written last, once the certificates and the predictor are up
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and (state / "local.json").exists():
-                return proc, url, json.loads((state / "local.json").read_text())
+            if ready.exists():
+                verify = client_context(TLSFiles.in_dir(tls, "dev@demo")) if tls else True
+                if httpx.get(f"{url}/healthz", timeout=1, verify=verify).status_code == 200:
+                    return proc, url, json.loads(ready.read_text())
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
@@ -168,8 +174,8 @@ def approve_training(c: Client, approver: Client, project_id: str) -> None:
     say(f"approver@demo approved it: {decided.state} until {decided.expires_at:%Y-%m-%d}")
 
 
-def run(url: str, config: dict[str, str]) -> int:
-    with Client(url, config["token"]) as c, Client(url, config["approver_token"]) as approver:
+def run(url: str, config: dict[str, str], *, tls: TLSFiles | None) -> int:
+    with Client(url, config["token"], tls=tls) as c, Client(url, config["approver_token"], tls=tls) as approver:
         say("creating project [bold]intent-demo[/] with dataset 'intents'")
         project = c.create_project(ProjectSpec(name="intent-demo", purpose="route support tickets by intent",
                                                datasets=["intents"]))
@@ -197,10 +203,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
         state = Path(tmp)
         say("starting the local platform (moto DynamoDB+S3, functions, dispatcher, ticker, runner, predictor)")
-        proc, url, config = start_platform(state)
+        # --tls: the platform API requires mutual TLS; the demo's user presents dev@demo's certificate
+        tls_dir = state / "tls" if "--tls" in sys.argv[1:] else None
+        proc, url, config = start_platform(state, tls=tls_dir)
+        tls = TLSFiles.in_dir(tls_dir, "dev@demo") if tls_dir else None  # made by the platform at start
         say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
         try:
-            code = run(url, config)
+            code = run(url, config, tls=tls)
         finally:
             say("stopping the platform")
             proc.send_signal(signal.SIGINT)

@@ -6,6 +6,7 @@ runtime name), never a branch in a handler.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any
 
@@ -79,7 +80,10 @@ def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenV
     return verifier, jobs
 
 
-def build(settings: Settings, *, runtime: JobRuntime | None = None) -> Deps:
+def build(settings: Settings, *, runtime: JobRuntime | None = None,
+          http_verify: ssl.SSLContext | bool = True) -> Deps:
+    """`http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
+    mode's own client certificate when its API requires mutual TLS."""
     store = DynamoStore(tables_for(settings))
     s3 = s3_client(settings)
     verifier, job_signer = token_keys(settings)
@@ -93,7 +97,7 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None) -> Deps:
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
         runtime=runtime or runtime_for(settings),
-        events=HttpPublisher(settings.broker_url, client=httpx.Client(timeout=10.0)),
+        events=HttpPublisher(settings.broker_url, client=httpx.Client(timeout=10.0, verify=http_verify)),
         clock=SystemClock(),
         config=config,
     )

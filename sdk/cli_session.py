@@ -58,7 +58,7 @@ def _wait_interruptibly(proc: subprocess.Popen[bytes]) -> int:
 class Deps:
     """What the CLI needs from the outside world, replaceable in tests."""
 
-    client_factory: ClientFactory = Client
+    client_factory: ClientFactory = Client.from_env  # TRAINYARD_TLS_* for a platform with mutual TLS
     predictor_factory: PredictorFactory = Predictor
     sleep: Callable[[float], None] = time.sleep
     launcher: Launcher = run_forwarding_interrupt

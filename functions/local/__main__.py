@@ -7,6 +7,7 @@ import contextlib
 import os
 from pathlib import Path
 
+import httpx
 import uvicorn
 
 from functions import bootstrap, logs
@@ -22,6 +23,7 @@ from functions.local.platform import (
     write_client_config,
 )
 from functions.local.predictor import predictor
+from functions.local.tls import LocalTLS
 from functions.runtimes.local import LocalRuntime
 from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
@@ -37,24 +39,33 @@ def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespa
     p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
     p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--tls", type=Path, default=None, metavar="DIR",
+                   help="serve the API with mutual TLS, certificates from DIR (made there when missing; "
+                        "see `trainyard certs`), e.g. .trainyard/tls")
     a = p.parse_args(argv)
+    tls = LocalTLS.prepare(a.tls, tenant=a.tenant) if a.tls is not None else None
     return LocalOptions(host=a.host, port=a.port, state_dir=a.state_dir.resolve(),
-                        sweep_interval_s=a.sweep_interval, tenant=a.tenant), a
+                        sweep_interval_s=a.sweep_interval, tenant=a.tenant, tls=tls), a
 
 
-def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: Path) -> LocalRuntime:
+def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: list[Path],
+                  tls: LocalTLS | None = None) -> LocalRuntime:
     """The local runner; its trainers sandboxed as TRAINYARD_SANDBOX says, then reaching the
-    platform and S3 only through the egress proxy (which lives as long as `stack`)."""
+    platform and S3 only through the egress proxy (which lives as long as `stack`). With
+    `tls`, the proxy presents the platform's client certificate (the trainer holds none);
+    unsandboxed trainers get their own in TRAINYARD_TLS_*."""
     wrap = select_wrap(settings.sandbox, read_only=default_read_only(*settings.sandbox_read_only),
-                       hidden=[hidden], devices=default_devices())
+                       hidden=hidden, devices=default_devices())
     if wrap is None:
-        return LocalRuntime(settings.state_dir)
+        return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None)
     assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
     # moto takes any signature, so the proxy checks it, with the keys the platform signs with.
     credentials = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
     policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
                           credentials=credentials)
-    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(EgressProxy(policy)))
+    transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
+    proxy = EgressProxy(policy, transport=transport)
+    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(proxy))
     runtime.reopen_egress()  # trainers still running from before a restart (with --aws-endpoint)
     return runtime
 
@@ -66,12 +77,15 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(key, value)  # moto accepts any; boto3 must find some
     with contextlib.ExitStack() as stack:
         endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
-        url = f"http://{options.host}:{options.port}"
+        url = options.url
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
                             broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
-        runtime = local_runtime(settings, stack, hidden=options.state_dir)
-        deps = bootstrap.build(settings, runtime=runtime)
+        tls = options.tls
+        hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
+        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls)
+        deps = bootstrap.build(settings, runtime=runtime,
+                               http_verify=tls.platform_client() if tls is not None else True)
         ensure_storage(deps, settings)
         bootstrap.install(deps)
         app, _ = build_app(deps, options)
@@ -79,15 +93,25 @@ def main(argv: list[str] | None = None) -> None:
         extra = {"aws_endpoint": endpoint, **people}
         if not args.no_predictor:
             served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
-                                                   token_secret=settings.token_secret, host=options.host))
+                                                   token_secret=settings.token_secret, host=options.host,
+                                                   tls_env=tls.predictor_env() if tls is not None else None))
             extra["predictor_url"] = served.url
             print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
+        if tls is not None:
+            extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
         path = write_client_config(options, url=url, extra=extra)
         print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
         print(f"AWS endpoint (moto): {endpoint}", flush=True)
         print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
         print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
-        uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False)
+        if tls is not None:
+            print("mutual TLS is on; the CLI and SDK need:", flush=True)
+            print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)
+        ssl_options = tls.uvicorn_options() if tls is not None else {}
+        # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
+        # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
+        uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=5, **ssl_options)
         if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
             for job in runtime.list():
                 runtime.delete(job.job_id)

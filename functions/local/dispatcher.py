@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Dispatcher:
     shards: int = 4
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     dead_letters: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=1000))
+    verify: ssl.SSLContext | bool = True  # with mutual TLS: the platform's client certificate and CA
 
     def __post_init__(self) -> None:
         self._queues: list[asyncio.Queue[CloudEvent]] = []
@@ -48,7 +50,7 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.policy.timeout_s)
+        self._client = httpx.AsyncClient(timeout=self.policy.timeout_s, verify=self.verify)
         self._queues = [asyncio.Queue() for _ in range(self.shards)]
         self._tasks = [asyncio.create_task(self._work(q)) for q in self._queues]
 

@@ -73,13 +73,18 @@ class EgressProxy:
         self._call(self._setup())
 
     def stop(self) -> None:
-        if self._loop is None or self._thread is None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
             return
-        self._call(self._shutdown())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=_CONTROL_TIMEOUT_S)
-        self._loop.close()
-        self._loop = self._thread = None
+        try:
+            self._call(self._shutdown())
+        finally:
+            # Whatever the shutdown did, the loop ends and is closed: nothing leaks past stop().
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=_CONTROL_TIMEOUT_S)
+            if not thread.is_alive():
+                _finish(loop)
+            self._loop = self._thread = None
 
     def __enter__(self) -> EgressProxy:
         self.start()
@@ -141,6 +146,9 @@ class EgressProxy:
     async def _connection(self, job_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if job_id not in self._servers:  # accepted just as close() ran: nobody would cut it later
+            writer.close()
+            return
         live = self._connections.setdefault(job_id, {})
         if len(live) >= self._max_connections:
             writer.close()
@@ -295,3 +303,14 @@ def _forwarded(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _problem(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending on a stopped loop, let it unwind, and close the loop."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()

@@ -27,6 +27,7 @@ from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
 from functions.local.dispatcher import Dispatcher
+from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.local import isolate_moto_dynamodb
@@ -45,6 +46,11 @@ class LocalOptions:
     state_dir: Path = Path(".trainyard")
     sweep_interval_s: float = 2.0
     tenant: str = "demo"  # the tenant of the printed dev token
+    tls: LocalTLS | None = None  # mutual TLS on the API (--tls DIR)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
 
 
 def function_apps() -> dict[str, object]:
@@ -83,8 +89,8 @@ async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
 
 
 def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]:
-    base = f"http://{options.host}:{options.port}"
-    dispatcher = Dispatcher(functions_url=f"{base}/fn")
+    dispatcher = Dispatcher(functions_url=f"{options.url}/fn",
+                            verify=options.tls.platform_client() if options.tls is not None else True)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

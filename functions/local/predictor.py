@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +60,15 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], *, timeout_s: fl
 
 @contextlib.contextmanager
 def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: str = "127.0.0.1",
-              timeout_s: float = 120.0) -> Iterator[PredictorProcesses]:
+              timeout_s: float = 120.0, tls_env: Mapping[str, str] | None = None) -> Iterator[PredictorProcesses]:
     """Run inference + sidecar until the block ends. The sidecar verifies the same tokens
-    as the platform and resolves models through it; archives are cached under state_dir."""
+    as the platform and resolves models through it; archives are cached under state_dir.
+    `tls_env`: TRAINYARD_INFERENCE_TLS_* / TRAINYARD_SIDECAR_*_TLS_* for mutual TLS."""
     cache = state_dir / "predictor"
     cache.mkdir(parents=True, exist_ok=True)
     log = state_dir / "predictor.log"
     grpc_port, http_port = _free_port(), _free_port()
-    env = {**os.environ, "TRAINYARD_TOKEN_SECRET": token_secret}
+    env = {**os.environ, "TRAINYARD_TOKEN_SECRET": token_secret, **(tls_env or {})}
     inference = _spawn("predictor.inference", [
         "--host", host, "--port", str(grpc_port), "--model-root", str(cache / "models"),
         "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)

@@ -44,7 +44,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +110,7 @@ class LocalRuntime:
 
     def __init__(self, state_dir: Path, *, python: str = sys.executable, kill_grace_s: float = 5.0,
                  wrap: Wrap = no_sandbox, path: str | None = None, launch_timeout_s: float = 10.0,
-                 egress: Egress | None = None) -> None:
+                 egress: Egress | None = None, extra_env: Mapping[str, str] | None = None) -> None:
         self._state_dir = Path(state_dir).absolute()  # the supervisor runs elsewhere: no relative paths
         self._python = python
         self._kill_grace_s = kill_grace_s
@@ -119,6 +119,7 @@ class LocalRuntime:
         self._path = path if path is not None else f"{Path(python).parent}:{_SYSTEM_PATH}"
         self._launch_timeout_s = launch_timeout_s
         self._egress = egress
+        self._extra_env = dict(extra_env or {})  # e.g. TRAINYARD_TLS_* for unsandboxed trainers
 
     def launch(self, spec: LaunchSpec) -> None:
         validate_spec(spec)
@@ -297,7 +298,7 @@ class LocalRuntime:
             raise PermanentError(f"local supervisor failed (exit {code}): {detail}")
 
     def _env(self, spec: LaunchSpec, work: Path) -> dict[str, str]:
-        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work)}
+        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work), **self._extra_env}
         if spec.gpu == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""  # like a pod without nvidia.com/gpu: sees no GPU
         env.update(spec.env)
