@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +21,12 @@ def h() -> Iterator[Harness]:
     bootstrap.install(made.deps)
     yield made
     bootstrap.install(None)
+    # mangum sets an event loop on this thread (as a Lambda container keeps one); close it here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loop = asyncio.get_event_loop()
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 def apigw_v2(method: str, path: str, *, tenant: str = "acme", body: dict[str, Any] | None = None) -> dict[str, Any]:
