@@ -53,6 +53,9 @@ e2e: $(STAMP) proto
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP) proto
+	@command -v wrk >/dev/null 2>&1 && command -v h2load >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null 2>&1 \
+	    || echo "warning: wrk/h2load unavailable: the benchmark falls back to Python load generators"; }
 	$(BIN)/python -m bench.run
 
 manifests: $(STAMP)
