@@ -17,6 +17,7 @@ from predictor.sidecar.resolver import CachedResolver, PlatformResolver
 from predictor.sidecar.service import PredictionService
 from predictor.sidecar.settings import SidecarSettings
 from sdk import tls
+from sdk.contracts import signing, tokens
 from sdk.models import archive
 
 
@@ -61,10 +62,19 @@ async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Co
     inference = InferenceClient(channel)
     service = PredictionService(resolver=resolver, disk=disk, inference=inference, metrics=metrics,
                                 deadline_s=settings.request_deadline_s, retry_after_s=settings.retry_after_s)
-    authenticator = Authenticator(settings.token_secret.get_secret_value(), max_entries=settings.token_cache_entries)
+    authenticator = Authenticator(token_verifier(settings), max_entries=settings.token_cache_entries,
+                                  leeway_s=tokens.DEFAULT_LEEWAY_S)
     return Components(settings=settings, metrics=metrics, authenticator=authenticator, platform=platform,
                       resolver=resolver, disk=disk, inference=inference, service=service, channel=channel,
                       platform_http=platform_http, blob_http=blob_http)
+
+
+def token_verifier(settings: SidecarSettings) -> tokens.TokenVerifier:
+    """The platform's rules: HS256 with the shared secret locally, the IdP's JWKS in production."""
+    secret = settings.token_secret.get_secret_value() if settings.token_secret is not None else None
+    return signing.verifier_for(secret=secret, jwks_url=settings.jwks_url, jwks_file=settings.jwks_file,
+                                issuer=settings.token_issuer, audience=settings.token_audience,
+                                leeway_s=tokens.DEFAULT_LEEWAY_S)
 
 
 async def close_components(c: Components) -> None:

@@ -19,11 +19,32 @@ class SidecarSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Interface the REST API listens on.")
     port: int = Field(default=8090, ge=0, le=65535, description="REST port.")
-    token_secret: SecretStr = Field(
-        min_length=16,
+    token_secret: SecretStr | None = Field(
+        default=None, min_length=32,
         validation_alias=AliasChoices("token_secret", "TRAINYARD_SIDECAR_TOKEN_SECRET", "TRAINYARD_TOKEN_SECRET"),
-        description="HS256 secret the platform signs bearer tokens with (TRAINYARD_TOKEN_SECRET is shared "
-        "with the platform); tokens are verified locally so a bad one costs no platform call.",
+        description="Local mode: the HS256 secret the platform signs bearer tokens with (TRAINYARD_TOKEN_SECRET "
+        "is shared with the platform); tokens are verified locally so a bad one costs no platform call.",
+    )
+    jwks_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("jwks_url", "TRAINYARD_SIDECAR_JWKS_URL", "TRAINYARD_JWKS_URL"),
+        description="Production: the identity provider's JWKS (RS256/ES256; HS256 is then never accepted), "
+        "the same one the platform uses. Keys are cached and refetched on an unknown kid.",
+    )
+    jwks_file: FilePath | None = Field(
+        default=None,
+        validation_alias=AliasChoices("jwks_file", "TRAINYARD_SIDECAR_JWKS_FILE", "TRAINYARD_JWKS_FILE"),
+        description="Production: the JWKS as a mounted file instead of a URL.",
+    )
+    token_issuer: str = Field(
+        default="trainyard-local",
+        validation_alias=AliasChoices("token_issuer", "TRAINYARD_SIDECAR_TOKEN_ISSUER", "TRAINYARD_TOKEN_ISSUER"),
+        description="`iss` every bearer token must carry (the platform's TRAINYARD_TOKEN_ISSUER).",
+    )
+    token_audience: str = Field(
+        default="trainyard",
+        validation_alias=AliasChoices("token_audience", "TRAINYARD_SIDECAR_TOKEN_AUDIENCE",
+                                      "TRAINYARD_TOKEN_AUDIENCE"),
+        description="`aud` every bearer token must name (the platform's TRAINYARD_TOKEN_AUDIENCE).",
     )
     platform_url: str = Field(
         default="http://127.0.0.1:8080",
@@ -104,6 +125,17 @@ class SidecarSettings(BaseSettings):
         description="PEM CA bundle the platform's certificate must chain to (an https platform_url with a private "
         "CA); unset: the system trust store.",
     )
+
+    @model_validator(mode="after")
+    def _one_way_to_verify_tokens(self) -> Self:
+        jwks = [n for n in ("jwks_url", "jwks_file") if getattr(self, n)]
+        if len(jwks) > 1:
+            raise ValueError("configure one JWKS: jwks_url or jwks_file, not both")
+        if jwks and self.token_secret is not None:
+            raise ValueError("a JWKS and an HS256 token_secret exclude each other (HS256 is refused with a JWKS)")
+        if not jwks and self.token_secret is None:
+            raise ValueError("no way to verify tokens: set token_secret (local mode) or jwks_url/jwks_file")
+        return self
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:
