@@ -10,6 +10,7 @@ non-zero if anything did not end as it should.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -49,7 +50,8 @@ def start_platform(state: Path, *, tls: Path | None) -> tuple[subprocess.Popen[b
            "--sweep-interval", "1"]
     if tls is not None:
         cmd += ["--tls", str(tls)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    # its own process group: stopping the group stops the predictor processes it started too
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # first start extracts the shared embedding table
     while time.monotonic() < deadline:
@@ -64,7 +66,7 @@ def start_platform(state: Path, *, tls: Path | None) -> tuple[subprocess.Popen[b
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    proc.kill()
+    os.killpg(proc.pid, signal.SIGKILL)
     raise SystemExit("the platform did not come up within 180 s")
 
 
@@ -206,17 +208,17 @@ def main() -> int:
         # --tls: the platform API requires mutual TLS; the demo's user presents dev@demo's certificate
         tls_dir = state / "tls" if "--tls" in sys.argv[1:] else None
         proc, url, config = start_platform(state, tls=tls_dir)
-        tls = TLSFiles.in_dir(tls_dir, "dev@demo") if tls_dir else None  # made by the platform at start
-        say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
         try:
+            tls = TLSFiles.in_dir(tls_dir, "dev@demo") if tls_dir else None  # made by the platform at start
+            say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
             code = run(url, config, tls=tls)
         finally:
             say("stopping the platform")
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
         if code == 0:
             console.print("[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry, "
                           "the published model answered 'Password Help'[/]")

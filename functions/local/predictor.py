@@ -32,8 +32,10 @@ def _free_port() -> int:
 
 def _spawn(module: str, args: list[str], *, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
+        # Same process group as the platform: whoever stops the group (Ctrl-C, a supervisor's
+        # killpg) stops the predictor too, even when the platform itself is killed outright.
         return subprocess.Popen([sys.executable, "-m", module, *args], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+                                env=env)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

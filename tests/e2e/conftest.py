@@ -40,6 +40,19 @@ class LocalPlatform:
         return (self.state / "platform.log").read_text(errors="replace")
 
 
+def _wait_until_up(proc: subprocess.Popen[bytes], url: str, state: Path) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        assert proc.poll() is None, (state / "platform.log").read_text()
+        try:
+            if (state / "local.json").exists() and httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "platform did not start"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     state = tmp_path_factory.mktemp("platform")
@@ -49,18 +62,14 @@ def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPl
     with (state / "platform.log").open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
-             "--sweep-interval", "0.5"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+             "--sweep-interval", "0.5"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+            start_new_session=True)  # its group holds the predictor too: killpg leaves nothing behind
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, (state / "platform.log").read_text()
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200 and (state / "local.json").exists():
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "platform did not start"
-        time.sleep(0.2)
+    try:
+        _wait_until_up(proc, url, state)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     token = json.loads((state / "local.json").read_text())["token"]
     platform = LocalPlatform(url=url, token=token, state=state, proc=proc)
     yield platform
@@ -68,5 +77,5 @@ def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPl
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
