@@ -134,7 +134,7 @@ def test_without_allowed_peers_any_certificate_from_the_ca_is_accepted(pki: Pki,
 
 
 def sidecar_settings(port: int, files: tls.TLSFiles, *, server_name: str | None = None) -> SidecarSettings:
-    return SidecarSettings(token_secret="a-secret-of-sixteen-chars", inference_target=f"127.0.0.1:{port}",
+    return SidecarSettings(token_secret="a-secret-of-at-least-thirty-two-chars", inference_target=f"127.0.0.1:{port}",
                            inference_tls_cert=files.cert, inference_tls_key=files.key, inference_tls_ca=files.ca,
                            inference_tls_server_name=server_name)
 

@@ -164,7 +164,7 @@ def test_plain_http_to_the_tls_port_gets_nothing(url: str, api: FakeApi) -> None
 
 def _sidecar_settings(url: str, tmp_path: Path, *, cert: Path | None = None, key: Path | None = None,
                       ca: Path | None = None) -> SidecarSettings:
-    return SidecarSettings(token_secret="a-secret-of-sixteen-chars", platform_url=url, cache_dir=tmp_path,
+    return SidecarSettings(token_secret="a-secret-of-at-least-thirty-two-chars", platform_url=url, cache_dir=tmp_path,
                            platform_timeout_s=5.0, platform_tls_cert=cert, platform_tls_key=key, platform_tls_ca=ca)
 
 

@@ -149,7 +149,7 @@ def test_inference_settings_need_all_three_files_or_none(tls_dir: Path) -> None:
 
 def test_sidecar_settings_from_the_environment(tls_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = tls.TLSFiles.in_dir(tls_dir, "sidecar")
-    monkeypatch.setenv("TRAINYARD_TOKEN_SECRET", "a-secret-of-sixteen-chars")
+    monkeypatch.setenv("TRAINYARD_TOKEN_SECRET", "a-secret-of-at-least-thirty-two-chars")
     for key, value in files.env(prefix="TRAINYARD_SIDECAR_INFERENCE_TLS_").items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TRAINYARD_SIDECAR_PLATFORM_TLS_CA", str(files.ca))
