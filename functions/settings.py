@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.core.deps import DEFAULT_POOL
+from functions.domain.admission import PoolPolicy
 from sdk.contracts import signing, tokens
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -86,9 +87,7 @@ class Settings(BaseSettings):
         description="local runner: extra host paths a sandboxed trainer may read (its code, if outside examples/); "
                     "the venv, the interpreter, the SDK and examples/ always are")
     pools: dict[str, PoolPolicy] = Field(
-        default_factory=lambda: {
-            "default": PoolPolicy(budget=Capacity(slots=4, cpu_milli=8000, memory_mb=16384, gpu=0), tenant_cap=4)
-        },
+        default_factory=lambda: {"default": DEFAULT_POOL},
         description="per-pool budget (slots, cpu_milli, memory_mb, gpu) and per-tenant cap of running jobs (JSON)",
     )
     reconcile_grace_s: float = Field(default=30.0, ge=0,
