@@ -26,6 +26,7 @@ from starlette.routing import Mount
 from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
+from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
 from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
@@ -66,9 +67,7 @@ def secret_for(state_dir: Path) -> str:
     """A per-installation signing secret, kept across restarts of the local platform."""
     path = state_dir / "secret"
     if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
