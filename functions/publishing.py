@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 
+from functions import eventauth
 from functions.ports import OutEvent
 from sdk.errors import TemporaryError
 
@@ -27,14 +28,27 @@ def binary_headers(event: OutEvent) -> dict[str, str]:
     return headers
 
 
+def signed_headers(event: OutEvent, key: bytes | None) -> dict[str, str]:
+    """binary_headers, plus the platform's signature (functions.eventauth) when there is a key."""
+    headers = binary_headers(event)
+    if key is not None:
+        attributes = {name: headers.get(f"ce-{name}") for name in ("id", "type", "source", "subject")}
+        attributes[eventauth.TENANT_EXTENSION] = event.extensions.get(eventauth.TENANT_EXTENSION)
+        headers[f"ce-{eventauth.SIGNATURE_EXTENSION}"] = eventauth.signature(key, attributes, event.data)
+    return headers
+
+
 class HttpPublisher:
-    def __init__(self, url: str, *, client: httpx.Client) -> None:
+    """`key`: the platform's event key; every published event is signed with it."""
+
+    def __init__(self, url: str, *, client: httpx.Client, key: bytes | None = None) -> None:
         self._url = url
         self._client = client
+        self._key = key
 
     def publish(self, event: OutEvent) -> None:
         try:
-            resp = self._client.post(self._url, headers=binary_headers(event), json=event.data)
+            resp = self._client.post(self._url, headers=signed_headers(event, self._key), json=event.data)
         except httpx.HTTPError as exc:
             raise TemporaryError(f"broker unreachable at {self._url}: {exc}") from exc
         if resp.status_code >= 300:

@@ -11,16 +11,18 @@ import httpx
 import uvicorn
 
 from functions import bootstrap, logs
-from functions.local.credentials import S3Credentials, s3_credentials
+from functions.local.credentials import S3Credentials, platform_secret, s3_credentials
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
 from functions.local.platform import (
     LocalOptions,
-    build_app,
+    build_apps,
     dev_tokens,
     embedded_aws,
     ensure_storage,
+    internal_socket_dir,
     secret_for,
+    serve_internal,
     write_client_config,
 )
 from functions.local.predictor import predictor
@@ -98,17 +100,20 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.ExitStack() as stack:
         endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
         url = options.url
+        internal = stack.enter_context(internal_socket_dir())
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                            broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                            broker_url="http://internal/broker/", broker_uds=internal,
+                            event_key_file=platform_secret(options.state_dir),
+                            dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
         tls = options.tls
         hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
         runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)
-        deps = bootstrap.build(settings, runtime=runtime,
-                               http_verify=tls.platform_client() if tls is not None else True)
+        deps = bootstrap.build(settings, runtime=runtime)
         ensure_storage(deps, settings)
         bootstrap.install(deps)
-        app, _ = build_app(deps, options)
+        app, internal_app, _ = build_apps(deps, options, internal=internal)
+        stack.enter_context(serve_internal(internal_app, internal))
         people = dev_tokens(settings, options.tenant)
         extra = {"aws_endpoint": endpoint, **people}
         if not args.no_predictor:

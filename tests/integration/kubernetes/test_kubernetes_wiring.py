@@ -24,7 +24,8 @@ class ClusterSettings(Settings):
 
 
 def settings(**values: object) -> ClusterSettings:
-    return ClusterSettings(token_secret="0123456789abcdef" * 2, runtime="kubernetes", **values)  # type: ignore[arg-type]
+    return ClusterSettings(token_secret="0123456789abcdef" * 2, runtime="kubernetes",  # type: ignore[arg-type]
+                           event_key="fedcba9876543210" * 2, **values)
 
 
 def test_kubernetes_fields_of_the_settings_shape_the_config() -> None:
