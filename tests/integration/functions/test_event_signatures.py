@@ -100,3 +100,30 @@ def test_a_planted_task_or_finished_job_is_refused(platform: tuple[str, bootstra
 def test_the_sweeps_ping_names_no_tenant_and_needs_no_signature(platform: tuple[str, bootstrap.Deps]) -> None:
     base, _ = platform
     assert post(base, "sweep", EventType.PING, {}).status_code == 200
+
+
+def test_a_report_id_taken_by_another_tenants_trainer_does_not_drop_a_real_report(
+        platform: tuple[str, bootstrap.Deps]) -> None:
+    """Issue 9, point 5: trainers choose their event ids; another tenant's trainer that posts
+    an id first must not make the victim's real report a 'replay'."""
+    base, deps = platform
+    victim = victim_job(base)
+    p = httpx.post(f"{base}/v1/projects", headers=user("evil"), json={"name": "p", "purpose": "it"})
+    t = httpx.post(f"{base}/v1/projects/{p.json()['project_id']}/tasks", headers=user("evil"),
+                   json={"name": "t", "command": ["python", "x.py"]})
+    attacker = str(t.json()["job"]["job_id"])
+    for tenant, job in (("acme", victim), ("evil", attacker)):
+        assert post(base, "launch", EventType.JOB_CREATED, {"tenant": tenant, "job_id": job}, key=KEY
+                    ).status_code == 200
+
+    def running(tenant: str, job: str) -> httpx.Response:  # as the ingress forwards a trainer's event
+        event = OutEvent(type=EventType.JOB_RUNNING, source="trainer", subject=job, data={},
+                         id="running-of-the-victim", extensions={eventauth.TENANT_EXTENSION: tenant})
+        return httpx.post(f"{base}/fn/report/", headers=signed_headers(event, KEY.encode()), content=b"{}")
+
+    assert running("evil", attacker).status_code == 200  # the attacker's trainer takes the id first
+    assert deps.jobs.get_job("evil", attacker).state == "RUNNING"
+    assert running("acme", victim).status_code == 200
+    assert deps.jobs.get_job("acme", victim).state == "RUNNING"  # applied, not dropped as a replay
+    assert running("acme", victim).status_code == 200  # a true replay is still acknowledged ...
+    assert deps.jobs.get_job("acme", victim).version == 2  # ... and changes nothing
