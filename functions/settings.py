@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="local runner: extra host paths a sandboxed trainer may read (its code, if outside examples/); "
                     "the venv, the interpreter, the SDK and examples/ always are")
+    job_pids_max: int = Field(
+        default=512, ge=16, le=65536,
+        description="local runner: most processes and threads one trainer may have (a per-job pids cgroup, where the "
+                    "machine allows cgroups); torch's thread pools fit well below it, a fork bomb stops at it")
     pools: dict[str, PoolPolicy] = Field(
         default_factory=lambda: {"default": DEFAULT_POOL},
         description="per-pool budget (slots, cpu_milli, memory_mb, gpu) and per-tenant cap of running jobs (JSON)",

@@ -27,6 +27,7 @@ from functions.local.platform import (
 )
 from functions.local.predictor import predictor
 from functions.local.tls import LocalTLS
+from functions.runtimes.cgroups import JobCgroups
 from functions.runtimes.local import LocalRuntime
 from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
@@ -59,8 +60,10 @@ def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: li
     unsandboxed trainers get their own in TRAINYARD_TLS_*."""
     wrap = select_wrap(settings.sandbox, read_only=default_read_only(*settings.sandbox_read_only),
                        hidden=hidden, devices=default_devices())
+    cgroups = JobCgroups.detect()  # None: warned, and trainers are bounded by setrlimit only
     if wrap is None:
-        return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None)
+        return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None,
+                            cgroups=cgroups, pids_max=settings.job_pids_max)
     assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
     # moto takes any signature, so the proxy checks it, with the keys the platform signs with;
     # and whatever the signature, it lets a job reach only the URLs the platform issued to it.
@@ -68,7 +71,8 @@ def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: li
                           credentials=s3_keys.as_mapping())
     transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
     proxy = EgressProxy(policy, transport=transport)
-    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(proxy))
+    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(proxy), cgroups=cgroups,
+                           pids_max=settings.job_pids_max)
     runtime.reopen_egress()  # trainers still running from before a restart (with --aws-endpoint)
     return runtime
 
