@@ -90,3 +90,14 @@ def test_other_local_users_can_read_nothing_the_platform_writes(local_platform: 
                and "embeddings" not in p.relative_to(state).parts]
     loose = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
     assert loose == []  # umask 077: job logs (customer data), the predictor's log and cache included
+
+
+def test_no_pre_signed_url_reaches_the_platforms_log(local_platform: LocalPlatform) -> None:
+    with local_platform.client() as c:
+        project = c.create_project(ProjectSpec(name="logs", purpose="issue 9", datasets=["d"])).project_id
+        data = local_platform.state / "redaction.csv"
+        data.write_text("text,label\nsecret row,x\n")
+        c.upload_dataset(project, "d", data)  # the platform signs a URL; moto logs the PUT it receives
+    log = local_platform.log()
+    assert "/d?[redacted]" in log or "?[redacted]" in log
+    assert "X-Amz-Signature" not in log and "X-Amz-Credential" not in log
