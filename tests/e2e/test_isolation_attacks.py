@@ -99,5 +99,4 @@ def test_no_pre_signed_url_reaches_the_platforms_log(local_platform: LocalPlatfo
         data.write_text("text,label\nsecret row,x\n")
         c.upload_dataset(project, "d", data)  # the platform signs a URL; moto logs the PUT it receives
     log = local_platform.log()
-    assert "/d?[redacted]" in log or "?[redacted]" in log
     assert "X-Amz-Signature" not in log and "X-Amz-Credential" not in log
