@@ -21,9 +21,9 @@ from functions.publishing import HttpPublisher
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.tables import Tables, make_tables
-from sdk.contracts.jwks import Fetch, fetch_json
-from sdk.contracts.signing import PlatformSigner, verifier_for
-from sdk.contracts.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
+from sdk.auth.jwks import Fetch, fetch_json
+from sdk.auth.signing import PlatformSigner, verifier_for
+from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
 _lock = threading.Lock()
 _installed: Deps | None = None
@@ -55,13 +55,15 @@ def s3_client(settings: Settings) -> Any:
 
 
 def runtime_for(settings: Settings) -> JobRuntime:
+    """The production runtime the settings name. The local runner is local mode's own: it is
+    built by `python -m functions.local` and handed to `build`, never imported from here."""
     if settings.runtime == "kubernetes":
         from functions.runtimes.kubernetes import from_settings
 
         return from_settings(settings)
-    from functions.runtimes.local import LocalRuntime
-
-    return LocalRuntime(settings.state_dir)
+    raise RuntimeError("TRAINYARD_RUNTIME=local: the local runner is passed in by `python -m functions.local` "
+                       "(bootstrap.build(settings, runtime=...)); "
+                       "a deployed function needs TRAINYARD_RUNTIME=kubernetes")
 
 
 def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenVerifier, JobTokenSigner]:

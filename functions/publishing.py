@@ -9,7 +9,7 @@ import uuid
 import httpx
 
 from functions.ports import OutEvent
-from sdk.errors import TemporaryError
+from sdk.contracts.errors import TemporaryError
 
 
 def binary_headers(event: OutEvent) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.core.deps import DEFAULT_POOL
 from functions.domain.admission import PoolPolicy
-from sdk.contracts import signing, tokens
+from sdk.auth import signing, tokens
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 Algorithm = Literal["ES256", "RS256"]

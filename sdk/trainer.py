@@ -42,9 +42,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from sdk import http
+from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
-from sdk.errors import AlreadyProcessed, Problem, TrainyardError, ValidationError
-from sdk.tls import TLSFiles
+from sdk.contracts.errors import AlreadyProcessed, Problem, TrainyardError, ValidationError
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -66,7 +66,7 @@ class TrainerEnv(BaseModel):
     attempt: int | None = Field(default=None, alias="TRAINYARD_ATTEMPT", ge=1)
     workdir: Path = Field(default=Path("."), alias="TRAINYARD_WORKDIR")
     # Mutual TLS with an https platform: this trainer's certificate and key, and the CA that
-    # signed the platform's (all optional; see sdk.tls.TLSFiles).
+    # signed the platform's (all optional; see sdk.auth.tls.TLSFiles).
     tls_cert: Path | None = Field(default=None, alias="TRAINYARD_TLS_CERT")
     tls_key: Path | None = Field(default=None, alias="TRAINYARD_TLS_KEY")
     tls_ca: Path | None = Field(default=None, alias="TRAINYARD_TLS_CA")

@@ -21,8 +21,8 @@ from functions.core.reporting import artifact_prefix
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job
-from sdk.contracts.tokens import Role
-from sdk.errors import Conflict, Problem, ValidationError
+from sdk.auth.tokens import Role
+from sdk.contracts.errors import Conflict, Problem, ValidationError
 
 UPLOADERS = (Role.DATA_SCIENTIST, Role.APPROVER)
 

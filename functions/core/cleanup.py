@@ -15,7 +15,7 @@ from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
 from functions.domain.audit import system
 from functions.domain.model import Job
-from sdk.errors import Conflict
+from sdk.contracts.errors import Conflict
 
 log = logging.getLogger(__name__)
 

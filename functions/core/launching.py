@@ -18,8 +18,8 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import LaunchSpec
+from sdk.contracts.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
 from sdk.contracts.specs import FailureKind
-from sdk.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
 
 log = logging.getLogger(__name__)
 

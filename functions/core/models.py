@@ -16,7 +16,7 @@ from functions.core import audit
 from functions.core.deps import Deps
 from functions.domain.audit import Actor, system
 from functions.domain.registry import PublishedModel, choose_checkpoint
-from sdk.errors import Conflict, NotFound, Problem, ValidationError
+from sdk.contracts.errors import Conflict, NotFound, Problem, ValidationError
 from sdk.models.archive import archive_from_checkpoint, read_archive_manifest
 
 

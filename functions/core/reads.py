@@ -7,7 +7,7 @@ from typing import Any
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
-from sdk.errors import NotFound
+from sdk.contracts.errors import NotFound
 
 
 def _representative(jobs: list[Job]) -> Job | None:

@@ -18,8 +18,7 @@ from functions.domain import lifecycle
 from functions.domain.audit import Actor
 from functions.domain.model import Checkpoint, Epoch, Job, JobState
 from sdk.contracts import events as ev
-from sdk.contracts.specs import FailureKind
-from sdk.errors import (
+from sdk.contracts.errors import (
     AlreadyProcessed,
     Conflict,
     PermanentError,
@@ -28,6 +27,7 @@ from sdk.errors import (
     TrainyardError,
     ValidationError,
 )
+from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
 MAX_RACES = 5

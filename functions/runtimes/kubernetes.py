@@ -24,7 +24,7 @@ from functions.runtimes import LOG_CAP_BYTES, tail
 from functions.runtimes import manifests as mf
 from functions.runtimes.kube_status import runtime_job, started_containers
 from functions.settings import Settings
-from sdk.errors import Conflict, NotFound, PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.errors import Conflict, NotFound, PermanentError, TemporaryError, TrainyardError
 
 __all__ = ["KubernetesConfig", "KubernetesRuntime", "api_client", "config_from", "from_settings"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.ports import LaunchSpec
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 Obj = dict[str, Any]
 

@@ -26,8 +26,8 @@ import grpc
 from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
 from predictor.inference.core import InferenceCore, Prediction
 from predictor.inference.errors import ModelInvalid, WrongKind
-from sdk.errors import NotFound, TrainyardError, ValidationError
-from sdk.tls import Peer, peer_from_auth_context
+from sdk.auth.tls import Peer, peer_from_auth_context
+from sdk.contracts.errors import NotFound, TrainyardError, ValidationError
 
 MODEL_DIR_KEY = "x-trainyard-model-dir"
 log = logging.getLogger(__name__)

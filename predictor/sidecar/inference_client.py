@@ -1,4 +1,4 @@
-"""The sidecar's gRPC client of the inference server; gRPC errors become sdk.errors here, once."""
+"""The sidecar's gRPC client of the inference server; gRPC errors become sdk.contracts.errors here, once."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import grpc
 
 from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
-from predictor.inference.postprocess import Ranked
-from sdk import tls
-from sdk.errors import PermanentError, Problem, TemporaryError, ValidationError
+from predictor.ranking import Ranked
+from sdk.auth import tls
+from sdk.contracts.errors import PermanentError, Problem, TemporaryError, ValidationError
 
 MODEL_DIR_KEY = "x-trainyard-model-dir"
 _TEMPORARY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,

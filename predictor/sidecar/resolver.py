@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from predictor.cache import SingleFlight
-from sdk.errors import Forbidden, NotFound, PermanentError, TemporaryError, Unauthenticated
+from sdk.contracts.errors import Forbidden, NotFound, PermanentError, TemporaryError, Unauthenticated
 
 Clock = Callable[[], float]
 
@@ -54,7 +54,7 @@ class Resolution:
 
 
 class PlatformResolver:
-    """One resolve call to the platform; its HTTP errors become sdk.errors here, once."""
+    """One resolve call to the platform; its HTTP errors become sdk.contracts.errors here, once."""
 
     def __init__(self, client: httpx.AsyncClient, *, clock: Clock = time.monotonic) -> None:
         self._client = client  # base_url = platform_url, with its timeout

@@ -8,7 +8,7 @@ import pytest
 
 from functions.core import launching, models, reporting
 from sdk.contracts import events as ev
-from sdk.errors import Conflict, NotFound, ValidationError
+from sdk.contracts.errors import Conflict, NotFound, ValidationError
 from sdk.models.archive import pack_checkpoint, read_archive_manifest
 from tests.support.harness import Harness, harness
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import sdk
-from sdk.errors import PermanentError
+from sdk.contracts.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
