@@ -28,11 +28,10 @@ from sdk.contracts.errors import (
     PermanentError,
     ValidationError,
 )
-from sdk.contracts.events import EventType
+from sdk.contracts.events import TENANT_EXTENSION, EventType
 from sdk.contracts.specs import TaskSpec
 
 log = logging.getLogger("trainyard.functions")
-TENANT_EXTENSION = "trainyardtenant"
 
 
 def _payload(event: CloudEvent, model: type[BaseModel]) -> Any:
