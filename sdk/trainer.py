@@ -38,6 +38,8 @@ from types import TracebackType
 from typing import Any, TextIO, TypeVar, cast
 
 import httpx
+from cloudevents.conversion import to_structured
+from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
@@ -339,19 +341,16 @@ class Trainer:
     # -- wire ------------------------------------------------------------------------------
 
     def _report(self, kind: ev.EventType, payload: BaseModel) -> None:
-        event = {
-            "specversion": "1.0",
+        event = CloudEvent({
             "id": str(uuid.uuid4()),  # fixed across retries: the platform dedupes on it
             "source": f"trainyard/sdk/{self.job_id}",
             "type": str(kind),
             "subject": self.job_id,
             "time": self._clock().isoformat(),
             "datacontenttype": "application/json",
-            "data": payload.model_dump(mode="json"),
-        }
-        request = self._platform.build_request(
-            "POST", "/v1/events", json=event, headers={"Content-Type": "application/cloudevents+json"}
-        )
+        }, payload.model_dump(mode="json"))
+        headers, body = to_structured(event)
+        request = self._platform.build_request("POST", "/v1/events", content=body, headers=dict(headers))
         # AlreadyProcessed: an earlier try of this very event got through; its response was lost.
         with contextlib.suppress(AlreadyProcessed):
             http.send(self._platform, request, backoff=self._backoff, sleep=self._sleep)
