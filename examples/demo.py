@@ -24,12 +24,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sdk.auth.tls import TLSFiles, client_context
 from sdk.client import Client, JobView
 from sdk.contracts.specs import ProjectSpec, TaskSpec
 from sdk.models.png import encode_gray
 from sdk.models.vision import SHAPES, shapes
 from sdk.predict import Predictor
-from sdk.tls import TLSFiles, client_context
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=None if sys.stdout.isatty() else 132)  # CI logs: room for the tables
