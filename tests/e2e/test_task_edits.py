@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from sdk.contracts import tokens
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
+from sdk.contracts.errors import Conflict, NotFound
 from sdk.contracts.specs import ProjectSpec, RetentionPolicy, TaskPatch
-from sdk.contracts.tokens import Role
-from sdk.errors import Conflict, NotFound
 from tests.e2e.conftest import ROOT, LocalPlatform
 from tests.e2e.test_training_lifecycle import scripted, task, wait_for
 
