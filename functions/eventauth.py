@@ -20,8 +20,10 @@ import hmac
 import json
 from collections.abc import Mapping
 
+from sdk.contracts.events import TENANT_EXTENSION
+
 SIGNATURE_EXTENSION = "trainyardsig"
-TENANT_EXTENSION = "trainyardtenant"
+__all__ = ["SIGNATURE_EXTENSION", "TENANT_EXTENSION", "signature", "verify"]
 _SIGNED = ("id", "type", "source", "subject", TENANT_EXTENSION)
 
 

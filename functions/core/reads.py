@@ -10,7 +10,8 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
-from sdk.errors import NotFound
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import NotFound
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -72,7 +73,7 @@ def job_logs(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None
     elif not job.cleaned_up:
         parts.append(deps.runtime.logs(job_id))
     try:
-        reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
+        reported = deps.logs.get(blob_keys.reported_log(tenant, job_id))
         parts.append(b"\n--- logs attached to the failure report ---\n" + reported)
     except NotFound:
         pass

@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from functions import bootstrap, logs
+from functions.local.cgroups import JobCgroups
 from functions.local.credentials import S3Credentials, platform_secret, s3_credentials
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
@@ -26,10 +27,9 @@ from functions.local.platform import (
     write_client_config,
 )
 from functions.local.predictor import predictor
+from functions.local.runtime import LocalRuntime
+from functions.local.sandbox import default_devices, default_read_only, select_wrap
 from functions.local.tls import LocalTLS
-from functions.runtimes.cgroups import JobCgroups
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
 
 

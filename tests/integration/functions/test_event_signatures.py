@@ -4,7 +4,6 @@ platform signed the event with its key. The functions as a cluster runs them, ov
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +16,7 @@ from functions import bootstrap, eventauth
 from functions.api.app import create_app
 from functions.local.platform import ensure_storage, function_apps
 from functions.ports import OutEvent
-from functions.publishing import RecordingPublisher, signed_headers
+from functions.publishing import RecordingPublisher, signed_request
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
 from sdk.contracts import tokens
@@ -61,9 +60,9 @@ def post(base: str, fn: str, kind: str, data: dict[str, object], *, subject: str
     """A binary CloudEvent to a function; signed with `key` if given, `then` headers changed after."""
     event = OutEvent(type=kind, source="attacker", subject=subject, data=data, id=uuid.uuid4().hex,
                      extensions={eventauth.TENANT_EXTENSION: tenant} if tenant else {})
-    headers = signed_headers(event, key.encode() if key else None)
+    headers, body = signed_request(event, key.encode() if key else None)
     headers.update(then or {})
-    return httpx.post(f"{base}/fn/{fn}/", headers=headers, content=json.dumps(data))
+    return httpx.post(f"{base}/fn/{fn}/", headers=headers, content=body)
 
 
 def test_a_forged_report_naming_another_tenant_is_refused(platform: tuple[str, bootstrap.Deps]) -> None:
@@ -119,7 +118,8 @@ def test_a_report_id_taken_by_another_tenants_trainer_does_not_drop_a_real_repor
     def running(tenant: str, job: str) -> httpx.Response:  # as the ingress forwards a trainer's event
         event = OutEvent(type=EventType.JOB_RUNNING, source="trainer", subject=job, data={},
                          id="running-of-the-victim", extensions={eventauth.TENANT_EXTENSION: tenant})
-        return httpx.post(f"{base}/fn/report/", headers=signed_headers(event, KEY.encode()), content=b"{}")
+        headers, body = signed_request(event, KEY.encode())
+        return httpx.post(f"{base}/fn/report/", headers=headers, content=body)
 
     assert running("evil", attacker).status_code == 200  # the attacker's trainer takes the id first
     assert deps.jobs.get_job("evil", attacker).state == "RUNNING"

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk.contracts.errors import Conflict, TemporaryError, ValidationError
 from sdk.contracts.events import PAYLOADS, EventType
-from sdk.errors import Conflict, TemporaryError, ValidationError
 from sdk.http import Backoff
 from sdk.trainer import LogTail, Trainer
 from tests.unit.sdk.sdk_fake_platform import S3_HOST, FakePlatform
@@ -186,7 +186,7 @@ def test_an_expired_dataset_url_is_asked_for_again_once(trainer: Trainer, platfo
                                                         tmp_path: Path) -> None:
     """Trainer URLs live minutes: the SDK refreshes a refused one through the platform (which
     checks the grant again), and gives up when the fresh one is refused too."""
-    from sdk.errors import Forbidden
+    from sdk.contracts.errors import Forbidden
 
     platform.objects["datasets/reviews"] = b"rows"
     expired = httpx.Response(403, json={"error": {"code": "forbidden", "message": "egress denied: expired"}})
@@ -206,7 +206,7 @@ def test_an_expired_dataset_url_is_asked_for_again_once(trainer: Trainer, platfo
 
 
 def test_missing_dataset_is_not_found(trainer: Trainer, platform: FakePlatform) -> None:
-    from sdk.errors import NotFound
+    from sdk.contracts.errors import NotFound
 
     with pytest.raises(NotFound, match="no route"):
         trainer.dataset("secret")

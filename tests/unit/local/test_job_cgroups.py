@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from functions.local.cgroups import GROUP, JobCgroups, _own_paths
+from functions.local.runtime import LocalRuntime
+from functions.local.supervisor import proc_stat
 from functions.ports import LaunchSpec, RuntimeStatus
-from functions.runtimes.cgroups import GROUP, JobCgroups, _own_paths
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.local_supervisor import proc_stat
 
 FORK_BOMB = r"""
 import os, time

@@ -26,14 +26,14 @@ Limits, applied best effort to the trainer with setrlimit (no cgroups here):
   but CUDA maps large writable regions, so GPU jobs get no memory limit.
 - RLIMIT_CORE = 0. RLIMIT_NPROC is not used: it counts every process of the user.
 
-With `cgroups` (functions.runtimes.cgroups, where the machine lets the platform create
+With `cgroups` (functions.local.cgroups, where the machine lets the platform create
 them) each job also gets its own pids and memory cgroups: at most `pids_max` processes
 and threads (a fork bomb stops there) and `memory_mb` of resident memory (OOM-killed past
 it; not for GPU jobs, as above). Stopping a job then also kills what escaped its process
 group (setsid), found through the cgroup.
 
 Sandboxing is a seam: `wrap(argv, work_dir)` returns the argv to execute instead
-(functions.runtimes.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
+(functions.local.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
 supervisor. A sandboxed trainer has no network: give the runtime an `egress` (the local
 platform's EgressProxy) and it opens a per-job channel in `egress/` before the trainer
 starts, and closes it when the job is deleted.
@@ -55,10 +55,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
-from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
-from functions.runtimes.cgroups import CgroupLimits, JobCgroups
-from functions.runtimes.local_supervisor import (
+from functions.local.cgroups import CgroupLimits, JobCgroups
+from functions.local.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
+from functions.local.supervisor import (
     EXIT_CODE_FILE,
     PID_FILE,
     REASON_FILE,
@@ -68,10 +67,11 @@ from functions.runtimes.local_supervisor import (
     proc_stat,
     read_ref,
 )
-from functions.runtimes.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
-from sdk.errors import PermanentError, TemporaryError, TrainyardError
+from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
+from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
+from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
 
-_SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+_SUPERVISOR = Path(__file__).with_name("supervisor.py")
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SETTLE_S = 2.0  # how long a SIGKILLed process may take to be gone
 _MIB = 1024 * 1024
