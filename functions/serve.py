@@ -14,6 +14,8 @@ import uvicorn
 
 from functions import bootstrap, logs
 from functions.api.app import create_app
+from functions.settings import Settings
+from functions.ui.app import UiOptions
 
 ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
 
@@ -26,7 +28,9 @@ class LazyApi:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            self._app = create_app(bootstrap.deps())
+            settings = Settings()  # TRAINYARD_* variables, as bootstrap reads them
+            self._app = create_app(bootstrap.deps(), ui=UiOptions(predictor_url=settings.predictor_url,
+                                                                  secure_cookie=True))
         await self._app(scope, receive, send)
 
 

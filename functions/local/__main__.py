@@ -20,6 +20,8 @@ from functions.local.platform import (
     embedded_aws,
     ensure_storage,
     secret_for,
+    ui_links,
+    ui_options,
     write_client_config,
 )
 from functions.local.predictor import predictor
@@ -88,7 +90,6 @@ def main(argv: list[str] | None = None) -> None:
                                http_verify=tls.platform_client() if tls is not None else True)
         ensure_storage(deps, settings)
         bootstrap.install(deps)
-        app, _ = build_app(deps, options)
         people = dev_tokens(settings, options.tenant)
         extra = {"aws_endpoint": endpoint, **people}
         if not args.no_predictor:
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
                                                    tls_env=tls.predictor_env() if tls is not None else None))
             extra["predictor_url"] = served.url
             print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
+        ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
+        app, _ = build_app(deps, options, ui=ui)
+        extra.update(ui_links(options, ui))
         if tls is not None:
             extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
         path = write_client_config(options, url=url, extra=extra)
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"AWS endpoint (moto): {endpoint}", flush=True)
         print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
         print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
+        print(f"web UI: {url}/ui/  (one-click sign-in as dev@{options.tenant}: {extra['ui_login']} ; "
+              "approver and admin links are in local.json)", flush=True)
         if tls is not None:
             print("mutual TLS is on; the CLI and SDK need:", flush=True)
             print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)

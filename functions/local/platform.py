@@ -32,6 +32,7 @@ from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.local import isolate_moto_dynamodb
 from functions.store.tables import create_all
+from functions.ui.app import UiOptions
 from sdk.contracts import tokens
 from sdk.contracts.events import EventType
 from sdk.contracts.tokens import Role
@@ -88,7 +89,7 @@ async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
                                        "id": uuid.uuid4().hex}, {}))
 
 
-def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]:
+def build_app(deps: Deps, options: LocalOptions, *, ui: UiOptions | None = None) -> tuple[Starlette, Dispatcher]:
     dispatcher = Dispatcher(functions_url=f"{options.url}/fn",
                             verify=options.tls.platform_client() if options.tls is not None else True)
 
@@ -103,7 +104,7 @@ def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]
             await dispatcher.stop()
 
     routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps().items()]  # type: ignore[arg-type]
-    routes += [Mount("/broker", app=dispatcher.app()), Mount("/", app=create_app(deps))]
+    routes += [Mount("/broker", app=dispatcher.app()), Mount("/", app=create_app(deps, ui=ui))]
     return Starlette(routes=routes, lifespan=lifespan), dispatcher
 
 
@@ -122,6 +123,21 @@ def dev_tokens(settings: Settings, tenant: str) -> dict[str, str]:
               "admin_token": ("admin", Role.ADMIN)}
     return {key: tokens.user_token(tenant=tenant, sub=f"{who}@{tenant}", secret=settings.token_secret, roles=(role,))
             for key, (who, role) in people.items()}
+
+
+def ui_options(options: LocalOptions, people: dict[str, str], *, predictor_url: str | None) -> UiOptions:
+    """Local mode's web UI: a one-click sign-in link (a fresh secret code per start) for each
+    local person; the session cookie is Secure when the API speaks TLS."""
+    return UiOptions(predictor_url=predictor_url, dev_code=secrets.token_urlsafe(18),
+                     dev_tokens={"dev": people["token"], "approver": people["approver_token"],
+                                 "admin": people["admin_token"]},
+                     secure_cookie=options.tls is not None)
+
+
+def ui_links(options: LocalOptions, ui: UiOptions) -> dict[str, str]:
+    base = f"{options.url}/ui/login/dev?code={ui.dev_code}"
+    return {"ui_url": f"{options.url}/ui/", "ui_login": base,
+            **{f"ui_login_{who}": f"{base}&as={who}" for who in ("approver", "admin")}}
 
 
 @contextlib.contextmanager
