@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-.PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean
+.PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
@@ -40,7 +40,12 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/python -m pip install --quiet checkov==3.3.30
 
-test: lint typecheck layers proto $(CHECKOV)
+# the web UI's browser tests drive Debian's chromium; without it they skip, saying why
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	  || echo "warning: could not install chromium: the web UI's browser tests will be skipped"
+
+test: lint typecheck layers proto chromium $(CHECKOV)
 	TRAINYARD_CHECKOV=$(CHECKOV) $(BIN)/pytest -q
 
 unit: $(STAMP) proto
@@ -49,7 +54,7 @@ unit: $(STAMP) proto
 integration: $(STAMP) proto
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP) proto
+e2e: $(STAMP) proto chromium
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP) proto
