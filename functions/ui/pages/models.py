@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -13,7 +14,14 @@ from functions.ui.api import ApiError
 from functions.ui.pages.projects import ui_of
 from functions.ui.web import Ctx, field_of, ident, page, redirect
 
-MAX_DOCUMENT_CHARS = 5000  # the sidecar's own limit; it words the refusal
+COLD_RETRIES = 8  # a cold model answers 503 + Retry-After while it loads (2 s deadline per try)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(5.0, max(0.2, float(response.headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1.0
 
 
 @page
@@ -56,9 +64,13 @@ async def predict(request: Request, ctx: Ctx) -> Response:
         raise ApiError(503, "unavailable", "no predictor is configured for this platform (TRAINYARD_PREDICTOR_URL)")
     document = field_of(form, "document")
     async with httpx.AsyncClient(timeout=30, verify=ui.options.predictor_verify) as client:
-        answer = await client.post(f"{ui.options.predictor_url}/v2/language/intent",
-                                   json={"modelId": model_id, "document": document},
-                                   headers={"authorization": f"Bearer {ctx.token}"})
+        for attempt in range(COLD_RETRIES + 1):
+            answer = await client.post(f"{ui.options.predictor_url}/v2/language/intent",
+                                       json={"modelId": model_id, "document": document},
+                                       headers={"authorization": f"Bearer {ctx.token}"})
+            if answer.status_code != 503 or attempt == COLD_RETRIES:
+                break
+            await asyncio.sleep(_retry_after(answer))  # a cold model: its load goes on; the retry is served
     if answer.status_code >= 400:
         raise ApiError.of(answer)
     ranked = sorted(answer.json().get("probabilities", []), key=lambda p: -float(p.get("probability", 0)))

@@ -57,6 +57,7 @@
     drawScatter();
     root.dataset.fetchMs = (fetched - started).toFixed(1);
     root.dataset.renderedMs = (performance.now() - started).toFixed(1);
+    root.dataset.renderedAt = performance.now().toFixed(1); // since navigation start
     root.dataset.ready = "true";
   }
 
