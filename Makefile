@@ -21,8 +21,9 @@ $(STAMP): requirements.lock pyproject.toml
 proto: $(STAMP)
 	$(BIN)/python -m predictor.build_proto
 
+DEMO_ARGS ?=
 demo: $(STAMP) proto
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(DEMO_ARGS)
 
 up: $(STAMP) proto
 	$(BIN)/trainyard up

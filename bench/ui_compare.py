@@ -46,8 +46,15 @@ SECRET = "bench-secret-0123456789abcdef-0123456789"
 TENANT = "bench"
 CODE = "bench-login"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 class IndexedStore(InMemoryStore):
@@ -78,27 +85,54 @@ def seeded(n_tasks: int, n_epochs: int, *, seed: int = 7) -> tuple[Deps, str]:
     store = IndexedStore()
     policy = PoolPolicy(budget=Capacity(slots=4, cpu_milli=4000, memory_mb=4096), tenant_cap=4)
     config = CoreConfig(token_secret=SECRET, platform_url="http://127.0.0.1", pools={"default": policy})
-    deps = Deps(projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
-                datasets=InMemoryBlobStore(), artifacts=InMemoryBlobStore(), logs=InMemoryBlobStore(),
-                runtime=RecordingRuntime(), events=RecordingPublisher(), clock=_Clock(), config=config)
+    deps = Deps(
+        projects=store,
+        tasks=store,
+        jobs=store,
+        models=store,
+        approvals=store,
+        audit=store,
+        datasets=InMemoryBlobStore(),
+        artifacts=InMemoryBlobStore(),
+        logs=InMemoryBlobStore(),
+        runtime=RecordingRuntime(),
+        events=RecordingPublisher(),
+        clock=_Clock(),
+        config=config,
+    )
     project = projects.create(deps, tenant=TENANT, spec=ProjectSpec(name="sweep", purpose="bench the compare page"))
     rnd = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(n_tasks):
         lr, hidden, dropout = 10 ** rnd.uniform(-4, -1), rnd.choice([16, 32, 64, 128]), rnd.choice([0.0, 0.1, 0.3])
-        spec = TaskSpec(name=f"trial-{i:04d}", command=["python", "train.py"],
-                        hyperparameters={"lr": round(lr, 6), "hidden": hidden, "dropout": dropout})
-        task, job = tasks.create(deps, tenant=TENANT, project_id=project.project_id, spec=spec)
+        spec = TaskSpec(
+            name=f"trial-{i:04d}",
+            command=["python", "train.py"],
+            hyperparameters={"lr": round(lr, 6), "hidden": hidden, "dropout": dropout},
+        )
+        _, job = tasks.create(deps, tenant=TENANT, project_id=project.project_id, spec=spec)
         ceiling, speed = rnd.uniform(0.6, 0.97), rnd.uniform(0.05, 0.3)
         epochs = []
         for e in range(1, n_epochs + 1):
             acc = ceiling * (1 - (1 - speed) ** e) + rnd.gauss(0, 0.01)
             loss = (1 - acc) * 2 + rnd.gauss(0, 0.02)
-            epochs.append(Epoch(job_id=job.job_id, tenant=TENANT, epoch=e, reported_at=start + timedelta(seconds=e),
-                                metrics={"accuracy": round(acc + 0.03, 5), "val_accuracy": round(acc, 5),
-                                         "loss": round(loss * 0.9, 5), "val_loss": round(loss, 5)}))
-        done = job.model_copy(update={"state": JobState.SUCCEEDED, "last_epoch": n_epochs,
-                                      "metadata": {"total_epochs": n_epochs}})
+            epochs.append(
+                Epoch(
+                    job_id=job.job_id,
+                    tenant=TENANT,
+                    epoch=e,
+                    reported_at=start + timedelta(seconds=e),
+                    metrics={
+                        "accuracy": round(acc + 0.03, 5),
+                        "val_accuracy": round(acc, 5),
+                        "loss": round(loss * 0.9, 5),
+                        "val_loss": round(loss, 5),
+                    },
+                )
+            )
+        done = job.model_copy(
+            update={"state": JobState.SUCCEEDED, "last_epoch": n_epochs, "metadata": {"total_epochs": n_epochs}}
+        )
         store.seed(done, epochs)
     return deps, project.project_id
 
@@ -116,14 +150,14 @@ def served(deps: Deps) -> Iterator[str]:
     """The platform's API app, with the UI, on a free 127.0.0.1 port."""
     import socket
 
-    people = {"dev": tokens.user_token(tenant=TENANT, sub=f"dev@{TENANT}", secret=SECRET,
-                                       roles=(Role.DATA_SCIENTIST,))}
+    people = {"dev": tokens.user_token(tenant=TENANT, sub=f"dev@{TENANT}", secret=SECRET, roles=(Role.DATA_SCIENTIST,))}
     app = create_app(deps, ui=UiOptions(dev_code=CODE, dev_tokens=people))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -176,15 +210,22 @@ def run(n_tasks: int, n_epochs: int, runs: int) -> dict[str, Any]:
         finally:
             browser.close()
     keys = ("first_paint_ms", "ttfb_ms", "fetch_ms", "table_ms", "curves_ms")
-    return {"tasks": n_tasks, "epochs": n_epochs, "runs": runs, "seed_s": round(seed_s, 1),
-            "json_bytes": size, "rows": samples[-1]["rows"],
-            **{f"{k}_median": round(statistics.median(s[k] for s in samples), 1) for k in keys},
-            **{f"{k}_max": round(max(s[k] for s in samples), 1) for k in keys}}
+    return {
+        "tasks": n_tasks,
+        "epochs": n_epochs,
+        "runs": runs,
+        "seed_s": round(seed_s, 1),
+        "json_bytes": size,
+        "rows": samples[-1]["rows"],
+        **{f"{k}_median": round(statistics.median(s[k] for s in samples), 1) for k in keys},
+        **{f"{k}_max": round(max(s[k] for s in samples), 1) for k in keys},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.ui_compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.ui_compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--runs", type=int, default=5)

@@ -41,8 +41,12 @@ class ApiError(Exception):
             err = {}
         problems = [p for p in err.get("problems") or [] if isinstance(p, dict)]
         message = str(err.get("message") or response.text[:500] or response.reason_phrase)
-        return cls(response.status_code, str(err.get("code") or "error"), message,
-                   [{"field": str(p.get("field", "")), "message": str(p.get("message", ""))} for p in problems])
+        return cls(
+            response.status_code,
+            str(err.get("code") or "error"),
+            message,
+            [{"field": str(p.get("field", "")), "message": str(p.get("message", ""))} for p in problems],
+        )
 
 
 def asgi_clients(app: Any, *, base_url: str = "http://platform") -> ClientFactory:
@@ -50,15 +54,19 @@ def asgi_clients(app: Any, *, base_url: str = "http://platform") -> ClientFactor
     transport = httpx.ASGITransport(app=app)
 
     def make(token: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30,
-                                 headers={"authorization": f"Bearer {token}"})
+        return httpx.AsyncClient(
+            transport=transport, base_url=base_url, timeout=30, headers={"authorization": f"Bearer {token}"}
+        )
+
     return make
 
 
 def http_clients(base_url: str, *, verify: Any = True) -> ClientFactory:
     def make(token: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=base_url, timeout=30, verify=verify,
-                                 headers={"authorization": f"Bearer {token}"})
+        return httpx.AsyncClient(
+            base_url=base_url, timeout=30, verify=verify, headers={"authorization": f"Bearer {token}"}
+        )
+
     return make
 
 
@@ -71,8 +79,7 @@ class Api:
     async def close(self) -> None:
         await self._c.aclose()
 
-    async def call(self, method: str, path: str, *, body: Any = None,
-                   params: dict[str, Any] | None = None) -> Any:
+    async def call(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         response = await self._c.request(method, path, json=body, params=clean or None)
         if response.status_code >= 400:

@@ -44,13 +44,18 @@ def _next(request: Request, value: str) -> str:
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse(f"{_base(request)}/projects" if token_of(request) else f"{_base(request)}/login",
-                            status_code=303)
+    return RedirectResponse(
+        f"{_base(request)}/projects" if token_of(request) else f"{_base(request)}/login", status_code=303
+    )
 
 
 async def login_page(request: Request) -> Response:
-    return _ui(request).render(request, "login.html", next=request.query_params.get("next", ""),
-                               expired=bool(request.query_params.get("expired")))
+    return _ui(request).render(
+        request,
+        "login.html",
+        next=request.query_params.get("next", ""),
+        expired=bool(request.query_params.get("expired")),
+    )
 
 
 async def login(request: Request) -> Response:
@@ -81,8 +86,9 @@ async def dev_login(request: Request) -> Response:
     who = request.query_params.get("as", "dev")
     token = options.dev_tokens.get(who)
     if not options.dev_code or token is None or not hmac.compare_digest(code.encode(), options.dev_code.encode()):
-        return _ui(request).render(request, "error.html", status=404,
-                                   error=ApiError(404, "not_found", "no such login link"))
+        return _ui(request).render(
+            request, "error.html", status=404, error=ApiError(404, "not_found", "no such login link")
+        )
     me = Me.of(token)
     return _signed_in(request, token, to="/projects" if me.is_scientist else "/approvals")
 
@@ -103,10 +109,16 @@ async def not_found(request: Request, ctx: Ctx) -> Response:
 
 def create_ui(clients: ClientFactory, options: UiOptions | None = None) -> Starlette:
     routes = [
-        Route("/", home), Route("/login", login_page, methods=["GET"]), Route("/login", login, methods=["POST"]),
-        Route("/login/dev", dev_login, methods=["GET"]), Route("/logout", logout, methods=["POST"]),
+        Route("/", home),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/login/dev", dev_login, methods=["GET"]),
+        Route("/logout", logout, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
-        *projects.routes, *jobs.routes, *models.routes, *governance.routes,
+        *projects.routes,
+        *jobs.routes,
+        *models.routes,
+        *governance.routes,
         Route("/{rest:path}", not_found, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)

@@ -39,8 +39,11 @@ class Me:
         except jwt.PyJWTError:
             return cls(sub="?", tenant="?", roles=frozenset())
         roles = claims.get("roles") or []
-        return cls(sub=str(claims.get("sub", "?")), tenant=str(claims.get("tenant", "?")),
-                   roles=frozenset(str(r) for r in roles if isinstance(r, str)))
+        return cls(
+            sub=str(claims.get("sub", "?")),
+            tenant=str(claims.get("tenant", "?")),
+            roles=frozenset(str(r) for r in roles if isinstance(r, str)),
+        )
 
     @property
     def is_scientist(self) -> bool:
@@ -82,8 +85,7 @@ async def csrf_ok(request: Request, token: str) -> bool:
 
 
 def set_session(response: Response, token: str, *, secure: bool, path: str) -> None:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, path=path,
-                        max_age=12 * 3600)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, path=path, max_age=12 * 3600)
 
 
 def clear_session(response: Response, *, path: str) -> None:

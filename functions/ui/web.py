@@ -20,8 +20,15 @@ from functions.ui.api import Api, ApiError, ClientFactory, dumps
 from functions.ui.session import Me, clear_session, csrf_for, csrf_ok, same_origin, token_of
 
 HERE = Path(__file__).resolve().parent
-STATE_COLOURS = {"QUEUED": "grey", "LAUNCHING": "blue", "RUNNING": "blue", "SUCCEEDED": "green",
-                 "FAILED": "red", "TIMED_OUT": "orange", "CANCELLED": "grey"}
+STATE_COLOURS = {
+    "QUEUED": "grey",
+    "LAUNCHING": "blue",
+    "RUNNING": "blue",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "TIMED_OUT": "orange",
+    "CANCELLED": "grey",
+}
 
 
 @dataclass(frozen=True)
@@ -48,18 +55,23 @@ class Ui:
     def __init__(self, clients: ClientFactory, options: UiOptions) -> None:
         self.clients = clients
         self.options = options
-        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(),
-                               trim_blocks=True, lstrip_blocks=True)
+        self.env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.env.filters["tojson_script"] = dumps
         self.env.filters["colour"] = lambda state: STATE_COLOURS.get(str(state), "grey")
         self.env.filters["num"] = _num
 
-    def render(self, request: Request, name: str, ctx: Ctx | None = None, *, status: int = 200,
-               **values: Any) -> HTMLResponse:
+    def render(
+        self, request: Request, name: str, ctx: Ctx | None = None, *, status: int = 200, **values: Any
+    ) -> HTMLResponse:
         base = request.scope.get("root_path", "").rstrip("/")
-        html = self.env.get_template(name).render(base=base, me=ctx.me if ctx else None,
-                                                  csrf=ctx.csrf if ctx else "", path=request.url.path,
-                                                  **values)
+        html = self.env.get_template(name).render(
+            base=base, me=ctx.me if ctx else None, csrf=ctx.csrf if ctx else "", path=request.url.path, **values
+        )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def refusal(self, request: Request, ctx: Ctx, exc: ApiError) -> Response:
@@ -69,8 +81,9 @@ class Ui:
             clear_session(response, path=_cookie_path(request))
             return response
         if wants_json(request):
-            return JSONResponse({"error": {"code": exc.code, "message": exc.message, "problems": exc.problems}},
-                                status_code=exc.status)
+            return JSONResponse(
+                {"error": {"code": exc.code, "message": exc.message, "problems": exc.problems}}, status_code=exc.status
+            )
         if request.headers.get("hx-request"):  # a fragment in place, so htmx swaps it in
             return self.render(request, "_error.html", ctx, error=exc)
         return self.render(request, "error.html", ctx, status=exc.status, error=exc)
@@ -78,7 +91,7 @@ class Ui:
 
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                               "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
@@ -90,17 +103,27 @@ Handler = Callable[[Request, Ctx], Awaitable[Response]]
 def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """A page or action of a signed-in caller: its token from the session cookie, CSRF and
     origin checked on every POST, API refusals turned into pages."""
+
     async def run(request: Request) -> Response:
         ui: Ui = request.app.state.ui
         token = token_of(request)
         if token is None:
             if request.method == "GET" and not wants_json(request):
                 return RedirectResponse(f"{_base(request)}/login?next={quote(request.url.path)}", status_code=303)
-            return JSONResponse({"error": {"code": "unauthenticated", "message": "sign in first",
-                                           "problems": []}}, status_code=401)
+            return JSONResponse(
+                {"error": {"code": "unauthenticated", "message": "sign in first", "problems": []}}, status_code=401
+            )
         if request.method == "POST" and not (same_origin(request) and await csrf_ok(request, token)):
-            return JSONResponse({"error": {"code": "forbidden", "message": "missing or wrong CSRF token, or "
-                                           "another origin", "problems": []}}, status_code=403)
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "forbidden",
+                        "message": "missing or wrong CSRF token, or another origin",
+                        "problems": [],
+                    }
+                },
+                status_code=403,
+            )
         ctx = Ctx(api=Api(ui.clients(token)), me=Me.of(token), token=token, csrf=csrf_for(token))
         try:
             return await handler(request, ctx)
@@ -110,6 +133,7 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return ui.refusal(request, ctx, ApiError(502, "unavailable", f"{type(exc).__name__}: {exc}"))
         finally:
             await ctx.api.close()
+
     return run
 
 

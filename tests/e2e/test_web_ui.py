@@ -39,14 +39,19 @@ def run_task(page: Any, project_url: str, name: str, lr: str) -> str:
     return page.url.rsplit("/", 1)[-1]
 
 
-def wait_settled(platform: LocalPlatform, job_ids: list[str], timeout_s: float = 240) -> None:
+def wait_settled(platform: LocalPlatform, job_ids: list[str], timeout_s: float = 400) -> None:
+    """Until each job's task has a SUCCEEDED attempt (a loaded machine may cost an attempt:
+    the retry is what a person would see too)."""
     deadline = time.monotonic() + timeout_s
     with platform.client() as c:
+        tasks = [c.get_job(j).task_id for j in job_ids]
         while time.monotonic() < deadline:
-            jobs = [c.get_job(j) for j in job_ids]
-            if all(j.is_terminal for j in jobs):
-                assert [j.state for j in jobs] == ["SUCCEEDED"] * len(jobs), [(j.state, j.reason) for j in jobs]
+            latest = [c.list_jobs(t)[-1] for t in tasks]
+            if all(j.state == "SUCCEEDED" for j in latest):
                 return
+            assert not any(j.is_terminal and j.attempt > 2 and j.state != "SUCCEEDED" for j in latest), [
+                (j.job_id, j.state, j.reason) for j in latest
+            ]
             time.sleep(1)
     raise AssertionError(f"jobs did not finish: {platform.log()[-3000:]}")
 
@@ -133,16 +138,21 @@ def test_a_person_trains_compares_publishes_and_predicts_in_the_browser(local_pl
         assert row.locator(".answer li .label").first.inner_text() == "Password Help"
 
         # another tenant sees none of it, and its ids answer the same 404 as made-up ones
-        rival = tokens.user_token(tenant="rival", sub="eve@rival", secret=local_platform.secret,
-                                  roles=(Role.DATA_SCIENTIST,))
+        rival = tokens.user_token(
+            tenant="rival", sub="eve@rival", secret=local_platform.secret, roles=(Role.DATA_SCIENTIST,)
+        )
         eve = browser.new_context().new_page()
         eve.goto(f"{local_platform.url}/ui/login")
         eve.fill("textarea[name=token]", rival)
         eve.locator("form button").click()
         eve.wait_for_url(re.compile(r"/ui/projects$"))
         assert "browser-intents" not in eve.content()
-        for path in (f"/ui/projects/{project_id}", f"/ui/projects/{project_id}/compare", f"/ui/jobs/{first}",
-                     f"/ui/jobs/{first}/logs"):
+        for path in (
+            f"/ui/projects/{project_id}",
+            f"/ui/projects/{project_id}/compare",
+            f"/ui/jobs/{first}",
+            f"/ui/jobs/{first}/logs",
+        ):
             assert eve.goto(local_platform.url + path).status == 404, path
             assert "Not found" in eve.inner_text("h1")
         eve.goto(f"{local_platform.url}/ui/models")

@@ -18,8 +18,7 @@ STATES = ("", "current", "requested", "active", "denied", "revoked", "expired")
 @page
 async def approvals(request: Request, ctx: Ctx) -> Response:
     state = request.query_params.get("state", "")
-    grants = await ctx.api.items("/v1/approvals", state=state,
-                                 dataset=request.query_params.get("dataset", ""))
+    grants = await ctx.api.items("/v1/approvals", state=state, dataset=request.query_params.get("dataset", ""))
     return ui_of(request).render(request, "approvals.html", ctx, grants=grants, state=state, states=STATES)
 
 
@@ -41,10 +40,16 @@ async def audit(request: Request, ctx: Ctx) -> Response:
         limit = min(1000, max(1, int(q.get("limit", "200"))))
     except ValueError:
         limit = 200
-    records = await ctx.api.items("/v1/audit", resource=q.get("resource", ""), actor=q.get("actor", ""),
-                                  limit=limit)
-    return ui_of(request).render(request, "audit.html", ctx, records=records, resource=q.get("resource", ""),
-                                 actor=q.get("actor", ""), limit=limit)
+    records = await ctx.api.items("/v1/audit", resource=q.get("resource", ""), actor=q.get("actor", ""), limit=limit)
+    return ui_of(request).render(
+        request,
+        "audit.html",
+        ctx,
+        records=records,
+        resource=q.get("resource", ""),
+        actor=q.get("actor", ""),
+        limit=limit,
+    )
 
 
 routes = [

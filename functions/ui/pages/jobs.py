@@ -21,12 +21,23 @@ async def job(request: Request, ctx: Ctx) -> Response:
     jid = ident(request, "job_id")
     found = await ctx.api.get(f"/v1/jobs/{jid}")
     task, epochs, checkpoints = await asyncio.gather(
-        ctx.api.get(f"/v1/tasks/{found['task_id']}"), ctx.api.items(f"/v1/jobs/{jid}/epochs"),
-        ctx.api.items(f"/v1/jobs/{jid}/checkpoints"))
+        ctx.api.get(f"/v1/tasks/{found['task_id']}"),
+        ctx.api.items(f"/v1/jobs/{jid}/epochs"),
+        ctx.api.items(f"/v1/jobs/{jid}/checkpoints"),
+    )
     attempts = await ctx.api.items(f"/v1/tasks/{found['task_id']}/jobs")
-    return ui_of(request).render(request, "job.html", ctx, job=found, task=task, epochs=epochs,
-                                 checkpoints=checkpoints, attempts=attempts, metrics=_metric_names(epochs),
-                                 best=_best_epoch(checkpoints))
+    return ui_of(request).render(
+        request,
+        "job.html",
+        ctx,
+        job=found,
+        task=task,
+        epochs=epochs,
+        checkpoints=checkpoints,
+        attempts=attempts,
+        metrics=_metric_names(epochs),
+        best=_best_epoch(checkpoints),
+    )
 
 
 def _metric_names(epochs: list[dict[str, Any]]) -> list[str]:
@@ -65,8 +76,12 @@ def page_of_lines(text: str, *, query: str, number: int, size: int = LOG_PAGE_LI
         numbered = [(n, line) for n, line in numbered if wanted in line.lower()]
     pages = max(1, -(-len(numbered) // size))
     number = min(max(1, number), pages)
-    return {"lines": numbered[(number - 1) * size: number * size], "page": number, "pages": pages,
-            "matches": len(numbered)}
+    return {
+        "lines": numbered[(number - 1) * size : number * size],
+        "page": number,
+        "pages": pages,
+        "matches": len(numbered),
+    }
 
 
 @page

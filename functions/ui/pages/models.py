@@ -27,9 +27,14 @@ def _retry_after(response: httpx.Response) -> float:
 @page
 async def models(request: Request, ctx: Ctx) -> Response:
     items = await ctx.api.items("/v1/models")
-    return ui_of(request).render(request, "models.html", ctx, models=items,
-                                 published=request.query_params.get("published"),
-                                 predictor=ui_of(request).options.predictor_url)
+    return ui_of(request).render(
+        request,
+        "models.html",
+        ctx,
+        models=items,
+        published=request.query_params.get("published"),
+        predictor=ui_of(request).options.predictor_url,
+    )
 
 
 @page
@@ -40,8 +45,9 @@ async def publish(request: Request, ctx: Ctx) -> Response:
         try:
             body["epoch"] = int(field_of(form, "epoch"))
         except ValueError as exc:
-            raise ApiError(400, "invalid", "epoch: not a whole number",
-                           [{"field": "epoch", "message": "not a whole number"}]) from exc
+            raise ApiError(
+                400, "invalid", "epoch: not a whole number", [{"field": "epoch", "message": "not a whole number"}]
+            ) from exc
     if field_of(form, "name"):
         body["name"] = field_of(form, "name")
     model = await ctx.api.post("/v1/models", body)
@@ -65,9 +71,11 @@ async def predict(request: Request, ctx: Ctx) -> Response:
     document = field_of(form, "document")
     async with httpx.AsyncClient(timeout=30, verify=ui.options.predictor_verify) as client:
         for attempt in range(COLD_RETRIES + 1):
-            answer = await client.post(f"{ui.options.predictor_url}/v2/language/intent",
-                                       json={"modelId": model_id, "document": document},
-                                       headers={"authorization": f"Bearer {ctx.token}"})
+            answer = await client.post(
+                f"{ui.options.predictor_url}/v2/language/intent",
+                json={"modelId": model_id, "document": document},
+                headers={"authorization": f"Bearer {ctx.token}"},
+            )
             if answer.status_code != 503 or attempt == COLD_RETRIES:
                 break
             await asyncio.sleep(_retry_after(answer))  # a cold model: its load goes on; the retry is served

@@ -36,8 +36,11 @@ def _names(text: str) -> list[str]:
 @page
 async def create_project(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
-    body: dict[str, Any] = {"name": field_of(form, "name"), "purpose": field_of(form, "purpose"),
-                            "datasets": _names(field_of(form, "datasets"))}
+    body: dict[str, Any] = {
+        "name": field_of(form, "name"),
+        "purpose": field_of(form, "purpose"),
+        "datasets": _names(field_of(form, "datasets")),
+    }
     if field_of(form, "ttl_days"):
         body["ttl_days"] = _number(field_of(form, "ttl_days"))
     created = await ctx.api.post("/v1/projects", body)
@@ -52,8 +55,15 @@ async def project(request: Request, ctx: Ctx) -> Response:
     if ctx.me.is_scientist:
         tasks = await ctx.api.items(f"/v1/projects/{pid}/tasks")
     grants = await ctx.api.items("/v1/approvals", project=pid)
-    return ui_of(request).render(request, "project.html", ctx, project=found, tasks=tasks, grants=grants,
-                                 uploaded=request.query_params.get("uploaded"))
+    return ui_of(request).render(
+        request,
+        "project.html",
+        ctx,
+        project=found,
+        tasks=tasks,
+        grants=grants,
+        uploaded=request.query_params.get("uploaded"),
+    )
 
 
 @page
@@ -86,9 +96,16 @@ async def upload_dataset(request: Request, ctx: Ctx) -> Response:
 async def request_grant(request: Request, ctx: Ctx) -> Response:
     pid = ident(request, "project_id")
     form = await request.form()
-    await ctx.api.post("/v1/approvals", {
-        "datasets": _names(field_of(form, "datasets")), "action": field_of(form, "action") or "train",
-        "project": pid, "purpose": field_of(form, "purpose"), "days": _number(field_of(form, "days") or "30")})
+    await ctx.api.post(
+        "/v1/approvals",
+        {
+            "datasets": _names(field_of(form, "datasets")),
+            "action": field_of(form, "action") or "train",
+            "project": pid,
+            "purpose": field_of(form, "purpose"),
+            "days": _number(field_of(form, "days") or "30"),
+        },
+    )
     return redirect(request, f"/projects/{pid}")
 
 
@@ -114,8 +131,12 @@ def hyperparameters(text: str) -> dict[str, Any]:
     for pair in _names(text):
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ApiError(400, "invalid", f"hyperparameters: {pair!r} is not key=value",
-                           [{"field": "hyperparameters", "message": f"{pair!r} is not key=value"}])
+            raise ApiError(
+                400,
+                "invalid",
+                f"hyperparameters: {pair!r} is not key=value",
+                [{"field": "hyperparameters", "message": f"{pair!r} is not key=value"}],
+            )
         out[key] = _value(value)
     return out
 
@@ -128,9 +149,12 @@ async def create_task(request: Request, ctx: Ctx) -> Response:
         command = shlex.split(field_of(form, "command"))
     except ValueError as exc:
         raise ApiError(400, "invalid", f"command: {exc}", [{"field": "command", "message": str(exc)}]) from exc
-    spec: dict[str, Any] = {"name": field_of(form, "name"), "command": command,
-                            "hyperparameters": hyperparameters(field_of(form, "hyperparameters")),
-                            "datasets": _names(field_of(form, "datasets"))}
+    spec: dict[str, Any] = {
+        "name": field_of(form, "name"),
+        "command": command,
+        "hyperparameters": hyperparameters(field_of(form, "hyperparameters")),
+        "datasets": _names(field_of(form, "datasets")),
+    }
     if field_of(form, "retries"):
         spec["retry"] = {"max_retries": _number(field_of(form, "retries"))}
     created = await ctx.api.post(f"/v1/projects/{pid}/tasks", spec)

@@ -9,8 +9,9 @@
   const PALETTE = ["#2f6fde", "#d64545", "#1f9d55", "#e08a1e", "#8e44ad", "#16a2b8", "#b5651d", "#e84393",
                    "#596275", "#6ab04c"];
   const $ = (id) => document.getElementById(id);
+  const EPOCH_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];  // whole epochs on the x axis
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-  const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v == null ? "" : String(v));
+  const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)))) : v == null ? "" : String(v));
   const lowerIsBetter = (m) => /loss|error|mae|mse|rmse|perplexity/i.test(m);
   const COLOURS = {SUCCEEDED: "green", FAILED: "red", TIMED_OUT: "orange", RUNNING: "blue", LAUNCHING: "blue"};
 
@@ -44,7 +45,9 @@
     paramSel.innerHTML = params.map((p) => `<option>${esc(p)}</option>`).join("");
     const preferred = ["val_accuracy", "accuracy", "val_loss", "loss"].find((m) => metrics.includes(m));
     if (preferred) metricSel.value = preferred;
-    const numeric = params.find((p) => rows.some((r) => typeof (r.hyperparameters || {})[p] === "number"));
+    const varies = (p) => new Set(rows.map((r) => String((r.hyperparameters || {})[p]))).size > 1;
+    const numeric = params.find((p) => varies(p) && rows.some((r) => typeof (r.hyperparameters || {})[p] === "number"))
+      || params.find(varies);
     if (numeric) paramSel.value = numeric;
     metricSel.addEventListener("change", () => { labels(); drawCurves(); drawScatter(); });
     paramSel.addEventListener("change", () => { labels(); drawScatter(); });
@@ -129,7 +132,7 @@
         if (key === null) return `<td><input type="checkbox" data-task="${esc(r.task_id)}"${colour ? " checked" : ""}></td>`;
         if (key === "name") {
           const swatch = colour ? `<span class="chip" style="background:${colour}">&nbsp;</span>` : "";
-          return `<td>${swatch}<a href="${esc(base)}/jobs/${esc(r.job_id || "")}">${esc(r.name)}</a></td>`;
+          return `<td class="name">${swatch}<a href="${esc(base)}/jobs/${esc(r.job_id || "")}">${esc(r.name)}</a></td>`;
         }
         if (key === "state") return `<td><span class="badge ${COLOURS[r.state] || "grey"}">${esc(r.state || "")}</span></td>`;
         return `<td class="${cls}">${esc(fmt(value(r, key)))}</td>`;
@@ -223,7 +226,7 @@
     });
     const width = Math.max(360, box.clientWidth || 600);
     chart = new uPlot({width, height: 300, series, scales: {x: {time: false}},
-                       axes: [{label: "epoch"}, {label: m}], legend: {show: chosen.length <= 6}}, data, box);
+                       axes: [{label: "epoch", incrs: EPOCH_STEPS}, {label: m}], legend: {show: chosen.length <= 6}}, data, box);
     box.dataset.series = String(series.length - 1);
   }
 

@@ -9,8 +9,9 @@
   const COLOURS = {SUCCEEDED: "green", FAILED: "red", TIMED_OUT: "orange", RUNNING: "blue", LAUNCHING: "blue"};
   const PALETTE = ["#2f6fde", "#d64545", "#1f9d55", "#e08a1e", "#8e44ad", "#16a2b8"];
   const $ = (id) => document.getElementById(id);
+  const EPOCH_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];  // whole epochs on the x axis
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-  const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v == null ? "" : String(v));
+  const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)))) : v == null ? "" : String(v));
   let chart = null, shownEpochs = -1, metrics = [];
   root.dataset.updates = "0";
 
@@ -60,7 +61,7 @@
       series.push({label: m, stroke: PALETTE[i % PALETTE.length], width: 2, scale: lossy(m) ? "loss" : "y",
                    dash: m.startsWith("val_") ? [6, 4] : [], spanGaps: true});
     });
-    const axes = [{label: "epoch"}, {scale: "y", label: "metric"}];
+    const axes = [{label: "epoch", incrs: EPOCH_STEPS}, {scale: "y", label: "metric"}];
     if (metrics.some(lossy)) axes.push({scale: "loss", side: 1, label: "loss", grid: {show: false}});
     chart = new uPlot({width: Math.max(360, box.clientWidth || 600), height: 280, series, axes,
                        scales: {x: {time: false}}}, data, box);

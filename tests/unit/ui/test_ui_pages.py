@@ -17,8 +17,8 @@ from functions.ui.app import UiOptions
 from functions.ui.pages.jobs import page_of_lines
 from functions.ui.pages.projects import hyperparameters
 from functions.ui.session import COOKIE
-from sdk.contracts import tokens
 from sdk.contracts import events as ev
+from sdk.contracts import tokens
 from sdk.contracts.tokens import Role
 from tests.support.harness import SECRET, Harness, harness
 
@@ -29,8 +29,12 @@ def token(*roles: Role, tenant: str = "acme", sub: str = "ds@acme") -> str:
     return tokens.user_token(tenant=tenant, sub=sub, secret=SECRET, roles=roles or (Role.DATA_SCIENTIST,))
 
 
-PEOPLE = {"dev": token(), "approver": token(Role.APPROVER, sub="boss@acme"),
-          "admin": token(Role.ADMIN, sub="root@acme"), "rival": token(tenant="rival", sub="eve@rival")}
+PEOPLE = {
+    "dev": token(),
+    "approver": token(Role.APPROVER, sub="boss@acme"),
+    "admin": token(Role.ADMIN, sub="root@acme"),
+    "rival": token(tenant="rival", sub="eve@rival"),
+}
 
 
 @pytest.fixture
@@ -64,8 +68,11 @@ def csrf_of(html: str) -> str:
 
 def create_project(c: TestClient, name: str = "p1") -> str:
     csrf = csrf_of(c.get("/ui/projects").text)
-    r = c.post("/ui/projects", data={"csrf": csrf, "name": name, "purpose": "intent router",
-                                     "datasets": "intents"}, follow_redirects=False)
+    r = c.post(
+        "/ui/projects",
+        data={"csrf": csrf, "name": name, "purpose": "intent router", "datasets": "intents"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return str(r.headers["location"]).rsplit("/", 1)[-1]
 
@@ -132,11 +139,13 @@ def test_api_refusals_are_shown_in_the_apis_own_words(dev: TestClient) -> None:
     assert r.status_code == 400
     assert "<code>name</code>: String should have at least 1 character" in r.text
     pid = create_project(dev)
-    r = dev.post(f"/ui/projects/{pid}/tasks", data={"csrf": csrf, "name": "t", "command": "python x.py",
-                                                     "hyperparameters": "lr"})
+    r = dev.post(
+        f"/ui/projects/{pid}/tasks", data={"csrf": csrf, "name": "t", "command": "python x.py", "hyperparameters": "lr"}
+    )
     assert r.status_code == 400 and "<code>hyperparameters</code>" in r.text
-    r = dev.post(f"/ui/projects/{pid}/tasks", data={"csrf": csrf, "name": "t", "command": "python x.py",
-                                                     "datasets": "intents"})
+    r = dev.post(
+        f"/ui/projects/{pid}/tasks", data={"csrf": csrf, "name": "t", "command": "python x.py", "datasets": "intents"}
+    )
     assert r.status_code == 403 and "grant" in r.text  # the API's refusal: no train grant yet
 
 
@@ -145,8 +154,13 @@ def test_another_tenants_ids_answer_the_same_404_as_made_up_ones(app: object, de
     project = h.store.get_project("acme", pid)
     _, job = h.task(project)
     rival = signed_in(app, "rival")
-    for path in (f"/ui/projects/{pid}", f"/ui/projects/{pid}/compare", f"/ui/jobs/{job.job_id}",
-                 f"/ui/jobs/{job.job_id}/logs", f"/ui/tasks/{job.task_id}"):
+    for path in (
+        f"/ui/projects/{pid}",
+        f"/ui/projects/{pid}/compare",
+        f"/ui/jobs/{job.job_id}",
+        f"/ui/jobs/{job.job_id}/logs",
+        f"/ui/tasks/{job.task_id}",
+    ):
         theirs, missing = rival.get(path), rival.get(re.sub(r"[pjt]-[0-9a-f]+", "p-000000000000", path))
         assert theirs.status_code == missing.status_code == 404, path
         assert "Not found" in theirs.text and pid not in rival.get("/ui/projects").text
@@ -175,8 +189,9 @@ def test_roles_see_their_own_actions(app: object, dev: TestClient, h: Harness) -
     assert "New project" not in approver.get("/ui/projects").text
     aid = h.store.approvals_requested_by("acme", "ds@acme")[0].approval_id
     assert f"<code>{aid}</code>" in page
-    r = approver.post(f"/ui/approvals/{aid}/approve", data={"csrf": csrf_of(page), "reason": "ok"},
-                      follow_redirects=False)
+    r = approver.post(
+        f"/ui/approvals/{aid}/approve", data={"csrf": csrf_of(page), "reason": "ok"}, follow_redirects=False
+    )
     assert r.status_code == 303
     assert "approved" in approver.get("/ui/approvals?state=active").text
     r = approver.post(f"/ui/approvals/{aid}/delete", data={"csrf": csrf_of(page)})
@@ -191,8 +206,14 @@ def test_the_compare_data_and_the_live_job_are_the_apis_json(dev: TestClient, h:
     _, job = h.task(h.store.get_project("acme", pid), hyperparameters={"lr": 0.1})
     launching.admit_pool(h.deps, "default")
     reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="r", event_id="r", payload=ev.JobRunning())
-    reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="e", event_id="e1",
-                     payload=ev.EpochReport(epoch=1, metrics={"loss": 0.5, "val_accuracy": 0.75}))
+    reporting.report(
+        h.deps,
+        tenant="acme",
+        job_id=job.job_id,
+        event_type="e",
+        event_id="e1",
+        payload=ev.EpochReport(epoch=1, metrics={"loss": 0.5, "val_accuracy": 0.75}),
+    )
     data = dev.get(f"/ui/projects/{pid}/comparison.json").json()
     assert data["tasks"][0]["hyperparameters"] == {"lr": 0.1}
     assert data["tasks"][0]["best"] == {"loss": 0.5, "val_accuracy": 0.75}
@@ -204,7 +225,11 @@ def test_the_compare_data_and_the_live_job_are_the_apis_json(dev: TestClient, h:
 
 def test_hyperparameters_are_typed_from_the_form() -> None:
     assert hyperparameters("lr=0.05 epochs=8, name=big\nwarm=true") == {
-        "lr": 0.05, "epochs": 8, "name": "big", "warm": True}
+        "lr": 0.05,
+        "epochs": 8,
+        "name": "big",
+        "warm": True,
+    }
 
 
 def test_logs_are_paged_and_searched() -> None:
