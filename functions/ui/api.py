@@ -88,9 +88,10 @@ class Api:
             return response.json()
         return response.text
 
-    async def raw(self, path: str) -> bytes:
+    async def raw(self, path: str, **params: str) -> bytes:
         """A JSON body as the API sent it (passed through to the browser unparsed)."""
-        response = await self._c.get(path)
+        clean = {k: v for k, v in params.items() if v}
+        response = await self._c.get(path, params=clean or None)
         if response.status_code >= 400:
             raise ApiError.of(response)
         return response.content
@@ -110,5 +111,7 @@ class Api:
 
 
 def dumps(value: Any) -> str:
-    """JSON for embedding in a page's <script type=application/json> (no `</` to close it)."""
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+    """JSON for a page's <script type=application/json>: no `<`, `>` or `&` that could end the
+    element or open markup (JSON.parse reads the escapes back)."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -101,16 +101,16 @@ def test_a_person_trains_compares_publishes_and_predicts_in_the_browser(local_pl
         # compare with curves
         page.goto(f"{project_url}/compare")
         page.wait_for_selector("#compare[data-ready=true]")
-        assert page.locator("#rows tbody tr").count() == 2
+        assert page.locator("#rows tbody tr[data-task]").count() == 2
         page.click("#select-top")
         page.wait_for_selector("#curves canvas")
         assert int(page.get_attribute("#curves", "data-series") or 0) >= 4  # train + val (+ best) per task
         page.locator("#rows th[data-key='b:val_accuracy']").click()  # sort: best first
         screenshot(page, "compare.png")
         page.fill("#filter", "lr=0.05")
-        assert page.locator("#rows tbody tr").count() == 1
+        assert page.locator("#rows tbody tr[data-task]").count() == 1
         page.fill("#filter", "")
-        better = page.locator("#rows tbody tr").first
+        better = page.locator("#rows tbody tr[data-task]").first
         better_name = better.locator("a").inner_text()
         better.locator("a").click()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -84,9 +85,14 @@ async def upload_dataset(request: Request, ctx: Ctx) -> Response:
     if upload is None or isinstance(upload, str) or not upload.filename:
         raise ApiError(400, "invalid", "file: choose a file to upload", [{"field": "file", "message": "required"}])
     grant = await ctx.api.post(f"/v1/projects/{pid}/datasets", {"name": name, "op": "upload"})
-    data = await upload.read()
-    async with httpx.AsyncClient(timeout=120) as s3:
-        sent = await s3.put(grant["url"], content=data, headers=grant.get("headers") or {})
+
+    async def chunks() -> AsyncIterator[bytes]:  # streamed from the spooled upload, never whole in memory
+        while chunk := await upload.read(1 << 20):
+            yield chunk
+
+    headers = {**(grant.get("headers") or {}), "content-length": str(upload.size or 0)}
+    async with httpx.AsyncClient(timeout=300) as s3:
+        sent = await s3.put(grant["url"], content=chunks(), headers=headers)
     if sent.status_code >= 300:
         raise ApiError(502, "upload_failed", f"the storage refused the upload ({sent.status_code})")
     return redirect(request, f"/projects/{pid}?uploaded={name}")
@@ -172,7 +178,10 @@ async def compare(request: Request, ctx: Ctx) -> Response:
 @page
 async def comparison_json(request: Request, ctx: Ctx) -> Response:
     pid = ident(request, "project_id")
-    body = await ctx.api.raw(f"/v1/projects/{pid}/comparison")
+    # one page of the API's comparison (`after`: its cursor); the API checks and words both
+    q = request.query_params
+    body = await ctx.api.raw(f"/v1/projects/{pid}/comparison", after=q.get("after", "")[:512],
+                             limit=q.get("limit", "")[:8])
     return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
 
 

@@ -20,10 +20,59 @@
   const selected = new Map(); // task_id -> colour
 
   const started = performance.now();
-  fetch(root.dataset.src, {credentials: "same-origin", headers: {accept: "application/json"}})
-    .then((r) => r.json().then((body) => ({ok: r.ok, status: r.status, body})))
-    .then(({ok, status, body}) => (ok ? init(body) : fail(status, body)))
-    .catch((e) => fail(0, {error: {code: "network", message: String(e), problems: []}}));
+  const PAGE = 200; // tasks per request: the first rows paint while the rest arrive
+  const metricSel = $("metric"), paramSel = $("param");
+  metricSel.addEventListener("change", () => { labels(); drawCurves(); drawScatter(); });
+  paramSel.addEventListener("change", () => { labels(); drawScatter(); });
+  $("filter").addEventListener("input", () => { render(); drawScatter(); });
+  $("select-top").addEventListener("click", selectTop);
+  $("clear").addEventListener("click", () => { selected.clear(); render(); drawCurves(); drawScatter(); });
+  load(null).catch((e) => fail(0, {error: {code: "network", message: String(e), problems: []}}));
+
+  // The API's comparison, page after page while it names a `next` one (an API that answers
+  // every task at once simply names none).
+  async function load(after) {
+    const url = root.dataset.src + "?limit=" + PAGE + (after ? "&after=" + encodeURIComponent(after) : "");
+    const r = await fetch(url, {credentials: "same-origin", headers: {accept: "application/json"}});
+    const body = await r.json();
+    if (!r.ok) return fail(r.status, body);
+    if (!after) root.dataset.fetchMs = (performance.now() - started).toFixed(1);
+    absorb(body);
+    if (!after) root.dataset.firstRowsAt = performance.now().toFixed(1); // since navigation start
+    if (body.next) return load(body.next);
+    root.dataset.renderedMs = (performance.now() - started).toFixed(1);
+    root.dataset.renderedAt = performance.now().toFixed(1);
+    root.dataset.ready = "true";
+  }
+
+  function absorb(body) {
+    const first = rows.length === 0 && metrics.length === 0;
+    rows = rows.concat(body.tasks || []);
+    const before = metrics.length + "/" + params.length;
+    metrics = [...new Set([...metrics, ...(body.metrics || [])])].sort();
+    const keys = new Set(params);
+    (body.tasks || []).forEach((r) => Object.keys(r.hyperparameters || {}).forEach((k) => keys.add(k)));
+    params = [...keys].sort();
+    if (first || before !== metrics.length + "/" + params.length) options(first);
+    head();
+    render();
+    labels();
+    drawScatter();
+  }
+
+  function options(first) {
+    const [m, p] = [metricSel.value, paramSel.value];
+    metricSel.innerHTML = metrics.map((x) => `<option>${esc(x)}</option>`).join("");
+    paramSel.innerHTML = params.map((x) => `<option>${esc(x)}</option>`).join("");
+    if (!first) { metricSel.value = m; paramSel.value = p; return; }
+    const preferred = ["val_accuracy", "accuracy", "val_loss", "loss"].find((x) => metrics.includes(x));
+    if (preferred) metricSel.value = preferred;
+    // the hyperparameter that varies most (numbers first) is the likeliest question
+    const distinct = (x) => new Set(rows.map((r) => String((r.hyperparameters || {})[x]))).size
+      + (rows.some((r) => typeof (r.hyperparameters || {})[x] === "number") ? 0.5 : 0);
+    const widest = [...params].sort((a, b) => distinct(b) - distinct(a))[0];
+    if (widest) paramSel.value = widest;
+  }
 
   function fail(status, body) {
     const e = (body && body.error) || {code: "error", message: "the API answered " + status, problems: []};
@@ -31,37 +80,6 @@
     $("error").innerHTML = `<div class="error" role="alert"><strong>${esc(status)} ${esc(e.code)}</strong>: ${esc(e.message)}` +
       (problems ? `<ul class="problems">${problems}</ul>` : "") + "</div>";
     $("count").textContent = "";
-  }
-
-  function init(body) {
-    const fetched = performance.now();
-    rows = body.tasks || [];
-    metrics = body.metrics || [];
-    const keys = new Set();
-    rows.forEach((r) => Object.keys(r.hyperparameters || {}).forEach((k) => keys.add(k)));
-    params = [...keys].sort();
-    const metricSel = $("metric"), paramSel = $("param");
-    metricSel.innerHTML = metrics.map((m) => `<option>${esc(m)}</option>`).join("");
-    paramSel.innerHTML = params.map((p) => `<option>${esc(p)}</option>`).join("");
-    const preferred = ["val_accuracy", "accuracy", "val_loss", "loss"].find((m) => metrics.includes(m));
-    if (preferred) metricSel.value = preferred;
-    const varies = (p) => new Set(rows.map((r) => String((r.hyperparameters || {})[p]))).size > 1;
-    const numeric = params.find((p) => varies(p) && rows.some((r) => typeof (r.hyperparameters || {})[p] === "number"))
-      || params.find(varies);
-    if (numeric) paramSel.value = numeric;
-    metricSel.addEventListener("change", () => { labels(); drawCurves(); drawScatter(); });
-    paramSel.addEventListener("change", () => { labels(); drawScatter(); });
-    $("filter").addEventListener("input", () => { render(); drawScatter(); });
-    $("select-top").addEventListener("click", selectTop);
-    $("clear").addEventListener("click", () => { selected.clear(); render(); drawCurves(); drawScatter(); });
-    head();
-    render();
-    labels();
-    drawScatter();
-    root.dataset.fetchMs = (fetched - started).toFixed(1);
-    root.dataset.renderedMs = (performance.now() - started).toFixed(1);
-    root.dataset.renderedAt = performance.now().toFixed(1); // since navigation start
-    root.dataset.ready = "true";
   }
 
   function labels() {
@@ -85,6 +103,10 @@
       ...metrics.flatMap((m) => [["best " + m, "b:" + m, "num"], ["last " + m, "l:" + m, "num"]])];
     if (rows.some((r) => r.duration_s != null)) cols.push(["Duration (s)", "duration", "num"]);
     root.columns = cols;
+    const width = ([, key]) => (key === null ? 34 : key === "name" ? 220 : key === "state" ? 110 : 120);
+    $("rows").style.width = cols.reduce((sum, c) => sum + width(c), 0) + "px";
+    $("rows").innerHTML = "<colgroup>" + cols.map((c) => `<col style="width:${width(c)}px">`).join("") +
+      "</colgroup><thead></thead><tbody></tbody>";
     $("rows").tHead.innerHTML = "<tr>" + cols.map(([label, key, cls]) =>
       key ? `<th data-key="${esc(key)}" class="${cls}${key === sortKey ? " sorted" + (sortDir > 0 ? " up" : "") : ""}">${esc(label)}</th>`
           : "<th></th>").join("") + "</tr>";
@@ -123,24 +145,44 @@
     };
   }
 
+  // Only the rows in view (plus a margin) are in the DOM: a 1,000-row table costs seconds of
+  // layout on a slow machine; a window of ~60 rows costs milliseconds however many tasks there are.
+  const ROW_H = 30, MARGIN = 25;
+  const wrap = $("rows").parentElement;
+  let painting = false;
+  wrap.addEventListener("scroll", () => {
+    if (painting) return;
+    painting = true;
+    requestAnimationFrame(() => { painting = false; paint(); });
+  });
+
   function render() {
     shown = rows.filter(matcher($("filter").value)).sort(compareBy(sortKey, sortDir));
+    paint();
+    $("count").textContent = `${shown.length} of ${rows.length} tasks · ${selected.size} selected`;
+    root.dataset.shown = String(shown.length);
+  }
+
+  function paint() {
     const cols = root.columns;
-    const html = shown.map((r) => {
+    const view = wrap.clientHeight || 600;
+    const start = Math.max(0, Math.floor(wrap.scrollTop / ROW_H) - MARGIN);
+    const end = Math.min(shown.length, Math.ceil((wrap.scrollTop + view) / ROW_H) + MARGIN);
+    const spacer = (n) => (n > 0 ? `<tr class="spacer"><td colspan="${cols.length}" style="height:${n * ROW_H}px"></td></tr>` : "");
+    const html = shown.slice(start, end).map((r) => {
       const colour = selected.get(r.task_id);
       const cells = cols.map(([, key, cls]) => {
         if (key === null) return `<td><input type="checkbox" data-task="${esc(r.task_id)}"${colour ? " checked" : ""}></td>`;
         if (key === "name") {
           const swatch = colour ? `<span class="chip" style="background:${colour}">&nbsp;</span>` : "";
-          return `<td class="name">${swatch}<a href="${esc(base)}/jobs/${esc(r.job_id || "")}">${esc(r.name)}</a></td>`;
+          return `<td class="name" title="${esc(r.name)}">${swatch}<a href="${esc(base)}/jobs/${esc(r.job_id || "")}">${esc(r.name)}</a></td>`;
         }
         if (key === "state") return `<td><span class="badge ${COLOURS[r.state] || "grey"}">${esc(r.state || "")}</span></td>`;
         return `<td class="${cls}">${esc(fmt(value(r, key)))}</td>`;
       }).join("");
       return `<tr data-task="${esc(r.task_id)}"${colour ? ' class="selected"' : ""}>${cells}</tr>`;
     });
-    $("rows").tBodies[0].innerHTML = html.join("");
-    $("count").textContent = `${shown.length} of ${rows.length} tasks · ${selected.size} selected`;
+    $("rows").tBodies[0].innerHTML = spacer(start) + html.join("") + spacer(shown.length - end);
   }
 
   $("rows").addEventListener("click", (e) => {
@@ -226,7 +268,7 @@
     });
     const width = Math.max(360, box.clientWidth || 600);
     chart = new uPlot({width, height: 300, series, scales: {x: {time: false}},
-                       axes: [{label: "epoch", incrs: EPOCH_STEPS}, {label: m}], legend: {show: chosen.length <= 6}}, data, box);
+                       axes: [{label: "epoch", incrs: EPOCH_STEPS}, {label: m}], legend: {show: chosen.length <= 2}}, data, box);
     box.dataset.series = String(series.length - 1);
   }
 

@@ -4,6 +4,7 @@ API's own words on refusals, and the same 404 for another tenant's ids as for ma
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from functions.api.app import create_app
 from functions.core import launching, reporting
+from functions.ui.api import dumps
 from functions.ui.app import UiOptions
 from functions.ui.pages.jobs import page_of_lines
 from functions.ui.pages.projects import hyperparameters
@@ -248,3 +250,10 @@ def test_vendored_assets_are_the_documented_files(dev: TestClient) -> None:
         digest = hashlib.sha256((vendor / name).read_bytes()).hexdigest()
         assert digest in readme, name
         assert dev.get(f"/ui/static/vendor/{name}").status_code == 200
+
+
+def test_data_embedded_in_a_page_cannot_end_its_script_element() -> None:
+    hostile = {"name": "</script><script>alert(1)</script><!--", "amp": "a&b"}
+    text = dumps(hostile)
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == hostile
