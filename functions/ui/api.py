@@ -96,6 +96,14 @@ class Api:
             raise ApiError.of(response)
         return response.content
 
+    async def text(self, path: str, **params: Any) -> tuple[str, httpx.Headers]:
+        """A text body and its headers (the logs' paging headers)."""
+        clean = {k: v for k, v in params.items() if v not in (None, "")}
+        response = await self._c.get(path, params=clean or None)
+        if response.status_code >= 400:
+            raise ApiError.of(response)
+        return response.text, response.headers
+
     async def get(self, path: str, **params: Any) -> Any:
         return await self.call("GET", path, params=params)
 

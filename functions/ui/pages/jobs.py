@@ -13,6 +13,7 @@ from functions.ui.pages.projects import ui_of
 from functions.ui.web import Ctx, ident, page, redirect
 
 LOG_PAGE_LINES = 200
+MAX_SEARCH_BYTES = 16 << 20  # a search reads at most this much of a paged log
 MAX_QUERY_CHARS = 200
 
 
@@ -84,17 +85,35 @@ def page_of_lines(text: str, *, query: str, number: int, size: int = LOG_PAGE_LI
     }
 
 
+async def log_text(ctx: Ctx, jid: str, *, offset: int | None, whole: bool) -> tuple[str, dict[str, int]]:
+    """The log as the API pages it. An API that pages by bytes (X-Log-* headers) is followed
+    from `offset` to the end when searching (up to MAX_SEARCH_BYTES); one that answers the
+    whole log at once names no pages."""
+    text, headers = await ctx.api.text(f"/v1/jobs/{jid}/logs", offset=0 if whole else offset)
+    parts, span = [text], _span(headers)
+    while whole and "next" in span and sum(len(p) for p in parts) < MAX_SEARCH_BYTES:
+        more, headers = await ctx.api.text(f"/v1/jobs/{jid}/logs", offset=span["next"])
+        parts.append(more)
+        span = {**_span(headers), "offset": 0}
+    return "".join(parts), span
+
+
+def _span(headers: Any) -> dict[str, int]:
+    names = {"offset": "x-log-offset", "size": "x-log-size", "next": "x-log-next-offset"}
+    return {k: int(headers[h]) for k, h in names.items() if str(headers.get(h, "")).isdigit()}
+
+
 @page
 async def logs(request: Request, ctx: Ctx) -> Response:
     jid = ident(request, "job_id")
-    query = request.query_params.get("q", "")[:MAX_QUERY_CHARS]
-    try:
-        number = int(request.query_params.get("page", "1"))
-    except ValueError:
-        number = 1
-    found, text = await asyncio.gather(ctx.api.get(f"/v1/jobs/{jid}"), ctx.api.get(f"/v1/jobs/{jid}/logs"))
-    shown = page_of_lines(str(text), query=query, number=number)
-    return ui_of(request).render(request, "logs.html", ctx, job=found, q=query, **shown)
+    q = request.query_params
+    query = q.get("q", "")[:MAX_QUERY_CHARS]
+    number = int(q["page"]) if q.get("page", "").isdigit() else 1
+    offset = int(q["offset"]) if q.get("offset", "").isdigit() else None
+    found = await ctx.api.get(f"/v1/jobs/{jid}")
+    text, span = await log_text(ctx, jid, offset=offset, whole=bool(query))
+    shown = page_of_lines(text, query=query, number=number)
+    return ui_of(request).render(request, "logs.html", ctx, job=found, q=query, span=span, **shown)
 
 
 routes = [

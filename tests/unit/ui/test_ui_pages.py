@@ -3,22 +3,25 @@ API's own words on refusals, and the same 404 for another tenant's ids as for ma
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from functions.api.app import create_app
 from functions.core import launching, reporting
-from functions.ui.api import dumps
+from functions.ui.api import Api, dumps
 from functions.ui.app import UiOptions
-from functions.ui.pages.jobs import page_of_lines
+from functions.ui.pages.jobs import log_text, page_of_lines
 from functions.ui.pages.projects import hyperparameters
-from functions.ui.session import COOKIE
+from functions.ui.session import COOKIE, Me
+from functions.ui.web import Ctx
 from sdk.contracts import events as ev
 from sdk.contracts import tokens
 from sdk.contracts.tokens import Role
@@ -257,3 +260,36 @@ def test_data_embedded_in_a_page_cannot_end_its_script_element() -> None:
     text = dumps(hostile)
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text) == hostile
+
+
+def test_a_log_the_api_pages_by_bytes_is_followed_to_its_end_when_searching() -> None:
+    log = "".join(f"line {n}{' ERROR' if n == 77 else ''}\n" for n in range(1, 101)).encode()
+
+    def api(request: httpx.Request) -> httpx.Response:  # the byte-paged logs route, as the API pages it
+        limit = 300
+        offset = int(request.url.params.get("offset", len(log) - limit))
+        end = min(len(log), offset + limit)
+        headers = {"X-Log-Offset": str(offset), "X-Log-Size": str(len(log))}
+        if end < len(log):
+            headers["X-Log-Next-Offset"] = str(end)
+        return httpx.Response(200, content=log[offset:end], headers=headers)
+
+    async def run() -> tuple[tuple[str, dict[str, int]], tuple[str, dict[str, int]]]:
+        ctx = Ctx(
+            api=Api(httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="http://api")),
+            me=Me.of(PEOPLE["dev"]),
+            token=PEOPLE["dev"],
+            csrf="",
+        )
+        try:
+            return (
+                await log_text(ctx, "j-1", offset=None, whole=True),
+                await log_text(ctx, "j-1", offset=None, whole=False),
+            )
+        finally:
+            await ctx.api.close()
+
+    (whole, span), (tail, tail_span) = asyncio.run(run())
+    assert whole.encode() == log and span == {"offset": 0, "size": len(log)}
+    assert page_of_lines(whole, query="error", number=1)["lines"] == [(77, "line 77 ERROR")]
+    assert tail.encode() == log[-300:] and tail_span == {"offset": len(log) - 300, "size": len(log)}
