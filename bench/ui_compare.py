@@ -39,9 +39,9 @@ from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store.memory import InMemoryStore
 from functions.ui.app import UiOptions
-from sdk.contracts import tokens
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.contracts.specs import ProjectSpec, TaskSpec
-from sdk.contracts.tokens import Role
 
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 TENANT = "bench"

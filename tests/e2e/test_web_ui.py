@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from tests.e2e.conftest import LocalPlatform
 from tests.support.browser import chromium, require_chromium, screenshot
 

@@ -22,9 +22,9 @@ from functions.ui.pages.jobs import log_text, page_of_lines
 from functions.ui.pages.projects import hyperparameters
 from functions.ui.session import COOKIE, Me
 from functions.ui.web import Ctx
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
 from tests.support.harness import SECRET, Harness, harness
 
 CODE = "local-code-123"
