@@ -14,7 +14,6 @@ import uvicorn
 
 from functions import bootstrap, logs
 from functions.api.app import create_app
-from functions.settings import Settings
 from functions.ui.app import UiOptions
 
 ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
@@ -28,9 +27,9 @@ class LazyApi:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            settings = Settings()  # TRAINYARD_* variables, as bootstrap reads them
-            self._app = create_app(bootstrap.deps(), ui=UiOptions(predictor_url=settings.predictor_url,
-                                                                  secure_cookie=True))
+            # the web UI's "try it" calls the predictor here (an entry-point variable, like PORT)
+            predictor_url = os.environ.get("TRAINYARD_PREDICTOR_URL") or None
+            self._app = create_app(bootstrap.deps(), ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
         await self._app(scope, receive, send)
 
 

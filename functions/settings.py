@@ -65,10 +65,6 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080/broker/",
         description="where functions publish CloudEvents: the Knative broker ingress, or the local dispatcher",
     )
-    predictor_url: str | None = Field(
-        default=None,
-        description="the predictor sidecar's public URL, for the web UI's 'try it' box (None: the box says so)",
-    )
     region: str = Field(default="us-east-1", description="AWS region of DynamoDB and S3")
     dynamodb_endpoint: str | None = Field(default=None, description="None = AWS; moto's URL in local mode")
     s3_endpoint: str | None = Field(default=None, description="None = AWS; moto's URL in local mode")
