@@ -11,13 +11,14 @@ import httpx
 import uvicorn
 
 from functions import bootstrap, logs
+from functions.local.credentials import S3Credentials, s3_credentials
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
+from functions.local.objects import embedded_s3
 from functions.local.platform import (
     LocalOptions,
     build_app,
     dev_tokens,
-    embedded_aws,
     ensure_storage,
     secret_for,
     write_client_config,
@@ -27,16 +28,21 @@ from functions.local.tls import LocalTLS
 from functions.runtimes.local import LocalRuntime
 from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
+from functions.store.durable import DurableStore
 
 
 def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
     p = argparse.ArgumentParser(prog="python -m functions.local", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"))
+    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"),
+                   help="where everything is kept (projects, tasks, jobs, metrics, grants, audit in state/state.db; "
+                        "datasets, checkpoints, models, logs in blobs/; trainers' folders in runner/; the secret "
+                        "and tokens); it survives restarts and kill -9. `trainyard reset` empties it")
     p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
     p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
-    p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
+    p.add_argument("--aws-endpoint", default=None,
+                   help="keep state in this DynamoDB/S3 endpoint (e.g. a moto server) instead of the state dir")
     p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--tls", type=Path, default=None, metavar="DIR",
@@ -49,7 +55,7 @@ def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespa
 
 
 def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: list[Path],
-                  tls: LocalTLS | None = None) -> LocalRuntime:
+                  tls: LocalTLS | None = None, s3_keys: S3Credentials | None = None) -> LocalRuntime:
     """The local runner; its trainers sandboxed as TRAINYARD_SANDBOX says, then reaching the
     platform and S3 only through the egress proxy (which lives as long as `stack`). With
     `tls`, the proxy presents the platform's client certificate (the trainer holds none);
@@ -58,9 +64,11 @@ def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: li
                        hidden=hidden, devices=default_devices())
     if wrap is None:
         return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None)
-    assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
-    # moto takes any signature, so the proxy checks it, with the keys the platform signs with.
-    credentials = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+    assert settings.s3_endpoint is not None  # local mode always has one (embedded or --aws-endpoint)
+    # The proxy checks pre-signed signatures itself too (an --aws-endpoint moto takes any),
+    # with the keys the platform signs with.
+    credentials = ({s3_keys.access_key_id: s3_keys.secret_access_key} if s3_keys is not None
+                   else {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]})
     policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
                           credentials=credentials)
     transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
@@ -74,19 +82,28 @@ def main(argv: list[str] | None = None) -> None:
     options, args = parse(argv)
     logs.configure(args.log_level)
     for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
-        os.environ.setdefault(key, value)  # moto accepts any; boto3 must find some
+        os.environ.setdefault(key, value)  # for an --aws-endpoint moto, which accepts any; boto3 must find some
     with contextlib.ExitStack() as stack:
-        endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
+        store, s3_keys, s3 = None, None, None
+        if args.aws_endpoint is None:  # the embedded default: state and objects on disk
+            s3_keys = s3_credentials(options.state_dir)
+            s3 = stack.enter_context(embedded_s3(options.state_dir / "blobs", s3_keys))
+            store = DurableStore(options.state_dir / "state")  # loads while the S3 server starts
+            stack.callback(store.close)
+        endpoint = args.aws_endpoint or (s3.endpoint if s3 is not None else "")
         url = options.url
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                            broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                            broker_url=f"{url}/broker/", dynamodb_endpoint=args.aws_endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
         tls = options.tls
         hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
-        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls)
-        deps = bootstrap.build(settings, runtime=runtime,
+        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls, s3_keys=s3_keys)
+        keys = None if s3_keys is None else (s3_keys.access_key_id, s3_keys.secret_access_key)
+        deps = bootstrap.build(settings, runtime=runtime, store=store, s3_credentials=keys,
                                http_verify=tls.platform_client() if tls is not None else True)
-        ensure_storage(deps, settings)
+        if s3 is not None:
+            s3.wait_ready()
+        ensure_storage(deps, settings, tables=store is None)
         bootstrap.install(deps)
         app, _ = build_app(deps, options)
         people = dev_tokens(settings, options.tenant)
@@ -101,7 +118,11 @@ def main(argv: list[str] | None = None) -> None:
             extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
         path = write_client_config(options, url=url, extra=extra)
         print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
-        print(f"AWS endpoint (moto): {endpoint}", flush=True)
+        if store is not None:
+            print(f"state kept in {options.state_dir} (database {store.path}, objects in "
+                  f"{options.state_dir / 'blobs'}; S3 API at {endpoint})", flush=True)
+        else:
+            print(f"AWS endpoint: {endpoint}", flush=True)
         print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
         print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
         if tls is not None:
@@ -112,9 +133,6 @@ def main(argv: list[str] | None = None) -> None:
         # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
         uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5, **ssl_options)
-        if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
-            for job in runtime.list():
-                runtime.delete(job.job_id)
 
 
 if __name__ == "__main__":
