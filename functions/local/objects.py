@@ -78,11 +78,13 @@ class SeaweedS3:
             time.sleep(0.1)
         raise RuntimeError(f"the embedded S3 server did not answer within {timeout_s:.0f} s; see {self.log}")
 
-    def stop(self) -> None:
+    def stop(self, *, grace_s: float = 3.0) -> None:
+        """Ask it to stop; kill it after `grace_s` (its graceful gRPC stop can wait for idle streams
+        for a long time, and what it acknowledged is on disk already: it survives kill -9)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -15,7 +15,9 @@ values only through those (iterating `values()` and changing what comes out is n
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS rows (
 ) WITHOUT ROWID;
 """
 _MUTABLE = (dict, list, set)
+# Held (flock) by the process that has the state open; `trainyard reset` checks the same file.
+LOCK_FILE = "lock"
 
 
 # encoding: JSON with tags for what JSON lacks (tuples, sets, non-str dict keys, datetimes)
@@ -82,6 +86,18 @@ def encode(value: Any) -> tuple[str, int]:
 
 def decode(text: str, is_json: int) -> Any:
     return _dec(json.loads(text)) if is_json else text
+
+
+def _hold(lock: Path) -> int:
+    """Take the directory's lock for as long as the process lives (the kernel drops it at exit,
+    kill -9 included): two platforms writing one state file would each lose the other's writes."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"another trainyard platform is using {lock.parent}; stop it first") from None
+    return fd
 
 
 class Changes:
@@ -215,8 +231,9 @@ class Journal:
     """One SQLite file holding every tracked table; `flush` writes what the last call touched."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        self._owner = _hold(path.parent / LOCK_FILE)
         self.changes = Changes()
         self.failed: BaseException | None = None
         self._tables: dict[str, TrackedDict | TrackedSet] = {}
@@ -271,6 +288,7 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+        os.close(self._owner)  # releases the lock
 
 
 class TxLock:
