@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -88,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.aws_endpoint is None:  # the embedded default: state and objects on disk
             s3_keys = s3_credentials(options.state_dir)
             s3 = stack.enter_context(embedded_s3(options.state_dir / "blobs", s3_keys))
+            began = time.perf_counter()
             store = DurableStore(options.state_dir / "state")  # loads while the S3 server starts
             stack.callback(store.close)
+            print(f"state loaded in {time.perf_counter() - began:.2f} s: {store.summary()}", flush=True)
         endpoint = args.aws_endpoint or (s3.endpoint if s3 is not None else "")
         url = options.url
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,

@@ -31,9 +31,10 @@ _NOT_TABLES = frozenset({"_journal", "_lock", "_parsed"})
 class DurableStore(InMemoryStore):
     """Every port of InMemoryStore, kept in `directory/state.db` (created if missing)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, fsync: bool = True) -> None:
+        """`fsync=False` skips the fsync per call: still safe against kill -9, not against power loss."""
         super().__init__()
-        self._journal = Journal(directory / STATE_FILE)
+        self._journal = Journal(directory / STATE_FILE, fsync=fsync)
         self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (stored JSON, parsed Job)
         self._adopt_tables()
         self._lock = TxLock(self._journal)  # type: ignore[assignment]
@@ -49,6 +50,10 @@ class DurableStore(InMemoryStore):
         """Every durable table by attribute name (for tests and `trainyard` diagnostics)."""
         return {name: value for name, value in vars(self).items()
                 if isinstance(value, (TrackedDict, TrackedSet))}
+
+    def summary(self) -> str:
+        """What the file holds, e.g. 'projects 2, tasks 40, jobs 41, epochs 300, ...'."""
+        return ", ".join(f"{name.lstrip('_')} {len(rows):,}" for name, rows in self.tables().items())
 
     def _adopt_tables(self) -> None:
         """Replace each dict/set attribute with a tracked one holding what the file has."""

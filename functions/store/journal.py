@@ -230,7 +230,7 @@ class TrackedSet(set[Any]):
 class Journal:
     """One SQLite file holding every tracked table; `flush` writes what the last call touched."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         self._owner = _hold(path.parent / LOCK_FILE)
@@ -239,7 +239,9 @@ class Journal:
         self._tables: dict[str, TrackedDict | TrackedSet] = {}
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+        # FULL: fsync the WAL at every commit (survives power loss). NORMAL: the write() alone,
+        # which survives kill -9 of the process but not a crash of the machine.
+        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
         path.chmod(0o600)
 
