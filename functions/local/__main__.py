@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import time
 from pathlib import Path
 
 import httpx
 import uvicorn
 
 from functions import bootstrap, logs
-from functions.local.credentials import S3Credentials, s3_credentials
+from functions.local.credentials import S3Credentials
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
-from functions.local.objects import embedded_s3
 from functions.local.platform import (
     LocalOptions,
     build_app,
@@ -25,11 +23,11 @@ from functions.local.platform import (
     write_client_config,
 )
 from functions.local.predictor import predictor
+from functions.local.state import embedded_state
 from functions.local.tls import LocalTLS
 from functions.runtimes.local import LocalRuntime
 from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
-from functions.store.durable import DurableStore
 
 
 def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
@@ -85,28 +83,19 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
         os.environ.setdefault(key, value)  # for an --aws-endpoint moto, which accepts any; boto3 must find some
     with contextlib.ExitStack() as stack:
-        store, s3_keys, s3 = None, None, None
-        if args.aws_endpoint is None:  # the embedded default: state and objects on disk
-            s3_keys = s3_credentials(options.state_dir)
-            s3 = stack.enter_context(embedded_s3(options.state_dir / "blobs", s3_keys))
-            began = time.perf_counter()
-            store = DurableStore(options.state_dir / "state")  # loads while the S3 server starts
-            stack.callback(store.close)
-            print(f"state loaded in {time.perf_counter() - began:.2f} s: {store.summary()}", flush=True)
-        endpoint = args.aws_endpoint or (s3.endpoint if s3 is not None else "")
+        local = None if args.aws_endpoint else stack.enter_context(embedded_state(options.state_dir))
+        endpoint = args.aws_endpoint if local is None else local.endpoint
         url = options.url
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
                             broker_url=f"{url}/broker/", dynamodb_endpoint=args.aws_endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
         tls = options.tls
         hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
-        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls, s3_keys=s3_keys)
-        keys = None if s3_keys is None else (s3_keys.access_key_id, s3_keys.secret_access_key)
-        deps = bootstrap.build(settings, runtime=runtime, store=store, s3_credentials=keys,
+        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls, s3_keys=local.keys if local else None)
+        deps = bootstrap.build(settings, runtime=runtime, store=local.store if local else None,
+                               s3_credentials=local.key_pair if local else None,
                                http_verify=tls.platform_client() if tls is not None else True)
-        if s3 is not None:
-            s3.wait_ready()
-        ensure_storage(deps, settings, tables=store is None)
+        ensure_storage(deps, settings, tables=local is None)
         bootstrap.install(deps)
         app, _ = build_app(deps, options)
         people = dev_tokens(settings, options.tenant)
@@ -121,11 +110,7 @@ def main(argv: list[str] | None = None) -> None:
             extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
         path = write_client_config(options, url=url, extra=extra)
         print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
-        if store is not None:
-            print(f"state kept in {options.state_dir} (database {store.path}, objects in "
-                  f"{options.state_dir / 'blobs'}; S3 API at {endpoint})", flush=True)
-        else:
-            print(f"AWS endpoint: {endpoint}", flush=True)
+        print(local.describe(options.state_dir) if local else f"AWS endpoint: {endpoint}", flush=True)
         print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
         print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
         if tls is not None:

@@ -39,7 +39,7 @@ def test_restart_with_1000_jobs_of_history(platform: Platform) -> None:
     platform.start()
     platform.kill(signal.SIGINT)  # a clean stop
     startup_s = platform.start()
-    loads = re.findall(r"state loaded in ([0-9.]+) s: (.*)", platform.log())
+    loads = re.findall(r"loaded in ([0-9.]+) s: ([^;]*)", platform.log())
     load_s, summary = float(loads[-1][0]), loads[-1][1]
     print(f"start-up with {JOBS:,} jobs of history: {startup_s:.1f} s to /healthz, of which loading the state "
           f"{load_s:.2f} s ({summary})")
