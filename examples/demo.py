@@ -204,7 +204,7 @@ def run(url: str, config: dict[str, str], *, tls: TLSFiles | None) -> int:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
         state = Path(tmp)
-        say("starting the local platform (durable store + SeaweedFS S3, functions, dispatcher, ticker, runner, predictor)")
+        say("starting the local platform (durable store + S3, functions, dispatcher, ticker, runner, predictor)")
         # --tls: the platform API requires mutual TLS; the demo's user presents dev@demo's certificate
         tls_dir = state / "tls" if "--tls" in sys.argv[1:] else None
         proc, url, config = start_platform(state, tls=tls_dir)
