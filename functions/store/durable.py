@@ -24,12 +24,17 @@ from functions.store.journal import Journal, TrackedDict, TrackedSet, TxLock
 from functions.store.memory import InMemoryStore
 
 STATE_FILE = "state.db"
-# Attributes that are machinery, not tables (the journal, the lock, caches of parsed text).
-_NOT_TABLES = frozenset({"_journal", "_lock", "_parsed"})
+# Attributes that are machinery, not tables: the journal and the lock.
+_MACHINERY = frozenset({"_journal", "_lock"})
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
 
 
 class DurableStore(InMemoryStore):
     """Every port of InMemoryStore, kept in `directory/state.db` (created if missing)."""
+
+    # Derived data of InMemoryStore (and of this class), rebuilt from the tables on demand:
+    # never written to disk. Any other dict/set attribute is a table and is kept.
+    CACHES = frozenset({"_parsed", "_entries"})
 
     def __init__(self, directory: Path, *, fsync: bool = True) -> None:
         """`fsync=False` skips the fsync per call: still safe against kill -9, not against power loss."""
@@ -59,7 +64,7 @@ class DurableStore(InMemoryStore):
         """Replace each dict/set attribute with a tracked one holding what the file has."""
         changes = self._journal.changes
         for name, value in list(vars(self).items()):
-            if name in _NOT_TABLES or isinstance(value, (type(threading.Lock()), type(threading.RLock()))):
+            if name in _MACHINERY or name in self.CACHES or isinstance(value, _LOCKS):
                 continue
             saved = self._journal.saved(name)
             if isinstance(value, dict):

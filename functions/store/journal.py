@@ -46,20 +46,25 @@ LOCK_FILE = "lock"
 # encoding: JSON with tags for what JSON lacks (tuples, sets, non-str dict keys, datetimes)
 
 def _enc(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int, float)):
+    # Exact types only: a StrEnum, IntEnum or NamedTuple would come back as a plain str, int
+    # or tuple, so they are refused (loudly, in the contract suites) rather than degraded.
+    kind = type(value)
+    if value is None or kind in (str, bool, int, float):
         return value
-    if isinstance(value, datetime):
+    if kind is datetime:
         return {"dt": value.isoformat()}
-    if isinstance(value, tuple):
+    if kind is tuple:
         return {"t": [_enc(v) for v in value]}
-    if isinstance(value, list):
+    if kind is list:
         return [_enc(v) for v in value]
-    if isinstance(value, (set, frozenset)):
+    if kind is set:
         items = [_enc(v) for v in value]
         return {"s": sorted(items, key=lambda i: json.dumps(i, sort_keys=True))}
-    if isinstance(value, dict):
+    if kind is dict:
         return {"d": [[_enc(k), _enc(v)] for k, v in value.items()]}
-    raise TypeError(f"a durable table cannot keep a {type(value).__name__} ({value!r:.60})")
+    raise TypeError(f"a durable table cannot keep a {kind.__name__} ({value!r:.60}); keep plain values "
+                    "(str, int, float, bool, None, datetime, tuple, list, set, dict), or list the attribute "
+                    "in DurableStore.CACHES if it is derived data")
 
 
 def _dec(value: Any) -> Any:
@@ -79,7 +84,7 @@ def _dec(value: Any) -> Any:
 
 def encode(value: Any) -> tuple[str, int]:
     """A row's text and whether it is JSON (a plain str is stored as itself, parsed by nobody)."""
-    if isinstance(value, str):
+    if type(value) is str:
         return value, 0
     return json.dumps(_enc(value), separators=(",", ":"), sort_keys=True), 1
 
