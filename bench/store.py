@@ -76,12 +76,13 @@ def measure(jobs: int, directory: Path) -> list[tuple[str, str]]:
     began = time.perf_counter()
     project_id = seed(directory, jobs)
     seeded = time.perf_counter() - began
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     store = DurableStore(directory)
-    loaded = time.perf_counter() - began
+    loaded, loaded_cpu = time.perf_counter() - began, time.process_time() - cpu
     size = sum(p.stat().st_size for p in directory.iterdir())
     rows = [(f"seed {jobs:,} jobs ({jobs * 7:,} calls, no fsync)", f"{seeded:.1f} s"),
-            (f"start-up: open + load {jobs:,} jobs of history", f"{loaded * 1000:.0f} ms"),
+            (f"start-up: open + load {jobs:,} jobs of history",
+             f"{loaded * 1000:.0f} ms ({loaded_cpu * 1000:.0f} ms CPU)"),
             ("state file size", f"{size / 2**20:.1f} MiB")]
     n = iter(range(jobs, jobs + 10_000))
     reads: dict[str, Callable[[], object]] = {
@@ -94,6 +95,11 @@ def measure(jobs: int, directory: Path) -> list[tuple[str, str]]:
             store.queued_jobs("default"), store.due_jobs("default", T0), store.active_jobs("default"),
             store.unreleased_jobs("default")),
     }
+    store.list_tasks(TENANT, "warm-up")  # the first query builds the per-key indexes: time that apart
+    began = time.perf_counter()
+    store.list_jobs(TENANT, "t-000000")
+    store.epochs(TENANT, "t-000000.1")
+    rows.append(("first list_jobs + epochs (builds those indexes)", f"{(time.perf_counter() - began) * 1000:.0f} ms"))
     for name, fn in reads.items():
         scans = "list_tasks" in name or "sweep" in name
         p50, p99 = timed(fn, (5 if jobs >= 10_000 else 50) if scans else 200)

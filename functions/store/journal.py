@@ -254,16 +254,22 @@ class Journal:
         rows = self._db.execute("SELECT k, kjson, v, vjson FROM rows WHERE tbl = ?", (table,))
         return [(decode(k, kj), decode(v, vj)) for k, kj, v, vj in rows]
 
+    def saved_keys(self, table: str) -> list[Any]:
+        """The keys alone (a set's members)."""
+        rows = self._db.execute("SELECT k, kjson FROM rows WHERE tbl = ?", (table,))
+        return [k if not kj else decode(k, kj) for k, kj in rows]
+
     def tables(self) -> list[str]:
         return [t for (t,) in self._db.execute("SELECT DISTINCT tbl FROM rows")]
 
     def track(self, table: str, container: TrackedDict | TrackedSet) -> None:
         self._tables[table] = container
 
-    def flush(self) -> None:
+    def flush(self) -> dict[str, dict[Any, None]]:
+        """Write what the call touched in one transaction; returns it (table -> keys)."""
         touched = self.changes.take()
         if not touched:
-            return
+            return touched
         upserts: list[tuple[str, str, int, str, int]] = []
         deletes: list[tuple[str, str, int]] = []
         for table, keys in touched.items():
@@ -292,6 +298,7 @@ class Journal:
             self.failed = exc
             raise TemporaryError(f"the state file {self.path} could not be written ({exc}); "
                                  "restart the platform") from exc
+        return touched
 
     def close(self) -> None:
         self._db.close()
@@ -304,8 +311,10 @@ class TxLock:
     Re-entrant, so a helper that takes the lock inside a locked call commits nothing early.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, *, committed: Callable[[dict[str, dict[Any, None]]], None]) -> None:
+        """`committed(touched)` runs after each commit, still under the lock (to keep indexes)."""
         self._journal = journal
+        self._committed = committed
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -322,7 +331,9 @@ class TxLock:
         try:
             if self._depth == 1:
                 # Even after an error: the file must mirror memory, whatever memory now holds.
-                self._journal.flush()
+                touched = self._journal.flush()
+                if touched:
+                    self._committed(touched)
         finally:
             self._depth -= 1
             self._lock.release()

@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from functions.domain.model import JobState
+from functions.domain.model import Checkpoint, JobState
 from functions.store.durable import DurableStore
 from functions.store.journal import decode, encode
+from functions.store.memory import InMemoryStore
 from functions.store.rules import Entry
 from sdk.errors import Conflict, TemporaryError
 from tests.governance_store_contract import GovernanceStoreContract
 from tests.model_store_contract import ModelStoreContract
-from tests.store_contract import StoreContract, job, project, task
+from tests.store_contract import T0, StoreContract, epoch, job, project, task
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -78,6 +79,37 @@ def test_what_a_call_wrote_is_there_after_a_restart(tmp_path: Path) -> None:
     assert [j.job_id for j in again.queued_jobs("gpu")] == ["t1.1"]
     with pytest.raises(Conflict):  # the task, the job and the dedup key came back together
         again.create_task(task("t1"), job("t1.1"))
+
+
+def test_indexed_reads_answer_exactly_as_the_in_memory_walks(tmp_path: Path) -> None:
+    store = DurableStore(tmp_path)
+
+    def same() -> None:
+        for pid in ("p1", "p2", "nope"):
+            for tenant in ("acme", "other"):
+                assert store.list_tasks(tenant, pid) == InMemoryStore.list_tasks(store, tenant, pid)
+        for n in range(6):
+            tid, jid = f"t{n}", f"t{n}.1"
+            assert store.list_jobs("acme", tid) == InMemoryStore.list_jobs(store, "acme", tid)
+            assert store.list_jobs("other", tid) == InMemoryStore.list_jobs(store, "other", tid) == []
+            assert store.epochs("acme", jid) == InMemoryStore.epochs(store, "acme", jid)
+            assert store.checkpoints("acme", jid) == InMemoryStore.checkpoints(store, "acme", jid)
+
+    same()  # empty, and the indexes are built now: what follows keeps them up to date
+    for n in range(6):
+        store.create_task(task(f"t{n}", pid=f"p{n % 2 + 1}", created=10 - n), job(f"t{n}.1", tid=f"t{n}"))
+        if n % 2:
+            store.create_job(job(f"t{n}.2", tid=f"t{n}", attempt=2))
+    first = store.get_job("acme", "t0.1")
+    for e in (2, 1, 3):
+        first = store.save_job(first, expected_version=first.version, epoch=epoch("t0.1", e, loss=1 / e),
+                               checkpoint=Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}",
+                                                     metrics={}, reported_at=T0) if e != 2 else None)
+    same()
+    store.close()
+    store = DurableStore(tmp_path)  # after a restart, built from the loaded tables
+    same()
+    store.close()
 
 
 def test_a_refused_call_leaves_nothing_on_disk(tmp_path: Path) -> None:
@@ -151,7 +183,7 @@ def test_a_store_attribute_it_cannot_keep_durable_fails_at_start_not_later(tmp_p
 _WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from functions.domain.model import JobState
+    from functions.domain.model import Checkpoint, JobState
 from functions.store.durable import DurableStore
     from tests.store_contract import job, project, task
     store = DurableStore(Path(sys.argv[1]))
