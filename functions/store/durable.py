@@ -18,6 +18,7 @@ bench/README.md for the figures.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,13 @@ class DurableStore(InMemoryStore):
     # by key. Each maps a parent id to the row keys of one table; callers hold the lock.
 
     def _index_key(self, index: str, key: Any) -> str | None:
+        # The parent id is read with json (several times faster than validating the whole entity).
         if index == "tasks_of_project":
             body = dict.get(self._tasks, key)
-            return None if body is None else self._parse_task(key, body).project_id
+            return None if body is None else str(json.loads(body)["project_id"])
         if index == "jobs_of_task":
             body = dict.get(self._jobs, key)
-            return None if body is None else self._parse(key, body).task_id
+            return None if body is None else str(json.loads(body)["task_id"])
         rows = self._epochs if index == "epochs_of_job" else self._checkpoints
         return str(key[0]) if key in rows else None
 
