@@ -7,7 +7,8 @@ from typing import Any
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
-from sdk.errors import NotFound
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import NotFound
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -59,7 +60,7 @@ def job_logs(deps: Deps, *, tenant: str, job_id: str) -> bytes:
     elif not job.cleaned_up:
         parts.append(deps.runtime.logs(job_id))
     try:
-        reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
+        reported = deps.logs.get(blob_keys.reported_log(tenant, job_id))
         parts.append(b"\n--- logs attached to the failure report ---\n" + reported)
     except NotFound:
         pass

@@ -31,9 +31,9 @@ from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.tables import create_all
-from sdk.contracts import tokens
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
-from sdk.contracts.tokens import Role
 
 log = logging.getLogger("trainyard.local")
 

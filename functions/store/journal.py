@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sdk.errors import TemporaryError
+from sdk.contracts.errors import TemporaryError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (

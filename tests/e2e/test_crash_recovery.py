@@ -27,8 +27,8 @@ import pytest
 
 from sdk import http
 from sdk.client import Client
+from sdk.contracts.errors import TrainyardError
 from sdk.contracts.specs import ProjectSpec, TaskSpec
-from sdk.errors import TrainyardError
 from tests.conftest import free_port
 from tests.e2e.conftest import ROOT
 

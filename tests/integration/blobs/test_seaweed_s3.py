@@ -18,7 +18,7 @@ from botocore.config import Config
 from functions.blobs.s3 import S3BlobStore
 from functions.local.credentials import S3Credentials, s3_credentials
 from functions.local.objects import SeaweedS3, start
-from sdk.errors import NotFound, PermanentError
+from sdk.contracts.errors import NotFound, PermanentError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

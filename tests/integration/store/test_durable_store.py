@@ -24,7 +24,7 @@ from functions.store.durable import DurableStore
 from functions.store.journal import decode, encode
 from functions.store.memory import InMemoryStore
 from functions.store.rules import Entry
-from sdk.errors import Conflict, TemporaryError
+from sdk.contracts.errors import Conflict, TemporaryError
 from tests.governance_store_contract import GovernanceStoreContract
 from tests.model_store_contract import ModelStoreContract
 from tests.store_contract import T0, StoreContract, epoch, job, project, task

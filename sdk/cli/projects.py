@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sdk import cli_output as out
-from sdk.cli_session import session
-from sdk.cli_task_edit import add_task_edit_commands
+from sdk.cli import output as out
+from sdk.cli.session import session
+from sdk.cli.task_edit import add_task_edit_commands
 from sdk.client import ProjectView, TaskView
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 

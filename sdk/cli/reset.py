@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from sdk.errors import TrainyardError
+from sdk.contracts.errors import TrainyardError
 
 # functions.store.journal.LOCK_FILE in the state subdirectory (the SDK imports nothing of functions).
 LOCK = Path("state") / "lock"
