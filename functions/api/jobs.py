@@ -90,8 +90,9 @@ def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-def logs(job_id: str, caller: User, deps: DepsDep) -> PlainTextResponse:
-    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id)
+def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep) -> PlainTextResponse:
+    """A job's logs; of a job that used datasets, only with an active `read` grant on them."""
+    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id, actor=actor)
     return PlainTextResponse(data.decode("utf-8", errors="replace"))
 
 
