@@ -19,7 +19,7 @@ from functions.ports import OutEvent
 from functions.publishing import RecordingPublisher, signed_request
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
-from sdk.contracts import tokens
+from sdk.auth import tokens
 from sdk.contracts.events import EventType
 from tests.support.servers import serve
 
