@@ -22,6 +22,7 @@ from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.domain.registry import PublishedModel
+from sdk.errors import PermanentError
 
 
 class Clock(Protocol):
@@ -174,6 +175,10 @@ class BlobStore(Protocol):
     def presign_put(self, key: str, *, expires_s: int) -> str: ...
 
 
+class CannotStart(PermanentError):
+    """The attempt's command can never start as given (its program or code directory is missing)."""
+
+
 @dataclass(frozen=True)
 class LaunchSpec:
     """Everything a runtime needs to start one attempt."""
@@ -191,6 +196,7 @@ class LaunchSpec:
     memory_mb: int
     gpu: int
     ttl_s: float
+    code_dir: str | None = None  # local runtime: where the command runs, read-only in a sandbox
 
 
 class RuntimeStatus(StrEnum):

@@ -19,7 +19,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from functions.ports import Clock, LaunchSpec, RuntimeJob
+from functions.ports import CannotStart, Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
 from functions.runtimes import manifests as mf
 from functions.runtimes.kube_status import runtime_job, started_containers
@@ -84,6 +84,8 @@ class KubernetesRuntime:
     def launch(self, spec: LaunchSpec) -> None:
         """Secret, then Job, then the Job owns the Secret. A redelivery finds both (409) and only
         re-applies the owner reference, which a crash may have left unset."""
+        if spec.code_dir is not None:
+            raise CannotStart("code_dir names a folder on a local machine: on Kubernetes, ship the code in an image")
         job, secret = mf.job(spec, self._config), mf.secret(spec, self._config)
         ns = self._config.namespace
         with contextlib.suppress(Conflict):
