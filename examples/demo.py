@@ -77,9 +77,10 @@ def trainer(script: str, *args: str) -> list[str]:
 def trials(project_id: str, c: Client) -> dict[str, str]:
     """Create the demo's tasks; returns task name -> task id."""
     specs = [
-        TaskSpec(name="intent-lr-0.05", command=trainer("intent_trainer.py", "--lr", "0.05", "--epochs", "8"),
+        # The trainer reads lr and epochs from the task (Trainer.hyperparameters): compare shows what ran.
+        TaskSpec(name="intent-lr-0.05", command=trainer("intent_trainer.py"),
                  hyperparameters={"lr": 0.05, "epochs": 8}, datasets=["intents"]),
-        TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py", "--lr", "0.005", "--epochs", "8"),
+        TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py"),
                  hyperparameters={"lr": 0.005, "epochs": 8}, datasets=["intents"]),
         TaskSpec(name="flaky-first-attempt",
                  command=trainer("scripted_trainer.py", "--epochs", "3", "--sleep", "0.2", "--fail-first-attempt"),

@@ -81,6 +81,8 @@ class Job(_Entity):
     launched_at: datetime | None = None
     running_at: datetime | None = None
     last_epoch_at: datetime | None = None
+    # A restarted platform re-adopted it: reports could not reach the platform before this.
+    adopted_at: datetime | None = None
     finished_at: datetime | None = None
     last_epoch: int | None = None
     reason: str = ""
@@ -99,11 +101,12 @@ class Job(_Entity):
         if not self.state.is_active or self.launched_at is None:
             return None
         ttl_end = self.launched_at + timedelta(seconds=self.limits.ttl_s)
+        heard = self.adopted_at or self.launched_at  # the report clock restarts when the platform can hear again
         if self.state is JobState.LAUNCHING:
-            report_end = self.launched_at + timedelta(seconds=self.limits.launch_s)
+            report_end = max(self.launched_at, heard) + timedelta(seconds=self.limits.launch_s)
         else:
             last = self.last_epoch_at or self.running_at or self.launched_at
-            report_end = last + timedelta(seconds=self.limits.epoch_s)
+            report_end = max(last, heard) + timedelta(seconds=self.limits.epoch_s)
         return min(ttl_end, report_end)
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import signal
+import socket
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import uvicorn
 
 from functions import bootstrap, logs
+from functions.core import adoption
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
 from functions.local.platform import (
@@ -29,20 +34,26 @@ from functions.runtimes.sandbox import default_devices, default_read_only, selec
 from functions.settings import Settings
 
 
-def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
+def parser() -> argparse.ArgumentParser:
+    """Every option `trainyard up` takes (its --help lists the same ones; a test checks)."""
     p = argparse.ArgumentParser(prog="python -m functions.local", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"))
+    p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
+    p.add_argument("--port", type=int, default=8080, help="port of the API (0: any free port)")
+    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"),
+                   help="where local state lives: token secret, local.json, job dirs and logs, predictor cache")
     p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
     p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
     p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
     p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--tls", type=Path, default=None, metavar="DIR",
                    help="serve the API with mutual TLS, certificates from DIR (made there when missing; "
                         "see `trainyard certs`), e.g. .trainyard/tls")
-    a = p.parse_args(argv)
+    return p
+
+
+def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
+    a = parser().parse_args(argv)
     tls = LocalTLS.prepare(a.tls, tenant=a.tenant) if a.tls is not None else None
     return LocalOptions(host=a.host, port=a.port, state_dir=a.state_dir.resolve(),
                         sweep_interval_s=a.sweep_interval, tenant=a.tenant, tls=tls), a
@@ -70,51 +81,95 @@ def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: li
     return runtime
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGINT once the server has stopped: shut down in order, then exit."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the API's port first: a busy port fails at once, before anything is started or written."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # what uvicorn does; a live listener still wins
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = " (is another `trainyard up` running? stop it, or pick another --port)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise SystemExit(f"trainyard: cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
+    return sock
+
+
 def main(argv: list[str] | None = None) -> None:
     options, args = parse(argv)
     logs.configure(args.log_level)
+    sock = listen(options.host, options.port)
+    options = replace(options, port=int(sock.getsockname()[1]))  # --port 0: the one the kernel chose
+    # uvicorn restores these after its own graceful stop and re-raises the signal into them, so
+    # everything below unwinds in order (the predictor included) instead of dying mid-way.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_on_signal)
     for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
         os.environ.setdefault(key, value)  # moto accepts any; boto3 must find some
-    with contextlib.ExitStack() as stack:
-        endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
-        url = options.url
-        settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                            broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
-                            state_dir=options.state_dir / "runner")
-        tls = options.tls
-        hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
-        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls)
-        deps = bootstrap.build(settings, runtime=runtime,
-                               http_verify=tls.platform_client() if tls is not None else True)
-        ensure_storage(deps, settings)
-        bootstrap.install(deps)
-        app, _ = build_app(deps, options)
-        people = dev_tokens(settings, options.tenant)
-        extra = {"aws_endpoint": endpoint, **people}
-        if not args.no_predictor:
-            served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
-                                                   token_secret=settings.token_secret, host=options.host,
-                                                   tls_env=tls.predictor_env() if tls is not None else None))
-            extra["predictor_url"] = served.url
-            print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
-        if tls is not None:
-            extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
-        path = write_client_config(options, url=url, extra=extra)
-        print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
-        print(f"AWS endpoint (moto): {endpoint}", flush=True)
-        print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
-        print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
-        if tls is not None:
-            print("mutual TLS is on; the CLI and SDK need:", flush=True)
-            print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)
-        ssl_options = tls.uvicorn_options() if tls is not None else {}
-        # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
-        # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
-        uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=5, **ssl_options)
-        if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
-            for job in runtime.list():
-                runtime.delete(job.job_id)
+    with contextlib.suppress(_Stop), contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        serve(options, args, sock, stack)
+
+
+def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, stack: contextlib.ExitStack) -> None:
+    endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
+    # Embedded moto keeps its state in memory: after a restart no platform job would know
+    # a trainer still running, so they stop with the platform. With a durable store they run
+    # on, and the next start re-adopts them (functions.core.adoption).
+    durable = bool(args.aws_endpoint)
+    url = options.url
+    settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
+                        broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                        state_dir=options.state_dir / "runner")
+    tls = options.tls
+    hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
+    runtime = local_runtime(settings, stack, hidden=hidden, tls=tls)
+    if not durable:
+        stack.callback(_stop_trainers, runtime)  # runs last-in, first-out: before the egress proxy closes
+    deps = bootstrap.build(settings, runtime=runtime,
+                           http_verify=tls.platform_client() if tls is not None else True)
+    ensure_storage(deps, settings)
+    bootstrap.install(deps)
+    adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
+    app, _ = build_app(deps, options)
+    people = dev_tokens(settings, options.tenant)
+    extra = {"aws_endpoint": endpoint, **people}
+    if not args.no_predictor:
+        served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
+                                               token_secret=settings.token_secret, host=options.host,
+                                               tls_env=tls.predictor_env() if tls is not None else None))
+        extra["predictor_url"] = served.url
+        print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
+    if tls is not None:
+        extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
+    path = write_client_config(options, url=url, extra=extra)
+    print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
+    print(f"AWS endpoint (moto): {endpoint}", flush=True)
+    print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
+    print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
+    if tls is not None:
+        print("mutual TLS is on; the CLI and SDK need:", flush=True)
+        print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)
+    ssl_options = tls.uvicorn_options() if tls is not None else {}
+    # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
+    # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                            **ssl_options)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _stop_trainers(runtime: LocalRuntime) -> None:
+    for job in runtime.list():
+        runtime.delete(job.job_id)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,26 @@ def test_a_restarted_runtime_sees_running_and_exited_jobs(runtime: LocalRuntime,
     assert job is not None and job.status is RuntimeStatus.EXITED and job.exit_code is not None
 
 
+def test_a_trainer_outlives_the_platform_and_its_exit_is_recorded_for_the_next_one(state_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    code = (f"import os, time; print('ready', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+            "raise SystemExit(5)")
+    first = LocalRuntime(state_dir, kill_grace_s=GRACE_S)
+    first.launch(spec("j-outage", code))
+    wait_ready(first, "j-outage")
+    supervisor = read_ref(state_dir / "j-outage" / "pid")
+    del first  # the platform is gone (killed or stopped); nothing of it watches the trainer now
+
+    go.write_text("")  # the trainer finishes while no platform runs
+    assert supervisor is not None
+    wait_until(lambda: gone(supervisor.pid), timeout_s=5)
+
+    restarted = LocalRuntime(state_dir, kill_grace_s=GRACE_S)
+    assert restarted.status("j-outage") == RuntimeJob("j-outage", RuntimeStatus.EXITED, 5, "")
+    assert b"ready" in restarted.logs("j-outage")
+
+
 def test_a_vanished_supervisor_is_runner_lost_and_delete_kills_its_orphan(runtime: LocalRuntime,
                                                                           state_dir: Path) -> None:
     runtime.launch(spec("j-lost", SLEEPER))
