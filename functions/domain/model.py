@@ -62,6 +62,11 @@ class JobState(StrEnum):
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED})
 
 
+# After a restart, a trainer's retried reports arrive within the SDK's longest retry gap
+# (sdk.trainer.REPORT_BACKOFF: 10 s), so an adopted job gets at least this long to be heard.
+ADOPTION_GRACE_S = 30.0
+
+
 class Job(_Entity):
     """One attempt of a Task. `version` is the optimistic-locking counter of the store."""
 
@@ -101,12 +106,13 @@ class Job(_Entity):
         if not self.state.is_active or self.launched_at is None:
             return None
         ttl_end = self.launched_at + timedelta(seconds=self.limits.ttl_s)
-        heard = self.adopted_at or self.launched_at  # the report clock restarts when the platform can hear again
         if self.state is JobState.LAUNCHING:
-            report_end = max(self.launched_at, heard) + timedelta(seconds=self.limits.launch_s)
+            last, limit = self.launched_at, self.limits.launch_s
         else:
-            last = self.last_epoch_at or self.running_at or self.launched_at
-            report_end = max(last, heard) + timedelta(seconds=self.limits.epoch_s)
+            last, limit = self.last_epoch_at or self.running_at or self.launched_at, self.limits.epoch_s
+        report_end = last + timedelta(seconds=limit)
+        if self.adopted_at is not None:  # the report clock restarted when the platform could hear again
+            report_end = max(report_end, self.adopted_at + timedelta(seconds=max(limit, ADOPTION_GRACE_S)))
         return min(ttl_end, report_end)
 
 

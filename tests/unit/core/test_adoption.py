@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from functions.core import adoption, launching, reporting, sweeping
-from functions.domain.model import JobState
+from functions.domain.model import ADOPTION_GRACE_S, JobState
 from sdk.contracts import events as ev
 from sdk.contracts.specs import FailureKind
 from tests.support.harness import Harness, harness
@@ -106,3 +106,17 @@ def test_adoption_is_harmless_twice_and_ignores_finished_jobs(h: Harness) -> Non
 
     assert adoption.adopt(h.deps) == []
     assert adoption.adopt(h.deps) == []
+
+
+def test_a_short_epoch_limit_still_leaves_time_for_the_sdks_retried_reports(h: Harness) -> None:
+    _, job = h.task(h.project(), limits={"launch_s": 5, "epoch_s": 5, "ttl_s": 3600})
+    launching.admit_pool(h.deps, "default")
+    h.runtime.start(job.job_id)
+    _report(h, job.job_id, ev.JobRunning(), "run")
+    h.clock.advance(60)
+    adoption.adopt(h.deps)
+
+    h.clock.advance(ADOPTION_GRACE_S - 1)  # the SDK retries at most 10 s apart: its report is on its way
+    assert sweeping.sweep(h.deps).timed_out == []
+    h.clock.advance(2)
+    assert sweeping.sweep(h.deps).timed_out == [job.job_id]
