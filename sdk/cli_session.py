@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from sdk.cli_config import LOCAL_CONFIG, resolve, resolve_predictor
+from sdk.cli_config import find_local_config, resolve, resolve_predictor
 from sdk.client import Client
 from sdk.predict import Predictor
 
@@ -62,7 +63,7 @@ class Deps:
     predictor_factory: PredictorFactory = Predictor
     sleep: Callable[[float], None] = time.sleep
     launcher: Launcher = run_forwarding_interrupt
-    config_path: Path = LOCAL_CONFIG
+    config_path: Path | None = None  # None: $TRAINYARD_HOME, or .trainyard/local.json here or above
     python: str = field(default_factory=lambda: sys.executable)
 
 
@@ -78,14 +79,18 @@ class Session:
 
     def client(self) -> Client:
         if self._client is None:
-            endpoint = resolve(self._url, self._token, config_path=self.deps.config_path)
+            endpoint = resolve(self._url, self._token, config_path=self.config_path())
             self._client = self.deps.client_factory(endpoint.url, endpoint.token)
         return self._client
+
+    def config_path(self) -> Path:
+        """The saved config this invocation reads (it may not exist)."""
+        return self.deps.config_path or find_local_config(Path.cwd(), os.environ)
 
     def predictor(self, url: str | None) -> Predictor:
         """The predictor client; `url` (--predictor-url or its env var) wins over the saved file."""
         if self._predictor is None:
-            endpoint = resolve_predictor(url, self._token, config_path=self.deps.config_path)
+            endpoint = resolve_predictor(url, self._token, config_path=self.config_path())
             self._predictor = self.deps.predictor_factory(endpoint.url, endpoint.token)
         return self._predictor
 

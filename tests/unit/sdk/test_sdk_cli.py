@@ -156,11 +156,28 @@ def test_no_config_anywhere_is_a_clear_error(cli: Harness) -> None:
 
 
 def test_up_runs_the_local_platform_module(cli: Harness) -> None:
-    result = cli("up", "--port", "9000", "--state-dir", "/tmp/ty", "--workers", "2", auth=False)
+    result = cli("up", "--port", "9000", "--state-dir", "/tmp/ty", "--no-predictor", "--tls", "/tmp/tls", auth=False)
     assert result.exit_code == 0, result.output
     assert cli.launched == [[
-        "/py", "-m", "functions.local", "--port", "9000", "--state-dir", "/tmp/ty", "--workers", "2",
+        "/py", "-m", "functions.local", "--port", "9000", "--state-dir", "/tmp/ty", "--tls", "/tmp/tls",
+        "--no-predictor",
     ]]  # fmt: skip
+
+
+def test_up_refuses_an_option_it_does_not_know(cli: Harness) -> None:
+    result = cli("up", "--workers", "2", auth=False)
+    assert result.exit_code == 2 and "--workers" in result.output
+    assert cli.launched == []
+
+
+def test_up_help_lists_every_option_the_platform_takes(cli: Harness) -> None:
+    from functions.local.__main__ import parser
+
+    taken = {opt for action in parser()._actions for opt in action.option_strings if opt.startswith("--")}
+    shown = cli("up", "--help", auth=False).output
+    assert taken - {"--help"}, "the platform's parser lists its options"
+    assert {opt for opt in taken if opt not in shown} == set()
+    assert "--config" not in shown  # `up` has no such option: its help must not send people there
 
 
 def test_up_passes_on_the_platform_exit_code(cli: Harness) -> None:
@@ -220,6 +237,20 @@ def test_compare_shows_best_and_last_per_metric(cli: Harness) -> None:
     assert "lr=0.001" in row and "0.125" in row and "0.25" in row and "SUCCEEDED" in row
 
 
+def test_compare_shows_a_dash_for_a_metric_a_task_never_reported(cli: Harness) -> None:
+    tasks = [{"task_id": "t-1", "name": "has-acc", "hyperparameters": {}, "state": "SUCCEEDED", "attempts": 1,
+              "best": {"loss": 0.5, "acc": 0.9}, "last": {"loss": 0.5, "acc": 0.9}, "series": {}},
+             {"task_id": "t-2", "name": "loss-only", "hyperparameters": {}, "state": "FAILED", "attempts": 1,
+              "best": {"loss": 0.7}, "last": {"loss": 0.7}, "series": {}}]  # fmt: skip
+    cli.platform.json("GET", "/v1/projects/p-1/comparison", {"metrics": ["acc", "loss"], "tasks": tasks})
+
+    result = cli("compare", "p-1")
+
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "loss-only" in line)
+    assert row.count("—") == 2 and "nan" not in result.stdout.lower()
+
+
 def test_datasets_upload_and_download(cli: Harness, tmp_path: Path) -> None:
     grant = {"name": "reviews", "url": f"http://{S3_HOST}/datasets/reviews?sig=1", "method": "PUT"}
     cli.platform.json("POST", "/v1/projects/p-1/datasets", grant)
@@ -274,3 +305,33 @@ def test_the_default_launcher_passes_sigterm_on_to_the_platform() -> None:
     code = run_forwarding_interrupt([sys.executable, "-c", "import time; time.sleep(30)"])
     assert code == -signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_local_config_is_found_from_any_folder_below_or_through_trainyard_home(tmp_path: Path) -> None:
+    from sdk.cli_config import find_local_config
+
+    project = tmp_path / "proj"
+    deep = project / "src" / "models"
+    deep.mkdir(parents=True)
+    (project / ".trainyard").mkdir()
+    (project / ".trainyard" / "local.json").write_text("{}")
+
+    assert find_local_config(deep, {}) == project / ".trainyard" / "local.json"
+    assert find_local_config(project, {}) == project / ".trainyard" / "local.json"
+    assert find_local_config(tmp_path, {}) == tmp_path / ".trainyard" / "local.json"  # none here or above
+    assert find_local_config(deep, {"TRAINYARD_HOME": "/srv/ty"}) == Path("/srv/ty/local.json")
+
+
+def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(cli: Harness, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "proj"
+    (project / "notebooks").mkdir(parents=True)
+    write_local_config(project / ".trainyard" / "local.json", LocalConfig(url="http://found.test", token="found"))
+    monkeypatch.chdir(project / "notebooks")
+    monkeypatch.delenv("TRAINYARD_HOME", raising=False)
+    cli.platform.json("GET", "/v1/projects", {"items": []})
+
+    result = cli.runner.invoke(make_app(Deps(client_factory=cli._client)), ["projects", "list"])
+
+    assert result.exit_code == 0, result.output
+    assert cli.factory_calls == [("http://found.test", "found")]
