@@ -69,6 +69,28 @@ def follow(
             sleep(interval)
 
 
+def follow_task(
+    client: Client, task_id: str, *, interval: float, sleep: Callable[[float], None], console: Console
+) -> JobView:
+    """Follow a task's attempts, each live, until one ends with no attempt after it; that one.
+
+    An attempt that failed with retries left is cleaned up and its successor queued (after
+    the retry backoff): the watch moves on to it instead of stopping at the first failure.
+    """
+    while True:
+        latest = max(client.list_jobs(task_id), key=lambda j: j.attempt)
+        if not latest.is_terminal:
+            latest = follow(client, latest.job_id, interval=interval, sleep=sleep, console=console)
+        while not latest.cleaned_up:  # cleanup decides whether another attempt follows
+            sleep(interval)
+            latest = client.get_job(latest.job_id)
+        following = [j for j in client.list_jobs(task_id) if j.attempt > latest.attempt]
+        if not following:
+            return latest
+        console.print(f"attempt {latest.attempt} ended {out.state(latest.state)}: {out.text(latest.reason or '-')}; "
+                      f"attempt {min(j.attempt for j in following)} follows")
+
+
 def jobs_app() -> typer.Typer:
     app = typer.Typer(no_args_is_help=True)
 

@@ -188,6 +188,25 @@ def tasks_app() -> typer.Typer:
             f"task {created.task.task_id} created; job {created.job.job_id} {out.state(created.job.state)}"
         )
 
+    @app.command("watch")
+    def watch(
+        ctx: typer.Context,
+        task: str,
+        interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 2.0,
+    ) -> None:
+        """Follow a task live across its attempts (retries included); exit 1 unless it succeeded."""
+        from sdk.cli_jobs import follow_task
+
+        s = session(ctx)
+        console = out.stdout()
+        final = follow_task(s.client(), task, interval=interval, sleep=s.deps.sleep, console=console)
+        console.print(f"task {task}: attempt {final.attempt} {out.state(final.state)} "
+                      f"{out.metrics(final.final_metrics)}")
+        if final.state != "SUCCEEDED":
+            out.print_error(f"task {task} ended {final.state} after {final.attempt} attempt(s): "
+                            f"{final.reason or 'no reason given'}")
+            raise typer.Exit(1)
+
     @app.command("list")
     def list_(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
         """List a project's tasks."""

@@ -93,6 +93,7 @@ class JobView(_View):
     failure_kind: str | None = None
     metadata: dict[str, Scalar] = Field(default_factory=dict)
     final_metrics: dict[str, float] = Field(default_factory=dict)
+    cleaned_up: bool = False  # ended and cleaned up: a next attempt, if any, exists by now
 
     @property
     def is_terminal(self) -> bool:
