@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -139,6 +140,17 @@ def jobs_app() -> typer.Typer:
             return
         rows = [([str(c.epoch), out.text(c.key), str(c.size_bytes), c.sha256[:12]], c.metrics) for c in items]
         _metric_table(f"checkpoints of {job}", rows, ["epoch", "key", "bytes", "sha256"])
+
+    @app.command("download-checkpoint")
+    def download_checkpoint(
+        ctx: typer.Context,
+        job: str,
+        epoch: Annotated[int | None, typer.Option(help="The epoch's checkpoint [default: the latest].")] = None,
+        out_dir: Annotated[Path, typer.Option("--out", help="Folder to save it in.", file_okay=False)] = Path("."),
+    ) -> None:
+        """Download a checkpoint of a job, checked against the sha256 its trainer reported."""
+        path = session(ctx).client().download_checkpoint(job, out_dir, epoch=epoch)
+        out.stdout().print(f"saved {out.text(path)} ({path.stat().st_size} bytes, sha256 checked)")
 
     @app.command("watch")
     def watch(

@@ -21,6 +21,7 @@ Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskPatch, TaskSpec
-from sdk.errors import Problem, ValidationError
+from sdk.errors import PermanentError, Problem, ValidationError
 from sdk.governance import (
     ApprovalView,
     AuditRecordView,
@@ -149,6 +150,16 @@ class DatasetGrant(_View):
     method: Literal["GET", "PUT"]
     expires_in: int | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="headers the URL was signed with")
+
+
+class CheckpointGrant(_View):
+    epoch: int
+    key: str
+    name: str
+    sha256: str = ""
+    size_bytes: int = 0
+    url: str
+    expires_in: int | None = None
 
 
 class ModelView(_View):
@@ -289,6 +300,29 @@ class Client:
 
     def checkpoints(self, job_id: str) -> list[CheckpointView]:
         return self._items(CheckpointView, f"/v1/jobs/{job_id}/checkpoints")
+
+    def download_checkpoint(self, job_id: str, dest_dir: Path, *, epoch: int | None = None,
+                            progress: http.Progress | None = None) -> Path:
+        """Download a checkpoint of the job (the latest by default) into `dest_dir`, checked
+        against the sha256 the trainer reported; return the file's path.
+
+        Example::
+
+            path = client.download_checkpoint("t-1.1", Path("ckpt"), epoch=3)
+        """
+        params = {} if epoch is None else {"epoch": str(epoch)}
+        grant = self._one(CheckpointGrant, "GET", f"/v1/jobs/{job_id}/checkpoints/download", params=params)
+        name = grant.name if grant.name not in ("", ".", "..") and "/" not in grant.name else f"epoch-{grant.epoch}"
+        dest = dest_dir / name
+        http.get_file(self._blobs, grant.url, dest, backoff=self._backoff, sleep=self._sleep, progress=progress)
+        if grant.sha256:
+            with dest.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            if digest != grant.sha256:
+                dest.unlink()
+                raise PermanentError(f"checkpoint {grant.key}: sha256 {digest} differs from the reported "
+                                     f"{grant.sha256}; the download was removed")
+        return dest
 
     def logs(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/logs").text

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +66,14 @@ def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     pruned = set(job.pruned_checkpoints)
     items = deps.jobs.checkpoints(caller.tenant, job_id)
     return {"items": [checkpoint_view(c, pruned=c.epoch in pruned) for c in items]}
+
+
+@router.get("/jobs/{job_id}/checkpoints/download")
+def checkpoint_download(job_id: str, actor: Authorized, deps: DepsDep,
+                        epoch: Annotated[int | None, Query(ge=0, description="default: the latest")] = None
+                        ) -> dict[str, object]:
+    """A short-lived pre-signed GET of a checkpoint of the job (its sha256 to check it against)."""
+    return access.checkpoint_url(deps, actor, job_id=job_id, epoch=epoch)
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)

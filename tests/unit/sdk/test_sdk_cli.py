@@ -372,3 +372,25 @@ def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(cli: Har
 
     assert result.exit_code == 0, result.output
     assert cli.factory_calls == [("http://found.test", "found")]
+
+
+def test_download_checkpoint_saves_it_and_checks_its_sha256(cli: Harness, tmp_path: Path) -> None:
+    import hashlib
+
+    cli.platform.objects["art/j-1/weights.pt"] = b"the weights"
+    grant = {"epoch": 3, "key": "acme/p-1/j-1/checkpoints/epoch-0003/weights.pt", "name": "weights.pt",
+             "sha256": hashlib.sha256(b"the weights").hexdigest(), "size_bytes": 11,
+             "url": f"http://{S3_HOST}/art/j-1/weights.pt?sig=1"}
+    cli.platform.json("GET", "/v1/jobs/j-1/checkpoints/download", grant)
+
+    result = cli("jobs", "download-checkpoint", "j-1", "--out", str(tmp_path / "ckpt"))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ckpt" / "weights.pt").read_bytes() == b"the weights"
+    [request] = cli.platform.sent("GET", "/v1/jobs/j-1/checkpoints/download")
+    assert "epoch" not in request.url.params  # the latest unless --epoch
+
+    cli.platform.json("GET", "/v1/jobs/j-1/checkpoints/download", {**grant, "sha256": "00" * 32})
+    result = cli("jobs", "download-checkpoint", "j-1", "--epoch", "3", "--out", str(tmp_path / "bad"))
+    assert result.exit_code == 1 and "sha256" in result.stderr
+    assert not (tmp_path / "bad" / "weights.pt").exists()
