@@ -224,8 +224,9 @@ class JobRuntime(Protocol):
     def stop(self, job_id: str) -> None:
         """Kill it if it runs; keep its logs. Missing is fine."""
 
-    def logs(self, job_id: str) -> bytes:
-        """Its captured stdout/stderr so far (empty if unknown)."""
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
+        """Its captured stdout/stderr so far (empty if unknown): the last LOG_CAP_BYTES, or
+        everything it holds with `full` (what cleanup keeps in the logs bucket)."""
 
     def delete(self, job_id: str) -> None:
         """Remove everything the runtime holds for it. Missing is fine."""

@@ -117,9 +117,18 @@ def jobs_app() -> typer.Typer:
         out.emit(j, as_json=json_, render=lambda j: out.stdout().print(f"job {j.job_id} {out.state(j.state)}"))
 
     @app.command("logs")
-    def logs(ctx: typer.Context, job: str) -> None:
-        """Print a job's stored logs."""
-        typer.echo(session(ctx).client().logs(job), nl=False)
+    def logs(
+        ctx: typer.Context,
+        job: str,
+        all_: Annotated[bool, typer.Option("--all", help="The whole log, page by page, not just its end.")] = False,
+    ) -> None:
+        """Print a job's log: its last MiB (saying so when there is more), or --all of it."""
+        client = session(ctx).client()
+        if not all_:
+            typer.echo(client.logs(job), nl=False)
+            return
+        for page in client.log_pages(job):
+            typer.echo(page.text, nl=False)
 
     @app.command("epochs")
     def epochs(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:

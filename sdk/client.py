@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -160,6 +161,14 @@ class CheckpointGrant(_View):
     size_bytes: int = 0
     url: str
     expires_in: int | None = None
+
+
+@dataclass(frozen=True)
+class LogPage:
+    text: str
+    offset: int  # of its first byte in the whole log
+    size: int  # of the whole log, in bytes
+    next_offset: int | None  # where the next page starts; None: this page ends the log
 
 
 class ModelView(_View):
@@ -325,7 +334,31 @@ class Client:
         return dest
 
     def logs(self, job_id: str) -> str:
+        """The end of the job's log (the last MiB), with a first line saying what came before
+        when it is not the whole log. `log_pages` gives all of it."""
         return self._request("GET", f"/v1/jobs/{job_id}/logs").text
+
+    def log_page(self, job_id: str, *, offset: int, limit: int = 1024 * 1024) -> LogPage:
+        """Bytes [offset, offset + limit) of the job's whole log, and where the next page starts."""
+        response = self._request("GET", f"/v1/jobs/{job_id}/logs", params={"offset": str(offset), "limit": str(limit)})
+        following = response.headers.get("x-log-next-offset")
+        return LogPage(text=response.text, offset=int(response.headers.get("x-log-offset", offset)),
+                       size=int(response.headers.get("x-log-size", 0)),
+                       next_offset=int(following) if following else None)
+
+    def log_pages(self, job_id: str, *, limit: int = 1024 * 1024) -> Iterator[LogPage]:
+        """The job's whole log, page by page, from its first byte.
+
+        Example::
+
+            for page in client.log_pages("t-1.1"):
+                sys.stdout.write(page.text)
+        """
+        offset: int | None = 0
+        while offset is not None:
+            page = self.log_page(job_id, offset=offset, limit=limit)
+            yield page
+            offset = page.next_offset
 
     def comparison(self, project_id: str, *, archived: bool = False) -> Comparison:
         params = {"archived": "true"} if archived else None

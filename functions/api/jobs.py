@@ -77,9 +77,28 @@ def checkpoint_download(job_id: str, actor: Authorized, deps: DepsDep,
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-def logs(job_id: str, caller: User, deps: DepsDep) -> PlainTextResponse:
-    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id)
-    return PlainTextResponse(data.decode("utf-8", errors="replace"))
+def logs(job_id: str, caller: User, deps: DepsDep,
+         offset: Annotated[int | None, Query(ge=0, description="first byte; default: the last `limit` bytes")] = None,
+         limit: Annotated[int, Query(ge=1, le=reads.MAX_LOG_PAGE, description="bytes in the page")]
+         = reads.DEFAULT_LOG_PAGE) -> PlainTextResponse:
+    """A page of the job's whole log (kept in full in the logs bucket at cleanup).
+
+    The headers say where the page lies: X-Log-Offset, X-Log-Size (the whole log's bytes)
+    and X-Log-Next-Offset while more follows. Without `offset`, the last `limit` bytes, and
+    a first line saying how much came before and how to get it when that is not nothing.
+    """
+    page = reads.job_log_page(deps, tenant=caller.tenant, job_id=job_id, offset=offset, limit=limit)
+    text = page.data.decode("utf-8", errors="replace")
+    if offset is None and page.offset > 0:
+        text = (f"[trainyard: the log has {page.size} bytes; this is the last {len(page.data)}. The rest: "
+                f"GET /v1/jobs/{job_id}/logs?offset=0&limit={limit} and on, or `trainyard jobs logs "
+                f"{job_id} --all`]\n") + text
+    if page.reported:
+        text += "\n--- logs attached to the failure report ---\n" + page.reported.decode("utf-8", errors="replace")
+    headers = {"X-Log-Offset": str(page.offset), "X-Log-Size": str(page.size)}
+    if page.end < page.size:
+        headers["X-Log-Next-Offset"] = str(page.end)
+    return PlainTextResponse(text, headers=headers)
 
 
 @router.get("/jobs/{job_id}/datasets/{name}", tags=["trainer"])

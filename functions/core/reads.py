@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
-from sdk.errors import NotFound
+from sdk.errors import NotFound, Problem, ValidationError
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -50,19 +51,43 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
     return {"best": best, "last": last, "series": {k: [list(p) for p in v] for k, v in series.items()}}
 
 
-def job_logs(deps: Deps, *, tenant: str, job_id: str) -> bytes:
-    """Stored logs once cleaned up; the runtime's live capture while it runs."""
+DEFAULT_LOG_PAGE = 1024 * 1024  # what `GET .../logs` shows without a range: the last MiB
+MAX_LOG_PAGE = 8 * 1024 * 1024  # the most one page may hold
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Bytes [offset, offset + len(data)) of a job's whole log of `size` bytes."""
+
+    data: bytes
+    offset: int
+    size: int
+    reported: bytes = b""  # the logs a failure report attached, given with the page that ends the log
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
+
+
+def job_log_page(deps: Deps, *, tenant: str, job_id: str, offset: int | None = None,
+                 limit: int = DEFAULT_LOG_PAGE) -> LogPage:
+    """A page of the job's log: the one kept in the logs bucket at cleanup (all of it), or the
+    runtime's live capture while it runs. Without `offset`, the last `limit` bytes."""
+    if not 0 < limit <= MAX_LOG_PAGE:
+        raise ValidationError([Problem("limit", f"must be between 1 and {MAX_LOG_PAGE} bytes")])
+    if offset is not None and offset < 0:
+        raise ValidationError([Problem("offset", "must be >= 0")])
     job = deps.jobs.get_job(tenant, job_id)
-    parts: list[bytes] = []
-    if job.cleaned_up and job.log_key:
-        parts.append(deps.logs.get(job.log_key))
-    elif not job.cleaned_up:
-        parts.append(deps.runtime.logs(job_id))
+    if job.cleaned_up:
+        whole = deps.logs.get(job.log_key) if job.log_key else b""
+    else:
+        whole = deps.runtime.logs(job_id, full=True)
+    start = max(0, len(whole) - limit) if offset is None else min(offset, len(whole))
+    page = LogPage(data=whole[start:start + limit], offset=start, size=len(whole))
+    if page.end < page.size:
+        return page
     try:
         reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
-        parts.append(b"\n--- logs attached to the failure report ---\n" + reported)
     except NotFound:
-        pass
-    return b"".join(parts)
-
-
+        return page
+    return LogPage(data=page.data, offset=page.offset, size=page.size, reported=reported)

@@ -110,8 +110,9 @@ class KubernetesRuntime:
         pod, and its logs with it. Cleanup reads the logs and then calls delete(), which kills
         it; until then `activeDeadlineSeconds` bounds a stuck pod."""
 
-    def logs(self, job_id: str) -> bytes:
-        """Logs of every started container of the Job's pods (the last LOG_CAP_BYTES)."""
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
+        """Logs of every started container of the Job's pods (the last LOG_CAP_BYTES unless
+        `full`; the kubelet keeps at most `log_tail_lines` lines of each)."""
         pods = self._list_all("list pods", self._core.list_namespaced_pod,
                               mf.selector(**{mf.JOB_NAME_LABEL: mf.job_name(job_id)}))
         targets = [(pod["metadata"]["name"], container)
@@ -126,7 +127,8 @@ class KubernetesRuntime:
                 continue  # the pod went away between the list and the read
             header = f"--- {pod}/{container} ---\n".encode() if len(targets) > 1 else b""
             chunks.append(header + data)
-        return tail(b"".join(chunks), LOG_CAP_BYTES)
+        joined = b"".join(chunks)
+        return joined if full else tail(joined, LOG_CAP_BYTES)
 
     def delete(self, job_id: str) -> None:
         """Delete the Job (its pods follow in the background) and the Secret, in case the

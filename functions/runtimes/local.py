@@ -153,12 +153,14 @@ class LocalRuntime:
             except OSError as exc:
                 raise TemporaryError(f"cannot remove {job.root}: {exc}") from exc
 
-    def logs(self, job_id: str) -> bytes:
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
         job = self._existing(job_id)
         if job is None:
             return b""
         try:
             with job.log.open("rb") as f:
+                if full:
+                    return f.read()
                 f.seek(max(0, os.fstat(f.fileno()).st_size - LOG_CAP_BYTES))
                 return f.read(LOG_CAP_BYTES)
         except FileNotFoundError:

@@ -394,3 +394,23 @@ def test_download_checkpoint_saves_it_and_checks_its_sha256(cli: Harness, tmp_pa
     result = cli("jobs", "download-checkpoint", "j-1", "--epoch", "3", "--out", str(tmp_path / "bad"))
     assert result.exit_code == 1 and "sha256" in result.stderr
     assert not (tmp_path / "bad" / "weights.pt").exists()
+
+
+def test_logs_all_pages_through_the_whole_log(cli: Harness) -> None:
+    def page(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        whole = "".join(f"line {n}\n" for n in range(300))
+        chunk = whole[offset:offset + int(request.url.params["limit"])]
+        headers = {"x-log-offset": str(offset), "x-log-size": str(len(whole))}
+        if offset + len(chunk) < len(whole):
+            headers["x-log-next-offset"] = str(offset + len(chunk))
+        return httpx.Response(200, text=chunk, headers=headers)
+
+    cli.platform.on("GET", "/v1/jobs/j-1/logs", page)
+    client = Client("http://platform.test", "t", transport=cli.platform.transport)
+    assert len(list(client.log_pages("j-1", limit=1000))) == 3
+
+    result = cli("jobs", "logs", "j-1", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "".join(f"line {n}\n" for n in range(300))
