@@ -22,7 +22,7 @@ from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.domain.registry import PublishedModel
-from sdk.errors import PermanentError
+from sdk.contracts.errors import PermanentError
 
 
 class Clock(Protocol):

@@ -15,7 +15,7 @@ Example::
 Predictions go to the predictor service, not this API: see `sdk.predict.Predictor`.
 
 Responses are small pydantic views that keep unknown fields (so `model_dump()` is the
-server's JSON); errors are `sdk.errors` types (404 NotFound, 409 Conflict, 401
+server's JSON); errors are `sdk.contracts.errors` types (404 NotFound, 409 Conflict, 401
 Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 """
 
@@ -35,8 +35,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
+from sdk.auth.tls import TLSFiles
+from sdk.contracts.errors import PermanentError, Problem, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskPatch, TaskSpec
-from sdk.errors import PermanentError, Problem, ValidationError
 from sdk.governance import (
     ApprovalView,
     AuditRecordView,
@@ -45,7 +46,6 @@ from sdk.governance import (
     grant_request_body,
     query,
 )
-from sdk.tls import TLSFiles
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
 Scalar = str | int | float | bool

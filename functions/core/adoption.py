@@ -18,7 +18,7 @@ import logging
 
 from functions.core.deps import Deps
 from functions.domain import lifecycle
-from sdk.errors import Conflict, InvalidTransition
+from sdk.contracts.errors import Conflict, InvalidTransition
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from typing import Any
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
-from sdk.errors import NotFound, Problem, ValidationError
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import NotFound, Problem, ValidationError
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -87,7 +88,7 @@ def job_log_page(deps: Deps, *, tenant: str, job_id: str, offset: int | None = N
     if page.end < page.size:
         return page
     try:
-        reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
+        reported = deps.logs.get(blob_keys.reported_log(tenant, job_id))
     except NotFound:
         return page
     return LogPage(data=page.data, offset=page.offset, size=page.size, reported=reported)

@@ -17,9 +17,9 @@ from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
 from functions.domain.model import Checkpoint, Epoch, Job, JobState
+from sdk.contracts import blob_keys
 from sdk.contracts import events as ev
-from sdk.contracts.specs import FailureKind
-from sdk.errors import (
+from sdk.contracts.errors import (
     AlreadyProcessed,
     Conflict,
     PermanentError,
@@ -28,6 +28,7 @@ from sdk.errors import (
     TrainyardError,
     ValidationError,
 )
+from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
 MAX_RACES = 5
@@ -113,7 +114,7 @@ def _metadata_values(payload: ev.MetadataReport) -> dict[str, str | float | int 
 
 
 def artifact_prefix(job: Job) -> str:
-    return f"{job.tenant}/{job.project_id}/{job.job_id}/"
+    return blob_keys.artifact_prefix(job.tenant, job.project_id, job.job_id)
 
 
 def _require_own_artifact(job: Job, key: str) -> None:
@@ -124,5 +125,5 @@ def _require_own_artifact(job: Job, key: str) -> None:
 
 def _keep_reported_logs(deps: Deps, job: Job, logs: str) -> None:
     if logs:
-        deps.logs.put(f"{job.tenant}/{job.job_id}/reported.log", logs.encode(), content_type="text/plain")
+        deps.logs.put(blob_keys.reported_log(job.tenant, job.job_id), logs.encode(), content_type="text/plain")
 

@@ -15,8 +15,8 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, Decision, system
 from functions.domain.model import Job, JobState, Task
 from functions.domain.retry import attempt_id
+from sdk.contracts.errors import Conflict, Problem, ValidationError
 from sdk.contracts.specs import TaskPatch, TaskSpec
-from sdk.errors import Conflict, Problem, ValidationError
 
 
 def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,

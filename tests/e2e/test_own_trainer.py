@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.runtimes.sandbox import bwrap_wrap, default_read_only, probe
+from functions.local.sandbox import bwrap_wrap, default_read_only, probe
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.runtimes.local_supervisor import ProcessRef, is_alive, read_ref, ref_of
+from functions.local.supervisor import ProcessRef, is_alive, read_ref, ref_of
 from sdk.client import Client
 from sdk.contracts.specs import ProjectSpec, TaskSpec
 from tests.conftest import free_port
@@ -213,7 +213,7 @@ def test_a_running_job_survives_a_restart_and_ends_with_its_real_outcome(state: 
 @pytest.fixture(autouse=True)
 def _no_leftover_trainers(state: Path) -> Iterator[None]:
     yield
-    from functions.runtimes.local import LocalRuntime
+    from functions.local.runtime import LocalRuntime
 
     runtime = LocalRuntime(state / "runner", kill_grace_s=0.5)
     for job in runtime.list():

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from functions.api.app import create_app
 from functions.core import launching, reporting, sweeping
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
 from tests.support.harness import SECRET, Harness, harness
 
 MIB = 1024 * 1024

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from functions.api.app import create_app
 from functions.api.policy import ROUTES
 from functions.domain.audit import Decision
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from tests.support.harness import SECRET, Harness, harness
 
 USER_ROLES = [Role.DATA_SCIENTIST, Role.APPROVER, Role.ADMIN, Role.SERVICE]

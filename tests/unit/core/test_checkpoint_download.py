@@ -6,7 +6,7 @@ import pytest
 
 from functions.core import access, launching, reporting
 from sdk.contracts import events as ev
-from sdk.errors import NotFound
+from sdk.contracts.errors import NotFound
 from tests.support.harness import Harness, harness, person
 
 

@@ -8,8 +8,8 @@ from functions.core import launching, models, reads, reporting, tasks
 from functions.domain.model import JobState
 from functions.domain.registry import PublishedModel
 from sdk.contracts import events as ev
+from sdk.contracts.errors import Conflict, NotFound
 from sdk.contracts.specs import RetentionPolicy, TaskPatch
-from sdk.errors import Conflict, NotFound
 from tests.support.harness import Harness, harness, person
 
 ME = person("ds@acme")

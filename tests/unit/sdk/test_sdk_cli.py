@@ -16,9 +16,9 @@ import typer
 from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
-from sdk.cli_config import LocalConfig, write_local_config
-from sdk.cli_projects import parse_param
-from sdk.cli_session import Deps, run_forwarding_interrupt
+from sdk.cli.config import LocalConfig, write_local_config
+from sdk.cli.projects import parse_param
+from sdk.cli.session import Deps, run_forwarding_interrupt
 from sdk.client import Client
 from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform
 
@@ -345,7 +345,7 @@ def test_the_default_launcher_passes_sigterm_on_to_the_platform() -> None:
 
 
 def test_the_local_config_is_found_from_any_folder_below_or_through_trainyard_home(tmp_path: Path) -> None:
-    from sdk.cli_config import find_local_config
+    from sdk.cli.config import find_local_config
 
     project = tmp_path / "proj"
     deep = project / "src" / "models"

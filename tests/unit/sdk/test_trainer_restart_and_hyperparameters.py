@@ -12,7 +12,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from sdk.errors import TemporaryError, ValidationError
+from sdk.contracts.errors import TemporaryError, ValidationError
 from sdk.trainer import REPORT_BACKOFF, Hyperparameters, Trainer
 from tests.unit.sdk.sdk_fake_platform import FakePlatform
 

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from sdk import cli_output as out
-from sdk.cli_session import session
+from sdk.cli import output as out
+from sdk.cli.session import session
 from sdk.client import Comparison
 
 

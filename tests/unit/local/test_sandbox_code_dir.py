@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from functions.local.runtime import LocalRuntime
+from functions.local.sandbox import bwrap_wrap, default_read_only, exposure_problem, probe
 from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.sandbox import bwrap_wrap, default_read_only, exposure_problem, probe
 
 TRAIN = r"""
 import json, os, sys

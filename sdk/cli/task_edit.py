@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from sdk import cli_output as out
-from sdk.cli_session import session
+from sdk.cli import output as out
+from sdk.cli.session import session
 from sdk.client import TaskView
 from sdk.contracts.specs import RetentionPolicy, TaskPatch
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from sdk.cli_config import find_local_config, resolve, resolve_predictor
+from sdk.cli.config import find_local_config, resolve, resolve_predictor
 from sdk.client import Client
 from sdk.predict import Predictor
 

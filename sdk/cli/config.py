@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 LOCAL_CONFIG = Path(".trainyard") / "local.json"
 HOME_ENV = "TRAINYARD_HOME"  # the state dir of `trainyard up` (holding local.json), from anywhere

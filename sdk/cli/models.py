@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from sdk import cli_output as out
-from sdk.cli_session import session
+from sdk.cli import output as out
+from sdk.cli.session import session
 from sdk.client import ModelView
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.predict import Prediction
 
 PredictorUrlOpt = Annotated[

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sdk import cli_output as out
-from sdk.cli_session import session
-from sdk.cli_task_edit import add_task_edit_commands
+from sdk.cli import output as out
+from sdk.cli.session import session
+from sdk.cli.task_edit import add_task_edit_commands
 from sdk.client import ProjectView, TaskView
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 
@@ -195,7 +195,7 @@ def tasks_app() -> typer.Typer:
         interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 2.0,
     ) -> None:
         """Follow a task live across its attempts (retries included); exit 1 unless it succeeded."""
-        from sdk.cli_jobs import follow_task
+        from sdk.cli.jobs import follow_task
 
         s = session(ctx)
         console = out.stdout()
