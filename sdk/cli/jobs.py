@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.client import Client, EpochView, JobView
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import Client, EpochView, JobView
 
 
 def _job_rows(jobs: list[JobView]) -> list[list[str]]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
 from sdk.cli.task_edit import add_task_edit_commands
-from sdk.client import ProjectView, TaskView
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import ProjectView, TaskView
 
 Scalar = str | int | float | bool
 DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (repeatable).")]
