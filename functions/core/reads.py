@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from functions.core import grants
 from functions.core.deps import Deps
+from functions.domain.approvals import GrantAction
+from functions.domain.audit import Actor
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
 from sdk.contracts import blob_keys
@@ -70,15 +73,25 @@ class LogPage:
         return self.offset + len(self.data)
 
 
-def job_log_page(deps: Deps, *, tenant: str, job_id: str, offset: int | None = None,
+def job_log_page(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None, offset: int | None = None,
                  limit: int = DEFAULT_LOG_PAGE) -> LogPage:
     """A page of the job's log: the one kept in the logs bucket at cleanup (all of it), or the
-    runtime's live capture while it runs. Without `offset`, the last `limit` bytes."""
+    runtime's live capture while it runs. Without `offset`, the last `limit` bytes.
+
+    What a trainer prints may be the rows it read, so the logs of a job whose task used
+    datasets are derived data: `actor` needs an active `read` grant on each of them (for the
+    job's project or for themselves), like a download, checked and audited at each read. A
+    `train` grant lets data into a trainer; it does not let anyone read it back out.
+    """
     if not 0 < limit <= MAX_LOG_PAGE:
         raise ValidationError([Problem("limit", f"must be between 1 and {MAX_LOG_PAGE} bytes")])
     if offset is not None and offset < 0:
         raise ValidationError([Problem("offset", "must be >= 0")])
     job = deps.jobs.get_job(tenant, job_id)
+    task = deps.tasks.get_task(tenant, job.task_id)
+    if actor is not None and task.spec.datasets:
+        grants.require(deps, actor, project_id=job.project_id, principal=actor.sub, datasets=task.spec.datasets,
+                       action=GrantAction.READ, audit_action="job.logs", resource=f"job/{job_id}")
     if job.cleaned_up:
         whole = deps.logs.get(job.log_key) if job.log_key else b""
     else:

@@ -10,7 +10,7 @@ import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.cli.task_edit import add_task_edit_commands
+from sdk.cli.task_edit import add_rerun_commands, add_task_edit_commands
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 
 if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
@@ -237,4 +237,5 @@ def tasks_app() -> typer.Typer:
         ])  # fmt: skip
 
     add_task_edit_commands(app)
+    add_rerun_commands(app)
     return app
