@@ -24,7 +24,6 @@ from functions.local.platform import (
     LocalOptions,
     build_apps,
     dev_tokens,
-    embedded_aws,
     ensure_storage,
     internal_socket_dir,
     secret_for,
@@ -34,6 +33,7 @@ from functions.local.platform import (
 from functions.local.predictor import predictor
 from functions.local.runtime import LocalRuntime
 from functions.local.sandbox import default_devices, default_read_only, select_wrap
+from functions.local.state import embedded_state
 from functions.local.tls import LocalTLS
 from functions.settings import Settings
 
@@ -44,10 +44,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     p.add_argument("--port", type=int, default=8080, help="port of the API (0: any free port)")
     p.add_argument("--state-dir", type=Path, default=Path(".trainyard"),
-                   help="where local state lives: token secret, local.json, job dirs and logs, predictor cache")
+                   help="where everything is kept (projects, tasks, jobs, metrics, grants, audit in state/state.db; "
+                        "datasets, checkpoints, models, logs in blobs/; trainers' folders in runner/; the secret "
+                        "and tokens); it survives restarts and kill -9. `trainyard reset` empties it")
     p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
     p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
-    p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
+    p.add_argument("--aws-endpoint", default=None,
+                   help="keep state in this DynamoDB/S3 endpoint (e.g. a moto server) instead of the state dir")
     p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--tls", type=Path, default=None, metavar="DIR",
@@ -75,9 +78,9 @@ def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: li
     if wrap is None:
         return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None,
                             cgroups=cgroups, pids_max=settings.job_pids_max)
-    assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
-    # moto takes any signature, so the proxy checks it, with the keys the platform signs with;
-    # and whatever the signature, it lets a job reach only the URLs the platform issued to it.
+    assert settings.s3_endpoint is not None  # local mode always has one (SeaweedFS or --aws-endpoint)
+    # The proxy checks signatures itself too (an --aws-endpoint moto takes any), with the keys the platform
+    # signs with; and whatever the signature, it lets a job reach only the URLs the platform issued to it.
     policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
                           credentials=s3_keys.as_mapping())
     transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
@@ -148,25 +151,23 @@ def main(argv: list[str] | None = None) -> None:
 
 def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, stack: contextlib.ExitStack, *,
           s3_keys: S3Credentials) -> None:
-    endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
-    # Embedded moto keeps its state in memory: after a restart no platform job would know
-    # a trainer still running, so they stop with the platform. With a durable store they run
-    # on, and the next start re-adopts them (functions.core.adoption).
-    durable = bool(args.aws_endpoint)
+    # The state survives restarts (the embedded durable store, or --aws-endpoint): running trainers
+    # are left running when the platform stops, and the next start re-adopts them.
+    local = None if args.aws_endpoint else stack.enter_context(embedded_state(options.state_dir))
+    endpoint = args.aws_endpoint if local is None else local.endpoint
     url = options.url
     internal = stack.enter_context(internal_socket_dir())
     settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
                         broker_url="http://internal/broker/", broker_uds=internal,
                         event_key_file=platform_secret(options.state_dir),
-                        dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                        dynamodb_endpoint=args.aws_endpoint, s3_endpoint=endpoint,
                         state_dir=options.state_dir / "runner")
     tls = options.tls
     hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
     runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)
-    if not durable:
-        stack.callback(_stop_trainers, runtime)  # runs last-in, first-out: before the egress proxy closes
-    deps = bootstrap.build(settings, runtime=runtime)
-    ensure_storage(deps, settings)
+    deps = bootstrap.build(settings, runtime=runtime, store=local.store if local else None,
+                           s3_credentials=(s3_keys.access_key_id, s3_keys.secret_access_key))
+    ensure_storage(deps, settings, tables=local is None)
     bootstrap.install(deps)
     adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
     app, internal_app, _ = build_apps(deps, options, internal=internal)
@@ -183,7 +184,7 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
         extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
     path = write_client_config(options, url=url, extra=extra)
     print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
-    print(f"AWS endpoint (moto): {endpoint}", flush=True)
+    print(local.describe(options.state_dir) if local else f"AWS endpoint: {endpoint}", flush=True)
     print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
     print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
     if tls is not None:
@@ -195,11 +196,6 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
                             **ssl_options)
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def _stop_trainers(runtime: LocalRuntime) -> None:
-    for job in runtime.list():
-        runtime.delete(job.job_id)
 
 
 if __name__ == "__main__":
