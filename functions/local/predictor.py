@@ -5,13 +5,14 @@ gRPC inference server, next to the platform. Started as processes by module name
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,24 @@ def _free_port() -> int:
 def _spawn(module: str, args: list[str], *, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         # Same process group as the platform: whoever stops the group (Ctrl-C, a supervisor's
-        # killpg) stops the predictor too, even when the platform itself is killed outright.
+        # killpg) stops the predictor too; and a SIGKILL of the platform alone ends it as well.
         return subprocess.Popen([sys.executable, "-m", module, *args], stdout=out, stderr=subprocess.STDOUT,
-                                env=env)
+                                env=env, preexec_fn=_die_with_parent(os.getpid()))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For preexec_fn: the child gets SIGTERM when the platform dies, however it dies (Linux)."""
+
+    def arm() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the line above took effect
+            os._exit(1)
+
+    return arm
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -70,10 +86,14 @@ def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: st
     cache.mkdir(parents=True, exist_ok=True)
     log = state_dir / "predictor.log"
     grpc_port, http_port = _free_port(), _free_port()
-    env = {**os.environ, "TRAINYARD_TOKEN_SECRET": token_secret, **(tls_env or {})}
+    # Neither process gets the platform's S3 keys; only the sidecar (which verifies tokens) gets
+    # the token secret; inference needs no secret at all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "TRAINYARD_TOKEN_SECRET"}
+    env.update(tls_env or {})
     inference = _spawn("predictor.inference", [
         "--host", host, "--port", str(grpc_port), "--model-root", str(cache / "models"),
         "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)
+    env = {**env, "TRAINYARD_TOKEN_SECRET": token_secret}
     sidecar = _spawn("predictor.sidecar", [
         "--host", host, "--port", str(http_port), "--platform-url", platform_url,
         "--inference-target", f"{host}:{grpc_port}", "--cache-dir", str(cache)], log=log, env=env)

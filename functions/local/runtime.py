@@ -2,7 +2,7 @@
 
 One job = one directory `<state_dir>/<job_id>/` holding everything about it:
 
-    work/      the trainer's working directory and HOME
+    work/      the trainer's writable directory and HOME; its cwd unless the task names a code_dir
     egress/    with an `egress`: the socket of the trainer's only way out (a sandbox binds it)
     log        its stdout and stderr (and the supervisor's own complaints)
     pid        the supervisor: "<pid> <start time>"
@@ -26,6 +26,12 @@ Limits, applied best effort to the trainer with setrlimit (no cgroups here):
   but CUDA maps large writable regions, so GPU jobs get no memory limit.
 - RLIMIT_CORE = 0. RLIMIT_NPROC is not used: it counts every process of the user.
 
+With `cgroups` (functions.local.cgroups, where the machine lets the platform create
+them) each job also gets its own pids and memory cgroups: at most `pids_max` processes
+and threads (a fork bomb stops there) and `memory_mb` of resident memory (OOM-killed past
+it; not for GPU jobs, as above). Stopping a job then also kills what escaped its process
+group (setsid), found through the cgroup.
+
 Sandboxing is a seam: `wrap(argv, work_dir)` returns the argv to execute instead
 (functions.local.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
 supervisor. A sandboxed trainer has no network: give the runtime an `egress` (the local
@@ -44,11 +50,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.local.cgroups import CgroupLimits, JobCgroups
 from functions.local.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
 from functions.local.supervisor import (
     EXIT_CODE_FILE,
@@ -60,9 +67,10 @@ from functions.local.supervisor import (
     proc_stat,
     read_ref,
 )
-from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
+from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
 from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.trainer_env import TrainerVar
 
 _SUPERVISOR = Path(__file__).with_name("supervisor.py")
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -110,7 +118,8 @@ class LocalRuntime:
 
     def __init__(self, state_dir: Path, *, python: str = sys.executable, kill_grace_s: float = 5.0,
                  wrap: Wrap = no_sandbox, path: str | None = None, launch_timeout_s: float = 10.0,
-                 egress: Egress | None = None, extra_env: Mapping[str, str] | None = None) -> None:
+                 egress: Egress | None = None, extra_env: Mapping[str, str] | None = None,
+                 cgroups: JobCgroups | None = None, pids_max: int = 512) -> None:
         self._state_dir = Path(state_dir).absolute()  # the supervisor runs elsewhere: no relative paths
         self._python = python
         self._kill_grace_s = kill_grace_s
@@ -120,6 +129,8 @@ class LocalRuntime:
         self._launch_timeout_s = launch_timeout_s
         self._egress = egress
         self._extra_env = dict(extra_env or {})  # e.g. TRAINYARD_TLS_* for unsandboxed trainers
+        self._cgroups = cgroups
+        self._pids_max = pids_max  # processes and threads per job: torch's pools fit, a fork bomb does not
 
     def launch(self, spec: LaunchSpec) -> None:
         validate_spec(spec)
@@ -146,6 +157,8 @@ class LocalRuntime:
         with self._locked(job, create=False):
             self._stop(job)
             self._close_egress(job_id)
+            if self._cgroups is not None:
+                self._cgroups.remove(job_id)
             try:
                 shutil.rmtree(job.root)
             except FileNotFoundError:
@@ -153,12 +166,14 @@ class LocalRuntime:
             except OSError as exc:
                 raise TemporaryError(f"cannot remove {job.root}: {exc}") from exc
 
-    def logs(self, job_id: str) -> bytes:
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
         job = self._existing(job_id)
         if job is None:
             return b""
         try:
             with job.log.open("rb") as f:
+                if full:
+                    return f.read()
                 f.seek(max(0, os.fstat(f.fileno()).st_size - LOG_CAP_BYTES))
                 return f.read(LOG_CAP_BYTES)
         except FileNotFoundError:
@@ -277,13 +292,16 @@ class LocalRuntime:
         if self._egress is not None:  # before the wrap: a sandbox binds what exists
             job.egress.mkdir(exist_ok=True)
             self._egress.open(spec.job_id, job.egress)
-        argv = self._wrap([*spec.command, *spec.args], job.work)
+        code_dir = _code_dir(spec)
+        argv = self._wrap([*spec.command, *spec.args], job.work, code_dir=code_dir)
         cmd = [self._python, "-I", str(_SUPERVISOR), "--job-dir", str(job.root),
                "--cpu-seconds", str(self._cpu_seconds(spec)), "--data-bytes", str(_data_bytes(spec)),
+               *(arg for group in self._job_cgroups(spec) for arg in ("--cgroup", str(group))),
                "--", *argv]
         try:
             with job.log.open("ab") as log:
-                proc = subprocess.Popen(cmd, cwd=job.work, env=self._env(spec, job.work), stdin=subprocess.DEVNULL,
+                proc = subprocess.Popen(cmd, cwd=code_dir or job.work, env=self._env(spec, job.work),
+                                        stdin=subprocess.DEVNULL,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             raise PermanentError(f"cannot start the local supervisor {self._python!r}: {exc}") from exc
@@ -298,11 +316,21 @@ class LocalRuntime:
             raise PermanentError(f"local supervisor failed (exit {code}): {detail}")
 
     def _env(self, spec: LaunchSpec, work: Path) -> dict[str, str]:
-        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work), **self._extra_env}
+        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work), TrainerVar.WORKDIR.value: str(work),
+               **self._extra_env}
         if spec.gpu == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""  # like a pod without nvidia.com/gpu: sees no GPU
         env.update(spec.env)
         return env
+
+    def _job_cgroups(self, spec: LaunchSpec) -> Sequence[Path]:
+        if self._cgroups is None:
+            return []
+        memory = 0 if spec.gpu > 0 else spec.memory_mb * _MIB
+        try:
+            return self._cgroups.create(spec.job_id, CgroupLimits(pids_max=self._pids_max, memory_bytes=memory))
+        except OSError as exc:
+            raise TemporaryError(f"cannot create the cgroups of job {spec.job_id}: {exc}") from exc
 
     def _close_egress(self, job_id: str) -> None:
         if self._egress is not None:
@@ -313,6 +341,12 @@ class LocalRuntime:
         return math.ceil(spec.ttl_s * max(spec.cpu, cores))
 
     def _stop(self, job: _JobDir) -> None:
+        self._stop_group(job)
+        if self._cgroups is not None:
+            self._cgroups.kill(job.root.name)  # what left the trainer's group (setsid) is still in its cgroup
+            _settle_cgroup(self._cgroups, job.root.name)
+
+    def _stop_group(self, job: _JobDir) -> None:
         """SIGTERM the trainer's group, SIGKILL it after the grace; wait until it is gone."""
         supervisor = _live(job.ref(PID_FILE))
         trainer = _live(job.ref(TRAINER_FILE))
@@ -329,6 +363,22 @@ class LocalRuntime:
                 _signal(supervisor, signal.SIGKILL)  # stuck: the job ends as "runner lost"
         if supervisor is None:
             _kill_trainer(job)  # no supervisor to clear what the trainer left in its group
+
+
+def _code_dir(spec: LaunchSpec) -> Path | None:
+    """The trainer's code directory (resolved), or None to start it in its work dir."""
+    if spec.code_dir is None:
+        return None
+    path = Path(spec.code_dir)
+    if not path.is_absolute() or not path.is_dir():
+        raise CannotStart(f"code_dir {spec.code_dir} is not a directory on the machine the trainer runs on")
+    return path.resolve()
+
+
+def _settle_cgroup(cgroups: JobCgroups, job_id: str) -> None:
+    deadline = time.monotonic() + _SETTLE_S
+    while cgroups.processes(job_id) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _data_bytes(spec: LaunchSpec) -> int:
