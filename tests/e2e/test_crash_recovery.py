@@ -27,7 +27,7 @@ import pytest
 
 from sdk import http
 from sdk.client import Client
-from sdk.contracts.errors import TrainyardError
+from sdk.contracts.errors import TemporaryError
 from sdk.contracts.specs import ProjectSpec, TaskSpec
 from tests.conftest import free_port
 from tests.e2e.conftest import ROOT
@@ -99,18 +99,26 @@ class Burst(threading.Thread):
         self.tasks: list[str] = []
         self.grants: list[str] = []
         self.stop = threading.Event()
+        self.error: BaseException | None = None  # anything but "the platform is gone" fails the test
 
     def run(self) -> None:
+        try:
+            self._burst()
+        except BaseException as exc:
+            self.error = exc
+
+    def _burst(self) -> None:
         n = 0
         while not self.stop.is_set():
             n += 1
-            with contextlib.suppress(TrainyardError, httpx.HTTPError):
+            with contextlib.suppress(TemporaryError, httpx.HTTPError):  # refused: not acknowledged
                 self.projects.append(self.client.create_project(
                     ProjectSpec(name=f"burst-{n}", purpose="crash test", datasets=["d"])).project_id)
                 spec = TaskSpec(name=f"burst-{n}", command=[sys.executable, SCRIPTED, "--epochs", "1", "--sleep", "0"])
                 self.tasks.append(self.client.create_task(self.project, spec).task.task_id)
                 self.grants.append(self.client.request_approval(
-                    ["d"], action="read", purpose="crash test", days=1, principal="dev@demo").approval_id)
+                    ["d"], action="read", purpose="crash test", days=1, project=self.project,
+                    principal="dev@demo").approval_id)
 
     @property
     def acknowledged(self) -> int:
@@ -139,14 +147,15 @@ def test_kill_9_mid_burst_and_mid_job_then_restart_keeps_every_acknowledged_writ
     burst = Burst(platform.client(retries=False), project)
     burst.start()
     while burst.acknowledged < 12:
-        assert burst.is_alive() and time.monotonic() < deadline + 30, platform.log()
+        assert burst.is_alive() and time.monotonic() < deadline + 30, (burst.error, platform.log())
         time.sleep(0.01)
     epochs_before = [e.epoch for e in c.epochs(job_id)]
     checkpoints_before = [(k.epoch, k.sha256) for k in c.checkpoints(job_id)]
     platform.kill()  # SIGKILL to the whole group, mid-burst and mid-job
     burst.stop.set()
     burst.join(timeout=10)
-    assert burst.acknowledged >= 12
+    assert burst.error is None, burst.error
+    assert burst.acknowledged >= 12 and burst.grants
 
     platform.start()
     c, boss = platform.client(), platform.client("approver_token")
@@ -164,7 +173,8 @@ def test_kill_9_mid_burst_and_mid_job_then_restart_keeps_every_acknowledged_writ
     trail = {(r.action, r.resource) for r in platform.client("admin_token").audit(limit=1000)}
     assert {("approval.request", f"approval/{g}") for g in [*burst.grants, granted]} <= trail
 
-    read = c.request_approval(["d"], action="read", purpose="check the upload", days=1, principal="dev@demo")
+    read = c.request_approval(["d"], action="read", purpose="check the upload", days=1, project=project,
+                              principal="dev@demo")
     boss.approve(read.approval_id, reason="ok")
     back = tmp_path / "back.csv"
     c.download_dataset(project, "d", back)
