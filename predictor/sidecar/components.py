@@ -9,7 +9,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from predictor.sidecar.auth import Authenticator
+from predictor.sidecar.auth import Authenticator, TokenDecisions
 from predictor.sidecar.diskcache import DiskCache, HttpFetcher
 from predictor.sidecar.inference_client import InferenceClient, open_channel
 from predictor.sidecar.metrics import Metrics
@@ -34,6 +34,7 @@ class Components:
     channel: grpc.aio.Channel
     platform_http: httpx.AsyncClient
     blob_http: httpx.AsyncClient
+    metrics_token: str | None = None  # set: /metrics needs `Authorization: Bearer <it>`
 
     async def inference_ready(self, timeout_s: float = 0.5) -> bool:
         stub = health_pb2_grpc.HealthStub(self.channel)
@@ -60,8 +61,11 @@ async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Co
     channel = open_channel(settings.inference_target, files=settings.inference_tls(),
                            server_name=settings.inference_tls_server_name)
     inference = InferenceClient(channel)
+    decisions = TokenDecisions(ttl_s=settings.resolve_ttl_s, negative_ttl_s=settings.resolve_negative_ttl_s,
+                               max_entries=settings.token_cache_entries)
     service = PredictionService(resolver=resolver, disk=disk, inference=inference, metrics=metrics,
-                                deadline_s=settings.request_deadline_s, retry_after_s=settings.retry_after_s)
+                                deadline_s=settings.request_deadline_s, retry_after_s=settings.retry_after_s,
+                                decisions=decisions)
     authenticator = Authenticator(token_verifier(settings), max_entries=settings.token_cache_entries,
                                   leeway_s=tokens.DEFAULT_LEEWAY_S)
     return Components(settings=settings, metrics=metrics, authenticator=authenticator, platform=platform,
@@ -75,6 +79,17 @@ def token_verifier(settings: SidecarSettings) -> tokens.TokenVerifier:
     return signing.verifier_for(secret=secret, jwks_url=settings.jwks_url, jwks_file=settings.jwks_file,
                                 issuer=settings.token_issuer, audience=settings.token_audience,
                                 leeway_s=tokens.DEFAULT_LEEWAY_S)
+
+
+def metrics_token(settings: SidecarSettings) -> str | None:
+    """The bearer token /metrics requires (read once at start-up), or None: open, without
+    tenant or model labels."""
+    if settings.metrics_token_file is None:
+        return None
+    token = settings.metrics_token_file.read_text().strip()
+    if len(token) < 16:
+        raise ValueError(f"{settings.metrics_token_file}: a metrics token must be at least 16 characters")
+    return token
 
 
 async def close_components(c: Components) -> None:

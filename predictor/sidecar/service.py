@@ -10,16 +10,18 @@ the download or load goes on, shared, for the retry.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from predictor.inference.postprocess import Ranked
+from predictor.sidecar.auth import TokenDecisions
 from predictor.sidecar.diskcache import DiskCache, UrlRefused
 from predictor.sidecar.inference_client import InferenceClient
 from predictor.sidecar.metrics import Metrics, ModelSeries
 from predictor.sidecar.resolver import CachedResolver, Resolution
-from sdk.errors import Problem, TemporaryError, ValidationError
+from sdk.errors import Forbidden, NotFound, Problem, TemporaryError, Unauthenticated, ValidationError
 
 T = TypeVar("T")
 
@@ -30,8 +32,11 @@ class ColdLoadTimeout(TemporaryError):
 
 class PredictionService:
     def __init__(self, *, resolver: CachedResolver, disk: DiskCache, inference: InferenceClient, metrics: Metrics,
-                 deadline_s: float, retry_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 deadline_s: float, retry_after_s: float, decisions: TokenDecisions | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._resolver = resolver
+        self._decisions = decisions if decisions is not None else TokenDecisions(
+            ttl_s=30.0, negative_ttl_s=2.0, max_entries=10_000, clock=clock)
         self._disk = disk
         self._inference = inference
         self._metrics = metrics
@@ -40,14 +45,14 @@ class PredictionService:
         self._clock = clock
 
     async def predict(self, *, kind: str, tenant: str, authorization: str, model_id: str,
-                      payload: bytes) -> tuple[Ranked, ModelSeries]:
+                      payload: bytes, token_ttl_s: float = math.inf,
+                      route: str | None = None) -> tuple[Ranked, ModelSeries]:
         """Ranked labels, and the metric series of the model (kept only for models that exist)."""
         deadline = self._clock() + self._deadline_s
-        cached = self._resolver.cached(tenant=tenant, model_id=model_id)
-        resolution = cached if cached is not None else await self._within(deadline, self._resolver.resolve(
-            tenant=tenant, model_id=model_id, authorization=authorization))
-        series = self._metrics.model(kind, tenant, model_id)
-        series.resolve.count(cached is not None)
+        resolution, hit = await self._resolve(tenant=tenant, model_id=model_id, authorization=authorization,
+                                              deadline=deadline, token_ttl_s=token_ttl_s)
+        series = self._metrics.model(route or kind, tenant, model_id)
+        series.resolve.count(hit)
         if resolution.kind != kind:
             raise ValidationError([Problem("modelId", f"model {model_id!r} is a {resolution.kind} model")])
         directory = await self._acquire(resolution, authorization=authorization, deadline=deadline, series=series)
@@ -61,6 +66,35 @@ class PredictionService:
             series.load_seconds.observe(answer.load_s)
         series.inference_seconds.observe(answer.infer_s)
         return answer.ranked, series
+
+    async def describe(self, *, tenant: str, authorization: str, model_id: str,
+                       token_ttl_s: float = math.inf) -> Resolution:
+        """What the model is (kind, labels), with the same checks as `predict`; loads nothing."""
+        deadline = self._clock() + self._deadline_s
+        resolution, _ = await self._resolve(tenant=tenant, model_id=model_id, authorization=authorization,
+                                            deadline=deadline, token_ttl_s=token_ttl_s)
+        return resolution
+
+    async def _resolve(self, *, tenant: str, model_id: str, authorization: str, deadline: float,
+                       token_ttl_s: float) -> tuple[Resolution, bool]:
+        """The resolution (and whether it came from the cache). A resolution is cached per
+        (tenant, model), but a token the platform has not judged recently is sent to the
+        platform first, whatever is cached: the decision is per token, not per model."""
+        if self._decisions.accepted(authorization):  # raises a refusal it remembers
+            cached = self._resolver.cached(tenant=tenant, model_id=model_id)
+            if cached is not None:
+                return cached, True
+        try:
+            resolution = await self._within(deadline, self._resolver.resolve(
+                tenant=tenant, model_id=model_id, authorization=authorization))
+        except (Unauthenticated, Forbidden) as exc:
+            self._decisions.refuse(authorization, exc, token_ttl_s=token_ttl_s)
+            raise
+        except NotFound:  # the platform checked the token before looking the model up
+            self._decisions.accept(authorization, token_ttl_s=token_ttl_s)
+            raise
+        self._decisions.accept(authorization, token_ttl_s=token_ttl_s)
+        return resolution, False
 
     async def _acquire(self, resolution: Resolution, *, authorization: str, deadline: float,
                        series: ModelSeries) -> str:
