@@ -16,8 +16,10 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _MESSAGE = b"the request was not sent in time"
-_TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_MESSAGE), _MESSAGE))
+_TIMEOUT_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_MESSAGE), _MESSAGE)
+)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -73,5 +75,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 def guarded_protocol(*, header_timeout_s: float, body_timeout_s: float) -> type[GuardedHttpToolsProtocol]:
     """The protocol class for uvicorn.Config(http=...), with these timeouts."""
-    return type("SidecarHttpProtocol", (GuardedHttpToolsProtocol,),
-                {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s})
+    return type(
+        "SidecarHttpProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
+    )

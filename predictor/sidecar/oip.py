@@ -92,9 +92,10 @@ def decode_bytes_tensor(raw: bytes, *, field: str) -> list[bytes]:
         (size,) = struct.unpack_from("<I", raw, at)
         at += 4
         if at + size > len(raw):
-            raise ValidationError([Problem(field, f"element {len(out)} claims {size} bytes; only "
-                                                  f"{len(raw) - at} are left")])
-        out.append(raw[at:at + size])
+            raise ValidationError(
+                [Problem(field, f"element {len(out)} claims {size} bytes; only {len(raw) - at} are left")]
+            )
+        out.append(raw[at : at + size])
         at += size
     return out
 
@@ -111,14 +112,14 @@ def rows_of(inputs: Sequence[InferInput], resolution: Resolution, *, c: Componen
     tensor = inputs[0]
     problems: list[Problem] = []
     if tensor.name != wanted:
-        problems.append(Problem("inputs[0].name", f"is {tensor.name!r}; this {resolution.kind} model takes "
-                                                  f"{wanted!r}"))
+        problems.append(Problem("inputs[0].name", f"is {tensor.name!r}; this {resolution.kind} model takes {wanted!r}"))
     if tensor.datatype != "BYTES":
         problems.append(Problem("inputs[0].datatype", f"is {tensor.datatype!r}; {wanted!r} is BYTES"))
     count = int(np.prod(tensor.shape)) if tensor.shape else 0
     if any(d < 0 for d in tensor.shape) or count != len(tensor.elements):
-        problems.append(Problem("inputs[0].shape", f"{list(tensor.shape)} does not match the "
-                                                   f"{len(tensor.elements)} elements sent"))
+        problems.append(
+            Problem("inputs[0].shape", f"{list(tensor.shape)} does not match the {len(tensor.elements)} elements sent")
+        )
     if len(tensor.elements) == 0:
         problems.append(Problem("inputs[0].data", "is empty: send at least one element"))
     if len(tensor.elements) > MAX_BATCH:
@@ -151,8 +152,13 @@ def requested_outputs(names: Sequence[str]) -> tuple[str, ...]:
     """The outputs to return (all when none is named); a 400 for a name the model lacks."""
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown:
-        raise ValidationError([Problem("outputs", f"unknown output(s) {', '.join(map(repr, unknown))}; this "
-                                                  f"model has {', '.join(OUTPUTS)}")])
+        raise ValidationError(
+            [
+                Problem(
+                    "outputs", f"unknown output(s) {', '.join(map(repr, unknown))}; this model has {', '.join(OUTPUTS)}"
+                )
+            ]
+        )
     return tuple(dict.fromkeys(names)) or OUTPUTS
 
 
@@ -183,12 +189,24 @@ class DataPlane:
     async def infer(self, authorization: str | None, name: str, inputs: Sequence[InferInput]) -> InferResult:
         claims = self.authenticate(authorization)
         token_ttl_s = claims.exp - time.time()
-        resolution = await self._c.service.describe(tenant=claims.tenant, authorization=str(authorization),
-                                                    model_id=name, token_ttl_s=token_ttl_s)
+        resolution = await self._c.service.describe(
+            tenant=claims.tenant, authorization=str(authorization), model_id=name, token_ttl_s=token_ttl_s
+        )
         rows = rows_of(inputs, resolution, c=self._c)
-        answers = await asyncio.gather(*(self._c.service.predict(
-            kind=resolution.kind, tenant=claims.tenant, authorization=str(authorization), model_id=name,
-            payload=row, token_ttl_s=token_ttl_s, route="oip") for row in rows))
+        answers = await asyncio.gather(
+            *(
+                self._c.service.predict(
+                    kind=resolution.kind,
+                    tenant=claims.tenant,
+                    authorization=str(authorization),
+                    model_id=name,
+                    payload=row,
+                    token_ttl_s=token_ttl_s,
+                    route="oip",
+                )
+                for row in rows
+            )
+        )
         labels = resolution.labels or tuple(sorted(label for label, _ in answers[0][0]))
         column = {label: i for i, label in enumerate(labels)}
         probabilities = np.zeros((len(rows), len(labels)), dtype=np.float32)
@@ -202,5 +220,6 @@ class DataPlane:
 
     async def _describe(self, authorization: str | None, name: str) -> Resolution:
         claims = self.authenticate(authorization)
-        return await self._c.service.describe(tenant=claims.tenant, authorization=str(authorization),
-                                              model_id=name, token_ttl_s=claims.exp - time.time())
+        return await self._c.service.describe(
+            tenant=claims.tenant, authorization=str(authorization), model_id=name, token_ttl_s=claims.exp - time.time()
+        )

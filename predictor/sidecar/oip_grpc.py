@@ -84,13 +84,15 @@ def decode_inputs(request: pb.ModelInferRequest) -> list[InferInput]:
     """Inputs from `contents.bytes_contents` or, as Triton clients send them, `raw_input_contents`."""
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
-        raise ValidationError([Problem("raw_input_contents", f"has {len(raw)} entries for "
-                                                             f"{len(request.inputs)} inputs")])
+        raise ValidationError(
+            [Problem("raw_input_contents", f"has {len(raw)} entries for {len(request.inputs)} inputs")]
+        )
     inputs = []
     for i, tensor in enumerate(request.inputs):
         if raw:
-            elements = decode_bytes_tensor(raw[i], field=f"raw_input_contents[{i}]") \
-                if tensor.datatype == "BYTES" else []
+            elements = (
+                decode_bytes_tensor(raw[i], field=f"raw_input_contents[{i}]") if tensor.datatype == "BYTES" else []
+            )
         else:
             elements = list(tensor.contents.bytes_contents)
         inputs.append(InferInput(tensor.name, tensor.datatype, tuple(tensor.shape), elements))
@@ -113,11 +115,13 @@ def encode_result(result: InferResult, *, request: pb.ModelInferRequest) -> pb.M
 
 def _metadata(meta: ModelMetadata) -> pb.ModelMetadataResponse:
     def tensors(ts: Sequence[TensorMetadata]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
-        return [pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=list(t.shape))
-                for t in ts]
+        return [
+            pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in ts
+        ]
 
-    return pb.ModelMetadataResponse(name=meta.name, platform=meta.platform, inputs=tensors(meta.inputs),
-                                    outputs=tensors(meta.outputs))
+    return pb.ModelMetadataResponse(
+        name=meta.name, platform=meta.platform, inputs=tensors(meta.inputs), outputs=tensors(meta.outputs)
+    )
 
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -134,8 +138,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=await self._plane.ready())
 
-    async def ServerMetadata(self, request: pb.ServerMetadataRequest,
-                             context: Context) -> pb.ServerMetadataResponse:
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Context) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=list(EXTENSIONS))
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
@@ -164,16 +167,21 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             await self._refuse(context, exc)
             raise AssertionError("unreachable: abort raises") from exc
 
-    async def RepositoryModelLoad(self, request: pb.RepositoryModelLoadRequest,
-                                  context: Context) -> pb.RepositoryModelLoadResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "models load on their first request; the "
-                                                           "repository extension is not served")
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Context
+    ) -> pb.RepositoryModelLoadResponse:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, "models load on their first request; the repository extension is not served"
+        )
         raise AssertionError("unreachable: abort raises")
 
-    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest,
-                                    context: Context) -> pb.RepositoryModelUnloadResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "models are evicted by the memory budget; the "
-                                                           "repository extension is not served")
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Context
+    ) -> pb.RepositoryModelUnloadResponse:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "models are evicted by the memory budget; the repository extension is not served",
+        )
         raise AssertionError("unreachable: abort raises")
 
     async def _refuse(self, context: Context, exc: TrainyardError) -> None:
@@ -181,9 +189,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         await _abort(context, exc)
 
 
-_HTTP_EQUIVALENT = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403,
-                    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.INVALID_ARGUMENT: 400,
-                    grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.INTERNAL: 502}
+_HTTP_EQUIVALENT = {
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.INTERNAL: 502,
+}
 
 
 @dataclass
@@ -197,8 +210,9 @@ class OipGrpcServer:
 
 async def start_oip_grpc(c: Components) -> OipGrpcServer:
     """Serve inference.GRPCInferenceService on settings.host:grpc_port, in this event loop."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", c.settings.max_body_bytes),
-                                      ("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", c.settings.max_body_bytes), ("grpc.so_reuseport", 0)]
+    )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(c), server)
     port = server.add_insecure_port(f"{c.settings.host}:{c.settings.grpc_port}")
     await server.start()

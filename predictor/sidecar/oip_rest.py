@@ -90,8 +90,13 @@ def metadata_body(meta: ModelMetadata) -> dict[str, Any]:
     def tensors(ts: tuple[Any, ...]) -> list[dict[str, Any]]:
         return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in ts]
 
-    return {"name": meta.name, "versions": [], "platform": meta.platform, "inputs": tensors(meta.inputs),
-            "outputs": tensors(meta.outputs)}
+    return {
+        "name": meta.name,
+        "versions": [],
+        "platform": meta.platform,
+        "inputs": tensors(meta.inputs),
+        "outputs": tensors(meta.outputs),
+    }
 
 
 async def model_metadata(request: Request, plane: DataPlane) -> Response:
@@ -121,7 +126,7 @@ def parse_infer(raw: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     if header_length is not None:
         if not header_length.isdigit() or int(header_length) > len(raw):
             raise ValidationError([Problem(HEADER_LENGTH, f"is {header_length!r}; the body has {len(raw)} bytes")])
-        json_part, binary = raw[:int(header_length)], raw[int(header_length):]
+        json_part, binary = raw[: int(header_length)], raw[int(header_length) :]
     try:
         body = orjson.loads(json_part)
     except orjson.JSONDecodeError as exc:
@@ -145,8 +150,11 @@ def _input(item: object, i: int, binary: bytes, at: int) -> tuple[InferInput, in
     if not isinstance(item, dict):
         raise ValidationError([Problem(where, "must be an object")])
     name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
-    problems = [Problem(f"{where}.{k}", "must be a string") for k, v in (("name", name), ("datatype", datatype))
-                if not isinstance(v, str)]
+    problems = [
+        Problem(f"{where}.{k}", "must be a string")
+        for k, v in (("name", name), ("datatype", datatype))
+        if not isinstance(v, str)
+    ]
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         problems.append(Problem(f"{where}.shape", "must be a list of integers"))
     parameters = item.get("parameters") or {}
@@ -157,9 +165,15 @@ def _input(item: object, i: int, binary: bytes, at: int) -> tuple[InferInput, in
     size = parameters.get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size < 0 or at + size > len(binary):
-            raise ValidationError([Problem(f"{where}.parameters.binary_data_size",
-                                           f"is {size!r}; {len(binary) - at} bytes of binary data are left")])
-        elements = decode_bytes_tensor(binary[at:at + size], field=f"{where}.data") if datatype == "BYTES" else []
+            raise ValidationError(
+                [
+                    Problem(
+                        f"{where}.parameters.binary_data_size",
+                        f"is {size!r}; {len(binary) - at} bytes of binary data are left",
+                    )
+                ]
+            )
+        elements = decode_bytes_tensor(binary[at : at + size], field=f"{where}.data") if datatype == "BYTES" else []
         return InferInput(str(name), str(datatype), tuple(shape), elements), at + size
     return InferInput(str(name), str(datatype), tuple(shape), _json_elements(item.get("data"), where)), at
 
@@ -193,8 +207,9 @@ def output_choices(body: dict[str, Any]) -> tuple[tuple[str, ...], frozenset[str
     return names, frozenset(binary)
 
 
-def infer_response(result: InferResult, *, request_id: object, outputs: tuple[str, ...],
-                   binary: frozenset[str]) -> Response:
+def infer_response(
+    result: InferResult, *, request_id: object, outputs: tuple[str, ...], binary: frozenset[str]
+) -> Response:
     entries: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for name in outputs:
@@ -218,8 +233,11 @@ def infer_response(result: InferResult, *, request_id: object, outputs: tuple[st
     header = orjson.dumps(body)
     if not blobs:
         return Response(header, media_type=JSON)
-    return Response(header + b"".join(blobs), media_type="application/octet-stream",
-                    headers={"Inference-Header-Content-Length": str(len(header))})
+    return Response(
+        header + b"".join(blobs),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
 
 
 def routes() -> list[Route]:
