@@ -18,18 +18,20 @@ def _representative(jobs: list[Job]) -> Job | None:
     return jobs[-1] if jobs else None
 
 
-def comparison(deps: Deps, *, tenant: str, project_id: str) -> dict[str, Any]:
+def comparison(deps: Deps, *, tenant: str, project_id: str, include_archived: bool = False) -> dict[str, Any]:
     deps.projects.get_project(tenant, project_id)  # NotFound across tenants
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
     for task in deps.tasks.list_tasks(tenant, project_id):
+        if task.archived and not include_archived:
+            continue
         jobs = deps.jobs.list_jobs(tenant, task.task_id)
         job = _representative(jobs)
         epochs = deps.jobs.epochs(tenant, job.job_id) if job else []
         row = _row(epochs)
         names.update(row["series"])
         rows.append({"task_id": task.task_id, "name": task.spec.name,
-                     "hyperparameters": task.spec.hyperparameters,
+                     "hyperparameters": task.spec.hyperparameters, "archived": task.archived,
                      "state": job.state.value if job else None, "attempts": len(jobs),
                      "job_id": job.job_id if job else None, **row})
     return {"project_id": project_id, "metrics": sorted(names), "tasks": rows}
