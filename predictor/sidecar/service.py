@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from predictor.inference.postprocess import Ranked
 from predictor.sidecar.auth import TokenDecisions
+from predictor.sidecar.batching import MicroBatcher
 from predictor.sidecar.diskcache import DiskCache, UrlRefused
 from predictor.sidecar.inference_client import InferenceClient
 from predictor.sidecar.metrics import Metrics, ModelSeries
@@ -33,8 +34,9 @@ class ColdLoadTimeout(TemporaryError):
 class PredictionService:
     def __init__(self, *, resolver: CachedResolver, disk: DiskCache, inference: InferenceClient, metrics: Metrics,
                  deadline_s: float, retry_after_s: float, decisions: TokenDecisions | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 batcher: MicroBatcher | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._resolver = resolver
+        self._batcher = batcher
         self._decisions = decisions if decisions is not None else TokenDecisions(
             ttl_s=30.0, negative_ttl_s=2.0, max_entries=10_000, clock=clock)
         self._disk = disk
@@ -56,9 +58,14 @@ class PredictionService:
         if resolution.kind != kind:
             raise ValidationError([Problem("modelId", f"model {model_id!r} is a {resolution.kind} model")])
         directory = await self._acquire(resolution, authorization=authorization, deadline=deadline, series=series)
+        timeout = max(0.001, deadline - self._clock())
         try:
-            answer = await self._inference.predict(kind=kind, model_id=model_id, payload=payload, directory=directory,
-                                                   timeout=max(0.001, deadline - self._clock()))
+            if kind == "intent" and self._batcher is not None:
+                answer = await self._batcher.predict(model_id=model_id, payload=payload, directory=directory,
+                                                     timeout=timeout)
+            else:
+                answer = await self._inference.predict(kind=kind, model_id=model_id, payload=payload,
+                                                       directory=directory, timeout=timeout)
         finally:
             self._disk.unpin(resolution.sha256)
         series.memory.count(answer.hit)

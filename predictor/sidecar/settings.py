@@ -98,6 +98,12 @@ class SidecarSettings(BaseSettings):
     token_cache_entries: int = Field(
         default=10_000, gt=0, description="Verified tokens remembered (until they expire), saving an HMAC per request."
     )
+    micro_batch_max: int = Field(
+        default=32, ge=0,
+        description="Most intent documents sent in one call to the inference server when requests for the same "
+        "model arrive while a call for it is in flight (adaptive micro-batching, no timer: a lone request is "
+        "sent at once). 0 or 1 turns batching off.",
+    )
     request_deadline_s: float = Field(
         default=2.0, gt=0,
         description="Time a request may spend resolving, downloading and loading; past it the answer is 503 "

@@ -87,6 +87,8 @@ def test_infer_matches_the_intent_route(
 ) -> None:
     documents = ["my password stopped working", "where is my package", "I was charged twice on my card"]
     outputs = [httpclient.InferRequestedOutput(n, binary_data=binary_out) for n in ("probabilities", "labels")]
+    assert stack.sidecar.batcher is not None
+    batched = stack.sidecar.batcher.batched
     result = client.infer(
         model.model_id, [documents_input(*documents, binary=binary)], outputs=outputs, headers=auth(stack)
     )
@@ -100,6 +102,8 @@ def test_infer_matches_the_intent_route(
             assert math.isclose(float(p), seed[label], abs_tol=1e-6)
     assert labels[int(probabilities[0].argmax())] == "Password Help"
     assert labels[int(probabilities[1].argmax())] == "Shipping Info"
+    # rows 2 and 3 arrived while row 1's call was in flight: one micro-batch, same answers as alone
+    assert stack.sidecar.batcher.batched >= batched + 2
 
 
 def refusal(call: object) -> InferenceServerException:
