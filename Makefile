@@ -56,7 +56,8 @@ e2e: $(STAMP) proto
 
 $(MLSERVER):
 	$(PYTHON) -m venv $(VENV)/mlserver
-	$(VENV)/mlserver/bin/python -m pip install --quiet mlserver==1.7.1 \
+	# uvloop 0.21: 1.7.1's workers call asyncio.get_event_loop() before a loop exists, which newer uvloop refuses
+	$(VENV)/mlserver/bin/python -m pip install --quiet mlserver==1.7.1 uvloop==0.21.0 \
 	  || echo "warning: could not install MLServer 1.7.1: the benchmark runs without its side-by-side table"
 
 bench: $(STAMP) proto $(MLSERVER)
