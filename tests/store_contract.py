@@ -17,8 +17,8 @@ from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, Task
 from functions.ports import JobStore, ProjectStore, TaskStore
+from sdk.contracts.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
-from sdk.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 POLICY = PoolPolicy(budget=Capacity(slots=5, cpu_milli=5000, memory_mb=5 * 1024, gpu=0), tenant_cap=20)

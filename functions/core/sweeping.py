@@ -21,8 +21,8 @@ from functions.domain import lifecycle
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import RuntimeJob, RuntimeStatus
+from sdk.contracts.errors import Conflict, InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import Conflict, InvalidTransition
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,17 @@ def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, now: datetime
 def _fail(job: Job, *, now: datetime, verdict: tuple[FailureKind, str]) -> Job:
     kind, reason = verdict
     return lifecycle.fail(job, now, reason=reason, kind=kind)
+
+
+def revoke_access_now(deps: Deps, tenant: str) -> list[str]:
+    """Right after a grant of `tenant` ended: cancel its active jobs that lost access (as the
+    sweep would, without waiting for it); their cleanup then stops the trainers."""
+    now = deps.clock.now()
+    stopped = []
+    for pool in sorted(deps.config.pools):
+        active = [j for j in deps.jobs.active_jobs(pool) if j.tenant == tenant]
+        stopped += _revoke_access(deps, active, now)
+    return stopped
 
 
 def _revoke_access(deps: Deps, active: list[Job], now: datetime) -> list[str]:

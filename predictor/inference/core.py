@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from predictor.inference.errors import WrongKind
 from predictor.inference.models import IntentModel
-from predictor.inference.postprocess import Ranked
 from predictor.inference.store import ModelStore
-from sdk.errors import ValidationError
+from predictor.ranking import Ranked
+from sdk.contracts.errors import ValidationError
 
 
 @dataclass(frozen=True)

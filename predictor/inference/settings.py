@@ -9,7 +9,7 @@ from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from predictor.netaddr import is_loopback_host
-from sdk.tls import TLSFiles
+from sdk.auth.tls import TLSFiles
 
 
 class InferenceSettings(BaseSettings):

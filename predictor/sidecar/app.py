@@ -30,14 +30,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from predictor.inference.postprocess import Ranked
+from predictor.ranking import Ranked
 from predictor.sidecar import oip_rest
 from predictor.sidecar.components import Components, build_components, close_components, metrics_token
 from predictor.sidecar.edge import STATUS_TABLE, check_document, error_headers, read_body, status_for
 from predictor.sidecar.metrics import CONTENT_TYPE, Metrics, ModelSeries
 from predictor.sidecar.oip_grpc import start_oip_grpc
 from predictor.sidecar.settings import SidecarSettings
-from sdk.errors import Problem, TrainyardError, Unauthenticated, ValidationError
+from sdk.contracts.errors import Problem, TrainyardError, Unauthenticated, ValidationError
 
 __all__ = ["STATUS_TABLE", "create_app", "error_response", "parse", "status_for"]
 

@@ -2,7 +2,7 @@
 cached per token.
 
 The sidecar checks tokens as the platform does: HS256 with the shared secret in local mode,
-or any `TokenVerifier` (a JWKS verifier in production, sdk.contracts.signing.verifier_for).
+or any `TokenVerifier` (a JWKS verifier in production, sdk.auth.signing.verifier_for).
 A token is immutable, so once its signature verified it stays verified: the cache (LRU, each
 entry dropped at the token's expiry) keeps the signature check and JSON decoding off the warm
 path. Every request is then checked against the roles that may predict — the roles the
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from cachetools import TLRUCache
 
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role, TokenVerifier
-from sdk.errors import Forbidden, TrainyardError, Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.tokens import Role, TokenVerifier
+from sdk.contracts.errors import Forbidden, TrainyardError, Unauthenticated
 
 # Mirrors functions/api/policy.py for GET /v1/models/{id}/resolve: who may ask for predictions.
 PREDICT_ROLES = frozenset({Role.DATA_SCIENTIST, Role.SERVICE})

@@ -7,7 +7,7 @@ import math
 
 from starlette.requests import ClientDisconnect, Request
 
-from sdk.errors import (
+from sdk.contracts.errors import (
     Forbidden,
     NotFound,
     PermanentError,

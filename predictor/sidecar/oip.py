@@ -16,19 +16,17 @@ copy in the same inference server: the protocol is another edge, not another pre
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from predictor.sidecar.components import Components
 from predictor.sidecar.edge import check_document
 from predictor.sidecar.resolver import Resolution
-from sdk.contracts.tokens import Claims
-from sdk.errors import PermanentError, Problem, ValidationError
+from sdk.auth.tokens import Claims
+from sdk.contracts.errors import PermanentError, Problem, ValidationError
 
 SERVER_NAME = "trainyard"
 SERVER_VERSION = "0.1.0"
@@ -70,7 +68,21 @@ class InferInput:
 class InferResult:
     model_name: str
     labels: tuple[str, ...]
-    probabilities: npt.NDArray[np.float32]  # (rows, len(labels)), columns in label order
+    probabilities: list[list[float]]  # rows x len(labels), columns in label order
+
+    @property
+    def shape(self) -> list[int]:
+        return [len(self.probabilities), len(self.labels)]
+
+    def fp32(self) -> bytes:
+        """The probabilities as the protocol's raw FP32 tensor: little-endian, row-major."""
+        flat = [p for row in self.probabilities for p in row]
+        return struct.pack(f"<{len(flat)}f", *flat)
+
+    def flat(self) -> list[float]:
+        """The probabilities as float32 values, row-major (what a JSON FP32 tensor carries)."""
+        flat = [p for row in self.probabilities for p in row]
+        return list(struct.unpack(f"<{len(flat)}f", self.fp32()))
 
 
 def metadata_of(name: str, resolution: Resolution) -> ModelMetadata:
@@ -115,7 +127,7 @@ def rows_of(inputs: Sequence[InferInput], resolution: Resolution, *, c: Componen
         problems.append(Problem("inputs[0].name", f"is {tensor.name!r}; this {resolution.kind} model takes {wanted!r}"))
     if tensor.datatype != "BYTES":
         problems.append(Problem("inputs[0].datatype", f"is {tensor.datatype!r}; {wanted!r} is BYTES"))
-    count = int(np.prod(tensor.shape)) if tensor.shape else 0
+    count = math.prod(tensor.shape) if tensor.shape else 0
     if any(d < 0 for d in tensor.shape) or count != len(tensor.elements):
         problems.append(
             Problem("inputs[0].shape", f"{list(tensor.shape)} does not match the {len(tensor.elements)} elements sent")
@@ -209,12 +221,12 @@ class DataPlane:
         )
         labels = resolution.labels or tuple(sorted(label for label, _ in answers[0][0]))
         column = {label: i for i, label in enumerate(labels)}
-        probabilities = np.zeros((len(rows), len(labels)), dtype=np.float32)
+        probabilities = [[0.0] * len(labels) for _ in rows]
         for r, (ranked, series) in enumerate(answers):
             if {label for label, _ in ranked} != column.keys():
                 raise PermanentError(f"model {name!r} answered labels that differ from its published ones")
             for label, p in ranked:
-                probabilities[r, column[label]] = p
+                probabilities[r][column[label]] = p
             series.ok.inc()
         return InferResult(model_name=name, labels=labels, probabilities=probabilities)
 

@@ -36,7 +36,7 @@ from predictor.sidecar.oip import (
     encode_bytes_tensor,
     requested_outputs,
 )
-from sdk.errors import (
+from sdk.contracts.errors import (
     Forbidden,
     NotFound,
     PermanentError,
@@ -105,8 +105,8 @@ def encode_result(result: InferResult, *, request: pb.ModelInferRequest) -> pb.M
     response = pb.ModelInferResponse(model_name=result.model_name, id=request.id)
     for name in names:
         if name == PROBABILITIES:
-            response.outputs.add(name=name, datatype="FP32", shape=list(result.probabilities.shape))
-            response.raw_output_contents.append(result.probabilities.astype("<f4").tobytes())
+            response.outputs.add(name=name, datatype="FP32", shape=result.shape)
+            response.raw_output_contents.append(result.fp32())
         else:
             response.outputs.add(name=LABELS, datatype="BYTES", shape=[len(result.labels)])
             response.raw_output_contents.append(encode_bytes_tensor([label.encode() for label in result.labels]))

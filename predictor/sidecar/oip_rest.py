@@ -39,7 +39,7 @@ from predictor.sidecar.oip import (
     encode_bytes_tensor,
     requested_outputs,
 )
-from sdk.errors import Problem, TrainyardError, ValidationError
+from sdk.contracts.errors import Problem, TrainyardError, ValidationError
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
@@ -214,9 +214,9 @@ def infer_response(
     blobs: list[bytes] = []
     for name in outputs:
         if name == PROBABILITIES:
-            entry: dict[str, Any] = {"name": name, "datatype": "FP32", "shape": list(result.probabilities.shape)}
-            raw = result.probabilities.astype("<f4").tobytes()
-            data: list[Any] = result.probabilities.ravel().tolist()
+            entry: dict[str, Any] = {"name": name, "datatype": "FP32", "shape": result.shape}
+            raw = result.fp32()
+            data: list[Any] = result.flat()
         else:
             entry = {"name": LABELS, "datatype": "BYTES", "shape": [len(result.labels)]}
             raw = encode_bytes_tensor([label.encode() for label in result.labels])

@@ -15,14 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from predictor.inference.postprocess import Ranked
+from predictor.ranking import Ranked
 from predictor.sidecar.auth import TokenDecisions
 from predictor.sidecar.batching import MicroBatcher
 from predictor.sidecar.diskcache import DiskCache, UrlRefused
 from predictor.sidecar.inference_client import InferenceClient
 from predictor.sidecar.metrics import Metrics, ModelSeries
 from predictor.sidecar.resolver import CachedResolver, Resolution
-from sdk.errors import Forbidden, NotFound, Problem, TemporaryError, Unauthenticated, ValidationError
+from sdk.contracts.errors import Forbidden, NotFound, Problem, TemporaryError, Unauthenticated, ValidationError
 
 T = TypeVar("T")
 
@@ -37,6 +37,7 @@ class PredictionService:
                  batcher: MicroBatcher | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._resolver = resolver
         self._batcher = batcher
+        self._observed: dict[str, asyncio.Task[None]] = {}  # installs being timed, by sha256
         self._decisions = decisions if decisions is not None else TokenDecisions(
             ttl_s=30.0, negative_ttl_s=2.0, max_entries=10_000, clock=clock)
         self._disk = disk
@@ -111,6 +112,7 @@ class PredictionService:
             return resolution.sha256
         series.disk.count(False)
         for _ in range(3):  # an entry can be evicted between its install and our pin under pressure
+            self._observe_install(resolution, series)
             try:
                 lookup = await self._within(deadline, self._disk.ensure(resolution))
             except UrlRefused:
@@ -118,13 +120,29 @@ class PredictionService:
                 resolution = await self._within(deadline, self._resolver.resolve(
                     tenant=resolution.tenant, model_id=resolution.model_id, authorization=authorization))
                 continue
+            if self._disk.try_pin(lookup.directory):
+                return lookup.directory
+        raise TemporaryError("the disk cache is under too much pressure to keep this model", self._retry_after_s)
+
+    def _observe_install(self, resolution: Resolution, series: ModelSeries) -> None:
+        """Time the download and extraction once per archive, in a task of its own: the request
+        that started it may give up at its deadline (503) while the download goes on."""
+        if resolution.sha256 in self._observed:
+            return
+
+        async def observe() -> None:
+            try:
+                lookup = await self._disk.ensure(resolution)
+            except Exception:  # the requests waiting on it get the error; this task only times it
+                return
+            finally:
+                self._observed.pop(resolution.sha256, None)
             if not lookup.hit:
                 series.download_seconds.observe(lookup.download_s)
                 series.extract_seconds.observe(lookup.extract_s)
                 self._metrics.disk_bytes.set(self._disk.used_bytes)
-            if self._disk.try_pin(lookup.directory):
-                return lookup.directory
-        raise TemporaryError("the disk cache is under too much pressure to keep this model", self._retry_after_s)
+
+        self._observed[resolution.sha256] = asyncio.get_running_loop().create_task(observe())
 
     async def _within(self, deadline: float, work: Awaitable[T]) -> T:
         remaining = deadline - self._clock()

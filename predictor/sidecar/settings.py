@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from predictor.netaddr import is_local_target
-from sdk.tls import TLSFiles
+from sdk.auth.tls import TLSFiles
 
 
 class SidecarSettings(BaseSettings):

@@ -22,8 +22,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from predictor.inference.server import start
 from predictor.inference.settings import InferenceSettings
 from predictor.sidecar.settings import SidecarSettings
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from tests.conftest import free_port
 from tests.integration.predictor.stack import SECRET, Published, Stack, serve_sidecar
 

@@ -9,7 +9,7 @@ import pytest
 
 from predictor.sidecar.batching import MicroBatcher
 from predictor.sidecar.inference_client import InferenceAnswer, InferenceTimeout
-from sdk.errors import ValidationError
+from sdk.contracts.errors import ValidationError
 
 
 def answer(payload: bytes) -> InferenceAnswer:

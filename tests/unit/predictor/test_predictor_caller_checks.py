@@ -12,9 +12,9 @@ from predictor.inference.settings import InferenceSettings
 from predictor.netaddr import is_local_target, is_loopback_host
 from predictor.sidecar.auth import Authenticator, TokenDecisions
 from predictor.sidecar.settings import SidecarSettings
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
-from sdk.errors import Forbidden, Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
+from sdk.contracts.errors import Forbidden, Unauthenticated
 
 SECRET = "unit-test-secret-0123456789abcdefghij"
 
