@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # checkov pins old boto3/botocore, so it lives in a venv of its own
 CHECKOV := $(VENV)/checkov/bin/checkov
+# the benchmark's peer, MLServer, pins its own versions, so it too lives in a venv of its own
+MLSERVER := $(VENV)/mlserver/bin/mlserver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 .PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean chromium
@@ -63,7 +65,13 @@ integration: $(STAMP) proto
 e2e: $(STAMP) proto chromium
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(STAMP) proto
+$(MLSERVER):
+	$(PYTHON) -m venv $(VENV)/mlserver
+	# uvloop 0.21: 1.7.1's workers call asyncio.get_event_loop() before a loop exists, which newer uvloop refuses
+	$(VENV)/mlserver/bin/python -m pip install --quiet mlserver==1.7.1 uvloop==0.21.0 \
+	  || echo "warning: could not install MLServer 1.7.1: the benchmark runs without its side-by-side table"
+
+bench: $(STAMP) proto $(MLSERVER)
 	@command -v wrk >/dev/null 2>&1 && command -v h2load >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null 2>&1 \
 	    || echo "warning: wrk/h2load unavailable: the benchmark falls back to Python load generators"; }
