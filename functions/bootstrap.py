@@ -18,6 +18,7 @@ from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
 from functions.publishing import HttpPublisher
+from functions.runtimes.absent import AbsentRuntime
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.tables import Tables, make_tables
@@ -25,24 +26,33 @@ from sdk.contracts.jwks import Fetch, fetch_json
 from sdk.contracts.signing import PlatformSigner, verifier_for
 from sdk.contracts.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
+# The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
+# (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
+RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
+
 _lock = threading.Lock()
 _installed: Deps | None = None
+_built: dict[str, Deps] = {}
 
 
 def install(deps: Deps | None) -> None:
-    """Serve these dependencies in this process (local mode, tests); None forgets them."""
+    """Serve these dependencies to every function of this process (local mode, tests); None
+    forgets them and whatever was built."""
     global _installed
     with _lock:
         _installed = deps
+        _built.clear()
 
 
-def deps() -> Deps:
-    """The process's dependencies, built from the environment on first use."""
-    global _installed
+def deps(function: str) -> Deps:
+    """The dependencies of `function` (a FUNCTION_TARGET), built from the environment on its
+    first use, with exactly what that function needs."""
     with _lock:
-        if _installed is None:
-            _installed = build(Settings())  # fields come from TRAINYARD_* variables
-        return _installed
+        if _installed is not None:
+            return _installed
+        if function not in _built:
+            _built[function] = build(Settings(), function=function)  # fields come from TRAINYARD_* variables
+        return _built[function]
 
 
 def tables_for(settings: Settings) -> Tables:
@@ -54,8 +64,11 @@ def s3_client(settings: Settings) -> Any:
                         config=Config(signature_version="s3v4", retries={"mode": "standard"}))
 
 
-def runtime_for(settings: Settings) -> JobRuntime:
+def runtime_for(settings: Settings, function: str | None = None) -> JobRuntime:
+    """The runtime `function` may use: the cluster's only for RUNTIME_FUNCTIONS (None: any)."""
     if settings.runtime == "kubernetes":
+        if function is not None and function not in RUNTIME_FUNCTIONS:
+            return AbsentRuntime(function)
         from functions.runtimes.kubernetes import from_settings
 
         return from_settings(settings)
@@ -80,9 +93,10 @@ def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenV
     return verifier, jobs
 
 
-def build(settings: Settings, *, runtime: JobRuntime | None = None,
+def build(settings: Settings, *, runtime: JobRuntime | None = None, function: str | None = None,
           http_verify: ssl.SSLContext | bool = True) -> Deps:
-    """`http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
+    """`function`: the one function these serve (None: all of them, as local mode does).
+    `http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
     mode's own client certificate when its API requires mutual TLS."""
     store = DynamoStore(tables_for(settings))
     s3 = s3_client(settings)
@@ -96,7 +110,7 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
-        runtime=runtime or runtime_for(settings),
+        runtime=runtime or runtime_for(settings, function),
         events=HttpPublisher(settings.broker_url, client=httpx.Client(timeout=10.0, verify=http_verify)),
         clock=SystemClock(),
         config=config,

@@ -86,11 +86,15 @@ def cleanup(deps: Deps, event: CloudEvent) -> None:
 def sweep(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.PING)
     result = sweeping.sweep(deps)
-    if any(vars(result).values()):
+    if result.changed():
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
 
 
 def dead_letter(_: Deps, event: CloudEvent) -> None:
+    record_dead_letter(event)
+
+
+def record_dead_letter(event: CloudEvent) -> None:
     attrs = {k: v for k, v in event.get_attributes().items() if k != "data"}
     log.error("dead letter: event could not be delivered", extra={"event_id": event["id"], "attributes": attrs,
                                                                  "data": event.get_data()})

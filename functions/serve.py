@@ -26,7 +26,7 @@ class LazyApi:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            self._app = create_app(bootstrap.deps())
+            self._app = create_app(bootstrap.deps("api"))
         await self._app(scope, receive, send)
 
 

@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "
                     "revoke any grant (a tenant no customer is given)")
     kubernetes_namespace: str = Field(default="trainyard-jobs", description="namespace of trainer Jobs")
+    kubernetes_image_pull_secrets: list[str] = Field(
+        default_factory=list,
+        description="Secrets (in the jobs namespace) trainer pods pull private images with (JSON list); none by "
+                    "default: public or node-authorised registries")
+    kubernetes_service_account: str | None = Field(
+        default=None, description="ServiceAccount of trainer pods (its token is never mounted); unset: the "
+                                  "namespace's default")
+    kubernetes_gpu_resource: str = Field(
+        default="nvidia.com/gpu", min_length=1,
+        description="extended-resource name the cluster's GPU device plugin advertises (e.g. amd.com/gpu)")
+    kubernetes_token_dir: Path = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount"),
+        description="where the kubelet mounts the function's ServiceAccount token and CA (in-cluster "
+                    "credentials); only launch, cleanup and sweep have one")
 
     @model_validator(mode="after")
     def _one_token_mode(self) -> Self:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from functions.core import audit, events, launching
+from functions.core import audit, events, joblogs, launching
 from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
 from functions.domain.audit import system
@@ -20,21 +20,13 @@ from sdk.errors import Conflict
 log = logging.getLogger(__name__)
 
 
-def log_key(job: Job) -> str:
-    return f"{job.tenant}/{job.job_id}/runtime.log"
-
-
 def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
     job = deps.jobs.get_job(tenant, job_id)
     if not job.state.is_terminal or job.cleaned_up:
         launching.admit_pool(deps, job.pool)
         return job
     deps.runtime.stop(job.job_id)
-    key: str | None = None
-    output = deps.runtime.logs(job.job_id)
-    if output:
-        key = log_key(job)
-        deps.logs.put(key, output, content_type="text/plain")
+    key = _keep_logs(deps, job)
     deps.runtime.delete(job.job_id)
     nxt = retry.next_attempt(job, deps.clock.now())
     if nxt is not None:
@@ -53,6 +45,16 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
         events.job_created(deps, nxt)
     launching.admit_pool(deps, job.pool)
     return saved
+
+
+def _keep_logs(deps: Deps, job: Job) -> str | None:
+    """The final capture, or what the sweep shipped while it ran when the pod (and its logs)
+    is already gone, e.g. a drained node or a Job past its deadline."""
+    output = deps.runtime.logs(job.job_id)
+    if output:
+        deps.logs.put(joblogs.final_key(job), output, content_type="text/plain")
+        return joblogs.final_key(job)
+    return joblogs.live_key(job) if deps.logs.exists(joblogs.live_key(job)) else None
 
 
 def _create_attempt(deps: Deps, job: Job) -> None:

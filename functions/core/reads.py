@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from functions.core import joblogs
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
@@ -49,13 +51,16 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
 
 
 def job_logs(deps: Deps, *, tenant: str, job_id: str) -> bytes:
-    """Stored logs once cleaned up; the runtime's live capture while it runs."""
+    """Stored logs once cleaned up; while it runs, what the sweep last shipped to the logs bucket.
+
+    Reads only the blob store: the API has no runtime (and in a cluster no RBAC for pod logs)."""
     job = deps.jobs.get_job(tenant, job_id)
     parts: list[bytes] = []
     if job.cleaned_up and job.log_key:
         parts.append(deps.logs.get(job.log_key))
     elif not job.cleaned_up:
-        parts.append(deps.runtime.logs(job_id))
+        with contextlib.suppress(NotFound):
+            parts.append(deps.logs.get(joblogs.live_key(job)))
     try:
         reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
         parts.append(b"\n--- logs attached to the failure report ---\n" + reported)

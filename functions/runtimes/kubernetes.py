@@ -8,16 +8,17 @@ Every API call goes through `_call`, the one place where client errors become ou
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.config import incluster_config
 
 from functions.ports import Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
@@ -34,13 +35,17 @@ Objs = list[Obj]  # an alias: inside the class, `list` is the JobRuntime method
 
 _MERGE_PATCH = "application/merge-patch+json"  # the client's default for dicts is json-patch
 _PAGE = 500
+_TOKEN_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-def api_client(kubeconfig: str | None = None) -> Any:
-    """A client for the cluster this runs in (service-account token), or for a kubeconfig file."""
+def api_client(kubeconfig: str | None = None, *, token_dir: Path = _TOKEN_DIR) -> Any:
+    """A client for the cluster this runs in (the service-account token and CA the kubelet mounts
+    in `token_dir`), or for a kubeconfig file."""
     configuration = k8s.Configuration()
     if kubeconfig is None:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+            token_filename=str(token_dir / "token"), cert_filename=str(token_dir / "ca.crt"))
+        loader.load_and_set(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration)
@@ -48,23 +53,17 @@ def api_client(kubeconfig: str | None = None) -> Any:
 
 
 def config_from(settings: Settings) -> KubernetesConfig:
-    """KubernetesConfig from settings: each field `x` is read from `settings.kubernetes_x` where the
-    settings define it (TRAINYARD_KUBERNETES_X), else it keeps its documented default."""
-    defaults = KubernetesConfig()
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(KubernetesConfig):
-        if hasattr(settings, f"kubernetes_{field.name}"):
-            value = getattr(settings, f"kubernetes_{field.name}")
-            default = getattr(defaults, field.name)
-            values[field.name] = type(default)(value) if isinstance(default, tuple | frozenset) else value
-    return KubernetesConfig(**values)
+    """KubernetesConfig from the TRAINYARD_KUBERNETES_* settings; the rest keep their defaults."""
+    return KubernetesConfig(namespace=settings.kubernetes_namespace,
+                            image_pull_secrets=tuple(settings.kubernetes_image_pull_secrets),
+                            service_account=settings.kubernetes_service_account,
+                            gpu_resource=settings.kubernetes_gpu_resource)
 
 
 def from_settings(settings: Settings) -> KubernetesRuntime:
-    """The runtime of a cluster deployment: in-cluster credentials (the function's ServiceAccount),
-    or the kubeconfig file `settings.kubeconfig` names where the settings define one."""
-    kubeconfig = getattr(settings, "kubeconfig", None)
-    return KubernetesRuntime(api_client(kubeconfig), config_from(settings), clock=_SystemClock())
+    """The runtime of a cluster deployment, with the function's in-cluster credentials."""
+    return KubernetesRuntime(api_client(token_dir=settings.kubernetes_token_dir), config_from(settings),
+                             clock=_SystemClock())
 
 
 class _SystemClock:
