@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -59,9 +60,23 @@ def tables_for(settings: Settings) -> Tables:
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
 
 
+def s3_endpoint(settings: Settings) -> tuple[str, str]:
+    """The S3 endpoint and addressing style pre-signed URLs are made for.
+
+    On AWS: the REGIONAL virtual-hosted name (`bucket.s3.<region>.amazonaws.com`). The S3
+    interface endpoint's private DNS, which the trainer NetworkPolicy pins egress to, covers
+    `*.s3.<region>.amazonaws.com` only; the global `bucket.s3.amazonaws.com` (boto3's choice in
+    us-east-1) would resolve to public S3 and be dropped. Elsewhere (moto): path style."""
+    endpoint = settings.s3_endpoint or f"https://s3.{settings.region}.amazonaws.com"
+    host = urlsplit(endpoint).hostname or ""
+    return endpoint, "virtual" if host.endswith(".amazonaws.com") else "path"
+
+
 def s3_client(settings: Settings) -> Any:
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name=settings.region,
-                        config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+    endpoint, style = s3_endpoint(settings)
+    return boto3.client("s3", endpoint_url=endpoint, region_name=settings.region,
+                        config=Config(signature_version="s3v4", retries={"mode": "standard"},
+                                      s3={"addressing_style": style}))
 
 
 def runtime_for(settings: Settings, function: str | None = None) -> JobRuntime:
