@@ -99,7 +99,7 @@ def running() -> Iterator[Cluster]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
-    if not ready.wait(timeout=10):
+    if not ready.wait(timeout=60):  # generous: a loaded 2-core CI machine imports aiohttp slowly
         raise RuntimeError("the kmock emulator did not start")
     try:
         yield box["cluster"]
