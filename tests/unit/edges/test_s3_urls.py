@@ -27,7 +27,8 @@ def url_host(settings: Settings, bucket: str = "trainyard-prod-datasets") -> str
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"])
 def test_urls_use_the_regional_virtual_hosted_name(region: str) -> None:
-    assert url_host(Settings(token_secret=SECRET, region=region)) == f"trainyard-prod-datasets.s3.{region}.amazonaws.com"
+    host = url_host(Settings(token_secret=SECRET, region=region))
+    assert host == f"trainyard-prod-datasets.s3.{region}.amazonaws.com"
 
 
 def test_an_upload_url_too() -> None:
