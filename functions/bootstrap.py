@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -20,12 +20,13 @@ from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
 from functions.publishing import HttpPublisher
 from functions.runtimes.absent import AbsentRuntime
+from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.tables import Tables, make_tables
-from sdk.contracts.jwks import Fetch, fetch_json
-from sdk.contracts.signing import PlatformSigner, verifier_for
-from sdk.contracts.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
+from sdk.auth.jwks import Fetch, fetch_json
+from sdk.auth.signing import PlatformSigner, verifier_for
+from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
 # The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
 # (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
@@ -60,7 +61,7 @@ def tables_for(settings: Settings) -> Tables:
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
 
 
-def s3_endpoint(settings: Settings) -> tuple[str, str]:
+def s3_endpoint(settings: Settings) -> tuple[str, Literal["virtual", "path"]]:
     """The S3 endpoint and addressing style pre-signed URLs are made for.
 
     On AWS: the REGIONAL virtual-hosted name (`bucket.s3.<region>.amazonaws.com`). The S3
@@ -79,17 +80,33 @@ def s3_client(settings: Settings) -> Any:
                                       s3={"addressing_style": style}))
 
 
+def kubernetes_config(settings: Settings) -> KubernetesConfig:
+    """How trainer Jobs are shaped, from the TRAINYARD_KUBERNETES_* settings."""
+    return KubernetesConfig(
+        namespace=settings.kubernetes_namespace, image_pull_policy=settings.kubernetes_image_pull_policy,
+        image_pull_secrets=tuple(settings.kubernetes_image_pull_secrets),
+        service_account=settings.kubernetes_service_account, scratch_mb=settings.kubernetes_scratch_mb,
+        tmp_mb=settings.kubernetes_tmp_mb, ttl_after_finished_s=settings.kubernetes_ttl_after_finished_s,
+        deadline_grace_s=settings.kubernetes_deadline_grace_s, run_as_user=settings.kubernetes_run_as_user,
+        gpu_resource=settings.kubernetes_gpu_resource, pending_grace_s=settings.kubernetes_pending_grace_s,
+        unschedulable_grace_s=settings.kubernetes_unschedulable_grace_s,
+        log_tail_lines=settings.kubernetes_log_tail_lines)
+
+
 def runtime_for(settings: Settings, function: str | None = None) -> JobRuntime:
-    """The runtime `function` may use: the cluster's only for RUNTIME_FUNCTIONS (None: any)."""
+    """The production runtime the settings name, for `function` (None: any): the cluster's only
+    for RUNTIME_FUNCTIONS, an AbsentRuntime for the others. The local runner is local mode's own:
+    it is built by `python -m functions.local` and handed to `build`, never imported from here."""
     if settings.runtime == "kubernetes":
         if function is not None and function not in RUNTIME_FUNCTIONS:
             return AbsentRuntime(function)
-        from functions.runtimes.kubernetes import from_settings
+        from functions.runtimes.kubernetes import connect
 
-        return from_settings(settings)
-    from functions.runtimes.local import LocalRuntime
-
-    return LocalRuntime(settings.state_dir)
+        kubeconfig = str(settings.kubeconfig) if settings.kubeconfig is not None else None
+        return connect(kubernetes_config(settings), kubeconfig=kubeconfig, token_dir=settings.kubernetes_token_dir)
+    raise RuntimeError("TRAINYARD_RUNTIME=local: the local runner is passed in by `python -m functions.local` "
+                       "(bootstrap.build(settings, runtime=...)); "
+                       "a deployed function needs TRAINYARD_RUNTIME=kubernetes")
 
 
 def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenVerifier, JobTokenSigner]:

@@ -20,12 +20,18 @@ from functions.core import cleanup as cleanup_core
 from functions.core import launching, reporting, sweeping, tasks
 from functions.core.deps import Deps
 from sdk.contracts import events as ev
-from sdk.contracts.events import EventType
+from sdk.contracts.errors import (
+    AlreadyProcessed,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PermanentError,
+    ValidationError,
+)
+from sdk.contracts.events import TENANT_EXTENSION, EventType
 from sdk.contracts.specs import TaskSpec
-from sdk.errors import AlreadyProcessed, Forbidden, InvalidTransition, NotFound, PermanentError, ValidationError
 
 log = logging.getLogger("trainyard.functions")
-TENANT_EXTENSION = "trainyardtenant"
 
 
 def _payload(event: CloudEvent, model: type[BaseModel]) -> Any:

@@ -51,6 +51,10 @@ class TaskStore(Protocol):
     def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
         """Oldest first."""
 
+    def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
+        """Write `task` if the stored version is `expected_version`; returns it with version + 1.
+        Conflict on a version mismatch; NotFound if missing or another tenant's."""
+
 
 class JobStore(Protocol):
     def get_job(self, tenant: str, job_id: str) -> Job:

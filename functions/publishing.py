@@ -7,24 +7,24 @@ import threading
 import uuid
 
 import httpx
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
 
 from functions.ports import OutEvent
-from sdk.errors import TemporaryError
+from sdk.contracts.errors import TemporaryError
 
 
-def binary_headers(event: OutEvent) -> dict[str, str]:
-    """CloudEvents 1.0 HTTP binary-mode headers for `event`."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": event.id or uuid.uuid4().hex,
-        "ce-type": event.type,
-        "ce-source": event.source,
-        "ce-subject": event.subject,
-        "content-type": "application/json",
-    }
-    for name, value in event.extensions.items():
-        headers[f"ce-{name}"] = value
-    return headers
+def to_cloudevent(event: OutEvent) -> CloudEvent:
+    """`event` as a CloudEvent 1.0 (JSON data), the one way the platform builds an envelope."""
+    attributes = {"id": event.id or uuid.uuid4().hex, "type": event.type, "source": event.source,
+                  "subject": event.subject, "datacontenttype": "application/json", **event.extensions}
+    return CloudEvent(attributes, event.data)
+
+
+def binary_request(event: OutEvent) -> tuple[dict[str, str], bytes]:
+    """The headers and body of `event` in HTTP binary mode (what a Knative broker ingress takes)."""
+    headers, body = to_binary(to_cloudevent(event))
+    return dict(headers), body
 
 
 class HttpPublisher:
@@ -34,7 +34,8 @@ class HttpPublisher:
 
     def publish(self, event: OutEvent) -> None:
         try:
-            resp = self._client.post(self._url, headers=binary_headers(event), json=event.data)
+            headers, body = binary_request(event)
+            resp = self._client.post(self._url, headers=headers, content=body)
         except httpx.HTTPError as exc:
             raise TemporaryError(f"broker unreachable at {self._url}: {exc}") from exc
         if resp.status_code >= 300:

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.core.deps import DEFAULT_POOL
 from functions.domain.admission import PoolPolicy
-from sdk.contracts import signing, tokens
+from sdk.auth import signing, tokens
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 Algorithm = Literal["ES256", "RS256"]
@@ -98,17 +98,38 @@ class Settings(BaseSettings):
         default="platform", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "
                     "revoke any grant (a tenant no customer is given)")
-    kubernetes_namespace: str = Field(default="trainyard-jobs", description="namespace of trainer Jobs")
+    # -- runtime=kubernetes: how trainer Jobs are shaped (functions.runtimes.manifests.KubernetesConfig)
+    kubeconfig: Path | None = Field(
+        default=None, description="a kubeconfig file to reach the cluster with; None = in-cluster credentials "
+                                  "(the function's ServiceAccount)")
+    kubernetes_namespace: str = Field(default="trainyard-jobs", min_length=1, description="namespace of trainer Jobs")
+    kubernetes_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="Always", description="Always: a multitenant node must not run an image cached for another tenant "
+                                      "without checking that this pod may pull it")
     kubernetes_image_pull_secrets: list[str] = Field(
-        default_factory=list,
-        description="Secrets (in the jobs namespace) trainer pods pull private images with (JSON list); none by "
-                    "default: public or node-authorised registries")
+        default_factory=list, description="Secret names in the jobs namespace, for private registries (JSON list)")
     kubernetes_service_account: str | None = Field(
-        default=None, description="ServiceAccount of trainer pods (its token is never mounted); unset: the "
-                                  "namespace's default")
-    kubernetes_gpu_resource: str = Field(
-        default="nvidia.com/gpu", min_length=1,
-        description="extended-resource name the cluster's GPU device plugin advertises (e.g. amd.com/gpu)")
+        default=None, description="trainer pods' ServiceAccount; None = the namespace default (its token is never "
+                                  "mounted anyway)")
+    kubernetes_scratch_mb: int = Field(default=10 * 1024, ge=1,
+                                       description="MiB of the /scratch emptyDir (the root filesystem is read-only)")
+    kubernetes_tmp_mb: int = Field(default=1024, ge=1, description="MiB of the /tmp emptyDir")
+    kubernetes_ttl_after_finished_s: int = Field(
+        default=24 * 3600, ge=0, description="seconds before Kubernetes deletes a finished Job: a backstop should "
+                                             "cleanup never run (cleanup deletes sooner)")
+    kubernetes_deadline_grace_s: int = Field(
+        default=300, ge=0, description="activeDeadlineSeconds = task TTL + this, so the platform's TTL fires first")
+    kubernetes_run_as_user: int = Field(default=65532, ge=1,
+                                        description="numeric uid of trainers, so runAsNonRoot holds for any image")
+    kubernetes_gpu_resource: str = Field(default="nvidia.com/gpu", min_length=1,
+                                         description="extended-resource name of the cluster's GPU device plugin")
+    kubernetes_pending_grace_s: float = Field(
+        default=120.0, ge=0, description="seconds a pod may wait on an image pull before the attempt failed")
+    kubernetes_unschedulable_grace_s: float = Field(
+        default=600.0, ge=0, description="seconds a pod may stay unschedulable (cluster-autoscaler scale-up takes "
+                                         "minutes)")
+    kubernetes_log_tail_lines: int = Field(default=20_000, ge=1,
+                                           description="lines of each container's log fetched at most")
     kubernetes_token_dir: Path = Field(
         default=Path("/var/run/secrets/kubernetes.io/serviceaccount"),
         description="where the kubelet mounts the function's ServiceAccount token and CA (in-cluster "

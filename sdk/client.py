@@ -15,7 +15,7 @@ Example::
 Predictions go to the predictor service, not this API: see `sdk.predict.Predictor`.
 
 Responses are small pydantic views that keep unknown fields (so `model_dump()` is the
-server's JSON); errors are `sdk.errors` types (404 NotFound, 409 Conflict, 401
+server's JSON); errors are `sdk.contracts.errors` types (404 NotFound, 409 Conflict, 401
 Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 """
 
@@ -33,8 +33,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
-from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
-from sdk.errors import Problem, ValidationError
+from sdk.auth.tls import TLSFiles
+from sdk.contracts.errors import Problem, ValidationError
+from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskPatch, TaskSpec
 from sdk.governance import (
     ApprovalView,
     AuditRecordView,
@@ -43,7 +44,6 @@ from sdk.governance import (
     grant_request_body,
     query,
 )
-from sdk.tls import TLSFiles
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
 Scalar = str | int | float | bool
@@ -71,6 +71,9 @@ class TaskView(_View):
     tenant: str
     spec: TaskSpec
     created_at: datetime
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    archived: bool = False
 
 
 class JobView(_View):
@@ -119,6 +122,7 @@ class CheckpointView(_View):
     size_bytes: int = 0
     sha256: str = ""
     reported_at: datetime
+    pruned: bool = False  # deleted by the task's retention policy; the record stays
 
 
 class TaskComparison(_View):
@@ -127,6 +131,7 @@ class TaskComparison(_View):
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
     state: str | None = None
     attempts: int = 0
+    archived: bool = False
     best: dict[str, float] = Field(default_factory=dict)
     last: dict[str, float] = Field(default_factory=dict)
     series: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
@@ -258,6 +263,17 @@ class Client:
     def get_task(self, task_id: str) -> TaskView:
         return self._one(TaskView, "GET", f"/v1/tasks/{task_id}")
 
+    def update_task(self, task_id: str, patch: TaskPatch) -> TaskView:
+        """Change a task's name, description, tags, retention, or priority while queued::
+
+            c.update_task(task_id, TaskPatch(tags=["baseline"], retention=RetentionPolicy(keep_latest=2)))
+        """
+        return self._one(TaskView, "PATCH", f"/v1/tasks/{task_id}", body=patch)
+
+    def archive_task(self, task_id: str, *, archived: bool = True) -> TaskView:
+        """Archive (or with archived=False restore) a finished task: it leaves the default comparison."""
+        return self._one(TaskView, "POST", f"/v1/tasks/{task_id}/{'archive' if archived else 'unarchive'}")
+
     def list_jobs(self, task_id: str) -> list[JobView]:
         return self._items(JobView, f"/v1/tasks/{task_id}/jobs")
 
@@ -276,8 +292,9 @@ class Client:
     def logs(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/logs").text
 
-    def comparison(self, project_id: str) -> Comparison:
-        return self._one(Comparison, "GET", f"/v1/projects/{project_id}/comparison")
+    def comparison(self, project_id: str, *, archived: bool = False) -> Comparison:
+        params = {"archived": "true"} if archived else None
+        return self._one(Comparison, "GET", f"/v1/projects/{project_id}/comparison", params=params)
 
     # -- models ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 GrantActionName = Literal["train", "validate", "read"]
 GrantStateFilter = Literal["current", "active", "requested", "expired", "revoked", "denied"]

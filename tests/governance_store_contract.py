@@ -12,7 +12,7 @@ from functions.domain import approvals
 from functions.domain.approvals import Approval, ApprovalState, GrantAction
 from functions.domain.audit import Actor, AuditRecord, Decision, record
 from functions.ports import ApprovalStore, AuditStore, JobStore
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 from tests.support.builders import T0, job
 
 DAY = timedelta(days=1)

@@ -27,8 +27,8 @@ from functions.api import policy
 from functions.core import audit
 from functions.core.deps import Deps
 from functions.domain.audit import Actor
-from sdk.contracts.tokens import Claims, Role, TokenExpired
-from sdk.errors import Forbidden, NotFound, Unauthenticated
+from sdk.auth.tokens import Claims, Role, TokenExpired
+from sdk.contracts.errors import Forbidden, NotFound, Unauthenticated
 
 log = logging.getLogger("trainyard.auth")
 _bearer = HTTPBearer(auto_error=False)

@@ -17,12 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from functions.api.auth import Caller, DepsDep
 from functions.core.deps import Deps
-from functions.handlers import TENANT_EXTENSION
 from functions.ports import OutEvent
+from sdk.auth.tokens import Claims
 from sdk.contracts import events as ev
-from sdk.contracts.events import EventType
-from sdk.contracts.tokens import Claims
-from sdk.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
+from sdk.contracts.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
+from sdk.contracts.events import TENANT_EXTENSION, EventType
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_EVENT_BYTES = 256 * 1024

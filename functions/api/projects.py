@@ -55,9 +55,10 @@ def list_tasks(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/projects/{project_id}/comparison")
-def comparison(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
-    """Every task's best and last metrics side by side, and per-epoch series."""
-    return reads.comparison(deps, tenant=caller.tenant, project_id=project_id)
+def comparison(project_id: str, caller: User, deps: DepsDep, archived: bool = False) -> dict[str, Any]:
+    """Every task's best and last metrics side by side, and per-epoch series; archived tasks
+    only with `?archived=true`."""
+    return reads.comparison(deps, tenant=caller.tenant, project_id=project_id, include_archived=archived)
 
 
 class DatasetRequest(BaseModel):

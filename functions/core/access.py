@@ -21,14 +21,15 @@ from functions.core.reporting import artifact_prefix
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job
-from sdk.contracts.tokens import Role
-from sdk.errors import Conflict, Problem, ValidationError
+from sdk.auth.tokens import Role
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import Conflict, Problem, ValidationError
 
 UPLOADERS = (Role.DATA_SCIENTIST, Role.APPROVER)
 
 
 def dataset_key(tenant: str, project_id: str, name: str) -> str:
-    return f"{tenant}/{project_id}/{name}"
+    return blob_keys.dataset(tenant, project_id, name)
 
 
 def user_dataset_url(deps: Deps, *, tenant: str, project_id: str, name: str,

@@ -20,8 +20,8 @@ from functions.core.deps import Deps
 from functions.domain import approvals
 from functions.domain.approvals import Approval, GrantAction, GrantFilter
 from functions.domain.audit import Actor, Decision, record
-from sdk.contracts.tokens import Role
-from sdk.errors import Forbidden, NotFound, Problem, ValidationError
+from sdk.auth.tokens import Role
+from sdk.contracts.errors import Forbidden, NotFound, Problem, ValidationError
 
 Verb = Literal["approve", "deny", "revoke"]
 _TRANSITIONS: dict[Verb, Callable[..., Approval]] = {

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from functions.core import audit, events, joblogs, launching
+from functions.core import audit, events, joblogs, launching, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
 from functions.domain.audit import system
 from functions.domain.model import Job
-from sdk.errors import Conflict
+from sdk.contracts.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
         launching.admit_pool(deps, job.pool)
         return job
     deps.runtime.stop(job.job_id)
+    job = retention.apply(deps, tenant=tenant, job_id=job_id, finish=True)
     key = _keep_logs(deps, job)
     deps.runtime.delete(job.job_id)
     nxt = retry.next_attempt(job, deps.clock.now())

@@ -18,7 +18,7 @@ from functions.ports import (
     ProjectStore,
     TaskStore,
 )
-from sdk.contracts.tokens import HS256Verifier, JobTokenSigner, SecretJobTokens, TokenVerifier
+from sdk.auth.tokens import HS256Verifier, JobTokenSigner, SecretJobTokens, TokenVerifier
 
 
 class SystemClock:

@@ -21,7 +21,7 @@ from functions.domain import approvals
 from functions.domain.approvals import Approval, GrantAction
 from functions.domain.audit import Actor, Decision, record, system
 from functions.domain.model import Job
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 

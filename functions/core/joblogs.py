@@ -13,17 +13,18 @@ import logging
 from functions.core.deps import Deps
 from functions.domain.model import Job
 from functions.ports import RuntimeJob, RuntimeStatus
-from sdk.errors import TrainyardError
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import TrainyardError
 
 log = logging.getLogger(__name__)
 
 
 def final_key(job: Job) -> str:
-    return f"{job.tenant}/{job.job_id}/runtime.log"
+    return blob_keys.runtime_log(job.tenant, job.job_id)
 
 
 def live_key(job: Job) -> str:
-    return f"{job.tenant}/{job.job_id}/live.log"
+    return blob_keys.live_log(job.tenant, job.job_id)
 
 
 def ship_live(deps: Deps, active: list[Job], runtime_jobs: dict[str, RuntimeJob]) -> list[str]:

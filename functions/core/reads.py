@@ -9,7 +9,8 @@ from functions.core import joblogs
 from functions.core.deps import Deps
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
-from sdk.errors import NotFound
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import NotFound
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -20,18 +21,20 @@ def _representative(jobs: list[Job]) -> Job | None:
     return jobs[-1] if jobs else None
 
 
-def comparison(deps: Deps, *, tenant: str, project_id: str) -> dict[str, Any]:
+def comparison(deps: Deps, *, tenant: str, project_id: str, include_archived: bool = False) -> dict[str, Any]:
     deps.projects.get_project(tenant, project_id)  # NotFound across tenants
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
     for task in deps.tasks.list_tasks(tenant, project_id):
+        if task.archived and not include_archived:
+            continue
         jobs = deps.jobs.list_jobs(tenant, task.task_id)
         job = _representative(jobs)
         epochs = deps.jobs.epochs(tenant, job.job_id) if job else []
         row = _row(epochs)
         names.update(row["series"])
         rows.append({"task_id": task.task_id, "name": task.spec.name,
-                     "hyperparameters": task.spec.hyperparameters,
+                     "hyperparameters": task.spec.hyperparameters, "archived": task.archived,
                      "state": job.state.value if job else None, "attempts": len(jobs),
                      "job_id": job.job_id if job else None, **row})
     return {"project_id": project_id, "metrics": sorted(names), "tasks": rows}
@@ -62,7 +65,7 @@ def job_logs(deps: Deps, *, tenant: str, job_id: str) -> bytes:
         with contextlib.suppress(NotFound):
             parts.append(deps.logs.get(joblogs.live_key(job)))
     try:
-        reported = deps.logs.get(f"{tenant}/{job_id}/reported.log")
+        reported = deps.logs.get(blob_keys.reported_log(tenant, job_id))
         parts.append(b"\n--- logs attached to the failure report ---\n" + reported)
     except NotFound:
         pass

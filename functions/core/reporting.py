@@ -12,14 +12,14 @@ import logging
 
 from pydantic import BaseModel
 
-from functions.core import audit, events
+from functions.core import audit, events, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
 from functions.domain.model import Checkpoint, Epoch, Job, JobState
+from sdk.contracts import blob_keys
 from sdk.contracts import events as ev
-from sdk.contracts.specs import FailureKind
-from sdk.errors import (
+from sdk.contracts.errors import (
     AlreadyProcessed,
     Conflict,
     PermanentError,
@@ -28,6 +28,7 @@ from sdk.errors import (
     TrainyardError,
     ValidationError,
 )
+from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
 MAX_RACES = 5
@@ -87,7 +88,17 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
                                audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
+    elif checkpoint is not None:
+        _apply_retention(deps, saved)
     return saved
+
+
+def _apply_retention(deps: Deps, job: Job) -> None:
+    # The report is saved; a failure to prune now is finished at cleanup, never a failed report.
+    try:
+        retention.apply(deps, tenant=job.tenant, job_id=job.job_id)
+    except TrainyardError:
+        log.warning("checkpoint retention deferred to cleanup", extra={"job_id": job.job_id}, exc_info=True)
 
 
 _BEFORE_RUNNING = (ev.JobRunning, ev.MetadataReport, ev.JobFailed)
@@ -103,7 +114,7 @@ def _metadata_values(payload: ev.MetadataReport) -> dict[str, str | float | int 
 
 
 def artifact_prefix(job: Job) -> str:
-    return f"{job.tenant}/{job.project_id}/{job.job_id}/"
+    return blob_keys.artifact_prefix(job.tenant, job.project_id, job.job_id)
 
 
 def _require_own_artifact(job: Job, key: str) -> None:
@@ -114,5 +125,5 @@ def _require_own_artifact(job: Job, key: str) -> None:
 
 def _keep_reported_logs(deps: Deps, job: Job, logs: str) -> None:
     if logs:
-        deps.logs.put(f"{job.tenant}/{job.job_id}/reported.log", logs.encode(), content_type="text/plain")
+        deps.logs.put(blob_keys.reported_log(job.tenant, job.job_id), logs.encode(), content_type="text/plain")
 

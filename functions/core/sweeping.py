@@ -21,8 +21,8 @@ from functions.domain import lifecycle
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import RuntimeJob, RuntimeStatus
+from sdk.contracts.errors import Conflict, InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import Conflict, InvalidTransition
 
 log = logging.getLogger(__name__)
 

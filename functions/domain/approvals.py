@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdk.errors import Conflict, Forbidden
+from sdk.contracts.errors import Conflict, Forbidden
 
 PROJECT_PREFIX = "project:"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from functions.domain.model import Job, JobState
+from sdk.contracts.errors import InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import InvalidTransition
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.LAUNCHING, JobState.CANCELLED}),

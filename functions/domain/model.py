@@ -39,6 +39,10 @@ class Task(_Entity):
     spec: TaskSpec
     created_at: datetime
     requested_by: str | None = None  # the person who created it: their own data grants count too
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    archived: bool = False  # left out of the default comparison; still readable and audited
+    version: int = 0  # optimistic-locking counter of task updates
 
 
 class JobState(StrEnum):
@@ -91,6 +95,7 @@ class Job(_Entity):
     cleaned_up: bool = False  # logs stored, runtime resources deleted, capacity released
     log_key: str | None = None
     grants: tuple[str, ...] = ()  # approval ids that let it read its task's datasets (set at launch)
+    pruned_checkpoints: tuple[int, ...] = ()  # epochs whose checkpoint retention deleted
     version: int = 0
 
     @property

@@ -23,9 +23,9 @@ from functions.local.platform import (
     write_client_config,
 )
 from functions.local.predictor import predictor
+from functions.local.runtime import LocalRuntime
+from functions.local.sandbox import default_devices, default_read_only, select_wrap
 from functions.local.tls import LocalTLS
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.sandbox import default_devices, default_read_only, select_wrap
 from functions.settings import Settings
 
 

@@ -31,8 +31,8 @@ import h11
 import httpx
 
 from functions.local.egress_policy import EgressPolicy
-from functions.runtimes.sandbox import SOCKET_NAME
-from sdk.errors import TemporaryError
+from functions.local.sandbox import SOCKET_NAME
+from sdk.contracts.errors import TemporaryError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

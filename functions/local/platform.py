@@ -27,14 +27,14 @@ from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
 from functions.local.dispatcher import Dispatcher
+from functions.local.moto_isolation import isolate_moto_dynamodb
 from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
-from functions.store.local import isolate_moto_dynamodb
 from functions.store.tables import create_all
-from sdk.contracts import tokens
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
-from sdk.contracts.tokens import Role
 
 log = logging.getLogger("trainyard.local")
 

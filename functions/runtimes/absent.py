@@ -9,7 +9,7 @@ gives none fails with a message naming the function, not with a Kubernetes clien
 from __future__ import annotations
 
 from functions.ports import LaunchSpec, RuntimeJob
-from sdk.errors import PermanentError
+from sdk.contracts.errors import PermanentError
 
 
 class AbsentRuntime:

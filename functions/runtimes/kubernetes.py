@@ -24,10 +24,9 @@ from functions.ports import Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
 from functions.runtimes import manifests as mf
 from functions.runtimes.kube_status import runtime_job, started_containers
-from functions.settings import Settings
-from sdk.errors import Conflict, NotFound, PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.errors import Conflict, NotFound, PermanentError, TemporaryError, TrainyardError
 
-__all__ = ["KubernetesConfig", "KubernetesRuntime", "api_client", "config_from", "from_settings"]
+__all__ = ["KubernetesConfig", "KubernetesRuntime", "api_client", "connect"]
 
 KubernetesConfig = mf.KubernetesConfig
 Obj = dict[str, Any]
@@ -52,18 +51,11 @@ def api_client(kubeconfig: str | None = None, *, token_dir: Path = _TOKEN_DIR) -
     return k8s.ApiClient(configuration)
 
 
-def config_from(settings: Settings) -> KubernetesConfig:
-    """KubernetesConfig from the TRAINYARD_KUBERNETES_* settings; the rest keep their defaults."""
-    return KubernetesConfig(namespace=settings.kubernetes_namespace,
-                            image_pull_secrets=tuple(settings.kubernetes_image_pull_secrets),
-                            service_account=settings.kubernetes_service_account,
-                            gpu_resource=settings.kubernetes_gpu_resource)
-
-
-def from_settings(settings: Settings) -> KubernetesRuntime:
-    """The runtime of a cluster deployment, with the function's in-cluster credentials."""
-    return KubernetesRuntime(api_client(token_dir=settings.kubernetes_token_dir), config_from(settings),
-                             clock=_SystemClock())
+def connect(config: KubernetesConfig, *, kubeconfig: str | None = None, token_dir: Path = _TOKEN_DIR
+            ) -> KubernetesRuntime:
+    """The runtime of a cluster deployment: in-cluster credentials (the function's ServiceAccount
+    token mounted in `token_dir`), or those of a kubeconfig file."""
+    return KubernetesRuntime(api_client(kubeconfig, token_dir=token_dir), config, clock=_SystemClock())
 
 
 class _SystemClock:

@@ -19,7 +19,7 @@ from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.store import rules
 from functions.store.memory_approvals import InMemoryApprovalStore
 from functions.store.memory_models import InMemoryModelStore
-from sdk.errors import AlreadyProcessed, Conflict, NotFound
+from sdk.contracts.errors import AlreadyProcessed, Conflict, NotFound
 
 _Entry = Callable[[Job], rules.Entry | None]
 
@@ -94,6 +94,20 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             tasks = [Task.model_validate_json(body) for body in self._tasks.values()]
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
+
+    def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
+        with self._lock:
+            body = self._tasks.get(task.task_id)
+            stored = None if body is None else Task.model_validate_json(body)
+            if stored is None or stored.tenant != task.tenant:
+                raise NotFound("task", task.task_id)
+            if stored.version != expected_version:
+                raise Conflict(f"task {task.task_id}: stored version is not {expected_version}")
+            self._check_audit_locked(audit)
+            saved = task.model_copy(update={"version": expected_version + 1})
+            self._tasks[task.task_id] = saved.model_dump_json()
+            self._put_audit_locked(audit)
+            return saved
 
     # jobs
 

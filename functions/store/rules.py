@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from functions.domain.admission import Capacity, PoolPolicy, queue_key
 from functions.domain.model import Job, JobState
-from sdk.errors import CapacityExhausted, InvalidTransition
+from sdk.contracts.errors import CapacityExhausted, InvalidTransition
 
 # Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
 DEDUP_TTL = timedelta(days=7)

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.client import Client, JobView
-from sdk.contracts import tokens
+from sdk.contracts.errors import Forbidden, NotFound
 from sdk.contracts.specs import ProjectSpec, TaskSpec
-from sdk.contracts.tokens import Role
-from sdk.errors import Forbidden, NotFound
 from tests.e2e.conftest import ROOT, LocalPlatform
 
 pytestmark = pytest.mark.e2e

@@ -14,9 +14,9 @@ from functions.domain.model import Job, Project, Task
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store.memory import InMemoryStore
+from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
 from sdk.contracts.specs import ProjectSpec, TaskSpec
-from sdk.contracts.tokens import Role
 from tests.support.builders import FakeClock
 
 SECRET = "unit-test-secret-0123456789abcdef-xyz"

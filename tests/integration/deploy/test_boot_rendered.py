@@ -34,7 +34,7 @@ import pytest
 
 from functions import bootstrap, serve
 from functions.store.tables import create_all, make_tables
-from sdk.contracts import signing, tokens
+from sdk.auth import signing, tokens
 from sdk.contracts.events import EventType
 from tests.integration.kubernetes.emulator import in_cluster, running
 from tests.support.servers import serve as serving

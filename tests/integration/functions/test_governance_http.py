@@ -18,10 +18,10 @@ from functions.local.platform import ensure_storage
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from sdk.contracts import tokens
 from sdk.contracts.events import EventType
-from sdk.contracts.tokens import Role
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import kmock
 from kubernetes import client as k8s
 
-from sdk import certs
+from sdk.auth import certs
 
 NAMESPACE = "trainyard-jobs"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -25,9 +25,9 @@ from fastapi.responses import JSONResponse, Response
 
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
+from functions.local.runtime import LocalRuntime
+from functions.local.sandbox import bwrap_wrap, default_read_only, probe
 from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.sandbox import bwrap_wrap, default_read_only, probe
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from functions.core.audit import Denied
 from functions.domain.approvals import ApprovalState, GrantAction, GrantFilter, project_grantee
 from functions.domain.audit import Decision
 from functions.domain.model import JobState
+from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from sdk.contracts.tokens import Role
-from sdk.errors import Conflict, NotFound, ValidationError
+from sdk.contracts.errors import Conflict, NotFound, ValidationError
 from tests.support.builders import T0
 from tests.support.harness import Harness, harness, person
 

@@ -17,7 +17,7 @@ from functions.ports import LaunchSpec
 from functions.runtimes import manifests as mf
 from functions.runtimes.kubernetes import config_from
 from functions.settings import Settings
-from sdk.contracts import signing
+from sdk.auth import signing
 from tests.unit.deploy.knative_objects import (
     OVERLAYS,
     Obj,
@@ -89,11 +89,13 @@ def test_dev_keeps_the_in_memory_broker_and_says_so() -> None:
 
 def test_the_embeddings_volume_is_efs_and_filled_by_the_populate_job() -> None:
     predictor = knative_services(objects())["predictor"]["spec"]["template"]["spec"]
-    claim_name = next(v["persistentVolumeClaim"]["claimName"] for v in predictor["volumes"] if v["name"] == "embeddings")
+    volume = next(v for v in predictor["volumes"] if v["name"] == "embeddings")
+    claim_name = volume["persistentVolumeClaim"]["claimName"]
     claim = by_kind(objects(), "PersistentVolumeClaim")[claim_name]
     storage = by_kind(objects(), "StorageClass")[claim["spec"]["storageClassName"]]
     assert storage["provisioner"] == "efs.csi.aws.com"
-    assert storage["parameters"]["fileSystemId"].startswith("fs-") and "00000000" not in storage["parameters"]["fileSystemId"]
+    file_system = storage["parameters"]["fileSystemId"]
+    assert file_system.startswith("fs-") and file_system != "fs-00000000"  # the base's placeholder is replaced
     assert "ReadWriteMany" in claim["spec"]["accessModes"]
     inference = next(c for c in predictor["containers"] if c["name"] == "inference")
     env = {e["name"]: e["value"] for e in inference["env"]}

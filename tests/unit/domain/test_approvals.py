@@ -8,7 +8,7 @@ import pytest
 
 from functions.domain import approvals
 from functions.domain.approvals import Approval, ApprovalState, GrantAction, GrantFilter
-from sdk.errors import Conflict, Forbidden
+from sdk.contracts.errors import Conflict, Forbidden
 from tests.support.builders import T0
 
 DAY = timedelta(days=1)

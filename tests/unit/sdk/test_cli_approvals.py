@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
-from sdk.cli_session import Deps
+from sdk.cli.session import Deps
 from sdk.client import Client
 from tests.unit.sdk.sdk_fake_platform import T0, FakePlatform
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk.contracts.errors import Conflict, TemporaryError, ValidationError
 from sdk.contracts.events import PAYLOADS, EventType
-from sdk.errors import Conflict, TemporaryError, ValidationError
 from sdk.http import Backoff
 from sdk.trainer import LogTail, Trainer
 from tests.unit.sdk.sdk_fake_platform import S3_HOST, FakePlatform
@@ -183,7 +183,7 @@ def test_dataset_downloads_through_the_presigned_url(trainer: Trainer, platform:
 
 
 def test_missing_dataset_is_not_found(trainer: Trainer, platform: FakePlatform) -> None:
-    from sdk.errors import NotFound
+    from sdk.contracts.errors import NotFound
 
     with pytest.raises(NotFound, match="no route"):
         trainer.dataset("secret")

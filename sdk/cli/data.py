@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from sdk import cli_output as out
-from sdk.cli_session import session
+from sdk.cli import output as out
+from sdk.cli.session import session
 from sdk.client import Comparison
 
 
@@ -70,9 +70,14 @@ def comparison_rows(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def compare(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
+def compare(
+    ctx: typer.Context,
+    project: str,
+    archived: Annotated[bool, typer.Option("--archived", help="Include archived tasks.")] = False,
+    json_: out.JsonOpt = False,
+) -> None:
     """Compare a project's tasks: params, state, best and last of every metric."""
-    cmp = session(ctx).client().comparison(project)
+    cmp = session(ctx).client().comparison(project, archived=archived)
     if json_:
         out.print_json(cmp)
         return

@@ -13,7 +13,7 @@ is a trainer acting for its own job.
 
 Verification is one `TokenVerifier`, chosen by configuration: HS256 with a shared secret in
 local mode (`HS256Verifier`, here), RS256/ES256 against a JWKS in production
-(sdk.contracts.jwks). Each accepts only its own algorithms (never `none`, never HS256 next
+(sdk.auth.jwks). Each accepts only its own algorithms (never `none`, never HS256 next
 to a JWKS), and always checks signature, expiry, not-before, issuer and audience, with a
 few seconds of leeway for clock skew.
 """
@@ -30,7 +30,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from sdk.errors import Unauthenticated
+from sdk.contracts.errors import Unauthenticated
 
 AUDIENCE = "trainyard"
 ISSUER = "trainyard-local"

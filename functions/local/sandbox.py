@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import sdk
-from sdk.errors import PermanentError
+from sdk.contracts.errors import PermanentError
+from sdk.contracts.trainer_env import TrainerVar
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,6 @@ def _job_args(work_dir: Path) -> list[str]:
     channel = work_dir.parent / EGRESS_DIR
     if channel.is_dir():  # no channel, no way out at all: the safe default
         args += ["--ro-bind", str(channel.absolute()), SANDBOX_CHANNEL,
-                 "--setenv", "TRAINYARD_PLATFORM_UDS", SANDBOX_SOCKET]
+                 "--setenv", TrainerVar.PLATFORM_UDS.value, SANDBOX_SOCKET]
     # Last: bwrap's root is a writable tmpfs until now; the mounts on it keep their own modes.
     return [*args, "--remount-ro", "/", "--chdir", work]

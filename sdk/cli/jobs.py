@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from sdk import cli_output as out
-from sdk.cli_session import session
+from sdk.cli import output as out
+from sdk.cli.session import session
 from sdk.client import Client, EpochView, JobView
 
 

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
-from sdk.contracts import tokens
-from sdk.contracts.tokens import DEFAULT_LEEWAY_S, Claims
-from sdk.errors import TemporaryError, Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.tokens import DEFAULT_LEEWAY_S, Claims
+from sdk.contracts.errors import TemporaryError, Unauthenticated
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 

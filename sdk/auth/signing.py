@@ -28,8 +28,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk.contracts import tokens
-from sdk.contracts.jwks import (
+from sdk.auth import tokens
+from sdk.auth.jwks import (
     ASYMMETRIC,
     Fetch,
     FileKeys,
@@ -40,8 +40,8 @@ from sdk.contracts.jwks import (
     fetch_json,
     usable_keys,
 )
-from sdk.contracts.tokens import AUDIENCE, DEFAULT_LEEWAY_S, ISSUER, Claims, HS256Verifier, TokenVerifier
-from sdk.errors import Unauthenticated
+from sdk.auth.tokens import AUDIENCE, DEFAULT_LEEWAY_S, ISSUER, Claims, HS256Verifier, TokenVerifier
+from sdk.contracts.errors import Unauthenticated
 
 ES256 = "ES256"
 JOB_ISSUER = "trainyard-platform"

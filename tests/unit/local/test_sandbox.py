@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtimes.sandbox import (
+from functions.local.sandbox import (
     SANDBOX_CHANNEL,
     SANDBOX_SOCKET,
     SandboxMode,
@@ -18,7 +18,7 @@ from functions.runtimes.sandbox import (
     probe,
     select_wrap,
 )
-from sdk.errors import PermanentError
+from sdk.contracts.errors import PermanentError
 
 ALL = frozenset({"--disable-userns", "--size"})
 

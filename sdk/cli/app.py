@@ -27,16 +27,16 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
-from sdk import cli_output as out
-from sdk.cli_approvals import approvals_app, audit
-from sdk.cli_certs import certs_app
-from sdk.cli_data import compare, datasets_app
-from sdk.cli_jobs import jobs_app
-from sdk.cli_models import models_app
-from sdk.cli_projects import projects_app, tasks_app
-from sdk.cli_session import Deps, Session, session
-from sdk.cli_token import token_app
-from sdk.errors import TrainyardError
+from sdk.cli import output as out
+from sdk.cli.approvals import approvals_app, audit
+from sdk.cli.certs import certs_app
+from sdk.cli.data import compare, datasets_app
+from sdk.cli.jobs import jobs_app
+from sdk.cli.models import models_app
+from sdk.cli.projects import projects_app, tasks_app
+from sdk.cli.session import Deps, Session, session
+from sdk.cli.token import token_app
+from sdk.contracts.errors import TrainyardError
 
 
 class _Group(TyperGroup):

@@ -1,6 +1,6 @@
 """The tiny process that runs one local trainer and records how it ended.
 
-LocalRuntime starts it as `python -I local_supervisor.py --job-dir D ... -- ARGV...` in a
+LocalRuntime starts it as `python -I supervisor.py --job-dir D ... -- ARGV...` in a
 new session, with the trainer's environment and working directory. It forks once: the
 parent records the child's pid and start time in `D/pid` and exits, so the platform
 never holds a child process (it can restart and find the job again from disk); the
@@ -157,7 +157,7 @@ def _kill_group(pgid: int, signum: int) -> None:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="local_supervisor")
+    parser = argparse.ArgumentParser(prog="supervisor")
     parser.add_argument("--job-dir", type=Path, required=True)
     parser.add_argument("--cpu-seconds", type=int, default=0)
     parser.add_argument("--data-bytes", type=int, default=0)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 if TYPE_CHECKING:
     import grpc

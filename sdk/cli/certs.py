@@ -17,8 +17,8 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives import hashes
 
-from sdk import certs
-from sdk import cli_output as out
+from sdk.auth import certs
+from sdk.cli import output as out
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory holding ca.pem/ca.key and the issued files.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace files that already exist.")]

@@ -1,7 +1,7 @@
 """Trainers in a real bubblewrap sandbox under LocalRuntime: what they can and cannot reach.
 
 Skipped, with bwrap's own complaint, where bubblewrap cannot run (not installed, or no
-user namespaces): see functions.runtimes.sandbox.probe.
+user namespaces): see functions.local.sandbox.probe.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from functions.local.runtime import LocalRuntime
+from functions.local.sandbox import SANDBOX_SOCKET, bwrap_wrap, default_read_only, probe
 from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.sandbox import SANDBOX_SOCKET, bwrap_wrap, default_read_only, probe
 
 ATTACKS = r"""
 import json, os, socket, sys

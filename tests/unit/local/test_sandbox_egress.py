@@ -25,7 +25,7 @@ from botocore.config import Config
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy, Upstream
 from sdk import http
-from sdk.errors import Forbidden
+from sdk.contracts.errors import Forbidden
 
 PLATFORM = "http://127.0.0.1:8080"
 S3 = "http://127.0.0.1:9000"

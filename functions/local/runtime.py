@@ -27,7 +27,7 @@ Limits, applied best effort to the trainer with setrlimit (no cgroups here):
 - RLIMIT_CORE = 0. RLIMIT_NPROC is not used: it counts every process of the user.
 
 Sandboxing is a seam: `wrap(argv, work_dir)` returns the argv to execute instead
-(functions.runtimes.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
+(functions.local.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
 supervisor. A sandboxed trainer has no network: give the runtime an `egress` (the local
 platform's EgressProxy) and it opens a per-job channel in `egress/` before the trainer
 starts, and closes it when the job is deleted.
@@ -49,9 +49,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
-from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
-from functions.runtimes.local_supervisor import (
+from functions.local.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
+from functions.local.supervisor import (
     EXIT_CODE_FILE,
     PID_FILE,
     REASON_FILE,
@@ -61,10 +60,11 @@ from functions.runtimes.local_supervisor import (
     proc_stat,
     read_ref,
 )
-from functions.runtimes.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
-from sdk.errors import PermanentError, TemporaryError, TrainyardError
+from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
+from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
+from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
 
-_SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+_SUPERVISOR = Path(__file__).with_name("supervisor.py")
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SETTLE_S = 2.0  # how long a SIGKILLed process may take to be gone
 _MIB = 1024 * 1024

@@ -19,10 +19,10 @@ from typing import Annotated
 
 import typer
 
-from sdk import cli_output as out
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Claims, Role
-from sdk.errors import TrainyardError
+from sdk.auth import tokens
+from sdk.auth.tokens import Claims, Role
+from sdk.cli import output as out
+from sdk.contracts.errors import TrainyardError
 
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

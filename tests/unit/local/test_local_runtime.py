@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from functions.local.runtime import LocalRuntime
+from functions.local.supervisor import Limits, ProcessRef, Supervisor, proc_stat, read_ref, ref_of
 from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST
-from functions.runtimes.local import LocalRuntime
-from functions.runtimes.local_supervisor import Limits, ProcessRef, Supervisor, proc_stat, read_ref, ref_of
-from sdk.errors import PermanentError, ValidationError
+from sdk.contracts.errors import PermanentError, ValidationError
 
 GRACE_S = 0.2
 SLEEPER = "import time; print('ready', flush=True); time.sleep(30)"

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sdk.errors import Conflict, NotFound, Problem, ValidationError
+from sdk.contracts.errors import Conflict, NotFound, Problem, ValidationError
 
 Usage = Literal["client", "server"]
 Clock = Callable[[], datetime]

@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from sdk import cli_output as out
-from sdk.cli_session import session
+from sdk.cli import output as out
+from sdk.cli.session import session
 from sdk.governance import ApprovalView, AuditRecordView, GrantActionName, GrantStateFilter
 
 GRANT_STYLE = {"requested": "cyan", "approved": "green", "denied": "red", "revoked": "yellow", "expired": "dim"}

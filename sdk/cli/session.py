@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from sdk.cli_config import LOCAL_CONFIG, resolve, resolve_predictor
+from sdk.cli.config import LOCAL_CONFIG, resolve, resolve_predictor
 from sdk.client import Client
 from sdk.predict import Predictor
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 LOCAL_CONFIG = Path(".trainyard") / "local.json"
 
