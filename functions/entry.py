@@ -9,7 +9,7 @@ from __future__ import annotations
 from cloudevents.http import CloudEvent
 
 from functions import bootstrap
-from functions.handlers import HANDLERS, record_dead_letter
+from functions.handlers import DEAD_LETTER, HANDLERS
 
 
 def create(event: CloudEvent) -> None:
@@ -35,4 +35,4 @@ def sweep(event: CloudEvent) -> None:
 def dead_letter(event: CloudEvent) -> None:
     """The broker's dead-letter sink: keep what could not be delivered, loudly, in the logs.
     It needs no dependencies (no settings, no secret, no AWS): it only logs."""
-    record_dead_letter(event)
+    DEAD_LETTER(None, event)

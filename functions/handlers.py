@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException
 
+from functions import metrics
 from functions.core import cleanup as cleanup_core
 from functions.core import launching, reporting, sweeping, tasks
 from functions.core.deps import Deps
@@ -68,7 +69,9 @@ def create(deps: Deps, event: CloudEvent) -> None:
 def launch(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.JOB_CREATED)
     created = _payload(event, ev.JobCreated)
-    _acknowledging(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant, created.job_id).pool))
+    with metrics.ADMISSION.time():
+        _acknowledging(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant,
+                                                                                   created.job_id).pool))
 
 
 def report(deps: Deps, event: CloudEvent) -> None:
@@ -91,12 +94,15 @@ def cleanup(deps: Deps, event: CloudEvent) -> None:
 
 def sweep(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.PING)
-    result = sweeping.sweep(deps)
+    with metrics.SWEEP.time():
+        result = sweeping.sweep(deps)
+    for what, items in vars(result).items():
+        metrics.SWEEP_ITEMS.labels(what).inc(len(items))
     if result.changed():
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
 
 
-def dead_letter(_: Deps, event: CloudEvent) -> None:
+def dead_letter(_: object, event: CloudEvent) -> None:
     record_dead_letter(event)
 
 
@@ -111,7 +117,30 @@ def _expect(event: CloudEvent, kind: EventType) -> None:
         raise HTTPException(400, detail=f"expected {kind}, got {event['type']}")
 
 
+_KNOWN_TYPES = frozenset(EventType)
+D = TypeVar("D")
+
+
+def _counted(function: str, handler: Callable[[D, CloudEvent], None]) -> Callable[[D, CloudEvent], None]:
+    """`handler`, counting every event it handles by outcome (trainyard_events_handled_total)."""
+    def run(deps: D, event: CloudEvent) -> None:
+        kind = event["type"] if event["type"] in _KNOWN_TYPES else "other"  # bounded label values
+        outcome = "retry"
+        try:
+            handler(deps, event)
+            outcome = "ok"
+        except HTTPException as exc:
+            outcome = "rejected" if exc.status_code < 500 else "retry"
+            raise
+        finally:
+            metrics.EVENTS.labels(function, kind, outcome).inc()
+    return run
+
+
+# The dead-letter sink needs no dependencies: its Service has no settings, secret or AWS role.
+DEAD_LETTER: Callable[[object, CloudEvent], None] = _counted("dead_letter", dead_letter)
 HANDLERS: dict[str, Callable[[Deps, CloudEvent], None]] = {
-    "create": create, "launch": launch, "report": report, "cleanup": cleanup, "sweep": sweep,
-    "dead_letter": dead_letter,
+    **{name: _counted(name, handler) for name, handler in {
+        "create": create, "launch": launch, "report": report, "cleanup": cleanup, "sweep": sweep}.items()},
+    "dead_letter": DEAD_LETTER,
 }

@@ -14,6 +14,7 @@ import uvicorn
 
 from functions import bootstrap, logs
 from functions.api.app import create_app
+from functions.metrics import WithMetrics
 
 ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
 
@@ -31,18 +32,22 @@ class LazyApi:
 
 
 def app_for(target: str) -> Any:
+    """The ASGI app of `target`, with GET /metrics (Prometheus) in front of it."""
     if target == "api":
-        return LazyApi()
+        return WithMetrics(LazyApi())
     import functions_framework.aio as ff
 
-    return ff.LazyASGIApp(target=target, source=ENTRY, signature_type="cloudevent")  # type: ignore[no-untyped-call]
+    app = ff.LazyASGIApp(target=target, source=ENTRY, signature_type="cloudevent")  # type: ignore[no-untyped-call]
+    return WithMetrics(app)
 
 
 def main() -> None:
     logs.configure(os.environ.get("TRAINYARD_LOG_LEVEL", "INFO"))
     target = os.environ["FUNCTION_TARGET"]
+    # log_config=None: uvicorn's own (coloured, plain-text) handlers stay off; its records reach
+    # the root logger's JSON handler like every other line.
     uvicorn.run(app_for(target), host="0.0.0.0", port=int(os.environ.get("PORT", "8080")),
-                log_level="warning", access_log=False, lifespan="off")  # all interfaces: in a pod
+                log_level="warning", access_log=False, lifespan="off", log_config=None)  # all interfaces: in a pod
 
 
 if __name__ == "__main__":

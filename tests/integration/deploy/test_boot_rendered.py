@@ -174,6 +174,7 @@ def test_every_function_boots_under_its_rendered_env(overlay: str, name: str, mo
         target = env["FUNCTION_TARGET"]
         if target == "api":
             assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+            assert "trainyard_events_handled_total" in httpx.get(f"{url}/metrics", timeout=30).text
             jwks = httpx.get(f"{url}/v1/.well-known/jwks.json", timeout=30)
             assert jwks.status_code == 200
             response = api_request(url, env)
@@ -184,6 +185,11 @@ def test_every_function_boots_under_its_rendered_env(overlay: str, name: str, mo
         headers, body = cloudevent(kind, data, **extensions)
         response = httpx.post(url, headers=headers, content=body, timeout=60)
         assert response.status_code in (200, 204), (target, response.status_code, response.text)
+        scraped = httpx.get(f"{url}/metrics", timeout=30)
+        assert scraped.status_code == 200
+        line = next(line for line in scraped.text.splitlines()
+                    if line.startswith("trainyard_events_handled_total{") and f'function="{target}"' in line)
+        assert float(line.rsplit(" ", 1)[1]) >= 1
 
 
 def test_every_function_service_is_covered() -> None:

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from functions.blobs.s3 import S3BlobStore
+from functions.bootstrap import kubernetes_config as config_from
 from functions.bootstrap import s3_client
 from functions.ports import LaunchSpec
 from functions.runtimes import manifests as mf
-from functions.runtimes.kubernetes import config_from
 from functions.settings import Settings
 from sdk.auth import signing
 from tests.unit.deploy.knative_objects import (

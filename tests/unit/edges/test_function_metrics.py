@@ -1,0 +1,57 @@
+"""GET /metrics of every function: what it handled, by outcome; the sweep's duration and items."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from cloudevents.http import CloudEvent
+from starlette.exceptions import HTTPException
+
+from functions import handlers, metrics
+from functions.metrics import WithMetrics
+
+
+def value(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def event(kind: str, data: dict[str, Any] | None = None) -> CloudEvent:
+    return CloudEvent({"type": kind, "source": "test", "id": "e-1"}, data or {})
+
+
+def test_a_rejected_event_counts_as_rejected() -> None:
+    before = value("trainyard_events_handled_total", function="launch", type="other", outcome="rejected")
+    with pytest.raises(HTTPException):
+        handlers.HANDLERS["launch"](None, event("made.up.type"))  # type: ignore[arg-type]  # never reaches deps
+    assert value("trainyard_events_handled_total", function="launch", type="other", outcome="rejected") == before + 1
+
+
+def test_a_dead_letter_counts_as_ok_without_dependencies() -> None:
+    before = value("trainyard_events_handled_total", function="dead_letter", type="io.trainyard.job.epoch",
+                   outcome="ok")
+    handlers.DEAD_LETTER(None, event("io.trainyard.job.epoch", {"epoch": 1}))
+    assert value("trainyard_events_handled_total", function="dead_letter", type="io.trainyard.job.epoch",
+                 outcome="ok") == before + 1
+
+
+def test_metrics_are_served_in_front_of_the_app_and_everything_else_passes_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    wrapped = WithMetrics(app)
+    asyncio.run(wrapped({"type": "http", "path": "/metrics", "method": "GET"}, receive, send))
+    asyncio.run(wrapped({"type": "http", "path": "/v1/projects", "method": "GET"}, receive, send))
+    assert seen == ["/v1/projects"]
+    assert sent[0]["status"] == 200 and b"trainyard_events_handled_total" in sent[1]["body"]
