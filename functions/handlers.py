@@ -21,6 +21,7 @@ from functions.core import cleanup as cleanup_core
 from functions.core import launching, reporting, sweeping, tasks
 from functions.core.deps import Deps
 from sdk.contracts import events as ev
+from sdk.contracts import tracing
 from sdk.contracts.errors import (
     AlreadyProcessed,
     Forbidden,
@@ -127,7 +128,8 @@ def _counted(function: str, handler: Callable[[D, CloudEvent], None]) -> Callabl
         kind = event["type"] if event["type"] in _KNOWN_TYPES else "other"  # bounded label values
         outcome = "retry"
         try:
-            handler(deps, event)
+            with tracing.continuing(event.get(tracing.EXTENSION)):  # what it publishes continues the trace
+                handler(deps, event)
             outcome = "ok"
         except HTTPException as exc:
             outcome = "rejected" if exc.status_code < 500 else "retry"

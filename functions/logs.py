@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from sdk.contracts import tracing
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -18,6 +20,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        trace = tracing.current()
+        if trace is not None:  # one job's story across services: filter every function's logs by it
+            body["trace_id"] = tracing.trace_id(trace)
         body.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
