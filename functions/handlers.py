@@ -8,6 +8,7 @@ payload) are logged and acknowledged, or answered 400 so they go to the dead let
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -99,8 +100,18 @@ def sweep(deps: Deps, event: CloudEvent) -> None:
         result = sweeping.sweep(deps)
     for what, items in vars(result).items():
         metrics.SWEEP_ITEMS.labels(what).inc(len(items))
+    _count_queues(deps)
     if result.changed():
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
+
+
+def _count_queues(deps: Deps) -> None:
+    depth: Counter[tuple[str, str]] = Counter()
+    for pool in sorted(deps.config.pools):
+        depth.update((pool, job.tenant) for job in deps.jobs.queued_jobs(pool, limit=metrics.QUEUE_SAMPLE))
+    metrics.QUEUE_DEPTH.clear()  # tenants whose queue emptied drop out
+    for (pool, tenant), count in depth.items():
+        metrics.QUEUE_DEPTH.labels(pool, tenant).set(count)
 
 
 def dead_letter(_: object, event: CloudEvent) -> None:

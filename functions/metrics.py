@@ -3,16 +3,17 @@ Service (functions.serve wraps each app) and scraped through the pod annotations
 
 Recorded at the edges, where an event is decoded and answered: what each function handled and
 how it ended, how long the sweep took and what it did, how long admission (launch) took.
-Labels are bounded sets (function, event type, outcome, sweep item kind): never ids or tenants.
+Labels are bounded sets (function, event type, outcome, sweep item kind, pool, tenant): never ids.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+QUEUE_SAMPLE = 1000  # queued jobs read per pool to count the queue (one indexed query, never a scan)
 
 EVENTS = Counter("trainyard_events_handled_total", "CloudEvents handled, by function, type and outcome "
                  "(ok, including events acknowledged without effect; rejected = 4xx; retry = 5xx so the broker "
@@ -24,6 +25,10 @@ SWEEP = Histogram("trainyard_sweep_seconds", "duration of one sweep", buckets=(0
                   registry=REGISTRY)
 SWEEP_ITEMS = Counter("trainyard_sweep_items_total", "jobs and grants the sweep acted on, by what it did "
                       "(timed_out, failed, orphans_deleted, launched, logs_shipped, ...)", ["what"], registry=REGISTRY)
+
+
+QUEUE_DEPTH = Gauge("trainyard_queue_depth", "queued jobs per pool and tenant, as the last sweep counted them "
+                    f"(at most {QUEUE_SAMPLE} per pool)", ["pool", "tenant"], registry=REGISTRY)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
         # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
         uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=5, **ssl_options)
+                    timeout_graceful_shutdown=5, log_config=None, **ssl_options)  # JSON lines only
         if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
             for job in runtime.list():
                 runtime.delete(job.job_id)

@@ -24,6 +24,7 @@ from predictor.inference.models import ModelLoader
 from predictor.inference.servicer import IntentServicer, PeerGate, VisionServicer
 from predictor.inference.settings import InferenceSettings
 from predictor.inference.store import ModelStore
+from sdk import jsonlogs
 from sdk.auth import tls
 from sdk.models import embeddings
 
@@ -129,6 +130,6 @@ def serve(settings: InferenceSettings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jsonlogs.configure("INFO")
     settings = InferenceSettings(_cli_parse_args=argv if argv is not None else True)
     serve(settings)

@@ -55,3 +55,19 @@ def test_metrics_are_served_in_front_of_the_app_and_everything_else_passes_throu
     asyncio.run(wrapped({"type": "http", "path": "/v1/projects", "method": "GET"}, receive, send))
     assert seen == ["/v1/projects"]
     assert sent[0]["status"] == 200 and b"trainyard_events_handled_total" in sent[1]["body"]
+
+
+def test_the_sweep_reports_its_duration_items_and_the_queue_per_pool_and_tenant() -> None:
+    from tests.support.harness import harness
+
+    h = harness(slots=1, tenant_cap=1)
+    p, other = h.project(), h.project(tenant="other")
+    for project in (p, p, p, other):
+        h.task(project)
+    sweeps = value("trainyard_sweep_seconds_count")
+    launched = value("trainyard_sweep_items_total", what="launched")
+    handlers.HANDLERS["sweep"](h.deps, event("dev.knative.sources.ping"))
+    assert value("trainyard_sweep_seconds_count") == sweeps + 1
+    assert value("trainyard_sweep_items_total", what="launched") == launched + 1  # one slot
+    queued = {t: value("trainyard_queue_depth", pool="default", tenant=t) for t in ("acme", "other")}
+    assert sum(queued.values()) == 3 and queued["acme"] >= 2
