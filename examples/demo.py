@@ -1,6 +1,6 @@
 """`make demo`: the whole local platform, walked end to end as a user would.
 
-Starts the platform (moto, functions, dispatcher, ticker, runner), creates a project,
+Starts the platform (durable store + S3, functions, dispatcher, ticker, runner), creates a project,
 uploads the intent dataset, runs two trials of the torch intent classifier with
 different hyperparameters plus a trainer that fails its first attempt (to show the
 retry), watches them live, prints the comparison, then stops everything. Exits
@@ -226,7 +226,7 @@ def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
         state = Path(tmp)
-        say("starting the local platform (moto DynamoDB+S3, functions, dispatcher, ticker, runner, predictor)")
+        say("starting the local platform (durable store + S3, functions, dispatcher, ticker, runner, predictor)")
         # --tls: the platform API requires mutual TLS; the demo's user presents dev@demo's certificate
         tls_dir = state / "tls" if "--tls" in sys.argv[1:] else None
         proc, url, config = start_platform(state, tls=tls_dir)

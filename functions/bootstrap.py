@@ -23,11 +23,14 @@ from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
+from functions.store.memory import InMemoryStore
 from functions.store.tables import Tables, make_tables
 from sdk.auth.jwks import Fetch, fetch_json
 from sdk.auth.signing import PlatformSigner, verifier_for
 from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
+# Every store port in one object: DynamoStore, or local mode's DurableStore (an InMemoryStore).
+PlatformStore = DynamoStore | InMemoryStore
 # The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
 # (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
 RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
@@ -73,9 +76,12 @@ def s3_endpoint(settings: Settings) -> tuple[str, Literal["virtual", "path"]]:
     return endpoint, "virtual" if host.endswith(".amazonaws.com") else "path"
 
 
-def s3_client(settings: Settings) -> Any:
+def s3_client(settings: Settings, credentials: tuple[str, str] | None = None) -> Any:
+    """`credentials` (access key id, secret): local mode's own; None = boto3's usual chain."""
+    key_id, secret = credentials if credentials is not None else (None, None)
     endpoint, style = s3_endpoint(settings)
     return boto3.client("s3", endpoint_url=endpoint, region_name=settings.region,
+                        aws_access_key_id=key_id, aws_secret_access_key=secret,
                         config=Config(signature_version="s3v4", retries={"mode": "standard"},
                                       s3={"addressing_style": style}))
 
@@ -125,25 +131,35 @@ def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenV
     return verifier, jobs
 
 
+def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Client:
+    """HTTP to the broker: over local mode's internal UNIX socket when there is one."""
+    if settings.broker_uds is not None:
+        return httpx.Client(timeout=10.0, transport=httpx.HTTPTransport(uds=str(settings.broker_uds)))
+    return httpx.Client(timeout=10.0, verify=verify)
+
+
 def build(settings: Settings, *, runtime: JobRuntime | None = None, function: str | None = None,
-          http_verify: ssl.SSLContext | bool = True) -> Deps:
+          http_verify: ssl.SSLContext | bool = True, store: PlatformStore | None = None,
+          s3_credentials: tuple[str, str] | None = None) -> Deps:
     """`function`: the one function these serve (None: all of them, as local mode does).
     `http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
-    mode's own client certificate when its API requires mutual TLS."""
-    store = DynamoStore(tables_for(settings))
-    s3 = s3_client(settings)
+    mode's own client certificate when its API requires mutual TLS. `store`: local mode's
+    durable embedded store; None = DynamoDB. `s3_credentials`: local mode's own S3 keys."""
+    store = store if store is not None else DynamoStore(tables_for(settings))
+    s3 = s3_client(settings, s3_credentials)
     verifier, job_signer = token_keys(settings)
     config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
                         reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
-                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer)
+                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer,
+                        event_key=settings.event_key_bytes(), trainer_url_expiry_s=settings.trainer_url_expiry_s)
     return Deps(
         projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
         runtime=runtime or runtime_for(settings, function),
-        events=HttpPublisher(settings.broker_url, client=httpx.Client(timeout=10.0, verify=http_verify)),
+        events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,
     )

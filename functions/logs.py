@@ -1,7 +1,8 @@
-"""The functions' logs: JSON lines (sdk.jsonlogs), shared with the predictor."""
+"""The functions' logs: JSON lines with query strings redacted (sdk.jsonlogs), shared with the
+predictor."""
 
 from __future__ import annotations
 
-from sdk.jsonlogs import JsonFormatter, configure
+from sdk.jsonlogs import REDACTED, JsonFormatter, configure, redact
 
-__all__ = ["JsonFormatter", "configure"]
+__all__ = ["REDACTED", "JsonFormatter", "configure", "redact"]

@@ -1,6 +1,7 @@
 """`trainyard`: the command line over the user client.
 
     trainyard up --port 8080                      # start the local platform
+    trainyard reset                               # delete its state dir and start clean (asks first)
     trainyard projects create intents --purpose "intent model" --dataset reviews
     trainyard datasets upload PROJECT reviews reviews.jsonl
     trainyard tasks create PROJECT --name lr-3 --command "python train.py" --param lr=0.001
@@ -34,6 +35,7 @@ from sdk.cli.data import compare, datasets_app
 from sdk.cli.jobs import jobs_app
 from sdk.cli.models import models_app
 from sdk.cli.projects import projects_app, tasks_app
+from sdk.cli.reset import reset
 from sdk.cli.session import Deps, Session, session
 from sdk.cli.token import token_app
 from sdk.contracts.errors import TrainyardError
@@ -56,7 +58,9 @@ class _Group(TyperGroup):
 def _up(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port of the platform API on 127.0.0.1.")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Where local state (moto data, logs) lives.")] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="Where the local platform keeps everything (state, objects, logs, secret; default .trainyard); "
+             "it survives restarts. `trainyard reset` empties it.")] = None,
 ) -> None:
     """Start the local platform in the foreground (Ctrl-C stops it). Extra args pass through.
 
@@ -100,6 +104,7 @@ def make_app(deps: Deps | None = None) -> typer.Typer:
         ctx.call_on_close(s.close)
 
     app.command("up", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_up)
+    app.command("reset")(reset)
     app.add_typer(projects_app(), name="projects", help="Create, list, update and delete projects.")
     app.add_typer(tasks_app(), name="tasks", help="Create and inspect tasks (trials).")
     app.add_typer(jobs_app(), name="jobs", help="Inspect, follow and cancel jobs (attempts).")

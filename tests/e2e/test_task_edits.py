@@ -3,6 +3,7 @@ task from the comparison, and the CLI drives both against the local platform."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -31,14 +32,14 @@ def test_retention_archive_and_cli(local_platform: LocalPlatform) -> None:
         retention = RetentionPolicy(keep_latest=2).model_dump()
         tid = task(c, project, "long", scripted("--epochs", "6", "--sleep", "0.05"), retention=retention)
         other = task(c, project, "kept", scripted("--epochs", "1", "--sleep", "0.05"))
-        [job] = wait_for(c, tid)
+        job = wait_for(c, tid, timeout=180)[-1]
         assert job.state == "SUCCEEDED", job.reason
         ckpts = {ck.epoch: ck.pruned for ck in c.checkpoints(job.job_id)}
         assert ckpts == {1: True, 2: True, 3: True, 4: True, 5: False, 6: False}
         with pytest.raises(Conflict, match="retention policy"):
             c.publish_model(job.job_id, epoch=2)
 
-        wait_for(c, other)
+        wait_for(c, other, timeout=180)
         updated = c.update_task(tid, TaskPatch(description="six epochs", tags=["long"]))
         assert (updated.description, updated.tags, updated.spec.name) == ("six epochs", ["long"], "long")
         archived = cli(local_platform, "tasks", "archive", tid)
@@ -51,6 +52,15 @@ def test_retention_archive_and_cli(local_platform: LocalPlatform) -> None:
         assert shown.returncode == 0 and "retention" in shown.stdout and "all" in shown.stdout, shown.stderr
         refused = cli(local_platform, "tasks", "update", tid, "--keep-best", "2")
         assert refused.returncode != 0 and "metric" in (refused.stdout + refused.stderr)
+
+        rerun = cli(local_platform, "tasks", "rerun", other, "--param", "seed=7", "--json")
+        assert rerun.returncode == 0, rerun.stderr
+        again = json.loads(rerun.stdout)["task"]
+        assert again["rerun_of"] == other and again["provenance"]["spec_sha256"]
+        diff = c.diff_tasks(other, again["task_id"])
+        assert [(d.field, d.value, d.other) for d in diff.differences] == [("hyperparameters.seed", None, 7)]
+        shown = cli(local_platform, "tasks", "diff", other, again["task_id"])
+        assert shown.returncode == 0 and "hyperparameters.seed" in shown.stdout, shown.stderr
 
     stranger = local_platform.client(_other_tenant(local_platform))
     with stranger, pytest.raises(NotFound):

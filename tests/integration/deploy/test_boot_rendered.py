@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
-from functions import bootstrap, serve
+from functions import bootstrap, eventauth, serve
 from functions.store.tables import create_all, make_tables
 from sdk.auth import signing, tokens
 from sdk.contracts.events import EventType
@@ -43,11 +43,15 @@ from tests.unit.deploy.knative_objects import OVERLAYS, Obj, by_kind, knative_se
 pytestmark = pytest.mark.integration
 
 SECRET = "boot-test-" + "0123456789abcdef" * 2
+EVENT_KEY = "boot-event-key-" + "fedcba9876543210" * 2
 JOB_KEY = signing.new_key_pem()
-# What an operator creates out of band (knative/README.md): name -> key -> value.
-SECRETS: dict[str, dict[str, bytes]] = {
-    "trainyard-secrets": {"TRAINYARD_TOKEN_SECRET": SECRET.encode()},
-    "trainyard-job-key": {"job-key.pem": JOB_KEY},
+# What an operator creates out of band (README, Deploy to a cluster): overlay -> name -> key -> value.
+# prod's trainyard-secrets has no HS256 token secret: a function that needed one would not boot.
+SECRETS: dict[str, dict[str, dict[str, bytes]]] = {
+    "dev": {"trainyard-secrets": {"TRAINYARD_TOKEN_SECRET": SECRET.encode(),
+                                  "TRAINYARD_EVENT_KEY": EVENT_KEY.encode()}},
+    "prod": {"trainyard-secrets": {"TRAINYARD_EVENT_KEY": EVENT_KEY.encode()},
+             "trainyard-job-key": {"job-key.pem": JOB_KEY}},
 }
 TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -69,7 +73,8 @@ def _target(service: Obj) -> str | None:
     return str(envs[0]["value"]) if envs else None
 
 
-def pod_env(objects: tuple[Obj, ...], service: Obj, mounts: Path) -> dict[str, str]:
+def pod_env(objects: tuple[Obj, ...], service: Obj, mounts: Path, secrets: dict[str, dict[str, bytes]]
+            ) -> dict[str, str]:
     """The container's environment as the kubelet would build it, with Secret volumes written
     under `mounts` (and env values naming their mount paths rewritten to match)."""
     container, spec = _container(service), service["spec"]["template"]["spec"]
@@ -78,7 +83,7 @@ def pod_env(objects: tuple[Obj, ...], service: Obj, mounts: Path) -> dict[str, s
         if "configMapRef" in source:
             env.update(config_maps[source["configMapRef"]["name"]]["data"])
         else:
-            env.update({k: v.decode() for k, v in SECRETS[source["secretRef"]["name"]].items()})
+            env.update({k: v.decode() for k, v in secrets[source["secretRef"]["name"]].items()})
     for entry in container.get("env", []):
         assert "value" in entry, f"{entry['name']}: only literal values are emulated"
         env[entry["name"]] = entry["value"]
@@ -88,7 +93,7 @@ def pod_env(objects: tuple[Obj, ...], service: Obj, mounts: Path) -> dict[str, s
         local = mounts / mount["name"]
         local.mkdir(parents=True)
         if "secret" in volume:
-            for key, value in SECRETS[volume["secret"]["secretName"]].items():
+            for key, value in secrets[volume["secret"]["secretName"]].items():
                 (local / key).write_bytes(value)
         env = {k: v.replace(mount["mountPath"], str(local)) for k, v in env.items()}
     return env
@@ -116,7 +121,7 @@ def pod(overlay: str, name: str, *, moto: str, cluster: Any, root: Path,
     """The Service's function served with its pod's environment; yields (url, env)."""
     objects = rendered(f"overlays/{overlay}")
     service = knative_services(objects)[name]
-    env = pod_env(objects, service, root / "mounts")
+    env = pod_env(objects, service, root / "mounts", SECRETS[overlay])
     account = by_kind(objects, "ServiceAccount")[service["spec"]["template"]["spec"]["serviceAccountName"]]
     for key in list(os.environ):
         if key.startswith(("TRAINYARD_", "FUNCTION_", "KUBERNETES_", "AWS_ENDPOINT_URL")):
@@ -138,9 +143,14 @@ def pod(overlay: str, name: str, *, moto: str, cluster: Any, root: Path,
         yield url, env
 
 
-def cloudevent(kind: str, data: dict[str, object], **extensions: str) -> tuple[dict[str, str], bytes]:
-    headers = {"ce-specversion": "1.0", "ce-id": uuid.uuid4().hex, "ce-source": "boot-test", "ce-type": kind,
-               "content-type": "application/json", **{f"ce-{k}": v for k, v in extensions.items()}}
+def cloudevent(kind: str, data: dict[str, object], key: str | None,
+               **extensions: str) -> tuple[dict[str, str], bytes]:
+    """A binary-mode CloudEvent, signed as the platform signs what it publishes when `key` is given."""
+    attributes: dict[str, object] = {"id": uuid.uuid4().hex, "source": "boot-test", "type": kind, **extensions}
+    if key is not None:
+        attributes[eventauth.SIGNATURE_EXTENSION] = eventauth.signature(key.encode(), attributes, data)
+    headers = {"ce-specversion": "1.0", "content-type": "application/json",
+               **{f"ce-{k}": str(v) for k, v in attributes.items()}}
     return headers, json.dumps(data).encode()
 
 
@@ -182,9 +192,12 @@ def test_every_function_boots_under_its_rendered_env(overlay: str, name: str, mo
             assert response.status_code == expected, response.text
             return
         kind, data, extensions = EVENTS[target]
-        headers, body = cloudevent(kind, data, **extensions)
+        headers, body = cloudevent(kind, data, EVENT_KEY, **extensions)
         response = httpx.post(url, headers=headers, content=body, timeout=60)
         assert response.status_code in (200, 204), (target, response.status_code, response.text)
+        if "tenant" in data or "trainyardtenant" in extensions:  # the deployed key is in force
+            headers, body = cloudevent(kind, data, None, **extensions)
+            assert httpx.post(url, headers=headers, content=body, timeout=60).status_code == 401
         scraped = httpx.get(f"{url}/metrics", timeout=30)
         assert scraped.status_code == 200
         line = next(line for line in scraped.text.splitlines()
