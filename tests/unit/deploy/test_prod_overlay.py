@@ -48,6 +48,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     key.write_bytes(signing.new_key_pem())
     for name, value in config().items():
         monkeypatch.setenv(name, str(key) if name == "TRAINYARD_JOB_TOKEN_KEY_FILE" else value)
+    monkeypatch.setenv("TRAINYARD_EVENT_KEY", "e" * 32)  # prod's trainyard-secrets holds only this
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return Settings()
