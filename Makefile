@@ -10,7 +10,7 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 MLSERVER := $(VENV)/mlserver/bin/mlserver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-.PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean chromium
+.PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean chromium terraform
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
@@ -76,6 +76,16 @@ bench: $(STAMP) proto $(MLSERVER)
 	  { $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null 2>&1 \
 	    || echo "warning: wrk/h2load unavailable: the benchmark falls back to Python load generators"; }
 	$(BIN)/python -m bench.run
+
+# terraform fmt -check and validate with the offline AWS provider (TF_PLUGIN_DIR); `make test` also
+# applies the dev configuration to moto (tests/integration/terraform). Skipped where terraform is absent.
+TF_PLUGIN_DIR ?= /opt/tf-plugins
+terraform:
+	@command -v terraform >/dev/null 2>&1 || { echo "terraform not installed: skipping terraform fmt/validate"; exit 0; }; \
+	  set -e; work=$$(mktemp -d); cp -r terraform/. $$work; \
+	  terraform -chdir=terraform fmt -check -recursive; \
+	  TF_CLI_CONFIG_FILE=/dev/null terraform -chdir=$$work init -backend=false -plugin-dir=$(TF_PLUGIN_DIR) -input=false >/dev/null; \
+	  TF_CLI_CONFIG_FILE=/dev/null terraform -chdir=$$work validate; rm -rf $$work
 
 manifests: $(STAMP)
 	$(BIN)/python -m functions.deploy.manifests

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ssl
 import threading
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -18,6 +19,7 @@ from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
 from functions.publishing import HttpPublisher
+from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
@@ -29,37 +31,59 @@ from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
 # Every store port in one object: DynamoStore, or local mode's DurableStore (an InMemoryStore).
 PlatformStore = DynamoStore | InMemoryStore
+# The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
+# (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
+RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
 
 _lock = threading.Lock()
 _installed: Deps | None = None
+_built: dict[str, Deps] = {}
 
 
 def install(deps: Deps | None) -> None:
-    """Serve these dependencies in this process (local mode, tests); None forgets them."""
+    """Serve these dependencies to every function of this process (local mode, tests); None
+    forgets them and whatever was built."""
     global _installed
     with _lock:
         _installed = deps
+        _built.clear()
 
 
-def deps() -> Deps:
-    """The process's dependencies, built from the environment on first use."""
-    global _installed
+def deps(function: str) -> Deps:
+    """The dependencies of `function` (a FUNCTION_TARGET), built from the environment on its
+    first use, with exactly what that function needs."""
     with _lock:
-        if _installed is None:
-            _installed = build(Settings())  # fields come from TRAINYARD_* variables
-        return _installed
+        if _installed is not None:
+            return _installed
+        if function not in _built:
+            _built[function] = build(Settings(), function=function)  # fields come from TRAINYARD_* variables
+        return _built[function]
 
 
 def tables_for(settings: Settings) -> Tables:
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
 
 
+def s3_endpoint(settings: Settings) -> tuple[str, Literal["virtual", "path"]]:
+    """The S3 endpoint and addressing style pre-signed URLs are made for.
+
+    On AWS: the REGIONAL virtual-hosted name (`bucket.s3.<region>.amazonaws.com`). The S3
+    interface endpoint's private DNS, which the trainer NetworkPolicy pins egress to, covers
+    `*.s3.<region>.amazonaws.com` only; the global `bucket.s3.amazonaws.com` (boto3's choice in
+    us-east-1) would resolve to public S3 and be dropped. Elsewhere (moto): path style."""
+    endpoint = settings.s3_endpoint or f"https://s3.{settings.region}.amazonaws.com"
+    host = urlsplit(endpoint).hostname or ""
+    return endpoint, "virtual" if host.endswith(".amazonaws.com") else "path"
+
+
 def s3_client(settings: Settings, credentials: tuple[str, str] | None = None) -> Any:
     """`credentials` (access key id, secret): local mode's own; None = boto3's usual chain."""
     key_id, secret = credentials if credentials is not None else (None, None)
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name=settings.region,
+    endpoint, style = s3_endpoint(settings)
+    return boto3.client("s3", endpoint_url=endpoint, region_name=settings.region,
                         aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+                        config=Config(signature_version="s3v4", retries={"mode": "standard"},
+                                      s3={"addressing_style": style}))
 
 
 def kubernetes_config(settings: Settings) -> KubernetesConfig:
@@ -75,14 +99,17 @@ def kubernetes_config(settings: Settings) -> KubernetesConfig:
         log_tail_lines=settings.kubernetes_log_tail_lines)
 
 
-def runtime_for(settings: Settings) -> JobRuntime:
-    """The production runtime the settings name. The local runner is local mode's own: it is
-    built by `python -m functions.local` and handed to `build`, never imported from here."""
+def runtime_for(settings: Settings, function: str | None = None) -> JobRuntime:
+    """The production runtime the settings name, for `function` (None: any): the cluster's only
+    for RUNTIME_FUNCTIONS, an AbsentRuntime for the others. The local runner is local mode's own:
+    it is built by `python -m functions.local` and handed to `build`, never imported from here."""
     if settings.runtime == "kubernetes":
+        if function is not None and function not in RUNTIME_FUNCTIONS:
+            return AbsentRuntime(function)
         from functions.runtimes.kubernetes import connect
 
         kubeconfig = str(settings.kubeconfig) if settings.kubeconfig is not None else None
-        return connect(kubernetes_config(settings), kubeconfig=kubeconfig)
+        return connect(kubernetes_config(settings), kubeconfig=kubeconfig, token_dir=settings.kubernetes_token_dir)
     raise RuntimeError("TRAINYARD_RUNTIME=local: the local runner is passed in by `python -m functions.local` "
                        "(bootstrap.build(settings, runtime=...)); "
                        "a deployed function needs TRAINYARD_RUNTIME=kubernetes")
@@ -111,10 +138,11 @@ def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Cl
     return httpx.Client(timeout=10.0, verify=verify)
 
 
-def build(settings: Settings, *, runtime: JobRuntime | None = None,
+def build(settings: Settings, *, runtime: JobRuntime | None = None, function: str | None = None,
           http_verify: ssl.SSLContext | bool = True, store: PlatformStore | None = None,
           s3_credentials: tuple[str, str] | None = None) -> Deps:
-    """`http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
+    """`function`: the one function these serve (None: all of them, as local mode does).
+    `http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
     mode's own client certificate when its API requires mutual TLS. `store`: local mode's
     durable embedded store; None = DynamoDB. `s3_credentials`: local mode's own S3 keys."""
     store = store if store is not None else DynamoStore(tables_for(settings))
@@ -130,7 +158,7 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
-        runtime=runtime or runtime_for(settings),
+        runtime=runtime or runtime_for(settings, function),
         events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,

@@ -8,19 +8,21 @@ payload) are logged and acknowledged, or answered 400 so they go to the dead let
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException
 
-from functions import eventauth
+from functions import eventauth, metrics
 from functions.core import cleanup as cleanup_core
 from functions.core import launching, reporting, sweeping, tasks
 from functions.core.deps import Deps
 from sdk.contracts import events as ev
+from sdk.contracts import tracing
 from sdk.contracts.errors import (
     AlreadyProcessed,
     Forbidden,
@@ -81,7 +83,9 @@ def launch(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.JOB_CREATED)
     _authentic(deps, event)
     created = _payload(event, ev.JobCreated)
-    _acknowledging(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant, created.job_id).pool))
+    with metrics.ADMISSION.time():
+        _acknowledging(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant,
+                                                                                   created.job_id).pool))
 
 
 def report(deps: Deps, event: CloudEvent) -> None:
@@ -106,12 +110,29 @@ def cleanup(deps: Deps, event: CloudEvent) -> None:
 
 def sweep(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.PING)
-    result = sweeping.sweep(deps)
-    if any(vars(result).values()):
+    with metrics.SWEEP.time():
+        result = sweeping.sweep(deps)
+    for what, items in vars(result).items():
+        metrics.SWEEP_ITEMS.labels(what).inc(len(items))
+    _count_queues(deps)
+    if result.changed():
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
 
 
-def dead_letter(_: Deps, event: CloudEvent) -> None:
+def _count_queues(deps: Deps) -> None:
+    depth: Counter[tuple[str, str]] = Counter()
+    for pool in sorted(deps.config.pools):
+        depth.update((pool, job.tenant) for job in deps.jobs.queued_jobs(pool, limit=metrics.QUEUE_SAMPLE))
+    metrics.QUEUE_DEPTH.clear()  # tenants whose queue emptied drop out
+    for (pool, tenant), count in depth.items():
+        metrics.QUEUE_DEPTH.labels(pool, tenant).set(count)
+
+
+def dead_letter(_: object, event: CloudEvent) -> None:
+    record_dead_letter(event)
+
+
+def record_dead_letter(event: CloudEvent) -> None:
     attrs = {k: v for k, v in event.get_attributes().items() if k != "data"}
     log.error("dead letter: event could not be delivered", extra={"event_id": event["id"], "attributes": attrs,
                                                                  "data": event.get_data()})
@@ -122,7 +143,31 @@ def _expect(event: CloudEvent, kind: EventType) -> None:
         raise HTTPException(400, detail=f"expected {kind}, got {event['type']}")
 
 
+_KNOWN_TYPES = frozenset(EventType)
+D = TypeVar("D")
+
+
+def _counted(function: str, handler: Callable[[D, CloudEvent], None]) -> Callable[[D, CloudEvent], None]:
+    """`handler`, counting every event it handles by outcome (trainyard_events_handled_total)."""
+    def run(deps: D, event: CloudEvent) -> None:
+        kind = event["type"] if event["type"] in _KNOWN_TYPES else "other"  # bounded label values
+        outcome = "retry"
+        try:
+            with tracing.continuing(event.get(tracing.EXTENSION)):  # what it publishes continues the trace
+                handler(deps, event)
+            outcome = "ok"
+        except HTTPException as exc:
+            outcome = "rejected" if exc.status_code < 500 else "retry"
+            raise
+        finally:
+            metrics.EVENTS.labels(function, kind, outcome).inc()
+    return run
+
+
+# The dead-letter sink needs no dependencies: its Service has no settings, secret or AWS role.
+DEAD_LETTER: Callable[[object, CloudEvent], None] = _counted("dead_letter", dead_letter)
 HANDLERS: dict[str, Callable[[Deps, CloudEvent], None]] = {
-    "create": create, "launch": launch, "report": report, "cleanup": cleanup, "sweep": sweep,
-    "dead_letter": dead_letter,
+    **{name: _counted(name, handler) for name, handler in {
+        "create": create, "launch": launch, "report": report, "cleanup": cleanup, "sweep": sweep}.items()},
+    "dead_letter": DEAD_LETTER,
 }

@@ -13,13 +13,16 @@ from cloudevents.http import CloudEvent
 
 from functions import eventauth
 from functions.ports import OutEvent
+from sdk.contracts import tracing
 from sdk.contracts.errors import TemporaryError
 
 
 def to_cloudevent(event: OutEvent) -> CloudEvent:
     """`event` as a CloudEvent 1.0 (JSON data), the one way the platform builds an envelope."""
     attributes = {"id": event.id or uuid.uuid4().hex, "type": event.type, "source": event.source,
-                  "subject": event.subject, "datacontenttype": "application/json", **event.extensions}
+                  "subject": event.subject, "datacontenttype": "application/json",
+                  # a new span of the trace being handled (or a new trace): see sdk.contracts.tracing
+                  tracing.EXTENSION: tracing.child(tracing.current()), **event.extensions}
     return CloudEvent(attributes, event.data)
 
 

@@ -14,6 +14,7 @@ import uvicorn
 
 from functions import bootstrap, logs
 from functions.api.app import create_app
+from functions.metrics import WithMetrics
 from functions.ui.app import UiOptions
 
 ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
@@ -29,23 +30,28 @@ class LazyApi:
         if self._app is None:
             # the web UI's "try it" calls the predictor here (an entry-point variable, like PORT)
             predictor_url = os.environ.get("TRAINYARD_PREDICTOR_URL") or None
-            self._app = create_app(bootstrap.deps(), ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
+            self._app = create_app(bootstrap.deps("api"),
+                                   ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
         await self._app(scope, receive, send)
 
 
 def app_for(target: str) -> Any:
+    """The ASGI app of `target`, with GET /metrics (Prometheus) in front of it."""
     if target == "api":
-        return LazyApi()
+        return WithMetrics(LazyApi())
     import functions_framework.aio as ff
 
-    return ff.LazyASGIApp(target=target, source=ENTRY, signature_type="cloudevent")  # type: ignore[no-untyped-call]
+    app = ff.LazyASGIApp(target=target, source=ENTRY, signature_type="cloudevent")  # type: ignore[no-untyped-call]
+    return WithMetrics(app)
 
 
 def main() -> None:
     logs.configure(os.environ.get("TRAINYARD_LOG_LEVEL", "INFO"))
     target = os.environ["FUNCTION_TARGET"]
+    # log_config=None: uvicorn's own (coloured, plain-text) handlers stay off; its records reach
+    # the root logger's JSON handler like every other line.
     uvicorn.run(app_for(target), host="0.0.0.0", port=int(os.environ.get("PORT", "8080")),
-                log_level="warning", access_log=False, lifespan="off")  # all interfaces: in a pod
+                log_level="warning", access_log=False, lifespan="off", log_config=None)  # all interfaces: in a pod
 
 
 if __name__ == "__main__":

@@ -148,6 +148,10 @@ class Settings(BaseSettings):
                                          "minutes)")
     kubernetes_log_tail_lines: int = Field(default=20_000, ge=1,
                                            description="lines of each container's log fetched at most")
+    kubernetes_token_dir: Path = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount"),
+        description="where the kubelet mounts the function's ServiceAccount token and CA (in-cluster "
+                    "credentials); only launch, cleanup and sweep have one")
 
     def event_key_bytes(self) -> bytes | None:
         """The event key, read from event_key_file when set; None when neither is configured."""

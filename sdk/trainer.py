@@ -47,6 +47,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sdk import http
 from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
+from sdk.contracts import tracing
 from sdk.contracts.errors import AlreadyProcessed, Forbidden, Problem, TrainyardError, ValidationError
 from sdk.contracts.trainer_env import TrainerVar
 
@@ -80,6 +81,7 @@ class TrainerEnv(BaseModel):
     tls_cert: Path | None = Field(default=None, alias=TrainerVar.TLS_CERT.value)
     tls_key: Path | None = Field(default=None, alias=TrainerVar.TLS_KEY.value)
     tls_ca: Path | None = Field(default=None, alias=TrainerVar.TLS_CA.value)
+    traceparent: str | None = Field(default=None, alias=TrainerVar.TRACEPARENT.value)
 
     @field_validator("hyperparameters", mode="before")
     @classmethod
@@ -219,8 +221,10 @@ class Trainer:
         sleep: http.Sleep | None = None,
         clock: Clock | None = None,
         log_tail: Callable[[], str] | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.job_id = job_id
+        self.traceparent = tracing.valid(traceparent)  # the launch's span: every report continues its trace
         self.attempt = attempt
         self.workdir = workdir
         self._platform = platform
@@ -258,7 +262,8 @@ class Trainer:
         return cls.connect(
             env.platform_url, env.token, env.job_id,
             uds=env.platform_uds, tls=env.tls(), workdir=env.workdir, attempt=env.attempt,
-            hyperparameters=env.hyperparameters, log_tail=tail.text if tail is not None else None, **options,
+            hyperparameters=env.hyperparameters, log_tail=tail.text if tail is not None else None,
+            traceparent=env.traceparent, **options,
         )  # fmt: skip
 
     @classmethod
@@ -438,6 +443,7 @@ class Trainer:
             "subject": self.job_id,
             "time": self._clock().isoformat(),
             "datacontenttype": "application/json",
+            tracing.EXTENSION: tracing.child(self.traceparent),
         }, payload.model_dump(mode="json"))
         headers, body = to_structured(event)
         request = self._platform.build_request("POST", "/v1/events", content=body, headers=dict(headers))

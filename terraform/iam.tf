@@ -14,6 +14,11 @@
 # 128-bit id nobody can read back but the api); point-in-time recovery keeps 35 days of
 # history to prove and undo any overwrite (dynamodb.tf).
 #
+# No function deletes an item or writes in batches (functions/store never calls DeleteItem or
+# BatchWriteItem; transactions are authorised item by item as PutItem/UpdateItem/ConditionCheck),
+# so no role may. The predictor has no role: it reads models only through pre-signed URLs the
+# api issues, and the dead-letter sink only logs.
+#
 # Trainer pods get NO role and no credentials at all: they run in the jobs namespace under a
 # ServiceAccount no role trusts, and reach S3 only through pre-signed URLs.
 
@@ -72,20 +77,13 @@ locals {
       write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
       read_tables   = ["projects", "tasks"]
       append_tables = ["audit"]
-      write_buckets = []
+      write_buckets = ["logs"] # ships running jobs' logs every tick (functions/core/joblogs.py)
       read_buckets  = []
-    }
-    predictor = { # serves models; it cannot change anything
-      write_tables  = []
-      read_tables   = []
-      append_tables = []
-      write_buckets = []
-      read_buckets  = ["artifacts"]
     }
   }
 
   table_read_actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
-  table_write_actions  = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+  table_write_actions  = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
   table_append_actions = ["dynamodb:PutItem"]
   audit_denied_actions = ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert", "dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:RestoreTableToPointInTime"]
   bucket_read_actions  = ["s3:GetObject"]

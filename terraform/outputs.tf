@@ -9,7 +9,7 @@ output "buckets" {
 }
 
 output "irsa_role_arns" {
-  description = "eks.amazonaws.com/role-arn of each ServiceAccount (knative/overlays/prod/irsa.yaml)."
+  description = "eks.amazonaws.com/role-arn of each ServiceAccount (knative/overlays/<env>/irsa.yaml)."
   value       = { for key, role in aws_iam_role.function : "trainyard-${key}" => role.arn }
 }
 
@@ -21,4 +21,9 @@ output "s3_endpoint_cidrs" {
 output "data_key_arn" {
   description = "The KMS key of the tables and buckets."
   value       = aws_kms_key.data.arn
+}
+
+output "efs_file_system_id" {
+  description = "fileSystemId of the efs-sc StorageClass (knative/overlays/<env>/efs.yaml)."
+  value       = one(aws_efs_file_system.embeddings[*].id)
 }

@@ -45,3 +45,9 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "efs_subnet_ids" {
+  description = "Subnets (one per AZ the cluster's nodes run in) that get a mount target of the embeddings file system."
+  type        = list(string)
+  default     = []
+}

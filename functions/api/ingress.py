@@ -20,6 +20,7 @@ from functions.core.deps import Deps
 from functions.ports import OutEvent
 from sdk.auth.tokens import Claims
 from sdk.contracts import events as ev
+from sdk.contracts import tracing
 from sdk.contracts.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
 from sdk.contracts.events import TENANT_EXTENSION, EventType
 from sdk.contracts.specs import TaskSpec
@@ -70,7 +71,9 @@ def _checked(event: Any, caller: Claims) -> OutEvent:
         _valid_task(payload.task)
     return OutEvent(type=kind, source=event["source"], subject=event.get("subject") or "",
                     data=payload.model_dump(mode="json"), id=event["id"],
-                    extensions={TENANT_EXTENSION: caller.tenant})
+                    extensions={TENANT_EXTENSION: caller.tenant,
+                                # the trainer's trace continues (an invalid value starts a new one)
+                                tracing.EXTENSION: tracing.child(event.get(tracing.EXTENSION))})
 
 
 def _valid_task(task: dict[str, object]) -> None:

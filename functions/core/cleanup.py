@@ -10,19 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from functions.core import audit, events, launching, retention
+from functions.core import audit, events, joblogs, launching, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
 from functions.domain.audit import system
 from functions.domain.model import Job
-from sdk.contracts import blob_keys
 from sdk.contracts.errors import Conflict
 
 log = logging.getLogger(__name__)
-
-
-def log_key(job: Job) -> str:
-    return blob_keys.runtime_log(job.tenant, job.job_id)
 
 
 def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
@@ -32,11 +27,7 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
         return job
     deps.runtime.stop(job.job_id)
     job = retention.apply(deps, tenant=tenant, job_id=job_id, finish=True)
-    key: str | None = None
-    output = deps.runtime.logs(job.job_id, full=True)  # all of it: reads page through it
-    if output:
-        key = log_key(job)
-        deps.logs.put(key, output, content_type="text/plain")
+    key = _keep_logs(deps, job)
     deps.runtime.delete(job.job_id)
     nxt = retry.next_attempt(job, deps.clock.now())
     if nxt is not None:
@@ -55,6 +46,16 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
         events.job_created(deps, nxt)
     launching.admit_pool(deps, job.pool)
     return saved
+
+
+def _keep_logs(deps: Deps, job: Job) -> str | None:
+    """The final capture, or what the sweep shipped while it ran when the pod (and its logs)
+    is already gone, e.g. a drained node or a Job past its deadline."""
+    output = deps.runtime.logs(job.job_id, full=True)  # all of it: reads page through it
+    if output:
+        deps.logs.put(joblogs.final_key(job), output, content_type="text/plain")
+        return joblogs.final_key(job)
+    return joblogs.live_key(job) if deps.logs.exists(joblogs.live_key(job)) else None
 
 
 def _create_attempt(deps: Deps, job: Job) -> None:

@@ -18,6 +18,7 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import CannotStart, LaunchSpec
+from sdk.contracts import tracing
 from sdk.contracts.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
 from sdk.contracts.specs import FailureKind
 from sdk.contracts.trainer_env import TrainerVar
@@ -99,6 +100,7 @@ def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], i
         TrainerVar.TOKEN.value: token,
         TrainerVar.PLATFORM_URL.value: deps.config.platform_url,
         TrainerVar.HYPERPARAMETERS.value: json.dumps(hyperparameters, sort_keys=True),
+        TrainerVar.TRACEPARENT.value: tracing.child(tracing.current()),  # the trainer's reports continue the trace
     }
     return LaunchSpec(job_id=job.job_id, tenant=job.tenant, project_id=job.project_id, task_id=job.task_id,
                       attempt=job.attempt, image=image, command=list(command), args=list(args), env=env,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from functions.core import audit, events, grants, launching
+from functions.core import audit, events, grants, joblogs, launching
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor, system
@@ -37,6 +37,11 @@ class SweepReport:
     launched: list[str] = field(default_factory=list)
     grants_expired: list[str] = field(default_factory=list)
     access_revoked: list[str] = field(default_factory=list)
+    logs_shipped: list[str] = field(default_factory=list)  # live logs copied to the logs bucket
+
+    def changed(self) -> bool:
+        """Whether the sweep changed anything beyond shipping logs (worth an INFO line)."""
+        return any(values for name, values in vars(self).items() if name != "logs_shipped")
 
 
 def sweep(deps: Deps) -> SweepReport:
@@ -55,6 +60,7 @@ def sweep(deps: Deps) -> SweepReport:
         known.update(j.job_id for j in unreleased)
         report.failed += _reconcile(deps, active, runtime_jobs, now)
         report.access_revoked += _revoke_access(deps, active, now)
+        report.logs_shipped += joblogs.ship_live(deps, active, runtime_jobs)
         for job in unreleased:  # finished, but cleanup never completed: announce again
             events.job_finished(deps, job)
             report.reannounced.append(job.job_id)
@@ -192,7 +198,6 @@ def cancel(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None) 
                                        audit=audit.job_change(deps, job, cancelled, actor=who))
         except Conflict:
             continue
-        deps.runtime.stop(job_id)
-        events.job_finished(deps, saved)
+        events.job_finished(deps, saved)  # cleanup stops the runtime: the API that cancels has none
         return saved
     raise Conflict(f"job {job_id}: too many concurrent updates")

@@ -200,7 +200,7 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
     # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
-                            **ssl_options)
+                            log_config=None, **ssl_options)  # JSON lines only
     uvicorn.Server(config).run(sockets=[sock])
 
 

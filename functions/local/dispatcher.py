@@ -100,7 +100,7 @@ class Dispatcher:
                     break  # the function refused the event itself: retrying cannot help
             except httpx.HTTPError as exc:
                 last = repr(exc)
-            log.info("delivery retry", extra={"function": name, "event_id": event["id"], "attempt": attempt,
+            log.debug("delivery retry", extra={"function": name, "event_id": event["id"], "attempt": attempt,
                                               "error": last})
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.policy.max_backoff_s)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.ports import RuntimeJob, RuntimeStatus
-from functions.runtimes.manifests import CONTAINER, JOB_ID_ANNOTATION, LABEL_PREFIX, KubernetesConfig
+from functions.runtimes.manifests import CONTAINER, DISRUPTION, JOB_ID_ANNOTATION, LABEL_PREFIX, KubernetesConfig
 
 Obj = dict[str, Any]
 
@@ -42,6 +42,9 @@ def runtime_job(job: Obj, pods: Sequence[Obj], *, now: datetime, config: Kuberne
         return RuntimeJob(job_id, RuntimeStatus.EXITED, exit_code=0)
     failed = _condition(status, "Failed")
     if status.get("failed") or failed:
+        disrupted = _disruption(pod, failed)
+        if disrupted:  # killed from outside: no exit code to blame the trainer with
+            return RuntimeJob(job_id, RuntimeStatus.EXITED, exit_code=None, reason=disrupted)
         code, reason = _exit(pod) if pod is not None else (None, "")
         if not reason and failed and failed.get("reason") != "BackoffLimitExceeded":  # implied by limit 0
             reason = _describe(failed)  # e.g. DeadlineExceeded
@@ -52,11 +55,24 @@ def runtime_job(job: Obj, pods: Sequence[Obj], *, now: datetime, config: Kuberne
     if phase == "Succeeded":  # the Job controller has not caught up yet
         return RuntimeJob(job_id, RuntimeStatus.EXITED, exit_code=0)
     if phase == "Failed":
+        if disrupted := _disruption(pod, None):
+            return RuntimeJob(job_id, RuntimeStatus.EXITED, exit_code=None, reason=disrupted)
         code, reason = _exit(pod)
         return RuntimeJob(job_id, RuntimeStatus.EXITED, exit_code=code, reason=reason)
     if phase == "Running":
         return RuntimeJob(job_id, RuntimeStatus.RUNNING)
     return RuntimeJob(job_id, RuntimeStatus.PENDING, reason=_pending_reason(pod, now=now, config=config))
+
+
+def _disruption(pod: Obj | None, failed: Obj | None) -> str:
+    """Why the pod was killed from outside (drain, preemption, eviction), or "" if it was not:
+    the pod's DisruptionTarget condition, or the Job's PodFailurePolicy failure that names it."""
+    condition = _condition((pod or {}).get("status") or {}, DISRUPTION)
+    if condition:
+        return "disrupted: " + (_describe(condition) or DISRUPTION)
+    if failed and failed.get("reason") == "PodFailurePolicy" and DISRUPTION in str(failed.get("message", "")):
+        return "disrupted: " + _describe(failed)
+    return ""
 
 
 def started_containers(pod: Obj) -> list[str]:

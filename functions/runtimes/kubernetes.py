@@ -12,11 +12,13 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.config import incluster_config
 
 from functions.ports import CannotStart, Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
@@ -32,23 +34,28 @@ Objs = list[Obj]  # an alias: inside the class, `list` is the JobRuntime method
 
 _MERGE_PATCH = "application/merge-patch+json"  # the client's default for dicts is json-patch
 _PAGE = 500
+_TOKEN_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-def api_client(kubeconfig: str | None = None) -> Any:
-    """A client for the cluster this runs in (service-account token), or for a kubeconfig file."""
+def api_client(kubeconfig: str | None = None, *, token_dir: Path = _TOKEN_DIR) -> Any:
+    """A client for the cluster this runs in (the service-account token and CA the kubelet mounts
+    in `token_dir`), or for a kubeconfig file."""
     configuration = k8s.Configuration()
     if kubeconfig is None:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+            token_filename=str(token_dir / "token"), cert_filename=str(token_dir / "ca.crt"))
+        loader.load_and_set(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration)
     return k8s.ApiClient(configuration)
 
 
-def connect(config: KubernetesConfig, *, kubeconfig: str | None = None) -> KubernetesRuntime:
-    """The runtime of a cluster deployment: in-cluster credentials (the function's ServiceAccount),
-    or those of a kubeconfig file."""
-    return KubernetesRuntime(api_client(kubeconfig), config, clock=_SystemClock())
+def connect(config: KubernetesConfig, *, kubeconfig: str | None = None, token_dir: Path = _TOKEN_DIR
+            ) -> KubernetesRuntime:
+    """The runtime of a cluster deployment: in-cluster credentials (the function's ServiceAccount
+    token mounted in `token_dir`), or those of a kubeconfig file."""
+    return KubernetesRuntime(api_client(kubeconfig, token_dir=token_dir), config, clock=_SystemClock())
 
 
 class _SystemClock:

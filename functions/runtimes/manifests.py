@@ -29,6 +29,8 @@ LABEL_PREFIX = "trainyard.io/"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"  # set on pods by the Job controller
 CONTAINER = "trainer"
 SCRATCH = "/scratch"
+DISRUPTION = "DisruptionTarget"  # the pod condition Kubernetes sets on pods killed from outside
+EPHEMERAL_SLACK_MB = 512  # container logs and writable layer next to the two emptyDirs
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -110,6 +112,13 @@ def job(spec: LaunchSpec, config: KubernetesConfig) -> Obj:
         "metadata": _metadata(spec, config, name=job_name(spec.job_id)),
         "spec": {
             "backoffLimit": 0,  # the platform owns retries: a failed pod is a failed attempt
+            # A pod killed from outside (drain, preemption, eviction by taint, node shutdown) comes back
+            # as exit 143 with no reason; the kubelet marks it DisruptionTarget. Failing the Job on that
+            # condition keeps its reason (PodFailurePolicy) so the sweep blames infrastructure, not the
+            # trainer, and the platform retries it like any infrastructure failure.
+            "podFailurePolicy": {"rules": [
+                {"action": "FailJob", "onPodConditions": [{"type": DISRUPTION, "status": "True"}]},
+            ]},
             "activeDeadlineSeconds": math.ceil(spec.ttl_s) + config.deadline_grace_s,
             "ttlSecondsAfterFinished": config.ttl_after_finished_s,
             "template": {"metadata": {"labels": labels(spec)}, "spec": _pod_spec(spec, config)},
@@ -213,7 +222,11 @@ def _env(spec: LaunchSpec, config: KubernetesConfig) -> list[Obj]:
 
 def _resources(spec: LaunchSpec, config: KubernetesConfig) -> dict[str, str]:
     # requests == limits: Guaranteed QoS, so the scheduler's view matches the pool budget.
-    out = {"cpu": f"{max(1, round(spec.cpu * 1000))}m", "memory": f"{spec.memory_mb}Mi"}
+    # ephemeral-storage covers the scratch and tmp emptyDirs: the scheduler places the pod on a
+    # node with that much disk, and the kubelet evicts it (not its neighbours) past the limit.
+    disk = config.scratch_mb + config.tmp_mb + EPHEMERAL_SLACK_MB
+    out = {"cpu": f"{max(1, round(spec.cpu * 1000))}m", "memory": f"{spec.memory_mb}Mi",
+           "ephemeral-storage": f"{disk}Mi"}
     if spec.gpu:
         out[config.gpu_resource] = str(spec.gpu)
     return out

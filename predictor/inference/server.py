@@ -24,6 +24,7 @@ from predictor.inference.models import ModelLoader
 from predictor.inference.servicer import IntentServicer, PeerGate, VisionServicer
 from predictor.inference.settings import InferenceSettings
 from predictor.inference.store import ModelStore
+from sdk import jsonlogs
 from sdk.auth import tls
 from sdk.models import embeddings
 
@@ -51,12 +52,32 @@ class RunningServer:
         self.server.stop(grace_s).wait()
 
 
-def build_core(settings: InferenceSettings) -> InferenceCore:
-    """Load the shared table once (memory-mapped) and build the store around it."""
+def wait_for_embeddings(settings: InferenceSettings, *, stop: threading.Event | None = None
+                        ) -> embeddings.EmbeddingTable | None:
+    """The provisioned table, waiting for it while it is missing: the port stays closed, so the pod
+    stays unready, and the log says what to do, once per `embeddings_wait_s`. None if `stop` is set
+    first. A table that is there but corrupt is still an error: waiting cannot fix it."""
+    stop = stop or threading.Event()
+    while True:
+        try:
+            return embeddings.load(settings.embeddings_dir)
+        except FileNotFoundError as exc:
+            log.error("embedding table missing: waiting for it (run the trainyard-embeddings Job, "
+                      "knative/README.md): %s", exc, extra={"embeddings_dir": str(settings.embeddings_dir)})
+        if stop.wait(settings.embeddings_wait_s):
+            return None
+
+
+def build_core(settings: InferenceSettings, *, stop: threading.Event | None = None) -> InferenceCore | None:
+    """Load the shared table once (memory-mapped) and build the store around it (None: stopped
+    while waiting for a provisioned table)."""
     if settings.materialize_embeddings:
         table = embeddings.ensure(settings.embeddings_dir)
     else:
-        table = embeddings.load(settings.embeddings_dir)
+        waited = wait_for_embeddings(settings, stop=stop)
+        if waited is None:
+            return None
+        table = waited
     loader = ModelLoader(table, max_pixels=settings.max_image_pixels)
     store = ModelStore(root=settings.model_root, budget_bytes=settings.memory_budget_bytes, loader=loader.load)
     return InferenceCore(store)
@@ -65,7 +86,10 @@ def build_core(settings: InferenceSettings) -> InferenceCore:
 def start(settings: InferenceSettings, *, core: InferenceCore | None = None) -> RunningServer:
     """Start serving on settings.host:port; return the server, its bound port and its core."""
     torch.set_num_threads(settings.torch_threads)
-    core = core if core is not None else build_core(settings)
+    if core is None:
+        core = build_core(settings)
+        if core is None:
+            raise RuntimeError("stopped before the embedding table appeared")
     options = [("grpc.max_receive_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 0)]
     server = grpc.server(ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="predict"),
                          options=options)
@@ -95,15 +119,18 @@ def _describe(files: tls.TLSFiles | None, allowed: list[str]) -> str:
 
 
 def serve(settings: InferenceSettings) -> None:
-    running = start(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    core = build_core(settings, stop=stop)  # SIGTERM while waiting for the table: exit at once
+    if core is None:
+        return
+    running = start(settings, core=core)
     stop.wait()
     running.stop(settings.shutdown_grace_s)
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jsonlogs.configure("INFO")
     settings = InferenceSettings(_cli_parse_args=argv if argv is not None else True)
     serve(settings)

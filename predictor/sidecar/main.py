@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 from starlette.applications import Starlette
 
 from predictor.sidecar.app import create_app
 from predictor.sidecar.http import guarded_protocol
 from predictor.sidecar.settings import SidecarSettings
+from sdk import jsonlogs
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jsonlogs.configure("INFO")
     settings = SidecarSettings(_cli_parse_args=argv if argv is not None else True)
     uvicorn.Server(server_config(create_app(settings), settings)).run()
 
@@ -24,4 +23,4 @@ def server_config(app: Starlette, settings: SidecarSettings, *, log_level: str =
     # access_log off: one log line per prediction costs more than the prediction.
     return uvicorn.Config(app, host=settings.host, port=settings.port, http=protocol, loop="uvloop",
                           access_log=False, log_level=log_level, lifespan="on", ws="none",
-                          timeout_graceful_shutdown=5)
+                          timeout_graceful_shutdown=5, log_config=None)  # records go to the JSON handler

@@ -5,6 +5,7 @@
                (checkpoints/epoch-NNNN/<file>, processed/<file>, ...: the trainer picks the rest)
     artifacts  {tenant}/models/{model_id}.tar.gz                  a published model's archive
     logs       {tenant}/{job_id}/runtime.log                      the runtime's log, kept at cleanup
+    logs       {tenant}/{job_id}/live.log                         the runtime's log so far, shipped by the sweep
     logs       {tenant}/{job_id}/reported.log                     the logs a trainer attached to its failure
 
 Every key starts with the tenant, so a bucket policy or a lifecycle rule can be scoped per tenant.
@@ -28,6 +29,10 @@ def model_archive(tenant: str, model_id: str) -> str:
 
 def runtime_log(tenant: str, job_id: str) -> str:
     return f"{tenant}/{job_id}/runtime.log"
+
+
+def live_log(tenant: str, job_id: str) -> str:
+    return f"{tenant}/{job_id}/live.log"
 
 
 def reported_log(tenant: str, job_id: str) -> str:

@@ -26,6 +26,7 @@ class TrainerVar(StrEnum):
     TLS_CERT = "TRAINYARD_TLS_CERT"  # mutual TLS with the platform (local mode, unsandboxed trainers)
     TLS_KEY = "TRAINYARD_TLS_KEY"
     TLS_CA = "TRAINYARD_TLS_CA"
+    TRACEPARENT = "TRAINYARD_TRACEPARENT"  # W3C trace context of the launch: the SDK's events continue it
 
 
 # What travels in the job's Secret rather than in the pod spec's plain env.

@@ -9,15 +9,20 @@ through the same HTTP API the adapter uses.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kmock
 from kubernetes import client as k8s
+
+from sdk.auth import certs
 
 NAMESPACE = "trainyard-jobs"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -94,7 +99,7 @@ def running() -> Iterator[Cluster]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
-    if not ready.wait(timeout=10):
+    if not ready.wait(timeout=60):  # generous: a loaded 2-core CI machine imports aiohttp slowly
         raise RuntimeError("the kmock emulator did not start")
     try:
         yield box["cluster"]
@@ -102,4 +107,65 @@ def running() -> Iterator[Cluster]:
         loop.call_soon_threadsafe(box["stop"].set)
         thread.join(timeout=10)
         box["cluster"].client.close()
+        loop.close()
+
+
+@contextmanager
+def in_cluster(cluster: Cluster, token_dir: Path, *, token: str = "in-cluster-token") -> Iterator[dict[str, str]]:
+    """What the kubelet gives a pod whose ServiceAccount token is mounted: `token` and `ca.crt` in
+    `token_dir`, and the API server's address in KUBERNETES_SERVICE_HOST/PORT (the returned env).
+
+    In-cluster clients speak only https, so a TLS front (a certificate for 127.0.0.1 from a CA
+    made here, the one in ca.crt) forwards each connection to the emulator's plain HTTP port."""
+    ca = certs.new_ca("emulated cluster CA")
+    server = certs.issue(ca, "kubernetes", sans=["127.0.0.1"], usages=("server",))
+    token_dir.mkdir(parents=True, exist_ok=True)
+    (token_dir / "token").write_text(token)
+    (token_dir / "ca.crt").write_bytes(ca.cert_pem())
+    (token_dir / "tls.crt").write_bytes(server.cert_pem())
+    (token_dir / "tls.key").write_bytes(server.key_pem())
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(token_dir / "tls.crt", token_dir / "tls.key")
+    (token_dir / "tls.key").unlink()
+    upstream = urlsplit(cluster.url)
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    writers: set[asyncio.StreamWriter] = set()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(upstream.hostname, upstream.port)
+        writers.update((writer, up_writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def serve() -> None:
+        front = await asyncio.start_server(forward, "127.0.0.1", 0, ssl=context)
+        box.update(port=front.sockets[0].getsockname()[1], stop=asyncio.Event())
+        ready.set()
+        async with front:
+            await box["stop"].wait()
+            for writer in writers:  # kept-alive client connections: no TLS goodbye, the client has gone
+                writer.transport.abort()
+            await asyncio.sleep(0.05)  # let the aborted transports run their connection_lost
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    if not ready.wait(timeout=10):
+        raise RuntimeError("the TLS front of the emulator did not start")
+    try:
+        yield {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(box["port"])}
+    finally:
+        loop.call_soon_threadsafe(box["stop"].set)
+        thread.join(timeout=10)
         loop.close()

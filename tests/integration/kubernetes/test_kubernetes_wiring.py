@@ -1,5 +1,6 @@
 """How a cluster deployment builds the runtime from settings (bootstrap.runtime_for): typed
-TRAINYARD_KUBERNETES_* fields, no reflection."""
+TRAINYARD_KUBERNETES_* fields, no reflection, in-cluster credentials, and no runtime for the
+functions whose ServiceAccounts mount no token."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 import yaml
 
 from functions import bootstrap
+from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.kubernetes import KubernetesConfig, KubernetesRuntime
 from functions.settings import Settings
-from tests.integration.kubernetes.emulator import NAMESPACE, Cluster
+from sdk.contracts.errors import PermanentError
+from tests.integration.kubernetes.emulator import NAMESPACE, Cluster, in_cluster
 from tests.integration.kubernetes.test_kubernetes_runtime import spec
 
 pytestmark = pytest.mark.integration
@@ -70,3 +73,32 @@ def test_a_runtime_from_settings_talks_to_the_cluster_of_its_kubeconfig(cluster:
     assert [job_.job_id for job_ in runtime.list()] == ["j-1"]
     request = cluster.requests("post", "v1/secrets")[0]
     assert request.headers["Authorization"] == "Bearer not-checked"
+
+
+def test_a_runtime_from_settings_uses_the_mounted_service_account_token(
+        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with in_cluster(cluster, tmp_path / "sa", token="sa-token") as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        runtime = bootstrap.runtime_for(settings(kubernetes_namespace=NAMESPACE, kubernetes_token_dir=tmp_path / "sa"),
+                                        "sweep")
+        runtime.launch(spec("j-1"))
+        assert [job_.job_id for job_ in runtime.list()] == ["j-1"]
+    request = cluster.requests("post", "v1/secrets")[0]
+    assert request.headers["Authorization"].lower() == "bearer sa-token"
+
+
+@pytest.mark.parametrize("function", ["api", "create", "report"])
+def test_functions_without_a_service_account_token_get_no_runtime(function: str, tmp_path: Path) -> None:
+    runtime = bootstrap.runtime_for(settings(kubernetes_token_dir=tmp_path / "not-mounted"), function)
+    assert isinstance(runtime, AbsentRuntime)
+    with pytest.raises(PermanentError, match=f"the {function} function has no job runtime"):
+        runtime.logs("j-1")
+
+
+@pytest.mark.parametrize("function", sorted(bootstrap.RUNTIME_FUNCTIONS))
+def test_runtime_functions_need_the_mounted_token(function: str, tmp_path: Path) -> None:
+    from kubernetes.config import ConfigException
+
+    with pytest.raises(ConfigException):
+        bootstrap.runtime_for(settings(kubernetes_token_dir=tmp_path / "not-mounted"), function)

@@ -61,3 +61,30 @@ def knative_services(objects: tuple[Obj, ...]) -> dict[str, Obj]:
 
 def template_annotations(service: Obj) -> dict[str, str]:
     return dict(service["spec"]["template"].get("metadata", {}).get("annotations", {}))
+
+
+FEATURES_FILE = KNATIVE / "config-features.yaml"
+
+
+def required_features(service: Obj) -> set[str]:
+    """The knative-serving config-features flags a Service's pod spec needs to be admitted and to
+    become Ready as intended (Knative's webhook refuses these fields while the flag is off)."""
+    spec = service["spec"]["template"]["spec"]
+    volumes = spec.get("volumes", [])
+    needed = set()
+    if len(spec["containers"]) > 1:
+        needed.add("multi-container-probing")  # else only the serving container's readiness counts
+    if any("persistentVolumeClaim" in v for v in volumes):
+        needed.add("kubernetes.podspec-persistent-volume-claim")
+    if any("persistentVolumeClaim" in v and not v["persistentVolumeClaim"].get("readOnly") for v in volumes):
+        needed.add("kubernetes.podspec-persistent-volume-write")
+    if any("emptyDir" in v for v in volumes):
+        needed.add("kubernetes.podspec-emptydir")
+    if "initContainers" in spec:
+        needed.add("kubernetes.podspec-init-containers")
+    return needed
+
+
+def enabled_features() -> set[str]:
+    data = yaml.safe_load(FEATURES_FILE.read_text())["data"]
+    return {flag for flag, value in data.items() if value == "enabled"}

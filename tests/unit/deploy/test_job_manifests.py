@@ -54,6 +54,13 @@ def test_matches_its_golden_file(case: str) -> None:
     assert built == yaml.safe_load(path.read_text())
 
 
+def test_a_pod_killed_from_outside_fails_the_job_with_the_disruption_as_its_reason() -> None:
+    built = mf.job(spec(), mf.KubernetesConfig())["spec"]
+    assert built["backoffLimit"] == 0 and built["template"]["spec"]["restartPolicy"] == "Never"  # the API requires both
+    assert built["podFailurePolicy"] == {"rules": [
+        {"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_is_valid_in_strict_mode(case: str) -> None:
     validate(CASES[case]())
@@ -78,8 +85,9 @@ def test_the_pod_is_locked_down() -> None:
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
         "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
-    assert container["resources"]["requests"] == container["resources"]["limits"] == {"cpu": "1500m",
-                                                                                      "memory": "2048Mi"}
+    # ephemeral-storage: scratch (10 GiB) + tmp (1 GiB) + 512 MiB for logs and the writable layer
+    assert container["resources"]["requests"] == container["resources"]["limits"] == {
+        "cpu": "1500m", "memory": "2048Mi", "ephemeral-storage": "11776Mi"}
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/scratch", "/tmp"}
     assert all("emptyDir" in volume for volume in pod["volumes"])
 

@@ -78,6 +78,34 @@ def test_an_eviction_has_no_exit_code_and_says_why() -> None:
         "j-1", RuntimeStatus.EXITED, reason="Evicted: The node was low on resource: memory.")
 
 
+DRAINED = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+           "message": "Eviction API: evicting"}
+
+
+def test_a_drained_pod_is_a_disruption_not_the_trainers_exit_143() -> None:
+    killed = {**terminated(143, "Error"), "conditions": [DRAINED]}
+    failed = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                                               "message": "Container trainer for pod ns/ty-j-1-a failed with exit "
+                                                          "code 143 matching FailJob rule at index 0"}]})
+    expected = RuntimeJob("j-1", RuntimeStatus.EXITED, exit_code=None,
+                          reason="disrupted: EvictionByEvictionAPI: Eviction API: evicting")
+    assert fold(failed, pod(killed)) == expected
+    assert fold(job({"active": 1}), pod(killed)) == expected  # before the Job controller catches up
+
+
+def test_the_pod_failure_policy_names_the_disruption_when_the_pod_is_gone() -> None:
+    failed = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                                               "message": "Pod ns/ty-j-1-a has condition DisruptionTarget "
+                                                          "matching FailJob rule at index 0"}]})
+    folded = fold(failed)
+    assert folded.exit_code is None and folded.reason.startswith("disrupted: PodFailurePolicy")
+
+
+def test_a_plain_exit_143_without_the_condition_stays_the_trainers() -> None:
+    assert fold(job({"failed": 1}), pod(terminated(143, "Error"))) == RuntimeJob(
+        "j-1", RuntimeStatus.EXITED, exit_code=143)
+
+
 def test_the_jobs_deadline_is_the_reason_when_no_pod_says_more() -> None:
     late = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
                                              "message": "Job was active longer than specified deadline"}]})

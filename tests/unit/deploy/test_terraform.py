@@ -16,7 +16,8 @@ from tests.unit.deploy.terraform_hcl import TERRAFORM, load, tfvars
 
 MODELS = {t.name: t for t in describe(make_tables(prefix="", host=None, region="eu-west-1"))}
 BUCKETS = {"datasets", "artifacts", "logs"}
-FUNCTIONS = {"api", "create", "launch", "report", "cleanup", "sweep", "predictor"}
+FUNCTIONS = {"api", "create", "launch", "report", "cleanup", "sweep"}
+NO_AWS = {"trainyard-dead-letter", "trainyard-predictor", "trainyard-trainer"}  # only logs; pre-signed URLs; trainers
 
 
 def tables() -> dict[str, dict[str, Any]]:
@@ -87,7 +88,7 @@ def test_the_overlay_is_configured_with_terraforms_names_and_region(env: str) ->
 def test_one_role_per_service_account_trusting_only_it() -> None:
     tf = load()
     functions = tf.locals["functions"]
-    accounts = set(by_kind(base_objects(), "ServiceAccount")) - {"trainyard-dead-letter"}  # no AWS access
+    accounts = set(by_kind(base_objects(), "ServiceAccount")) - NO_AWS
     assert {f"trainyard-{name}" for name in functions} == accounts and set(functions) == FUNCTIONS
     (statement,) = tf.data[("aws_iam_policy_document", "trust")]["statement"]
     subjects = {c["variable"]: c["values"] for c in statement["condition"]}
@@ -98,23 +99,30 @@ def test_one_role_per_service_account_trusting_only_it() -> None:
     assert tf.resources[("aws_iam_role", "function")]["name"] == "${local.name}-${each.key}"
 
 
-def test_prod_service_accounts_carry_terraforms_role_names() -> None:
-    accounts = by_kind(rendered("overlays/prod"), "ServiceAccount")
-    del accounts["trainyard-dead-letter"]
+@pytest.mark.parametrize("env", OVERLAYS)
+def test_service_accounts_carry_terraforms_role_names(env: str) -> None:
+    accounts = by_kind(rendered(f"overlays/{env}"), "ServiceAccount")
+    for name in NO_AWS:
+        del accounts[name]
     for name, account in accounts.items():
         arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
-        assert arn.rsplit("/", 1)[1] == f"trainyard-prod-{name.removeprefix('trainyard-')}"
+        assert arn.rsplit("/", 1)[1] == f"trainyard-{env}-{name.removeprefix('trainyard-')}"
 
 
-def test_grants_name_real_tables_and_buckets_and_the_predictor_cannot_write() -> None:
+def test_grants_name_real_tables_and_buckets_and_the_predictor_has_no_role() -> None:
     tf = load()
     for name, grant in tf.locals["functions"].items():
         assert set(grant["write_tables"]) | set(grant["read_tables"]) <= set(MODELS), name
         assert set(grant["write_buckets"]) | set(grant["read_buckets"]) <= BUCKETS, name
         assert not set(grant["write_tables"]) & set(grant["read_tables"]), name
-    predictor = tf.locals["functions"]["predictor"]
-    assert predictor["write_tables"] == predictor["write_buckets"] == []
+    assert "predictor" not in tf.locals["functions"]  # it reads models through pre-signed URLs only
     assert set(tf.locals["table_arns"]) == set(MODELS)
+
+
+def test_no_role_may_delete_items_or_write_in_batches() -> None:
+    tf = load()
+    actions = {*tf.locals["table_write_actions"], *tf.locals["table_append_actions"]}
+    assert actions == {"dynamodb:PutItem", "dynamodb:UpdateItem"}  # functions/store uses nothing else
 
 
 def test_no_policy_can_scan_or_use_wildcards() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk.contracts import tracing
 from sdk.contracts.errors import Conflict, TemporaryError, ValidationError
 from sdk.contracts.events import PAYLOADS, EventType
 from sdk.http import Backoff
@@ -48,6 +49,7 @@ def test_running_posts_a_structured_cloudevent_with_job_auth(trainer: Trainer, p
     assert request.headers["authorization"] == "Bearer job-token"
     assert request.headers["content-type"] == "application/cloudevents+json"
     event = json.loads(request.content)
+    assert tracing.valid(event.pop("traceparent"))  # without a launch trace, a new trace of its own
     assert event == {
         "specversion": "1.0",
         "id": event["id"],
@@ -289,3 +291,16 @@ def test_log_tail_keeps_only_the_end_and_passes_text_through() -> None:
     assert sink.getvalue() == "!"
     assert tail.text().endswith("more!")
     assert tee.getvalue() == "!"  # other attributes reach the real stream
+
+
+def test_reports_continue_the_trace_the_platform_launched_the_job_in(platform: FakePlatform, tmp_path: Path) -> None:
+    platform.on("POST", "/v1/events", httpx.Response(202))
+    launch = tracing.child()
+    trainer = Trainer.from_env({"TRAINYARD_JOB_ID": JOB, "TRAINYARD_TOKEN": "t", "TRAINYARD_TRACEPARENT": launch,
+                                "TRAINYARD_PLATFORM_URL": "http://platform.test"},
+                               capture_logs=False, transport=platform.transport)
+    trainer.running()
+    trainer.epoch(1, {"loss": 1.0})
+    spans = [json.loads(r.content)["traceparent"] for r in platform.sent("POST", "/v1/events")]
+    assert {tracing.trace_id(s) for s in spans} == {tracing.trace_id(launch)}
+    assert len({launch, *spans}) == 3  # a span of its own per report
