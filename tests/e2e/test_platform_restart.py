@@ -44,7 +44,7 @@ class Platform:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, timeout_s: float = 120) -> Platform:
+    def start(self, *, timeout_s: float = 300) -> Platform:  # the object store and predictor start slowly under load
         (self.state / "local.json").unlink(missing_ok=True)
         with (self.state / "platform.log").open("ab") as log:
             self.proc = subprocess.Popen(
