@@ -8,6 +8,7 @@ payload) are logged and acknowledged, or answered 400 so they go to the dead let
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -83,9 +84,18 @@ def cleanup(deps: Deps, event: CloudEvent) -> None:
     _acknowledging(event, lambda: cleanup_core.cleanup(deps, tenant=finished.tenant, job_id=finished.job_id))
 
 
+_SWEEPING = threading.Lock()  # one sweep at a time in this process, whoever pings
+
+
 def sweep(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.PING)
-    result = sweeping.sweep(deps)
+    if not _SWEEPING.acquire(blocking=False):
+        log.info("sweep skipped: the last one still runs", extra={"event_id": event["id"]})
+        return
+    try:
+        result = sweeping.sweep(deps)
+    finally:
+        _SWEEPING.release()
     if any(vars(result).values()):
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
 

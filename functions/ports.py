@@ -11,7 +11,7 @@ a write that lost its condition leaves no record behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,7 +20,7 @@ from typing import Protocol
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task
 from functions.domain.registry import PublishedModel
 
 
@@ -81,13 +81,24 @@ class JobStore(Protocol):
         """QUEUED jobs of a pool in launch order (priority, then creation); no scan."""
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
-        """Active jobs whose deadline_at <= now, from a sparse index; no scan."""
+        """Active jobs whose deadline_at <= now, from the sharded sparse index (every shard,
+        items read proportional to what is due); no scan."""
 
-    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
-        """All LAUNCHING/RUNNING jobs of a pool (sparse index), for runtime reconcile."""
+    def active_jobs(self, pool: str, *, page: int = 100) -> Iterator[list[Job]]:
+        """Every LAUNCHING/RUNNING job of a pool (sparse index), page by page to the end."""
 
-    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        """Finished jobs still holding capacity (cleanup not yet done), for the sweep."""
+    def unreleased_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        """Finished jobs still holding capacity whose re-announcement is due at `now`."""
+
+    def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
+        """The jobs that exist among these ids, of any tenant (the caller checks); batch reads."""
+
+    def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
+        """Record that the ingress accepted a report of the job at `at` (its final outcome
+        if `outcome`); the latest acceptance wins, an outcome is never forgotten."""
+
+    def report_marks(self, job_ids: Iterable[str]) -> dict[str, ReportMark]:
+        """The marks of these jobs (those that have one), by job id; batch reads."""
 
     def usage(self, pool: str) -> tuple[Capacity, dict[str, int]]:
         """Capacity in use in the pool, and running jobs per tenant."""

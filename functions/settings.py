@@ -93,7 +93,11 @@ class Settings(BaseSettings):
     reconcile_grace_s: float = Field(default=30.0, ge=0,
                                      description="seconds a launched job may be missing from the runtime's list")
     exit_grace_s: float = Field(default=5.0, ge=0,
-                                description="seconds after a trainer exits before a missing outcome is a failure")
+                                description="seconds after a trainer's last ACCEPTED report before its exit without "
+                                            "an outcome is a failure")
+    outcome_wait_s: float = Field(default=600.0, gt=0,
+                                  description="seconds an outcome the ingress accepted may wait in the broker before "
+                                              "the sweep judges the job anyway (the broker lost it)")
     admin_tenant: str = Field(
         default="platform", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "

@@ -21,12 +21,13 @@ locals {
     models      = aws_dynamodb_table.models.arn
     approvals   = aws_dynamodb_table.approvals.arn
     audit       = aws_dynamodb_table.audit.arn
+    report_marks = aws_dynamodb_table.report_marks.arn
   }
 
   # Writers may also read what they write; readers only read.
   functions = {
     api = {
-      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals"]
+      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals", "report_marks"] # ingress records accepted reports
       read_tables   = ["epochs", "checkpoints", "audit"]
       append_tables = ["audit"]
       write_buckets = ["datasets", "artifacts"] # pre-signed uploads are signed with this role; model archives
@@ -62,7 +63,7 @@ locals {
     }
     sweep = {
       write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
-      read_tables   = ["projects", "tasks"]
+      read_tables   = ["projects", "tasks", "report_marks"] # no verdict overtakes an accepted report
       append_tables = ["audit"]
       write_buckets = []
       read_buckets  = []

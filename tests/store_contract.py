@@ -15,13 +15,15 @@ import pytest
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy
-from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, Task
+from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task
 from functions.ports import JobStore, ProjectStore, TaskStore
+from functions.store import rules
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
 from sdk.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 POLICY = PoolPolicy(budget=Capacity(slots=5, cpu_milli=5000, memory_mb=5 * 1024, gpu=0), tenant_cap=20)
+BIG = PoolPolicy(budget=Capacity(slots=1000, cpu_milli=1_000_000, memory_mb=1_000_000, gpu=0), tenant_cap=1000)
 
 
 class Store(ProjectStore, TaskStore, JobStore, Protocol):
@@ -202,7 +204,7 @@ class StoreContract:
         a, _ = queued(store, job("a", created=1), job("b", created=2))
         launched(store, a)
         assert [j.job_id for j in store.queued_jobs("gpu")] == ["b"]
-        assert [j.job_id for j in store.active_jobs("gpu")] == ["a"]
+        assert [j.job_id for page in store.active_jobs("gpu") for j in page] == ["a"]
 
     def test_due_jobs_are_active_jobs_past_their_deadline(self, store: Store) -> None:
         a, b, c, _ = queued(store, job("a"), job("b"), job("c"), job("d"))  # d stays QUEUED
@@ -260,11 +262,12 @@ class StoreContract:
         a = launched(store, a)
         launched(store, b)
         cleaned = finished_and_cleaned(store, a)
-        assert [j.job_id for j in store.unreleased_jobs("gpu")] == ["a"]
+        assert store.unreleased_jobs("gpu", at(100 + 59)) == []  # announced once at finish; again after 60 s
+        assert [j.job_id for j in store.unreleased_jobs("gpu", at(100 + 60))] == ["a"]
         released = store.release_job(cleaned, expected_version=cleaned.version, dedup="cleanup#e1")
         assert (released.cleaned_up, released.capacity_held) == (True, False)
         assert store.usage("gpu") == (Capacity(slots=1, cpu_milli=1000, memory_mb=1024), {"globex": 1})
-        assert store.unreleased_jobs("gpu") == []
+        assert store.unreleased_jobs("gpu", at(10_000)) == []
         with pytest.raises(AlreadyProcessed):
             store.release_job(cleaned, expected_version=cleaned.version, dedup="cleanup#e1")
         with pytest.raises(Conflict):
@@ -297,5 +300,33 @@ class StoreContract:
             t.join(timeout=60)
         assert len(wins) == 5
         assert store.usage("gpu") == (Capacity(slots=5, cpu_milli=5000, memory_mb=5120), {"acme": 5})
-        assert sorted(j.job_id for j in store.active_jobs("gpu")) == sorted(wins)
+        assert sorted(j.job_id for page in store.active_jobs("gpu") for j in page) == sorted(wins)
         assert len(store.queued_jobs("gpu")) == 15
+
+    # at scale: sharded deadlines, paging, lookups by id, the ingress's marks
+
+    def test_deadlines_are_spread_over_shards_and_read_back_whole(self, store: Store) -> None:
+        jobs = queued(store, *(job(f"s{i:03d}", created=i) for i in range(40)))
+        for n, j in enumerate(jobs):
+            launched(store, j, now=n, policy=BIG)  # launch deadlines 60..99
+        shards = {rules.deadline_entry(store.get_job("acme", j.job_id)).pool for j in jobs}  # type: ignore[union-attr]
+        assert len(shards) > 4 and all(s.startswith("gpu#") for s in shards)
+        assert [j.job_id for j in store.due_jobs("gpu", at(69))] == [f"s{i:03d}" for i in range(10)]
+        pages = list(store.active_jobs("gpu", page=7))
+        assert all(len(p) <= 7 for p in pages)
+        assert sorted(j.job_id for p in pages for j in p) == [j.job_id for j in jobs]  # to the end
+
+    def test_jobs_by_id_returns_those_that_exist(self, store: Store) -> None:
+        queued(store, job("a"), job("b", tenant="globex"))
+        assert sorted(j.job_id for j in store.jobs_by_id(["b", "ghost", "a", "a"])) == ["a", "b"]
+        assert store.jobs_by_id([]) == []
+
+    def test_report_marks_keep_the_latest_acceptance_and_any_outcome(self, store: Store) -> None:
+        store.note_report("acme", "a", at=at(5), outcome=False)
+        assert store.report_marks(["a", "b"]) == {
+            "a": ReportMark(job_id="a", tenant="acme", accepted_at=at(5))}
+        store.note_report("acme", "a", at=at(7), outcome=True)
+        store.note_report("acme", "a", at=at(9), outcome=False)  # e.g. logs after the outcome
+        assert store.report_marks(["a"])["a"] == ReportMark(job_id="a", tenant="acme", accepted_at=at(9),
+                                                            outcome_at=at(7))
+        assert store.report_marks([]) == {}

@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from functions.api.auth import Caller, DepsDep
+from functions.core import reporting
 from functions.core.deps import Deps
 from functions.handlers import TENANT_EXTENSION
 from functions.ports import OutEvent
@@ -41,6 +42,9 @@ async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONRespons
     if caller.is_job:
         await run_in_threadpool(_require_live_job, deps, caller)
     await _publish(deps, out)
+    if caller.is_job:  # after the broker took it, before the 2xx: an accepted report is on record
+        assert caller.job is not None
+        await run_in_threadpool(reporting.accept, deps, tenant=caller.tenant, job_id=caller.job, event_type=out.type)
     return JSONResponse({"id": out.id, "type": out.type, "accepted": True}, status_code=202)
 
 

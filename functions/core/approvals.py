@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Literal
 
-from functions.core import audit, projects
+from functions.core import audit, grants, projects
 from functions.core.deps import Deps
 from functions.domain import approvals
 from functions.domain.approvals import Approval, GrantAction, GrantFilter
@@ -80,7 +80,10 @@ def decide(deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: st
     because = f": {reason}" if reason else ""
     change = record(actor, action=f"approval.{verb}", resource=resource, decision=Decision.ALLOWED, at=now,
                     reason=f"{last.from_state} -> {last.to_state}{because}", tenant=scope)
-    return deps.approvals.save_approval(changed, expected_version=grant.version, audit=change)
+    saved = deps.approvals.save_approval(changed, expected_version=grant.version, audit=change)
+    if verb == "revoke":
+        grants.stop_jobs_of(deps, [saved.approval_id], now)  # at once, not at some later sweep
+    return saved
 
 
 def show(deps: Deps, actor: Actor, approval_id: str, *, tenant: str | None = None) -> Approval:

@@ -33,6 +33,15 @@ log = logging.getLogger(__name__)
 MAX_RACES = 5
 
 
+OUTCOMES = frozenset({ev.EventType.JOB_SUCCEEDED, ev.EventType.JOB_FAILED})
+
+
+def accept(deps: Deps, *, tenant: str, job_id: str, event_type: str) -> None:
+    """The ingress is about to answer 2xx for a report of this job: record it, so the sweep
+    never judges the job on older news than the trainer was given (see sweeping)."""
+    deps.jobs.note_report(tenant, job_id, at=deps.clock.now(), outcome=event_type in OUTCOMES)
+
+
 def report(deps: Deps, *, tenant: str, job_id: str, event_type: str, event_id: str,
            payload: BaseModel) -> Job | None:
     """Apply one report. Returns the saved job, or None for a replayed event."""

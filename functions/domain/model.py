@@ -91,6 +91,7 @@ class Job(_Entity):
     cleaned_up: bool = False  # logs stored, runtime resources deleted, capacity released
     log_key: str | None = None
     grants: tuple[str, ...] = ()  # approval ids that let it read its task's datasets (set at launch)
+    announce_after: datetime | None = None  # finished, cleanup pending: when the sweep may announce it again
     version: int = 0
 
     @property
@@ -124,3 +125,17 @@ class Checkpoint(_Entity):
     size_bytes: int = 0
     sha256: str = ""
     reported_at: datetime
+
+
+class ReportMark(_Entity):
+    """What the events ingress accepted (2xx) for a job, before the report is applied.
+
+    The sweep judges a job only from what the trainer was told was accepted: its grace
+    counts from `accepted_at`, and an accepted outcome (`outcome_at`) is never overtaken
+    by a verdict while it waits in the broker.
+    """
+
+    job_id: str
+    tenant: str
+    accepted_at: datetime
+    outcome_at: datetime | None = None

@@ -65,6 +65,12 @@ class Dispatcher:
         key = str(event.get("subject") or event["id"]).encode()
         self._queues[zlib.crc32(key) % self.shards].put_nowait(event)
 
+    async def deliver_now(self, event: CloudEvent) -> None:
+        """Deliver to every subscriber now, outside the queues, and return when done (the
+        ticker: so it can tell whether the last sweep is still running)."""
+        for name in subscribers(event["type"]):
+            await self._deliver(name, event)
+
     async def idle(self) -> None:
         """Wait until every queued event was delivered or dead-lettered (tests, shutdown)."""
         await asyncio.gather(*(q.join() for q in self._queues))

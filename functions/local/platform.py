@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import functions_framework.aio as ff
 from cloudevents.http import CloudEvent
@@ -80,12 +81,22 @@ def ensure_storage(deps: Deps, settings: Settings) -> None:
             ensure()
 
 
-async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
-    """Emit what a Knative PingSource emits, every interval."""
+class Pinger(Protocol):
+    async def deliver_now(self, event: CloudEvent) -> None: ...
+
+
+async def tick(dispatcher: Pinger, interval_s: float) -> None:
+    """Emit what a Knative PingSource emits, every interval, but never while the last
+    sweep still runs (a tick then is skipped, as a PingSource target of concurrency 1
+    would make it wait): sweeps never overlap, and a slow one does not pile up more."""
+    running: asyncio.Task[None] | None = None
     while True:
         await asyncio.sleep(interval_s)
-        dispatcher.enqueue(CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker",
-                                       "id": uuid.uuid4().hex}, {}))
+        if running is not None and not running.done():
+            log.info("sweep still running: tick skipped")
+            continue
+        running = asyncio.create_task(dispatcher.deliver_now(
+            CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker", "id": uuid.uuid4().hex}, {})))
 
 
 def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]:

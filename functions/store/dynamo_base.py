@@ -60,7 +60,7 @@ class DynamoBase:
             capacity_held=job.capacity_held, body=job.model_dump_json(),
             queue_pool=queued and queued.pool, queue_key=queued and queued.key,
             active_pool=active and active.pool, deadline_at=active and active.key,
-            release_pool=unreleased and unreleased.pool, finished_at=unreleased and unreleased.key,
+            release_pool=unreleased and unreleased.pool, announce_at=unreleased and unreleased.key,
         )
 
     def _put_new_job(self, write: Write, job: Job) -> None:

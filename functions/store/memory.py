@@ -10,12 +10,12 @@ dedup keys never expire and lists are never stale.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task
 from functions.store import rules
 from functions.store.memory_approvals import InMemoryApprovalStore
 from functions.store.memory_models import InMemoryModelStore
@@ -36,6 +36,8 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         self._usage: dict[str, dict[str, int]] = {}
         self._running: dict[tuple[str, str], int] = {}
         self._dedup: set[str] = set()
+        self._marks: dict[str, str] = {}
+        self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (body, parsed): parse each body once
 
     # projects
 
@@ -199,32 +201,66 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
     # index lookups
 
     def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        return self._indexed(pool, rules.queue_entry)[:limit]
+        return self._indexed({pool}, rules.queue_entry)[:limit]
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         cutoff = rules.utc_iso(now)
-        active = self._indexed(pool, rules.deadline_entry)
+        active = self._indexed(set(rules.deadline_partitions(pool)), rules.deadline_entry)
         return [job for job in active if _key(job, rules.deadline_entry) <= cutoff][:limit]
 
-    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
-        return self._indexed(pool, rules.deadline_entry)[:limit]
+    def active_jobs(self, pool: str, *, page: int = 100) -> Iterator[list[Job]]:
+        for partition in rules.deadline_partitions(pool):
+            found = self._indexed({partition}, rules.deadline_entry)
+            for start in range(0, len(found), page):
+                yield found[start:start + page]
 
-    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        return self._indexed(pool, rules.release_entry)[:limit]
+    def unreleased_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        cutoff = rules.utc_iso(now)
+        waiting = self._indexed({pool}, rules.release_entry)
+        return [job for job in waiting if _key(job, rules.release_entry) <= cutoff][:limit]
+
+    def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
+        with self._lock:
+            found = [self._job(job_id) for job_id in dict.fromkeys(job_ids)]
+        return [job for job in found if job is not None]
+
+    # report marks (the ingress)
+
+    def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
+        with self._lock:
+            body = self._marks.get(job_id)
+            old = None if body is None else ReportMark.model_validate_json(body)
+            mark = ReportMark(job_id=job_id, tenant=tenant,
+                              accepted_at=max(at, old.accepted_at) if old else at,
+                              outcome_at=(at if outcome else None) or (old.outcome_at if old else None))
+            self._marks[job_id] = mark.model_dump_json()
+
+    def report_marks(self, job_ids: Iterable[str]) -> dict[str, ReportMark]:
+        with self._lock:
+            bodies = [body for job_id in dict.fromkeys(job_ids) if (body := self._marks.get(job_id))]
+        marks = [ReportMark.model_validate_json(body) for body in bodies]
+        return {mark.job_id: mark for mark in marks}
 
     # helpers (callers hold the lock where they change state)
 
     def _job(self, job_id: str) -> Job | None:
         body = self._jobs.get(job_id)
-        return None if body is None else Job.model_validate_json(body)
+        return None if body is None else self._parse(job_id, body)
+
+    def _parse(self, job_id: str, body: str) -> Job:
+        cached = self._parsed.get(job_id)
+        if cached is not None and cached[0] == body:
+            return cached[1]
+        job = Job.model_validate_json(body)
+        self._parsed[job_id] = (body, job)
+        return job
 
     def _all_jobs(self) -> list[Job]:
         with self._lock:
-            bodies = list(self._jobs.values())
-        return [Job.model_validate_json(body) for body in bodies]
+            return [self._parse(job_id, body) for job_id, body in self._jobs.items()]
 
-    def _indexed(self, pool: str, entry: _Entry) -> list[Job]:
-        kept = [job for job in self._all_jobs() if (e := entry(job)) is not None and e.pool == pool]
+    def _indexed(self, partitions: set[str], entry: _Entry) -> list[Job]:
+        kept = [job for job in self._all_jobs() if (e := entry(job)) is not None and e.pool in partitions]
         return sorted(kept, key=lambda job: (_key(job, entry), job.job_id))
 
     def _check_dedup(self, dedup: str | None) -> None:

@@ -6,9 +6,11 @@ the very same strings, so the fake answers in exactly the order the real store d
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, queue_key
 from functions.domain.model import Job, JobState
 from sdk.errors import CapacityExhausted, InvalidTransition
@@ -23,11 +25,17 @@ HELD_CHANGED = " (or capacity_held changed outside launch_job/release_job)"
 NOT_QUEUED = " (or it is no longer QUEUED)"
 HOLDS_NOTHING = " (or it holds no capacity)"
 TENANT_SK_PREFIX = "tenant#"
+# The deadlines index is written on every report of every active job. Keyed by pool alone,
+# 10,000 jobs reporting every 10 s put ~2,000 writes/s on one partition (DynamoDB takes
+# ~1,000/s per partition); `<pool>#<shard>` spreads them, and the sweep queries each shard.
+DEADLINE_SHARDS = 16
+
 COUNTERS = ("slots", "cpu_milli", "memory_mb", "gpu")
 
 
 class Entry(NamedTuple):
-    """One row of a sparse index: which pool's partition, and the sort key within it."""
+    """One row of a sparse index: its partition (the pool, or `<pool>#<shard>` for the
+    deadlines), and the sort key within it."""
 
     pool: str
     key: str
@@ -43,6 +51,11 @@ def utc_iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
+def parse_utc(text: str) -> datetime:
+    """The inverse of utc_iso."""
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
+
+
 def queue_entry(job: Job) -> Entry | None:
     """The launch queue holds QUEUED jobs only (priority, then creation)."""
     if job.state is not JobState.QUEUED:
@@ -50,19 +63,35 @@ def queue_entry(job: Job) -> Entry | None:
     return Entry(job.pool, queue_key(job))
 
 
+def deadline_shard(job_id: str) -> int:
+    return zlib.crc32(job_id.encode()) % DEADLINE_SHARDS
+
+
+def deadline_partition(pool: str, shard: int) -> str:
+    return f"{pool}#{shard}"
+
+
+def deadline_partitions(pool: str) -> list[str]:
+    """Every shard of a pool's deadlines index (the sweep queries each)."""
+    return [deadline_partition(pool, shard) for shard in range(DEADLINE_SHARDS)]
+
+
 def deadline_entry(job: Job) -> Entry | None:
-    """The sweep's index holds LAUNCHING/RUNNING jobs only, keyed by their next deadline."""
+    """The sweep's index holds LAUNCHING/RUNNING jobs only, keyed by their next deadline,
+    in one of the pool's DEADLINE_SHARDS partitions (by job id)."""
     if not job.state.is_active:
         return None
     deadline = job.deadline_at
-    return Entry(job.pool, NO_DEADLINE if deadline is None else utc_iso(deadline))
+    return Entry(deadline_partition(job.pool, deadline_shard(job.job_id)),
+                 NO_DEADLINE if deadline is None else utc_iso(deadline))
 
 
 def release_entry(job: Job) -> Entry | None:
-    """Finished jobs whose capacity is still reserved (cleanup not done yet)."""
+    """Finished jobs whose capacity is still reserved (cleanup not done yet), keyed by
+    when they may be announced again, so the sweep reads only those due."""
     if not (job.state.is_terminal and job.capacity_held):
         return None
-    return Entry(job.pool, utc_iso(job.finished_at or job.created_at))
+    return Entry(job.pool, utc_iso(lifecycle.announce_due(job)))
 
 
 def pool_pk(pool: str) -> str:

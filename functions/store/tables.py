@@ -85,7 +85,10 @@ class JobQueue(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-call]
 
 
 class JobDeadlines(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-call]
-    """Sparse: LAUNCHING/RUNNING jobs only, by their next deadline (the sweep)."""
+    """Sparse: LAUNCHING/RUNNING jobs only, by their next deadline (the sweep).
+
+    Partition `<pool>#<shard>` (rules.DEADLINE_SHARDS): every report rewrites it, so one
+    partition per pool would be a hot key."""
 
     class Meta:
         index_name = "deadlines"
@@ -96,14 +99,15 @@ class JobDeadlines(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-c
 
 
 class JobsUnreleased(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-call]
-    """Sparse: finished jobs that still hold pool capacity (cleanup pending)."""
+    """Sparse: finished jobs that still hold pool capacity (cleanup pending), by when
+    they may be announced again."""
 
     class Meta:
         index_name = "unreleased"
         projection = AllProjection()
 
     release_pool = UnicodeAttribute(hash_key=True)
-    finished_at = UnicodeAttribute(range_key=True)
+    announce_at = UnicodeAttribute(range_key=True)
 
 
 class JobRow(Model):
@@ -121,7 +125,7 @@ class JobRow(Model):
     active_pool = UnicodeAttribute(null=True)
     deadline_at = UnicodeAttribute(null=True)
     release_pool = UnicodeAttribute(null=True)
-    finished_at = UnicodeAttribute(null=True)
+    announce_at = UnicodeAttribute(null=True)
     by_task: ClassVar[JobsByTask] = JobsByTask()
     queue: ClassVar[JobQueue] = JobQueue()
     deadlines: ClassVar[JobDeadlines] = JobDeadlines()
@@ -140,6 +144,16 @@ class CheckpointRow(Model):
     epoch = NumberAttribute(range_key=True)
     tenant = UnicodeAttribute()
     body = UnicodeAttribute()
+
+
+class ReportMarkRow(Model):
+    """What the ingress accepted for a job (domain ReportMark); expires with the dedup keys."""
+
+    job_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
+    accepted_at = UnicodeAttribute()  # rules.utc_iso
+    outcome_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
 
 
 class CapacityRow(Model):
@@ -310,13 +324,14 @@ class Tables:
     models_: type[ModelRow]  # (trailing _: `models()` lists every table)
     approvals: type[ApprovalRow]
     audit: type[AuditRow]
+    report_marks: type[ReportMarkRow]
     host: str | None
     region: str
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
 
     def models(self) -> tuple[type[Model], ...]:
         return (self.projects, self.tasks, self.jobs, self.epochs, self.checkpoints, self.capacity,
-                self.dedup, self.models_, self.approvals, self.audit)
+                self.dedup, self.models_, self.approvals, self.audit, self.report_marks)
 
 
 def _bind(row: type[_R], *, table_name: str, host: str | None, region: str) -> type[_R]:
@@ -353,7 +368,8 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
                     jobs=bind(JobRow, "jobs"), epochs=bind(EpochRow, "epochs"),
                     checkpoints=bind(CheckpointRow, "checkpoints"), capacity=bind(CapacityRow, "capacity"),
                     dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"),
-                    approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"), host=host, region=region,
+                    approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"),
+                    report_marks=bind(ReportMarkRow, "report_marks"), host=host, region=region,
                     connection=Connection(region=region, host=host))
     for model in tables.models():
         _share(model, tables.connection)
