@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task
@@ -77,8 +77,12 @@ class JobStore(Protocol):
     def release_job(self, job: Job, *, expected_version: int, dedup: str | None = None) -> Job:
         """Save a cleaned-up job and give its capacity back atomically (never below 0)."""
 
-    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        """QUEUED jobs of a pool in launch order (priority, then creation); no scan."""
+    def queued_jobs(self, pool: str, *, tenant: str, limit: int = 100) -> list[Job]:
+        """A tenant's QUEUED jobs in a pool in launch order (priority, then creation); no scan."""
+
+    def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
+        """Every tenant that has queued or runs jobs in the pool: what it uses, runs and has
+        queued (one query of the pool's capacity partition)."""
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         """Active jobs whose deadline_at <= now, from the sharded sparse index (every shard,

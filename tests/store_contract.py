@@ -14,7 +14,7 @@ from typing import Protocol
 import pytest
 
 from functions.domain import lifecycle
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task
 from functions.ports import JobStore, ProjectStore, TaskStore
 from functions.store import rules
@@ -197,13 +197,13 @@ class StoreContract:
                job("other-pool", pool="cpu"), job("cancelled", created=0))
         cancelled = store.get_job("acme", "cancelled")
         store.save_job(lifecycle.cancel(cancelled, at(6)), expected_version=0)
-        assert [j.job_id for j in store.queued_jobs("gpu")] == ["urgent", "early", "late"]
-        assert [j.job_id for j in store.queued_jobs("gpu", limit=2)] == ["urgent", "early"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["urgent", "early", "late"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme", limit=2)] == ["urgent", "early"]
 
     def test_a_launched_job_leaves_the_queue(self, store: Store) -> None:
         a, _ = queued(store, job("a", created=1), job("b", created=2))
         launched(store, a)
-        assert [j.job_id for j in store.queued_jobs("gpu")] == ["b"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["b"]
         assert [j.job_id for page in store.active_jobs("gpu") for j in page] == ["a"]
 
     def test_due_jobs_are_active_jobs_past_their_deadline(self, store: Store) -> None:
@@ -301,7 +301,7 @@ class StoreContract:
         assert len(wins) == 5
         assert store.usage("gpu") == (Capacity(slots=5, cpu_milli=5000, memory_mb=5120), {"acme": 5})
         assert sorted(j.job_id for page in store.active_jobs("gpu") for j in page) == sorted(wins)
-        assert len(store.queued_jobs("gpu")) == 15
+        assert len(store.queued_jobs("gpu", tenant="acme")) == 15
 
     # at scale: sharded deadlines, paging, lookups by id, the ingress's marks
 
@@ -330,3 +330,18 @@ class StoreContract:
         assert store.report_marks(["a"])["a"] == ReportMark(job_id="a", tenant="acme", accepted_at=at(9),
                                                             outcome_at=at(7))
         assert store.report_marks([]) == {}
+
+    def test_each_tenant_has_its_own_queue_and_counts(self, store: Store) -> None:
+        a1, _, b1 = queued(store, job("a1", created=1), job("a2", created=2), job("b1", tenant="globex", created=3))
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="globex")] == ["b1"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["a1", "a2"]
+        assert store.pool_tenants("gpu") == {"acme": TenantShare(queued=2), "globex": TenantShare(queued=1)}
+        a1 = launched(store, a1)
+        store.save_job(lifecycle.cancel(b1, at(3)), expected_version=b1.version)
+        one = Capacity(slots=1, cpu_milli=1000, memory_mb=1024)
+        assert store.pool_tenants("gpu") == {"acme": TenantShare(used=one, running=1, queued=1),
+                                             "globex": TenantShare(queued=0)}
+        cleaned = finished_and_cleaned(store, a1)
+        store.release_job(cleaned, expected_version=cleaned.version)
+        assert store.pool_tenants("gpu")["acme"] == TenantShare(queued=1)
+        assert store.pool_tenants("cpu") == {}

@@ -66,6 +66,13 @@ class DynamoBase:
     def _put_new_job(self, write: Write, job: Job) -> None:
         write.put(self._job_row(job), condition=self._t.jobs.job_id.does_not_exist(),
                   on_fail=Conflict(f"job {job.job_id} already exists"))
+        if rules.queue_entry(job) is not None:
+            self._count_queued(write, job, +1)
+
+    def _count_queued(self, write: Write, job: Job, delta: int) -> None:
+        """The tenant's queued-jobs counter in the pool (admission visits tenants with queued > 0)."""
+        cap = self._t.capacity
+        write.update(cap(rules.pool_pk(job.pool), rules.tenant_sk(job.tenant)), actions=[cap.queued.add(delta)])
 
     def _put_saved_job(self, write: Write, job: Job, *, expected_version: int,
                        stored: Condition | None = None, why: str = "") -> Job:

@@ -48,7 +48,14 @@ class JobsMixin(DynamoBase):
                  audit: AuditRecord | None = None) -> Job:
         write = Write()
         self._add_dedup(write, dedup)
-        saved = self._put_saved_job(write, job, expected_version=expected_version)
+        if rules.left_queue_by_save(job):  # a queued job cancelled: it leaves its tenant's queue
+            jobs = self._t.jobs
+            saved = self._put_saved_job(write, job, expected_version=expected_version,
+                                        stored=jobs.queue_pool.exists() & (jobs.capacity_held == job.capacity_held),
+                                        why=rules.NOT_QUEUED)
+            self._count_queued(write, job, -1)
+        else:
+            saved = self._put_saved_job(write, job, expected_version=expected_version)
         # A report re-sent under a new event id overwrites its own record: last word wins.
         if epoch is not None:
             write.put(self._t.epochs(epoch.job_id, epoch.epoch, tenant=epoch.tenant,
@@ -73,10 +80,11 @@ class JobsMixin(DynamoBase):
                                           consistent_read=True))
         return [Checkpoint.model_validate_json(row.body) for row in rows]
 
-    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
+    def queued_jobs(self, pool: str, *, tenant: str, limit: int = 100) -> list[Job]:
+        partition = rules.queue_partition(pool, tenant)
         with translated():
-            found = list(self._t.jobs.queue.query(pool, limit=limit))
-        return self._current(found, partitions={pool}, entry=rules.queue_entry)
+            found = list(self._t.jobs.queue.query(partition, limit=limit))
+        return self._current(found, partitions={partition}, entry=rules.queue_entry)
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         jobs = self._t.jobs

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task
 from functions.store import rules
@@ -35,9 +35,12 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         self._checkpoints: dict[tuple[str, int], str] = {}
         self._usage: dict[str, dict[str, int]] = {}
         self._running: dict[tuple[str, str], int] = {}
+        self._tenant_used: dict[tuple[str, str], dict[str, int]] = {}
+        self._queued: dict[tuple[str, str], int] = {}
         self._dedup: set[str] = set()
         self._marks: dict[str, str] = {}
         self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (body, parsed): parse each body once
+        self._entries: dict[tuple[str, str], tuple[str, rules.Entry | None]] = {}  # (index, job id) -> (body, entry)
 
     # projects
 
@@ -79,7 +82,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             self._check_new_job(first_job)
             self._check_audit_locked(audit)
             self._tasks[task.task_id] = task.model_dump_json()
-            self._jobs[first_job.job_id] = first_job.model_dump_json()
+            self._put_new_locked(first_job)
             self._mark(dedup)
             self._put_audit_locked(audit)
 
@@ -115,7 +118,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             self._check_dedup(dedup)
             self._check_new_job(job)
             self._check_audit_locked(audit)
-            self._jobs[job.job_id] = job.model_dump_json()
+            self._put_new_locked(job)
             self._mark(dedup)
             self._put_audit_locked(audit)
 
@@ -128,7 +131,11 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             if stored.capacity_held != job.capacity_held:
                 raise self._stale(job, expected_version, rules.HELD_CHANGED)
             self._check_audit_locked(audit)
+            if rules.left_queue_by_save(job) and rules.queue_entry(stored) is None:
+                raise self._stale(job, expected_version, rules.NOT_QUEUED)
             saved = self._store(job, expected_version)
+            if rules.left_queue_by_save(job):
+                self._queued[(job.pool, job.tenant)] -= 1
             self._put_audit_locked(audit)
             if epoch is not None:
                 self._epochs[(epoch.job_id, epoch.epoch)] = epoch.model_dump_json()
@@ -167,9 +174,12 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
                 raise rules.over_tenant_cap(job, policy)
             self._check_audit_locked(audit)
             self._put_audit_locked(audit)
+            mine = self._tenant_used.setdefault((job.pool, job.tenant), dict.fromkeys(rules.COUNTERS, 0))
             for name in rules.COUNTERS:
                 usage[name] += request[name]
+                mine[name] += request[name]
             self._running[(job.pool, job.tenant)] = self._running.get((job.pool, job.tenant), 0) + 1
+            self._queued[(job.pool, job.tenant)] -= 1
             return self._store(job, expected_version)
 
     def release_job(self, job: Job, *, expected_version: int, dedup: str | None = None) -> Job:
@@ -185,8 +195,10 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
                 raise Conflict(f"pool {job.pool!r}: releasing job {job.job_id} would go below zero")
             if self._running.get((job.pool, job.tenant), 0) < 1:
                 raise Conflict(f"pool {job.pool!r}: tenant {job.tenant!r} has no job to release")
+            mine = self._tenant_used.setdefault((job.pool, job.tenant), dict.fromkeys(rules.COUNTERS, 0))
             for name in rules.COUNTERS:
                 usage[name] -= amount[name]
+                mine[name] = max(0, mine[name] - amount[name])
             self._running[(job.pool, job.tenant)] -= 1
             saved = self._store(job, expected_version)
             self._mark(dedup)
@@ -200,8 +212,15 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
 
     # index lookups
 
-    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        return self._indexed({pool}, rules.queue_entry)[:limit]
+    def queued_jobs(self, pool: str, *, tenant: str, limit: int = 100) -> list[Job]:
+        return self._indexed({rules.queue_partition(pool, tenant)}, rules.queue_entry)[:limit]
+
+    def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
+        with self._lock:
+            names = {t for (p, t) in (*self._running, *self._queued) if p == pool}
+            return {t: TenantShare(used=Capacity(**self._tenant_used.get((pool, t), {})),
+                                   running=self._running.get((pool, t), 0), queued=self._queued.get((pool, t), 0))
+                    for t in sorted(names)}
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         cutoff = rules.utc_iso(now)
@@ -260,8 +279,19 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             return [self._parse(job_id, body) for job_id, body in self._jobs.items()]
 
     def _indexed(self, partitions: set[str], entry: _Entry) -> list[Job]:
-        kept = [job for job in self._all_jobs() if (e := entry(job)) is not None and e.pool in partitions]
-        return sorted(kept, key=lambda job: (_key(job, entry), job.job_id))
+        with self._lock:
+            rows = [(self._entry(job_id, body, entry), job_id, body) for job_id, body in self._jobs.items()]
+            kept = sorted((e.key, job_id, body) for e, job_id, body in rows if e is not None and e.pool in partitions)
+            return [self._parse(job_id, body) for _, job_id, body in kept]
+
+    def _entry(self, job_id: str, body: str, entry: _Entry) -> rules.Entry | None:
+        """The job's row in an index, computed once per stored version (as DynamoDB keeps it)."""
+        cached = self._entries.get((entry.__name__, job_id))
+        if cached is not None and cached[0] == body:
+            return cached[1]
+        found = entry(self._parse(job_id, body))
+        self._entries[(entry.__name__, job_id)] = (body, found)
+        return found
 
     def _check_dedup(self, dedup: str | None) -> None:
         if dedup is not None and dedup in self._dedup:
@@ -270,6 +300,11 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
     def _mark(self, dedup: str | None) -> None:
         if dedup is not None:
             self._dedup.add(dedup)
+
+    def _put_new_locked(self, job: Job) -> None:
+        self._jobs[job.job_id] = job.model_dump_json()
+        if rules.queue_entry(job) is not None:
+            self._queued[(job.pool, job.tenant)] = self._queued.get((job.pool, job.tenant), 0) + 1
 
     def _check_new_job(self, job: Job) -> None:
         if job.job_id in self._jobs:

@@ -56,11 +56,22 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
 
 
+def queue_partition(pool: str, tenant: str) -> str:
+    return f"{pool}#{tenant}"
+
+
 def queue_entry(job: Job) -> Entry | None:
-    """The launch queue holds QUEUED jobs only (priority, then creation)."""
+    """Each tenant's launch queue in a pool holds its QUEUED jobs only (priority, then creation)."""
     if job.state is not JobState.QUEUED:
         return None
-    return Entry(job.pool, queue_key(job))
+    return Entry(queue_partition(job.pool, job.tenant), queue_key(job))
+
+
+def left_queue_by_save(job: Job) -> bool:
+    """save_job is writing a job that was QUEUED and no longer is (cancelled before launch):
+    the only save that takes a job out of a queue (launch_job does it for launches)."""
+    return (job.state is JobState.CANCELLED and job.launched_at is None and not job.cleaned_up
+            and job.announce_after is None)
 
 
 def deadline_shard(job_id: str) -> int:

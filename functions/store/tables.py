@@ -157,9 +157,10 @@ class ReportMarkRow(Model):
 
 
 class CapacityRow(Model):
-    """pk `pool#<name>`; sk `usage` (the counters) or `tenant#<t>` (`running`).
+    """pk `pool#<name>`; sk `usage` (the pool's counters) or `tenant#<t>` (the tenant's
+    counters, `running` jobs and `queued` jobs in the pool).
 
-    One partition per pool, so usage() is a single query, never a scan.
+    One partition per pool, so usage() and pool_tenants() are a single query, never a scan.
     """
 
     pk = UnicodeAttribute(hash_key=True)
@@ -169,6 +170,7 @@ class CapacityRow(Model):
     memory_mb = NumberAttribute(null=True)
     gpu = NumberAttribute(null=True)
     running = NumberAttribute(null=True)
+    queued = NumberAttribute(null=True)
 
 
 class ModelsByTenant(GlobalSecondaryIndex["ModelRow"]):  # type: ignore[no-untyped-call]
