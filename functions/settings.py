@@ -88,7 +88,11 @@ class Settings(BaseSettings):
                     "the venv, the interpreter, the SDK and examples/ always are")
     pools: dict[str, PoolPolicy] = Field(
         default_factory=lambda: {"default": DEFAULT_POOL},
-        description="per-pool budget (slots, cpu_milli, memory_mb, gpu) and per-tenant cap of running jobs (JSON)",
+        description="THE place pools are configured (JSON), e.g. {\"default\": {\"budget\": {\"slots\": 8, "
+                    "\"cpu_milli\": 8000, \"memory_mb\": 16384, \"gpu\": 0}, \"tenant_cap\": 4, "
+                    "\"starvation_s\": 600}}: per-pool budget, running jobs per tenant, and how long a job that "
+                    "does not fit may be passed over. Local mode without it: one default pool sized from the "
+                    "machine (functions.local.platform.machine_pool)",
     )
     reconcile_grace_s: float = Field(default=30.0, ge=0,
                                      description="seconds a launched job may be missing from the runtime's list")

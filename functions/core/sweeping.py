@@ -138,9 +138,9 @@ def _audit(deps: Deps, runtime_jobs: dict[str, RuntimeJob], now: datetime, repor
             for job in missing:
                 report.failed += _reconcile(deps, job, None, marks.get(job.job_id), now)
     unknown = sorted(set(runtime_jobs) - seen - set(report.orphans_deleted))
-    for page in _pages(unknown):
-        jobs = {j.job_id: j for j in deps.jobs.jobs_by_id(page)}
-        for job_id in page:
+    for ids in _pages(unknown):
+        jobs = {j.job_id: j for j in deps.jobs.jobs_by_id(ids)}
+        for job_id in ids:
             if _is_orphan(jobs.get(job_id)):
                 _delete_orphan(deps, job_id)
                 report.orphans_deleted.append(job_id)

@@ -19,6 +19,7 @@ from functions.local.platform import (
     dev_tokens,
     embedded_aws,
     ensure_storage,
+    machine_pool,
     secret_for,
     write_client_config,
 )
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
                             broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
+        if not os.environ.get("TRAINYARD_POOLS"):  # Settings.pools wins; else the default pool is this machine
+            settings = settings.model_copy(update={"pools": {"default": machine_pool()}})
         tls = options.tls
         hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
         runtime = local_runtime(settings, stack, hidden=hidden, tls=tls)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from starlette.routing import Mount
 from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
+from functions.domain.admission import Capacity, PoolPolicy
 from functions.local.dispatcher import Dispatcher
 from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
@@ -61,6 +63,15 @@ def function_apps() -> dict[str, object]:
         name: ff.create_asgi_app(target=name, source=source, signature_type="cloudevent")  # type: ignore[no-untyped-call]
         for name in ROUTES
     }
+
+
+def machine_pool() -> PoolPolicy:
+    """Local mode's default pool, sized from this machine: one slot per usable CPU, that
+    many CPUs, three quarters of the memory (the platform and the store need the rest)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return PoolPolicy(budget=Capacity(slots=cpus, cpu_milli=cpus * 1000, memory_mb=max(512, memory_mb * 3 // 4)),
+                      tenant_cap=cpus)
 
 
 def secret_for(state_dir: Path) -> str:

@@ -72,7 +72,8 @@ class DynamoBase:
     def _count_queued(self, write: Write, job: Job, delta: int) -> None:
         """The tenant's queued-jobs counter in the pool (admission visits tenants with queued > 0)."""
         cap = self._t.capacity
-        write.update(cap(rules.pool_pk(job.pool), rules.tenant_sk(job.tenant)), actions=[cap.queued.add(delta)])
+        write.update(cap(rules.pool_pk(job.pool), rules.tenant_sk(job.tenant)), actions=[cap.queued.add(delta)],
+                     condition=None, on_fail=Conflict(f"pool {job.pool!r}: queued count of {job.tenant!r} refused"))
 
     def _put_saved_job(self, write: Write, job: Job, *, expected_version: int,
                        stored: Condition | None = None, why: str = "") -> Job:

@@ -87,8 +87,8 @@ class CapacityMixin(DynamoBase):
 
     def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
         with translated():
-            rows = list(self._t.capacity.query(rules.pool_pk(pool), self._t.capacity.sk.startswith(rules.TENANT_SK_PREFIX),
-                                               consistent_read=True))
+            cap = self._t.capacity
+            rows = list(cap.query(rules.pool_pk(pool), cap.sk.startswith(rules.TENANT_SK_PREFIX), consistent_read=True))
         return {row.sk.removeprefix(rules.TENANT_SK_PREFIX): TenantShare(
                     used=Capacity(**{name: max(0, int(getattr(row, name) or 0)) for name in rules.COUNTERS}),
                     running=max(0, int(row.running or 0)), queued=max(0, int(row.queued or 0)))

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 
+from pynamodb.expressions.update import Action
+
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, ReportMark
 from functions.store import rules
@@ -126,7 +128,7 @@ class JobsMixin(DynamoBase):
     def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
         marks = self._t.report_marks
         stamp = rules.utc_iso(at)
-        actions = [marks.tenant.set(tenant), marks.expires_at.set(self._clock.now() + rules.DEDUP_TTL),
+        actions: list[Action] = [marks.tenant.set(tenant), marks.expires_at.set(self._clock.now() + rules.DEDUP_TTL),
                    marks.accepted_at.set(stamp)]
         if outcome:
             actions.append(marks.outcome_at.set(stamp))

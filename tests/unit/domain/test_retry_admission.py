@@ -62,8 +62,9 @@ def by_tenant(*jobs):
     return queues
 
 
-def plan(*jobs, usage=Capacity(), tenants=None, policy=POLICY, now=T0):  # type: ignore[no-untyped-def]
-    return [j.job_id for j in admission.plan(by_tenant(*jobs), usage=usage, tenants=tenants or {}, policy=policy,
+def plan(*jobs, usage=None, tenants=None, policy=POLICY, now=T0):  # type: ignore[no-untyped-def]
+    return [j.job_id for j in admission.plan(by_tenant(*jobs), usage=usage or Capacity(), tenants=tenants or {},
+                                             policy=policy,
                                              now=now)]
 
 
