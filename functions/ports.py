@@ -20,7 +20,7 @@ from typing import Protocol
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task
+from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.domain.registry import PublishedModel
 
 
@@ -44,12 +44,17 @@ class ProjectStore(Protocol):
 class TaskStore(Protocol):
     def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
                     audit: AuditRecord | None = None) -> None:
-        """Task and its first attempt, atomically. Conflict if either exists."""
+        """Task and its first attempt (and its summary), atomically. Conflict if either exists."""
 
     def get_task(self, tenant: str, task_id: str) -> Task: ...
 
     def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
         """Oldest first."""
+
+    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
+                  limit: int = 50) -> tuple[list[Task], str | None]:
+        """One page of a project's tasks, oldest first (one index query), and the cursor of
+        the next page (None at the end). `after` is a cursor this method returned."""
 
 
 class JobStore(Protocol):
@@ -60,14 +65,15 @@ class JobStore(Protocol):
         """A task's attempts, by attempt number."""
 
     def create_job(self, job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None) -> None:
-        """A new attempt. Conflict if it exists."""
+        """A new attempt; it now speaks for its task's summary. Conflict if it exists."""
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
                  epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 audit: AuditRecord | None = None) -> Job:
+                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
-        version + 1. The optional epoch/checkpoint record is written in the same atomic
-        write. Conflict on a version mismatch, AlreadyProcessed on a seen dedup key."""
+        version + 1. The optional epoch/checkpoint record and task summary are written in
+        the same atomic write. Conflict on a version mismatch, AlreadyProcessed on a seen
+        dedup key."""
 
     def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
                    audit: AuditRecord | None = None) -> Job:
@@ -93,6 +99,9 @@ class JobStore(Protocol):
 
     def unreleased_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         """Finished jobs still holding capacity whose re-announcement is due at `now`."""
+
+    def task_summaries(self, tenant: str, task_ids: Iterable[str]) -> dict[str, TaskSummary]:
+        """The comparison rows of these tasks (those that have one and are the tenant's); batch reads."""
 
     def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
         """The jobs that exist among these ids, of any tenant (the caller checks); batch reads."""

@@ -482,3 +482,24 @@ resource "aws_dynamodb_table" "report_marks" {
     kms_key_arn = aws_kms_key.data.arn
   }
 }
+
+resource "aws_dynamodb_table" "summaries" {
+  name                        = "${local.table_prefix}summaries"
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = true
+  hash_key                    = "task_id"
+
+  attribute {
+    name = "task_id"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}

@@ -16,7 +16,7 @@ from functions.core import audit, events
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
-from functions.domain.model import Checkpoint, Epoch, Job, JobState
+from functions.domain.model import Checkpoint, Epoch, Job, JobState, TaskSummary
 from sdk.contracts import events as ev
 from sdk.contracts.specs import FailureKind
 from sdk.errors import (
@@ -64,6 +64,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
         raise TemporaryError(f"job {job.job_id} has not reported running yet", delay_s=1.0)
     epoch: Epoch | None = None
     checkpoint: Checkpoint | None = None
+    summary: TaskSummary | None = None
     try:
         if isinstance(payload, ev.JobRunning):
             new = lifecycle.mark_running(job, now)
@@ -71,6 +72,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
             new = lifecycle.record_epoch(job, payload.epoch, now)
             epoch = Epoch(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch,
                           metrics=dict(payload.metrics), reported_at=now)
+            summary = _summary_of(deps, job).with_epoch(epoch)
         elif isinstance(payload, ev.CheckpointReport):
             _require_own_artifact(job, payload.key)
             new = lifecycle.record_checkpoint(job)
@@ -92,11 +94,18 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
         raise PermanentError(str(exc)) from exc
     trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
     saved = deps.jobs.save_job(new, expected_version=job.version, dedup=f"report#{event_id}",
-                               epoch=epoch, checkpoint=checkpoint,
+                               epoch=epoch, checkpoint=checkpoint, summary=summary,
                                audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
     return saved
+
+
+def _summary_of(deps: Deps, job: Job) -> TaskSummary:
+    """The task's comparison row as this attempt left it (the job's version lock orders the
+    read-modify-write: a concurrent report of the job makes this save a Conflict, re-applied)."""
+    found = deps.jobs.task_summaries(job.tenant, [job.task_id]).get(job.task_id)
+    return found if found is not None and found.job_id == job.job_id else TaskSummary.of(job)
 
 
 _BEFORE_RUNNING = (ev.JobRunning, ev.MetadataReport, ev.JobFailed)

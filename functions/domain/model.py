@@ -139,3 +139,31 @@ class ReportMark(_Entity):
     tenant: str
     accepted_at: datetime
     outcome_at: datetime | None = None
+
+
+class TaskSummary(_Entity):
+    """A task's row of the comparison, kept current by every epoch report (and by each new
+    attempt), so a page of the comparison is a few batch reads, never a query per task.
+
+    It speaks for the task's latest attempt (a success is never retried, so that is its
+    success if it has one): `series` are that attempt's metrics, epoch by epoch.
+    """
+
+    task_id: str
+    tenant: str
+    job_id: str
+    attempt: int
+    series: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
+
+    @staticmethod
+    def of(job: Job) -> TaskSummary:
+        """A new attempt: it speaks for the task now, with no epochs yet."""
+        return TaskSummary(task_id=job.task_id, tenant=job.tenant, job_id=job.job_id, attempt=job.attempt)
+
+    def with_epoch(self, epoch: Epoch) -> TaskSummary:
+        """The summary after `epoch` (a re-sent epoch replaces its earlier values)."""
+        series = {name: [p for p in points if p[0] != epoch.epoch] for name, points in self.series.items()}
+        for name, value in epoch.metrics.items():
+            series.setdefault(name, []).append((epoch.epoch, value))
+        ordered = {name: sorted(points) for name, points in series.items() if points}
+        return self.model_copy(update={"series": ordered})

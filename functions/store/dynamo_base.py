@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pynamodb.expressions.condition import Condition
 
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Job
+from functions.domain.model import Job, TaskSummary
 from functions.ports import Clock
 from functions.store import governance_rules, rules
 from functions.store.errors import translated
@@ -68,6 +68,10 @@ class DynamoBase:
                   on_fail=Conflict(f"job {job.job_id} already exists"))
         if rules.queue_entry(job) is not None:
             self._count_queued(write, job, +1)
+        self._put_summary(write, TaskSummary.of(job))
+
+    def _put_summary(self, write: Write, summary: TaskSummary) -> None:
+        write.put(self._t.summaries(summary.task_id, tenant=summary.tenant, body=summary.model_dump_json()))
 
     def _count_queued(self, write: Write, job: Job, delta: int) -> None:
         """The tenant's queued-jobs counter in the pool (admission visits tenants with queued > 0)."""

@@ -14,7 +14,7 @@ from itertools import islice
 from pynamodb.expressions.update import Action
 
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, ReportMark
+from functions.domain.model import Checkpoint, Epoch, Job, ReportMark, TaskSummary
 from functions.store import rules
 from functions.store.dynamo_base import DynamoBase, job_of
 from functions.store.errors import translated
@@ -47,7 +47,7 @@ class JobsMixin(DynamoBase):
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
                  epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 audit: AuditRecord | None = None) -> Job:
+                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
         write = Write()
         self._add_dedup(write, dedup)
         if rules.left_queue_by_save(job):  # a queued job cancelled: it leaves its tenant's queue
@@ -65,6 +65,8 @@ class JobsMixin(DynamoBase):
         if checkpoint is not None:
             write.put(self._t.checkpoints(checkpoint.job_id, checkpoint.epoch, tenant=checkpoint.tenant,
                                           body=checkpoint.model_dump_json()))
+        if summary is not None:
+            self._put_summary(write, summary)
         self._add_audit(write, audit)
         self._commit(write)
         return saved
@@ -116,6 +118,15 @@ class JobsMixin(DynamoBase):
             found = list(jobs.unreleased.query(pool, jobs.announce_at <= cutoff, limit=limit))
         waiting = self._current(found, partitions={pool}, entry=rules.release_entry)
         return [job for job in waiting if _key(job, rules.release_entry) <= cutoff]
+
+    def task_summaries(self, tenant: str, task_ids: Iterable[str]) -> dict[str, TaskSummary]:
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return {}
+        with translated():
+            rows = list(self._t.summaries.batch_get(ids, consistent_read=True))  # reports read-modify-write it
+        found = [TaskSummary.model_validate_json(row.body) for row in rows if row.tenant == tenant]
+        return {s.task_id: s for s in found}
 
     def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
         ids = list(dict.fromkeys(job_ids))

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task
+from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.store import rules
 from functions.store.memory_approvals import InMemoryApprovalStore
 from functions.store.memory_models import InMemoryModelStore
@@ -39,6 +39,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         self._queued: dict[tuple[str, str], int] = {}
         self._dedup: set[str] = set()
         self._marks: dict[str, str] = {}
+        self._summaries: dict[str, str] = {}
         self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (body, parsed): parse each body once
         self._entries: dict[tuple[str, str], tuple[str, rules.Entry | None]] = {}  # (index, job id) -> (body, entry)
 
@@ -100,6 +101,19 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
 
+    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
+                  limit: int = 50) -> tuple[list[Task], str | None]:
+        start = rules.parse_task_cursor(after) if after is not None else None
+        ordered = sorted(((rules.utc_iso(t.created_at), t.task_id), t) for t in self.list_tasks(tenant, project_id))
+        page = [t for key, t in ordered if start is None or key > start][:limit]
+        return page, rules.task_cursor(page[-1]) if len(page) == limit else None
+
+    def task_summaries(self, tenant: str, task_ids: Iterable[str]) -> dict[str, TaskSummary]:
+        with self._lock:
+            bodies = [body for task_id in dict.fromkeys(task_ids) if (body := self._summaries.get(task_id))]
+        found = [TaskSummary.model_validate_json(body) for body in bodies]
+        return {s.task_id: s for s in found if s.tenant == tenant}
+
     # jobs
 
     def get_job(self, tenant: str, job_id: str) -> Job:
@@ -124,7 +138,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
                  epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 audit: AuditRecord | None = None) -> Job:
+                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
         with self._lock:
             self._check_dedup(dedup)
             stored = self._check_version(job, expected_version)
@@ -141,6 +155,8 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
                 self._epochs[(epoch.job_id, epoch.epoch)] = epoch.model_dump_json()
             if checkpoint is not None:
                 self._checkpoints[(checkpoint.job_id, checkpoint.epoch)] = checkpoint.model_dump_json()
+            if summary is not None:
+                self._summaries[summary.task_id] = summary.model_dump_json()
             self._mark(dedup)
         return saved
 
@@ -303,6 +319,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
 
     def _put_new_locked(self, job: Job) -> None:
         self._jobs[job.job_id] = job.model_dump_json()
+        self._summaries[job.task_id] = TaskSummary.of(job).model_dump_json()
         if rules.queue_entry(job) is not None:
             self._queued[(job.pool, job.tenant)] = self._queued.get((job.pool, job.tenant), 0) + 1
 

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, queue_key
-from functions.domain.model import Job, JobState
-from sdk.errors import CapacityExhausted, InvalidTransition
+from functions.domain.model import Job, JobState, Task
+from sdk.errors import CapacityExhausted, InvalidTransition, Problem, ValidationError
 
 # Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
 DEDUP_TTL = timedelta(days=7)
@@ -156,3 +156,16 @@ def over_budget(job: Job) -> CapacityExhausted:
 def over_tenant_cap(job: Job, policy: PoolPolicy) -> CapacityExhausted:
     return CapacityExhausted(f"pool {job.pool!r}: tenant {job.tenant!r} already runs "
                              f"{policy.tenant_cap} jobs")
+
+
+def task_cursor(task: Task) -> str:
+    """Where the next page of a project's tasks starts (after this task)."""
+    return f"{utc_iso(task.created_at)}|{task.task_id}"
+
+
+def parse_task_cursor(cursor: str) -> tuple[str, str]:
+    """(created_at, task_id) of a cursor; ValidationError naming `after` if it is not one."""
+    created, sep, task_id = cursor.partition("|")
+    if not sep or not task_id or len(created) != len("2030-01-01T00:00:00.000000Z"):
+        raise ValidationError([Problem("after", "not a cursor this listing returned")])
+    return created, task_id

@@ -146,6 +146,14 @@ class CheckpointRow(Model):
     body = UnicodeAttribute()
 
 
+class SummaryRow(Model):
+    """A task's comparison row (domain TaskSummary), written with each epoch of its latest attempt."""
+
+    task_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
+    body = UnicodeAttribute()
+
+
 class ReportMarkRow(Model):
     """What the ingress accepted for a job (domain ReportMark); expires with the dedup keys."""
 
@@ -327,13 +335,15 @@ class Tables:
     approvals: type[ApprovalRow]
     audit: type[AuditRow]
     report_marks: type[ReportMarkRow]
+    summaries: type[SummaryRow]
     host: str | None
     region: str
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
 
     def models(self) -> tuple[type[Model], ...]:
         return (self.projects, self.tasks, self.jobs, self.epochs, self.checkpoints, self.capacity,
-                self.dedup, self.models_, self.approvals, self.audit, self.report_marks)
+                self.dedup, self.models_, self.approvals, self.audit, self.report_marks,
+                self.summaries)
 
 
 def _bind(row: type[_R], *, table_name: str, host: str | None, region: str) -> type[_R]:
@@ -371,7 +381,8 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
                     checkpoints=bind(CheckpointRow, "checkpoints"), capacity=bind(CapacityRow, "capacity"),
                     dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"),
                     approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"),
-                    report_marks=bind(ReportMarkRow, "report_marks"), host=host, region=region,
+                    report_marks=bind(ReportMarkRow, "report_marks"),
+                    summaries=bind(SummaryRow, "summaries"), host=host, region=region,
                     connection=Connection(region=region, host=host))
     for model in tables.models():
         _share(model, tables.connection)

@@ -64,7 +64,7 @@ def test_sweep_and_queue_indexes_are_sparse(tables: Tables) -> None:
     store = DynamoStore(tables)
     (j,) = queued(store, job("j1"))
     attrs = _index_attrs(tables, "j1")
-    assert (attrs["queue_pool"], attrs["active_pool"], attrs["release_pool"]) == ("gpu", None, None)
+    assert (attrs["queue_pool"], attrs["active_pool"], attrs["release_pool"]) == ("gpu#acme", None, None)
     j = launched(store, j, now=0)
     assert _index_attrs(tables, "j1") == {
         "queue_pool": None, "queue_key": None, "active_pool": f"gpu#{rules.deadline_shard('j1')}",
@@ -76,7 +76,7 @@ def test_sweep_and_queue_indexes_are_sparse(tables: Tables) -> None:
     raw = tables.jobs.get("j1", consistent_read=True).serialize()
     assert "deadline_at" not in raw and "active_pool" not in raw  # absent, not null: the index skips it
     assert sum(tables.jobs.deadlines.count(p) for p in rules.deadline_partitions("gpu")) == 0
-    assert tables.jobs.queue.count("gpu") == 0
+    assert tables.jobs.queue.count("gpu#acme") == 0
     assert tables.jobs.unreleased.count("gpu") == 1
 
 

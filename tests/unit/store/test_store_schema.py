@@ -14,7 +14,7 @@ def test_tables_and_their_keys() -> None:
         "trainyard-checkpoints": ("job_id", "epoch"), "trainyard-capacity": ("pk", "sk"),
         "trainyard-dedup": ("key", None), "trainyard-models": ("model_id", None),
         "trainyard-approvals": ("approval_id", "item"), "trainyard-audit": ("tenant", "at_id"),
-        "trainyard-report_marks": ("job_id", None)}
+        "trainyard-report_marks": ("job_id", None), "trainyard-summaries": ("task_id", None)}
     assert {t.billing_mode for t in tables.values()} == {"PAY_PER_REQUEST"}
     assert [name for name, t in tables.items() if t.ttl_attribute] == ["trainyard-dedup", "trainyard-report_marks"]
     assert tables["trainyard-dedup"].ttl_attribute == "expires_at"
