@@ -15,11 +15,11 @@ import pytest
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
-from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task
+from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
 from functions.ports import JobStore, ProjectStore, TaskStore
 from functions.store import rules
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
-from sdk.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError
+from sdk.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError, ValidationError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 POLICY = PoolPolicy(budget=Capacity(slots=5, cpu_milli=5000, memory_mb=5 * 1024, gpu=0), tenant_cap=20)
@@ -345,3 +345,33 @@ class StoreContract:
         store.release_job(cleaned, expected_version=cleaned.version)
         assert store.pool_tenants("gpu")["acme"] == TenantShare(queued=1)
         assert store.pool_tenants("cpu") == {}
+
+    # the comparison's read model
+
+    def test_a_new_attempt_speaks_for_its_task_and_epochs_update_it(self, store: Store) -> None:
+        store.create_project(project("p1"))
+        store.create_task(task("t1"), job("t1.1", tid="t1"))
+        assert store.task_summaries("acme", ["t1", "nope"]) == {"t1": TaskSummary.of(job("t1.1", tid="t1"))}
+        j = store.get_job("acme", "t1.1")
+        e = epoch("t1.1", 1, loss=0.5)
+        summary = TaskSummary.of(j).with_epoch(e)
+        store.save_job(j, expected_version=j.version, epoch=e, summary=summary)
+        assert store.task_summaries("acme", ["t1"])["t1"].series == {"loss": [(1, 0.5)]}
+        assert store.task_summaries("globex", ["t1"]) == {}  # another tenant's
+        store.create_job(job("t1.2", tid="t1", attempt=2))  # a retry starts afresh
+        assert store.task_summaries("acme", ["t1"])["t1"] == TaskSummary.of(job("t1.2", tid="t1", attempt=2))
+
+    def test_task_pages_go_oldest_first_to_the_end(self, store: Store) -> None:
+        store.create_project(project("p1"))
+        for i in range(7):
+            store.create_task(task(f"t{i}", created=i), job(f"t{i}.1", tid=f"t{i}"))
+        store.create_task(task("x", tenant="globex", pid="p1", created=3), job("x.1", tid="x", tenant="globex"))
+        seen, after = [], None
+        for _ in range(5):
+            page, after = store.task_page("acme", "p1", after=after, limit=3)
+            seen += [t.task_id for t in page]
+            if after is None:
+                break
+        assert seen == [f"t{i}" for i in range(7)] and after is None
+        with pytest.raises(ValidationError):
+            store.task_page("acme", "p1", after="garbage")
