@@ -56,6 +56,10 @@ class TaskStore(Protocol):
         """One page of a project's tasks, oldest first (one index query), and the cursor of
         the next page (None at the end). `after` is a cursor this method returned."""
 
+    def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
+        """Write `task` if the stored version is `expected_version`; returns it with version + 1.
+        Conflict on a version mismatch; NotFound if missing or another tenant's."""
+
 
 class JobStore(Protocol):
     def get_job(self, tenant: str, job_id: str) -> Job:

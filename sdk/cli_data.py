@@ -70,9 +70,14 @@ def comparison_rows(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def compare(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
+def compare(
+    ctx: typer.Context,
+    project: str,
+    archived: Annotated[bool, typer.Option("--archived", help="Include archived tasks.")] = False,
+    json_: out.JsonOpt = False,
+) -> None:
     """Compare a project's tasks: params, state, best and last of every metric."""
-    cmp = session(ctx).client().comparison(project)
+    cmp = session(ctx).client().comparison(project, archived=archived)
     if json_:
         out.print_json(cmp)
         return

@@ -121,4 +121,30 @@ def models_app() -> typer.Typer:
             prediction = predictor.intent(model, document)
         out.emit(prediction, as_json=json_, render=lambda p: _show_prediction(model, p))
 
+    @app.command("try")
+    def try_(
+        ctx: typer.Context,
+        job: str,
+        document: Annotated[str | None, typer.Argument(help="Text to classify (intent models).")] = None,
+        epoch: Annotated[int | None, typer.Option(min=0, help="This epoch's checkpoint (default: latest).")] = None,
+        metric: Annotated[str | None, typer.Option(help="The checkpoint best by this metric.")] = None,
+        image: Annotated[
+            Path | None, typer.Option(exists=True, dir_okay=False, readable=True, help="Image file (vision models).")
+        ] = None,
+        predictor_url: PredictorUrlOpt = None,
+        json_: out.JsonOpt = False,
+    ) -> None:
+        """Predict with any checkpoint of a job in one step: it is published on demand (the same
+        checkpoint always gives the same model id, so trying it again costs nothing more)."""
+        _one_input(document, image)
+        s = session(ctx)
+        model = s.client().publish_model(job, epoch=epoch, metric=metric).model_id
+        predictor = s.predictor(predictor_url)
+        if image is not None:
+            prediction = predictor.vision(model, image.read_bytes())
+        else:
+            assert document is not None
+            prediction = predictor.intent(model, document)
+        out.emit(prediction, as_json=json_, render=lambda p: _show_prediction(model, p))
+
     return app

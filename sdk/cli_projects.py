@@ -9,6 +9,7 @@ import typer
 
 from sdk import cli_output as out
 from sdk.cli_session import session
+from sdk.cli_task_edit import add_task_edit_commands
 from sdk.client import ProjectView, TaskView
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 
@@ -196,4 +197,5 @@ def tasks_app() -> typer.Typer:
             ("retries", str(s.retry.max_retries)), ("pool", s.pool), ("created", out.when(t.created_at)),
         ])  # fmt: skip
 
+    add_task_edit_commands(app)
     return app

@@ -33,7 +33,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
-from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
+from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskPatch, TaskSpec
 from sdk.errors import Problem, ValidationError
 from sdk.governance import (
     ApprovalView,
@@ -71,6 +71,9 @@ class TaskView(_View):
     tenant: str
     spec: TaskSpec
     created_at: datetime
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    archived: bool = False
 
 
 class JobView(_View):
@@ -119,6 +122,7 @@ class CheckpointView(_View):
     size_bytes: int = 0
     sha256: str = ""
     reported_at: datetime
+    pruned: bool = False  # deleted by the task's retention policy; the record stays
 
 
 class TaskComparison(_View):
@@ -127,6 +131,7 @@ class TaskComparison(_View):
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
     state: str | None = None
     attempts: int = 0
+    archived: bool = False
     best: dict[str, float] = Field(default_factory=dict)
     last: dict[str, float] = Field(default_factory=dict)
     series: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
@@ -259,6 +264,17 @@ class Client:
     def get_task(self, task_id: str) -> TaskView:
         return self._one(TaskView, "GET", f"/v1/tasks/{task_id}")
 
+    def update_task(self, task_id: str, patch: TaskPatch) -> TaskView:
+        """Change a task's name, description, tags, retention, or priority while queued::
+
+            c.update_task(task_id, TaskPatch(tags=["baseline"], retention=RetentionPolicy(keep_latest=2)))
+        """
+        return self._one(TaskView, "PATCH", f"/v1/tasks/{task_id}", body=patch)
+
+    def archive_task(self, task_id: str, *, archived: bool = True) -> TaskView:
+        """Archive (or with archived=False restore) a finished task: it leaves the default comparison."""
+        return self._one(TaskView, "POST", f"/v1/tasks/{task_id}/{'archive' if archived else 'unarchive'}")
+
     def list_jobs(self, task_id: str) -> list[JobView]:
         return self._items(JobView, f"/v1/tasks/{task_id}/jobs")
 
@@ -277,7 +293,7 @@ class Client:
     def logs(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/logs").text
 
-    def comparison(self, project_id: str, *, page_size: int = 100) -> Comparison:
+    def comparison(self, project_id: str, *, archived: bool = False, page_size: int = 100) -> Comparison:
         """Every task of a project side by side, fetched page by page (a few store reads
         per page on the platform, whatever the number of tasks):
 
@@ -285,10 +301,11 @@ class Client:
             print(cmp.metrics, [(t.name, t.best) for t in cmp.tasks])
         """
         path = f"/v1/projects/{project_id}/comparison"
-        first = self._one(Comparison, "GET", path, params={"limit": str(page_size)})
+        params = {"limit": str(page_size), **({"archived": "true"} if archived else {})}
+        first = self._one(Comparison, "GET", path, params=params)
         tasks, metrics, after = list(first.tasks), set(first.metrics), first.next
         while after is not None:
-            page = self._one(Comparison, "GET", path, params={"limit": str(page_size), "after": after})
+            page = self._one(Comparison, "GET", path, params={**params, "after": after})
             tasks += page.tasks
             metrics.update(page.metrics)
             after = page.next

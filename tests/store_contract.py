@@ -113,6 +113,22 @@ class StoreContract:
             store.get_task("acme", "tx")
         assert store.get_job("acme", "t1.1").state is JobState.QUEUED
 
+    def test_update_task_is_versioned_and_tenant_scoped(self, store: Store) -> None:
+        store.create_task(task("t1"), job("t1.1"))
+        first = store.get_task("acme", "t1")
+        saved = store.update_task(first.model_copy(update={"description": "d", "archived": True}),
+                                  expected_version=first.version)
+        assert saved.version == first.version + 1
+        again = store.get_task("acme", "t1")
+        assert (again.description, again.archived, again.version) == ("d", True, saved.version)
+        with pytest.raises(Conflict):  # a writer that read before the update lost the race
+            store.update_task(first.model_copy(update={"description": "late"}), expected_version=first.version)
+        with pytest.raises(NotFound):  # another tenant cannot touch it, and learns nothing
+            store.update_task(again.model_copy(update={"tenant": "globex"}), expected_version=again.version)
+        with pytest.raises(NotFound):
+            store.update_task(task("nope"), expected_version=0)
+        assert store.get_task("acme", "t1").description == "d"
+
     def test_jobs_are_tenant_scoped_by_attempt(self, store: Store) -> None:
         queued(store, job("t1.2", attempt=2), job("t1.1", attempt=1), job("x", tenant="globex"))
         assert [j.job_id for j in store.list_jobs("acme", "t1")] == ["t1.1", "t1.2"]

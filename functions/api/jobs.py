@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.auth import Authorized, DepsDep, Trainer, User
 from functions.api.views import checkpoint_view, epoch_view, job_view, task_view
-from functions.core import access, reads, sweeping
+from functions.core import access, reads, sweeping, tasks
+from sdk.contracts.specs import TaskPatch
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -18,6 +19,23 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 @router.get("/tasks/{task_id}")
 def get_task(task_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     return task_view(deps.tasks.get_task(caller.tenant, task_id))
+
+
+@router.patch("/tasks/{task_id}")
+def patch_task(task_id: str, patch: TaskPatch, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+    """Change a task's name, description, tags, retention policy, or its priority while queued."""
+    return task_view(tasks.update(deps, tenant=actor.tenant, task_id=task_id, patch=patch, actor=actor))
+
+
+@router.post("/tasks/{task_id}/archive")
+def archive_task(task_id: str, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+    """Leaves the default comparison; stays readable and audited. Cancel a live attempt first."""
+    return task_view(tasks.set_archived(deps, tenant=actor.tenant, task_id=task_id, archived=True, actor=actor))
+
+
+@router.post("/tasks/{task_id}/unarchive")
+def unarchive_task(task_id: str, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+    return task_view(tasks.set_archived(deps, tenant=actor.tenant, task_id=task_id, archived=False, actor=actor))
 
 
 @router.get("/tasks/{task_id}/jobs")
@@ -44,8 +62,10 @@ def epochs(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}/checkpoints")
 def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
-    deps.jobs.get_job(caller.tenant, job_id)
-    return {"items": [checkpoint_view(c) for c in deps.jobs.checkpoints(caller.tenant, job_id)]}
+    job = deps.jobs.get_job(caller.tenant, job_id)
+    pruned = set(job.pruned_checkpoints)
+    items = deps.jobs.checkpoints(caller.tenant, job_id)
+    return {"items": [checkpoint_view(c, pruned=c.epoch in pruned) for c in items]}
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)

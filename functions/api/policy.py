@@ -41,6 +41,9 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/projects/{project_id}/datasets"): frozenset({DS, APPROVER}),
     # tasks and jobs
     ("GET", "/v1/tasks/{task_id}"): frozenset({DS}),
+    ("PATCH", "/v1/tasks/{task_id}"): frozenset({DS}),
+    ("POST", "/v1/tasks/{task_id}/archive"): frozenset({DS}),
+    ("POST", "/v1/tasks/{task_id}/unarchive"): frozenset({DS}),
     ("GET", "/v1/tasks/{task_id}/jobs"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}"): frozenset({DS}),
     ("POST", "/v1/jobs/{job_id}/cancel"): frozenset({DS}),

@@ -26,5 +26,6 @@ def epoch_view(e: Epoch) -> dict[str, Any]:
     return e.model_dump(mode="json", exclude={"tenant", "job_id"})
 
 
-def checkpoint_view(c: Checkpoint) -> dict[str, Any]:
-    return c.model_dump(mode="json", exclude={"tenant", "job_id"})
+def checkpoint_view(c: Checkpoint, *, pruned: bool = False) -> dict[str, Any]:
+    """`pruned`: its object was deleted by the task's retention policy (the record stays)."""
+    return {**c.model_dump(mode="json", exclude={"tenant", "job_id"}), "pruned": pruned}

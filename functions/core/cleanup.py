@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from functions.core import audit, events, launching
+from functions.core import audit, events, launching, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
 from functions.domain.audit import system
@@ -30,6 +30,7 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
         launching.admit_pool(deps, job.pool)
         return job
     deps.runtime.stop(job.job_id)
+    job = retention.apply(deps, tenant=tenant, job_id=job_id, finish=True)
     key: str | None = None
     output = deps.runtime.logs(job.job_id)
     if output:

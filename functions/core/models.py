@@ -31,13 +31,18 @@ def publish(deps: Deps, *, tenant: str, job_id: str, epoch: int | None = None, m
 
     The publication is recorded in the audit trail before the model is created."""
     job = deps.jobs.get_job(tenant, job_id)
-    chosen = choose_checkpoint(deps.jobs.checkpoints(tenant, job_id), job_id=job_id, epoch=epoch,
+    candidates = [c for c in deps.jobs.checkpoints(tenant, job_id)
+                  if epoch is not None or c.epoch not in job.pruned_checkpoints]  # "best"/"latest" among kept
+    chosen = choose_checkpoint(candidates, job_id=job_id, epoch=epoch,
                                metric=metric, mode=mode)
     model_id = model_id_for(tenant, job_id, chosen.epoch)
     try:
         return deps.models.get_model(tenant, model_id), False
     except NotFound:
         pass
+    if chosen.epoch in job.pruned_checkpoints:
+        raise Conflict(f"checkpoint of epoch {chosen.epoch} of job {job_id} was deleted by its task's retention "
+                       f"policy; publish a kept one (GET /v1/jobs/{job_id}/checkpoints)")
     data = deps.artifacts.get(chosen.key)
     if chosen.sha256 and hashlib.sha256(data).hexdigest() != chosen.sha256:
         raise Conflict(f"checkpoint {chosen.key} does not match the sha256 its trainer reported")

@@ -23,8 +23,9 @@ MAX_PAGE = 200
 
 
 def comparison(deps: Deps, *, tenant: str, project_id: str, after: str | None = None,
-               limit: int = PAGE) -> dict[str, Any]:
-    """One page of a project's trials side by side, oldest first, and the cursor of the next.
+               limit: int = PAGE, include_archived: bool = False) -> dict[str, Any]:
+    """One page of a project's trials side by side, oldest first, and the cursor of the next
+    (archived tasks only with `include_archived`: a page may then hold fewer than `limit`).
 
     A constant number of store round trips per page, however many tasks or epochs: the
     page of tasks (one query), their summaries (one batch read, kept by every epoch
@@ -39,6 +40,8 @@ def comparison(deps: Deps, *, tenant: str, project_id: str, after: str | None = 
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
     for task in tasks:
+        if task.archived and not include_archived:
+            continue
         summary = summaries.get(task.task_id)
         row = _summary_row(deps, tenant, task, summary, jobs.get(summary.job_id) if summary else None)
         names.update(row["series"])
@@ -48,7 +51,8 @@ def comparison(deps: Deps, *, tenant: str, project_id: str, after: str | None = 
 
 def _summary_row(deps: Deps, tenant: str, task: Task, summary: TaskSummary | None, job: Job | None
                  ) -> dict[str, Any]:
-    head = {"task_id": task.task_id, "name": task.spec.name, "hyperparameters": task.spec.hyperparameters}
+    head = {"task_id": task.task_id, "name": task.spec.name, "hyperparameters": task.spec.hyperparameters,
+            "archived": task.archived}
     if summary is None or job is None:  # a task stored before summaries existed: read it the long way
         attempts = deps.jobs.list_jobs(tenant, task.task_id)
         chosen = _representative(attempts)

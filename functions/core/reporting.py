@@ -12,7 +12,7 @@ import logging
 
 from pydantic import BaseModel
 
-from functions.core import audit, events
+from functions.core import audit, events, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
@@ -98,6 +98,8 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
                                audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
+    elif checkpoint is not None:
+        _apply_retention(deps, saved)
     return saved
 
 
@@ -106,6 +108,14 @@ def _summary_of(deps: Deps, job: Job) -> TaskSummary:
     read-modify-write: a concurrent report of the job makes this save a Conflict, re-applied)."""
     found = deps.jobs.task_summaries(job.tenant, [job.task_id]).get(job.task_id)
     return found if found is not None and found.job_id == job.job_id else TaskSummary.of(job)
+
+
+def _apply_retention(deps: Deps, job: Job) -> None:
+    # The report is saved; a failure to prune now is finished at cleanup, never a failed report.
+    try:
+        retention.apply(deps, tenant=job.tenant, job_id=job.job_id)
+    except TrainyardError:
+        log.warning("checkpoint retention deferred to cleanup", extra={"job_id": job.job_id}, exc_info=True)
 
 
 _BEFORE_RUNNING = (ev.JobRunning, ev.MetadataReport, ev.JobFailed)

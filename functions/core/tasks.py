@@ -10,12 +10,13 @@ import uuid
 
 from functions.core import audit, events, grants, projects
 from functions.core.deps import Deps
+from functions.domain import audit as audit_domain
 from functions.domain.admission import Capacity
 from functions.domain.approvals import GrantAction
-from functions.domain.audit import Actor, system
-from functions.domain.model import Job, Task
+from functions.domain.audit import Actor, Decision, system
+from functions.domain.model import Job, JobState, Task
 from functions.domain.retry import attempt_id
-from sdk.contracts.specs import TaskSpec
+from sdk.contracts.specs import TaskPatch, TaskSpec
 from sdk.errors import Conflict, Problem, ValidationError
 
 
@@ -63,3 +64,80 @@ def _task_id(tenant: str, request_id: str | None) -> str:
     if request_id is None:
         return f"t-{uuid.uuid4().hex[:12]}"
     return f"t-{uuid.uuid5(uuid.NAMESPACE_URL, f'{tenant}/{request_id}').hex[:12]}"
+
+
+def update(deps: Deps, *, tenant: str, task_id: str, patch: TaskPatch, actor: Actor) -> Task:
+    """Change what may change on a task (see TaskPatch), audited in the same write.
+
+    A priority change also moves the task's queued attempt in its pool's queue; once the
+    attempt has launched, changing the priority is a Conflict (it would mean nothing)."""
+    for _ in range(MAX_RACES):
+        task = deps.tasks.get_task(tenant, task_id)
+        if patch.priority is not None and patch.priority != task.spec.priority:
+            _reprioritise(deps, task, patch.priority, actor=actor)
+        changed = _patched(task, patch)
+        record = audit_domain.record(actor, action="task.update", resource=f"task/{task_id}",
+                                     decision=Decision.ALLOWED, at=deps.clock.now(),
+                                     reason=_describe(patch), audit_id=f"task/{task_id}/v{task.version + 1}")
+        try:
+            return deps.tasks.update_task(changed, expected_version=task.version, audit=record)
+        except Conflict:
+            continue
+    raise Conflict(f"task {task_id}: too many concurrent updates")
+
+
+def set_archived(deps: Deps, *, tenant: str, task_id: str, archived: bool, actor: Actor) -> Task:
+    """Archive (or restore) a task: it leaves the default comparison and stays readable.
+    A task whose attempt is queued or running must be cancelled first."""
+    for _ in range(MAX_RACES):
+        task = deps.tasks.get_task(tenant, task_id)
+        if task.archived == archived:
+            return task
+        if archived:
+            live = [j.job_id for j in deps.jobs.list_jobs(tenant, task_id) if not j.state.is_terminal]
+            if live:
+                raise Conflict(f"task {task_id} has an attempt that has not finished ({live[0]}); cancel it first")
+        record = audit_domain.record(actor, action="task.archive" if archived else "task.unarchive",
+                                     resource=f"task/{task_id}", decision=Decision.ALLOWED, at=deps.clock.now(),
+                                     audit_id=f"task/{task_id}/v{task.version + 1}")
+        try:
+            return deps.tasks.update_task(task.model_copy(update={"archived": archived}),
+                                          expected_version=task.version, audit=record)
+        except Conflict:
+            continue
+    raise Conflict(f"task {task_id}: too many concurrent updates")
+
+
+MAX_RACES = 5
+
+
+def _patched(task: Task, patch: TaskPatch) -> Task:
+    spec_changes: dict[str, object] = {}
+    if patch.name is not None:
+        spec_changes["name"] = patch.name
+    if patch.retention is not None:
+        spec_changes["retention"] = patch.retention
+    if patch.priority is not None:
+        spec_changes["priority"] = patch.priority
+    changes: dict[str, object] = {"spec": task.spec.model_copy(update=spec_changes)}
+    if patch.description is not None:
+        changes["description"] = patch.description
+    if patch.tags is not None:
+        changes["tags"] = tuple(dict.fromkeys(patch.tags))
+    return task.model_copy(update=changes)
+
+
+def _reprioritise(deps: Deps, task: Task, priority: int, *, actor: Actor) -> None:
+    jobs = deps.jobs.list_jobs(task.tenant, task.task_id)
+    current = jobs[-1] if jobs else None
+    if current is None or current.state is not JobState.QUEUED:
+        state = current.state.value if current else "none"
+        raise Conflict(f"task {task.task_id}: priority can change only while its attempt is queued "
+                       f"(the current attempt is {state})")
+    moved = current.model_copy(update={"priority": priority})
+    deps.jobs.save_job(moved, expected_version=current.version,
+                       audit=audit.job_change(deps, current, moved, actor=actor))
+
+
+def _describe(patch: TaskPatch) -> str:
+    return "changed " + ", ".join(sorted(patch.model_dump(exclude_none=True)))

@@ -39,6 +39,10 @@ class Task(_Entity):
     spec: TaskSpec
     created_at: datetime
     requested_by: str | None = None  # the person who created it: their own data grants count too
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    archived: bool = False  # left out of the default comparison; still readable and audited
+    version: int = 0  # optimistic-locking counter of task updates
 
 
 class JobState(StrEnum):
@@ -92,6 +96,7 @@ class Job(_Entity):
     log_key: str | None = None
     grants: tuple[str, ...] = ()  # approval ids that let it read its task's datasets (set at launch)
     announce_after: datetime | None = None  # finished, cleanup pending: when the sweep may announce it again
+    pruned_checkpoints: tuple[int, ...] = ()  # epochs whose checkpoint retention deleted
     version: int = 0
 
     @property

@@ -78,10 +78,26 @@ class CatalogMixin(DynamoBase):
         page = [Task.model_validate_json(row.body) for row in rows]
         return page, rules.task_cursor(page[-1]) if len(page) == limit else None
 
+    def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
+        """NotFound if missing or another tenant's; Conflict if the stored version differs."""
+        self.get_task(task.tenant, task.task_id)  # a clear NotFound before the version check
+        tasks = self._t.tasks
+        saved = task.model_copy(update={"version": expected_version + 1})
+        same = tasks.version == expected_version
+        if expected_version == 0:
+            same = same | tasks.version.does_not_exist()
+        write = Write()
+        write.put(self._task_row(saved), condition=tasks.task_id.exists() & (tasks.tenant == task.tenant) & same,
+                  on_fail=Conflict(f"task {task.task_id}: stored version is not {expected_version}"))
+        self._add_audit(write, audit)
+        self._commit(write)
+        return saved
+
     def _project_row(self, project: Project) -> ProjectRow:
         return self._t.projects(project.project_id, tenant=project.tenant,
                                 created_at=rules.utc_iso(project.created_at), body=project.model_dump_json())
 
     def _task_row(self, task: Task) -> TaskRow:
         return self._t.tasks(task.task_id, project_id=task.project_id, tenant=task.tenant,
-                             created_at=rules.utc_iso(task.created_at), body=task.model_dump_json())
+                             created_at=rules.utc_iso(task.created_at), body=task.model_dump_json(),
+                             version=task.version)

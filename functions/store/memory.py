@@ -114,6 +114,20 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         found = [TaskSummary.model_validate_json(body) for body in bodies]
         return {s.task_id: s for s in found if s.tenant == tenant}
 
+    def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
+        with self._lock:
+            body = self._tasks.get(task.task_id)
+            stored = None if body is None else Task.model_validate_json(body)
+            if stored is None or stored.tenant != task.tenant:
+                raise NotFound("task", task.task_id)
+            if stored.version != expected_version:
+                raise Conflict(f"task {task.task_id}: stored version is not {expected_version}")
+            self._check_audit_locked(audit)
+            saved = task.model_copy(update={"version": expected_version + 1})
+            self._tasks[task.task_id] = saved.model_dump_json()
+            self._put_audit_locked(audit)
+            return saved
+
     # jobs
 
     def get_job(self, tenant: str, job_id: str) -> Job:

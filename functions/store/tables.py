@@ -61,6 +61,7 @@ class TaskRow(Model):
     tenant = UnicodeAttribute()
     created_at = UnicodeAttribute()
     body = UnicodeAttribute()
+    version = NumberAttribute(null=True)  # task updates' optimistic lock (absent: never updated)
     by_project: ClassVar[TasksByProject] = TasksByProject()
 
 

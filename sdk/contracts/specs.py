@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +62,34 @@ class Limits(_Spec):
     ttl_s: float = Field(default=24 * 3600, gt=0, le=30 * 86_400, description="launch -> finished")
 
 
+class RetentionPolicy(_Spec):
+    """Which checkpoints of a job are kept; the others are deleted from the artifact store
+    as the job reports new ones and when it finishes. A checkpoint that a published model
+    came from is never deleted. `keep_latest=None` with `keep_best=0` keeps all of them."""
+
+    keep_latest: int | None = Field(default=5, ge=0, le=1000,
+                                    description="the n most recent epochs; None: no bound by recency")
+    keep_best: int = Field(default=0, ge=0, le=1000, description="the k best by `metric` (needs `metric`)")
+    metric: str | None = Field(default=None, min_length=1, max_length=64, description="what 'best' ranks by")
+    mode: Literal["max", "min"] | None = Field(default=None, description="default: min for loss-like names")
+
+    @model_validator(mode="after")
+    def _best_needs_metric(self) -> RetentionPolicy:
+        if self.keep_best and self.metric is None:
+            raise ValueError("keep_best needs a metric to rank checkpoints by")
+        if self.keep_latest == 0 and self.keep_best == 0:
+            raise ValueError("this policy keeps no checkpoint; use keep_latest >= 1 or keep_best >= 1")
+        return self
+
+    @classmethod
+    def keep_all(cls) -> RetentionPolicy:
+        return cls(keep_latest=None, keep_best=0)
+
+    @property
+    def keeps_all(self) -> bool:
+        return self.keep_latest is None and self.keep_best == 0
+
+
 class TaskSpec(_Spec):
     name: str = Field(min_length=1, max_length=100, pattern=NAME)
     image: str = Field(default="", max_length=512, description="container image (Kubernetes runtime)")
@@ -74,6 +102,7 @@ class TaskSpec(_Spec):
     limits: Limits = Field(default_factory=Limits)
     pool: str = Field(default="default", min_length=1, max_length=64, pattern=NAME)
     priority: int = Field(default=0, ge=0, le=9, description="higher launches first within a pool")
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy, description="which checkpoints are kept")
 
     @model_validator(mode="after")
     def _runnable(self) -> TaskSpec:
@@ -93,3 +122,16 @@ class ProjectPatch(_Spec):
     purpose: str | None = Field(default=None, min_length=1, max_length=2000)
     datasets: list[DatasetName] | None = Field(default=None, max_length=64)
     ttl_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TaskPatch(_Spec):
+    """What may change on a task once created: its labels always; its retention policy
+    (applies to checkpoints reported from then on, and at cleanup); its priority only while
+    its current attempt is still queued. What ran (image, command, data) never changes."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME)
+    description: str | None = Field(default=None, max_length=2000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64, pattern=NAME)]] | None = Field(
+        default=None, max_length=32)
+    retention: RetentionPolicy | None = None
+    priority: int | None = Field(default=None, ge=0, le=9)

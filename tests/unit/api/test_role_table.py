@@ -101,6 +101,8 @@ PROJECT_WORK = {("POST", "/v1/projects"), ("GET", "/v1/projects"), ("GET", "/v1/
                 ("POST", "/v1/projects/{project_id}/tasks"), ("GET", "/v1/projects/{project_id}/tasks"),
                 ("GET", "/v1/projects/{project_id}/comparison"), ("POST", "/v1/projects/{project_id}/datasets"),
                 ("GET", "/v1/tasks/{task_id}"), ("GET", "/v1/tasks/{task_id}/jobs"), ("GET", "/v1/jobs/{job_id}"),
+                ("PATCH", "/v1/tasks/{task_id}"), ("POST", "/v1/tasks/{task_id}/archive"),
+                ("POST", "/v1/tasks/{task_id}/unarchive"),
                 ("POST", "/v1/jobs/{job_id}/cancel"), ("GET", "/v1/jobs/{job_id}/epochs"),
                 ("GET", "/v1/jobs/{job_id}/checkpoints"), ("GET", "/v1/jobs/{job_id}/logs"),
                 ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
