@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-.PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean
+.PHONY: demo test lint typecheck layers unit integration e2e bench bench-platform manifests proto up clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
@@ -57,6 +57,10 @@ bench: $(STAMP) proto
 	  { $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null 2>&1 \
 	    || echo "warning: wrk/h2load unavailable: the benchmark falls back to Python load generators"; }
 	$(BIN)/python -m bench.run
+
+# The platform at scale: admission, sweep items read, fairness, comparison, bursts, ingress
+bench-platform: $(STAMP)
+	$(BIN)/python -m bench.platform_run $(BENCH_ARGS)
 
 manifests: $(STAMP)
 	$(BIN)/python -m functions.deploy.manifests
