@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,6 @@ from functions.core.deps import CoreConfig, Deps
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.model import Job, JobState, Project, Task, TaskSummary
-from functions.ports import JobStore
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store import rules
@@ -83,7 +83,7 @@ class Embedded:
     url: str
 
     def cpu_s(self) -> float:
-        fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -289,8 +289,9 @@ def comparison(store: Any, tasks: int, epochs: int, *, tables: Tables | None = N
         job = a_job(i).model_copy(update={"state": JobState.SUCCEEDED, "finished_at": now})
         task = Task(task_id=job.task_id, project_id="p", tenant="acme", created_at=job.created_at,
                     spec=TaskSpec(name=f"trial-{i}", command=["x"], hyperparameters={"lr": i / 1000}))
+        points = range(1, epochs + 1)
         summary = TaskSummary.of(job).model_copy(update={"series": {
-            "loss": [(e, 1 / (e + i)) for e in range(1, epochs + 1)], "acc": [(e, e / 100) for e in range(1, epochs + 1)]}})
+            "loss": [(e, 1 / (e + i)) for e in points], "acc": [(e, e / 100) for e in points]}})
         rows.append((task, job, summary))
     if tables is None:
         for task, job, summary in rows:
