@@ -17,8 +17,8 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from bench.procs import SECRET, free_port
-from sdk.contracts import tokens
-from sdk.errors import Unauthenticated
+from sdk.auth import tokens
+from sdk.contracts.errors import Unauthenticated
 from sdk.models import archive
 
 

@@ -31,8 +31,8 @@ from functions.store import rules
 from functions.store.dynamo import DynamoStore
 from functions.store.memory import InMemoryStore
 from functions.store.tables import Tables, create_all, make_tables
+from sdk.contracts.errors import Conflict
 from sdk.contracts.specs import Limits, Resources, RetryPolicy, TaskSpec
-from sdk.errors import Conflict
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 SECRET = "bench-secret-bench-secret-0123456789"
@@ -69,7 +69,7 @@ def a_job(i: int, *, tenant: str = "acme", epoch_s: float = 3600, project_id: st
 MOTO = """
 import sys, time
 from moto.server import ThreadedMotoServer
-from functions.store.local import isolate_moto_dynamodb
+from functions.local.moto_isolation import isolate_moto_dynamodb
 isolate_moto_dynamodb()
 ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False).start()
 while True:

@@ -22,7 +22,7 @@ from rich.table import Table
 from bench import loadgen, models, procs, scenarios
 from bench.platform import BenchPlatform, running_platform
 from bench.scenarios import Density, Row
-from sdk.contracts import tokens
+from sdk.auth import tokens
 from sdk.models import archive, embeddings
 
 MS = 1e-3

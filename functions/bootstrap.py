@@ -18,12 +18,13 @@ from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
 from functions.publishing import HttpPublisher
+from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.tables import Tables, make_tables
-from sdk.contracts.jwks import Fetch, fetch_json
-from sdk.contracts.signing import PlatformSigner, verifier_for
-from sdk.contracts.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
+from sdk.auth.jwks import Fetch, fetch_json
+from sdk.auth.signing import PlatformSigner, verifier_for
+from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
 _lock = threading.Lock()
 _installed: Deps | None = None
@@ -54,14 +55,30 @@ def s3_client(settings: Settings) -> Any:
                         config=Config(signature_version="s3v4", retries={"mode": "standard"}))
 
 
+def kubernetes_config(settings: Settings) -> KubernetesConfig:
+    """How trainer Jobs are shaped, from the TRAINYARD_KUBERNETES_* settings."""
+    return KubernetesConfig(
+        namespace=settings.kubernetes_namespace, image_pull_policy=settings.kubernetes_image_pull_policy,
+        image_pull_secrets=tuple(settings.kubernetes_image_pull_secrets),
+        service_account=settings.kubernetes_service_account, scratch_mb=settings.kubernetes_scratch_mb,
+        tmp_mb=settings.kubernetes_tmp_mb, ttl_after_finished_s=settings.kubernetes_ttl_after_finished_s,
+        deadline_grace_s=settings.kubernetes_deadline_grace_s, run_as_user=settings.kubernetes_run_as_user,
+        gpu_resource=settings.kubernetes_gpu_resource, pending_grace_s=settings.kubernetes_pending_grace_s,
+        unschedulable_grace_s=settings.kubernetes_unschedulable_grace_s,
+        log_tail_lines=settings.kubernetes_log_tail_lines)
+
+
 def runtime_for(settings: Settings) -> JobRuntime:
+    """The production runtime the settings name. The local runner is local mode's own: it is
+    built by `python -m functions.local` and handed to `build`, never imported from here."""
     if settings.runtime == "kubernetes":
-        from functions.runtimes.kubernetes import from_settings
+        from functions.runtimes.kubernetes import connect
 
-        return from_settings(settings)
-    from functions.runtimes.local import LocalRuntime
-
-    return LocalRuntime(settings.state_dir)
+        kubeconfig = str(settings.kubeconfig) if settings.kubeconfig is not None else None
+        return connect(kubernetes_config(settings), kubeconfig=kubeconfig)
+    raise RuntimeError("TRAINYARD_RUNTIME=local: the local runner is passed in by `python -m functions.local` "
+                       "(bootstrap.build(settings, runtime=...)); "
+                       "a deployed function needs TRAINYARD_RUNTIME=kubernetes")
 
 
 def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenVerifier, JobTokenSigner]:
@@ -80,6 +97,13 @@ def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenV
     return verifier, jobs
 
 
+def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Client:
+    """HTTP to the broker: over local mode's internal UNIX socket when there is one."""
+    if settings.broker_uds is not None:
+        return httpx.Client(timeout=10.0, transport=httpx.HTTPTransport(uds=str(settings.broker_uds)))
+    return httpx.Client(timeout=10.0, verify=verify)
+
+
 def build(settings: Settings, *, runtime: JobRuntime | None = None,
           http_verify: ssl.SSLContext | bool = True) -> Deps:
     """`http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
@@ -91,14 +115,15 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
                         reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
                         outcome_wait_s=settings.outcome_wait_s,
-                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer)
+                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer,
+                        event_key=settings.event_key_bytes(), trainer_url_expiry_s=settings.trainer_url_expiry_s)
     return Deps(
         projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
         runtime=runtime or runtime_for(settings),
-        events=HttpPublisher(settings.broker_url, client=httpx.Client(timeout=10.0, verify=http_verify)),
+        events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,
     )

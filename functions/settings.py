@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.core.deps import DEFAULT_POOL
 from functions.domain.admission import PoolPolicy
-from sdk.contracts import signing, tokens
+from sdk.auth import signing, tokens
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 Algorithm = Literal["ES256", "RS256"]
@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080/broker/",
         description="where functions publish CloudEvents: the Knative broker ingress, or the local dispatcher",
     )
+    broker_uds: Path | None = Field(
+        default=None,
+        description="local mode: the UNIX socket the dispatcher listens on (broker_url then only names the path); "
+                    "internal delivery is never on the public port")
+    event_key: str = Field(
+        default="", description="the platform's event key (>= 32 bytes): every published event is signed with it and "
+                                "functions refuse tenant events without a valid signature. Required on Kubernetes")
+    event_key_file: FilePath | None = Field(
+        default=None, description="instead of event_key: a file holding it (a mounted Secret; local mode's 0600 "
+                                  "event.key), so the key is not in the environment")
     region: str = Field(default="us-east-1", description="AWS region of DynamoDB and S3")
     dynamodb_endpoint: str | None = Field(default=None, description="None = AWS; moto's URL in local mode")
     s3_endpoint: str | None = Field(default=None, description="None = AWS; moto's URL in local mode")
@@ -73,7 +83,11 @@ class Settings(BaseSettings):
     artifacts_bucket: str = Field(default="trainyard-artifacts", description="checkpoints, uploads, models")
     logs_bucket: str = Field(default="trainyard-logs", description="trainer logs kept at cleanup")
     url_expiry_s: int = Field(default=900, ge=30, le=7 * 86400,
-                              description="pre-signed URL lifetime in seconds: long enough for a download")
+                              description="pre-signed URL lifetime in seconds for users: long enough for a download")
+    trainer_url_expiry_s: int = Field(
+        default=120, ge=10, le=3600,
+        description="pre-signed URL lifetime in seconds for trainers: the SDK asks for a fresh URL for each transfer, "
+                    "so a revoked grant stops data flowing within this time")
     runtime: Literal["local", "kubernetes"] = Field(default="local", description="where trainer jobs run")
     state_dir: Path = Field(default=Path(".trainyard/runner"),
                             description="local runner: one directory per job (pid, log, exit code)")
@@ -86,6 +100,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="local runner: extra host paths a sandboxed trainer may read (its code, if outside examples/); "
                     "the venv, the interpreter, the SDK and examples/ always are")
+    job_pids_max: int = Field(
+        default=512, ge=16, le=65536,
+        description="local runner: most processes and threads one trainer may have (a per-job pids cgroup, where the "
+                    "machine allows cgroups); torch's thread pools fit well below it, a fork bomb stops at it")
     pools: dict[str, PoolPolicy] = Field(
         default_factory=lambda: {"default": DEFAULT_POOL},
         description="THE place pools are configured (JSON), e.g. {\"default\": {\"budget\": {\"slots\": 8, "
@@ -106,11 +124,55 @@ class Settings(BaseSettings):
         default="platform", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "
                     "revoke any grant (a tenant no customer is given)")
-    kubernetes_namespace: str = Field(default="trainyard-jobs", description="namespace of trainer Jobs")
+    # -- runtime=kubernetes: how trainer Jobs are shaped (functions.runtimes.manifests.KubernetesConfig)
+    kubeconfig: Path | None = Field(
+        default=None, description="a kubeconfig file to reach the cluster with; None = in-cluster credentials "
+                                  "(the function's ServiceAccount)")
+    kubernetes_namespace: str = Field(default="trainyard-jobs", min_length=1, description="namespace of trainer Jobs")
+    kubernetes_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="Always", description="Always: a multitenant node must not run an image cached for another tenant "
+                                      "without checking that this pod may pull it")
+    kubernetes_image_pull_secrets: list[str] = Field(
+        default_factory=list, description="Secret names in the jobs namespace, for private registries (JSON list)")
+    kubernetes_service_account: str | None = Field(
+        default=None, description="trainer pods' ServiceAccount; None = the namespace default (its token is never "
+                                  "mounted anyway)")
+    kubernetes_scratch_mb: int = Field(default=10 * 1024, ge=1,
+                                       description="MiB of the /scratch emptyDir (the root filesystem is read-only)")
+    kubernetes_tmp_mb: int = Field(default=1024, ge=1, description="MiB of the /tmp emptyDir")
+    kubernetes_ttl_after_finished_s: int = Field(
+        default=24 * 3600, ge=0, description="seconds before Kubernetes deletes a finished Job: a backstop should "
+                                             "cleanup never run (cleanup deletes sooner)")
+    kubernetes_deadline_grace_s: int = Field(
+        default=300, ge=0, description="activeDeadlineSeconds = task TTL + this, so the platform's TTL fires first")
+    kubernetes_run_as_user: int = Field(default=65532, ge=1,
+                                        description="numeric uid of trainers, so runAsNonRoot holds for any image")
+    kubernetes_gpu_resource: str = Field(default="nvidia.com/gpu", min_length=1,
+                                         description="extended-resource name of the cluster's GPU device plugin")
+    kubernetes_pending_grace_s: float = Field(
+        default=120.0, ge=0, description="seconds a pod may wait on an image pull before the attempt failed")
+    kubernetes_unschedulable_grace_s: float = Field(
+        default=600.0, ge=0, description="seconds a pod may stay unschedulable (cluster-autoscaler scale-up takes "
+                                         "minutes)")
+    kubernetes_log_tail_lines: int = Field(default=20_000, ge=1,
+                                           description="lines of each container's log fetched at most")
+
+    def event_key_bytes(self) -> bytes | None:
+        """The event key, read from event_key_file when set; None when neither is configured."""
+        if self.event_key_file is not None:
+            return self.event_key_file.read_text().strip().encode()
+        return self.event_key.encode() if self.event_key else None
 
     @model_validator(mode="after")
     def _one_token_mode(self) -> Self:
         problems = token_problems(self)
+        if self.event_key and self.event_key_file is not None:
+            problems.append("set TRAINYARD_EVENT_KEY or TRAINYARD_EVENT_KEY_FILE, not both")
+        if self.event_key and len(self.event_key.encode()) < 32:
+            problems.append("TRAINYARD_EVENT_KEY must be at least 32 bytes")
+        if self.runtime == "kubernetes" and not (self.event_key or self.event_key_file):
+            problems.append("on Kubernetes, functions verify the platform's signature on every event: set "
+                            "TRAINYARD_EVENT_KEY or TRAINYARD_EVENT_KEY_FILE (see knative/README.md)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -15,7 +15,7 @@ Example::
 Predictions go to the predictor service, not this API: see `sdk.predict.Predictor`.
 
 Responses are small pydantic views that keep unknown fields (so `model_dump()` is the
-server's JSON); errors are `sdk.errors` types (404 NotFound, 409 Conflict, 401
+server's JSON); errors are `sdk.contracts.errors` types (404 NotFound, 409 Conflict, 401
 Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 """
 
@@ -33,8 +33,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
+from sdk.auth.tls import TLSFiles
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskPatch, TaskSpec
-from sdk.errors import Problem, ValidationError
 from sdk.governance import (
     ApprovalView,
     AuditRecordView,
@@ -43,7 +44,6 @@ from sdk.governance import (
     grant_request_body,
     query,
 )
-from sdk.tls import TLSFiles
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"})
 Scalar = str | int | float | bool
@@ -74,6 +74,23 @@ class TaskView(_View):
     description: str = ""
     tags: list[str] = Field(default_factory=list)
     archived: bool = False
+    rerun_of: str | None = None
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+
+class SpecDifference(_View):
+    field: str
+    value: Any = None
+    other: Any = None
+
+
+class TaskDiff(_View):
+    """Which runnable fields two tasks differ in (labels such as the name never count)."""
+
+    task_id: str
+    other_id: str
+    same: bool
+    differences: list[SpecDifference] = Field(default_factory=list)
 
 
 class JobView(_View):
@@ -274,6 +291,22 @@ class Client:
     def archive_task(self, task_id: str, *, archived: bool = True) -> TaskView:
         """Archive (or with archived=False restore) a finished task: it leaves the default comparison."""
         return self._one(TaskView, "POST", f"/v1/tasks/{task_id}/{'archive' if archived else 'unarchive'}")
+
+    def rerun_task(self, task_id: str, *, hyperparameters: dict[str, Scalar] | None = None,
+                   name: str | None = None) -> TaskCreated:
+        """Run a task again with the same image/command, data and limits, optionally overriding
+        some hyperparameters; the new task records which one it re-runs::
+
+            again = c.rerun_task(task_id, hyperparameters={"lr": 0.01})
+            c.diff_tasks(task_id, again.task.task_id).differences  # [field hyperparameters.lr ...]
+        """
+        body: dict[str, Any] = {"hyperparameters": hyperparameters or {}}
+        if name is not None:
+            body["name"] = name
+        return self._one(TaskCreated, "POST", f"/v1/tasks/{task_id}/rerun", body=body)
+
+    def diff_tasks(self, task_id: str, other_id: str) -> TaskDiff:
+        return self._one(TaskDiff, "GET", f"/v1/tasks/{task_id}/diff/{other_id}")
 
     def list_jobs(self, task_id: str) -> list[JobView]:
         return self._items(JobView, f"/v1/tasks/{task_id}/jobs")

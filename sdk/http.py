@@ -1,6 +1,6 @@
 """Shared HTTP plumbing for the trainer SDK and the user client.
 
-One place maps platform error responses to `sdk.errors` (the table below), one place
+One place maps platform error responses to `sdk.contracts.errors` (the table below), one place
 retries (bounded exponential backoff, injectable sleep), and one place moves bytes
 through pre-signed S3 URLs. httpx exceptions are translated here and nowhere else.
 """
@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from sdk.errors import (
+from sdk.auth.tls import TLSFiles, client_context
+from sdk.contracts.errors import (
     AlreadyProcessed,
     Conflict,
     Forbidden,
@@ -29,7 +30,6 @@ from sdk.errors import (
     Unauthenticated,
     ValidationError,
 )
-from sdk.tls import TLSFiles, client_context
 
 Sleep = Callable[[float], None]
 Progress = Callable[[int], None]  # called with the number of bytes just moved
@@ -88,7 +88,7 @@ def _body_error(response: httpx.Response) -> tuple[str, str, list[Problem]]:
 
 
 def error_from_response(response: httpx.Response) -> TrainyardError:
-    """The sdk.errors value for a non-2xx platform response (the one status table)."""
+    """The sdk.contracts.errors value for a non-2xx platform response (the one status table)."""
     code, message, problems = _body_error(response)
     status = response.status_code
     message = message or f"HTTP {status}"

@@ -10,7 +10,7 @@ Example::
 
 The predictor is a separate service from the platform API and answers its errors as
 `{"object": "error", "status", "message", "problems"}`; they become the same
-`sdk.errors` types as the platform's. A cold model answers 503 with Retry-After while it
+`sdk.contracts.errors` types as the platform's. A cold model answers 503 with Retry-After while it
 loads, so predictions (pure reads, safe to repeat) are retried with bounded backoff.
 """
 
@@ -25,7 +25,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
-from sdk.errors import PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
 
 INTENT_PATH = "/v2/language/intent"
 VISION_PATH = "/v2/vision/predict"
@@ -54,7 +54,7 @@ class Prediction(BaseModel):
 
 
 def error_from_predictor(response: httpx.Response) -> TrainyardError:
-    """The sdk.errors value for a non-2xx predictor response.
+    """The sdk.contracts.errors value for a non-2xx predictor response.
 
     The sidecar's flat error body is folded into the platform's envelope so the one status
     table in `sdk.http` maps both services alike. The sidecar's own 5xx other than 503

@@ -38,13 +38,16 @@ from types import TracebackType
 from typing import Any, TextIO, TypeVar, cast
 
 import httpx
+from cloudevents.conversion import to_structured
+from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from sdk import http
+from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
-from sdk.errors import AlreadyProcessed, Problem, TrainyardError, ValidationError
-from sdk.tls import TLSFiles
+from sdk.contracts.errors import AlreadyProcessed, Forbidden, Problem, TrainyardError, ValidationError
+from sdk.contracts.trainer_env import TrainerVar
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -57,19 +60,19 @@ class TrainerEnv(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    job_id: str = Field(alias="TRAINYARD_JOB_ID", min_length=1)
-    token: str = Field(alias="TRAINYARD_TOKEN", min_length=1)
-    platform_url: str = Field(default="http://trainyard", alias="TRAINYARD_PLATFORM_URL")
+    job_id: str = Field(alias=TrainerVar.JOB_ID.value, min_length=1)
+    token: str = Field(alias=TrainerVar.TOKEN.value, min_length=1)
+    platform_url: str = Field(default="http://trainyard", alias=TrainerVar.PLATFORM_URL.value)
     # When set, the platform and pre-signed URLs are reached through this UNIX socket
     # (sandboxed trainers have no network); platform_url then only names the Host.
-    platform_uds: str | None = Field(default=None, alias="TRAINYARD_PLATFORM_UDS")
-    attempt: int | None = Field(default=None, alias="TRAINYARD_ATTEMPT", ge=1)
-    workdir: Path = Field(default=Path("."), alias="TRAINYARD_WORKDIR")
+    platform_uds: str | None = Field(default=None, alias=TrainerVar.PLATFORM_UDS.value)
+    attempt: int | None = Field(default=None, alias=TrainerVar.ATTEMPT.value, ge=1)
+    workdir: Path = Field(default=Path("."), alias=TrainerVar.WORKDIR.value)
     # Mutual TLS with an https platform: this trainer's certificate and key, and the CA that
-    # signed the platform's (all optional; see sdk.tls.TLSFiles).
-    tls_cert: Path | None = Field(default=None, alias="TRAINYARD_TLS_CERT")
-    tls_key: Path | None = Field(default=None, alias="TRAINYARD_TLS_KEY")
-    tls_ca: Path | None = Field(default=None, alias="TRAINYARD_TLS_CA")
+    # signed the platform's (all optional; see sdk.auth.tls.TLSFiles).
+    tls_cert: Path | None = Field(default=None, alias=TrainerVar.TLS_CERT.value)
+    tls_key: Path | None = Field(default=None, alias=TrainerVar.TLS_KEY.value)
+    tls_ca: Path | None = Field(default=None, alias=TrainerVar.TLS_CA.value)
 
     @classmethod
     def load(cls, environ: Mapping[str, str]) -> TrainerEnv:
@@ -285,9 +288,15 @@ class Trainer:
 
             path = trainer.dataset("reviews")  # workdir/datasets/reviews
         """
-        grant = self._call("GET", f"/v1/jobs/{self.job_id}/datasets/{name}")
         target = dest if dest is not None else self.workdir / "datasets" / name
-        return http.get_file(self._blobs, str(grant["url"]), target, backoff=self._backoff, sleep=self._sleep)
+        for fresh in (False, True):  # URLs are short-lived: a refused one is asked for again, once
+            grant = self._call("GET", f"/v1/jobs/{self.job_id}/datasets/{name}")
+            try:
+                return http.get_file(self._blobs, str(grant["url"]), target, backoff=self._backoff, sleep=self._sleep)
+            except Forbidden:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
 
     def upload(self, path: Path, *, name: str | None = None) -> str:
         """Upload a file as a job artifact (processed data, weights); return its key.
@@ -296,12 +305,18 @@ class Trainer:
 
             key = trainer.upload(Path("vocab.json"), name="processed/vocab.json")
         """
-        grant = self._call("POST", f"/v1/jobs/{self.job_id}/artifacts", json={"name": name or path.name})
-        http.put_file(
-            self._blobs, str(grant["url"]), path, backoff=self._backoff, sleep=self._sleep,
-            headers=grant.get("headers"),
-        )  # fmt: skip
-        return str(grant["key"])
+        for fresh in (False, True):  # as for datasets: an expired URL is replaced once
+            grant = self._call("POST", f"/v1/jobs/{self.job_id}/artifacts", json={"name": name or path.name})
+            try:
+                http.put_file(
+                    self._blobs, str(grant["url"]), path, backoff=self._backoff, sleep=self._sleep,
+                    headers=grant.get("headers"),
+                )  # fmt: skip
+                return str(grant["key"])
+            except Forbidden:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- lifecycle helpers -----------------------------------------------------------------
 
@@ -338,19 +353,16 @@ class Trainer:
     # -- wire ------------------------------------------------------------------------------
 
     def _report(self, kind: ev.EventType, payload: BaseModel) -> None:
-        event = {
-            "specversion": "1.0",
+        event = CloudEvent({
             "id": str(uuid.uuid4()),  # fixed across retries: the platform dedupes on it
             "source": f"trainyard/sdk/{self.job_id}",
             "type": str(kind),
             "subject": self.job_id,
             "time": self._clock().isoformat(),
             "datacontenttype": "application/json",
-            "data": payload.model_dump(mode="json"),
-        }
-        request = self._platform.build_request(
-            "POST", "/v1/events", json=event, headers={"Content-Type": "application/cloudevents+json"}
-        )
+        }, payload.model_dump(mode="json"))
+        headers, body = to_structured(event)
+        request = self._platform.build_request("POST", "/v1/events", content=body, headers=dict(headers))
         # AlreadyProcessed: an earlier try of this very event got through; its response was lost.
         with contextlib.suppress(AlreadyProcessed):
             http.send(self._platform, request, backoff=self._backoff, sleep=self._sleep)

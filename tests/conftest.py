@@ -35,7 +35,7 @@ def moto_endpoint(aws_env: None) -> Iterator[str]:
     """A real moto server (HTTP) for the whole session; tests isolate by table/bucket name."""
     from moto.server import ThreadedMotoServer
 
-    from functions.store.local import isolate_moto_dynamodb
+    from functions.local.moto_isolation import isolate_moto_dynamodb
 
     undo = isolate_moto_dynamodb()  # as local mode does: DynamoDB isolates transactions, moto does not
     port = free_port()

@@ -9,7 +9,7 @@ import pytest
 
 from functions.domain.registry import PublishedModel
 from functions.ports import ModelStore
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 from tests.support.builders import T0
 
 

@@ -18,8 +18,15 @@ from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
 from functions.ports import JobStore, ProjectStore, TaskStore
 from functions.store import rules
+from sdk.contracts.errors import (
+    AlreadyProcessed,
+    CapacityExhausted,
+    Conflict,
+    NotFound,
+    TemporaryError,
+    ValidationError,
+)
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
-from sdk.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError, ValidationError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 POLICY = PoolPolicy(budget=Capacity(slots=5, cpu_milli=5000, memory_mb=5 * 1024, gpu=0), tenant_cap=20)

@@ -27,8 +27,8 @@ from functions.api import policy
 from functions.core import audit
 from functions.core.deps import Deps
 from functions.domain.audit import Actor
-from sdk.contracts.tokens import Claims, Role, TokenExpired
-from sdk.errors import Forbidden, NotFound, Unauthenticated
+from sdk.auth.tokens import Claims, Role, TokenExpired
+from sdk.contracts.errors import Forbidden, NotFound, Unauthenticated
 
 log = logging.getLogger("trainyard.auth")
 _bearer = HTTPBearer(auto_error=False)
@@ -44,7 +44,7 @@ def deps_of(request: Request) -> Deps:
 
 def request_id_of(request: Request) -> str | None:
     rid = getattr(request.state, "request_id", None)
-    return rid if isinstance(rid, str) else request.headers.get("x-request-id")
+    return rid if isinstance(rid, str) else None  # set by the app's middleware, bounded there
 
 
 def claims(request: Request,

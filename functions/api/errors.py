@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from sdk import errors
+from sdk.contracts import errors
 
 STATUS: list[tuple[type[errors.TrainyardError], int, str]] = [
     (errors.NotFound, 404, "not_found"),

@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from functions.api.auth import Caller, DepsDep
 from functions.core import reporting
 from functions.core.deps import Deps
-from functions.handlers import TENANT_EXTENSION
 from functions.ports import OutEvent
+from sdk.auth.tokens import Claims
 from sdk.contracts import events as ev
-from sdk.contracts.events import EventType
-from sdk.contracts.tokens import Claims
-from sdk.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
+from sdk.contracts.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
+from sdk.contracts.events import TENANT_EXTENSION, EventType
+from sdk.contracts.specs import TaskSpec
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_EVENT_BYTES = 256 * 1024
@@ -41,6 +41,8 @@ async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONRespons
     out = _checked(event, caller)
     if caller.is_job:
         await run_in_threadpool(_require_live_job, deps, caller)
+    elif out.type == EventType.TASK_REQUESTED:  # the caller hears of a missing project now, not a dead letter
+        await run_in_threadpool(deps.projects.get_project, caller.tenant, str(out.data["project_id"]))
     await _publish(deps, out)
     if caller.is_job:  # after the broker took it, before the 2xx: an accepted report is on record
         assert caller.job is not None
@@ -68,9 +70,20 @@ def _checked(event: Any, caller: Claims) -> OutEvent:
     except PydanticValidationError as exc:
         raise ValidationError([Problem("data." + ".".join(str(p) for p in e["loc"]), e["msg"])
                                for e in exc.errors()]) from exc
+    if isinstance(payload, ev.TaskRequested):
+        _valid_task(payload.task)
     return OutEvent(type=kind, source=event["source"], subject=event.get("subject") or "",
                     data=payload.model_dump(mode="json"), id=event["id"],
                     extensions={TENANT_EXTENSION: caller.tenant})
+
+
+def _valid_task(task: dict[str, object]) -> None:
+    """The task spec the create function will build: its problems are the caller's 400."""
+    try:
+        TaskSpec.model_validate(task)
+    except PydanticValidationError as exc:
+        raise ValidationError([Problem("data.task." + ".".join(str(p) for p in e["loc"]), e["msg"])
+                               for e in exc.errors()]) from exc
 
 
 def _require_live_job(deps: Deps, caller: Claims) -> None:

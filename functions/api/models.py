@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from functions.api.auth import Authorized, DepsDep, User
 from functions.core import models
 from functions.domain.registry import PublishedModel
+from sdk.contracts.resolve import ModelResolution
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -64,7 +65,7 @@ def deactivate(model_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/models/{model_id}/resolve")
-def resolve(model_id: str, caller: User, deps: DepsDep) -> dict[str, object]:
+def resolve(model_id: str, caller: User, deps: DepsDep) -> ModelResolution:
     """For the predictor sidecar (caller's token forwarded, or its service token): metadata +
     a pre-signed URL."""
     return models.resolve(deps, tenant=caller.tenant, model_id=model_id)

@@ -1,6 +1,6 @@
 """Who may call what: the one table of HTTP route -> roles, checked before any handler runs.
 
-A token's roles are per tenant (sdk.contracts.tokens.Role); a token without roles may do
+A token's roles are per tenant (sdk.auth.tokens.Role); a token without roles may do
 nothing. A trainer's job token has only `job`. Finer rules live in the core and apply to any
 caller: a tenant only ever sees its own resources, nobody approves their own request, a
 download needs a `read` grant, a trainer's dataset needs a `train` grant.
@@ -17,7 +17,7 @@ download needs a `read` grant, a trainer's dataset needs a `train` grant.
 
 from __future__ import annotations
 
-from sdk.contracts.tokens import Role
+from sdk.auth.tokens import Role
 
 DS = Role.DATA_SCIENTIST
 APPROVER = Role.APPROVER
@@ -44,6 +44,8 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("PATCH", "/v1/tasks/{task_id}"): frozenset({DS}),
     ("POST", "/v1/tasks/{task_id}/archive"): frozenset({DS}),
     ("POST", "/v1/tasks/{task_id}/unarchive"): frozenset({DS}),
+    ("POST", "/v1/tasks/{task_id}/rerun"): frozenset({DS}),
+    ("GET", "/v1/tasks/{task_id}/diff/{other_id}"): frozenset({DS}),
     ("GET", "/v1/tasks/{task_id}/jobs"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}"): frozenset({DS}),
     ("POST", "/v1/jobs/{job_id}/cancel"): frozenset({DS}),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, quote, unquote
 
 from functions.ports import Clock
-from sdk.errors import Forbidden, NotFound
+from sdk.contracts.errors import Forbidden, NotFound
 
 SCHEME = "memory://"
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from sdk.errors import NotFound, PermanentError, TemporaryError
+from sdk.contracts.errors import NotFound, PermanentError, TemporaryError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

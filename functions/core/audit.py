@@ -18,8 +18,8 @@ from functions.core.deps import Deps
 from functions.domain import audit
 from functions.domain.audit import Actor, AuditRecord, Decision
 from functions.domain.model import Job
-from sdk.contracts.tokens import Role
-from sdk.errors import Forbidden, NotFound, TrainyardError
+from sdk.auth.tokens import Role
+from sdk.contracts.errors import Forbidden, NotFound, TrainyardError
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,14 @@ from functions.core.deps import Deps
 from functions.domain import lifecycle, retry
 from functions.domain.audit import system
 from functions.domain.model import Job
-from sdk.errors import Conflict
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import Conflict
 
 log = logging.getLogger(__name__)
 
 
 def log_key(job: Job) -> str:
-    return f"{job.tenant}/{job.job_id}/runtime.log"
+    return blob_keys.runtime_log(job.tenant, job.job_id)
 
 
 def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:

@@ -5,19 +5,21 @@ from __future__ import annotations
 from functions.core.deps import Deps
 from functions.domain.model import Job
 from functions.ports import OutEvent
+from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
 
 
 def job_created(deps: Deps, job: Job) -> None:
     deps.events.publish(OutEvent(
         type=EventType.JOB_CREATED, source=deps.config.source, subject=job.job_id,
-        data={"tenant": job.tenant, "job_id": job.job_id}, id=f"{job.job_id}.created",
+        data=ev.JobCreated(tenant=job.tenant, job_id=job.job_id).model_dump(mode="json"),
+        id=f"{job.job_id}.created",
     ))
 
 
 def job_finished(deps: Deps, job: Job) -> None:
     deps.events.publish(OutEvent(
         type=EventType.JOB_FINISHED, source=deps.config.source, subject=job.job_id,
-        data={"tenant": job.tenant, "job_id": job.job_id, "state": job.state.value},
+        data=ev.JobFinished(tenant=job.tenant, job_id=job.job_id, state=job.state.value).model_dump(mode="json"),
         id=f"{job.job_id}.finished",
     ))

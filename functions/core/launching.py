@@ -18,8 +18,9 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import LaunchSpec
+from sdk.contracts.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
 from sdk.contracts.specs import FailureKind
-from sdk.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
+from sdk.contracts.trainer_env import TrainerVar
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,13 @@ def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], i
     token = deps.config.job_tokens().job_token(tenant=job.tenant, job_id=job.job_id,
                                                expires_at=int(expires.timestamp()))
     env = {
-        "TRAINYARD_JOB_ID": job.job_id,
-        "TRAINYARD_TASK_ID": job.task_id,
-        "TRAINYARD_PROJECT_ID": job.project_id,
-        "TRAINYARD_ATTEMPT": str(job.attempt),
-        "TRAINYARD_TOKEN": token,
-        "TRAINYARD_PLATFORM_URL": deps.config.platform_url,
-        "TRAINYARD_HYPERPARAMETERS": json.dumps(hyperparameters, sort_keys=True),
+        TrainerVar.JOB_ID.value: job.job_id,
+        TrainerVar.TASK_ID.value: job.task_id,
+        TrainerVar.PROJECT_ID.value: job.project_id,
+        TrainerVar.ATTEMPT.value: str(job.attempt),
+        TrainerVar.TOKEN.value: token,
+        TrainerVar.PLATFORM_URL.value: deps.config.platform_url,
+        TrainerVar.HYPERPARAMETERS.value: json.dumps(hyperparameters, sort_keys=True),
     }
     return LaunchSpec(job_id=job.job_id, tenant=job.tenant, project_id=job.project_id, task_id=job.task_id,
                       attempt=job.attempt, image=image, command=list(command), args=list(args), env=env,

@@ -16,7 +16,9 @@ from functions.core import audit
 from functions.core.deps import Deps
 from functions.domain.audit import Actor, system
 from functions.domain.registry import PublishedModel, choose_checkpoint
-from sdk.errors import Conflict, NotFound, Problem, ValidationError
+from sdk.contracts import blob_keys
+from sdk.contracts.errors import Conflict, NotFound, Problem, ValidationError
+from sdk.contracts.resolve import ModelResolution
 from sdk.models.archive import archive_from_checkpoint, read_archive_manifest
 
 
@@ -52,7 +54,7 @@ def publish(deps: Deps, *, tenant: str, job_id: str, epoch: int | None = None, m
         raise ValidationError([Problem("jobId", f"checkpoint of epoch {chosen.epoch} is not a model: {exc}")]) \
             from exc
     manifest = read_archive_manifest(archive)
-    key = f"{tenant}/models/{model_id}.tar.gz"
+    key = blob_keys.model_archive(tenant, model_id)
     deps.artifacts.put(key, archive, content_type="application/gzip")
     model = PublishedModel(
         model_id=model_id, tenant=tenant, name=name or f"{job_id}@{chosen.epoch}", kind=manifest.kind,
@@ -76,12 +78,12 @@ def deactivate(deps: Deps, *, tenant: str, model_id: str) -> PublishedModel:
     return updated
 
 
-def resolve(deps: Deps, *, tenant: str, model_id: str) -> dict[str, object]:
+def resolve(deps: Deps, *, tenant: str, model_id: str) -> ModelResolution:
     """What the predictor needs to serve a model: metadata and a short-lived URL."""
     model = deps.models.get_model(tenant, model_id)
     if not model.active:
         raise NotFound("model", model_id)
     expires = min(deps.config.url_expiry_s, 300)  # the sidecar downloads at once
-    return {"modelId": model.model_id, "tenant": model.tenant, "sha256": model.sha256,
-            "sizeBytes": model.size_bytes, "kind": model.kind, "labels": list(model.labels),
-            "url": deps.artifacts.presign_get(model.archive_key, expires_s=expires), "expiresIn": expires}
+    return ModelResolution(modelId=model.model_id, tenant=model.tenant, sha256=model.sha256,
+                           sizeBytes=model.size_bytes, kind=model.kind, labels=list(model.labels),
+                           url=deps.artifacts.presign_get(model.archive_key, expires_s=expires), expiresIn=expires)

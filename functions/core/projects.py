@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from functions.core.deps import Deps
 from functions.domain.model import Project
+from sdk.contracts.errors import Conflict, Problem, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec
-from sdk.errors import Conflict, Problem, ValidationError
 
 
 def new_id(prefix: str) -> str:

@@ -17,9 +17,9 @@ from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, TaskSummary
+from sdk.contracts import blob_keys
 from sdk.contracts import events as ev
-from sdk.contracts.specs import FailureKind
-from sdk.errors import (
+from sdk.contracts.errors import (
     AlreadyProcessed,
     Conflict,
     PermanentError,
@@ -28,6 +28,7 @@ from sdk.errors import (
     TrainyardError,
     ValidationError,
 )
+from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
 MAX_RACES = 5
@@ -93,7 +94,8 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
             raise
         raise PermanentError(str(exc)) from exc
     trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
-    saved = deps.jobs.save_job(new, expected_version=job.version, dedup=f"report#{event_id}",
+    # The replay key is the job's own: an event id chosen by one trainer cannot pre-empt another's.
+    saved = deps.jobs.save_job(new, expected_version=job.version, dedup=report_dedup(job, event_id),
                                epoch=epoch, checkpoint=checkpoint, summary=summary,
                                audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
@@ -101,6 +103,11 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
     elif checkpoint is not None:
         _apply_retention(deps, saved)
     return saved
+
+
+def report_dedup(job: Job, event_id: str) -> str:
+    """The replay key of a report: scoped to its tenant and job, never global."""
+    return f"report#{job.tenant}#{job.job_id}#{event_id}"
 
 
 def _summary_of(deps: Deps, job: Job) -> TaskSummary:
@@ -131,7 +138,7 @@ def _metadata_values(payload: ev.MetadataReport) -> dict[str, str | float | int 
 
 
 def artifact_prefix(job: Job) -> str:
-    return f"{job.tenant}/{job.project_id}/{job.job_id}/"
+    return blob_keys.artifact_prefix(job.tenant, job.project_id, job.job_id)
 
 
 def _require_own_artifact(job: Job, key: str) -> None:
@@ -142,5 +149,5 @@ def _require_own_artifact(job: Job, key: str) -> None:
 
 def _keep_reported_logs(deps: Deps, job: Job, logs: str) -> None:
     if logs:
-        deps.logs.put(f"{job.tenant}/{job.job_id}/reported.log", logs.encode(), content_type="text/plain")
+        deps.logs.put(blob_keys.reported_log(job.tenant, job.job_id), logs.encode(), content_type="text/plain")
 

@@ -14,7 +14,7 @@ import logging
 from functions.core.deps import Deps
 from functions.domain import retention
 from functions.domain.model import Job
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 

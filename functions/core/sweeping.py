@@ -32,8 +32,8 @@ from functions.domain import lifecycle
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState, ReportMark
 from functions.ports import RuntimeJob, RuntimeStatus
+from sdk.contracts.errors import Conflict, InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import Conflict, InvalidTransition
 
 log = logging.getLogger(__name__)
 LOOKUP_PAGE = 100  # job ids per batch read

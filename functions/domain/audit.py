@@ -19,7 +19,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from functions.domain.model import Job
-from sdk.contracts.tokens import Role
+from sdk.auth.tokens import Role
 
 
 class Decision(StrEnum):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from functions.domain.model import Job, JobState
+from sdk.contracts.errors import InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import InvalidTransition
 
 # A finished job is announced once; only if its cleanup has not happened by then is it
 # announced again (the broker's own redelivery aside), with the wait doubling each time.

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from functions.domain.model import Checkpoint
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 _LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae")
 

@@ -43,6 +43,7 @@ class Dispatcher:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     dead_letters: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=1000))
     verify: ssl.SSLContext | bool = True  # with mutual TLS: the platform's client certificate and CA
+    transport: httpx.AsyncBaseTransport | None = None  # e.g. the internal listener's UNIX socket
 
     def __post_init__(self) -> None:
         self._queues: list[asyncio.Queue[CloudEvent]] = []
@@ -50,7 +51,7 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.policy.timeout_s, verify=self.verify)
+        self._client = httpx.AsyncClient(timeout=self.policy.timeout_s, verify=self.verify, transport=self.transport)
         self._queues = [asyncio.Queue() for _ in range(self.shards)]
         self._tasks = [asyncio.create_task(self._work(q)) for q in self._queues]
 

@@ -5,7 +5,7 @@ a certificate from DIR/ca.pem: users (dev@TENANT), the sidecar, unsandboxed trai
 (trainer), and the platform's own loopback calls (dispatcher, broker publisher, egress
 proxy: platform). The sidecar and the inference server speak mutual TLS too, and the
 inference server takes predictions only from CN=sidecar. Missing files are created with
-`sdk.certs` (what `trainyard certs` does); existing ones are used as they are.
+`sdk.auth.certs` (what `trainyard certs` does); existing ones are used as they are.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdk import certs
-from sdk.tls import TLSFiles, client_context, uvicorn_ssl_options
+from sdk.auth import certs
+from sdk.auth.tls import TLSFiles, client_context, uvicorn_ssl_options
 
 PLATFORM, INFERENCE, SIDECAR, TRAINER = "platform", "inference", "sidecar", "trainer"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from functions.ports import LaunchSpec
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
 
 RUNNER_LOST = "runner lost"  # reason of an EXITED job whose runner vanished without an exit code
 LOG_CAP_BYTES = 1024 * 1024  # logs() returns at most the last MiB: callers store or show it whole

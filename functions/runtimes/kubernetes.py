@@ -8,7 +8,6 @@ Every API call goes through `_call`, the one place where client errors become ou
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,10 +22,9 @@ from functions.ports import Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
 from functions.runtimes import manifests as mf
 from functions.runtimes.kube_status import runtime_job, started_containers
-from functions.settings import Settings
-from sdk.errors import Conflict, NotFound, PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.errors import Conflict, NotFound, PermanentError, TemporaryError, TrainyardError
 
-__all__ = ["KubernetesConfig", "KubernetesRuntime", "api_client", "config_from", "from_settings"]
+__all__ = ["KubernetesConfig", "KubernetesRuntime", "api_client", "connect"]
 
 KubernetesConfig = mf.KubernetesConfig
 Obj = dict[str, Any]
@@ -47,24 +45,10 @@ def api_client(kubeconfig: str | None = None) -> Any:
     return k8s.ApiClient(configuration)
 
 
-def config_from(settings: Settings) -> KubernetesConfig:
-    """KubernetesConfig from settings: each field `x` is read from `settings.kubernetes_x` where the
-    settings define it (TRAINYARD_KUBERNETES_X), else it keeps its documented default."""
-    defaults = KubernetesConfig()
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(KubernetesConfig):
-        if hasattr(settings, f"kubernetes_{field.name}"):
-            value = getattr(settings, f"kubernetes_{field.name}")
-            default = getattr(defaults, field.name)
-            values[field.name] = type(default)(value) if isinstance(default, tuple | frozenset) else value
-    return KubernetesConfig(**values)
-
-
-def from_settings(settings: Settings) -> KubernetesRuntime:
+def connect(config: KubernetesConfig, *, kubeconfig: str | None = None) -> KubernetesRuntime:
     """The runtime of a cluster deployment: in-cluster credentials (the function's ServiceAccount),
-    or the kubeconfig file `settings.kubeconfig` names where the settings define one."""
-    kubeconfig = getattr(settings, "kubeconfig", None)
-    return KubernetesRuntime(api_client(kubeconfig), config_from(settings), clock=_SystemClock())
+    or those of a kubeconfig file."""
+    return KubernetesRuntime(api_client(kubeconfig), config, clock=_SystemClock())
 
 
 class _SystemClock:

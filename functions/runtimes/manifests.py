@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.ports import LaunchSpec
-from sdk.errors import Problem, ValidationError
+from sdk.contracts.errors import Problem, ValidationError
+from sdk.contracts.trainer_env import SECRET_VARS
 
 Obj = dict[str, Any]
 
@@ -50,7 +51,7 @@ class KubernetesConfig:
     deadline_grace_s: int = 300  # activeDeadlineSeconds = task TTL + this: the platform's TTL fires first
     run_as_user: int = 65532  # a numeric uid, so runAsNonRoot holds even for images that run as root
     gpu_resource: str = "nvidia.com/gpu"  # extended-resource name of the cluster's GPU device plugin
-    secret_env: frozenset[str] = frozenset({"TRAINYARD_TOKEN"})  # env vars that travel in the Secret
+    secret_env: frozenset[str] = SECRET_VARS  # env vars that travel in the Secret
     pending_grace_s: float = 120.0  # a pod may wait this long on an image pull before we call it failed
     unschedulable_grace_s: float = 600.0  # cluster-autoscaler scale-up takes minutes
     log_tail_lines: int = 20_000  # server-side bound on what logs() fetches per container

@@ -18,7 +18,7 @@ from functions.store.dynamo_base import DynamoBase
 from functions.store.errors import translated
 from functions.store.tables import ApprovalRow
 from functions.store.tx import Write
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 _Keep = Callable[[Approval], bool]
 

@@ -13,7 +13,7 @@ from functions.store import governance_rules, rules
 from functions.store.errors import translated
 from functions.store.tables import JobRow, Tables
 from functions.store.tx import Write
-from sdk.errors import AlreadyProcessed, Conflict, NotFound
+from sdk.contracts.errors import AlreadyProcessed, Conflict, NotFound
 
 
 class _UtcClock:

@@ -23,7 +23,7 @@ from functions.store.dynamo_base import DynamoBase
 from functions.store.errors import translated
 from functions.store.tables import CapacityRow
 from functions.store.tx import Write
-from sdk.errors import Conflict
+from sdk.contracts.errors import Conflict
 
 
 class CapacityMixin(DynamoBase):

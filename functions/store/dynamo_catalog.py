@@ -9,7 +9,7 @@ from functions.store.dynamo_base import DynamoBase
 from functions.store.errors import translated
 from functions.store.tables import ProjectRow, TaskRow
 from functions.store.tx import Write
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 
 class CatalogMixin(DynamoBase):

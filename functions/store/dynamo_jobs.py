@@ -20,7 +20,7 @@ from functions.store.dynamo_base import DynamoBase, job_of
 from functions.store.errors import translated
 from functions.store.tables import JobRow
 from functions.store.tx import Write
-from sdk.errors import NotFound
+from sdk.contracts.errors import NotFound
 
 _Entry = Callable[[Job], rules.Entry | None]
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 
-from sdk.errors import (
+from sdk.contracts.errors import (
     AlreadyProcessed,
     CapacityExhausted,
     NotFound,

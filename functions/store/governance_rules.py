@@ -8,7 +8,7 @@ from datetime import datetime
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
 from functions.store.rules import utc_iso
-from sdk.errors import Conflict
+from sdk.contracts.errors import Conflict
 
 GRANT_ITEM = "grant"
 DATASET_ITEM_PREFIX = "dataset#"

@@ -19,7 +19,7 @@ from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, 
 from functions.store import rules
 from functions.store.memory_approvals import InMemoryApprovalStore
 from functions.store.memory_models import InMemoryModelStore
-from sdk.errors import AlreadyProcessed, Conflict, NotFound
+from sdk.contracts.errors import AlreadyProcessed, Conflict, NotFound
 
 _Entry = Callable[[Job], rules.Entry | None]
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
 from functions.store import governance_rules as gr
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 
 class InMemoryAuditLog:

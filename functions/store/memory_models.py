@@ -6,7 +6,7 @@ import threading
 
 from functions.domain.registry import PublishedModel
 from functions.store import rules
-from sdk.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, NotFound
 
 
 class InMemoryModelStore:

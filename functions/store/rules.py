@@ -13,7 +13,7 @@ from typing import NamedTuple
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, queue_key
 from functions.domain.model import Job, JobState, Task
-from sdk.errors import CapacityExhausted, InvalidTransition, Problem, ValidationError
+from sdk.contracts.errors import CapacityExhausted, InvalidTransition, Problem, ValidationError
 
 # Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
 DEDUP_TTL = timedelta(days=7)

@@ -11,7 +11,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from functions.store.errors import translated
-from sdk.errors import Conflict, TrainyardError
+from sdk.contracts.errors import Conflict, TrainyardError
 
 
 @dataclass

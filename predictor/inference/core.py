@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from predictor.inference.errors import WrongKind
-from predictor.inference.postprocess import Ranked
 from predictor.inference.store import ModelStore
+from predictor.ranking import Ranked
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""What can go wrong inside the inference server, beyond sdk.errors."""
+"""What can go wrong inside the inference server, beyond sdk.contracts.errors."""
 
 from __future__ import annotations
 
-from sdk.errors import PermanentError, TrainyardError
+from sdk.contracts.errors import PermanentError, TrainyardError
 
 
 class ModelInvalid(PermanentError):

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from predictor.inference.errors import ModelInvalid
-from predictor.inference.postprocess import Ranked, rank
-from sdk.errors import Problem, ValidationError
+from predictor.inference.postprocess import rank
+from predictor.ranking import Ranked
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.models import archive
 from sdk.models.embeddings import EmbeddingTable
 from sdk.models.intent import DEFAULT_MAX_TOKENS, IntentHead, load_state, pool_ids

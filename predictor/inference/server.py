@@ -24,7 +24,7 @@ from predictor.inference.models import ModelLoader
 from predictor.inference.servicer import IntentServicer, PeerGate, VisionServicer
 from predictor.inference.settings import InferenceSettings
 from predictor.inference.store import ModelStore
-from sdk import tls
+from sdk.auth import tls
 from sdk.models import embeddings
 
 log = logging.getLogger(__name__)

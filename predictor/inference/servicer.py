@@ -26,10 +26,11 @@ import grpc
 from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
 from predictor.inference.core import InferenceCore, Prediction
 from predictor.inference.errors import ModelInvalid, WrongKind
-from sdk.errors import NotFound, TrainyardError, ValidationError
-from sdk.tls import Peer, peer_from_auth_context
+from sdk.auth.tls import Peer, peer_from_auth_context
+from sdk.contracts import inference as md
+from sdk.contracts.errors import NotFound, TrainyardError, ValidationError
 
-MODEL_DIR_KEY = "x-trainyard-model-dir"
+MODEL_DIR_KEY = md.MODEL_DIR
 log = logging.getLogger(__name__)
 
 ERROR_CODES: tuple[tuple[type[TrainyardError], common_pb2.PredictionErrorCode.ValueType], ...] = (
@@ -61,9 +62,9 @@ def _remaining(context: grpc.ServicerContext) -> float | None:
 
 def _trailers(context: grpc.ServicerContext, prediction: Prediction) -> None:
     context.set_trailing_metadata((
-        ("x-trainyard-cache", "hit" if prediction.hit else "miss"),
-        ("x-trainyard-load-ms", f"{prediction.load_s * 1e3:.3f}"),
-        ("x-trainyard-infer-us", f"{prediction.infer_s * 1e6:.1f}"),
+        (md.CACHE, "hit" if prediction.hit else "miss"),
+        (md.LOAD_MS, f"{prediction.load_s * 1e3:.3f}"),
+        (md.INFER_US, f"{prediction.infer_s * 1e6:.1f}"),
     ))  # fmt: skip
 
 

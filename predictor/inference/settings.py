@@ -8,7 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from sdk.tls import TLSFiles
+from sdk.auth.tls import TLSFiles
 
 
 class InferenceSettings(BaseSettings):

@@ -22,7 +22,7 @@ from pathlib import Path
 from predictor.cache import ByteLRU
 from predictor.cache.blocking import BlockingSingleFlight
 from predictor.inference.models import LoadedModel
-from sdk.errors import NotFound, Problem, ValidationError
+from sdk.contracts.errors import NotFound, Problem, ValidationError
 
 _DIR_NAME = re.compile(r"^[0-9a-f]{64}$")
 Loader = Callable[[Path], LoadedModel]

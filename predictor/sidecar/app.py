@@ -27,11 +27,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from predictor.inference.postprocess import Ranked
+from predictor.ranking import Ranked
 from predictor.sidecar.components import Components, build_components, close_components
 from predictor.sidecar.metrics import CONTENT_TYPE, Metrics, ModelSeries
 from predictor.sidecar.settings import SidecarSettings
-from sdk.errors import (
+from sdk.contracts.errors import (
     Forbidden,
     NotFound,
     PermanentError,

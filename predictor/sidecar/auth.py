@@ -1,7 +1,7 @@
 """Bearer token verification, local (no platform call), with a cache of verified tokens.
 
 The sidecar checks tokens as the platform does: HS256 with the shared secret in local mode,
-or any `TokenVerifier` (a JWKS verifier in production, sdk.contracts.signing.verifier_for).
+or any `TokenVerifier` (a JWKS verifier in production, sdk.auth.signing.verifier_for).
 A token is immutable, so once its signature verified it stays verified: the cache only has
 to re-check expiry. That keeps the signature check and JSON decoding off the warm path.
 """
@@ -12,9 +12,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sdk.contracts import tokens
-from sdk.contracts.tokens import TokenVerifier
-from sdk.errors import Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.tokens import TokenVerifier
+from sdk.contracts.errors import Unauthenticated
 
 
 class Authenticator:

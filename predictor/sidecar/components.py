@@ -16,8 +16,7 @@ from predictor.sidecar.metrics import Metrics
 from predictor.sidecar.resolver import CachedResolver, PlatformResolver
 from predictor.sidecar.service import PredictionService
 from predictor.sidecar.settings import SidecarSettings
-from sdk import tls
-from sdk.contracts import signing, tokens
+from sdk.auth import signing, tls, tokens
 from sdk.models import archive
 
 

@@ -30,7 +30,7 @@ import httpx
 
 from predictor.cache import ByteLRU, SingleFlight
 from predictor.sidecar.resolver import Resolution
-from sdk.errors import PermanentError, TemporaryError
+from sdk.contracts.errors import PermanentError, TemporaryError
 from sdk.models import archive
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The sidecar's gRPC client of the inference server; gRPC errors become sdk.errors here, once."""
+"""The sidecar's gRPC client of the inference server; gRPC errors become sdk.contracts.errors here, once."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import grpc
 
 from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
-from predictor.inference.postprocess import Ranked
-from sdk import tls
-from sdk.errors import PermanentError, Problem, TemporaryError, ValidationError
+from predictor.ranking import Ranked
+from sdk.auth import tls
+from sdk.contracts import inference as md
+from sdk.contracts.errors import PermanentError, Problem, TemporaryError, ValidationError
 
-MODEL_DIR_KEY = "x-trainyard-model-dir"
+MODEL_DIR_KEY = md.MODEL_DIR
 _TEMPORARY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                     grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
 
@@ -62,9 +63,9 @@ class InferenceClient:
         ranked = _renormalized([(p.label, p.probability) for p in response.probabilities])
         return InferenceAnswer(
             ranked=ranked,
-            hit=trailers.get("x-trainyard-cache") == "hit",
-            load_s=float(trailers.get("x-trainyard-load-ms", "0")) / 1e3,
-            infer_s=float(trailers.get("x-trainyard-infer-us", "0")) / 1e6,
+            hit=trailers.get(md.CACHE) == "hit",
+            load_s=float(trailers.get(md.LOAD_MS, "0")) / 1e3,
+            infer_s=float(trailers.get(md.INFER_US, "0")) / 1e6,
         )
 
     async def _call_intent(self, model_id: str, document: bytes, *, metadata: Metadata,

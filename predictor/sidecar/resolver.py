@@ -15,30 +15,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from predictor.cache import SingleFlight
-from sdk.errors import Forbidden, NotFound, PermanentError, TemporaryError, Unauthenticated
+from sdk.contracts.errors import Forbidden, NotFound, PermanentError, TemporaryError, Unauthenticated
+from sdk.contracts.resolve import ModelResolution
 
 Clock = Callable[[], float]
-
-
-class ResolveBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    modelId: str = Field(min_length=1)
-    tenant: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    sizeBytes: int = Field(ge=1)
-    kind: Literal["intent", "vision"]
-    labels: list[str] = Field(default_factory=list)
-    url: str = Field(min_length=1)
-    expiresIn: float = Field(ge=0)
 
 
 @dataclass(frozen=True)
@@ -54,7 +40,7 @@ class Resolution:
 
 
 class PlatformResolver:
-    """One resolve call to the platform; its HTTP errors become sdk.errors here, once."""
+    """One resolve call to the platform; its HTTP errors become sdk.contracts.errors here, once."""
 
     def __init__(self, client: httpx.AsyncClient, *, clock: Clock = time.monotonic) -> None:
         self._client = client  # base_url = platform_url, with its timeout
@@ -83,7 +69,7 @@ class PlatformResolver:
 
     def _parse(self, response: httpx.Response) -> Resolution:
         try:
-            body = ResolveBody.model_validate_json(response.content)
+            body = ModelResolution.model_validate_json(response.content)
         except PydanticValidationError as exc:
             raise PermanentError(f"platform sent an invalid resolution: {exc}") from exc
         return Resolution(model_id=body.modelId, tenant=body.tenant, sha256=body.sha256, size_bytes=body.sizeBytes,

@@ -14,12 +14,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from predictor.inference.postprocess import Ranked
+from predictor.ranking import Ranked
 from predictor.sidecar.diskcache import DiskCache, UrlRefused
 from predictor.sidecar.inference_client import InferenceClient
 from predictor.sidecar.metrics import Metrics, ModelSeries
 from predictor.sidecar.resolver import CachedResolver, Resolution
-from sdk.errors import Problem, TemporaryError, ValidationError
+from sdk.contracts.errors import Problem, TemporaryError, ValidationError
 
 T = TypeVar("T")
 

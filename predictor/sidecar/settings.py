@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sdk.tls import TLSFiles
+from sdk.auth.tls import TLSFiles
 
 
 class SidecarSettings(BaseSettings):

@@ -37,6 +37,10 @@ TRAINER_EVENTS = frozenset(
     }
 )
 
+# CloudEvent extension attribute naming the tenant of an event. Only the authenticated edge
+# (the events ingress) sets it, from the caller's token; functions trust it for that reason.
+TENANT_EXTENSION = "trainyardtenant"
+
 Metrics = dict[Annotated[str, Field(min_length=1, max_length=64)], float]
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.client import Client, JobView
-from sdk.contracts import tokens
+from sdk.contracts.errors import Forbidden, NotFound
 from sdk.contracts.specs import ProjectSpec, TaskSpec
-from sdk.contracts.tokens import Role
-from sdk.errors import Forbidden, NotFound
 from tests.e2e.conftest import ROOT, LocalPlatform
 
 pytestmark = pytest.mark.e2e
@@ -78,6 +78,11 @@ def test_trainer_runs_reports_epochs_checkpoints_and_logs(local_platform: LocalP
         assert len(c.checkpoints(job.job_id)) == 3
         assert job.metadata.get("total_epochs") == 3  # type: ignore[attr-defined]
         assert job.metadata.get("dataset_bytes_d") == len("text,label\nhello,greet\n")  # type: ignore[attr-defined]
+        with pytest.raises(Forbidden, match="no active read grant"):  # train lets data in, not back out
+            c.logs(job.job_id)
+        asked = c.request_approval(["d"], action="read", project=project, purpose="debug the trainer", days=1)
+        with approver(local_platform) as boss:
+            boss.approve(asked.approval_id, reason="debugging")
         assert "epoch" in c.logs(job.job_id).lower()
         assert [r.action for r in c.audit(resource=f"dataset/{project}/d")] == ["dataset.upload"]  # the user's own
 

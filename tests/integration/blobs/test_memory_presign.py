@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from functions.blobs.memory import InMemoryBlobStore
-from sdk.errors import Forbidden
+from sdk.contracts.errors import Forbidden
 from tests.support.builders import FakeClock
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from botocore.config import Config
 from functions.blobs.memory import InMemoryBlobStore
 from functions.blobs.s3 import S3BlobStore
 from functions.ports import BlobStore
-from sdk.errors import NotFound, PermanentError, TemporaryError
+from sdk.contracts.errors import NotFound, PermanentError, TemporaryError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -19,7 +19,7 @@ from functions.local.platform import ensure_storage, function_apps
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
-from sdk.contracts import tokens
+from sdk.auth import tokens
 from sdk.contracts.events import EventType
 from tests.support.servers import serve
 

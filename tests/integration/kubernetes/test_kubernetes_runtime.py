@@ -14,7 +14,7 @@ from kubernetes import client as k8s
 from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import manifests as mf
 from functions.runtimes.kubernetes import KubernetesConfig, KubernetesRuntime
-from sdk.errors import PermanentError, TemporaryError, ValidationError
+from sdk.contracts.errors import PermanentError, TemporaryError, ValidationError
 from tests.integration.kubernetes.emulator import NAMESPACE, NOW, Cluster
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,5 @@
-"""How a cluster deployment builds the runtime from settings (bootstrap.runtime_for)."""
+"""How a cluster deployment builds the runtime from settings (bootstrap.runtime_for): typed
+TRAINYARD_KUBERNETES_* fields, no reflection."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from functions.runtimes.kubernetes import KubernetesConfig, config_from, from_settings
+from functions import bootstrap
+from functions.runtimes.kubernetes import KubernetesConfig, KubernetesRuntime
 from functions.settings import Settings
 from tests.integration.kubernetes.emulator import NAMESPACE, Cluster
 from tests.integration.kubernetes.test_kubernetes_runtime import spec
@@ -15,27 +17,38 @@ from tests.integration.kubernetes.test_kubernetes_runtime import spec
 pytestmark = pytest.mark.integration
 
 
-class ClusterSettings(Settings):
-    """Settings as a deployment may extend them: a kubeconfig and more kubernetes_* knobs."""
-
-    kubeconfig: str | None = None
-    kubernetes_image_pull_policy: str = "IfNotPresent"
-    kubernetes_image_pull_secrets: list[str] = ["regcred"]
-
-
-def settings(**values: object) -> ClusterSettings:
-    return ClusterSettings(token_secret="0123456789abcdef" * 2, runtime="kubernetes", **values)  # type: ignore[arg-type]
+def settings(**values: object) -> Settings:
+    return Settings(token_secret="0123456789abcdef" * 2, runtime="kubernetes",  # type: ignore[arg-type]
+                    event_key="fedcba9876543210" * 2, **values)
 
 
 def test_kubernetes_fields_of_the_settings_shape_the_config() -> None:
-    config = config_from(settings(kubernetes_namespace="ml-jobs"))
+    config = bootstrap.kubernetes_config(settings(kubernetes_namespace="ml-jobs",
+                                                  kubernetes_image_pull_policy="IfNotPresent",
+                                                  kubernetes_image_pull_secrets=["regcred"]))
     assert config == KubernetesConfig(namespace="ml-jobs", image_pull_policy="IfNotPresent",
                                       image_pull_secrets=("regcred",))
 
 
+def test_every_config_field_has_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each KubernetesConfig field is a real, typed TRAINYARD_KUBERNETES_* setting (read from the environment)."""
+    monkeypatch.setenv("TRAINYARD_KUBERNETES_SCRATCH_MB", "2048")
+    monkeypatch.setenv("TRAINYARD_KUBERNETES_IMAGE_PULL_SECRETS", '["a", "b"]')
+    monkeypatch.setenv("TRAINYARD_KUBERNETES_SERVICE_ACCOUNT", "trainer")
+    config = bootstrap.kubernetes_config(settings())
+    assert (config.scratch_mb, config.image_pull_secrets, config.service_account) == (2048, ("a", "b"), "trainer")
+    assert set(KubernetesConfig.__dataclass_fields__) - {"secret_env"} <= {
+        name.removeprefix("kubernetes_") for name in Settings.model_fields}
+
+
+def test_a_mistyped_kubernetes_setting_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="kubernetes_image_pull_policy"):
+        settings(kubernetes_image_pull_policy="Sometimes")
+
+
 def test_plain_settings_keep_the_defaults_but_the_namespace() -> None:
     plain = Settings(token_secret="0123456789abcdef" * 2, kubernetes_namespace="ns")
-    assert config_from(plain) == KubernetesConfig(namespace="ns")
+    assert bootstrap.kubernetes_config(plain) == KubernetesConfig(namespace="ns")
 
 
 def test_a_runtime_from_settings_talks_to_the_cluster_of_its_kubeconfig(cluster: Cluster, tmp_path: Path) -> None:
@@ -46,7 +59,9 @@ def test_a_runtime_from_settings_talks_to_the_cluster_of_its_kubeconfig(cluster:
         "users": [{"name": "launcher", "user": {"token": "not-checked"}}],
         "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "launcher"}}],
     }))
-    runtime = from_settings(settings(kubeconfig=str(kubeconfig), kubernetes_namespace=NAMESPACE))
+    runtime = bootstrap.runtime_for(settings(kubeconfig=str(kubeconfig), kubernetes_namespace=NAMESPACE,
+                                             kubernetes_image_pull_secrets=["regcred"]))
+    assert isinstance(runtime, KubernetesRuntime)
 
     runtime.launch(spec("j-1"))
 

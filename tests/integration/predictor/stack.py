@@ -26,8 +26,8 @@ from predictor.inference.settings import InferenceSettings
 from predictor.sidecar.app import create_app
 from predictor.sidecar.components import Components
 from predictor.sidecar.settings import SidecarSettings
-from sdk.contracts import tokens
-from sdk.errors import Unauthenticated
+from sdk.auth import tokens
+from sdk.contracts.errors import Unauthenticated
 from sdk.models import archive
 from tests.conftest import free_port
 

@@ -67,7 +67,7 @@ def test_entry_points_serve_the_seed_example(tmp_path: Path, embeddings_dir: Pat
         base = f"http://127.0.0.1:{http_port}"
         wait_ready(base + "/healthz", sidecar, log=logs[1])
         wait_ready(base + "/readyz", inference, log=logs[0])
-        from sdk.contracts import tokens
+        from sdk.auth import tokens
 
         token = tokens.user_token(tenant="acme", sub="ana", secret=SECRET)
         response = httpx.post(base + "/v2/language/intent", headers={"Authorization": f"Bearer {token}"},

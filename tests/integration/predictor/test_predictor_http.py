@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sdk.contracts import tokens
+from sdk.auth import tokens
 from sdk.models.png import encode_gray
 from sdk.models.vision import SHAPES, shapes
 from tests.integration.predictor.stack import SECRET, Published, Stack

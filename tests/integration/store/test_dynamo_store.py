@@ -12,12 +12,12 @@ import pytest
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity
+from functions.local.moto_isolation import isolate_moto_dynamodb
 from functions.store import rules
 from functions.store.dynamo import DynamoStore
-from functions.store.local import isolate_moto_dynamodb
 from functions.store.tables import Tables, create_all, delete_all, make_tables
+from sdk.contracts.errors import PermanentError, TemporaryError
 from sdk.contracts.specs import FailureKind
-from sdk.errors import PermanentError, TemporaryError
 from tests.store_contract import Store, StoreContract, at, job, launched, queued
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def isolated_moto() -> Iterator[None]:
-    """Without it moto over-admits concurrent launches (see functions.store.local)."""
+    """Without it moto over-admits concurrent launches (see functions.local.moto_isolation)."""
     undo = isolate_moto_dynamodb()
     yield
     undo()

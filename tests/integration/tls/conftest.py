@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from predictor import build_proto
-from sdk import certs
-from sdk.tls import TLSFiles
+from sdk.auth import certs
+from sdk.auth.tls import TLSFiles
 
 
 def pytest_configure(config: pytest.Config) -> None:

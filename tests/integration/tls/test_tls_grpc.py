@@ -17,14 +17,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from predictor.generated import intent_pb2, intent_pb2_grpc
 from predictor.inference.core import InferenceCore
-from predictor.inference.postprocess import Ranked
 from predictor.inference.server import RunningServer, start
 from predictor.inference.settings import InferenceSettings
 from predictor.inference.store import ModelStore
+from predictor.ranking import Ranked
 from predictor.sidecar.inference_client import InferenceAnswer, InferenceClient, open_channel
 from predictor.sidecar.settings import SidecarSettings
-from sdk import tls
-from sdk.errors import PermanentError, TemporaryError
+from sdk.auth import tls
+from sdk.contracts.errors import PermanentError, TemporaryError
 from tests.integration.tls.conftest import Pki
 
 pytestmark = pytest.mark.integration

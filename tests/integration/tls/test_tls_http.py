@@ -1,5 +1,5 @@
 """Mutual TLS between the SDK and an HTTP API: a real uvicorn server on 127.0.0.1 with the
-options `sdk.tls.uvicorn_ssl_options` gives, a tiny FastAPI app standing in for the platform,
+options `sdk.auth.tls.uvicorn_ssl_options` gives, a tiny FastAPI app standing in for the platform,
 and the real SDK clients (Client, Trainer, the sidecar's resolver)."""
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from predictor.sidecar.components import build_components, close_components
 from predictor.sidecar.metrics import Metrics
 from predictor.sidecar.settings import SidecarSettings
 from sdk import http
+from sdk.auth.tls import TLSFiles, client_context, uvicorn_ssl_options
 from sdk.client import Client
+from sdk.contracts.errors import NotFound, PermanentError, TemporaryError
 from sdk.contracts.events import EventType
-from sdk.errors import NotFound, PermanentError, TemporaryError
-from sdk.tls import TLSFiles, client_context, uvicorn_ssl_options
 from sdk.trainer import Trainer
 from tests.conftest import free_port
 from tests.integration.tls.conftest import Pki

@@ -28,8 +28,8 @@ from functions.local.platform import ensure_storage
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
-from sdk.contracts import tokens
-from sdk.contracts.signing import new_key_pem
+from sdk.auth import tokens
+from sdk.auth.signing import new_key_pem
 from tests.support.servers import serve
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims, flip_signature, hmac_signed, unsigned
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from functions.api.app import create_app
 from functions.api.policy import ROUTES
 from functions.domain.audit import Decision
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from tests.support.harness import SECRET, Harness, harness
 
 USER_ROLES = [Role.DATA_SCIENTIST, Role.APPROVER, Role.ADMIN, Role.SERVICE]
@@ -102,7 +102,8 @@ PROJECT_WORK = {("POST", "/v1/projects"), ("GET", "/v1/projects"), ("GET", "/v1/
                 ("GET", "/v1/projects/{project_id}/comparison"), ("POST", "/v1/projects/{project_id}/datasets"),
                 ("GET", "/v1/tasks/{task_id}"), ("GET", "/v1/tasks/{task_id}/jobs"), ("GET", "/v1/jobs/{job_id}"),
                 ("PATCH", "/v1/tasks/{task_id}"), ("POST", "/v1/tasks/{task_id}/archive"),
-                ("POST", "/v1/tasks/{task_id}/unarchive"),
+                ("POST", "/v1/tasks/{task_id}/unarchive"), ("POST", "/v1/tasks/{task_id}/rerun"),
+                ("GET", "/v1/tasks/{task_id}/diff/{other_id}"),
                 ("POST", "/v1/jobs/{job_id}/cancel"), ("GET", "/v1/jobs/{job_id}/epochs"),
                 ("GET", "/v1/jobs/{job_id}/checkpoints"), ("GET", "/v1/jobs/{job_id}/logs"),
                 ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),

@@ -7,7 +7,7 @@ import pytest
 from functions.core import launching, reporting
 from functions.domain.model import JobState
 from sdk.contracts import events as ev
-from sdk.errors import ValidationError
+from sdk.contracts.errors import ValidationError
 from tests.support.harness import harness
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from functions.core import launching, reads, reporting
 from sdk.contracts import events as ev
-from sdk.errors import ValidationError
+from sdk.contracts.errors import ValidationError
 from tests.support.harness import Harness, harness
 
 

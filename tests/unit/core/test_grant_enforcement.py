@@ -14,10 +14,10 @@ from functions.domain import lifecycle
 from functions.domain.approvals import ApprovalState, GrantAction
 from functions.domain.audit import Decision
 from functions.domain.model import Job, JobState, Project, Task
+from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
+from sdk.contracts.errors import Conflict
 from sdk.contracts.specs import FailureKind, TaskSpec
-from sdk.contracts.tokens import Role
-from sdk.errors import Conflict
 from tests.support.harness import Harness, harness, person
 
 DAY = 86_400.0

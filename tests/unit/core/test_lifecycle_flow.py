@@ -6,11 +6,11 @@ import pytest
 
 from functions.core import launching, reporting, sweeping
 from functions.domain.model import JobState
+from sdk.auth import tokens
 from sdk.contracts import events as ev
-from sdk.contracts import tokens
+from sdk.contracts.errors import Conflict, NotFound, PermanentError, TemporaryError, ValidationError
 from sdk.contracts.events import EventType
 from sdk.contracts.specs import FailureKind
-from sdk.errors import Conflict, NotFound, PermanentError, TemporaryError, ValidationError
 from tests.support.harness import SECRET, Harness, harness
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from functions.core import launching, models, reporting
 from sdk.contracts import events as ev
-from sdk.errors import Conflict, NotFound, ValidationError
+from sdk.contracts.errors import Conflict, NotFound, ValidationError
 from sdk.models.archive import pack_checkpoint, read_archive_manifest
 from tests.support.harness import Harness, harness
 
@@ -39,7 +39,7 @@ def test_publish_best_checkpoint_by_metric_and_resolve() -> None:
     assert manifest.created_from == {"job_id": job_id, "epoch": 2}
     assert models.publish(h.deps, tenant="acme", job_id=job_id, metric="loss")[0].epoch == 2  # loss: min
     resolved = models.resolve(h.deps, tenant="acme", model_id=model.model_id)
-    assert resolved["sha256"] == model.sha256 and str(resolved["url"]).startswith("memory://")
+    assert resolved.sha256 == model.sha256 and resolved.url.startswith("memory://")
 
 
 def test_publishing_twice_returns_the_same_model() -> None:

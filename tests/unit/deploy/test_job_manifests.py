@@ -15,7 +15,7 @@ import yaml
 
 from functions.ports import LaunchSpec
 from functions.runtimes import manifests as mf
-from sdk.errors import ValidationError
+from sdk.contracts.errors import ValidationError
 from tests.unit.deploy.validation import validate
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from functions.domain import lifecycle
 from functions.domain.model import Job, JobState
+from sdk.contracts.errors import InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import InvalidTransition
 from tests.support.builders import T0, job
 
 

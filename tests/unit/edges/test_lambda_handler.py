@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from functions import bootstrap
-from sdk.contracts import tokens
+from sdk.auth import tokens
 from tests.support.harness import SECRET, Harness, harness
 
 

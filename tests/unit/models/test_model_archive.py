@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk.errors import ValidationError
+from sdk.contracts.errors import ValidationError
 from sdk.models import archive
 from sdk.models.archive import Limits, UnsafeArchive
 

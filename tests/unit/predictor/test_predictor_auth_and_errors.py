@@ -7,8 +7,8 @@ import pytest
 
 from predictor.sidecar.app import IntentBody, error_response, parse, status_for
 from predictor.sidecar.auth import Authenticator
-from sdk.contracts import tokens
-from sdk.errors import (
+from sdk.auth import tokens
+from sdk.contracts.errors import (
     Forbidden,
     NotFound,
     PermanentError,

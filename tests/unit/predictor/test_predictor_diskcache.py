@@ -7,7 +7,7 @@ import pytest
 
 from predictor.sidecar.diskcache import ArchiveRefused, DiskCache
 from predictor.sidecar.resolver import Resolution
-from sdk.errors import PermanentError
+from sdk.contracts.errors import PermanentError
 from sdk.models import archive
 from sdk.models.archive import Limits
 

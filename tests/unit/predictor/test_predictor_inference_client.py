@@ -7,7 +7,7 @@ import pytest
 
 from predictor.generated import common_pb2
 from predictor.sidecar.inference_client import InferenceTimeout, _failure, _renormalized, _translate
-from sdk.errors import PermanentError, TemporaryError, ValidationError
+from sdk.contracts.errors import PermanentError, TemporaryError, ValidationError
 
 
 def rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:

@@ -11,7 +11,7 @@ from predictor.inference.core import InferenceCore
 from predictor.inference.errors import ModelInvalid, WrongKind
 from predictor.inference.models import ModelLoader, module_bytes
 from predictor.inference.store import ModelStore
-from sdk.errors import ValidationError
+from sdk.contracts.errors import ValidationError
 from sdk.models import archive, embeddings
 from sdk.models.intent import IntentClassifier, intent_checkpoint, intent_config
 from sdk.models.png import encode_gray

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from predictor.sidecar.resolver import CachedResolver, PlatformResolver
-from sdk.errors import NotFound, PermanentError, TemporaryError, Unauthenticated
+from sdk.contracts.errors import NotFound, PermanentError, TemporaryError, Unauthenticated
 
 SHA = "f" * 64
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from predictor.inference.postprocess import Ranked
 from predictor.inference.store import Lookup, ModelStore
-from sdk.errors import NotFound, ValidationError
+from predictor.ranking import Ranked
+from sdk.contracts.errors import NotFound, ValidationError
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
 

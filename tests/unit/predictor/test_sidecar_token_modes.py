@@ -11,7 +11,7 @@ from pydantic import ValidationError as SettingsError
 
 from predictor.sidecar.components import token_verifier
 from predictor.sidecar.settings import SidecarSettings
-from sdk.errors import Unauthenticated
+from sdk.contracts.errors import Unauthenticated
 from tests.unit.tokens.forge import Idp, claims, hmac_signed
 
 ISSUER = "https://idp.example.com/"

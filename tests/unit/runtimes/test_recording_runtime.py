@@ -9,7 +9,7 @@ import pytest
 from functions.ports import JobRuntime, LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST
 from functions.runtimes.recording import RecordingRuntime
-from sdk.errors import TemporaryError, ValidationError
+from sdk.contracts.errors import TemporaryError, ValidationError
 
 
 def spec(job_id: str, **overrides: object) -> LaunchSpec:

@@ -12,8 +12,8 @@ from typer.testing import CliRunner, Result
 
 from sdk import http
 from sdk.cli import make_app
-from sdk.cli_config import LocalConfig, write_local_config
-from sdk.cli_session import Deps
+from sdk.cli.config import LocalConfig, write_local_config
+from sdk.cli.session import Deps
 from sdk.client import Client
 from sdk.predict import Predictor
 from tests.unit.sdk.sdk_fake_platform import MODEL, PREDICTION, PREDICTOR_URL, FakePlatform, sidecar_error

@@ -11,7 +11,7 @@ import pytest
 
 from sdk import http
 from sdk.client import Client, ModelView
-from sdk.errors import (
+from sdk.contracts.errors import (
     Forbidden,
     NotFound,
     PermanentError,

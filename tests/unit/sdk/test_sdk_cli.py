@@ -16,9 +16,9 @@ import typer
 from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
-from sdk.cli_config import LocalConfig, write_local_config
-from sdk.cli_projects import parse_param
-from sdk.cli_session import Deps, run_forwarding_interrupt
+from sdk.cli.config import LocalConfig, write_local_config
+from sdk.cli.projects import parse_param
+from sdk.cli.session import Deps, run_forwarding_interrupt
 from sdk.client import Client
 from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform
 

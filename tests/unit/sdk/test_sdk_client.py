@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from sdk.client import Client, JobView
+from sdk.contracts.errors import Conflict, Forbidden, NotFound, TemporaryError, Unauthenticated, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
-from sdk.errors import Conflict, Forbidden, NotFound, TemporaryError, Unauthenticated, ValidationError
 from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform
 
 

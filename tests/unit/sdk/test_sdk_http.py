@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from sdk import http
-from sdk.errors import (
+from sdk.contracts.errors import (
     AlreadyProcessed,
     Conflict,
     Forbidden,

@@ -9,8 +9,8 @@ import pytest
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.store import rules
+from sdk.contracts.errors import CapacityExhausted, InvalidTransition
 from sdk.contracts.specs import FailureKind
-from sdk.errors import CapacityExhausted, InvalidTransition
 from tests.store_contract import at, job
 
 

@@ -1,4 +1,4 @@
-"""sdk.certs: the local CA and the certificates it signs, checked with cryptography's RFC 5280
+"""sdk.auth.certs: the local CA and the certificates it signs, checked with cryptography's RFC 5280
 path validation (what a strict TLS peer does), at an injected time."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from sdk import certs
-from sdk.errors import Conflict, NotFound, ValidationError
+from sdk.auth import certs
+from sdk.contracts.errors import Conflict, NotFound, ValidationError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

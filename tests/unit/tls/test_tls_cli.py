@@ -13,7 +13,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
-from sdk.cli_session import Deps
+from sdk.cli.session import Deps
 
 
 def run(*args: str) -> Result:

@@ -1,4 +1,4 @@
-"""sdk.tls configuration pieces, the settings that feed them, the inference server's peer gate
+"""sdk.auth.tls configuration pieces, the settings that feed them, the inference server's peer gate
 (with a small fake ServicerContext) and how the SDK classifies TLS failures."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import pytest
 from predictor.inference.servicer import PeerGate
 from predictor.inference.settings import InferenceSettings
 from predictor.sidecar.settings import SidecarSettings
-from sdk import certs, http, tls
-from sdk.errors import PermanentError, TemporaryError, ValidationError
+from sdk import http
+from sdk.auth import certs, tls
+from sdk.contracts.errors import PermanentError, TemporaryError, ValidationError
 from sdk.trainer import TrainerEnv
 
 

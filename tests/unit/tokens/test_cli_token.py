@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from sdk.auth import tokens
+from sdk.auth.tokens import Role
 from sdk.cli import make_app
-from sdk.cli_token import parse_ttl
-from sdk.contracts import tokens
-from sdk.contracts.tokens import Role
+from sdk.cli.token import parse_ttl
 
 SECRET = "cli-test-secret-0123456789abcdef-xyz"
 

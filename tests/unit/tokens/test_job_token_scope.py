@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from functions.api.app import create_app
 from functions.core import launching
 from functions.domain.audit import AuditRecord, Decision
-from sdk.contracts import tokens
-from sdk.contracts.tokens import HS256Verifier, Role
+from sdk.auth import tokens
+from sdk.auth.tokens import HS256Verifier, Role
 from tests.support.harness import SECRET, Harness, harness
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sdk.contracts.jwks import FileKeys, JWKSVerifier, KeySource, RemoteKeys
-from sdk.errors import TemporaryError, Unauthenticated
+from sdk.auth.jwks import FileKeys, JWKSVerifier, KeySource, RemoteKeys
+from sdk.contracts.errors import TemporaryError, Unauthenticated
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims
 
 URL = "https://idp.test/jwks.json"

@@ -10,11 +10,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk.contracts import tokens
-from sdk.contracts.jwks import JWKSVerifier, StaticKeys, usable_keys
-from sdk.contracts.signing import IssuerRouter, PlatformSigner, load_keys, new_key_pem, verifier_for
-from sdk.contracts.tokens import HS256Verifier, Role
-from sdk.errors import Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.jwks import JWKSVerifier, StaticKeys, usable_keys
+from sdk.auth.signing import IssuerRouter, PlatformSigner, load_keys, new_key_pem, verifier_for
+from sdk.auth.tokens import HS256Verifier, Role
+from sdk.contracts.errors import Unauthenticated
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims, recording
 
 SECRET = "unit-test-secret-0123456789abcdef-xyz"

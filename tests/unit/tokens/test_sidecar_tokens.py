@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from predictor.sidecar.auth import Authenticator
-from sdk.contracts import tokens
-from sdk.contracts.jwks import JWKSVerifier, StaticKeys, usable_keys
-from sdk.contracts.tokens import Claims
-from sdk.errors import Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.jwks import JWKSVerifier, StaticKeys, usable_keys
+from sdk.auth.tokens import Claims
+from sdk.contracts.errors import Unauthenticated
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims, hmac_signed
 
 

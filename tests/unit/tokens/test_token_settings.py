@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from functions import bootstrap
 from functions.settings import Settings
-from sdk.contracts import tokens
-from sdk.contracts.signing import new_key_pem
-from sdk.errors import Unauthenticated
+from sdk.auth import tokens
+from sdk.auth.signing import new_key_pem
+from sdk.contracts.errors import Unauthenticated
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims, recording
 
 SECRET = "unit-test-secret-0123456789abcdef-xyz"

@@ -10,9 +10,9 @@ from typing import Any
 import jwt
 import pytest
 
-from sdk.contracts.jwks import JWKSVerifier, StaticKeys, usable_keys
-from sdk.contracts.tokens import HS256Verifier, Role, TokenExpired
-from sdk.errors import Unauthenticated
+from sdk.auth.jwks import JWKSVerifier, StaticKeys, usable_keys
+from sdk.auth.tokens import HS256Verifier, Role, TokenExpired
+from sdk.contracts.errors import Unauthenticated
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims, flip_signature, hmac_signed, unsigned
 
 SECRET = "unit-test-secret-0123456789abcdef-xyz"

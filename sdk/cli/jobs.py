@@ -1,0 +1,136 @@
+"""`trainyard jobs ...`: list, show, cancel, logs, epochs, checkpoints, watch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from sdk.cli import output as out
+from sdk.cli.session import session
+from sdk.client import Client, EpochView, JobView
+
+
+def _job_rows(jobs: list[JobView]) -> list[list[str]]:
+    return [
+        [j.job_id, str(j.attempt), out.state(j.state), "-" if j.last_epoch is None else str(j.last_epoch),
+         out.when(j.created_at), out.when(j.finished_at), out.text(j.reason or "-")]
+        for j in jobs
+    ]  # fmt: skip
+
+
+def _show_job(j: JobView) -> None:
+    out.fields([
+        ("job", j.job_id), ("task", j.task_id), ("project", j.project_id), ("attempt", str(j.attempt)),
+        ("state", out.state(j.state)), ("reason", out.text(j.reason or "-")),
+        ("failure", out.text(j.failure_kind or "-")),
+        ("last epoch", "-" if j.last_epoch is None else str(j.last_epoch)),
+        ("metadata", out.text(out.scalars(j.metadata))), ("final metrics", out.metrics(j.final_metrics)),
+        ("created", out.when(j.created_at)), ("launched", out.when(j.launched_at)),
+        ("running", out.when(j.running_at)), ("finished", out.when(j.finished_at)),
+        ("deadline", out.when(j.deadline_at)),
+    ])  # fmt: skip
+
+
+def _metric_table(title: str, rows: list[tuple[list[str], dict[str, float]]], lead: list[str]) -> None:
+    names = sorted({name for _, values in rows for name in values})
+    body = [cells + [out.number(values.get(name)) for name in names] for cells, values in rows]
+    out.table(title, lead + names, body)
+
+
+def _latest(epochs: list[EpochView]) -> EpochView | None:
+    return max(epochs, key=lambda e: e.epoch, default=None)
+
+
+def follow(
+    client: Client, job_id: str, *, interval: float, sleep: Callable[[float], None], console: Console
+) -> JobView:
+    """Poll the job and its epochs into a progress bar until the job is terminal."""
+    columns = (
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(job_id, total=None, metrics="")
+        while True:
+            job = client.get_job(job_id)
+            epochs = client.epochs(job_id)
+            latest = _latest(epochs)
+            progress.update(
+                bar, total=job.total_epochs, completed=len({e.epoch for e in epochs}),
+                description=f"{job_id} {out.state(job.state)}",
+                metrics=out.metrics(latest.metrics) if latest else "",
+            )  # fmt: skip
+            if job.is_terminal:
+                return job
+            sleep(interval)
+
+
+def jobs_app() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("list")
+    def list_(ctx: typer.Context, task: str, json_: out.JsonOpt = False) -> None:
+        """List a task's jobs (one per attempt)."""
+        jobs = session(ctx).client().list_jobs(task)
+        if json_:
+            out.print_json(jobs)
+            return
+        cols = ["id", "attempt", "state", "epoch", "created", "finished", "reason"]
+        out.table(f"jobs of {task}", cols, _job_rows(jobs))
+
+    @app.command("show")
+    def show(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
+        """Show one job."""
+        out.emit(session(ctx).client().get_job(job), as_json=json_, render=_show_job)
+
+    @app.command("cancel")
+    def cancel(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
+        """Cancel a job (it is not retried)."""
+        j = session(ctx).client().cancel_job(job)
+        out.emit(j, as_json=json_, render=lambda j: out.stdout().print(f"job {j.job_id} {out.state(j.state)}"))
+
+    @app.command("logs")
+    def logs(ctx: typer.Context, job: str) -> None:
+        """Print a job's stored logs."""
+        typer.echo(session(ctx).client().logs(job), nl=False)
+
+    @app.command("epochs")
+    def epochs(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
+        """A job's epoch metrics, one row per epoch."""
+        items = session(ctx).client().epochs(job)
+        if json_:
+            out.print_json(items)
+            return
+        _metric_table(f"epochs of {job}", [([str(e.epoch), out.when(e.reported_at)], e.metrics) for e in items],
+                      ["epoch", "reported"])  # fmt: skip
+
+    @app.command("checkpoints")
+    def checkpoints(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
+        """A job's checkpoints: artifact key, size, sha256, metrics."""
+        items = session(ctx).client().checkpoints(job)
+        if json_:
+            out.print_json(items)
+            return
+        rows = [([str(c.epoch), out.text(c.key), str(c.size_bytes), c.sha256[:12]], c.metrics) for c in items]
+        _metric_table(f"checkpoints of {job}", rows, ["epoch", "key", "bytes", "sha256"])
+
+    @app.command("watch")
+    def watch(
+        ctx: typer.Context,
+        job: str,
+        interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 2.0,
+    ) -> None:
+        """Follow a job live until it finishes; exit 1 unless it succeeded."""
+        s = session(ctx)
+        console = out.stdout()
+        final = follow(s.client(), job, interval=interval, sleep=s.deps.sleep, console=console)
+        console.print(f"job {final.job_id} {out.state(final.state)} {out.metrics(final.final_metrics)}")
+        if final.state != "SUCCEEDED":
+            out.print_error(f"job {final.job_id} ended {final.state}: {final.reason or 'no reason given'}")
+            raise typer.Exit(1)
+
+    return app

@@ -1,0 +1,115 @@
+"""Rendering for the CLI: rich tables for people, raw JSON for scripts, one red line for errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sdk.contracts.errors import Problem, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON response.")]
+
+STATE_STYLE = {
+    "QUEUED": "dim",
+    "LAUNCHING": "cyan",
+    "RUNNING": "blue",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "TIMED_OUT": "red",
+    "CANCELLED": "yellow",
+}
+
+
+def stdout() -> Console:
+    # Built per call so it writes to whatever sys.stdout is now (CliRunner swaps it).
+    return Console(highlight=False, soft_wrap=False)
+
+
+def print_error(message: str) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] [red]{escape(message)}[/]")
+
+
+def print_json(value: BaseModel | Sequence[BaseModel] | Mapping[str, Any]) -> None:
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    elif isinstance(value, Mapping):
+        data = dict(value)
+    else:
+        data = [v.model_dump(mode="json") for v in value]
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def emit(value: M, *, as_json: bool, render: Callable[[M], None]) -> None:
+    """Raw JSON for scripts, or the human rendering."""
+    if as_json:
+        print_json(value)
+    else:
+        render(value)
+
+
+def build(model: type[M], data: Mapping[str, Any]) -> M:
+    """Validate CLI input into a spec, reporting every problem the way the server would."""
+    try:
+        return model.model_validate(dict(data))
+    except PydanticValidationError as exc:
+        problems = [
+            Problem(field=".".join(str(x) for x in e["loc"]) or model.__name__, message=e["msg"]) for e in exc.errors()
+        ]
+        raise ValidationError(problems) from exc
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    for row in rows:
+        t.add_row(*row)
+    stdout().print(t)
+
+
+def fields(pairs: Sequence[tuple[str, str]]) -> None:
+    """A two-column key/value view of one resource."""
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for key, value in pairs:
+        t.add_row(key, value)
+    stdout().print(t)
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+def state(value: str | None) -> str:
+    if not value:
+        return "-"
+    return f"[{STATE_STYLE.get(value, 'white')}]{value}[/]"
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def metrics(values: Mapping[str, float]) -> str:
+    return "  ".join(f"{k}={number(v)}" for k, v in sorted(values.items())) or "-"
+
+
+def scalars(values: Mapping[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(values.items())) or "-"
+
+
+def text(value: object) -> str:
+    """Escape server-provided text so rich never reads it as markup."""
+    return escape(str(value))

@@ -1,0 +1,202 @@
+"""`trainyard projects ...` and `trainyard tasks ...`."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated, Any
+
+import typer
+
+from sdk.cli import output as out
+from sdk.cli.session import session
+from sdk.cli.task_edit import add_rerun_commands, add_task_edit_commands
+from sdk.client import ProjectView, TaskView
+from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
+
+Scalar = str | int | float | bool
+DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (repeatable).")]
+
+
+def _project_rows(projects: list[ProjectView]) -> list[list[str]]:
+    return [
+        [p.project_id, out.text(p.name), "yes" if p.active else "no", out.text(", ".join(p.datasets) or "-"),
+         out.when(p.expires_at)]
+        for p in projects
+    ]  # fmt: skip
+
+
+def _show_project(p: ProjectView) -> None:
+    out.fields([
+        ("project", p.project_id), ("name", out.text(p.name)), ("tenant", out.text(p.tenant)),
+        ("purpose", out.text(p.purpose)), ("datasets", out.text(", ".join(p.datasets) or "-")),
+        ("active", "yes" if p.active else "no"), ("created", out.when(p.created_at)),
+        ("expires", out.when(p.expires_at)),
+    ])  # fmt: skip
+
+
+def projects_app() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("create")
+    def create(
+        ctx: typer.Context,
+        name: str,
+        purpose: Annotated[str, typer.Option(help="Why this project exists (shown to approvers).")],
+        dataset: DatasetOpt = None,
+        ttl_days: Annotated[int | None, typer.Option(help="Days until the project expires.")] = None,
+        json_: out.JsonOpt = False,
+    ) -> None:
+        """Create a project."""
+        data: dict[str, Any] = {"name": name, "purpose": purpose, "datasets": dataset or []}
+        if ttl_days is not None:
+            data["ttl_days"] = ttl_days
+        project = session(ctx).client().create_project(out.build(ProjectSpec, data))
+        out.emit(project, as_json=json_, render=_show_project)
+
+    @app.command("list")
+    def list_(ctx: typer.Context, json_: out.JsonOpt = False) -> None:
+        """List your projects."""
+        projects = session(ctx).client().list_projects()
+        if json_:
+            out.print_json(projects)
+            return
+        out.table("projects", ["id", "name", "active", "datasets", "expires"], _project_rows(projects))
+
+    @app.command("show")
+    def show(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
+        """Show one project."""
+        p = session(ctx).client().get_project(project)
+        out.emit(p, as_json=json_, render=_show_project)
+
+    @app.command("update")
+    def update(
+        ctx: typer.Context,
+        project: str,
+        purpose: Annotated[str | None, typer.Option(help="New purpose.")] = None,
+        dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Replaces the dataset list.")] = None,
+        ttl_days: Annotated[int | None, typer.Option(help="New TTL in days.")] = None,
+        json_: out.JsonOpt = False,
+    ) -> None:
+        """Change a project's purpose, datasets or TTL."""
+        changes = {"purpose": purpose, "datasets": dataset, "ttl_days": ttl_days}
+        patch = out.build(ProjectPatch, {k: v for k, v in changes.items() if v is not None})
+        p = session(ctx).client().update_project(project, patch)
+        out.emit(p, as_json=json_, render=_show_project)
+
+    @app.command("delete")
+    def delete(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
+        """Deactivate a project (no new tasks; its records stay)."""
+        p = session(ctx).client().delete_project(project)
+        out.emit(p, as_json=json_, render=lambda p: out.stdout().print(f"project {p.project_id} deactivated"))
+
+    return app
+
+
+def parse_param(text: str) -> tuple[str, Scalar]:
+    """`k=v` with v typed: int, then float, then true/false, else the string itself."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--param")
+    value: Scalar
+    for cast in (int, float):
+        try:
+            value = cast(raw)
+            return key, value
+        except ValueError:
+            pass
+    if raw.lower() in ("true", "false"):
+        return key, raw.lower() == "true"
+    return key, raw
+
+
+def task_spec_data(
+    name: str, *, command: str | None, image: str | None, params: list[str], datasets: list[str],
+    resources: dict[str, Any], retries: int | None, limits: dict[str, Any], pool: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The TaskSpec fields the user set; everything else keeps the spec's defaults."""
+    data: dict[str, Any] = {"name": name, "datasets": datasets, "hyperparameters": dict(map(parse_param, params))}
+    if command:
+        data["command"] = shlex.split(command)
+    if image:
+        data["image"] = image
+    if pool:
+        data["pool"] = pool
+    if retries is not None:
+        data["retry"] = {"max_retries": retries}
+    data["resources"] = {k: v for k, v in resources.items() if v is not None}
+    data["limits"] = {k: v for k, v in limits.items() if v is not None}
+    return data
+
+
+def _task_rows(tasks: list[TaskView]) -> list[list[str]]:
+    return [
+        [t.task_id, out.text(t.spec.name), out.text(out.scalars(t.spec.hyperparameters)), out.when(t.created_at)]
+        for t in tasks
+    ]
+
+
+def tasks_app() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.command("create")
+    def create(
+        ctx: typer.Context,
+        project: str,
+        name: Annotated[str, typer.Option(help="Task (trial) name.")],
+        command: Annotated[str | None, typer.Option(help='Local command, shell-quoted: "python train.py".')] = None,
+        image: Annotated[str | None, typer.Option(help="Container image (Kubernetes runtime).")] = None,
+        param: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE (repeatable).")] = None,
+        dataset: DatasetOpt = None,
+        cpu: Annotated[float | None, typer.Option(help="CPU cores.")] = None,
+        memory_mb: Annotated[int | None, typer.Option(help="Memory in MiB.")] = None,
+        gpu: Annotated[int | None, typer.Option(help="GPUs.")] = None,
+        retries: Annotated[int | None, typer.Option(help="Attempts after the first.")] = None,
+        launch_s: Annotated[float | None, typer.Option(help="Seconds to report running.")] = None,
+        epoch_s: Annotated[float | None, typer.Option(help="Max seconds between epoch reports.")] = None,
+        ttl_s: Annotated[float | None, typer.Option(help="Max seconds for the whole job.")] = None,
+        pool: Annotated[str | None, typer.Option(help="Capacity pool.")] = None,
+        json_: out.JsonOpt = False,
+    ) -> None:
+        """Create a task; its first job is queued at once."""
+        data = task_spec_data(
+            name, command=command, image=image, params=param or [], datasets=dataset or [],
+            resources={"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}, retries=retries,
+            limits={"launch_s": launch_s, "epoch_s": epoch_s, "ttl_s": ttl_s}, pool=pool,
+        )  # fmt: skip
+        created = session(ctx).client().create_task(project, out.build(TaskSpec, data))
+        if json_:
+            out.print_json(created)
+            return
+        out.stdout().print(
+            f"task {created.task.task_id} created; job {created.job.job_id} {out.state(created.job.state)}"
+        )
+
+    @app.command("list")
+    def list_(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
+        """List a project's tasks."""
+        tasks = session(ctx).client().list_tasks(project)
+        if json_:
+            out.print_json(tasks)
+            return
+        out.table(f"tasks of {project}", ["id", "name", "params", "created"], _task_rows(tasks))
+
+    @app.command("show")
+    def show(ctx: typer.Context, task: str, json_: out.JsonOpt = False) -> None:
+        """Show one task and its spec."""
+        t = session(ctx).client().get_task(task)
+        if json_:
+            out.print_json(t)
+            return
+        s = t.spec
+        out.fields([
+            ("task", t.task_id), ("project", t.project_id), ("name", out.text(s.name)),
+            ("run", out.text(s.image or shlex.join(s.command))), ("args", out.text(shlex.join(s.args) or "-")),
+            ("params", out.text(out.scalars(s.hyperparameters))), ("datasets", out.text(", ".join(s.datasets) or "-")),
+            ("resources", f"cpu={s.resources.cpu:g} memory={s.resources.memory_mb}MiB gpu={s.resources.gpu}"),
+            ("limits", f"launch={s.limits.launch_s:g}s epoch={s.limits.epoch_s:g}s ttl={s.limits.ttl_s:g}s"),
+            ("retries", str(s.retry.max_retries)), ("pool", s.pool), ("created", out.when(t.created_at)),
+        ])  # fmt: skip
+
+    add_task_edit_commands(app)
+    add_rerun_commands(app)
+    return app

@@ -1,0 +1,34 @@
+"""Where things lie in the buckets: the one definition of every object key the platform writes.
+
+    datasets   {tenant}/{project_id}/{name}                       a project's dataset
+    artifacts  {tenant}/{project_id}/{job_id}/...                 what a job's trainer uploads
+               (checkpoints/epoch-NNNN/<file>, processed/<file>, ...: the trainer picks the rest)
+    artifacts  {tenant}/models/{model_id}.tar.gz                  a published model's archive
+    logs       {tenant}/{job_id}/runtime.log                      the runtime's log, kept at cleanup
+    logs       {tenant}/{job_id}/reported.log                     the logs a trainer attached to its failure
+
+Every key starts with the tenant, so a bucket policy or a lifecycle rule can be scoped per tenant.
+"""
+
+from __future__ import annotations
+
+
+def dataset(tenant: str, project_id: str, name: str) -> str:
+    return f"{tenant}/{project_id}/{name}"
+
+
+def artifact_prefix(tenant: str, project_id: str, job_id: str) -> str:
+    """The prefix a job's trainer may upload under (and the only one its checkpoints may name)."""
+    return f"{tenant}/{project_id}/{job_id}/"
+
+
+def model_archive(tenant: str, model_id: str) -> str:
+    return f"{tenant}/models/{model_id}.tar.gz"
+
+
+def runtime_log(tenant: str, job_id: str) -> str:
+    return f"{tenant}/{job_id}/runtime.log"
+
+
+def reported_log(tenant: str, job_id: str) -> str:
+    return f"{tenant}/{job_id}/reported.log"
