@@ -28,7 +28,7 @@ TENANT_SK_PREFIX = "tenant#"
 # The deadlines index is written on every report of every active job. Keyed by pool alone,
 # 10,000 jobs reporting every 10 s put ~2,000 writes/s on one partition (DynamoDB takes
 # ~1,000/s per partition); `<pool>#<shard>` spreads them, and the sweep queries each shard.
-DEADLINE_SHARDS = 16
+DEADLINE_SHARDS = 8
 
 COUNTERS = ("slots", "cpu_milli", "memory_mb", "gpu")
 
