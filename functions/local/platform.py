@@ -1,6 +1,6 @@
 """The embedded default: the whole platform in one process on 127.0.0.1.
 
-moto's DynamoDB+S3 server (unless endpoints are given), the HTTP API at / on the public
+State in a durable embedded store and SeaweedFS (unless an AWS endpoint is given), the HTTP API at / on the public
 port, and, on an internal listener only the platform reaches (a UNIX socket in a private
 0700 directory, never the public port): the functions (the same functions-framework ASGI
 apps a cluster runs) under /fn/<name> and the local dispatcher under /broker. A ticker
@@ -40,11 +40,11 @@ from functions.core.deps import Deps
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
-from functions.local.moto_isolation import isolate_moto_dynamodb
 from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.tables import create_all
+from functions.ui.app import UiOptions
 from sdk.auth import tokens
 from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
@@ -92,8 +92,10 @@ def secret_for(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def ensure_storage(deps: Deps, settings: Settings) -> None:
-    create_all(bootstrap.tables_for(settings))
+def ensure_storage(deps: Deps, settings: Settings, *, tables: bool = True) -> None:
+    """Create what is missing: the DynamoDB tables (unless the store is local mode's own) and buckets."""
+    if tables:
+        create_all(bootstrap.tables_for(settings))
     for store in (deps.datasets, deps.artifacts, deps.logs):
         ensure = getattr(store, "ensure_bucket", None)
         if ensure is not None:
@@ -132,7 +134,8 @@ def internal_socket_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def build_apps(deps: Deps, options: LocalOptions, *, internal: Path) -> tuple[Starlette, Starlette, Dispatcher]:
+def build_apps(deps: Deps, options: LocalOptions, *, internal: Path,
+               ui: UiOptions | None = None) -> tuple[Starlette, Starlette, Dispatcher]:
     """The public app (the API only) and the internal one (functions and the dispatcher),
     served on the UNIX socket `internal`."""
     dispatcher = Dispatcher(functions_url="http://internal/fn",
@@ -150,7 +153,8 @@ def build_apps(deps: Deps, options: LocalOptions, *, internal: Path) -> tuple[St
 
     routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps().items()]  # type: ignore[arg-type]
     routes += [Mount("/broker", app=dispatcher.app())]
-    return Starlette(routes=[Mount("/", app=create_app(deps))]), Starlette(routes=routes, lifespan=lifespan), dispatcher
+    public = Starlette(routes=[Mount("/", app=create_app(deps, ui=ui))])  # the API and its web UI at /ui/
+    return public, Starlette(routes=routes, lifespan=lifespan), dispatcher
 
 
 @contextlib.contextmanager
@@ -194,21 +198,16 @@ def dev_tokens(settings: Settings, tenant: str) -> dict[str, str]:
             for key, (who, role) in people.items()}
 
 
-@contextlib.contextmanager
-def embedded_aws() -> Iterator[str]:
-    """moto's server for DynamoDB and S3 on a free 127.0.0.1 port."""
-    import socket
+def ui_options(options: LocalOptions, people: dict[str, str], *, predictor_url: str | None) -> UiOptions:
+    """Local mode's web UI: a one-click sign-in link (a fresh secret code per start) for each
+    local person; the session cookie is Secure when the API speaks TLS."""
+    return UiOptions(predictor_url=predictor_url, dev_code=secrets.token_urlsafe(18),
+                     dev_tokens={"dev": people["token"], "approver": people["approver_token"],
+                                 "admin": people["admin_token"]},
+                     secure_cookie=options.tls is not None)
 
-    from moto.server import ThreadedMotoServer
 
-    undo = isolate_moto_dynamodb()  # moto's transactions are not isolated; DynamoDB's are
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        undo()
+def ui_links(options: LocalOptions, ui: UiOptions) -> dict[str, str]:
+    base = f"{options.url}/ui/login/dev?code={ui.dev_code}"
+    return {"ui_url": f"{options.url}/ui/", "ui_login": base,
+            **{f"ui_login_{who}": f"{base}&as={who}" for who in ("approver", "admin")}}
