@@ -204,7 +204,8 @@ def crowd(store: Any, deps: Deps, active: int, due: int, *, tables: Tables | Non
         running = lifecycle.mark_running(lifecycle.launch(job, T0), T0).model_copy(update={"version": 2})
         jobs.append(running)
         if spec is None:
-            spec = launching._launch_spec(deps, running, command=["x"], args=[], image="", hyperparameters={})
+            spec = launching._launch_spec(deps, running, command=["x"], args=[], image="", hyperparameters={},
+                                          code_dir=None)
         runtime.launched[job.job_id] = spec
     if tables is None:
         for job in jobs:

@@ -182,7 +182,7 @@ def crowded(h: Harness) -> Counting:
 
 def _spec(h: Harness, job: Job) -> Any:
     return launching._launch_spec(h.deps, job.model_copy(update={"launched_at": h.clock.now()}), command=["x"],
-                                  args=[], image="", hyperparameters={})
+                                  args=[], image="", hyperparameters={}, code_dir=None)
 
 
 def test_sweep_reads_what_is_due_and_finds_an_orphan_among_10000_live_jobs(h: Harness) -> None:
