@@ -10,7 +10,8 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 MLSERVER := $(VENV)/mlserver/bin/mlserver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-.PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean chromium terraform
+.PHONY: env demo test lint typecheck layers unit integration e2e bench bench-platform manifests proto up clean chromium \
+	terraform
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
@@ -86,6 +87,10 @@ terraform:
 	  terraform -chdir=terraform fmt -check -recursive; \
 	  TF_CLI_CONFIG_FILE=/dev/null terraform -chdir=$$work init -backend=false -plugin-dir=$(TF_PLUGIN_DIR) -input=false >/dev/null; \
 	  TF_CLI_CONFIG_FILE=/dev/null terraform -chdir=$$work validate; rm -rf $$work
+
+# The platform at scale: admission, sweep items read, fairness, comparison, bursts, ingress
+bench-platform: $(STAMP)
+	$(BIN)/python -m bench.platform_run $(BENCH_ARGS)
 
 manifests: $(STAMP)
 	$(BIN)/python -m functions.deploy.manifests

@@ -151,6 +151,7 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None, function: st
     config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
                         reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
+                        outcome_wait_s=settings.outcome_wait_s,
                         admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer,
                         event_key=settings.event_key_bytes(), trainer_url_expiry_s=settings.trainer_url_expiry_s)
     return Deps(

@@ -8,6 +8,7 @@ payload) are logged and acknowledged, or answered 400 so they go to the dead let
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -108,12 +109,21 @@ def cleanup(deps: Deps, event: CloudEvent) -> None:
     _acknowledging(event, lambda: cleanup_core.cleanup(deps, tenant=finished.tenant, job_id=finished.job_id))
 
 
+_SWEEPING = threading.Lock()  # one sweep at a time in this process, whoever pings
+
+
 def sweep(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.PING)
-    with metrics.SWEEP.time():
-        result = sweeping.sweep(deps)
+    if not _SWEEPING.acquire(blocking=False):
+        log.info("sweep skipped: the last one still runs", extra={"event_id": event["id"]})
+        return
+    try:
+        with metrics.SWEEP.time():
+            result = sweeping.sweep(deps)
+    finally:
+        _SWEEPING.release()
     for what, items in vars(result).items():
-        metrics.SWEEP_ITEMS.labels(what).inc(len(items))
+        metrics.SWEEP_ITEMS.labels(what).inc(items if isinstance(items, int) else len(items))
     _count_queues(deps)
     if result.changed():
         log.info("sweep", extra={"event_id": event["id"], **vars(result)})
@@ -121,8 +131,10 @@ def sweep(deps: Deps, event: CloudEvent) -> None:
 
 def _count_queues(deps: Deps) -> None:
     depth: Counter[tuple[str, str]] = Counter()
-    for pool in sorted(deps.config.pools):
-        depth.update((pool, job.tenant) for job in deps.jobs.queued_jobs(pool, limit=metrics.QUEUE_SAMPLE))
+    for pool in sorted(deps.config.pools):  # one query per pool: the per-tenant queued counters
+        for tenant, share in deps.jobs.pool_tenants(pool).items():
+            if share.queued:
+                depth[(pool, tenant)] = share.queued
     metrics.QUEUE_DEPTH.clear()  # tenants whose queue emptied drop out
     for (pool, tenant), count in depth.items():
         metrics.QUEUE_DEPTH.labels(pool, tenant).set(count)

@@ -13,7 +13,6 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-QUEUE_SAMPLE = 1000  # queued jobs read per pool to count the queue (one indexed query, never a scan)
 
 EVENTS = Counter("trainyard_events_handled_total", "CloudEvents handled, by function, type and outcome "
                  "(ok, including events acknowledged without effect; rejected = 4xx; retry = 5xx so the broker "
@@ -28,7 +27,7 @@ SWEEP_ITEMS = Counter("trainyard_sweep_items_total", "jobs and grants the sweep 
 
 
 QUEUE_DEPTH = Gauge("trainyard_queue_depth", "queued jobs per pool and tenant, as the last sweep counted them "
-                    f"(at most {QUEUE_SAMPLE} per pool)", ["pool", "tenant"], registry=REGISTRY)
+                    "(from the per-tenant queued counters)", ["pool", "tenant"], registry=REGISTRY)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -11,16 +11,16 @@ a write that lost its condition leaves no record behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.domain.registry import PublishedModel
 from sdk.contracts.errors import PermanentError
 
@@ -45,12 +45,17 @@ class ProjectStore(Protocol):
 class TaskStore(Protocol):
     def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
                     audit: AuditRecord | None = None) -> None:
-        """Task and its first attempt, atomically. Conflict if either exists."""
+        """Task and its first attempt (and its summary), atomically. Conflict if either exists."""
 
     def get_task(self, tenant: str, task_id: str) -> Task: ...
 
     def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
         """Oldest first."""
+
+    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
+                  limit: int = 50) -> tuple[list[Task], str | None]:
+        """One page of a project's tasks, oldest first (one index query), and the cursor of
+        the next page (None at the end). `after` is a cursor this method returned."""
 
     def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
         """Write `task` if the stored version is `expected_version`; returns it with version + 1.
@@ -65,14 +70,15 @@ class JobStore(Protocol):
         """A task's attempts, by attempt number."""
 
     def create_job(self, job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None) -> None:
-        """A new attempt. Conflict if it exists."""
+        """A new attempt; it now speaks for its task's summary. Conflict if it exists."""
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
                  epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 audit: AuditRecord | None = None) -> Job:
+                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
-        version + 1. The optional epoch/checkpoint record is written in the same atomic
-        write. Conflict on a version mismatch, AlreadyProcessed on a seen dedup key."""
+        version + 1. The optional epoch/checkpoint record and task summary are written in
+        the same atomic write. Conflict on a version mismatch, AlreadyProcessed on a seen
+        dedup key."""
 
     def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
                    audit: AuditRecord | None = None) -> Job:
@@ -82,17 +88,35 @@ class JobStore(Protocol):
     def release_job(self, job: Job, *, expected_version: int, dedup: str | None = None) -> Job:
         """Save a cleaned-up job and give its capacity back atomically (never below 0)."""
 
-    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        """QUEUED jobs of a pool in launch order (priority, then creation); no scan."""
+    def queued_jobs(self, pool: str, *, tenant: str, limit: int = 100) -> list[Job]:
+        """A tenant's QUEUED jobs in a pool in launch order (priority, then creation); no scan."""
+
+    def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
+        """Every tenant that has queued or runs jobs in the pool: what it uses, runs and has
+        queued (one query of the pool's capacity partition)."""
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
-        """Active jobs whose deadline_at <= now, from a sparse index; no scan."""
+        """Active jobs whose deadline_at <= now, from the sharded sparse index (every shard,
+        items read proportional to what is due); no scan."""
 
-    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
-        """All LAUNCHING/RUNNING jobs of a pool (sparse index), for runtime reconcile."""
+    def active_jobs(self, pool: str, *, page: int = 100) -> Iterator[list[Job]]:
+        """Every LAUNCHING/RUNNING job of a pool (sparse index), page by page to the end."""
 
-    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        """Finished jobs still holding capacity (cleanup not yet done), for the sweep."""
+    def unreleased_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        """Finished jobs still holding capacity whose re-announcement is due at `now`."""
+
+    def task_summaries(self, tenant: str, task_ids: Iterable[str]) -> dict[str, TaskSummary]:
+        """The comparison rows of these tasks (those that have one and are the tenant's); batch reads."""
+
+    def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
+        """The jobs that exist among these ids, of any tenant (the caller checks); batch reads."""
+
+    def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
+        """Record that the ingress accepted a report of the job at `at` (its final outcome
+        if `outcome`); the latest acceptance wins, an outcome is never forgotten."""
+
+    def report_marks(self, job_ids: Iterable[str]) -> dict[str, ReportMark]:
+        """The marks of these jobs (those that have one), by job id; batch reads."""
 
     def usage(self, pool: str) -> tuple[Capacity, dict[str, int]]:
         """Capacity in use in the pool, and running jobs per tenant."""

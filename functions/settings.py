@@ -106,12 +106,20 @@ class Settings(BaseSettings):
                     "machine allows cgroups); torch's thread pools fit well below it, a fork bomb stops at it")
     pools: dict[str, PoolPolicy] = Field(
         default_factory=lambda: {"default": DEFAULT_POOL},
-        description="per-pool budget (slots, cpu_milli, memory_mb, gpu) and per-tenant cap of running jobs (JSON)",
+        description="THE place pools are configured (JSON), e.g. {\"default\": {\"budget\": {\"slots\": 8, "
+                    "\"cpu_milli\": 8000, \"memory_mb\": 16384, \"gpu\": 0}, \"tenant_cap\": 4, "
+                    "\"starvation_s\": 600}}: per-pool budget, running jobs per tenant, and how long a job that "
+                    "does not fit may be passed over. Local mode without it: one default pool sized from the "
+                    "machine (functions.local.platform.machine_pool)",
     )
     reconcile_grace_s: float = Field(default=30.0, ge=0,
                                      description="seconds a launched job may be missing from the runtime's list")
     exit_grace_s: float = Field(default=5.0, ge=0,
-                                description="seconds after a trainer exits before a missing outcome is a failure")
+                                description="seconds after a trainer's last ACCEPTED report before its exit without "
+                                            "an outcome is a failure")
+    outcome_wait_s: float = Field(default=600.0, gt=0,
+                                  description="seconds an outcome the ingress accepted may wait in the broker before "
+                                              "the sweep judges the job anyway (the broker lost it)")
     admin_tenant: str = Field(
         default="platform", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="the platform operator's tenant: its admins read every tenant's grants and audit trail and "

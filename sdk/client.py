@@ -160,6 +160,7 @@ class TaskComparison(_View):
 class Comparison(_View):
     metrics: list[str] = Field(default_factory=list)
     tasks: list[TaskComparison] = Field(default_factory=list)
+    next: str | None = Field(default=None, description="cursor of the next page; None on the last")
 
 
 class DatasetGrant(_View):
@@ -393,9 +394,23 @@ class Client:
             yield page
             offset = page.next_offset
 
-    def comparison(self, project_id: str, *, archived: bool = False) -> Comparison:
-        params = {"archived": "true"} if archived else None
-        return self._one(Comparison, "GET", f"/v1/projects/{project_id}/comparison", params=params)
+    def comparison(self, project_id: str, *, archived: bool = False, page_size: int = 100) -> Comparison:
+        """Every task of a project side by side, fetched page by page (a few store reads
+        per page on the platform, whatever the number of tasks):
+
+            cmp = client.comparison("p-123")
+            print(cmp.metrics, [(t.name, t.best) for t in cmp.tasks])
+        """
+        path = f"/v1/projects/{project_id}/comparison"
+        params = {"limit": str(page_size), **({"archived": "true"} if archived else {})}
+        first = self._one(Comparison, "GET", path, params=params)
+        tasks, metrics, after = list(first.tasks), set(first.metrics), first.next
+        while after is not None:
+            page = self._one(Comparison, "GET", path, params={**params, "after": after})
+            tasks += page.tasks
+            metrics.update(page.metrics)
+            after = page.next
+        return first.model_copy(update={"tasks": tasks, "metrics": sorted(metrics), "next": None})
 
     # -- models ----------------------------------------------------------------------------
 

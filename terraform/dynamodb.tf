@@ -92,17 +92,17 @@ resource "aws_dynamodb_table" "jobs" {
   }
 
   attribute {
+    name = "announce_at"
+    type = "S"
+  }
+
+  attribute {
     name = "attempt"
     type = "N"
   }
 
   attribute {
     name = "deadline_at"
-    type = "S"
-  }
-
-  attribute {
-    name = "finished_at"
     type = "S"
   }
 
@@ -155,7 +155,7 @@ resource "aws_dynamodb_table" "jobs" {
   global_secondary_index {
     name            = "unreleased"
     hash_key        = "release_pool"
-    range_key       = "finished_at"
+    range_key       = "announce_at"
     projection_type = "ALL"
   }
 
@@ -445,6 +445,53 @@ resource "aws_dynamodb_table" "audit" {
     hash_key        = "tenant_resource"
     range_key       = "at_id"
     projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
+resource "aws_dynamodb_table" "report_marks" {
+  name                        = "${local.table_prefix}report_marks"
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = true
+  hash_key                    = "job_id"
+
+  attribute {
+    name = "job_id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
+resource "aws_dynamodb_table" "summaries" {
+  name                        = "${local.table_prefix}summaries"
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = true
+  hash_key                    = "task_id"
+
+  attribute {
+    name = "task_id"
+    type = "S"
   }
 
   point_in_time_recovery {

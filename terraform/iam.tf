@@ -24,29 +24,31 @@
 
 locals {
   table_arns = {
-    projects    = aws_dynamodb_table.projects.arn
-    tasks       = aws_dynamodb_table.tasks.arn
-    jobs        = aws_dynamodb_table.jobs.arn
-    epochs      = aws_dynamodb_table.epochs.arn
-    checkpoints = aws_dynamodb_table.checkpoints.arn
-    capacity    = aws_dynamodb_table.capacity.arn
-    dedup       = aws_dynamodb_table.dedup.arn
-    models      = aws_dynamodb_table.models.arn
-    approvals   = aws_dynamodb_table.approvals.arn
-    audit       = aws_dynamodb_table.audit.arn
+    projects     = aws_dynamodb_table.projects.arn
+    tasks        = aws_dynamodb_table.tasks.arn
+    jobs         = aws_dynamodb_table.jobs.arn
+    epochs       = aws_dynamodb_table.epochs.arn
+    checkpoints  = aws_dynamodb_table.checkpoints.arn
+    capacity     = aws_dynamodb_table.capacity.arn
+    dedup        = aws_dynamodb_table.dedup.arn
+    models       = aws_dynamodb_table.models.arn
+    approvals    = aws_dynamodb_table.approvals.arn
+    audit        = aws_dynamodb_table.audit.arn
+    report_marks = aws_dynamodb_table.report_marks.arn
+    summaries    = aws_dynamodb_table.summaries.arn
   }
 
   # Writers may also read what they write; readers only read.
   functions = {
     api = {
-      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals"]
+      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals", "report_marks", "capacity", "summaries"] # ingress marks; new tasks
       read_tables   = ["epochs", "checkpoints", "audit"]
       append_tables = ["audit"]
       write_buckets = ["datasets", "artifacts"] # pre-signed uploads are signed with this role; model archives
       read_buckets  = ["logs"]
     }
     create = {
-      write_tables  = ["tasks", "jobs", "dedup"]
+      write_tables  = ["tasks", "jobs", "dedup", "capacity", "summaries"] # a new job: its queue count, its task's row
       read_tables   = ["projects", "approvals"]
       append_tables = ["audit"]
       write_buckets = []
@@ -60,14 +62,14 @@ locals {
       read_buckets  = []
     }
     report = {
-      write_tables  = ["jobs", "epochs", "checkpoints", "dedup"]
+      write_tables  = ["jobs", "epochs", "checkpoints", "dedup", "summaries", "capacity"] # summaries: each epoch
       read_tables   = ["tasks"]
       append_tables = ["audit"]
       write_buckets = ["logs"] # the log tail a failing trainer reports
       read_buckets  = []
     }
     cleanup = {
-      write_tables  = ["jobs", "capacity", "dedup"]
+      write_tables  = ["jobs", "capacity", "dedup", "summaries"] # a retry is its task's new row
       read_tables   = ["projects", "tasks", "approvals"] # cleanup launches what now fits
       append_tables = ["audit"]
       write_buckets = ["logs"]
@@ -75,7 +77,7 @@ locals {
     }
     sweep = {
       write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
-      read_tables   = ["projects", "tasks"]
+      read_tables   = ["projects", "tasks", "report_marks"] # no verdict overtakes an accepted report
       append_tables = ["audit"]
       write_buckets = ["logs"] # ships running jobs' logs every tick (functions/core/joblogs.py)
       read_buckets  = []

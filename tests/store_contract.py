@@ -14,14 +14,23 @@ from typing import Protocol
 import pytest
 
 from functions.domain import lifecycle
-from functions.domain.admission import Capacity, PoolPolicy
-from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, Task
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
+from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
 from functions.ports import JobStore, ProjectStore, TaskStore
-from sdk.contracts.errors import AlreadyProcessed, CapacityExhausted, Conflict, NotFound, TemporaryError
+from functions.store import rules
+from sdk.contracts.errors import (
+    AlreadyProcessed,
+    CapacityExhausted,
+    Conflict,
+    NotFound,
+    TemporaryError,
+    ValidationError,
+)
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 POLICY = PoolPolicy(budget=Capacity(slots=5, cpu_milli=5000, memory_mb=5 * 1024, gpu=0), tenant_cap=20)
+BIG = PoolPolicy(budget=Capacity(slots=1000, cpu_milli=1_000_000, memory_mb=1_000_000, gpu=0), tenant_cap=1000)
 
 
 class Store(ProjectStore, TaskStore, JobStore, Protocol):
@@ -211,14 +220,14 @@ class StoreContract:
                job("other-pool", pool="cpu"), job("cancelled", created=0))
         cancelled = store.get_job("acme", "cancelled")
         store.save_job(lifecycle.cancel(cancelled, at(6)), expected_version=0)
-        assert [j.job_id for j in store.queued_jobs("gpu")] == ["urgent", "early", "late"]
-        assert [j.job_id for j in store.queued_jobs("gpu", limit=2)] == ["urgent", "early"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["urgent", "early", "late"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme", limit=2)] == ["urgent", "early"]
 
     def test_a_launched_job_leaves_the_queue(self, store: Store) -> None:
         a, _ = queued(store, job("a", created=1), job("b", created=2))
         launched(store, a)
-        assert [j.job_id for j in store.queued_jobs("gpu")] == ["b"]
-        assert [j.job_id for j in store.active_jobs("gpu")] == ["a"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["b"]
+        assert [j.job_id for page in store.active_jobs("gpu") for j in page] == ["a"]
 
     def test_due_jobs_are_active_jobs_past_their_deadline(self, store: Store) -> None:
         a, b, c, _ = queued(store, job("a"), job("b"), job("c"), job("d"))  # d stays QUEUED
@@ -276,11 +285,12 @@ class StoreContract:
         a = launched(store, a)
         launched(store, b)
         cleaned = finished_and_cleaned(store, a)
-        assert [j.job_id for j in store.unreleased_jobs("gpu")] == ["a"]
+        assert store.unreleased_jobs("gpu", at(100 + 59)) == []  # announced once at finish; again after 60 s
+        assert [j.job_id for j in store.unreleased_jobs("gpu", at(100 + 60))] == ["a"]
         released = store.release_job(cleaned, expected_version=cleaned.version, dedup="cleanup#e1")
         assert (released.cleaned_up, released.capacity_held) == (True, False)
         assert store.usage("gpu") == (Capacity(slots=1, cpu_milli=1000, memory_mb=1024), {"globex": 1})
-        assert store.unreleased_jobs("gpu") == []
+        assert store.unreleased_jobs("gpu", at(10_000)) == []
         with pytest.raises(AlreadyProcessed):
             store.release_job(cleaned, expected_version=cleaned.version, dedup="cleanup#e1")
         with pytest.raises(Conflict):
@@ -313,5 +323,78 @@ class StoreContract:
             t.join(timeout=60)
         assert len(wins) == 5
         assert store.usage("gpu") == (Capacity(slots=5, cpu_milli=5000, memory_mb=5120), {"acme": 5})
-        assert sorted(j.job_id for j in store.active_jobs("gpu")) == sorted(wins)
-        assert len(store.queued_jobs("gpu")) == 15
+        assert sorted(j.job_id for page in store.active_jobs("gpu") for j in page) == sorted(wins)
+        assert len(store.queued_jobs("gpu", tenant="acme")) == 15
+
+    # at scale: sharded deadlines, paging, lookups by id, the ingress's marks
+
+    def test_deadlines_are_spread_over_shards_and_read_back_whole(self, store: Store) -> None:
+        jobs = queued(store, *(job(f"s{i:03d}", created=i) for i in range(40)))
+        for n, j in enumerate(jobs):
+            launched(store, j, now=n, policy=BIG)  # launch deadlines 60..99
+        shards = {rules.deadline_entry(store.get_job("acme", j.job_id)).pool for j in jobs}  # type: ignore[union-attr]
+        assert len(shards) > 4 and all(s.startswith("gpu#") for s in shards)
+        assert [j.job_id for j in store.due_jobs("gpu", at(69))] == [f"s{i:03d}" for i in range(10)]
+        pages = list(store.active_jobs("gpu", page=7))
+        assert all(len(p) <= 7 for p in pages)
+        assert sorted(j.job_id for p in pages for j in p) == [j.job_id for j in jobs]  # to the end
+
+    def test_jobs_by_id_returns_those_that_exist(self, store: Store) -> None:
+        queued(store, job("a"), job("b", tenant="globex"))
+        assert sorted(j.job_id for j in store.jobs_by_id(["b", "ghost", "a", "a"])) == ["a", "b"]
+        assert store.jobs_by_id([]) == []
+
+    def test_report_marks_keep_the_latest_acceptance_and_any_outcome(self, store: Store) -> None:
+        store.note_report("acme", "a", at=at(5), outcome=False)
+        assert store.report_marks(["a", "b"]) == {
+            "a": ReportMark(job_id="a", tenant="acme", accepted_at=at(5))}
+        store.note_report("acme", "a", at=at(7), outcome=True)
+        store.note_report("acme", "a", at=at(9), outcome=False)  # e.g. logs after the outcome
+        assert store.report_marks(["a"])["a"] == ReportMark(job_id="a", tenant="acme", accepted_at=at(9),
+                                                            outcome_at=at(7))
+        assert store.report_marks([]) == {}
+
+    def test_each_tenant_has_its_own_queue_and_counts(self, store: Store) -> None:
+        a1, _, b1 = queued(store, job("a1", created=1), job("a2", created=2), job("b1", tenant="globex", created=3))
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="globex")] == ["b1"]
+        assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["a1", "a2"]
+        assert store.pool_tenants("gpu") == {"acme": TenantShare(queued=2), "globex": TenantShare(queued=1)}
+        a1 = launched(store, a1)
+        store.save_job(lifecycle.cancel(b1, at(3)), expected_version=b1.version)
+        one = Capacity(slots=1, cpu_milli=1000, memory_mb=1024)
+        assert store.pool_tenants("gpu") == {"acme": TenantShare(used=one, running=1, queued=1),
+                                             "globex": TenantShare(queued=0)}
+        cleaned = finished_and_cleaned(store, a1)
+        store.release_job(cleaned, expected_version=cleaned.version)
+        assert store.pool_tenants("gpu")["acme"] == TenantShare(queued=1)
+        assert store.pool_tenants("cpu") == {}
+
+    # the comparison's read model
+
+    def test_a_new_attempt_speaks_for_its_task_and_epochs_update_it(self, store: Store) -> None:
+        store.create_project(project("p1"))
+        store.create_task(task("t1"), job("t1.1", tid="t1"))
+        assert store.task_summaries("acme", ["t1", "nope"]) == {"t1": TaskSummary.of(job("t1.1", tid="t1"))}
+        j = store.get_job("acme", "t1.1")
+        e = epoch("t1.1", 1, loss=0.5)
+        summary = TaskSummary.of(j).with_epoch(e)
+        store.save_job(j, expected_version=j.version, epoch=e, summary=summary)
+        assert store.task_summaries("acme", ["t1"])["t1"].series == {"loss": [(1, 0.5)]}
+        assert store.task_summaries("globex", ["t1"]) == {}  # another tenant's
+        store.create_job(job("t1.2", tid="t1", attempt=2))  # a retry starts afresh
+        assert store.task_summaries("acme", ["t1"])["t1"] == TaskSummary.of(job("t1.2", tid="t1", attempt=2))
+
+    def test_task_pages_go_oldest_first_to_the_end(self, store: Store) -> None:
+        store.create_project(project("p1"))
+        for i in range(7):
+            store.create_task(task(f"t{i}", created=i), job(f"t{i}.1", tid=f"t{i}"))
+        store.create_task(task("x", tenant="globex", pid="p1", created=3), job("x.1", tid="x", tenant="globex"))
+        seen, after = [], None
+        for _ in range(5):
+            page, after = store.task_page("acme", "p1", after=after, limit=3)
+            seen += [t.task_id for t in page]
+            if after is None:
+                break
+        assert seen == [f"t{i}" for i in range(7)] and after is None
+        with pytest.raises(ValidationError):
+            store.task_page("acme", "p1", after="garbage")

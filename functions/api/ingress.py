@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from functions.api.auth import Caller, DepsDep
+from functions.core import reporting
 from functions.core.deps import Deps
 from functions.ports import OutEvent
 from sdk.auth.tokens import Claims
@@ -44,6 +45,9 @@ async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONRespons
     elif out.type == EventType.TASK_REQUESTED:  # the caller hears of a missing project now, not a dead letter
         await run_in_threadpool(deps.projects.get_project, caller.tenant, str(out.data["project_id"]))
     await _publish(deps, out)
+    if caller.is_job:  # after the broker took it, before the 2xx: an accepted report is on record
+        assert caller.job is not None
+        await run_in_threadpool(reporting.accept, deps, tenant=caller.tenant, job_id=caller.job, event_type=out.type)
     return JSONResponse({"id": out.id, "type": out.type, "accepted": True}, status_code=202)
 
 

@@ -55,10 +55,13 @@ def list_tasks(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/projects/{project_id}/comparison")
-def comparison(project_id: str, caller: User, deps: DepsDep, archived: bool = False) -> dict[str, Any]:
-    """Every task's best and last metrics side by side, and per-epoch series; archived tasks
-    only with `?archived=true`."""
-    return reads.comparison(deps, tenant=caller.tenant, project_id=project_id, include_archived=archived)
+def comparison(project_id: str, caller: User, deps: DepsDep, after: str | None = None,
+               limit: int = reads.PAGE, archived: bool = False) -> dict[str, Any]:
+    """A page of tasks' best and last metrics side by side, and per-epoch series; archived
+    tasks only with `?archived=true`. `next` is the `after` of the following page (null on
+    the last)."""
+    return reads.comparison(deps, tenant=caller.tenant, project_id=project_id, after=after, limit=limit,
+                            include_archived=archived)
 
 
 class DatasetRequest(BaseModel):

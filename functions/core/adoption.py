@@ -29,7 +29,7 @@ def adopt(deps: Deps) -> list[str]:
     held = {r.job_id for r in deps.runtime.list()}
     adopted = []
     for pool in sorted(deps.config.pools):
-        for job in deps.jobs.active_jobs(pool):
+        for job in (j for page in deps.jobs.active_jobs(pool) for j in page):
             if job.job_id not in held:
                 continue
             try:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Literal
 
-from functions.core import audit, projects, sweeping
+from functions.core import audit, grants, projects
 from functions.core.deps import Deps
 from functions.domain import approvals
 from functions.domain.approvals import Approval, GrantAction, GrantFilter
@@ -81,8 +81,8 @@ def decide(deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: st
     change = record(actor, action=f"approval.{verb}", resource=resource, decision=Decision.ALLOWED, at=now,
                     reason=f"{last.from_state} -> {last.to_state}{because}", tenant=scope)
     saved = deps.approvals.save_approval(changed, expected_version=grant.version, audit=change)
-    if verb == "revoke":  # at once, not at the next sweep (which still catches what this misses)
-        sweeping.revoke_access_now(deps, scope)
+    if verb == "revoke":  # at once, not at some later sweep (only jobs running under this grant)
+        grants.stop_jobs_of(deps, [saved.approval_id], now)
     return saved
 
 

@@ -38,6 +38,7 @@ class CoreConfig:
     url_expiry_s: int = 900
     reconcile_grace_s: float = 30.0  # a launched job may not yet show in the runtime
     exit_grace_s: float = 5.0  # a trainer's final event may still be in flight after exit
+    outcome_wait_s: float = 600.0  # an accepted outcome not applied by then was lost by the broker
     admin_tenant: str = "platform"  # admins of this tenant read and revoke across every tenant
     verifier: TokenVerifier | None = None  # checks bearer tokens; None: HS256 with token_secret
     job_signer: JobTokenSigner | None = None  # mints job tokens; None: HS256 with token_secret

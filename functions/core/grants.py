@@ -16,13 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from functions.core import audit
+from functions.core import audit, events
 from functions.core.deps import Deps
-from functions.domain import approvals
+from functions.domain import approvals, lifecycle
 from functions.domain.approvals import Approval, GrantAction
 from functions.domain.audit import Actor, Decision, record, system
 from functions.domain.model import Job
-from sdk.contracts.errors import Conflict, NotFound
+from sdk.contracts.errors import Conflict, InvalidTransition, NotFound
+from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,34 @@ def expire_due(deps: Deps, now: datetime) -> list[str]:
             continue  # changed meanwhile (revoked, or another sweep recorded it)
         expired.append(grant.approval_id)
     return expired
+
+
+def stop_jobs_of(deps: Deps, ended: Iterable[str], now: datetime) -> list[str]:
+    """Cancel the active jobs running under grants that just ended (revoked or expired)
+    and that no other active grant covers. Pages through the active jobs once: this is
+    paid per revocation or expiry, never by every sweep."""
+    gone = set(ended)
+    stopped: list[str] = []
+    for pool in sorted(deps.config.pools):
+        for page in deps.jobs.active_jobs(pool):
+            affected = [job for job in page if gone.intersection(job.grants)]
+            for job, reason in revoked_jobs(deps, affected, now) if affected else []:
+                if _cancel_for_access(deps, job, reason=reason, now=now):
+                    stopped.append(job.job_id)
+    return stopped
+
+
+def _cancel_for_access(deps: Deps, job: Job, *, reason: str, now: datetime) -> bool:
+    try:
+        cancelled = lifecycle.cancel(job, now, reason=reason, kind=FailureKind.ACCESS_REVOKED)
+        saved = deps.jobs.save_job(cancelled, expected_version=job.version,
+                                   audit=audit.job_change(deps, job, cancelled, actor=system(job.tenant, "sweep")))
+    except (Conflict, InvalidTransition):
+        return False  # it moved on meanwhile
+    log.info("job stopped: access ended", extra={"job_id": job.job_id, "tenant": job.tenant, "reason": reason})
+    deps.runtime.stop(job.job_id)
+    events.job_finished(deps, saved)
+    return True
 
 
 def revoked_jobs(deps: Deps, jobs: list[Job], now: datetime) -> list[tuple[Job, str]]:

@@ -29,14 +29,20 @@ log = logging.getLogger(__name__)
 TOKEN_SLACK = timedelta(minutes=5)
 
 
+QUEUE_WINDOW = 20  # head of each tenant's queue read per admission (passed-over jobs included)
+
+
 def admit_pool(deps: Deps, pool: str) -> list[Job]:
-    """Launch what the pool and tenant caps allow, in queue order. Returns launched jobs."""
+    """Launch what the pool and tenant caps allow, fairly between tenants (see
+    functions.domain.admission.plan). Reads the head of each tenant's queue that has
+    queued jobs, never the whole queue. Returns launched jobs."""
     policy = deps.pool(pool)
-    usage, running = deps.jobs.usage(pool)
-    queue = deps.jobs.queued_jobs(pool)
+    usage, _ = deps.jobs.usage(pool)
+    tenants = deps.jobs.pool_tenants(pool)
+    queues = {tenant: deps.jobs.queued_jobs(pool, tenant=tenant, limit=QUEUE_WINDOW)
+              for tenant, share in tenants.items() if share.queued > 0 and share.running < policy.tenant_cap}
     launched: list[Job] = []
-    for job in admission.plan(queue, usage=usage, tenant_running=running, policy=policy,
-                              now=deps.clock.now()):
+    for job in admission.plan(queues, usage=usage, tenants=tenants, policy=policy, now=deps.clock.now()):
         try:
             started = start(deps, job)
         except CapacityExhausted:

@@ -10,7 +10,7 @@ from functions.core import grants, joblogs
 from functions.core.deps import Deps
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor
-from functions.domain.model import Epoch, Job, JobState
+from functions.domain.model import Epoch, Job, JobState, Task, TaskSummary
 from functions.domain.registry import lower_is_better
 from sdk.contracts import blob_keys
 from sdk.contracts.errors import NotFound, Problem, ValidationError
@@ -24,23 +24,50 @@ def _representative(jobs: list[Job]) -> Job | None:
     return jobs[-1] if jobs else None
 
 
-def comparison(deps: Deps, *, tenant: str, project_id: str, include_archived: bool = False) -> dict[str, Any]:
+PAGE = 50  # tasks per comparison page
+MAX_PAGE = 200
+
+
+def comparison(deps: Deps, *, tenant: str, project_id: str, after: str | None = None,
+               limit: int = PAGE, include_archived: bool = False) -> dict[str, Any]:
+    """One page of a project's trials side by side, oldest first, and the cursor of the next
+    (archived tasks only with `include_archived`: a page may then hold fewer than `limit`).
+
+    A constant number of store round trips per page, however many tasks or epochs: the
+    page of tasks (one query), their summaries (one batch read, kept by every epoch
+    report) and the attempts they speak for (one batch read, for the current state).
+    """
     deps.projects.get_project(tenant, project_id)  # NotFound across tenants
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError([Problem("limit", f"must be between 1 and {MAX_PAGE}")])
+    tasks, nxt = deps.tasks.task_page(tenant, project_id, after=after, limit=limit)
+    summaries = deps.jobs.task_summaries(tenant, [t.task_id for t in tasks])
+    jobs = {j.job_id: j for j in deps.jobs.jobs_by_id(s.job_id for s in summaries.values()) if j.tenant == tenant}
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
-    for task in deps.tasks.list_tasks(tenant, project_id):
+    for task in tasks:
         if task.archived and not include_archived:
             continue
-        jobs = deps.jobs.list_jobs(tenant, task.task_id)
-        job = _representative(jobs)
-        epochs = deps.jobs.epochs(tenant, job.job_id) if job else []
-        row = _row(epochs)
+        summary = summaries.get(task.task_id)
+        row = _summary_row(deps, tenant, task, summary, jobs.get(summary.job_id) if summary else None)
         names.update(row["series"])
-        rows.append({"task_id": task.task_id, "name": task.spec.name,
-                     "hyperparameters": task.spec.hyperparameters, "archived": task.archived,
-                     "state": job.state.value if job else None, "attempts": len(jobs),
-                     "job_id": job.job_id if job else None, **row})
-    return {"project_id": project_id, "metrics": sorted(names), "tasks": rows}
+        rows.append(row)
+    return {"project_id": project_id, "metrics": sorted(names), "tasks": rows, "next": nxt}
+
+
+def _summary_row(deps: Deps, tenant: str, task: Task, summary: TaskSummary | None, job: Job | None
+                 ) -> dict[str, Any]:
+    head = {"task_id": task.task_id, "name": task.spec.name, "hyperparameters": task.spec.hyperparameters,
+            "archived": task.archived}
+    if summary is None or job is None:  # a task stored before summaries existed: read it the long way
+        attempts = deps.jobs.list_jobs(tenant, task.task_id)
+        chosen = _representative(attempts)
+        epochs = deps.jobs.epochs(tenant, chosen.job_id) if chosen else []
+        return {**head, "state": chosen.state.value if chosen else None, "attempts": len(attempts),
+                "job_id": chosen.job_id if chosen else None, **_row(epochs)}
+    series = {name: [(n, v) for n, v in points] for name, points in summary.series.items()}
+    return {**head, "state": job.state.value, "attempts": summary.attempt, "job_id": job.job_id,
+            **_series_row(series)}
 
 
 def _row(epochs: list[Epoch]) -> dict[str, Any]:
@@ -48,6 +75,10 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
     for e in sorted(epochs, key=lambda e: e.epoch):
         for name, value in e.metrics.items():
             series.setdefault(name, []).append((e.epoch, value))
+    return _series_row(series)
+
+
+def _series_row(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
     best = {
         name: (min if lower_is_better(name) else max)(v for _, v in points)
         for name, points in series.items()

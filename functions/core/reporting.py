@@ -16,7 +16,7 @@ from functions.core import audit, events, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
-from functions.domain.model import Checkpoint, Epoch, Job, JobState
+from functions.domain.model import Checkpoint, Epoch, Job, JobState, TaskSummary
 from sdk.contracts import blob_keys
 from sdk.contracts import events as ev
 from sdk.contracts.errors import (
@@ -32,6 +32,15 @@ from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
 MAX_RACES = 5
+
+
+OUTCOMES = frozenset({ev.EventType.JOB_SUCCEEDED, ev.EventType.JOB_FAILED})
+
+
+def accept(deps: Deps, *, tenant: str, job_id: str, event_type: str) -> None:
+    """The ingress is about to answer 2xx for a report of this job: record it, so the sweep
+    never judges the job on older news than the trainer was given (see sweeping)."""
+    deps.jobs.note_report(tenant, job_id, at=deps.clock.now(), outcome=event_type in OUTCOMES)
 
 
 def report(deps: Deps, *, tenant: str, job_id: str, event_type: str, event_id: str,
@@ -56,6 +65,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
         raise TemporaryError(f"job {job.job_id} has not reported running yet", delay_s=1.0)
     epoch: Epoch | None = None
     checkpoint: Checkpoint | None = None
+    summary: TaskSummary | None = None
     try:
         if isinstance(payload, ev.JobRunning):
             new = lifecycle.mark_running(job, now)
@@ -63,6 +73,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
             new = lifecycle.record_epoch(job, payload.epoch, now)
             epoch = Epoch(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch,
                           metrics=dict(payload.metrics), reported_at=now)
+            summary = _summary_of(deps, job).with_epoch(epoch)
         elif isinstance(payload, ev.CheckpointReport):
             _require_own_artifact(job, payload.key)
             new = lifecycle.record_checkpoint(job)
@@ -85,7 +96,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
     trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
     # The replay key is the job's own: an event id chosen by one trainer cannot pre-empt another's.
     saved = deps.jobs.save_job(new, expected_version=job.version, dedup=report_dedup(job, event_id),
-                               epoch=epoch, checkpoint=checkpoint,
+                               epoch=epoch, checkpoint=checkpoint, summary=summary,
                                audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
@@ -97,6 +108,13 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
 def report_dedup(job: Job, event_id: str) -> str:
     """The replay key of a report: scoped to its tenant and job, never global."""
     return f"report#{job.tenant}#{job.job_id}#{event_id}"
+
+
+def _summary_of(deps: Deps, job: Job) -> TaskSummary:
+    """The task's comparison row as this attempt left it (the job's version lock orders the
+    read-modify-write: a concurrent report of the job makes this save a Conflict, re-applied)."""
+    found = deps.jobs.task_summaries(job.tenant, [job.task_id]).get(job.task_id)
+    return found if found is not None and found.job_id == job.job_id else TaskSummary.of(job)
 
 
 def _apply_retention(deps: Deps, job: Job) -> None:

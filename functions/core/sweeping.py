@@ -2,9 +2,20 @@
 platform and its runtime, data grants that ended, unfinished cleanups, and launching
 what now fits.
 
-Every query here goes through a sparse index; the jobs table is never scanned. A job
-whose grant was revoked or expired is CANCELLED (access_revoked) like any other ending:
-job.finished is announced and cleanup stops its runtime.
+Its store reads are proportional to what is due, never to the number of active jobs:
+- time limits: the sharded deadlines index returns only jobs whose deadline passed;
+- runtime drift: only runtime jobs that exited (or are stuck) are looked up, by id;
+- orphans (runtime jobs without a live platform job) and lost jobs (platform jobs without
+  a runtime job) are looked for only when the runtime holds a different number of jobs
+  than the pools hold capacity for; then every active job is paged through, to the end;
+- ended grants: only when grants expired (a revocation stops its jobs at once, in
+  functions.core.grants), and then only jobs running under those grants are stopped;
+- unfinished cleanups: a finished job is announced once; only if its cleanup has not
+  happened within rules.REANNOUNCE_AFTER is it announced again, with doubling waits.
+
+No verdict overtakes a report the ingress accepted (functions.domain.model.ReportMark):
+an accepted outcome waits (up to outcome_wait_s, for a broker that lost it), and the
+exit grace counts from the last accepted report, not the last applied one.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,12 +31,13 @@ from functions.core import audit, events, grants, joblogs, launching
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor, system
-from functions.domain.model import Job, JobState
+from functions.domain.model import Job, JobState, ReportMark
 from functions.ports import RuntimeJob, RuntimeStatus
 from sdk.contracts.errors import Conflict, InvalidTransition, TrainyardError
 from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
+LOOKUP_PAGE = 100  # job ids per batch read
 
 
 @dataclass
@@ -37,6 +49,7 @@ class SweepReport:
     launched: list[str] = field(default_factory=list)
     grants_expired: list[str] = field(default_factory=list)
     access_revoked: list[str] = field(default_factory=list)
+    audited: int = 0  # active jobs paged through because the runtime and the pools disagreed
     logs_shipped: list[str] = field(default_factory=list)  # live logs copied to the logs bucket
 
     def changed(self) -> bool:
@@ -47,45 +60,135 @@ class SweepReport:
 def sweep(deps: Deps) -> SweepReport:
     report = SweepReport()
     now = deps.clock.now()
-    runtime_jobs = {r.job_id: r for r in deps.runtime.list()}  # listed first: see reconcile()
-    known: set[str] = set()
+    runtime_jobs = {r.job_id: r for r in deps.runtime.list()}  # listed first: see _runtime_verdict
+    held = sum(deps.jobs.usage(pool)[0].slots for pool in deps.config.pools)
     report.grants_expired = grants.expire_due(deps, now)
     for pool in sorted(deps.config.pools):
-        for job in deps.jobs.due_jobs(pool, now):
-            if _settle(deps, job, lambda j: lifecycle.time_out(j, now)):
-                report.timed_out.append(job.job_id)
-        active = deps.jobs.active_jobs(pool)
-        unreleased = deps.jobs.unreleased_jobs(pool)
-        known.update(j.job_id for j in active)
-        known.update(j.job_id for j in unreleased)
-        report.failed += _reconcile(deps, active, runtime_jobs, now)
-        report.access_revoked += _revoke_access(deps, active, now)
-        report.logs_shipped += joblogs.ship_live(deps, active, runtime_jobs)
-        for job in unreleased:  # finished, but cleanup never completed: announce again
-            events.job_finished(deps, job)
-            report.reannounced.append(job.job_id)
+        report.timed_out += _time_out_due(deps, pool, now)
+        report.reannounced += _reannounce_due(deps, pool, now)
+    report.failed += _judge_exited(deps, runtime_jobs, now, report)
+    if held != len(runtime_jobs):
+        _audit(deps, runtime_jobs, now, report)
+    if report.grants_expired:
+        report.access_revoked += grants.stop_jobs_of(deps, report.grants_expired, now)
+    report.logs_shipped += _ship_logs(deps, runtime_jobs)
+    for pool in sorted(deps.config.pools):
         report.launched += [j.job_id for j in launching.admit_pool(deps, pool)]
-    for job_id in sorted(set(runtime_jobs) - known):
-        _delete_orphan(deps, job_id)
-        report.orphans_deleted.append(job_id)
     return report
 
 
-def _reconcile(deps: Deps, active: list[Job], runtime_jobs: dict[str, RuntimeJob], now: datetime) -> list[str]:
-    """Active platform jobs whose runtime side vanished or exited without a final report."""
-    failed = []
-    for job in active:
-        verdict = _runtime_verdict(deps, job, runtime_jobs.get(job.job_id), now)
-        if verdict is None:
+def _ship_logs(deps: Deps, runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
+    """Ship the logs of what runs now (the runtime's own listing, read once per sweep above):
+    a pod's logs die with the pod, so the API reads the copy in the logs bucket."""
+    running = [job_id for job_id, rt in runtime_jobs.items() if rt.status is RuntimeStatus.RUNNING]
+    shipped: list[str] = []
+    for page in _pages(running):
+        jobs = [j for j in deps.jobs.jobs_by_id(page) if j.state.is_active]
+        shipped += joblogs.ship_live(deps, jobs, runtime_jobs)
+    return shipped
+
+
+def _time_out_due(deps: Deps, pool: str, now: datetime) -> list[str]:
+    due = deps.jobs.due_jobs(pool, now)
+    marks = deps.jobs.report_marks(j.job_id for j in due) if due else {}
+    timed_out = []
+    for job in due:
+        if _awaits_report(deps, job, marks.get(job.job_id), now):
             continue
-        if _settle(deps, job, functools.partial(_fail, now=now, verdict=verdict)):
-            failed.append(job.job_id)
+        if _settle(deps, job, lambda j: lifecycle.time_out(j, now)):
+            timed_out.append(job.job_id)
+    return timed_out
+
+
+def _awaits_report(deps: Deps, job: Job, mark: ReportMark | None, now: datetime) -> bool:
+    """An accepted outcome is still on its way, or an accepted report moved the deadline."""
+    if mark is None:
+        return False
+    if mark.outcome_at is not None:
+        return now - mark.outcome_at < timedelta(seconds=deps.config.outcome_wait_s)
+    applied = job.last_epoch_at or job.running_at or job.launched_at
+    if applied is None or mark.accepted_at <= applied or job.launched_at is None:
+        return False
+    ttl_end = job.launched_at + timedelta(seconds=job.limits.ttl_s)
+    return now < min(ttl_end, mark.accepted_at + timedelta(seconds=job.limits.epoch_s))
+
+
+def _reannounce_due(deps: Deps, pool: str, now: datetime) -> list[str]:
+    """Finished jobs whose cleanup did not happen in time: announce again, later next time."""
+    again = []
+    for job in deps.jobs.unreleased_jobs(pool, now):
+        try:
+            deps.jobs.save_job(lifecycle.reannounced(job, now), expected_version=job.version)
+        except (Conflict, InvalidTransition):
+            continue  # cleaned up (or re-announced by another sweep) meanwhile
+        events.job_finished(deps, job)
+        again.append(job.job_id)
+    return again
+
+
+def _judge_exited(deps: Deps, runtime_jobs: dict[str, RuntimeJob], now: datetime, report: SweepReport) -> list[str]:
+    """Runtime jobs that exited or are stuck: fail their platform job, or delete an orphan."""
+    ended = [r.job_id for r in runtime_jobs.values() if r.status is RuntimeStatus.EXITED or r.reason]
+    failed = []
+    for page in _pages(ended):
+        jobs = {j.job_id: j for j in deps.jobs.jobs_by_id(page)}
+        marks = deps.jobs.report_marks(page)
+        for job_id in page:
+            job = jobs.get(job_id)
+            if _is_orphan(job):
+                _delete_orphan(deps, job_id)
+                report.orphans_deleted.append(job_id)
+            elif job is not None and job.state.is_active:
+                failed += _reconcile(deps, job, runtime_jobs.get(job_id), marks.get(job_id), now)
     return failed
 
 
-def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, now: datetime
+def _audit(deps: Deps, runtime_jobs: dict[str, RuntimeJob], now: datetime, report: SweepReport) -> None:
+    """Counts disagree: page through every active job (lost by the runtime?) and look up
+    every runtime job not seen among them (an orphan?), by id."""
+    seen: set[str] = set()
+    for pool in sorted(deps.config.pools):
+        for page in deps.jobs.active_jobs(pool, page=LOOKUP_PAGE):
+            report.audited += len(page)
+            seen.update(j.job_id for j in page)
+            missing = [j for j in page if j.job_id not in runtime_jobs]
+            marks = deps.jobs.report_marks(j.job_id for j in missing) if missing else {}
+            for job in missing:
+                report.failed += _reconcile(deps, job, None, marks.get(job.job_id), now)
+    unknown = sorted(set(runtime_jobs) - seen - set(report.orphans_deleted))
+    for ids in _pages(unknown):
+        jobs = {j.job_id: j for j in deps.jobs.jobs_by_id(ids)}
+        for job_id in ids:
+            if _is_orphan(jobs.get(job_id)):
+                _delete_orphan(deps, job_id)
+                report.orphans_deleted.append(job_id)
+
+
+def _is_orphan(job: Job | None) -> bool:
+    """No platform job, or one that finished and was cleaned up (its runtime should be gone).
+    A finished job still to be cleaned up is left to its cleanup."""
+    return job is None or (job.state.is_terminal and job.cleaned_up)
+
+
+def _pages(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), LOOKUP_PAGE):
+        yield ids[start:start + LOOKUP_PAGE]
+
+
+def _reconcile(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMark | None, now: datetime) -> list[str]:
+    verdict = _runtime_verdict(deps, job, rt, mark, now)
+    if verdict is None:
+        return []
+    if _settle(deps, job, functools.partial(_fail, now=now, verdict=verdict)):
+        return [job.job_id]
+    return []
+
+
+def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMark | None, now: datetime
                      ) -> tuple[FailureKind, str] | None:
     launched = job.launched_at or now
+    if mark is not None and mark.outcome_at is not None and _awaits_report(deps, job, mark, now):
+        return None  # its outcome was accepted: it ends with that outcome, not a verdict
     if rt is None:
         if now - launched < timedelta(seconds=deps.config.reconcile_grace_s):
             return None  # it may have been launched after the runtime was listed
@@ -96,7 +199,8 @@ def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, now: datetime
         return None
     if rt.exit_code is None:
         return FailureKind.INFRASTRUCTURE, rt.reason or "the runner lost the process"
-    last_word = job.last_epoch_at or job.running_at or launched
+    last_word = max(t for t in (job.last_epoch_at, job.running_at, launched,
+                                mark.accepted_at if mark else None) if t is not None)
     if now - last_word < timedelta(seconds=deps.config.exit_grace_s):
         return None  # its final report may still be in flight
     detail = f" ({rt.reason})" if rt.reason else ""
@@ -143,27 +247,6 @@ def _output(deps: Deps, job_id: str) -> str:
 def _fail(job: Job, *, now: datetime, verdict: tuple[FailureKind, str]) -> Job:
     kind, reason = verdict
     return lifecycle.fail(job, now, reason=reason, kind=kind)
-
-
-def revoke_access_now(deps: Deps, tenant: str) -> list[str]:
-    """Right after a grant of `tenant` ended: cancel its active jobs that lost access (as the
-    sweep would, without waiting for it); their cleanup then stops the trainers."""
-    now = deps.clock.now()
-    stopped = []
-    for pool in sorted(deps.config.pools):
-        active = [j for j in deps.jobs.active_jobs(pool) if j.tenant == tenant]
-        stopped += _revoke_access(deps, active, now)
-    return stopped
-
-
-def _revoke_access(deps: Deps, active: list[Job], now: datetime) -> list[str]:
-    """Cancel active jobs whose data grant was revoked or expired (the reason names it)."""
-    stopped = []
-    for job, reason in grants.revoked_jobs(deps, active, now):
-        cancel = functools.partial(lifecycle.cancel, now=now, reason=reason, kind=FailureKind.ACCESS_REVOKED)
-        if _settle(deps, job, cancel):
-            stopped.append(job.job_id)
-    return stopped
 
 
 def _settle(deps: Deps, job: Job, change: Callable[[Job], Job]) -> bool:

@@ -12,6 +12,7 @@ from functions.core import audit, events, grants, projects
 from functions.core.deps import Deps
 from functions.domain import audit as audit_domain
 from functions.domain import provenance
+from functions.domain.admission import Capacity
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, Decision, system
 from functions.domain.model import Job, JobState, Task
@@ -37,6 +38,9 @@ def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
         raise ValidationError([Problem("datasets", f"not datasets of project {project_id}: {missing}")])
     if spec.pool not in deps.config.pools:
         raise ValidationError([Problem("pool", f"unknown pool {spec.pool!r}; known: {sorted(deps.config.pools)}")])
+    never = deps.pool(spec.pool).refusal(Capacity.of(spec.resources))
+    if never:  # accepted, it would wait at the head of its queue for ever
+        raise ValidationError([Problem("resources", f"pool {spec.pool!r}: the task {never}")])
     principal = who.sub if who.is_person else None
     grants.require(deps, who, project_id=project_id, principal=principal, datasets=spec.datasets,
                    action=GrantAction.TRAIN, audit_action="task.create", resource=f"project/{project_id}")

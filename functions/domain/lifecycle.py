@@ -12,6 +12,11 @@ from functions.domain.model import Job, JobState
 from sdk.contracts.errors import InvalidTransition
 from sdk.contracts.specs import FailureKind
 
+# A finished job is announced once; only if its cleanup has not happened by then is it
+# announced again (the broker's own redelivery aside), with the wait doubling each time.
+REANNOUNCE_AFTER = timedelta(seconds=60)
+MAX_REANNOUNCE_GAP = timedelta(hours=1)
+
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.LAUNCHING, JobState.CANCELLED}),
     JobState.LAUNCHING: frozenset(
@@ -129,3 +134,19 @@ def mark_cleaned(job: Job, *, log_key: str | None) -> Job:
     if not job.state.is_terminal:
         raise InvalidTransition(job.job_id, job.state, "CLEANED", "job has not finished")
     return job.model_copy(update={"cleaned_up": True, "capacity_held": False, "log_key": log_key})
+
+
+def announce_due(job: Job) -> datetime:
+    """When a finished job whose cleanup is still pending may be announced again."""
+    if job.announce_after is not None:
+        return job.announce_after
+    return (job.finished_at or job.created_at) + REANNOUNCE_AFTER
+
+
+def reannounced(job: Job, now: datetime) -> Job:
+    """Announced again at `now`: the next time waits twice as long (at most an hour)."""
+    if not job.state.is_terminal or job.cleaned_up:
+        raise InvalidTransition(job.job_id, job.state, "REANNOUNCED", "only a finished job awaiting cleanup")
+    finished = job.finished_at or job.created_at
+    waited = max(announce_due(job) - finished, REANNOUNCE_AFTER)
+    return job.model_copy(update={"announce_after": now + min(waited * 2, MAX_REANNOUNCE_GAP)})

@@ -104,6 +104,7 @@ class Job(_Entity):
     cleaned_up: bool = False  # logs stored, runtime resources deleted, capacity released
     log_key: str | None = None
     grants: tuple[str, ...] = ()  # approval ids that let it read its task's datasets (set at launch)
+    announce_after: datetime | None = None  # finished, cleanup pending: when the sweep may announce it again
     pruned_checkpoints: tuple[int, ...] = ()  # epochs whose checkpoint retention deleted
     version: int = 0
 
@@ -140,3 +141,45 @@ class Checkpoint(_Entity):
     size_bytes: int = 0
     sha256: str = ""
     reported_at: datetime
+
+
+class ReportMark(_Entity):
+    """What the events ingress accepted (2xx) for a job, before the report is applied.
+
+    The sweep judges a job only from what the trainer was told was accepted: its grace
+    counts from `accepted_at`, and an accepted outcome (`outcome_at`) is never overtaken
+    by a verdict while it waits in the broker.
+    """
+
+    job_id: str
+    tenant: str
+    accepted_at: datetime
+    outcome_at: datetime | None = None
+
+
+class TaskSummary(_Entity):
+    """A task's row of the comparison, kept current by every epoch report (and by each new
+    attempt), so a page of the comparison is a few batch reads, never a query per task.
+
+    It speaks for the task's latest attempt (a success is never retried, so that is its
+    success if it has one): `series` are that attempt's metrics, epoch by epoch.
+    """
+
+    task_id: str
+    tenant: str
+    job_id: str
+    attempt: int
+    series: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
+
+    @staticmethod
+    def of(job: Job) -> TaskSummary:
+        """A new attempt: it speaks for the task now, with no epochs yet."""
+        return TaskSummary(task_id=job.task_id, tenant=job.tenant, job_id=job.job_id, attempt=job.attempt)
+
+    def with_epoch(self, epoch: Epoch) -> TaskSummary:
+        """The summary after `epoch` (a re-sent epoch replaces its earlier values)."""
+        series = {name: [p for p in points if p[0] != epoch.epoch] for name, points in self.series.items()}
+        for name, value in epoch.metrics.items():
+            series.setdefault(name, []).append((epoch.epoch, value))
+        ordered = {name: sorted(points) for name, points in series.items() if points}
+        return self.model_copy(update={"series": ordered})

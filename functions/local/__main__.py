@@ -26,6 +26,7 @@ from functions.local.platform import (
     dev_tokens,
     ensure_storage,
     internal_socket_dir,
+    machine_pool,
     secret_for,
     serve_internal,
     ui_links,
@@ -164,6 +165,8 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
                         event_key_file=platform_secret(options.state_dir),
                         dynamodb_endpoint=args.aws_endpoint, s3_endpoint=endpoint,
                         state_dir=options.state_dir / "runner")
+    if not os.environ.get("TRAINYARD_POOLS"):  # Settings.pools wins; else the default pool is this machine
+        settings = settings.model_copy(update={"pools": {"default": machine_pool()}})
     tls = options.tls
     hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
     runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)

@@ -67,8 +67,8 @@ class Dispatcher:
         self._queues[zlib.crc32(key) % self.shards].put_nowait(event)
 
     async def deliver_now(self, event: CloudEvent) -> None:
-        """Deliver `event` to its subscribers before returning, outside the shards (the ticker:
-        like the cluster's sweep with max-scale 1, pings never pile up behind a slow sweep)."""
+        """Deliver to every subscriber now, outside the queues, and return when done (the
+        ticker: so it can tell whether the last sweep is still running)."""
         for name in subscribers(event["type"]):
             await self._deliver(name, event)
 

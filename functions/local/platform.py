@@ -25,6 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import functions_framework.aio as ff
 import httpx
@@ -36,6 +37,7 @@ from starlette.routing import Mount
 from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
+from functions.domain.admission import Capacity, PoolPolicy
 from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
 from functions.local.tls import LocalTLS
@@ -73,6 +75,15 @@ def function_apps() -> dict[str, object]:
     }
 
 
+def machine_pool() -> PoolPolicy:
+    """Local mode's default pool, sized from this machine: one slot per usable CPU, that
+    many CPUs, three quarters of the memory (the platform and the store need the rest)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return PoolPolicy(budget=Capacity(slots=cpus, cpu_milli=cpus * 1000, memory_mb=max(512, memory_mb * 3 // 4)),
+                      tenant_cap=cpus)
+
+
 def secret_for(state_dir: Path) -> str:
     """A per-installation signing secret, kept across restarts of the local platform."""
     path = state_dir / "secret"
@@ -91,14 +102,22 @@ def ensure_storage(deps: Deps, settings: Settings, *, tables: bool = True) -> No
             ensure()
 
 
-async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
-    """Emit what a Knative PingSource emits, every interval."""
+class Pinger(Protocol):
+    async def deliver_now(self, event: CloudEvent) -> None: ...
+
+
+async def tick(dispatcher: Pinger, interval_s: float) -> None:
+    """Emit what a Knative PingSource emits, every interval, but never while the last
+    sweep still runs (a tick then is skipped, as a PingSource target of concurrency 1
+    would make it wait): sweeps never overlap, and a slow one does not pile up more."""
+    running: asyncio.Task[None] | None = None
     while True:
         await asyncio.sleep(interval_s)
-        # Awaited: a sweep slower than the interval delays the next ping instead of queueing pings
-        # in every shard, where trainers' reports would wait behind them.
-        await dispatcher.deliver_now(CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker",
-                                                 "id": uuid.uuid4().hex}, {}))
+        if running is not None and not running.done():
+            log.info("sweep still running: tick skipped")
+            continue
+        running = asyncio.create_task(dispatcher.deliver_now(
+            CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker", "id": uuid.uuid4().hex}, {})))
 
 
 INTERNAL_SOCKET = "internal.sock"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pynamodb.expressions.condition import Condition
 
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Job
+from functions.domain.model import Job, TaskSummary
 from functions.ports import Clock
 from functions.store import governance_rules, rules
 from functions.store.errors import translated
@@ -60,12 +60,24 @@ class DynamoBase:
             capacity_held=job.capacity_held, body=job.model_dump_json(),
             queue_pool=queued and queued.pool, queue_key=queued and queued.key,
             active_pool=active and active.pool, deadline_at=active and active.key,
-            release_pool=unreleased and unreleased.pool, finished_at=unreleased and unreleased.key,
+            release_pool=unreleased and unreleased.pool, announce_at=unreleased and unreleased.key,
         )
 
     def _put_new_job(self, write: Write, job: Job) -> None:
         write.put(self._job_row(job), condition=self._t.jobs.job_id.does_not_exist(),
                   on_fail=Conflict(f"job {job.job_id} already exists"))
+        if rules.queue_entry(job) is not None:
+            self._count_queued(write, job, +1)
+        self._put_summary(write, TaskSummary.of(job))
+
+    def _put_summary(self, write: Write, summary: TaskSummary) -> None:
+        write.put(self._t.summaries(summary.task_id, tenant=summary.tenant, body=summary.model_dump_json()))
+
+    def _count_queued(self, write: Write, job: Job, delta: int) -> None:
+        """The tenant's queued-jobs counter in the pool (admission visits tenants with queued > 0)."""
+        cap = self._t.capacity
+        write.update(cap(rules.pool_pk(job.pool), rules.tenant_sk(job.tenant)), actions=[cap.queued.add(delta)],
+                     condition=None, on_fail=Conflict(f"pool {job.pool!r}: queued count of {job.tenant!r} refused"))
 
     def _put_saved_job(self, write: Write, job: Job, *, expected_version: int,
                        stored: Condition | None = None, why: str = "") -> Job:

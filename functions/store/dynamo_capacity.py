@@ -15,7 +15,7 @@ from operator import and_
 from pynamodb.attributes import NumberAttribute
 from pynamodb.expressions.condition import Condition
 
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Job
 from functions.store import rules
@@ -44,7 +44,9 @@ class CapacityMixin(DynamoBase):
                      condition=_all(attr.does_not_exist() | (attr <= limits[name])
                                     for name, attr in counters.items()),
                      on_fail=rules.over_budget(job))
-        write.update(self._tenant_row(job.pool, job.tenant), actions=[cap.running.add(1)],
+        write.update(self._tenant_row(job.pool, job.tenant),
+                     actions=[cap.running.add(1), cap.queued.add(-1),
+                              *(attr.add(request[name]) for name, attr in counters.items())],
                      condition=cap.running.does_not_exist() | (cap.running < policy.tenant_cap),
                      on_fail=rules.over_tenant_cap(job, policy))
         self._commit(write)
@@ -64,7 +66,8 @@ class CapacityMixin(DynamoBase):
                      actions=[attr.add(-amount[name]) for name, attr in counters.items()],
                      condition=_all(attr >= amount[name] for name, attr in counters.items()),
                      on_fail=Conflict(f"pool {job.pool!r}: releasing job {job.job_id} would go below zero"))
-        write.update(self._tenant_row(job.pool, job.tenant), actions=[cap.running.add(-1)],
+        write.update(self._tenant_row(job.pool, job.tenant),
+                     actions=[cap.running.add(-1), *(attr.add(-amount[name]) for name, attr in counters.items())],
                      condition=cap.running >= 1,
                      on_fail=Conflict(f"pool {job.pool!r}: tenant {job.tenant!r} has no job to release"))
         self._commit(write)
@@ -81,6 +84,15 @@ class CapacityMixin(DynamoBase):
             elif row.sk.startswith(rules.TENANT_SK_PREFIX) and row.running:
                 running[row.sk.removeprefix(rules.TENANT_SK_PREFIX)] = int(row.running)
         return used, running
+
+    def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
+        with translated():
+            cap = self._t.capacity
+            rows = list(cap.query(rules.pool_pk(pool), cap.sk.startswith(rules.TENANT_SK_PREFIX), consistent_read=True))
+        return {row.sk.removeprefix(rules.TENANT_SK_PREFIX): TenantShare(
+                    used=Capacity(**{name: max(0, int(getattr(row, name) or 0)) for name in rules.COUNTERS}),
+                    running=max(0, int(row.running or 0)), queued=max(0, int(row.queued or 0)))
+                for row in rows}
 
     def _counters(self) -> dict[str, NumberAttribute]:
         cap = self._t.capacity

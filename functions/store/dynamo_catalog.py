@@ -65,6 +65,19 @@ class CatalogMixin(DynamoBase):
             rows = list(tasks.by_project.query(project_id, filter_condition=tasks.tenant == tenant))
         return [Task.model_validate_json(row.body) for row in rows]
 
+    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
+                  limit: int = 50) -> tuple[list[Task], str | None]:
+        tasks = self._t.tasks
+        start = None
+        if after is not None:
+            created, task_id = rules.parse_task_cursor(after)
+            start = {"task_id": {"S": task_id}, "project_id": {"S": project_id}, "created_at": {"S": created}}
+        with translated():
+            rows = list(tasks.by_project.query(project_id, filter_condition=tasks.tenant == tenant, limit=limit,
+                                               last_evaluated_key=start))
+        page = [Task.model_validate_json(row.body) for row in rows]
+        return page, rules.task_cursor(page[-1]) if len(page) == limit else None
+
     def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
         """NotFound if missing or another tenant's; Conflict if the stored version differs."""
         self.get_task(task.tenant, task.task_id)  # a clear NotFound before the version check

@@ -10,12 +10,12 @@ dedup keys never expire and lists are never stale.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from functions.domain.admission import Capacity, PoolPolicy
+from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.audit import AuditRecord
-from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
+from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.store import rules
 from functions.store.memory_approvals import InMemoryApprovalStore
 from functions.store.memory_models import InMemoryModelStore
@@ -35,7 +35,13 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         self._checkpoints: dict[tuple[str, int], str] = {}
         self._usage: dict[str, dict[str, int]] = {}
         self._running: dict[tuple[str, str], int] = {}
+        self._tenant_used: dict[tuple[str, str], dict[str, int]] = {}
+        self._queued: dict[tuple[str, str], int] = {}
         self._dedup: set[str] = set()
+        self._marks: dict[str, str] = {}
+        self._summaries: dict[str, str] = {}
+        self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (body, parsed): parse each body once
+        self._entries: dict[tuple[str, str], tuple[str, rules.Entry | None]] = {}  # (index, job id) -> (body, entry)
 
     # projects
 
@@ -77,7 +83,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             self._check_new_job(first_job)
             self._check_audit_locked(audit)
             self._tasks[task.task_id] = task.model_dump_json()
-            self._jobs[first_job.job_id] = first_job.model_dump_json()
+            self._put_new_locked(first_job)
             self._mark(dedup)
             self._put_audit_locked(audit)
 
@@ -94,6 +100,19 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             tasks = [Task.model_validate_json(body) for body in self._tasks.values()]
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
+
+    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
+                  limit: int = 50) -> tuple[list[Task], str | None]:
+        start = rules.parse_task_cursor(after) if after is not None else None
+        ordered = sorted(((rules.utc_iso(t.created_at), t.task_id), t) for t in self.list_tasks(tenant, project_id))
+        page = [t for key, t in ordered if start is None or key > start][:limit]
+        return page, rules.task_cursor(page[-1]) if len(page) == limit else None
+
+    def task_summaries(self, tenant: str, task_ids: Iterable[str]) -> dict[str, TaskSummary]:
+        with self._lock:
+            bodies = [body for task_id in dict.fromkeys(task_ids) if (body := self._summaries.get(task_id))]
+        found = [TaskSummary.model_validate_json(body) for body in bodies]
+        return {s.task_id: s for s in found if s.tenant == tenant}
 
     def update_task(self, task: Task, *, expected_version: int, audit: AuditRecord | None = None) -> Task:
         with self._lock:
@@ -127,25 +146,31 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             self._check_dedup(dedup)
             self._check_new_job(job)
             self._check_audit_locked(audit)
-            self._jobs[job.job_id] = job.model_dump_json()
+            self._put_new_locked(job)
             self._mark(dedup)
             self._put_audit_locked(audit)
 
     def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
                  epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 audit: AuditRecord | None = None) -> Job:
+                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
         with self._lock:
             self._check_dedup(dedup)
             stored = self._check_version(job, expected_version)
             if stored.capacity_held != job.capacity_held:
                 raise self._stale(job, expected_version, rules.HELD_CHANGED)
             self._check_audit_locked(audit)
+            if rules.left_queue_by_save(job) and rules.queue_entry(stored) is None:
+                raise self._stale(job, expected_version, rules.NOT_QUEUED)
             saved = self._store(job, expected_version)
+            if rules.left_queue_by_save(job):
+                self._queued[(job.pool, job.tenant)] -= 1
             self._put_audit_locked(audit)
             if epoch is not None:
                 self._epochs[(epoch.job_id, epoch.epoch)] = epoch.model_dump_json()
             if checkpoint is not None:
                 self._checkpoints[(checkpoint.job_id, checkpoint.epoch)] = checkpoint.model_dump_json()
+            if summary is not None:
+                self._summaries[summary.task_id] = summary.model_dump_json()
             self._mark(dedup)
         return saved
 
@@ -179,9 +204,12 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
                 raise rules.over_tenant_cap(job, policy)
             self._check_audit_locked(audit)
             self._put_audit_locked(audit)
+            mine = self._tenant_used.setdefault((job.pool, job.tenant), dict.fromkeys(rules.COUNTERS, 0))
             for name in rules.COUNTERS:
                 usage[name] += request[name]
+                mine[name] += request[name]
             self._running[(job.pool, job.tenant)] = self._running.get((job.pool, job.tenant), 0) + 1
+            self._queued[(job.pool, job.tenant)] -= 1
             return self._store(job, expected_version)
 
     def release_job(self, job: Job, *, expected_version: int, dedup: str | None = None) -> Job:
@@ -197,8 +225,10 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
                 raise Conflict(f"pool {job.pool!r}: releasing job {job.job_id} would go below zero")
             if self._running.get((job.pool, job.tenant), 0) < 1:
                 raise Conflict(f"pool {job.pool!r}: tenant {job.tenant!r} has no job to release")
+            mine = self._tenant_used.setdefault((job.pool, job.tenant), dict.fromkeys(rules.COUNTERS, 0))
             for name in rules.COUNTERS:
                 usage[name] -= amount[name]
+                mine[name] = max(0, mine[name] - amount[name])
             self._running[(job.pool, job.tenant)] -= 1
             saved = self._store(job, expected_version)
             self._mark(dedup)
@@ -212,34 +242,86 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
 
     # index lookups
 
-    def queued_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        return self._indexed(pool, rules.queue_entry)[:limit]
+    def queued_jobs(self, pool: str, *, tenant: str, limit: int = 100) -> list[Job]:
+        return self._indexed({rules.queue_partition(pool, tenant)}, rules.queue_entry)[:limit]
+
+    def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
+        with self._lock:
+            names = {t for (p, t) in (*self._running, *self._queued) if p == pool}
+            return {t: TenantShare(used=Capacity(**self._tenant_used.get((pool, t), {})),
+                                   running=self._running.get((pool, t), 0), queued=self._queued.get((pool, t), 0))
+                    for t in sorted(names)}
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         cutoff = rules.utc_iso(now)
-        active = self._indexed(pool, rules.deadline_entry)
+        active = self._indexed(set(rules.deadline_partitions(pool)), rules.deadline_entry)
         return [job for job in active if _key(job, rules.deadline_entry) <= cutoff][:limit]
 
-    def active_jobs(self, pool: str, *, limit: int = 1000) -> list[Job]:
-        return self._indexed(pool, rules.deadline_entry)[:limit]
+    def active_jobs(self, pool: str, *, page: int = 100) -> Iterator[list[Job]]:
+        for partition in rules.deadline_partitions(pool):
+            found = self._indexed({partition}, rules.deadline_entry)
+            for start in range(0, len(found), page):
+                yield found[start:start + page]
 
-    def unreleased_jobs(self, pool: str, *, limit: int = 100) -> list[Job]:
-        return self._indexed(pool, rules.release_entry)[:limit]
+    def unreleased_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
+        cutoff = rules.utc_iso(now)
+        waiting = self._indexed({pool}, rules.release_entry)
+        return [job for job in waiting if _key(job, rules.release_entry) <= cutoff][:limit]
+
+    def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
+        with self._lock:
+            found = [self._job(job_id) for job_id in dict.fromkeys(job_ids)]
+        return [job for job in found if job is not None]
+
+    # report marks (the ingress)
+
+    def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
+        with self._lock:
+            body = self._marks.get(job_id)
+            old = None if body is None else ReportMark.model_validate_json(body)
+            mark = ReportMark(job_id=job_id, tenant=tenant,
+                              accepted_at=max(at, old.accepted_at) if old else at,
+                              outcome_at=(at if outcome else None) or (old.outcome_at if old else None))
+            self._marks[job_id] = mark.model_dump_json()
+
+    def report_marks(self, job_ids: Iterable[str]) -> dict[str, ReportMark]:
+        with self._lock:
+            bodies = [body for job_id in dict.fromkeys(job_ids) if (body := self._marks.get(job_id))]
+        marks = [ReportMark.model_validate_json(body) for body in bodies]
+        return {mark.job_id: mark for mark in marks}
 
     # helpers (callers hold the lock where they change state)
 
     def _job(self, job_id: str) -> Job | None:
         body = self._jobs.get(job_id)
-        return None if body is None else Job.model_validate_json(body)
+        return None if body is None else self._parse(job_id, body)
+
+    def _parse(self, job_id: str, body: str) -> Job:
+        cached = self._parsed.get(job_id)
+        if cached is not None and cached[0] == body:
+            return cached[1]
+        job = Job.model_validate_json(body)
+        self._parsed[job_id] = (body, job)
+        return job
 
     def _all_jobs(self) -> list[Job]:
         with self._lock:
-            bodies = list(self._jobs.values())
-        return [Job.model_validate_json(body) for body in bodies]
+            return [self._parse(job_id, body) for job_id, body in self._jobs.items()]
 
-    def _indexed(self, pool: str, entry: _Entry) -> list[Job]:
-        kept = [job for job in self._all_jobs() if (e := entry(job)) is not None and e.pool == pool]
-        return sorted(kept, key=lambda job: (_key(job, entry), job.job_id))
+    def _indexed(self, partitions: set[str], entry: _Entry) -> list[Job]:
+        with self._lock:
+            rows = [(self._entry(job_id, body, entry), job_id, body) for job_id, body in self._jobs.items()]
+            kept = sorted((e.key, job_id, body) for e, job_id, body in rows if e is not None and e.pool in partitions)
+            return [self._parse(job_id, body) for _, job_id, body in kept]
+
+    def _entry(self, job_id: str, body: str, entry: _Entry) -> rules.Entry | None:
+        """The job's row in an index, computed once per stored version (as DynamoDB keeps it)."""
+        cached = self._entries.get((entry.__name__, job_id))
+        if cached is not None and cached[0] == body:
+            return cached[1]
+        found = entry(self._parse(job_id, body))
+        self._entries[(entry.__name__, job_id)] = (body, found)
+        return found
 
     def _check_dedup(self, dedup: str | None) -> None:
         if dedup is not None and dedup in self._dedup:
@@ -248,6 +330,12 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
     def _mark(self, dedup: str | None) -> None:
         if dedup is not None:
             self._dedup.add(dedup)
+
+    def _put_new_locked(self, job: Job) -> None:
+        self._jobs[job.job_id] = job.model_dump_json()
+        self._summaries[job.task_id] = TaskSummary.of(job).model_dump_json()
+        if rules.queue_entry(job) is not None:
+            self._queued[(job.pool, job.tenant)] = self._queued.get((job.pool, job.tenant), 0) + 1
 
     def _check_new_job(self, job: Job) -> None:
         if job.job_id in self._jobs:

@@ -6,12 +6,14 @@ the very same strings, so the fake answers in exactly the order the real store d
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, queue_key
-from functions.domain.model import Job, JobState
-from sdk.contracts.errors import CapacityExhausted, InvalidTransition
+from functions.domain.model import Job, JobState, Task
+from sdk.contracts.errors import CapacityExhausted, InvalidTransition, Problem, ValidationError
 
 # Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
 DEDUP_TTL = timedelta(days=7)
@@ -23,11 +25,17 @@ HELD_CHANGED = " (or capacity_held changed outside launch_job/release_job)"
 NOT_QUEUED = " (or it is no longer QUEUED)"
 HOLDS_NOTHING = " (or it holds no capacity)"
 TENANT_SK_PREFIX = "tenant#"
+# The deadlines index is written on every report of every active job. Keyed by pool alone,
+# 10,000 jobs reporting every 10 s put ~2,000 writes/s on one partition (DynamoDB takes
+# ~1,000/s per partition); `<pool>#<shard>` spreads them, and the sweep queries each shard.
+DEADLINE_SHARDS = 8
+
 COUNTERS = ("slots", "cpu_milli", "memory_mb", "gpu")
 
 
 class Entry(NamedTuple):
-    """One row of a sparse index: which pool's partition, and the sort key within it."""
+    """One row of a sparse index: its partition (the pool, or `<pool>#<shard>` for the
+    deadlines), and the sort key within it."""
 
     pool: str
     key: str
@@ -43,26 +51,58 @@ def utc_iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
+def parse_utc(text: str) -> datetime:
+    """The inverse of utc_iso."""
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
+
+
+def queue_partition(pool: str, tenant: str) -> str:
+    return f"{pool}#{tenant}"
+
+
 def queue_entry(job: Job) -> Entry | None:
-    """The launch queue holds QUEUED jobs only (priority, then creation)."""
+    """Each tenant's launch queue in a pool holds its QUEUED jobs only (priority, then creation)."""
     if job.state is not JobState.QUEUED:
         return None
-    return Entry(job.pool, queue_key(job))
+    return Entry(queue_partition(job.pool, job.tenant), queue_key(job))
+
+
+def left_queue_by_save(job: Job) -> bool:
+    """save_job is writing a job that was QUEUED and no longer is (cancelled before launch):
+    the only save that takes a job out of a queue (launch_job does it for launches)."""
+    return (job.state is JobState.CANCELLED and job.launched_at is None and not job.cleaned_up
+            and job.announce_after is None)
+
+
+def deadline_shard(job_id: str) -> int:
+    return zlib.crc32(job_id.encode()) % DEADLINE_SHARDS
+
+
+def deadline_partition(pool: str, shard: int) -> str:
+    return f"{pool}#{shard}"
+
+
+def deadline_partitions(pool: str) -> list[str]:
+    """Every shard of a pool's deadlines index (the sweep queries each)."""
+    return [deadline_partition(pool, shard) for shard in range(DEADLINE_SHARDS)]
 
 
 def deadline_entry(job: Job) -> Entry | None:
-    """The sweep's index holds LAUNCHING/RUNNING jobs only, keyed by their next deadline."""
+    """The sweep's index holds LAUNCHING/RUNNING jobs only, keyed by their next deadline,
+    in one of the pool's DEADLINE_SHARDS partitions (by job id)."""
     if not job.state.is_active:
         return None
     deadline = job.deadline_at
-    return Entry(job.pool, NO_DEADLINE if deadline is None else utc_iso(deadline))
+    return Entry(deadline_partition(job.pool, deadline_shard(job.job_id)),
+                 NO_DEADLINE if deadline is None else utc_iso(deadline))
 
 
 def release_entry(job: Job) -> Entry | None:
-    """Finished jobs whose capacity is still reserved (cleanup not done yet)."""
+    """Finished jobs whose capacity is still reserved (cleanup not done yet), keyed by
+    when they may be announced again, so the sweep reads only those due."""
     if not (job.state.is_terminal and job.capacity_held):
         return None
-    return Entry(job.pool, utc_iso(job.finished_at or job.created_at))
+    return Entry(job.pool, utc_iso(lifecycle.announce_due(job)))
 
 
 def pool_pk(pool: str) -> str:
@@ -116,3 +156,16 @@ def over_budget(job: Job) -> CapacityExhausted:
 def over_tenant_cap(job: Job, policy: PoolPolicy) -> CapacityExhausted:
     return CapacityExhausted(f"pool {job.pool!r}: tenant {job.tenant!r} already runs "
                              f"{policy.tenant_cap} jobs")
+
+
+def task_cursor(task: Task) -> str:
+    """Where the next page of a project's tasks starts (after this task)."""
+    return f"{utc_iso(task.created_at)}|{task.task_id}"
+
+
+def parse_task_cursor(cursor: str) -> tuple[str, str]:
+    """(created_at, task_id) of a cursor; ValidationError naming `after` if it is not one."""
+    created, sep, task_id = cursor.partition("|")
+    if not sep or not task_id or len(created) != len("2030-01-01T00:00:00.000000Z"):
+        raise ValidationError([Problem("after", "not a cursor this listing returned")])
+    return created, task_id

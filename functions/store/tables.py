@@ -86,7 +86,10 @@ class JobQueue(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-call]
 
 
 class JobDeadlines(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-call]
-    """Sparse: LAUNCHING/RUNNING jobs only, by their next deadline (the sweep)."""
+    """Sparse: LAUNCHING/RUNNING jobs only, by their next deadline (the sweep).
+
+    Partition `<pool>#<shard>` (rules.DEADLINE_SHARDS): every report rewrites it, so one
+    partition per pool would be a hot key."""
 
     class Meta:
         index_name = "deadlines"
@@ -97,14 +100,15 @@ class JobDeadlines(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-c
 
 
 class JobsUnreleased(GlobalSecondaryIndex["JobRow"]):  # type: ignore[no-untyped-call]
-    """Sparse: finished jobs that still hold pool capacity (cleanup pending)."""
+    """Sparse: finished jobs that still hold pool capacity (cleanup pending), by when
+    they may be announced again."""
 
     class Meta:
         index_name = "unreleased"
         projection = AllProjection()
 
     release_pool = UnicodeAttribute(hash_key=True)
-    finished_at = UnicodeAttribute(range_key=True)
+    announce_at = UnicodeAttribute(range_key=True)
 
 
 class JobRow(Model):
@@ -122,7 +126,7 @@ class JobRow(Model):
     active_pool = UnicodeAttribute(null=True)
     deadline_at = UnicodeAttribute(null=True)
     release_pool = UnicodeAttribute(null=True)
-    finished_at = UnicodeAttribute(null=True)
+    announce_at = UnicodeAttribute(null=True)
     by_task: ClassVar[JobsByTask] = JobsByTask()
     queue: ClassVar[JobQueue] = JobQueue()
     deadlines: ClassVar[JobDeadlines] = JobDeadlines()
@@ -143,10 +147,29 @@ class CheckpointRow(Model):
     body = UnicodeAttribute()
 
 
-class CapacityRow(Model):
-    """pk `pool#<name>`; sk `usage` (the counters) or `tenant#<t>` (`running`).
+class SummaryRow(Model):
+    """A task's comparison row (domain TaskSummary), written with each epoch of its latest attempt."""
 
-    One partition per pool, so usage() is a single query, never a scan.
+    task_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
+    body = UnicodeAttribute()
+
+
+class ReportMarkRow(Model):
+    """What the ingress accepted for a job (domain ReportMark); expires with the dedup keys."""
+
+    job_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
+    accepted_at = UnicodeAttribute()  # rules.utc_iso
+    outcome_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+class CapacityRow(Model):
+    """pk `pool#<name>`; sk `usage` (the pool's counters) or `tenant#<t>` (the tenant's
+    counters, `running` jobs and `queued` jobs in the pool).
+
+    One partition per pool, so usage() and pool_tenants() are a single query, never a scan.
     """
 
     pk = UnicodeAttribute(hash_key=True)
@@ -156,6 +179,7 @@ class CapacityRow(Model):
     memory_mb = NumberAttribute(null=True)
     gpu = NumberAttribute(null=True)
     running = NumberAttribute(null=True)
+    queued = NumberAttribute(null=True)
 
 
 class ModelsByTenant(GlobalSecondaryIndex["ModelRow"]):  # type: ignore[no-untyped-call]
@@ -311,13 +335,16 @@ class Tables:
     models_: type[ModelRow]  # (trailing _: `models()` lists every table)
     approvals: type[ApprovalRow]
     audit: type[AuditRow]
+    report_marks: type[ReportMarkRow]
+    summaries: type[SummaryRow]
     host: str | None
     region: str
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
 
     def models(self) -> tuple[type[Model], ...]:
         return (self.projects, self.tasks, self.jobs, self.epochs, self.checkpoints, self.capacity,
-                self.dedup, self.models_, self.approvals, self.audit)
+                self.dedup, self.models_, self.approvals, self.audit, self.report_marks,
+                self.summaries)
 
 
 def _bind(row: type[_R], *, table_name: str, host: str | None, region: str) -> type[_R]:
@@ -354,7 +381,9 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
                     jobs=bind(JobRow, "jobs"), epochs=bind(EpochRow, "epochs"),
                     checkpoints=bind(CheckpointRow, "checkpoints"), capacity=bind(CapacityRow, "capacity"),
                     dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"),
-                    approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"), host=host, region=region,
+                    approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"),
+                    report_marks=bind(ReportMarkRow, "report_marks"),
+                    summaries=bind(SummaryRow, "summaries"), host=host, region=region,
                     connection=Connection(region=region, host=host))
     for model in tables.models():
         _share(model, tables.connection)

@@ -13,6 +13,7 @@ import pytest
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity
 from functions.local.moto_isolation import isolate_moto_dynamodb
+from functions.store import rules
 from functions.store.dynamo import DynamoStore
 from functions.store.tables import Tables, create_all, delete_all, make_tables
 from sdk.contracts.errors import PermanentError, TemporaryError
@@ -55,7 +56,7 @@ class TestDynamoStore(StoreContract):
 
 def _index_attrs(tables: Tables, job_id: str) -> dict[str, str | None]:
     stored = tables.jobs.get(job_id, consistent_read=True).attribute_values
-    names = ("queue_pool", "queue_key", "active_pool", "deadline_at", "release_pool", "finished_at")
+    names = ("queue_pool", "queue_key", "active_pool", "deadline_at", "release_pool", "announce_at")
     return {name: stored.get(name) for name in names}
 
 
@@ -63,19 +64,19 @@ def test_sweep_and_queue_indexes_are_sparse(tables: Tables) -> None:
     store = DynamoStore(tables)
     (j,) = queued(store, job("j1"))
     attrs = _index_attrs(tables, "j1")
-    assert (attrs["queue_pool"], attrs["active_pool"], attrs["release_pool"]) == ("gpu", None, None)
+    assert (attrs["queue_pool"], attrs["active_pool"], attrs["release_pool"]) == ("gpu#acme", None, None)
     j = launched(store, j, now=0)
     assert _index_attrs(tables, "j1") == {
-        "queue_pool": None, "queue_key": None, "active_pool": "gpu",
-        "deadline_at": "2030-01-01T00:01:00.000000Z", "release_pool": None, "finished_at": None}
+        "queue_pool": None, "queue_key": None, "active_pool": f"gpu#{rules.deadline_shard('j1')}",
+        "deadline_at": "2030-01-01T00:01:00.000000Z", "release_pool": None, "announce_at": None}
     store.save_job(lifecycle.fail(j, at(5), reason="x", kind=FailureKind.TRAINER), expected_version=j.version)
     assert _index_attrs(tables, "j1") == {
         "queue_pool": None, "queue_key": None, "active_pool": None, "deadline_at": None,
-        "release_pool": "gpu", "finished_at": "2030-01-01T00:00:05.000000Z"}
+        "release_pool": "gpu", "announce_at": "2030-01-01T00:01:05.000000Z"}
     raw = tables.jobs.get("j1", consistent_read=True).serialize()
     assert "deadline_at" not in raw and "active_pool" not in raw  # absent, not null: the index skips it
-    assert tables.jobs.deadlines.count("gpu") == 0
-    assert tables.jobs.queue.count("gpu") == 0
+    assert sum(tables.jobs.deadlines.count(p) for p in rules.deadline_partitions("gpu")) == 0
+    assert tables.jobs.queue.count("gpu#acme") == 0
     assert tables.jobs.unreleased.count("gpu") == 1
 
 

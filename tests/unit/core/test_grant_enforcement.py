@@ -184,15 +184,15 @@ def test_revocation_stops_url_issue_and_the_running_job_at_once(h: Harness) -> N
     grant = h.grant(p)
     job = running(h, p)
     h.decide(grant, "revoke", "consent withdrawn")
-    with pytest.raises((Denied, Conflict)):  # the job is over: no URL for it, whatever the grants say
+    with pytest.raises((Denied, Conflict)):
         access.trainer_dataset_url(h.deps, tenant="acme", job_id=job.job_id, name="intents")
-    assert sweeping.sweep(h.deps).access_revoked == []  # nothing left for the sweep: done at the revocation
-    stopped = h.job(job)
+    stopped = h.job(job)  # stopped by the revocation itself, not by some later sweep
     assert (stopped.state, stopped.failure_kind) == (JobState.CANCELLED, FailureKind.ACCESS_REVOKED)
     assert stopped.reason == f"access revoked: grant {grant.approval_id} was revoked by boss@acme: consent withdrawn"
-    h.finish_events()  # the normal finished -> cleanup path stops the runtime and frees the pool
+    assert job.job_id in h.runtime.stopped
+    h.finish_events()  # the normal finished -> cleanup path deletes the runtime and frees the pool
     final = h.job(job)
-    assert job.job_id in h.runtime.stopped and job.job_id in h.runtime.deleted
+    assert job.job_id in h.runtime.deleted
     assert final.cleaned_up and h.store.usage("default")[0].slots == 0
     assert len(h.store.list_jobs("acme", job.task_id)) == 1  # never retried
     assert sweeping.sweep(h.deps).access_revoked == []

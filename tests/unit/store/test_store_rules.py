@@ -26,14 +26,15 @@ def test_utc_iso_is_fixed_width_so_string_order_is_time_order() -> None:
 
 def test_each_state_sits_in_exactly_the_index_it_needs() -> None:
     queued = job("j1", priority=7)
-    assert rules.queue_entry(queued) == rules.Entry("gpu", f"2#{queued.created_at.isoformat()}#j1")
+    assert rules.queue_entry(queued) == rules.Entry("gpu#acme", f"2#{queued.created_at.isoformat()}#j1")
     assert rules.deadline_entry(queued) is None and rules.release_entry(queued) is None
     launched = lifecycle.launch(queued, at(0))
     assert rules.queue_entry(launched) is None
-    assert rules.deadline_entry(launched) == rules.Entry("gpu", "2030-01-01T00:01:00.000000Z")
+    assert rules.deadline_entry(launched) == rules.Entry(f"gpu#{rules.deadline_shard('j1')}",
+                                                         "2030-01-01T00:01:00.000000Z")
     failed = lifecycle.fail(launched, at(5), reason="x", kind=FailureKind.TRAINER)
     assert rules.deadline_entry(failed) is None
-    assert rules.release_entry(failed) == rules.Entry("gpu", "2030-01-01T00:00:05.000000Z")
+    assert rules.release_entry(failed) == rules.Entry("gpu", "2030-01-01T00:01:05.000000Z")  # announce again at
     assert rules.release_entry(lifecycle.mark_cleaned(failed, log_key=None)) is None
     never_launched = lifecycle.cancel(queued, at(1))
     assert (rules.queue_entry(never_launched), rules.release_entry(never_launched)) == (None, None)

@@ -13,9 +13,10 @@ def test_tables_and_their_keys() -> None:
         "trainyard-jobs": ("job_id", None), "trainyard-epochs": ("job_id", "epoch"),
         "trainyard-checkpoints": ("job_id", "epoch"), "trainyard-capacity": ("pk", "sk"),
         "trainyard-dedup": ("key", None), "trainyard-models": ("model_id", None),
-        "trainyard-approvals": ("approval_id", "item"), "trainyard-audit": ("tenant", "at_id")}
+        "trainyard-approvals": ("approval_id", "item"), "trainyard-audit": ("tenant", "at_id"),
+        "trainyard-report_marks": ("job_id", None), "trainyard-summaries": ("task_id", None)}
     assert {t.billing_mode for t in tables.values()} == {"PAY_PER_REQUEST"}
-    assert [name for name, t in tables.items() if t.ttl_attribute] == ["trainyard-dedup"]
+    assert [name for name, t in tables.items() if t.ttl_attribute] == ["trainyard-dedup", "trainyard-report_marks"]
     assert tables["trainyard-dedup"].ttl_attribute == "expires_at"
 
 
@@ -26,7 +27,7 @@ def test_job_indexes() -> None:
         IndexSchema("by_task", "task_id", "attempt", "ALL"),
         IndexSchema("deadlines", "active_pool", "deadline_at", "ALL"),
         IndexSchema("queue", "queue_pool", "queue_key", "ALL"),
-        IndexSchema("unreleased", "release_pool", "finished_at", "ALL"),
+        IndexSchema("unreleased", "release_pool", "announce_at", "ALL"),
     )
     assert jobs.key_types["attempt"] == "N" and jobs.key_types["deadline_at"] == "S"
 
