@@ -22,7 +22,7 @@ from functions.local.platform import (
     secret_for,
     write_client_config,
 )
-from functions.local.predictor import predictor
+from functions.local.predictor import missing_modules, predictor
 from functions.local.runtime import LocalRuntime
 from functions.local.sandbox import default_devices, default_read_only, select_wrap
 from functions.local.tls import LocalTLS
@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         app, _ = build_app(deps, options)
         people = dev_tokens(settings, options.tenant)
         extra = {"aws_endpoint": endpoint, **people}
-        if not args.no_predictor:
+        missing = [] if args.no_predictor else missing_modules()
+        if missing:
+            print(f"predictor not started: {', '.join(missing)} not installed "
+                  "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)", flush=True)
+        elif not args.no_predictor:
             served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
                                                    token_secret=settings.token_secret, host=options.host,
                                                    tls_env=tls.predictor_env() if tls is not None else None))
