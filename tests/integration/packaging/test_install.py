@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # a real pip install: minutes
 ROOT = Path(__file__).resolve().parents[3]
 
 
