@@ -27,6 +27,8 @@ from rich.table import Table
 from sdk.auth.tls import TLSFiles, client_context
 from sdk.client import Client, JobView
 from sdk.contracts.specs import ProjectSpec, TaskSpec
+from sdk.models.png import encode_gray
+from sdk.models.vision import SHAPES, shapes
 from sdk.predict import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,8 @@ def trials(project_id: str, c: Client) -> dict[str, str]:
                  hyperparameters={"lr": 0.05, "epochs": 8}, datasets=["intents"]),
         TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py", "--lr", "0.005", "--epochs", "8"),
                  hyperparameters={"lr": 0.005, "epochs": 8}, datasets=["intents"]),
+        TaskSpec(name="vision-shapes", command=trainer("vision_trainer.py", "--epochs", "6"),
+                 hyperparameters={"lr": 0.01, "epochs": 6}, datasets=["shapes"]),
         TaskSpec(name="flaky-first-attempt",
                  command=trainer("scripted_trainer.py", "--epochs", "3", "--sleep", "0.2", "--fail-first-attempt"),
                  retry={"max_retries": 2, "backoff_s": 1}),
@@ -167,23 +171,40 @@ def publish_and_predict(c: Client, predictor_url: str, token: str, tasks: dict[s
     return prediction.ranked[0][0] == "Password Help"
 
 
+def publish_and_predict_vision(c: Client, predictor_url: str, token: str, task_id: str) -> bool:
+    """The vision trainer's best checkpoint, asked about a freshly drawn circle."""
+    model = c.publish_model(latest(c, task_id).job_id, metric="val_accuracy")
+    images, targets = shapes(1, seed=20260)  # an image no trial saw
+    say(f"published vision-shapes epoch {model.epoch} as model [bold]{model.model_id}[/]; "
+        f"POST {predictor_url}/v2/vision/predict with a {SHAPES[int(targets[0])]} (32x32 PNG)")
+    with Predictor(predictor_url, token) as p:
+        prediction = p.vision(model.model_id, encode_gray(images[0]))
+    console.print_json(json.dumps(prediction.model_dump(mode="json")))
+    return prediction.ranked[0][0] == SHAPES[int(targets[0])]
+
+
 def approve_training(c: Client, approver: Client, project_id: str) -> None:
     """Data governance: the data scientist asks, a different person (the approver) decides."""
-    grant = c.request_approval(["intents"], action="train", project=project_id,
+    grant = c.request_approval(["intents", "shapes"], action="train", project=project_id,
                                purpose="train the support-ticket intent router", days=30)
-    say(f"requested a 'train' grant on dataset 'intents' for the project ({grant.approval_id}, {grant.state})")
+    say(f"requested a 'train' grant on datasets 'intents', 'shapes' for the project "
+        f"({grant.approval_id}, {grant.state})")
     decided = approver.approve(grant.approval_id, reason="approved for the intent router pilot")
     say(f"approver@demo approved it: {decided.state} until {decided.expires_at:%Y-%m-%d}")
 
 
-def run(url: str, config: dict[str, str], *, tls: TLSFiles | None) -> int:
+def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) -> int:
     with Client(url, config["token"], tls=tls) as c, Client(url, config["approver_token"], tls=tls) as approver:
         say("creating project [bold]intent-demo[/] with dataset 'intents'")
         project = c.create_project(ProjectSpec(name="intent-demo", purpose="route support tickets by intent",
-                                               datasets=["intents"]))
+                                               datasets=["intents", "shapes"]))
         data = ROOT / "examples" / "data" / "intents.csv"
         sent = c.upload_dataset(project.project_id, "intents", data)
         say(f"uploaded {data.name} ({sent} bytes) through a pre-signed URL")
+        images = state / "shapes.npz"
+        subprocess.run(trainer("vision_trainer.py", "--make-dataset", str(images), "--n", "800"), check=True)
+        sent = c.upload_dataset(project.project_id, "shapes", images)
+        say(f"generated and uploaded the 'shapes' image dataset ({sent} bytes)")
         approve_training(c, approver, project.project_id)
         tasks = trials(project.project_id, c)
         say("watching the jobs (epochs reported by the trainers through the SDK)")
@@ -192,12 +213,13 @@ def run(url: str, config: dict[str, str], *, tls: TLSFiles | None) -> int:
         attempts = show_attempts(c, tasks["flaky-first-attempt"])
         ok = all(latest(c, t).state == "SUCCEEDED" for t in tasks.values())
         ok = ok and [j.state for j in attempts][:1] == ["FAILED"]
-        for name in ("intent-lr-0.05", "intent-lr-0.005"):
+        for name in ("intent-lr-0.05", "intent-lr-0.005", "vision-shapes"):
             job = latest(c, tasks[name])
             ckpts = c.checkpoints(job.job_id)
             say(f"{name}: {len(c.epochs(job.job_id))} epochs, {len(ckpts)} checkpoints, final {job.final_metrics}")
             ok = ok and len(ckpts) > 0
         ok = publish_and_predict(c, config["predictor_url"], config["token"], tasks) and ok
+        ok = publish_and_predict_vision(c, config["predictor_url"], config["token"], tasks["vision-shapes"]) and ok
     return 0 if ok else 1
 
 
@@ -211,7 +233,7 @@ def main() -> int:
         try:
             tls = TLSFiles.in_dir(tls_dir, "dev@demo") if tls_dir else None  # made by the platform at start
             say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
-            code = run(url, config, tls=tls)
+            code = run(url, config, state=state, tls=tls)
         finally:
             say("stopping the platform")
             proc.send_signal(signal.SIGINT)
@@ -221,7 +243,7 @@ def main() -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
         if code == 0:
             console.print("[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry, "
-                          "the published model answered 'Password Help'[/]")
+                          "the published model answered 'Password Help', the vision model named the shape[/]")
         else:
             console.print("[bold red]demo failed; the platform's last log lines:[/]")
             lines = (state / "platform.log").read_text(errors="replace").splitlines()

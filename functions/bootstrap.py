@@ -97,6 +97,13 @@ def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenV
     return verifier, jobs
 
 
+def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Client:
+    """HTTP to the broker: over local mode's internal UNIX socket when there is one."""
+    if settings.broker_uds is not None:
+        return httpx.Client(timeout=10.0, transport=httpx.HTTPTransport(uds=str(settings.broker_uds)))
+    return httpx.Client(timeout=10.0, verify=verify)
+
+
 def build(settings: Settings, *, runtime: JobRuntime | None = None,
           http_verify: ssl.SSLContext | bool = True) -> Deps:
     """`http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
@@ -107,14 +114,15 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None,
     config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
                         reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
-                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer)
+                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer,
+                        event_key=settings.event_key_bytes(), trainer_url_expiry_s=settings.trainer_url_expiry_s)
     return Deps(
         projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
         runtime=runtime or runtime_for(settings),
-        events=HttpPublisher(settings.broker_url, client=httpx.Client(timeout=10.0, verify=http_verify)),
+        events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,
     )

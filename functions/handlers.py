@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException
 
+from functions import eventauth
 from functions.core import cleanup as cleanup_core
 from functions.core import launching, reporting, sweeping, tasks
 from functions.core.deps import Deps
@@ -26,6 +27,16 @@ from sdk.contracts.events import TENANT_EXTENSION, EventType
 from sdk.contracts.specs import TaskSpec
 
 log = logging.getLogger("trainyard.functions")
+
+
+def _authentic(deps: Deps, event: CloudEvent) -> None:
+    """Trust the tenant an event names only if the platform signed it (when it has a key)."""
+    key = deps.config.event_key
+    if key is None:
+        return
+    if not eventauth.verify(key, event.get_attributes(), event.get_data()):
+        log.warning("unsigned or forged event refused", extra={"event_id": event["id"], "event_type": event["type"]})
+        raise HTTPException(401, detail="the event carries no valid platform signature")
 
 
 def _payload(event: CloudEvent, model: type[BaseModel]) -> Any:
@@ -59,6 +70,7 @@ def settle(event: CloudEvent, work: Callable[[], object]) -> None:
 
 def create(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.TASK_REQUESTED)
+    _authentic(deps, event)
     req = _payload(event, ev.TaskRequested)
     try:
         spec = TaskSpec.model_validate(req.task)
@@ -70,6 +82,7 @@ def create(deps: Deps, event: CloudEvent) -> None:
 
 def launch(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.JOB_CREATED)
+    _authentic(deps, event)
     created = _payload(event, ev.JobCreated)
     settle(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant, created.job_id).pool))
 
@@ -78,6 +91,7 @@ def report(deps: Deps, event: CloudEvent) -> None:
     kind = event["type"]
     if kind not in ev.TRAINER_EVENTS:
         raise HTTPException(400, detail=f"report does not handle {kind}")
+    _authentic(deps, event)
     tenant = event.get(TENANT_EXTENSION)
     if not tenant or not event.get("subject"):
         raise HTTPException(400, detail=f"report events need subject and the {TENANT_EXTENSION} extension")
@@ -88,6 +102,7 @@ def report(deps: Deps, event: CloudEvent) -> None:
 
 def cleanup(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.JOB_FINISHED)
+    _authentic(deps, event)
     finished = _payload(event, ev.JobFinished)
     settle(event, lambda: cleanup_core.cleanup(deps, tenant=finished.tenant, job_id=finished.job_id))
 

@@ -3,6 +3,7 @@ dispatcher, same code), and a recording fake for unit tests."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 
@@ -10,6 +11,7 @@ import httpx
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
+from functions import eventauth
 from functions.ports import OutEvent
 from sdk.contracts.errors import TemporaryError
 
@@ -27,14 +29,34 @@ def binary_request(event: OutEvent) -> tuple[dict[str, str], bytes]:
     return dict(headers), body
 
 
+def signed(event: OutEvent, key: bytes | None) -> OutEvent:
+    """`event` with its id fixed and, when there is a key, the platform's signature
+    (functions.eventauth) among its extensions."""
+    fixed = dataclasses.replace(event, id=event.id or uuid.uuid4().hex)
+    if key is None:
+        return fixed
+    attributes = {"id": fixed.id, "type": fixed.type, "source": fixed.source, "subject": fixed.subject,
+                  eventauth.TENANT_EXTENSION: fixed.extensions.get(eventauth.TENANT_EXTENSION)}
+    signature = eventauth.signature(key, attributes, fixed.data)
+    return dataclasses.replace(fixed, extensions={**fixed.extensions, eventauth.SIGNATURE_EXTENSION: signature})
+
+
+def signed_request(event: OutEvent, key: bytes | None) -> tuple[dict[str, str], bytes]:
+    """binary_request of the `signed` event."""
+    return binary_request(signed(event, key))
+
+
 class HttpPublisher:
-    def __init__(self, url: str, *, client: httpx.Client) -> None:
+    """`key`: the platform's event key; every published event is signed with it."""
+
+    def __init__(self, url: str, *, client: httpx.Client, key: bytes | None = None) -> None:
         self._url = url
         self._client = client
+        self._key = key
 
     def publish(self, event: OutEvent) -> None:
         try:
-            headers, body = binary_request(event)
+            headers, body = signed_request(event, self._key)
             resp = self._client.post(self._url, headers=headers, content=body)
         except httpx.HTTPError as exc:
             raise TemporaryError(f"broker unreachable at {self._url}: {exc}") from exc

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080/broker/",
         description="where functions publish CloudEvents: the Knative broker ingress, or the local dispatcher",
     )
+    broker_uds: Path | None = Field(
+        default=None,
+        description="local mode: the UNIX socket the dispatcher listens on (broker_url then only names the path); "
+                    "internal delivery is never on the public port")
+    event_key: str = Field(
+        default="", description="the platform's event key (>= 32 bytes): every published event is signed with it and "
+                                "functions refuse tenant events without a valid signature. Required on Kubernetes")
+    event_key_file: FilePath | None = Field(
+        default=None, description="instead of event_key: a file holding it (a mounted Secret; local mode's 0600 "
+                                  "event.key), so the key is not in the environment")
     region: str = Field(default="us-east-1", description="AWS region of DynamoDB and S3")
     dynamodb_endpoint: str | None = Field(default=None, description="None = AWS; moto's URL in local mode")
     s3_endpoint: str | None = Field(default=None, description="None = AWS; moto's URL in local mode")
@@ -73,7 +83,11 @@ class Settings(BaseSettings):
     artifacts_bucket: str = Field(default="trainyard-artifacts", description="checkpoints, uploads, models")
     logs_bucket: str = Field(default="trainyard-logs", description="trainer logs kept at cleanup")
     url_expiry_s: int = Field(default=900, ge=30, le=7 * 86400,
-                              description="pre-signed URL lifetime in seconds: long enough for a download")
+                              description="pre-signed URL lifetime in seconds for users: long enough for a download")
+    trainer_url_expiry_s: int = Field(
+        default=120, ge=10, le=3600,
+        description="pre-signed URL lifetime in seconds for trainers: the SDK asks for a fresh URL for each transfer, "
+                    "so a revoked grant stops data flowing within this time")
     runtime: Literal["local", "kubernetes"] = Field(default="local", description="where trainer jobs run")
     state_dir: Path = Field(default=Path(".trainyard/runner"),
                             description="local runner: one directory per job (pid, log, exit code)")
@@ -86,6 +100,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="local runner: extra host paths a sandboxed trainer may read (its code, if outside examples/); "
                     "the venv, the interpreter, the SDK and examples/ always are")
+    job_pids_max: int = Field(
+        default=512, ge=16, le=65536,
+        description="local runner: most processes and threads one trainer may have (a per-job pids cgroup, where the "
+                    "machine allows cgroups); torch's thread pools fit well below it, a fork bomb stops at it")
     pools: dict[str, PoolPolicy] = Field(
         default_factory=lambda: {"default": DEFAULT_POOL},
         description="per-pool budget (slots, cpu_milli, memory_mb, gpu) and per-tenant cap of running jobs (JSON)",
@@ -131,9 +149,22 @@ class Settings(BaseSettings):
     kubernetes_log_tail_lines: int = Field(default=20_000, ge=1,
                                            description="lines of each container's log fetched at most")
 
+    def event_key_bytes(self) -> bytes | None:
+        """The event key, read from event_key_file when set; None when neither is configured."""
+        if self.event_key_file is not None:
+            return self.event_key_file.read_text().strip().encode()
+        return self.event_key.encode() if self.event_key else None
+
     @model_validator(mode="after")
     def _one_token_mode(self) -> Self:
         problems = token_problems(self)
+        if self.event_key and self.event_key_file is not None:
+            problems.append("set TRAINYARD_EVENT_KEY or TRAINYARD_EVENT_KEY_FILE, not both")
+        if self.event_key and len(self.event_key.encode()) < 32:
+            problems.append("TRAINYARD_EVENT_KEY must be at least 32 bytes")
+        if self.runtime == "kubernetes" and not (self.event_key or self.event_key_file):
+            problems.append("on Kubernetes, functions verify the platform's signature on every event: set "
+                            "TRAINYARD_EVENT_KEY or TRAINYARD_EVENT_KEY_FILE (see knative/README.md)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -74,6 +74,23 @@ class TaskView(_View):
     description: str = ""
     tags: list[str] = Field(default_factory=list)
     archived: bool = False
+    rerun_of: str | None = None
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+
+class SpecDifference(_View):
+    field: str
+    value: Any = None
+    other: Any = None
+
+
+class TaskDiff(_View):
+    """Which runnable fields two tasks differ in (labels such as the name never count)."""
+
+    task_id: str
+    other_id: str
+    same: bool
+    differences: list[SpecDifference] = Field(default_factory=list)
 
 
 class JobView(_View):
@@ -273,6 +290,22 @@ class Client:
     def archive_task(self, task_id: str, *, archived: bool = True) -> TaskView:
         """Archive (or with archived=False restore) a finished task: it leaves the default comparison."""
         return self._one(TaskView, "POST", f"/v1/tasks/{task_id}/{'archive' if archived else 'unarchive'}")
+
+    def rerun_task(self, task_id: str, *, hyperparameters: dict[str, Scalar] | None = None,
+                   name: str | None = None) -> TaskCreated:
+        """Run a task again with the same image/command, data and limits, optionally overriding
+        some hyperparameters; the new task records which one it re-runs::
+
+            again = c.rerun_task(task_id, hyperparameters={"lr": 0.01})
+            c.diff_tasks(task_id, again.task.task_id).differences  # [field hyperparameters.lr ...]
+        """
+        body: dict[str, Any] = {"hyperparameters": hyperparameters or {}}
+        if name is not None:
+            body["name"] = name
+        return self._one(TaskCreated, "POST", f"/v1/tasks/{task_id}/rerun", body=body)
+
+    def diff_tasks(self, task_id: str, other_id: str) -> TaskDiff:
+        return self._one(TaskDiff, "GET", f"/v1/tasks/{task_id}/diff/{other_id}")
 
     def list_jobs(self, task_id: str) -> list[JobView]:
         return self._items(JobView, f"/v1/tasks/{task_id}/jobs")

@@ -43,6 +43,7 @@ class ApprovalView(_View):
     approval_id: str
     tenant: str
     grantee: str
+    project: str | None = None  # whose datasets (a project grant: that project)
     action: str
     datasets: list[str] = Field(default_factory=list)
     purpose: str
@@ -68,16 +69,18 @@ class AuditRecordView(_View):
 
 def grant_request_body(datasets: list[str], *, action: GrantActionName, purpose: str, days: int,
                        project: str | None, principal: str | None) -> dict[str, Any]:
-    """The POST /v1/approvals body; a grant to both or neither grantee is refused before any request."""
+    """The POST /v1/approvals body: the project whose datasets are meant, and with `principal`
+    the one person it is for; a grant without a project is refused before any request."""
     problems = []
-    if (project is None) == (principal is None):
-        problems.append(Problem(field="grantee", message="name either a project or a principal"))
+    if project is None:
+        problems.append(Problem(field="project", message="name the project whose datasets the grant is for "
+                                                         "(and a principal to grant it to one person only)"))
     if not datasets:
         problems.append(Problem(field="datasets", message="name at least one dataset"))
     if problems:
         raise ValidationError(problems)
     body: dict[str, Any] = {"datasets": datasets, "action": action, "purpose": purpose, "days": days}
-    return {**body, "project": project} if project is not None else {**body, "principal": principal}
+    return {**body, "project": project, **({"principal": principal} if principal is not None else {})}
 
 
 def query(**params: str | int | datetime | None) -> dict[str, str]:

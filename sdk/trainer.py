@@ -46,7 +46,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sdk import http
 from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
-from sdk.contracts.errors import AlreadyProcessed, Problem, TrainyardError, ValidationError
+from sdk.contracts.errors import AlreadyProcessed, Forbidden, Problem, TrainyardError, ValidationError
 from sdk.contracts.trainer_env import TrainerVar
 
 T = TypeVar("T")
@@ -288,9 +288,15 @@ class Trainer:
 
             path = trainer.dataset("reviews")  # workdir/datasets/reviews
         """
-        grant = self._call("GET", f"/v1/jobs/{self.job_id}/datasets/{name}")
         target = dest if dest is not None else self.workdir / "datasets" / name
-        return http.get_file(self._blobs, str(grant["url"]), target, backoff=self._backoff, sleep=self._sleep)
+        for fresh in (False, True):  # URLs are short-lived: a refused one is asked for again, once
+            grant = self._call("GET", f"/v1/jobs/{self.job_id}/datasets/{name}")
+            try:
+                return http.get_file(self._blobs, str(grant["url"]), target, backoff=self._backoff, sleep=self._sleep)
+            except Forbidden:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
 
     def upload(self, path: Path, *, name: str | None = None) -> str:
         """Upload a file as a job artifact (processed data, weights); return its key.
@@ -299,12 +305,18 @@ class Trainer:
 
             key = trainer.upload(Path("vocab.json"), name="processed/vocab.json")
         """
-        grant = self._call("POST", f"/v1/jobs/{self.job_id}/artifacts", json={"name": name or path.name})
-        http.put_file(
-            self._blobs, str(grant["url"]), path, backoff=self._backoff, sleep=self._sleep,
-            headers=grant.get("headers"),
-        )  # fmt: skip
-        return str(grant["key"])
+        for fresh in (False, True):  # as for datasets: an expired URL is replaced once
+            grant = self._call("POST", f"/v1/jobs/{self.job_id}/artifacts", json={"name": name or path.name})
+            try:
+                http.put_file(
+                    self._blobs, str(grant["url"]), path, backoff=self._backoff, sleep=self._sleep,
+                    headers=grant.get("headers"),
+                )  # fmt: skip
+                return str(grant["key"])
+            except Forbidden:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- lifecycle helpers -----------------------------------------------------------------
 

@@ -4,7 +4,15 @@
 # shows up as AccessDenied in that function's logs. No policy allows a Scan.
 #
 # The audit trail is append-only for everyone: `append_tables` grant PutItem alone (no
-# UpdateItem, DeleteItem or BatchWriteItem), and only the api may read it back.
+# UpdateItem, DeleteItem or BatchWriteItem), and only the api may read it back. Every role
+# also carries an explicit Deny of every changing action but PutItem on the audit table, so
+# no later Allow (a table moved into write_tables, another attached policy) can grant one.
+# What IAM cannot express: a PutItem that REPLACES an existing item is still a PutItem, and
+# no IAM condition key sees a request's ConditionExpression. So overwriting is prevented by
+# the code (every audit Put carries attribute_not_exists on its key, in the same
+# transaction as the change it records) and made impractical by the key (time + a random
+# 128-bit id nobody can read back but the api); point-in-time recovery keeps 35 days of
+# history to prove and undo any overwrite (dynamodb.tf).
 #
 # Trainer pods get NO role and no credentials at all: they run in the jobs namespace under a
 # ServiceAccount no role trusts, and reach S3 only through pre-signed URLs.
@@ -79,6 +87,7 @@ locals {
   table_read_actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
   table_write_actions  = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
   table_append_actions = ["dynamodb:PutItem"]
+  audit_denied_actions = ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert", "dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:RestoreTableToPointInTime"]
   bucket_read_actions  = ["s3:GetObject"]
   bucket_write_actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
 }
@@ -165,6 +174,13 @@ data "aws_iam_policy_document" "access" {
       actions   = local.bucket_read_actions
       resources = [for b in each.value.read_buckets : "${local.bucket_arns[b]}/*"]
     }
+  }
+
+  statement {
+    sid       = "AuditTrailIsAppendOnly"
+    effect    = "Deny"
+    actions   = local.audit_denied_actions
+    resources = [local.table_arns["audit"], "${local.table_arns["audit"]}/index/*"]
   }
 
   # The data key, only as DynamoDB and S3 use it on this role's behalf.

@@ -24,7 +24,8 @@ class Store(ApprovalStore, AuditStore, JobStore, Protocol):
 
 def grant(approval_id: str, *, tenant: str = "acme", datasets: tuple[str, ...] = ("reviews",), days: float = 10,
           grantee: str = "project:p-1", by: str = "ana") -> Approval:
-    return approvals.request(approval_id=approval_id, tenant=tenant, grantee=grantee, action=GrantAction.TRAIN,
+    return approvals.request(approval_id=approval_id, tenant=tenant, grantee=grantee, project="p-1",
+                             action=GrantAction.TRAIN,
                              datasets=datasets, purpose="tests", requested_by=by, now=T0,
                              expires_at=T0 + days * DAY)
 

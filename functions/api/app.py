@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,14 @@ from functions.api.auth import CHECKED, keys_router
 from functions.core.deps import Deps
 
 log = logging.getLogger("trainyard.api")
+# A caller's X-Request-ID ends up in audit records and logs: only a short, plain token is kept;
+# anything else (long, control characters, JSON or log look-alikes) is replaced by our own id.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def request_id(given: str | None) -> str:
+    """The caller's X-Request-ID when it is a plain token of at most 64 characters, else a new one."""
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def create_app(deps: Deps) -> FastAPI:
@@ -32,7 +41,7 @@ def create_app(deps: Deps) -> FastAPI:
 
     @app.middleware("http")
     async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = request_id(request.headers.get("x-request-id"))
         request.state.request_id = rid  # audit records name it
         started = time.perf_counter()
         response = await call_next(request)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.auth import Authorized, DepsDep
 from functions.core import approvals
@@ -23,22 +23,17 @@ TenantParam = Annotated[str | None, Query(min_length=1, max_length=64,
 
 
 class GrantRequest(BaseModel):
-    """A grant to a project (`project`) or to a principal (`principal`), for `days` from now."""
+    """A grant on datasets of `project`: to the project's tasks, or with `principal` to that
+    person only, for `days` from now."""
 
     model_config = ConfigDict(extra="forbid")
 
     datasets: list[DatasetName] = Field(min_length=1, max_length=16)
     action: GrantAction
-    project: str | None = Field(default=None, min_length=1, max_length=64)
+    project: str = Field(min_length=1, max_length=64)
     principal: str | None = Field(default=None, min_length=1, max_length=200)
     purpose: str = Field(min_length=1, max_length=2000)
     days: int = Field(ge=1, le=365)
-
-    @model_validator(mode="after")
-    def _one_grantee(self) -> GrantRequest:
-        if (self.project is None) == (self.principal is None):
-            raise ValueError("name either a project or a principal")
-        return self
 
 
 class DecisionRequest(BaseModel):

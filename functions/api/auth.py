@@ -44,7 +44,7 @@ def deps_of(request: Request) -> Deps:
 
 def request_id_of(request: Request) -> str | None:
     rid = getattr(request.state, "request_id", None)
-    return rid if isinstance(rid, str) else request.headers.get("x-request-id")
+    return rid if isinstance(rid, str) else None  # set by the app's middleware, bounded there
 
 
 def claims(request: Request,

@@ -22,6 +22,7 @@ from sdk.auth.tokens import Claims
 from sdk.contracts import events as ev
 from sdk.contracts.errors import Conflict, Forbidden, NotFound, Problem, ValidationError
 from sdk.contracts.events import TENANT_EXTENSION, EventType
+from sdk.contracts.specs import TaskSpec
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_EVENT_BYTES = 256 * 1024
@@ -39,6 +40,8 @@ async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONRespons
     out = _checked(event, caller)
     if caller.is_job:
         await run_in_threadpool(_require_live_job, deps, caller)
+    elif out.type == EventType.TASK_REQUESTED:  # the caller hears of a missing project now, not a dead letter
+        await run_in_threadpool(deps.projects.get_project, caller.tenant, str(out.data["project_id"]))
     await _publish(deps, out)
     return JSONResponse({"id": out.id, "type": out.type, "accepted": True}, status_code=202)
 
@@ -63,9 +66,20 @@ def _checked(event: Any, caller: Claims) -> OutEvent:
     except PydanticValidationError as exc:
         raise ValidationError([Problem("data." + ".".join(str(p) for p in e["loc"]), e["msg"])
                                for e in exc.errors()]) from exc
+    if isinstance(payload, ev.TaskRequested):
+        _valid_task(payload.task)
     return OutEvent(type=kind, source=event["source"], subject=event.get("subject") or "",
                     data=payload.model_dump(mode="json"), id=event["id"],
                     extensions={TENANT_EXTENSION: caller.tenant})
+
+
+def _valid_task(task: dict[str, object]) -> None:
+    """The task spec the create function will build: its problems are the caller's 400."""
+    try:
+        TaskSpec.model_validate(task)
+    except PydanticValidationError as exc:
+        raise ValidationError([Problem("data.task." + ".".join(str(p) for p in e["loc"]), e["msg"])
+                               for e in exc.errors()]) from exc
 
 
 def _require_live_job(deps: Deps, caller: Claims) -> None:

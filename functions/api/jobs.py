@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api.auth import Authorized, DepsDep, Trainer, User
 from functions.api.views import checkpoint_view, epoch_view, job_view, task_view
 from functions.core import access, reads, sweeping, tasks
-from sdk.contracts.specs import TaskPatch
+from sdk.contracts.specs import NAME, TaskPatch
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -36,6 +36,27 @@ def archive_task(task_id: str, actor: Authorized, deps: DepsDep) -> dict[str, An
 @router.post("/tasks/{task_id}/unarchive")
 def unarchive_task(task_id: str, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
     return task_view(tasks.set_archived(deps, tenant=actor.tenant, task_id=task_id, archived=False, actor=actor))
+
+
+class RerunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME)
+
+
+@router.post("/tasks/{task_id}/rerun", status_code=201)
+def rerun_task(task_id: str, req: RerunRequest, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+    """A new task with the same runnable spec (optionally some hyperparameters overridden)."""
+    task, job = tasks.rerun(deps, tenant=actor.tenant, task_id=task_id, actor=actor,
+                            hyperparameters=req.hyperparameters, name=req.name)
+    return {"task": task_view(task), "job": job_view(job)}
+
+
+@router.get("/tasks/{task_id}/diff/{other_id}")
+def diff_tasks(task_id: str, other_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    """The runnable fields two tasks differ in: "same": true when they ran the same thing."""
+    return tasks.compare_specs(deps, tenant=caller.tenant, task_id=task_id, other_id=other_id)
 
 
 @router.get("/tasks/{task_id}/jobs")
@@ -69,8 +90,9 @@ def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-def logs(job_id: str, caller: User, deps: DepsDep) -> PlainTextResponse:
-    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id)
+def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep) -> PlainTextResponse:
+    """A job's logs; of a job that used datasets, only with an active `read` grant on them."""
+    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id, actor=actor)
     return PlainTextResponse(data.decode("utf-8", errors="replace"))
 
 

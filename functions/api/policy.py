@@ -44,6 +44,8 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("PATCH", "/v1/tasks/{task_id}"): frozenset({DS}),
     ("POST", "/v1/tasks/{task_id}/archive"): frozenset({DS}),
     ("POST", "/v1/tasks/{task_id}/unarchive"): frozenset({DS}),
+    ("POST", "/v1/tasks/{task_id}/rerun"): frozenset({DS}),
+    ("GET", "/v1/tasks/{task_id}/diff/{other_id}"): frozenset({DS}),
     ("GET", "/v1/tasks/{task_id}/jobs"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}"): frozenset({DS}),
     ("POST", "/v1/jobs/{job_id}/cancel"): frozenset({DS}),

@@ -81,7 +81,7 @@ def trainer_dataset_url(deps: Deps, *, tenant: str, job_id: str, name: str,
     if not deps.datasets.exists(key):
         raise Conflict(f"dataset {name!r} has not been uploaded yet")
     audit.allowed(deps, who, action="dataset.train", resource=resource, reason=f"grant {access.ids[0]}")
-    expires = deps.config.url_expiry_s
+    expires = deps.config.trainer_url_expiry_s  # short: a revoked grant stops data flowing within it
     return {"name": name, "method": "GET", "url": deps.datasets.presign_get(key, expires_s=expires),
             "expires_in": expires}
 
@@ -92,6 +92,6 @@ def trainer_artifact_url(deps: Deps, *, tenant: str, job_id: str, name: str) -> 
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or len(name) > 200:
         raise ValidationError([Problem("name", "must be a relative path without '.', '..' or empty parts")])
     key = artifact_prefix(job) + name
-    expires = deps.config.url_expiry_s
+    expires = deps.config.trainer_url_expiry_s
     return {"key": key, "method": "PUT", "url": deps.artifacts.presign_put(key, expires_s=expires),
             "expires_in": expires}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Literal
 
-from functions.core import audit, projects
+from functions.core import audit, projects, sweeping
 from functions.core.deps import Deps
 from functions.domain import approvals
 from functions.domain.approvals import Approval, GrantAction, GrantFilter
@@ -32,13 +32,15 @@ _DECIDERS = (Role.APPROVER, Role.ADMIN)
 
 def request(deps: Deps, actor: Actor, *, datasets: Iterable[str], action: GrantAction, purpose: str, days: int,
             project_id: str | None = None, principal: str | None = None) -> Approval:
-    """Ask for a grant to a project (`project_id`) or to a principal, for `days` from now."""
+    """Ask for a grant on datasets of project `project_id`, to that project or to a principal
+    (a person's grant on that project's data only), for `days` from now."""
     names = list(dict.fromkeys(datasets))
     grantee = _grantee(deps, actor, names, project_id=project_id, principal=principal)
+    assert project_id is not None  # _grantee insists on it
     now = deps.clock.now()
-    grant = approvals.request(approval_id=projects.new_id("a"), tenant=actor.tenant, grantee=grantee, action=action,
-                              datasets=names, purpose=purpose, requested_by=actor.sub, now=now,
-                              expires_at=now + timedelta(days=days))
+    grant = approvals.request(approval_id=projects.new_id("a"), tenant=actor.tenant, grantee=grantee,
+                              project=project_id, action=action, datasets=names, purpose=purpose,
+                              requested_by=actor.sub, now=now, expires_at=now + timedelta(days=days))
     why = f"{action.value} on {names} for {grantee} until {grant.expires_at.isoformat()}: {purpose}"
     change = record(actor, action="approval.request", resource=f"approval/{grant.approval_id}",
                     decision=Decision.ALLOWED, at=now, reason=why)
@@ -47,18 +49,16 @@ def request(deps: Deps, actor: Actor, *, datasets: Iterable[str], action: GrantA
 
 
 def _grantee(deps: Deps, actor: Actor, names: list[str], *, project_id: str | None, principal: str | None) -> str:
-    if (project_id is None) == (principal is None):
-        raise ValidationError([Problem("grantee", "name either a project or a principal")])
+    if project_id is None:
+        raise ValidationError([Problem("project", "name the project whose datasets the grant is for "
+                                                  "(and a principal to grant it to one person only)")])
     if not names:
         raise ValidationError([Problem("datasets", "name at least one dataset")])
-    if principal is not None:
-        return principal
-    assert project_id is not None
     project = deps.projects.get_project(actor.tenant, project_id)
     unknown = [n for n in names if n not in project.datasets]
     if unknown:
         raise ValidationError([Problem("datasets", f"not datasets of project {project_id}: {unknown}")])
-    return approvals.project_grantee(project_id)
+    return principal if principal is not None else approvals.project_grantee(project_id)
 
 
 def decide(deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: str = "",
@@ -80,7 +80,10 @@ def decide(deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: st
     because = f": {reason}" if reason else ""
     change = record(actor, action=f"approval.{verb}", resource=resource, decision=Decision.ALLOWED, at=now,
                     reason=f"{last.from_state} -> {last.to_state}{because}", tenant=scope)
-    return deps.approvals.save_approval(changed, expected_version=grant.version, audit=change)
+    saved = deps.approvals.save_approval(changed, expected_version=grant.version, audit=change)
+    if verb == "revoke":  # at once, not at the next sweep (which still catches what this misses)
+        sweeping.revoke_access_now(deps, scope)
+    return saved
 
 
 def show(deps: Deps, actor: Actor, approval_id: str, *, tenant: str | None = None) -> Approval:

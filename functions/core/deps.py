@@ -41,6 +41,8 @@ class CoreConfig:
     admin_tenant: str = "platform"  # admins of this tenant read and revoke across every tenant
     verifier: TokenVerifier | None = None  # checks bearer tokens; None: HS256 with token_secret
     job_signer: JobTokenSigner | None = None  # mints job tokens; None: HS256 with token_secret
+    event_key: bytes | None = None  # signs and verifies internal events (functions.eventauth); None: unchecked
+    trainer_url_expiry_s: int = 120  # a trainer's pre-signed URLs: short, the SDK asks again for each transfer
 
     def __post_init__(self) -> None:
         if not self.token_secret and (self.verifier is None or self.job_signer is None):

@@ -1,10 +1,11 @@
 """Enforcing data grants where data is touched: creating a task, launching a job, each
 dataset URL, and the sweep that stops running jobs whose grants ended.
 
-Who a grant must name (decided once, here): a dataset is covered for a task when an
-active grant of the right action names the task's PROJECT (`project:<id>`) or the PERSON
-who created the task. A project grant is preferred (it outlives staff changes); a person's
-grant lets an approver scope access to one data scientist. A task created by an event from
+Who a grant must name (decided once, here): a dataset of a project is covered for a task
+when an active grant of the right action on that project's dataset names the task's
+PROJECT (`project:<id>`) or the PERSON who created the task. A project grant is preferred
+(it outlives staff changes); a person's grant lets an approver scope access to one data
+scientist. A task created by an event from
 another system has no person behind it, so only project grants count for it.
 """
 
@@ -51,7 +52,8 @@ def coverage(deps: Deps, *, tenant: str, project_id: str, principal: str | None,
     missing: list[str] = []
     for name in dict.fromkeys(datasets):
         candidates = deps.approvals.approvals_for_dataset(tenant, name, expiring_after=now)
-        chosen = approvals.choose(candidates, grantees=wanted, action=action, dataset=name, now=now)
+        chosen = approvals.choose(candidates, grantees=wanted, action=action, project_id=project_id, dataset=name,
+                                  now=now)
         if chosen is None:
             missing.append(name)
         else:

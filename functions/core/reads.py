@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.core import grants
 from functions.core.deps import Deps
+from functions.domain.approvals import GrantAction
+from functions.domain.audit import Actor
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
 from sdk.contracts import blob_keys
@@ -51,9 +54,19 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
     return {"best": best, "last": last, "series": {k: [list(p) for p in v] for k, v in series.items()}}
 
 
-def job_logs(deps: Deps, *, tenant: str, job_id: str) -> bytes:
-    """Stored logs once cleaned up; the runtime's live capture while it runs."""
+def job_logs(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None) -> bytes:
+    """Stored logs once cleaned up; the runtime's live capture while it runs.
+
+    What a trainer prints may be the rows it read, so the logs of a job whose task used
+    datasets are derived data: `actor` needs an active `read` grant on each of them (for the
+    job's project or for themselves), like a download, checked and audited at each read. A
+    `train` grant lets data into a trainer; it does not let anyone read it back out.
+    """
     job = deps.jobs.get_job(tenant, job_id)
+    task = deps.tasks.get_task(tenant, job.task_id)
+    if actor is not None and task.spec.datasets:
+        grants.require(deps, actor, project_id=job.project_id, principal=actor.sub, datasets=task.spec.datasets,
+                       action=GrantAction.READ, audit_action="job.logs", resource=f"job/{job_id}")
     parts: list[bytes] = []
     if job.cleaned_up and job.log_key:
         parts.append(deps.logs.get(job.log_key))

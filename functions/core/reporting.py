@@ -83,7 +83,8 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
             raise
         raise PermanentError(str(exc)) from exc
     trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
-    saved = deps.jobs.save_job(new, expected_version=job.version, dedup=f"report#{event_id}",
+    # The replay key is the job's own: an event id chosen by one trainer cannot pre-empt another's.
+    saved = deps.jobs.save_job(new, expected_version=job.version, dedup=report_dedup(job, event_id),
                                epoch=epoch, checkpoint=checkpoint,
                                audit=audit.job_change(deps, job, new, actor=trainer))
     if saved.state.is_terminal:
@@ -91,6 +92,11 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
     elif checkpoint is not None:
         _apply_retention(deps, saved)
     return saved
+
+
+def report_dedup(job: Job, event_id: str) -> str:
+    """The replay key of a report: scoped to its tenant and job, never global."""
+    return f"report#{job.tenant}#{job.job_id}#{event_id}"
 
 
 def _apply_retention(deps: Deps, job: Job) -> None:

@@ -11,6 +11,7 @@ import uuid
 from functions.core import audit, events, grants, projects
 from functions.core.deps import Deps
 from functions.domain import audit as audit_domain
+from functions.domain import provenance
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, Decision, system
 from functions.domain.model import Job, JobState, Task
@@ -20,7 +21,8 @@ from sdk.contracts.specs import TaskPatch, TaskSpec
 
 
 def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
-           request_id: str | None = None, actor: Actor | None = None) -> tuple[Task, Job]:
+           request_id: str | None = None, actor: Actor | None = None,
+           rerun_of: str | None = None) -> tuple[Task, Job]:
     """Create a task and its first job (QUEUED), and emit job.created.
 
     With a `request_id` (an event id from another system) the task id is derived from it,
@@ -41,6 +43,7 @@ def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
     task_id = _task_id(tenant, request_id)
     now = deps.clock.now()
     task = Task(task_id=task_id, project_id=project_id, tenant=tenant, spec=spec, created_at=now,
+                rerun_of=rerun_of, provenance=provenance.of_spec(spec),
                 requested_by=principal)
     job = Job(job_id=attempt_id(task_id, 1), task_id=task_id, project_id=project_id, tenant=tenant,
               attempt=1, pool=spec.pool, priority=spec.priority, resources=spec.resources,
@@ -137,3 +140,24 @@ def _reprioritise(deps: Deps, task: Task, priority: int, *, actor: Actor) -> Non
 
 def _describe(patch: TaskPatch) -> str:
     return "changed " + ", ".join(sorted(patch.model_dump(exclude_none=True)))
+
+
+def rerun(deps: Deps, *, tenant: str, task_id: str, actor: Actor,
+          hyperparameters: dict[str, str | int | float | bool] | None = None,
+          name: str | None = None) -> tuple[Task, Job]:
+    """A new task with the same runnable spec as `task_id` (the same image or command, args,
+    data, resources, limits), optionally with some hyperparameters overridden; it records
+    what it re-runs, and its grants are checked again as for any new task."""
+    original = deps.tasks.get_task(tenant, task_id)
+    params = {**original.spec.hyperparameters, **(hyperparameters or {})}
+    spec = original.spec.model_copy(update={"hyperparameters": params, "name": name or original.spec.name})
+    spec = TaskSpec.model_validate(spec.model_dump())  # the overrides pass the same validation as a new spec
+    return create(deps, tenant=tenant, project_id=original.project_id, spec=spec, actor=actor, rerun_of=task_id)
+
+
+def compare_specs(deps: Deps, *, tenant: str, task_id: str, other_id: str) -> dict[str, object]:
+    """Which runnable fields two of the tenant's tasks differ in (another tenant's id: NotFound)."""
+    a, b = deps.tasks.get_task(tenant, task_id), deps.tasks.get_task(tenant, other_id)
+    diff = provenance.differences(a.spec, b.spec)
+    return {"task_id": task_id, "other_id": other_id, "same": not diff,
+            "differences": [{"field": k, "value": v[0], "other": v[1]} for k, v in diff.items()]}

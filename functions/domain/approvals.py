@@ -1,7 +1,9 @@
 """Data approvals (grants) as pure values and transitions of (grant, actor, now) -> grant.
 
 A grant lets a grantee (a principal `sub`, or a project `project:<id>`) do one action
-(train, validate, read) on named datasets of a tenant, for a purpose, until `expires_at`:
+(train, validate, read) on named datasets of ONE project of a tenant (a dataset is a
+(project, name) pair: the same name in another project is other data), for a purpose,
+until `expires_at`:
 
     requested -> approved | denied;   approved -> revoked | expired
 
@@ -94,6 +96,7 @@ class Approval(BaseModel):
     approval_id: str
     tenant: str
     grantee: str = Field(min_length=1)
+    project: str | None = None  # the project whose datasets these are (a project grant: that project)
     action: GrantAction
     datasets: tuple[str, ...] = Field(min_length=1)
     purpose: str = Field(min_length=1)
@@ -112,25 +115,32 @@ class Approval(BaseModel):
     def is_active(self, now: datetime) -> bool:
         return self.effective_state(now) is ApprovalState.APPROVED
 
-    def covers(self, *, grantees: Iterable[str], action: GrantAction, dataset: str, now: datetime) -> bool:
-        return (self.is_active(now) and self.action is action and dataset in self.datasets
-                and self.grantee in set(grantees))
+    def covers(self, *, grantees: Iterable[str], action: GrantAction, project_id: str, dataset: str,
+               now: datetime) -> bool:
+        return (self.is_active(now) and self.action is action and self.data_project == project_id
+                and dataset in self.datasets and self.grantee in set(grantees))
 
     @property
     def project_id(self) -> str | None:
+        """The project a project grant is given to; None for a person's grant."""
         return self.grantee.removeprefix(PROJECT_PREFIX) if self.grantee.startswith(PROJECT_PREFIX) else None
+
+    @property
+    def data_project(self) -> str | None:
+        """The project whose datasets the grant names (a person's grant without one covers nothing)."""
+        return self.project or self.project_id
 
 
 def project_grantee(project_id: str) -> str:
     return PROJECT_PREFIX + project_id
 
 
-def request(*, approval_id: str, tenant: str, grantee: str, action: GrantAction, datasets: Iterable[str],
-            purpose: str, requested_by: str, now: datetime, expires_at: datetime) -> Approval:
+def request(*, approval_id: str, tenant: str, grantee: str, project: str, action: GrantAction,
+            datasets: Iterable[str], purpose: str, requested_by: str, now: datetime, expires_at: datetime) -> Approval:
     if expires_at <= now:
         raise Conflict(f"approval {approval_id}: expires_at {expires_at.isoformat()} is not in the future")
     first = Change(at=now, actor=requested_by, from_state=None, to_state=ApprovalState.REQUESTED, reason=purpose)
-    return Approval(approval_id=approval_id, tenant=tenant, grantee=grantee, action=action,
+    return Approval(approval_id=approval_id, tenant=tenant, grantee=grantee, project=project, action=action,
                     datasets=tuple(dict.fromkeys(datasets)), purpose=purpose, requested_by=requested_by,
                     requested_at=now, expires_at=expires_at, history=(first,))
 
@@ -144,9 +154,12 @@ def _move(a: Approval, to: ApprovalState, *, actor: str, now: datetime, reason: 
 
 
 def approve(a: Approval, *, actor: str, now: datetime, reason: str = "") -> Approval:
-    """Nobody approves their own request (four eyes); a request past its expiry cannot be approved."""
+    """Nobody approves their own request, nor a grant to themselves (four eyes); a request
+    past its expiry cannot be approved."""
     if actor == a.requested_by:
         raise Forbidden(f"approval {a.approval_id}: a requester may not approve their own request")
+    if actor == a.grantee:
+        raise Forbidden(f"approval {a.approval_id}: an approver may not approve a grant to themselves")
     if now >= a.expires_at:
         raise Conflict(f"approval {a.approval_id}: it would have expired at {a.expires_at.isoformat()}")
     return _move(a, ApprovalState.APPROVED, actor=actor, now=now, reason=reason)
@@ -170,12 +183,13 @@ def expire(a: Approval, *, actor: str, now: datetime) -> Approval:
     return a.model_copy(update={"state": ApprovalState.EXPIRED, "history": (*a.history, change)})
 
 
-def choose(candidates: Iterable[Approval], *, grantees: Iterable[str], action: GrantAction, dataset: str,
-           now: datetime) -> Approval | None:
-    """The grant that covers `dataset` for one of `grantees`: a project's grant before a
-    person's (it outlives staff changes), then the one that lasts longest."""
+def choose(candidates: Iterable[Approval], *, grantees: Iterable[str], action: GrantAction, project_id: str,
+           dataset: str, now: datetime) -> Approval | None:
+    """The grant that covers `dataset` of `project_id` for one of `grantees`: a project's grant
+    before a person's (it outlives staff changes), then the one that lasts longest."""
     wanted = tuple(grantees)
-    usable = [a for a in candidates if a.covers(grantees=wanted, action=action, dataset=dataset, now=now)]
+    usable = [a for a in candidates
+              if a.covers(grantees=wanted, action=action, project_id=project_id, dataset=dataset, now=now)]
     if not usable:
         return None
     return max(usable, key=lambda a: (a.project_id is not None, a.expires_at, a.approval_id))

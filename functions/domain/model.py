@@ -42,6 +42,8 @@ class Task(_Entity):
     description: str = ""
     tags: tuple[str, ...] = ()
     archived: bool = False  # left out of the default comparison; still readable and audited
+    rerun_of: str | None = None  # the task this one re-runs (same spec unless overridden)
+    provenance: dict[str, str] = Field(default_factory=dict)  # platform version, spec digest at creation
     version: int = 0  # optimistic-locking counter of task updates
 
 

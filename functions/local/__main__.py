@@ -11,15 +11,19 @@ import httpx
 import uvicorn
 
 from functions import bootstrap, logs
+from functions.local.cgroups import JobCgroups
+from functions.local.credentials import S3Credentials, platform_secret, s3_credentials
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
 from functions.local.platform import (
     LocalOptions,
-    build_app,
+    build_apps,
     dev_tokens,
     embedded_aws,
     ensure_storage,
+    internal_socket_dir,
     secret_for,
+    serve_internal,
     write_client_config,
 )
 from functions.local.predictor import missing_modules, predictor
@@ -49,46 +53,71 @@ def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespa
 
 
 def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: list[Path],
-                  tls: LocalTLS | None = None) -> LocalRuntime:
+                  s3_keys: S3Credentials, tls: LocalTLS | None = None) -> LocalRuntime:
     """The local runner; its trainers sandboxed as TRAINYARD_SANDBOX says, then reaching the
     platform and S3 only through the egress proxy (which lives as long as `stack`). With
     `tls`, the proxy presents the platform's client certificate (the trainer holds none);
     unsandboxed trainers get their own in TRAINYARD_TLS_*."""
     wrap = select_wrap(settings.sandbox, read_only=default_read_only(*settings.sandbox_read_only),
                        hidden=hidden, devices=default_devices())
+    cgroups = JobCgroups.detect()  # None: warned, and trainers are bounded by setrlimit only
     if wrap is None:
-        return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None)
+        return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None,
+                            cgroups=cgroups, pids_max=settings.job_pids_max)
     assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
-    # moto takes any signature, so the proxy checks it, with the keys the platform signs with.
-    credentials = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+    # moto takes any signature, so the proxy checks it, with the keys the platform signs with;
+    # and whatever the signature, it lets a job reach only the URLs the platform issued to it.
     policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
-                          credentials=credentials)
+                          credentials=s3_keys.as_mapping())
     transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
     proxy = EgressProxy(policy, transport=transport)
-    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(proxy))
+    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(proxy), cgroups=cgroups,
+                           pids_max=settings.job_pids_max)
     runtime.reopen_egress()  # trainers still running from before a restart (with --aws-endpoint)
     return runtime
+
+
+def private_state_dir(state_dir: Path) -> None:
+    """Everything the platform writes from now on is its user's only (job logs hold customer
+    data): umask 077, and the state dir itself 0700 even when an older run made it 0755."""
+    os.umask(0o077)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state_dir.chmod(0o700)
+
+
+def s3_keys_for(state_dir: Path, *, external: bool) -> S3Credentials:
+    """The installation's random S3 keys (boto3 in this process finds them in its environment;
+    no child process inherits them: trainers and the predictor get environments of their own).
+    With --aws-endpoint, keys already in the environment are that server's and win."""
+    if external and os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        return S3Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    keys = s3_credentials(state_dir)
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = keys.access_key_id, keys.secret_access_key
+    return keys
 
 
 def main(argv: list[str] | None = None) -> None:
     options, args = parse(argv)
     logs.configure(args.log_level)
-    for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
-        os.environ.setdefault(key, value)  # moto accepts any; boto3 must find some
+    private_state_dir(options.state_dir)
+    s3_keys = s3_keys_for(options.state_dir, external=args.aws_endpoint is not None)
     with contextlib.ExitStack() as stack:
         endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
         url = options.url
+        internal = stack.enter_context(internal_socket_dir())
         settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                            broker_url=f"{url}/broker/", dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
+                            broker_url="http://internal/broker/", broker_uds=internal,
+                            event_key_file=platform_secret(options.state_dir),
+                            dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
                             state_dir=options.state_dir / "runner")
         tls = options.tls
         hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
-        runtime = local_runtime(settings, stack, hidden=hidden, tls=tls)
-        deps = bootstrap.build(settings, runtime=runtime,
-                               http_verify=tls.platform_client() if tls is not None else True)
+        runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)
+        deps = bootstrap.build(settings, runtime=runtime)
         ensure_storage(deps, settings)
         bootstrap.install(deps)
-        app, _ = build_app(deps, options)
+        app, internal_app, _ = build_apps(deps, options, internal=internal)
+        stack.enter_context(serve_internal(internal_app, internal))
         people = dev_tokens(settings, options.tenant)
         extra = {"aws_endpoint": endpoint, **people}
         missing = [] if args.no_predictor else missing_modules()

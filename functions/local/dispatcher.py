@@ -64,7 +64,7 @@ class Dispatcher:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     dead_letters: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=1000))
     verify: ssl.SSLContext | bool = True  # with mutual TLS: the platform's client certificate and CA
-    transport: httpx.AsyncBaseTransport | None = None  # tests: the functions, in process
+    transport: httpx.AsyncBaseTransport | None = None  # e.g. the internal listener's UNIX socket; tests: in process
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests: no real waiting
 
     def __post_init__(self) -> None:

@@ -42,6 +42,7 @@ CHUNK = 64 * 1024
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                          "transfer-encoding", "upgrade", "expect", "proxy-connection"})
 _CONTROL_TIMEOUT_S = 10.0
+_MAX_ISSUE_BYTES = 64 * 1024  # a pre-signed URL answer is well under 2 KiB
 
 
 class _ClientGone(Exception):
@@ -137,6 +138,7 @@ class EgressProxy:
         server = self._servers.pop(job_id, None)
         if server is not None:
             server.close()
+        self._policy.forget(job_id)
         live = self._connections.pop(job_id, {})
         for task, writer in live.items():
             writer.transport.abort()  # a pending read ends even if the cancel below comes too late for it
@@ -204,9 +206,29 @@ class EgressProxy:
             await peer.respond(502, _problem("unavailable", f"upstream unreachable: {exc}"))
             return
         try:
-            await peer.relay(response)
+            body = None if decision.issues is None else await self._record_issued(job_id, decision.issues, response)
+            await peer.relay(response, body=body)
         finally:
             await response.aclose()
+
+    async def _record_issued(self, job_id: str, method: str, response: httpx.Response) -> bytes:
+        """Read the platform's (small JSON) answer, let the job use the URL it carries, and
+        return the raw bytes for the relay."""
+        body = response.content if response.is_stream_consumed else b""  # read already: in-memory transports
+        if not response.is_stream_consumed:
+            async for chunk in response.aiter_raw(CHUNK):
+                body += chunk
+                if len(body) > _MAX_ISSUE_BYTES:
+                    raise _ClientGone()  # the platform never answers this much: give up the connection
+        if response.status_code != 200 or response.headers.get("content-encoding", "identity") != "identity":
+            return body
+        try:
+            url = str(json.loads(body)["url"])
+        except (ValueError, KeyError, TypeError):
+            return body
+        if not self._policy.issue(job_id, method=method, url=url):
+            log.warning("platform issued a URL the proxy cannot allow", extra={"job_id": job_id, "method": method})
+        return body
 
 
 class _Peer:
@@ -251,11 +273,13 @@ class _Peer:
         await self.send(h11.Data(data=body))
         await self.send(h11.EndOfMessage())
 
-    async def relay(self, response: httpx.Response) -> None:
+    async def relay(self, response: httpx.Response, *, body: bytes | None = None) -> None:
         headers = [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP]
         await self.send(h11.Response(status_code=response.status_code, headers=headers,
                                      reason=response.reason_phrase.encode("latin-1", errors="replace")))
-        if response.is_stream_consumed:  # read already by an in-memory transport (tests)
+        if body is not None:  # read already: an answer carrying an issued URL
+            await self.send(h11.Data(data=body))
+        elif response.is_stream_consumed:  # read already by an in-memory transport (tests)
             await self.send(h11.Data(data=response.content))
         else:
             async for chunk in response.aiter_raw(CHUNK):  # raw: the bytes and Content-Length stay S3's

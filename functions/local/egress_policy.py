@@ -6,10 +6,15 @@ the upstream, which is one of exactly two:
 - the platform: only what a trainer needs, and only for its own job (the job is the
   socket the request came in on, never something the request says):
   `POST /v1/events`, `GET /v1/jobs/<job>/datasets/<name>`, `POST /v1/jobs/<job>/artifacts`;
-- the S3 endpoint: only GET/HEAD/PUT of a pre-signed SigV4 URL (X-Amz-Signature,
-  X-Amz-Credential, ... in the query). With `credentials` (local mode: moto accepts any
-  signature, so the proxy must check it) the signature and the expiry are verified here,
-  as S3 itself would; without (real S3) S3 verifies them.
+- the S3 endpoint: only exactly what the platform issued to this job. The proxy sees the
+  platform's answers to the job's own `datasets/<name>` and `artifacts` calls and records
+  each issued URL (`issue`): its method, path and query, until its expiry. An S3 request
+  passes only if it is one of those URLs, with that method, not expired: no listing, no
+  other key or bucket, no admin path, no extra query (`?uploads`, `?acl`), no `x-amz-*`
+  header (`x-amz-copy-source` would copy any object into the job's prefix). This holds
+  whatever the signature: a trainer that somehow held the platform's S3 keys could sign
+  its own URLs and still reach nothing else. With `credentials` (local mode: moto accepts
+  any signature) the signature and expiry are verified too, as S3 itself would.
 
 Everything else is denied, with a reason for the log.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +34,8 @@ Clock = Callable[[], datetime]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"  # sdk.contracts.specs.NAME, bounded
-_S3_METHODS = frozenset({"GET", "HEAD", "PUT"})
+_S3_METHODS = frozenset({"GET", "PUT"})  # a dataset download, an artifact upload
+_MAX_ISSUED = 4096  # per job: a trainer asking for URLs in a loop cannot grow the proxy without bound
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
              "X-Amz-Signature")
@@ -66,9 +73,20 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class Issued:
+    """One pre-signed URL the platform handed to a job: what it allows, until when."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]  # sorted pairs
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class Decision:
     upstream: Upstream | None  # None: denied
     reason: str  # why denied, or which rule allowed it
+    issues: str | None = None  # the platform's answer carries a URL for the job to use with this method
 
     @property
     def allowed(self) -> bool:
@@ -84,6 +102,50 @@ class EgressPolicy:
             raise ValueError("the platform and the S3 endpoint must be distinct origins")
         self._credentials = dict(credentials) if credentials is not None else None
         self._clock = clock if clock is not None else (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._issued: dict[str, list[Issued]] = {}
+
+    def issue(self, job_id: str, *, method: str, url: str) -> bool:
+        """Record that the platform issued `url` to `job_id` for `method`; False if it is not
+        a pre-signed URL of the S3 endpoint (then it allows nothing)."""
+        parts = urlsplit(url)
+        try:
+            origin = Upstream.parse(url)
+        except ValueError:
+            return False
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            expires_at = signed_at + timedelta(seconds=int(params["X-Amz-Expires"]))
+        except (KeyError, ValueError):
+            return False
+        if origin != self.s3 or method not in _S3_METHODS:
+            return False
+        entry = Issued(method, parts.path, _sorted_query(parts.query), expires_at)
+        now = self._clock()
+        with self._lock:
+            live = [e for e in self._issued.get(job_id, []) if e.expires_at > now][-(_MAX_ISSUED - 1):]
+            self._issued[job_id] = [*live, entry]
+        return True
+
+    def forget(self, job_id: str) -> None:
+        """The job's channel closed: nothing it was issued passes any more."""
+        with self._lock:
+            self._issued.pop(job_id, None)
+
+    def _was_issued(self, job_id: str, method: str, parts: SplitResult) -> str:
+        """'' if this exact request was issued to the job and is not expired, else why not."""
+        query, now = _sorted_query(parts.query), self._clock()
+        with self._lock:
+            issued = list(self._issued.get(job_id, []))
+        matches = [e for e in issued if e.path == parts.path and e.query == query]
+        if not matches:
+            return "not a URL the platform issued to this job"
+        if not any(e.method == method for e in matches):
+            return f"{method} is not what the platform issued this URL for"
+        if all(e.expires_at <= now for e in matches if e.method == method):
+            return "the issued URL has expired; ask the platform for a new one"
+        return ""
 
     def decide(self, *, job_id: str, method: str, target: str, headers: Sequence[tuple[str, str]]) -> Decision:
         """May the trainer of `job_id` send this request, and to which upstream?"""
@@ -94,7 +156,7 @@ class EgressPolicy:
             return _deny("only origin-form requests (GET /path) are forwarded")
         parts = urlsplit(target)
         if self.s3.serves(host):
-            return self._s3(method, parts, headers)
+            return self._s3(job_id, method, parts, headers)
         if self.platform.serves(host):
             return self._platform(job_id, method, parts)
         return _deny(f"host {host!r} is neither the platform nor the S3 endpoint")
@@ -103,15 +165,21 @@ class EgressPolicy:
         if parts.query or parts.fragment:
             return _deny("platform requests carry no query")
         job = re.escape(job_id)
-        rules = {("POST", r"/v1/events"), ("GET", rf"/v1/jobs/{job}/datasets/{_NAME}"),
-                 ("POST", rf"/v1/jobs/{job}/artifacts")}
-        if any(method == m and re.fullmatch(p, parts.path) for m, p in rules):
+        if method == "POST" and parts.path == "/v1/events":
             return Decision(self.platform, "platform")
+        issuing = {("GET", rf"/v1/jobs/{job}/datasets/{_NAME}", "GET"),  # a download of a granted dataset
+                   ("POST", rf"/v1/jobs/{job}/artifacts", "PUT")}  # an upload under its own prefix
+        for m, pattern, issued in issuing:
+            if method == m and re.fullmatch(pattern, parts.path):
+                return Decision(self.platform, "platform", issues=issued)
         return _deny(f"{method} {parts.path} is not a trainer endpoint of job {job_id}")
 
-    def _s3(self, method: str, parts: SplitResult, headers: Sequence[tuple[str, str]]) -> Decision:
+    def _s3(self, job_id: str, method: str, parts: SplitResult, headers: Sequence[tuple[str, str]]) -> Decision:
         if method not in _S3_METHODS:
             return _deny(f"{method} is not a pre-signed transfer")
+        amz_headers = sorted({k.lower() for k, _ in headers if k.lower().startswith("x-amz-")})
+        if amz_headers:
+            return _deny(f"S3 request headers {amz_headers} are not allowed (e.g. x-amz-copy-source)")
         params = parse_qsl(parts.query, keep_blank_values=True)
         amz = {k: v for k, v in params if k in _REQUIRED}
         if len(amz) != len(_REQUIRED) or sum(k in _REQUIRED for k, _ in params) != len(_REQUIRED):
@@ -122,7 +190,10 @@ class EgressPolicy:
             problem = self._verify(method, parts.path, params, headers, amz)
             if problem:
                 return _deny(problem)
-        return Decision(self.s3, "pre-signed S3")
+        problem = self._was_issued(job_id, method, parts)
+        if problem:
+            return _deny(problem)
+        return Decision(self.s3, "pre-signed S3 URL issued to the job")
 
     def _verify(self, method: str, path: str, params: list[tuple[str, str]], headers: Sequence[tuple[str, str]],
                 amz: dict[str, str]) -> str:
@@ -172,6 +243,10 @@ def presigned_signature(*, secret: str, method: str, path: str, params: Sequence
     for part in scope.split("/"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _sorted_query(query: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(parse_qsl(query, keep_blank_values=True)))
 
 
 def _encode(text: str) -> str:

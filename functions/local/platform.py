@@ -1,9 +1,12 @@
 """The embedded default: the whole platform in one process on 127.0.0.1.
 
-moto's DynamoDB+S3 server (unless endpoints are given), the functions (the same
-functions-framework ASGI apps a cluster runs) under /fn/<name>, the local dispatcher
-under /broker, the HTTP API at /, a ticker that emits the PingSource event, and the
-local job runner. Switching to a cluster changes configuration, not this code.
+moto's DynamoDB+S3 server (unless endpoints are given), the HTTP API at / on the public
+port, and, on an internal listener only the platform reaches (a UNIX socket in a private
+0700 directory, never the public port): the functions (the same functions-framework ASGI
+apps a cluster runs) under /fn/<name> and the local dispatcher under /broker. A ticker
+emits the PingSource event, and the local job runner runs trainers. Every event the
+platform publishes is signed with its event key (functions.eventauth), and the functions
+check it. Switching to a cluster changes configuration, not this code.
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import shutil
+import socket
+import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import functions_framework.aio as ff
+import httpx
+import uvicorn
 from cloudevents.http import CloudEvent
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -26,6 +36,7 @@ from starlette.routing import Mount
 from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
+from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
 from functions.local.moto_isolation import isolate_moto_dynamodb
 from functions.local.tls import LocalTLS
@@ -66,9 +77,7 @@ def secret_for(state_dir: Path) -> str:
     """A per-installation signing secret, kept across restarts of the local platform."""
     path = state_dir / "secret"
     if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
@@ -88,9 +97,25 @@ async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
                                        "id": uuid.uuid4().hex}, {}))
 
 
-def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]:
-    dispatcher = Dispatcher(functions_url=f"{options.url}/fn",
-                            verify=options.tls.platform_client() if options.tls is not None else True)
+INTERNAL_SOCKET = "internal.sock"
+
+
+@contextlib.contextmanager
+def internal_socket_dir() -> Iterator[Path]:
+    """A fresh private (0700) directory for the internal listener's socket: short enough for
+    sun_path wherever the state dir is, and hidden from trainers (their /tmp is their own)."""
+    path = Path(tempfile.mkdtemp(prefix="trainyard-internal-"))
+    try:
+        yield path / INTERNAL_SOCKET
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def build_apps(deps: Deps, options: LocalOptions, *, internal: Path) -> tuple[Starlette, Starlette, Dispatcher]:
+    """The public app (the API only) and the internal one (functions and the dispatcher),
+    served on the UNIX socket `internal`."""
+    dispatcher = Dispatcher(functions_url="http://internal/fn",
+                            transport=httpx.AsyncHTTPTransport(uds=str(internal)))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -103,8 +128,32 @@ def build_app(deps: Deps, options: LocalOptions) -> tuple[Starlette, Dispatcher]
             await dispatcher.stop()
 
     routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps().items()]  # type: ignore[arg-type]
-    routes += [Mount("/broker", app=dispatcher.app()), Mount("/", app=create_app(deps))]
-    return Starlette(routes=routes, lifespan=lifespan), dispatcher
+    routes += [Mount("/broker", app=dispatcher.app())]
+    return Starlette(routes=[Mount("/", app=create_app(deps))]), Starlette(routes=routes, lifespan=lifespan), dispatcher
+
+
+@contextlib.contextmanager
+def serve_internal(app: Starlette, path: Path, *, timeout_s: float = 30.0) -> Iterator[None]:
+    """Serve `app` on a 0600 UNIX socket at `path`, on a thread of its own, until the block ends."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)  # uvicorn's own uds binding would make it 0666
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                           timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="trainyard-internal", daemon=True)
+    thread.start()
+    try:
+        deadline = timeout_s
+        while not server.started:
+            if not thread.is_alive() or deadline <= 0:
+                raise RuntimeError("the internal listener did not start")
+            thread.join(0.05)
+            deadline -= 0.05
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)
+        sock.close()
 
 
 def write_client_config(options: LocalOptions, *, url: str, extra: dict[str, str]) -> Path:

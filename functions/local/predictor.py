@@ -89,10 +89,14 @@ def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: st
     cache.mkdir(parents=True, exist_ok=True)
     log = state_dir / "predictor.log"
     grpc_port, http_port = _free_port(), _free_port()
-    env = {**os.environ, "TRAINYARD_TOKEN_SECRET": token_secret, **(tls_env or {})}
+    # Neither process gets the platform's S3 keys; only the sidecar (which verifies tokens) gets
+    # the token secret; inference needs no secret at all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "TRAINYARD_TOKEN_SECRET"}
+    env.update(tls_env or {})
     inference = _spawn("predictor.inference", [
         "--host", host, "--port", str(grpc_port), "--model-root", str(cache / "models"),
         "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)
+    env = {**env, "TRAINYARD_TOKEN_SECRET": token_secret}
     sidecar = _spawn("predictor.sidecar", [
         "--host", host, "--port", str(http_port), "--platform-url", platform_url,
         "--inference-target", f"{host}:{grpc_port}", "--cache-dir", str(cache)], log=log, env=env)

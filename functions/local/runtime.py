@@ -26,6 +26,12 @@ Limits, applied best effort to the trainer with setrlimit (no cgroups here):
   but CUDA maps large writable regions, so GPU jobs get no memory limit.
 - RLIMIT_CORE = 0. RLIMIT_NPROC is not used: it counts every process of the user.
 
+With `cgroups` (functions.local.cgroups, where the machine lets the platform create
+them) each job also gets its own pids and memory cgroups: at most `pids_max` processes
+and threads (a fork bomb stops there) and `memory_mb` of resident memory (OOM-killed past
+it; not for GPU jobs, as above). Stopping a job then also kills what escaped its process
+group (setsid), found through the cgroup.
+
 Sandboxing is a seam: `wrap(argv, work_dir)` returns the argv to execute instead
 (functions.local.sandbox.bwrap_wrap: bubblewrap); it wraps the trainer only, never the
 supervisor. A sandboxed trainer has no network: give the runtime an `egress` (the local
@@ -44,11 +50,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.local.cgroups import CgroupLimits, JobCgroups
 from functions.local.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
 from functions.local.supervisor import (
     EXIT_CODE_FILE,
@@ -110,7 +117,8 @@ class LocalRuntime:
 
     def __init__(self, state_dir: Path, *, python: str = sys.executable, kill_grace_s: float = 5.0,
                  wrap: Wrap = no_sandbox, path: str | None = None, launch_timeout_s: float = 10.0,
-                 egress: Egress | None = None, extra_env: Mapping[str, str] | None = None) -> None:
+                 egress: Egress | None = None, extra_env: Mapping[str, str] | None = None,
+                 cgroups: JobCgroups | None = None, pids_max: int = 512) -> None:
         self._state_dir = Path(state_dir).absolute()  # the supervisor runs elsewhere: no relative paths
         self._python = python
         self._kill_grace_s = kill_grace_s
@@ -120,6 +128,8 @@ class LocalRuntime:
         self._launch_timeout_s = launch_timeout_s
         self._egress = egress
         self._extra_env = dict(extra_env or {})  # e.g. TRAINYARD_TLS_* for unsandboxed trainers
+        self._cgroups = cgroups
+        self._pids_max = pids_max  # processes and threads per job: torch's pools fit, a fork bomb does not
 
     def launch(self, spec: LaunchSpec) -> None:
         validate_spec(spec)
@@ -146,6 +156,8 @@ class LocalRuntime:
         with self._locked(job, create=False):
             self._stop(job)
             self._close_egress(job_id)
+            if self._cgroups is not None:
+                self._cgroups.remove(job_id)
             try:
                 shutil.rmtree(job.root)
             except FileNotFoundError:
@@ -280,6 +292,7 @@ class LocalRuntime:
         argv = self._wrap([*spec.command, *spec.args], job.work)
         cmd = [self._python, "-I", str(_SUPERVISOR), "--job-dir", str(job.root),
                "--cpu-seconds", str(self._cpu_seconds(spec)), "--data-bytes", str(_data_bytes(spec)),
+               *(arg for group in self._job_cgroups(spec) for arg in ("--cgroup", str(group))),
                "--", *argv]
         try:
             with job.log.open("ab") as log:
@@ -304,6 +317,15 @@ class LocalRuntime:
         env.update(spec.env)
         return env
 
+    def _job_cgroups(self, spec: LaunchSpec) -> Sequence[Path]:
+        if self._cgroups is None:
+            return []
+        memory = 0 if spec.gpu > 0 else spec.memory_mb * _MIB
+        try:
+            return self._cgroups.create(spec.job_id, CgroupLimits(pids_max=self._pids_max, memory_bytes=memory))
+        except OSError as exc:
+            raise TemporaryError(f"cannot create the cgroups of job {spec.job_id}: {exc}") from exc
+
     def _close_egress(self, job_id: str) -> None:
         if self._egress is not None:
             self._egress.close(job_id)
@@ -313,6 +335,12 @@ class LocalRuntime:
         return math.ceil(spec.ttl_s * max(spec.cpu, cores))
 
     def _stop(self, job: _JobDir) -> None:
+        self._stop_group(job)
+        if self._cgroups is not None:
+            self._cgroups.kill(job.root.name)  # what left the trainer's group (setsid) is still in its cgroup
+            _settle_cgroup(self._cgroups, job.root.name)
+
+    def _stop_group(self, job: _JobDir) -> None:
         """SIGTERM the trainer's group, SIGKILL it after the grace; wait until it is gone."""
         supervisor = _live(job.ref(PID_FILE))
         trainer = _live(job.ref(TRAINER_FILE))
@@ -329,6 +357,12 @@ class LocalRuntime:
                 _signal(supervisor, signal.SIGKILL)  # stuck: the job ends as "runner lost"
         if supervisor is None:
             _kill_trainer(job)  # no supervisor to clear what the trainer left in its group
+
+
+def _settle_cgroup(cgroups: JobCgroups, job_id: str) -> None:
+    deadline = time.monotonic() + _SETTLE_S
+    while cgroups.processes(job_id) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _data_bytes(spec: LaunchSpec) -> int:

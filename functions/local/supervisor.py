@@ -85,9 +85,13 @@ def read_ref(path: Path) -> ProcessRef | None:
 class Limits:
     cpu_seconds: int  # 0 = none
     data_bytes: int  # 0 = none
+    cgroups: tuple[Path, ...] = ()  # the job's cgroups (pids, memory): the trainer joins them
 
     def apply(self) -> None:
-        """In the trainer, before exec. Best effort: a limit we may not set is skipped."""
+        """In the trainer, before exec. Best effort for rlimits: a limit we may not set is
+        skipped; a cgroup the runner made must be joined (else the exec fails loudly)."""
+        for group in self.cgroups:
+            (group / "cgroup.procs").write_text(str(os.getpid()))
         _set_limit(resource.RLIMIT_CORE, 0, 0)  # no core dumps filling the disk
         if self.cpu_seconds:
             _set_limit(resource.RLIMIT_CPU, self.cpu_seconds, self.cpu_seconds + CPU_HARD_SLACK_S)
@@ -122,6 +126,9 @@ class Supervisor:
             return self.finish(128 + signal.SIGTERM, "stopped before start")
         try:
             self.proc = subprocess.Popen(self.argv, process_group=0, preexec_fn=self.limits.apply)
+        except subprocess.SubprocessError as exc:  # preexec_fn failed: e.g. its cgroup is gone
+            print(f"trainyard: cannot confine {self.argv[0]!r}: {exc}", file=sys.stderr, flush=True)
+            return self.finish(126, f"cannot confine: {exc}")
         except OSError as exc:
             print(f"trainyard: cannot start {self.argv[0]!r}: {exc}", file=sys.stderr, flush=True)
             return self.finish(127 if isinstance(exc, FileNotFoundError) else 126, f"cannot start: {exc}")
@@ -161,6 +168,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--job-dir", type=Path, required=True)
     parser.add_argument("--cpu-seconds", type=int, default=0)
     parser.add_argument("--data-bytes", type=int, default=0)
+    parser.add_argument("--cgroup", type=Path, action="append", default=[])
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.argv[:1] == ["--"]:
@@ -172,7 +180,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
-    supervisor = Supervisor(args.job_dir, args.argv, Limits(args.cpu_seconds, args.data_bytes))
+    supervisor = Supervisor(args.job_dir, args.argv, Limits(args.cpu_seconds, args.data_bytes, tuple(args.cgroup)))
     # Before the fork: a stop() may signal the child as soon as the pid file exists.
     signal.signal(signal.SIGTERM, supervisor.on_sigterm)
     child = os.fork()

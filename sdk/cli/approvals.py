@@ -62,11 +62,13 @@ def approvals_app() -> typer.Typer:
         action: Annotated[GrantActionName, typer.Option(help="train, validate or read.")],
         purpose: Annotated[str, typer.Option(help="What the data is for (shown to approvers).")],
         days: Annotated[int, typer.Option(min=1, max=365, help="Days the grant lasts once approved.")],
-        project: Annotated[str | None, typer.Option(help="Grant it to this project's tasks.")] = None,
-        principal: Annotated[str | None, typer.Option(help="Grant it to this principal (a user's sub).")] = None,
+        project: Annotated[str | None, typer.Option(help="The project whose datasets are meant; the grant goes to "
+                                                         "its tasks unless --principal names one person.")] = None,
+        principal: Annotated[str | None, typer.Option(help="Grant it to this principal (a user's sub) only, on "
+                                                           "the project's datasets.")] = None,
         json_: out.JsonOpt = False,
     ) -> None:
-        """Ask an approver for a grant on datasets, to a project or to a principal."""
+        """Ask an approver for a grant on datasets of a project, to the project or to one principal."""
         grant = session(ctx).client().request_approval(dataset, action=action, purpose=purpose, days=days,
                                                        project=project, principal=principal)
         out.emit(grant, as_json=json_, render=_show)

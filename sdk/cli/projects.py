@@ -9,7 +9,7 @@ import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.cli.task_edit import add_task_edit_commands
+from sdk.cli.task_edit import add_rerun_commands, add_task_edit_commands
 from sdk.client import ProjectView, TaskView
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 
@@ -198,4 +198,5 @@ def tasks_app() -> typer.Typer:
         ])  # fmt: skip
 
     add_task_edit_commands(app)
+    add_rerun_commands(app)
     return app

@@ -1,4 +1,4 @@
-"""`trainyard tasks update|archive|unarchive`: change what may change on a task."""
+"""`trainyard tasks update|archive|unarchive|rerun|diff`: change, re-run and compare tasks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.client import TaskView
+from sdk.client import TaskDiff, TaskView
 from sdk.contracts.specs import RetentionPolicy, TaskPatch
 
 
@@ -75,3 +75,37 @@ def add_task_edit_commands(app: typer.Typer) -> None:
         """Bring an archived task back into the default comparison."""
         t = session(ctx).client().archive_task(task, archived=False)
         out.emit(t, as_json=json_, render=lambda t: out.stdout().print(f"task {t.task_id} restored"))
+
+
+def _show_diff(d: TaskDiff) -> None:
+    if d.same:
+        out.stdout().print(f"{d.task_id} and {d.other_id} run the same thing")
+        return
+    rows = [[out.text(x.field), out.text(str(x.value)), out.text(str(x.other))] for x in d.differences]
+    out.table(f"{d.task_id} vs {d.other_id}", ["field", d.task_id, d.other_id], rows)
+
+
+def add_rerun_commands(app: typer.Typer) -> None:
+    @app.command("rerun")
+    def rerun(
+        ctx: typer.Context,
+        task: str,
+        param: Annotated[list[str] | None, typer.Option(help="Override a hyperparameter KEY=VALUE (repeatable).")]
+        = None,
+        name: Annotated[str | None, typer.Option(help="Name of the new task (default: the same).")] = None,
+        json_: out.JsonOpt = False,
+    ) -> None:
+        """Run a task again: same image/command, data, limits; only the overridden parameters differ."""
+        from sdk.cli.projects import parse_param  # the same KEY=VALUE typing as `tasks create`
+
+        created = session(ctx).client().rerun_task(task, hyperparameters=dict(map(parse_param, param or [])), name=name)
+        if json_:
+            out.print_json(created)
+            return
+        out.stdout().print(f"task {created.task.task_id} re-runs {task}; job {created.job.job_id} "
+                           f"{out.state(created.job.state)}")
+
+    @app.command("diff")
+    def diff(ctx: typer.Context, task: str, other: str, json_: out.JsonOpt = False) -> None:
+        """What two tasks' runs differ in (image/command, args, hyperparameters, data, resources, limits)."""
+        out.emit(session(ctx).client().diff_tasks(task, other), as_json=json_, render=_show_diff)

@@ -78,6 +78,11 @@ def test_trainer_runs_reports_epochs_checkpoints_and_logs(local_platform: LocalP
         assert len(c.checkpoints(job.job_id)) == 3
         assert job.metadata.get("total_epochs") == 3  # type: ignore[attr-defined]
         assert job.metadata.get("dataset_bytes_d") == len("text,label\nhello,greet\n")  # type: ignore[attr-defined]
+        with pytest.raises(Forbidden, match="no active read grant"):  # train lets data in, not back out
+            c.logs(job.job_id)
+        asked = c.request_approval(["d"], action="read", project=project, purpose="debug the trainer", days=1)
+        with approver(local_platform) as boss:
+            boss.approve(asked.approval_id, reason="debugging")
         assert "epoch" in c.logs(job.job_id).lower()
         assert [r.action for r in c.audit(resource=f"dataset/{project}/d")] == ["dataset.upload"]  # the user's own
 

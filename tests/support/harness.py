@@ -51,8 +51,7 @@ class Harness:
         """A grant asked for by a data scientist: to the project, or to `principal`."""
         asker = by or person("ds@acme", tenant=project.tenant)
         return approvals.request(self.deps, asker, datasets=datasets or project.datasets, action=action,
-                                 purpose="tests", days=days, principal=principal,
-                                 project_id=None if principal else project.project_id)
+                                 purpose="tests", days=days, principal=principal, project_id=project.project_id)
 
     def grant(self, project: Project, datasets: tuple[str, ...] | None = None, **kw: object) -> Approval:
         """A grant requested and approved (by an approver of the project's tenant)."""

@@ -136,7 +136,7 @@ def test_wrong_roles_get_403_other_tenants_404_and_both_are_audited(platform: Pl
     assert p.call("POST", f"/v1/approvals/{aid}/revoke", OPS, json={"tenant": "acme"}).status_code == 409
 
 
-def test_revocation_stops_a_running_job_at_the_next_sweep(platform: Platform) -> None:
+def test_revocation_stops_a_running_job_at_once(platform: Platform) -> None:
     p = platform
     pid = project(p)
     aid = request_grant(p, pid)
@@ -147,7 +147,9 @@ def test_revocation_stops_a_running_job_at_the_next_sweep(platform: Platform) ->
     reporting.report(p.deps, tenant="acme", job_id=job["job_id"], event_type=EventType.JOB_RUNNING, event_id="r1",
                      payload=ev.JobRunning())
     p.call("POST", f"/v1/approvals/{aid}/revoke", ADMIN, json={"reason": "consent withdrawn"})
-    assert sweeping.sweep(p.deps).access_revoked == [job["job_id"]]
+    assert p.call("GET", f"/v1/jobs/{job['job_id']}", ANA).json()["state"] == "CANCELLED"  # no sweep needed
+    assert [e.data["job_id"] for e in p.deps.events.of_type(EventType.JOB_FINISHED)] == [job["job_id"]]  # type: ignore[attr-defined]
+    assert sweeping.sweep(p.deps).access_revoked == []
     cleanup.cleanup(p.deps, tenant="acme", job_id=job["job_id"])
     got = p.call("GET", f"/v1/jobs/{job['job_id']}", ANA).json()
     assert (got["state"], got["failure_kind"], got["cleaned_up"]) == ("CANCELLED", "access_revoked", True)
@@ -193,3 +195,27 @@ def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platfo
     records = p.call("GET", "/v1/audit", OPS, params={"tenant": "evil", "limit": 1000}).json()["items"]
     assert sorted(r["action"] for r in records if r["decision"] == "denied") == sorted(tried)
     assert p.call("GET", f"/v1/jobs/{job['job_id']}", ANA).json()["state"] == "QUEUED"  # nothing changed
+
+
+def test_a_grant_covers_one_projects_dataset_and_nobody_approves_a_grant_to_themselves(platform: Platform) -> None:
+    """Issue 9, point 4, over REST: a person's grant on project A's `d` does not open project B's
+    `d`; an approver cannot approve the grant a colleague asked for in the approver's name."""
+    p = platform
+    mine, other = project(p), project(p)  # both have a dataset named "d"
+    carol = token("carol", Role.DATA_SCIENTIST)
+    asked = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": "read", "project": mine,
+                                                       "principal": "carol", "purpose": "look", "days": 1})
+    assert asked.status_code == 201 and asked.json()["project"] == mine
+    assert p.call("POST", f"/v1/approvals/{asked.json()['approval_id']}/approve", BOSS).status_code == 200
+    download = {"name": "d", "op": "download"}
+    assert p.call("POST", f"/v1/projects/{mine}/datasets", carol, json=download).status_code == 409  # granted; empty
+    refused = p.call("POST", f"/v1/projects/{other}/datasets", carol, json=download)
+    assert refused.status_code == 403 and "no active read grant" in refused.text
+
+    for_boss = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": "read", "project": mine,
+                                                          "principal": "boss", "purpose": "x", "days": 1})
+    self_approval = p.call("POST", f"/v1/approvals/{for_boss.json()['approval_id']}/approve", BOSS)
+    assert self_approval.status_code == 403 and "to themselves" in self_approval.text
+    no_project = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": "read", "principal": "carol",
+                                                            "purpose": "x", "days": 1})
+    assert no_project.status_code == 400 and "project" in {x["field"] for x in no_project.json()["error"]["problems"]}

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 def settings(**values: object) -> Settings:
-    return Settings(token_secret="0123456789abcdef" * 2, runtime="kubernetes", **values)  # type: ignore[arg-type]
+    return Settings(token_secret="0123456789abcdef" * 2, runtime="kubernetes",  # type: ignore[arg-type]
+                    event_key="fedcba9876543210" * 2, **values)
 
 
 def test_kubernetes_fields_of_the_settings_shape_the_config() -> None:

@@ -164,6 +164,24 @@ seen["a tampered signature"] = uds.get(signed[:-4] + "0000").status_code
 seen["another key, same signature"] = uds.get(signed.replace("datasets/reviews", "jobs/j-good/secret")).status_code
 seen["an unsigned object"] = uds.get(cfg["moto"] + "/" + cfg["bucket"] + "/datasets/reviews").status_code
 seen["a self-signed key"] = uds.get(signed.replace("Credential=testing", "Credential=forged")).status_code
+# Even holding the platform's own S3 keys (leaked, or the old constant ones), a trainer
+# reaches only the URLs the platform issued to it: valid signatures open nothing else.
+import boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=cfg["moto"], region_name="us-east-1", aws_access_key_id="testing",
+                  aws_secret_access_key="testing", config=Config(signature_version="s3v4"))
+def own(op, **params):
+    return s3.generate_presigned_url(op, Params={"Bucket": cfg["bucket"], **params}, ExpiresIn=300)
+seen["self-signed: list the bucket"] = uds.get(own("list_objects_v2")).status_code
+seen["self-signed: read another job's object"] = uds.get(own("get_object", Key="jobs/j-good/secret")).status_code
+seen["self-signed: overwrite a dataset"] = uds.put(own("put_object", Key="datasets/reviews"),
+                                                   content=b"poisoned").status_code
+seen["self-signed: delete a dataset"] = uds.delete(own("delete_object", Key="datasets/reviews")).status_code
+seen["its own URL for a PUT"] = uds.put(signed, content=b"poisoned").status_code
+art = uds.post(cfg["platform"] + "/v1/jobs/j-bad/artifacts", json={"name": "w.bin"}).json()["url"]
+seen["its own upload URL with a copy source"] = uds.put(
+    art, headers={"x-amz-copy-source": cfg["bucket"] + "/jobs/j-good/secret"}).status_code
+seen["moto's admin API"] = uds.post(cfg["moto"] + "/moto-api/reset").status_code
 dynamo = {"X-Amz-Target": "DynamoDB_20120810.ListTables"}
 seen["dynamodb on the moto port"] = uds.post(cfg["moto"] + "/", headers=dynamo, content=b"{}").status_code
 seen["somewhere else"] = uds.get("http://example.com/").status_code
@@ -186,6 +204,7 @@ def test_a_hostile_trainer_gets_its_own_data_and_nothing_else(sandboxed: Sandbox
     assert seen.pop("its own dataset grant") == 200 and seen.pop("its own dataset") == 200
     assert seen.pop("the platform over tcp") == "ConnectionRefusedError"
     assert seen == dict.fromkeys(seen, 403), seen
+    assert stand_in.s3.get_object(Bucket=stand_in.bucket, Key="datasets/reviews")["Body"].read().startswith(b"text")
 
 
 PATIENT = r"""

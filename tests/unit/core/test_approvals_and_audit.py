@@ -40,14 +40,14 @@ def test_a_request_names_a_project_of_the_tenant_and_its_datasets(h: Harness) ->
     with pytest.raises(NotFound):
         approvals.request(h.deps, person("eve", tenant="evil"), datasets=["faq"], action=GrantAction.TRAIN,
                           purpose="x", days=1, project_id=p.project_id)
-    with pytest.raises(ValidationError, match="either a project or a principal"):
+    with pytest.raises(ValidationError, match="name the project"):
         approvals.request(h.deps, ANA, datasets=["faq"], action=GrantAction.TRAIN, purpose="x", days=1)
 
 
 def test_only_another_approver_or_admin_of_the_tenant_decides(h: Harness) -> None:
     p = h.project()
     asked = approvals.request(h.deps, BOSS, datasets=["intents"], action=GrantAction.READ, purpose="look", days=1,
-                              principal="boss@acme")
+                              principal="boss@acme", project_id=p.project_id)
     with pytest.raises(Denied, match="own request"):
         approvals.decide(h.deps, BOSS, asked.approval_id, verb="approve")
     with pytest.raises(Denied, match="only an approver or an admin"):

@@ -135,3 +135,24 @@ def test_retention_can_be_changed_after_creation(h: Harness) -> None:
     rep(h, job_id, ev.CheckpointReport(epoch=4, key=key), "c4")
     assert stored_epochs(h, job_id) == [4]
     assert h.store.get_job("acme", job_id).state is JobState.RUNNING
+
+
+def test_rerun_repeats_the_spec_with_overrides_and_records_its_origin(h: Harness) -> None:
+    task, _ = h.task(h.project(), hyperparameters={"lr": 0.1, "epochs": 3})
+    again, job = tasks.rerun(h.deps, tenant="acme", task_id=task.task_id, actor=ME, hyperparameters={"lr": 0.01})
+    assert again.rerun_of == task.task_id and job.state is JobState.QUEUED
+    assert again.spec.command == task.spec.command and again.spec.hyperparameters == {"lr": 0.01, "epochs": 3}
+    diff = tasks.compare_specs(h.deps, tenant="acme", task_id=task.task_id, other_id=again.task_id)
+    assert diff["differences"] == [{"field": "hyperparameters.lr", "value": 0.1, "other": 0.01}]
+    same, _ = tasks.rerun(h.deps, tenant="acme", task_id=task.task_id, actor=ME)
+    assert tasks.compare_specs(h.deps, tenant="acme", task_id=task.task_id, other_id=same.task_id)["same"]
+
+
+def test_rerun_and_diff_of_another_tenants_task_are_not_found(h: Harness) -> None:
+    task, _ = h.task(h.project())
+    mine, _ = h.task(h.project(tenant="evil"))
+    evil = person("x@evil", tenant="evil")
+    with pytest.raises(NotFound):
+        tasks.rerun(h.deps, tenant="evil", task_id=task.task_id, actor=evil)
+    with pytest.raises(NotFound):
+        tasks.compare_specs(h.deps, tenant="evil", task_id=mine.task_id, other_id=task.task_id)

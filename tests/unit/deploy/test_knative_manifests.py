@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -25,6 +26,8 @@ from tests.unit.deploy.knative_objects import (
     template_annotations,
 )
 from tests.unit.deploy.validation import validate
+
+ROOT = Path(__file__).resolve().parents[3]
 
 TARGETS = ["base", *(f"overlays/{name}" for name in OVERLAYS)]
 LOCKED = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "allowPrivilegeEscalation": False,
@@ -171,6 +174,30 @@ def test_trainer_pods_get_no_ingress_and_only_dns_the_platform_and_s3(objects: t
     assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 8081), ("TCP", 443)}
     deny = by_kind(objects, "NetworkPolicy")["default-deny"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_functions_a_trainer_pod_can_reach_refuse_unsigned_events(objects: tuple[Obj, ...]) -> None:
+    """Issue 9, point 2, in the cluster. A NetworkPolicy cannot tell Hosts apart, so a trainer
+    pod that reaches the gateway for the API could name a function's Host too. The functions
+    therefore verify the platform's signature on every tenant event: each function Service
+    runs with TRAINYARD_RUNTIME=kubernetes, where Settings refuse to start without the event
+    key, and gets the key from the trainyard-secrets Secret (never the ConfigMap)."""
+    from functions.settings import Settings
+
+    config = by_kind(objects, "ConfigMap")["trainyard-config"]["data"]
+    assert config["TRAINYARD_RUNTIME"] == "kubernetes"
+    assert not any(k.startswith("TRAINYARD_EVENT_KEY") for k in config)  # a secret is not configuration
+    with pytest.raises(ValueError, match="TRAINYARD_EVENT_KEY"):
+        Settings(token_secret="x" * 32, runtime="kubernetes")
+    for name, service in knative_services(objects).items():
+        if name not in FUNCTIONS - {DEAD_LETTER}:
+            continue
+        [container] = service["spec"]["template"]["spec"]["containers"]
+        sources = container.get("envFrom", [])
+        assert {"configMapRef": {"name": "trainyard-config"}} in sources, name
+        assert {"secretRef": {"name": "trainyard-secrets"}} in sources, name
+    readme = (ROOT / "knative" / "README.md").read_text()
+    assert "--from-literal=TRAINYARD_EVENT_KEY=" in readme
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

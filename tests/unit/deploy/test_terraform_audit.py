@@ -18,6 +18,20 @@ def test_nobody_may_update_or_delete_audit_records() -> None:
     assert statement["actions"] == "${local.table_append_actions}"
 
 
+def test_every_role_explicitly_denies_changing_an_audit_record_but_by_putitem() -> None:
+    """An explicit Deny wins over any Allow: no role gets UpdateItem/DeleteItem on the trail,
+    whatever its write_tables say or another policy allows."""
+    tf = load()
+    denied = set(tf.locals["audit_denied_actions"])
+    assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate",
+            "dynamodb:PartiQLDelete"} <= denied
+    assert "dynamodb:PutItem" not in denied
+    [deny] = [s for s in tf.data[("aws_iam_policy_document", "access")]["statement"]
+              if s.get("sid") == "AuditTrailIsAppendOnly"]
+    assert deny["effect"] == "Deny" and deny["actions"] == "${local.audit_denied_actions}"
+    assert deny["resources"][0] == '${local.table_arns["audit"]}'
+
+
 def test_every_job_writer_appends_to_the_trail_and_only_the_api_reads_it() -> None:
     functions = load().locals["functions"]
     assert {name for name, g in functions.items() if "audit" in g["append_tables"]} == JOB_WRITERS

@@ -15,7 +15,8 @@ DAY = timedelta(days=1)
 
 
 def requested(**kw: object) -> Approval:
-    base: dict[str, object] = dict(approval_id="a-1", tenant="acme", grantee="project:p-1", action=GrantAction.TRAIN,
+    base: dict[str, object] = dict(approval_id="a-1", tenant="acme", grantee="project:p-1", project="p-1",
+                                   action=GrantAction.TRAIN,
                                    datasets=["reviews", "reviews", "faq"], purpose="intent model", requested_by="ana",
                                    now=T0, expires_at=T0 + 10 * DAY)
     base.update(kw)
@@ -92,8 +93,9 @@ def test_an_expired_grant_cannot_be_revoked_and_its_expiry_is_recorded_once() ->
 
 def test_coverage_needs_the_action_the_dataset_a_grantee_and_time() -> None:
     a = approvals.approve(requested(), actor="boss", now=T0)
-    ok = dict(grantees=["project:p-1"], action=GrantAction.TRAIN, dataset="faq", now=T0)
+    ok = dict(grantees=["project:p-1"], action=GrantAction.TRAIN, project_id="p-1", dataset="faq", now=T0)
     assert a.covers(**ok)  # type: ignore[arg-type]
+    assert not a.covers(**{**ok, "project_id": "p-2"})  # type: ignore[arg-type]  # same name, other project
     assert not a.covers(**{**ok, "action": GrantAction.READ})  # type: ignore[arg-type]
     assert not a.covers(**{**ok, "dataset": "other"})  # type: ignore[arg-type]
     assert not a.covers(**{**ok, "grantees": ["project:p-2", "ana"]})  # type: ignore[arg-type]
@@ -106,10 +108,19 @@ def test_choose_prefers_a_project_grant_then_the_longest() -> None:
     project = approvals.approve(requested(approval_id="a-3"), actor="boss", now=T0)
     longer = approvals.approve(requested(approval_id="a-4", expires_at=T0 + 12 * DAY), actor="boss", now=T0)
     pick = approvals.choose([person, project, longer], grantees=["project:p-1", "ana"], action=GrantAction.TRAIN,
-                            dataset="reviews", now=T0)
+                            project_id="p-1", dataset="reviews", now=T0)
     assert pick is longer
-    assert approvals.choose([person], grantees=["project:p-1"], action=GrantAction.TRAIN, dataset="reviews",
-                            now=T0) is None
+    assert approvals.choose([person], grantees=["project:p-1"], action=GrantAction.TRAIN, project_id="p-1",
+                            dataset="reviews", now=T0) is None
+    assert approvals.choose([person], grantees=["ana"], action=GrantAction.TRAIN, project_id="p-2",
+                            dataset="reviews", now=T0) is None  # a person's grant is on one project's data
+
+
+def test_an_approver_may_not_approve_a_grant_to_themselves() -> None:
+    to_boss = requested(grantee="boss", requested_by="ana")
+    with pytest.raises(Forbidden, match="to themselves"):
+        approvals.approve(to_boss, actor="boss", now=T0)
+    assert approvals.approve(to_boss, actor="carol", now=T0).state is ApprovalState.APPROVED
 
 
 def test_filters_judge_the_effective_state() -> None:

@@ -40,8 +40,14 @@ def s3() -> Any:
                         aws_secret_access_key=SECRET, config=Config(signature_version="s3v4"))
 
 
-def presign(s3: Any, method: str = "get_object", key: str = "datasets/reviews.csv", expires: int = 300) -> str:
-    return str(s3.generate_presigned_url(method, Params={"Bucket": "data", "Key": key}, ExpiresIn=expires))
+def presign(s3: Any, method: str = "get_object", key: str = "datasets/reviews.csv", expires: int = 300, *,
+            issue_to: EgressPolicy | None = None, job_id: str = "j-1") -> str:
+    """A SigV4 URL; with `issue_to`, recorded there as issued to `job_id` (what the proxy does
+    when the platform hands the job a URL)."""
+    url = str(s3.generate_presigned_url(method, Params={"Bucket": "data", "Key": key}, ExpiresIn=expires))
+    if issue_to is not None:
+        assert issue_to.issue(job_id, method={"get_object": "GET", "put_object": "PUT"}[method], url=url)
+    return url
 
 
 def decide(policy: EgressPolicy, method: str, url: str, *, host: str | None = None, job_id: str = "j-1") -> str:
@@ -91,14 +97,46 @@ def test_only_origin_form_requests_with_one_host_are_judged(policy: EgressPolicy
     assert not absolute.allowed and not twice.allowed
 
 
-def test_a_presigned_s3_url_is_allowed_for_get_head_and_put(policy: EgressPolicy, s3: Any) -> None:
-    assert decide(policy, "GET", presign(s3)) == ""
-    assert decide(policy, "HEAD", presign(s3, "head_object")) == ""
-    assert decide(policy, "PUT", presign(s3, "put_object", key="jobs/j-1/checkpoints/w b+c(1).pt")) == ""
+def test_an_issued_url_is_allowed_for_its_own_method_only(policy: EgressPolicy, s3: Any) -> None:
+    get = presign(s3, issue_to=policy)
+    put = presign(s3, "put_object", key="jobs/j-1/checkpoints/w b+c(1).pt", issue_to=policy)
+    assert decide(policy, "GET", get) == "" and decide(policy, "PUT", put) == ""
+    assert "not a pre-signed transfer" in decide(policy, "HEAD", get)
+    assert "bad signature" in decide(policy, "PUT", get)
+
+
+def test_a_validly_signed_url_the_platform_did_not_issue_to_the_job_is_denied(policy: EgressPolicy, s3: Any) -> None:
+    """The attack of issue 9: a trainer holding the S3 keys signs its own URLs. Signed with
+    the right key, each of these would pass S3 (and moto); none was issued to j-1."""
+    issued = presign(s3, issue_to=policy)
+    other_tenant = presign(s3, key="other/p-2/reviews.csv")
+    assert "not a URL the platform issued" in decide(policy, "GET", other_tenant)
+    overwrite = presign(s3, "put_object", key="other/p-2/reviews.csv")
+    assert "not a URL the platform issued" in decide(policy, "PUT", overwrite)
+    listing = str(s3.generate_presigned_url("list_objects_v2", Params={"Bucket": "data"}, ExpiresIn=300))
+    assert "not a URL the platform issued" in decide(policy, "GET", listing)
+    assert "not a URL the platform issued" in decide(policy, "GET", issued, job_id="j-2")  # another job's
+    assert decide(policy, "GET", issued + "&uploads=") != ""
+    copy = httpx.Request("PUT", presign(s3, "put_object", key="jobs/j-1/x", issue_to=policy),
+                         headers={"x-amz-copy-source": "data/other/p-2/reviews.csv"})
+    headers = [(k.decode(), v.decode()) for k, v in copy.headers.raw]
+    assert "x-amz-copy-source" in policy.decide(job_id="j-1", method="PUT", target=copy.url.raw_path.decode(),
+                                                headers=headers).reason
+    admin = str(s3.generate_presigned_url("get_object", Params={"Bucket": "moto-api", "Key": "reset"}))
+    assert "not a URL the platform issued" in decide(policy, "GET", admin)
+    policy.forget("j-1")
+    assert "not a URL the platform issued" in decide(policy, "GET", issued)
+
+
+def test_only_pre_signed_urls_of_the_s3_endpoint_can_be_issued(policy: EgressPolicy, s3: Any) -> None:
+    url = presign(s3)
+    assert not policy.issue("j-1", method="GET", url=url.replace(S3, "http://127.0.0.1:9001"))
+    assert not policy.issue("j-1", method="DELETE", url=url)
+    assert not policy.issue("j-1", method="GET", url=S3 + "/data/datasets/reviews.csv")
 
 
 def test_unsigned_forged_and_misused_s3_requests_are_denied(policy: EgressPolicy, s3: Any) -> None:
-    url = presign(s3)
+    url = presign(s3, issue_to=policy)
     signature = httpx.URL(url).params["X-Amz-Signature"]
     assert "not a pre-signed" in decide(policy, "GET", S3 + "/data/datasets/reviews.csv")
     assert "bad signature" in decide(policy, "GET", url.replace(signature, "0" * len(signature)))
@@ -117,13 +155,17 @@ def test_unsigned_forged_and_misused_s3_requests_are_denied(policy: EgressPolicy
 def test_an_expired_url_is_denied(s3: Any) -> None:
     later = EgressPolicy(platform_url=PLATFORM, s3_endpoint=S3, credentials={KEY: SECRET},
                          clock=lambda: datetime.now(UTC) + timedelta(seconds=301))
-    assert "expired" in decide(later, "GET", presign(s3, expires=300))
+    assert "expired" in decide(later, "GET", presign(s3, expires=300, issue_to=later))
+    unchecked = EgressPolicy(platform_url=PLATFORM, s3_endpoint=S3,
+                             clock=lambda: datetime.now(UTC) + timedelta(seconds=301))
+    assert "expired" in decide(unchecked, "GET", presign(s3, expires=300, issue_to=unchecked))
 
 
-def test_without_credentials_s3_itself_checks_the_signature(s3: Any) -> None:
+def test_without_credentials_s3_checks_the_signature_and_the_proxy_what_was_issued(s3: Any) -> None:
     trusting = EgressPolicy(platform_url=PLATFORM, s3_endpoint=S3)
-    url = presign(s3)
-    assert decide(trusting, "GET", url.replace("X-Amz-Signature=", "X-Amz-Signature=0")) == ""
+    url = presign(s3, issue_to=trusting)
+    assert decide(trusting, "GET", url) == ""
+    assert "not a URL the platform issued" in decide(trusting, "GET", url.replace("Signature=", "Signature=0"))
     assert decide(trusting, "GET", S3 + "/data/datasets/reviews.csv") != ""
 
 
@@ -198,6 +240,27 @@ def test_an_allowed_platform_call_is_forwarded_whole(sock: str, upstream: FakeUp
     assert "x-drop" not in headers  # named by Connection: hop-by-hop
 
 
+def test_what_the_platform_issues_on_one_jobs_socket_opens_that_url_for_that_job_only(
+        proxy: EgressProxy, upstream: FakeUpstream, s3: Any, tmp_path: Path) -> None:
+    url = presign(s3, key="acme/p-1/reviews")
+    for job in ("j-1", "j-2"):
+        (tmp_path / job).mkdir()
+        proxy.open(job, tmp_path / job)
+    with client(str(tmp_path / "j-1" / "platform.sock")) as mine, \
+            client(str(tmp_path / "j-2" / "platform.sock")) as other:
+        assert other.get(url).status_code == 403  # before it is issued: nobody
+        upstream.reply = httpx.Response(200, json={"name": "reviews", "method": "GET", "url": url})
+        grant = mine.get(PLATFORM + "/v1/jobs/j-1/datasets/reviews")
+        assert grant.json()["url"] == url  # relayed unchanged
+        assert mine.get(url).status_code == 202
+        assert other.get(url).status_code == 403
+        assert mine.put(url, content=b"x").status_code == 403  # issued for GET
+    proxy.close("j-1")
+    proxy.open("j-1", tmp_path / "j-1")  # a new channel starts with nothing issued
+    with client(str(tmp_path / "j-1" / "platform.sock")) as mine:
+        assert mine.get(url).status_code == 403
+
+
 def test_a_denied_request_gets_403_with_the_reason_and_never_leaves(sock: str, upstream: FakeUpstream) -> None:
     with client(sock) as c:
         other_job = c.get(PLATFORM + "/v1/jobs/j-2/datasets/reviews")
@@ -223,7 +286,7 @@ def test_an_unreachable_upstream_is_a_502(sock: str, upstream: FakeUpstream) -> 
 
 
 def test_downloads_stream_through_without_waiting_for_the_whole_body(sock: str, upstream: FakeUpstream,
-                                                                     s3: Any) -> None:
+                                                                     s3: Any, policy: EgressPolicy) -> None:
     first_read = threading.Event()
 
     async def body() -> AsyncIterator[bytes]:
@@ -233,7 +296,7 @@ def test_downloads_stream_through_without_waiting_for_the_whole_body(sock: str, 
         yield b"b" * 100_000
 
     upstream.reply = httpx.Response(200, headers={"Content-Length": "200000"}, content=body())
-    with client(sock) as c, c.stream("GET", presign(s3)) as response:
+    with client(sock) as c, c.stream("GET", presign(s3, issue_to=policy)) as response:
         chunks = response.iter_raw()
         received = next(chunks)
         first_read.set()
@@ -242,7 +305,8 @@ def test_downloads_stream_through_without_waiting_for_the_whole_body(sock: str, 
     assert received == b"a" * 100_000 + b"b" * 100_000
 
 
-def test_uploads_stream_through_with_their_length(sock: str, upstream: FakeUpstream, s3: Any) -> None:
+def test_uploads_stream_through_with_their_length(sock: str, upstream: FakeUpstream, s3: Any,
+                                                 policy: EgressPolicy) -> None:
     got_first = threading.Event()
     seen: list[bytes] = []
 
@@ -261,7 +325,8 @@ def test_uploads_stream_through_with_their_length(sock: str, upstream: FakeUpstr
 
     upstream.handler = handle
     with client(sock) as c:
-        response = c.put(presign(s3, "put_object"), content=parts(), headers={"Content-Length": "140000"})
+        response = c.put(presign(s3, "put_object", issue_to=policy), content=parts(),
+                         headers={"Content-Length": "140000"})
 
     assert response.status_code == 200
     assert b"".join(seen) == b"x" * 70_000 + b"y" * 70_000
@@ -282,7 +347,8 @@ def test_https_urls_go_through_the_socket_and_on_to_an_https_endpoint(tmp_path: 
     with EgressProxy(policy, transport=httpx.MockTransport(handle)) as proxy:
         proxy.open("j-1", tmp_path)
         with http.blob_client(uds=str(tmp_path / "platform.sock")) as blobs:
-            http.get_file(blobs, presign(secure), tmp_path / "out", backoff=http.Backoff(), sleep=lambda _: None)
+            http.get_file(blobs, presign(secure, issue_to=policy), tmp_path / "out", backoff=http.Backoff(),
+                          sleep=lambda _: None)
 
     assert (tmp_path / "out").read_bytes() == b"data"
     assert seen[0].url.scheme == "https" and seen[0].headers["host"] == "s3.example.com"

@@ -60,10 +60,10 @@ def test_request_to_a_project_sends_the_grant_and_shows_it(cli: Cli) -> None:
     assert "a-1" in result.stdout and "project:p-1" in result.stdout
 
 
-def test_request_needs_exactly_one_grantee_before_any_call(cli: Cli) -> None:
-    both = cli("approvals", "request", "--dataset", "d", "--action", "read", "--project", "p", "--principal", "ana",
-               "--purpose", "x", "--days", "1")
-    assert both.exit_code == 1 and "either a project or a principal" in both.output
+def test_request_needs_the_project_before_any_call(cli: Cli) -> None:
+    person = cli("approvals", "request", "--dataset", "d", "--action", "read", "--principal", "ana",
+                 "--purpose", "x", "--days", "1")
+    assert person.exit_code == 1 and "name the project" in person.output
     assert cli("approvals", "request", "--dataset", "d", "--action", "steal", "--project", "p", "--purpose", "x",
                "--days", "1").exit_code == 2
     assert cli.platform.requests == []

@@ -182,6 +182,29 @@ def test_dataset_downloads_through_the_presigned_url(trainer: Trainer, platform:
     assert [p.name for p in chosen.parent.iterdir() if p.name.endswith(".part")] == []
 
 
+def test_an_expired_dataset_url_is_asked_for_again_once(trainer: Trainer, platform: FakePlatform,
+                                                        tmp_path: Path) -> None:
+    """Trainer URLs live minutes: the SDK refreshes a refused one through the platform (which
+    checks the grant again), and gives up when the fresh one is refused too."""
+    from sdk.contracts.errors import Forbidden
+
+    platform.objects["datasets/reviews"] = b"rows"
+    expired = httpx.Response(403, json={"error": {"code": "forbidden", "message": "egress denied: expired"}})
+    fresh = {"url": f"http://{S3_HOST}/datasets/reviews?sig=2", "method": "GET"}
+    platform.on("GET", f"/v1/jobs/{JOB}/datasets/reviews",
+                httpx.Response(200, json={"url": f"http://{S3_HOST}/old?sig=1", "method": "GET"}),
+                httpx.Response(200, json=fresh))
+    original = platform._s3
+    platform._s3 = lambda r: expired if r.url.path == "/old" else original(r)  # type: ignore[method-assign]
+    assert trainer.dataset("reviews").read_bytes() == b"rows"
+    assert len(platform.sent("GET", f"/v1/jobs/{JOB}/datasets/reviews")) == 2
+    platform.on("GET", f"/v1/jobs/{JOB}/datasets/reviews",
+                httpx.Response(200, json={"url": f"http://{S3_HOST}/old?sig=1", "method": "GET"}))
+    with pytest.raises(Forbidden):
+        trainer.dataset("reviews")
+    assert len(platform.sent("GET", f"/v1/jobs/{JOB}/datasets/reviews")) == 4
+
+
 def test_missing_dataset_is_not_found(trainer: Trainer, platform: FakePlatform) -> None:
     from sdk.contracts.errors import NotFound
 
