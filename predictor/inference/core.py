@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from predictor.inference.errors import WrongKind
-from predictor.inference.store import ModelStore
+from predictor.inference.store import LoadedModels
 from predictor.ranking import Ranked
 
 
@@ -23,7 +23,7 @@ class Prediction:
 
 
 class InferenceCore:
-    def __init__(self, store: ModelStore, *, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, store: LoadedModels, *, clock: Callable[[], float] = time.perf_counter) -> None:
         self.store = store
         self._clock = clock
 

@@ -55,7 +55,7 @@ def _wait_interruptibly(proc: subprocess.Popen[bytes]) -> int:
 
 
 @dataclass(frozen=True)
-class Deps:
+class CliDeps:
     """What the CLI needs from the outside world, replaceable in tests."""
 
     client_factory: ClientFactory = Client.from_env  # TRAINYARD_TLS_* for a platform with mutual TLS
@@ -69,7 +69,7 @@ class Deps:
 class Session:
     """Per-invocation state (typer context `obj`): options and a lazily built client."""
 
-    def __init__(self, deps: Deps, *, url: str | None, token: str | None) -> None:
+    def __init__(self, deps: CliDeps, *, url: str | None, token: str | None) -> None:
         self.deps = deps
         self._url = url
         self._token = token
