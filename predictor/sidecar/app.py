@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from predictor.ranking import Ranked
+from predictor.sidecar import openapi
+from predictor.sidecar.bodies import IntentBody, VisionBody
 from predictor.sidecar.components import Components, build_components, close_components
 from predictor.sidecar.metrics import CONTENT_TYPE, Metrics, ModelSeries
 from predictor.sidecar.settings import SidecarSettings
@@ -52,18 +54,6 @@ STATUS_TABLE: tuple[tuple[type[TrainyardError], int], ...] = (
 )
 JSON = "application/json"
 B = TypeVar("B", bound=BaseModel)
-
-
-class IntentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    modelId: str = Field(min_length=1, max_length=256)
-    document: str
-
-
-class VisionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    modelId: str = Field(min_length=1, max_length=256)
-    sampleBase64Content: str = Field(min_length=1)
 
 
 def status_for(exc: TrainyardError) -> int:
@@ -163,6 +153,10 @@ async def vision(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     return series, ranked
 
 
+async def openapi_json(_: Request) -> Response:
+    return Response(json.dumps(openapi.document()), media_type=JSON)
+
+
 async def healthz(request: Request) -> Response:
     return Response('{"status":"ok"}', media_type=JSON)
 
@@ -198,6 +192,7 @@ def create_app(settings: SidecarSettings, *, metrics_: Metrics | None = None) ->
         Route("/v2/language/intent", instrumented("intent", intent), methods=["POST"]),
         Route("/v2/vision/predict", instrumented("vision", vision), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
