@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-.PHONY: demo test lint typecheck layers unit integration e2e bench manifests proto up clean
+.PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
@@ -17,6 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+	@echo 'the `trainyard` command is in $(CURDIR)/$(BIN): put it on your PATH with  eval "$$(make -s env)"'
+
+# Prints the line that puts the venv's `trainyard` on PATH:  eval "$(make -s env)"
+env: $(STAMP)
+	@echo 'export PATH="$(CURDIR)/$(BIN):$$PATH"'
 
 proto: $(STAMP)
 	$(BIN)/python -m predictor.build_proto

@@ -1,6 +1,6 @@
 """`make demo`: the whole local platform, walked end to end as a user would.
 
-Starts the platform (moto, functions, dispatcher, ticker, runner), creates a project,
+Starts the platform (durable store + S3, functions, dispatcher, ticker, runner), creates a project,
 uploads the intent dataset, runs two trials of the torch intent classifier with
 different hyperparameters plus a trainer that fails its first attempt (to show the
 retry), watches them live, prints the comparison, then stops everything. Exits
@@ -79,9 +79,10 @@ def trainer(script: str, *args: str) -> list[str]:
 def trials(project_id: str, c: Client) -> dict[str, str]:
     """Create the demo's tasks; returns task name -> task id."""
     specs = [
-        TaskSpec(name="intent-lr-0.05", command=trainer("intent_trainer.py", "--lr", "0.05", "--epochs", "8"),
+        # The trainer reads lr and epochs from the task (Trainer.hyperparameters): compare shows what ran.
+        TaskSpec(name="intent-lr-0.05", command=trainer("intent_trainer.py"),
                  hyperparameters={"lr": 0.05, "epochs": 8}, datasets=["intents"]),
-        TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py", "--lr", "0.005", "--epochs", "8"),
+        TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py"),
                  hyperparameters={"lr": 0.005, "epochs": 8}, datasets=["intents"]),
         TaskSpec(name="vision-shapes", command=trainer("vision_trainer.py", "--epochs", "6"),
                  hyperparameters={"lr": 0.01, "epochs": 6}, datasets=["shapes"]),
@@ -131,13 +132,17 @@ def watch(c: Client, tasks: dict[str, str], *, timeout_s: float = 240) -> None:
     raise SystemExit("the demo's jobs did not finish in time")
 
 
+def _metric(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"  # a metric this trial never reported
+
+
 def show_comparison(c: Client, project_id: str) -> None:
     cmp = c.comparison(project_id)
     table = Table(title="comparison of trials (best / last)")
     for col in ("task", "hyperparameters", "state", "attempts", *cmp.metrics):
         table.add_column(col)
     for row in cmp.tasks:
-        cells = [f"{row.best.get(m, float('nan')):.3f} / {row.last.get(m, float('nan')):.3f}" for m in cmp.metrics]
+        cells = [f"{_metric(row.best.get(m))} / {_metric(row.last.get(m))}" for m in cmp.metrics]
         params = ", ".join(f"{k}={v}" for k, v in row.hyperparameters.items())
         table.add_row(row.name, params, str(row.state), str(row.attempts), *cells)
     console.print(table)
@@ -226,7 +231,7 @@ def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
         state = Path(tmp)
-        say("starting the local platform (moto DynamoDB+S3, functions, dispatcher, ticker, runner, predictor)")
+        say("starting the local platform (durable store + S3, functions, dispatcher, ticker, runner, predictor)")
         # --tls: the platform API requires mutual TLS; the demo's user presents dev@demo's certificate
         tls_dir = state / "tls" if "--tls" in sys.argv[1:] else None
         proc, url, config = start_platform(state, tls=tls_dir)

@@ -2,7 +2,12 @@
 
 On the platform (the job's environment carries TRAINYARD_JOB_ID, TRAINYARD_TOKEN, ...)::
 
-    python examples/intent_trainer.py --lr 0.01 --epochs 40 --hidden 32
+    trainyard tasks create PROJECT --name lr-0.01 --command "python examples/intent_trainer.py" \
+        --param lr=0.01 --param epochs=40 --dataset intents
+
+the task's hyperparameters (lr, epochs, hidden, dropout, batch_size, seed; read through
+`Trainer.hyperparameters`) set the run, so `trainyard compare` shows what really ran; the
+flags of the same names are the defaults for the ones a task leaves out.
 
 it reports running, fetches the project's "intents" dataset (CSV: text,label[,split]),
 reports every epoch, uploads a checkpoint whenever validation accuracy improves (and at
@@ -27,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -35,6 +40,9 @@ from torch import nn
 
 from sdk.models import embeddings
 from sdk.models.intent import IntentClassifier, featurize, intent_checkpoint, intent_config
+
+if TYPE_CHECKING:
+    from sdk.trainer import Hyperparameters
 
 DATASET = "intents"
 
@@ -154,10 +162,23 @@ def run_local(args: argparse.Namespace) -> None:
           f"({time.perf_counter() - started:.1f}s) -> {out / 'best.ckpt.tar.gz'}")
 
 
+def with_hyperparameters(args: argparse.Namespace, hp: Hyperparameters) -> argparse.Namespace:
+    """The task's hyperparameters (`--param lr=0.05`, what `compare` shows) win over the flags,
+    which stay the defaults for anything the task does not set."""
+    chosen = {"lr": hp.get_float("lr", args.lr), "epochs": hp.get_int("epochs", args.epochs),
+              "hidden": hp.get_int("hidden", args.hidden), "dropout": hp.get_float("dropout", args.dropout),
+              "batch_size": hp.get_int("batch_size", args.batch_size), "seed": hp.get_int("seed", args.seed)}
+    unknown = sorted(set(hp) - set(chosen))
+    if unknown:
+        print(f"ignoring hyperparameters this trainer does not take: {unknown} (it takes {sorted(chosen)})")
+    return argparse.Namespace(**{**vars(args), **chosen})
+
+
 def run_platform(args: argparse.Namespace) -> None:
     from sdk.trainer import Trainer  # only needed on the platform
 
     trainer = Trainer.from_env()
+    args = with_hyperparameters(args, trainer.hyperparameters)
 
     class Platform:
         def epoch(self, n: int, metrics: dict[str, float]) -> None:

@@ -21,10 +21,14 @@ from functions.publishing import HttpPublisher
 from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
+from functions.store.memory import InMemoryStore
 from functions.store.tables import Tables, make_tables
 from sdk.auth.jwks import Fetch, fetch_json
 from sdk.auth.signing import PlatformSigner, verifier_for
 from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
+
+# Every store port in one object: DynamoStore, or local mode's DurableStore (an InMemoryStore).
+PlatformStore = DynamoStore | InMemoryStore
 
 _lock = threading.Lock()
 _installed: Deps | None = None
@@ -50,8 +54,11 @@ def tables_for(settings: Settings) -> Tables:
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
 
 
-def s3_client(settings: Settings) -> Any:
+def s3_client(settings: Settings, credentials: tuple[str, str] | None = None) -> Any:
+    """`credentials` (access key id, secret): local mode's own; None = boto3's usual chain."""
+    key_id, secret = credentials if credentials is not None else (None, None)
     return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name=settings.region,
+                        aws_access_key_id=key_id, aws_secret_access_key=secret,
                         config=Config(signature_version="s3v4", retries={"mode": "standard"}))
 
 
@@ -105,11 +112,13 @@ def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Cl
 
 
 def build(settings: Settings, *, runtime: JobRuntime | None = None,
-          http_verify: ssl.SSLContext | bool = True) -> Deps:
+          http_verify: ssl.SSLContext | bool = True, store: PlatformStore | None = None,
+          s3_credentials: tuple[str, str] | None = None) -> Deps:
     """`http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
-    mode's own client certificate when its API requires mutual TLS."""
-    store = DynamoStore(tables_for(settings))
-    s3 = s3_client(settings)
+    mode's own client certificate when its API requires mutual TLS. `store`: local mode's
+    durable embedded store; None = DynamoDB. `s3_credentials`: local mode's own S3 keys."""
+    store = store if store is not None else DynamoStore(tables_for(settings))
+    s3 = s3_client(settings, s3_credentials)
     verifier, job_signer = token_keys(settings)
     config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
                         pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,

@@ -22,6 +22,7 @@ from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, Task
 from functions.domain.registry import PublishedModel
+from sdk.contracts.errors import PermanentError
 
 
 class Clock(Protocol):
@@ -178,6 +179,10 @@ class BlobStore(Protocol):
     def presign_put(self, key: str, *, expires_s: int) -> str: ...
 
 
+class CannotStart(PermanentError):
+    """The attempt's command can never start as given (its program or code directory is missing)."""
+
+
 @dataclass(frozen=True)
 class LaunchSpec:
     """Everything a runtime needs to start one attempt."""
@@ -195,6 +200,7 @@ class LaunchSpec:
     memory_mb: int
     gpu: int
     ttl_s: float
+    code_dir: str | None = None  # local runtime: where the command runs, read-only in a sandbox
 
 
 class RuntimeStatus(StrEnum):
@@ -218,8 +224,9 @@ class JobRuntime(Protocol):
     def stop(self, job_id: str) -> None:
         """Kill it if it runs; keep its logs. Missing is fine."""
 
-    def logs(self, job_id: str) -> bytes:
-        """Its captured stdout/stderr so far (empty if unknown)."""
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
+        """Its captured stdout/stderr so far (empty if unknown): the last LOG_CAP_BYTES, or
+        everything it holds with `full` (what cleanup keeps in the logs bucket)."""
 
     def delete(self, job_id: str) -> None:
         """Remove everything the runtime holds for it. Missing is fine."""

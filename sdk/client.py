@@ -21,9 +21,11 @@ Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
 from sdk.auth.tls import TLSFiles
-from sdk.contracts.errors import Problem, ValidationError
+from sdk.contracts.errors import PermanentError, Problem, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskPatch, TaskSpec
 from sdk.governance import (
     ApprovalView,
@@ -110,6 +112,7 @@ class JobView(_View):
     failure_kind: str | None = None
     metadata: dict[str, Scalar] = Field(default_factory=dict)
     final_metrics: dict[str, float] = Field(default_factory=dict)
+    cleaned_up: bool = False  # ended and cleaned up: a next attempt, if any, exists by now
 
     @property
     def is_terminal(self) -> bool:
@@ -165,6 +168,24 @@ class DatasetGrant(_View):
     method: Literal["GET", "PUT"]
     expires_in: int | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="headers the URL was signed with")
+
+
+class CheckpointGrant(_View):
+    epoch: int
+    key: str
+    name: str
+    sha256: str = ""
+    size_bytes: int = 0
+    url: str
+    expires_in: int | None = None
+
+
+@dataclass(frozen=True)
+class LogPage:
+    text: str
+    offset: int  # of its first byte in the whole log
+    size: int  # of the whole log, in bytes
+    next_offset: int | None  # where the next page starts; None: this page ends the log
 
 
 class ModelView(_View):
@@ -322,8 +343,55 @@ class Client:
     def checkpoints(self, job_id: str) -> list[CheckpointView]:
         return self._items(CheckpointView, f"/v1/jobs/{job_id}/checkpoints")
 
+    def download_checkpoint(self, job_id: str, dest_dir: Path, *, epoch: int | None = None,
+                            progress: http.Progress | None = None) -> Path:
+        """Download a checkpoint of the job (the latest by default) into `dest_dir`, checked
+        against the sha256 the trainer reported; return the file's path.
+
+        Example::
+
+            path = client.download_checkpoint("t-1.1", Path("ckpt"), epoch=3)
+        """
+        params = {} if epoch is None else {"epoch": str(epoch)}
+        grant = self._one(CheckpointGrant, "GET", f"/v1/jobs/{job_id}/checkpoints/download", params=params)
+        name = grant.name if grant.name not in ("", ".", "..") and "/" not in grant.name else f"epoch-{grant.epoch}"
+        dest = dest_dir / name
+        http.get_file(self._blobs, grant.url, dest, backoff=self._backoff, sleep=self._sleep, progress=progress)
+        if grant.sha256:
+            with dest.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            if digest != grant.sha256:
+                dest.unlink()
+                raise PermanentError(f"checkpoint {grant.key}: sha256 {digest} differs from the reported "
+                                     f"{grant.sha256}; the download was removed")
+        return dest
+
     def logs(self, job_id: str) -> str:
+        """The end of the job's log (the last MiB), with a first line saying what came before
+        when it is not the whole log. `log_pages` gives all of it."""
         return self._request("GET", f"/v1/jobs/{job_id}/logs").text
+
+    def log_page(self, job_id: str, *, offset: int, limit: int = 1024 * 1024) -> LogPage:
+        """Bytes [offset, offset + limit) of the job's whole log, and where the next page starts."""
+        response = self._request("GET", f"/v1/jobs/{job_id}/logs", params={"offset": str(offset), "limit": str(limit)})
+        following = response.headers.get("x-log-next-offset")
+        return LogPage(text=response.text, offset=int(response.headers.get("x-log-offset", offset)),
+                       size=int(response.headers.get("x-log-size", 0)),
+                       next_offset=int(following) if following else None)
+
+    def log_pages(self, job_id: str, *, limit: int = 1024 * 1024) -> Iterator[LogPage]:
+        """The job's whole log, page by page, from its first byte.
+
+        Example::
+
+            for page in client.log_pages("t-1.1"):
+                sys.stdout.write(page.text)
+        """
+        offset: int | None = 0
+        while offset is not None:
+            page = self.log_page(job_id, offset=offset, limit=limit)
+            yield page
+            offset = page.next_offset
 
     def comparison(self, project_id: str, *, archived: bool = False) -> Comparison:
         params = {"archived": "true"} if archived else None

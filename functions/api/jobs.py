@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,11 +89,38 @@ def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     return {"items": [checkpoint_view(c, pruned=c.epoch in pruned) for c in items]}
 
 
+@router.get("/jobs/{job_id}/checkpoints/download")
+def checkpoint_download(job_id: str, actor: Authorized, deps: DepsDep,
+                        epoch: Annotated[int | None, Query(ge=0, description="default: the latest")] = None
+                        ) -> dict[str, object]:
+    """A short-lived pre-signed GET of a checkpoint of the job (its sha256 to check it against)."""
+    return access.checkpoint_url(deps, actor, job_id=job_id, epoch=epoch)
+
+
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep) -> PlainTextResponse:
-    """A job's logs; of a job that used datasets, only with an active `read` grant on them."""
-    data = reads.job_logs(deps, tenant=caller.tenant, job_id=job_id, actor=actor)
-    return PlainTextResponse(data.decode("utf-8", errors="replace"))
+def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep,
+         offset: Annotated[int | None, Query(ge=0, description="first byte; default: the last `limit` bytes")] = None,
+         limit: Annotated[int, Query(ge=1, le=reads.MAX_LOG_PAGE, description="bytes in the page")]
+         = reads.DEFAULT_LOG_PAGE) -> PlainTextResponse:
+    """A page of the job's whole log (kept in full in the logs bucket at cleanup).
+
+    The headers say where the page lies: X-Log-Offset, X-Log-Size (the whole log's bytes)
+    and X-Log-Next-Offset while more follows. Without `offset`, the last `limit` bytes, and
+    a first line saying how much came before and how to get it when that is not nothing.
+    Of a job that used datasets, only with an active `read` grant on them.
+    """
+    page = reads.job_log_page(deps, tenant=caller.tenant, job_id=job_id, actor=actor, offset=offset, limit=limit)
+    text = page.data.decode("utf-8", errors="replace")
+    if offset is None and page.offset > 0:
+        text = (f"[trainyard: the log has {page.size} bytes; this is the last {len(page.data)}. The rest: "
+                f"GET /v1/jobs/{job_id}/logs?offset=0&limit={limit} and on, or `trainyard jobs logs "
+                f"{job_id} --all`]\n") + text
+    if page.reported:
+        text += "\n--- logs attached to the failure report ---\n" + page.reported.decode("utf-8", errors="replace")
+    headers = {"X-Log-Offset": str(page.offset), "X-Log-Size": str(page.size)}
+    if page.end < page.size:
+        headers["X-Log-Next-Offset"] = str(page.end)
+    return PlainTextResponse(text, headers=headers)
 
 
 @router.get("/jobs/{job_id}/datasets/{name}", tags=["trainer"])

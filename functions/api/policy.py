@@ -51,6 +51,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/jobs/{job_id}/cancel"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}/epochs"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}/checkpoints"): frozenset({DS}),
+    ("GET", "/v1/jobs/{job_id}/checkpoints/download"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}/logs"): frozenset({DS}),
     # trainers
     ("GET", "/v1/jobs/{job_id}/datasets/{name}"): frozenset({JOB}),

@@ -23,7 +23,7 @@ from functions.domain.audit import Actor, system
 from functions.domain.model import Job
 from sdk.auth.tokens import Role
 from sdk.contracts import blob_keys
-from sdk.contracts.errors import Conflict, Problem, ValidationError
+from sdk.contracts.errors import Conflict, NotFound, Problem, ValidationError
 
 UPLOADERS = (Role.DATA_SCIENTIST, Role.APPROVER)
 
@@ -95,3 +95,23 @@ def trainer_artifact_url(deps: Deps, *, tenant: str, job_id: str, name: str) -> 
     expires = deps.config.trainer_url_expiry_s
     return {"key": key, "method": "PUT", "url": deps.artifacts.presign_put(key, expires_s=expires),
             "expires_in": expires}
+
+
+def checkpoint_url(deps: Deps, who: Actor, *, job_id: str, epoch: int | None = None) -> dict[str, object]:
+    """A short-lived pre-signed GET of one of the caller's job's checkpoints (the latest when
+    `epoch` is None), with what the download must be checked against; audited."""
+    tenant = who.tenant
+    job = deps.jobs.get_job(tenant, job_id)  # another tenant's job: not found
+    saved = deps.jobs.checkpoints(tenant, job_id)
+    chosen = [c for c in saved if epoch is None or c.epoch == epoch]
+    if not chosen:
+        raise NotFound("checkpoint", f"{job_id} epoch {epoch}" if epoch is not None else f"{job_id} (none saved)")
+    checkpoint = max(chosen, key=lambda c: c.epoch)
+    resource = f"job/{job_id}/checkpoint/{checkpoint.epoch}"
+    if checkpoint.epoch in job.pruned_checkpoints or not deps.artifacts.exists(checkpoint.key):
+        raise NotFound("checkpoint", f"{job_id} epoch {checkpoint.epoch} (deleted by the task's retention policy)")
+    audit.allowed(deps, who, action="checkpoint.download", resource=resource)
+    expires = deps.config.url_expiry_s
+    return {"epoch": checkpoint.epoch, "key": checkpoint.key, "name": checkpoint.key.rsplit("/", 1)[-1],
+            "sha256": checkpoint.sha256, "size_bytes": checkpoint.size_bytes, "method": "GET",
+            "url": deps.artifacts.presign_get(checkpoint.key, expires_s=expires), "expires_in": expires}

@@ -33,7 +33,7 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
     deps.runtime.stop(job.job_id)
     job = retention.apply(deps, tenant=tenant, job_id=job_id, finish=True)
     key: str | None = None
-    output = deps.runtime.logs(job.job_id)
+    output = deps.runtime.logs(job.job_id, full=True)  # all of it: reads page through it
     if output:
         key = log_key(job)
         deps.logs.put(key, output, content_type="text/plain")

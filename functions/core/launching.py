@@ -17,7 +17,7 @@ from functions.domain import admission, lifecycle
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
-from functions.ports import LaunchSpec
+from functions.ports import CannotStart, LaunchSpec
 from sdk.contracts.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
 from sdk.contracts.specs import FailureKind
 from sdk.contracts.trainer_env import TrainerVar
@@ -72,9 +72,12 @@ def start(deps: Deps, job: Job) -> Job | None:
     except Conflict:
         return None  # another launcher got it first
     spec = _launch_spec(deps, saved, command=task.spec.command, args=task.spec.args,
-                        image=task.spec.image, hyperparameters=task.spec.hyperparameters)
+                        image=task.spec.image, hyperparameters=task.spec.hyperparameters, code_dir=task.spec.code_dir)
     try:
         deps.runtime.launch(spec)
+    except CannotStart as exc:  # as given, the command can never start: retrying cannot help
+        _fail_launch(deps, saved, reason=f"cannot start the command: {exc}", kind=FailureKind.START_FAILED)
+        return None
     except TrainyardError as exc:
         _fail_launch(deps, saved, reason=f"runtime could not launch the job: {exc}")
         return None
@@ -83,7 +86,7 @@ def start(deps: Deps, job: Job) -> Job | None:
 
 
 def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], image: str,
-                 hyperparameters: dict[str, str | int | float | bool]) -> LaunchSpec:
+                 hyperparameters: dict[str, str | int | float | bool], code_dir: str | None) -> LaunchSpec:
     assert job.launched_at is not None
     expires = job.launched_at + timedelta(seconds=job.limits.ttl_s) + TOKEN_SLACK
     token = deps.config.job_tokens().job_token(tenant=job.tenant, job_id=job.job_id,
@@ -100,15 +103,15 @@ def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], i
     return LaunchSpec(job_id=job.job_id, tenant=job.tenant, project_id=job.project_id, task_id=job.task_id,
                       attempt=job.attempt, image=image, command=list(command), args=list(args), env=env,
                       cpu=job.resources.cpu, memory_mb=job.resources.memory_mb, gpu=job.resources.gpu,
-                      ttl_s=job.limits.ttl_s)
+                      ttl_s=job.limits.ttl_s, code_dir=code_dir)
 
 
 def _launcher(tenant: str) -> Actor:
     return system(tenant, "launch")
 
 
-def _fail_launch(deps: Deps, job: Job, *, reason: str) -> None:
-    failed = lifecycle.fail(job, deps.clock.now(), reason=reason, kind=FailureKind.INFRASTRUCTURE)
+def _fail_launch(deps: Deps, job: Job, *, reason: str, kind: FailureKind = FailureKind.INFRASTRUCTURE) -> None:
+    failed = lifecycle.fail(job, deps.clock.now(), reason=reason, kind=kind)
     try:
         saved = deps.jobs.save_job(failed, expected_version=job.version,
                                    audit=audit.job_change(deps, job, failed, actor=_launcher(job.tenant)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from functions.core import grants
@@ -11,7 +12,7 @@ from functions.domain.audit import Actor
 from functions.domain.model import Epoch, Job, JobState
 from functions.domain.registry import lower_is_better
 from sdk.contracts import blob_keys
-from sdk.contracts.errors import NotFound
+from sdk.contracts.errors import NotFound, Problem, ValidationError
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -54,29 +55,53 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
     return {"best": best, "last": last, "series": {k: [list(p) for p in v] for k, v in series.items()}}
 
 
-def job_logs(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None) -> bytes:
-    """Stored logs once cleaned up; the runtime's live capture while it runs.
+DEFAULT_LOG_PAGE = 1024 * 1024  # what `GET .../logs` shows without a range: the last MiB
+MAX_LOG_PAGE = 8 * 1024 * 1024  # the most one page may hold
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Bytes [offset, offset + len(data)) of a job's whole log of `size` bytes."""
+
+    data: bytes
+    offset: int
+    size: int
+    reported: bytes = b""  # the logs a failure report attached, given with the page that ends the log
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
+
+
+def job_log_page(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None, offset: int | None = None,
+                 limit: int = DEFAULT_LOG_PAGE) -> LogPage:
+    """A page of the job's log: the one kept in the logs bucket at cleanup (all of it), or the
+    runtime's live capture while it runs. Without `offset`, the last `limit` bytes.
 
     What a trainer prints may be the rows it read, so the logs of a job whose task used
     datasets are derived data: `actor` needs an active `read` grant on each of them (for the
     job's project or for themselves), like a download, checked and audited at each read. A
     `train` grant lets data into a trainer; it does not let anyone read it back out.
     """
+    if not 0 < limit <= MAX_LOG_PAGE:
+        raise ValidationError([Problem("limit", f"must be between 1 and {MAX_LOG_PAGE} bytes")])
+    if offset is not None and offset < 0:
+        raise ValidationError([Problem("offset", "must be >= 0")])
     job = deps.jobs.get_job(tenant, job_id)
     task = deps.tasks.get_task(tenant, job.task_id)
     if actor is not None and task.spec.datasets:
         grants.require(deps, actor, project_id=job.project_id, principal=actor.sub, datasets=task.spec.datasets,
                        action=GrantAction.READ, audit_action="job.logs", resource=f"job/{job_id}")
-    parts: list[bytes] = []
-    if job.cleaned_up and job.log_key:
-        parts.append(deps.logs.get(job.log_key))
-    elif not job.cleaned_up:
-        parts.append(deps.runtime.logs(job_id))
+    if job.cleaned_up:
+        whole = deps.logs.get(job.log_key) if job.log_key else b""
+    else:
+        whole = deps.runtime.logs(job_id, full=True)
+    start = max(0, len(whole) - limit) if offset is None else min(offset, len(whole))
+    page = LogPage(data=whole[start:start + limit], offset=start, size=len(whole))
+    if page.end < page.size:
+        return page
     try:
         reported = deps.logs.get(blob_keys.reported_log(tenant, job_id))
-        parts.append(b"\n--- logs attached to the failure report ---\n" + reported)
     except NotFound:
-        pass
-    return b"".join(parts)
-
-
+        return page
+    return LogPage(data=page.data, offset=page.offset, size=page.size, reported=reported)

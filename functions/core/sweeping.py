@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from functions.domain import lifecycle
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import RuntimeJob, RuntimeStatus
-from sdk.contracts.errors import Conflict, InvalidTransition
+from sdk.contracts.errors import Conflict, InvalidTransition, TrainyardError
 from sdk.contracts.specs import FailureKind
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,44 @@ def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, now: datetime
     if now - last_word < timedelta(seconds=deps.config.exit_grace_s):
         return None  # its final report may still be in flight
     detail = f" ({rt.reason})" if rt.reason else ""
+    if job.running_at is None and rt.exit_code != 0:  # it never got going: its output says why
+        return exit_before_running(rt.exit_code, _output(deps, job.job_id), detail=detail)
     return FailureKind.TRAINER, f"trainer exited with code {rt.exit_code} without reporting an outcome{detail}"
+
+
+# What an interpreter or launcher prints when the program or script itself is missing:
+# the same command fails the same way on every attempt.
+_CANNOT_START = ((2, re.compile(r"can't open file .*No such file or directory")),  # python FILE
+                 (1, re.compile(r"^\S*python[\d.]*: No module named \S+$", re.MULTILINE)),  # python -m MODULE
+                 (1, re.compile(r"^bwrap: execvp .*: (No such file or directory|Permission denied)$", re.MULTILINE)))
+_OUTPUT_LINES = 5
+_OUTPUT_CHARS = 600
+
+
+def exit_before_running(exit_code: int, output: str, *, detail: str = "") -> tuple[FailureKind, str]:
+    """The verdict on a trainer that exited non-zero before it reported running.
+
+    126/127 (the shell's and the runner's "cannot execute" / "not found") and an
+    interpreter's "can't open file" are start failures: never retried. Otherwise the
+    trainer crashed early; its last lines of output usually say why (a traceback).
+    """
+    lines = [line for line in output.splitlines() if line.strip()]
+    if exit_code in (126, 127) or any(code == exit_code and p.search(output) for code, p in _CANNOT_START):
+        head = "\n".join(lines[:_OUTPUT_LINES])[:_OUTPUT_CHARS]
+        return FailureKind.START_FAILED, (f"the command could not start (exit code {exit_code}){detail}"
+                                          + (f": {head}" if head else ""))
+    tail = "\n".join(lines[-_OUTPUT_LINES:])[-_OUTPUT_CHARS:]
+    return FailureKind.TRAINER, (f"trainer exited with code {exit_code} before reporting running{detail}"
+                                 + (f": {tail}" if tail else ""))
+
+
+def _output(deps: Deps, job_id: str) -> str:
+    """What the trainer printed, as far as the runtime still has it ("" if it cannot say)."""
+    try:
+        return deps.runtime.logs(job_id).decode(errors="replace")
+    except TrainyardError as exc:
+        log.warning("cannot read a job's output", extra={"job_id": job_id, "error": str(exc)})
+        return ""
 
 
 def _fail(job: Job, *, now: datetime, verdict: tuple[FailureKind, str]) -> Job:

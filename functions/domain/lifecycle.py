@@ -66,6 +66,17 @@ def record_metadata(job: Job, values: dict[str, str | float | int | bool]) -> Jo
     return job.model_copy(update={"metadata": {**job.metadata, **values}})
 
 
+def adopt(job: Job, now: datetime) -> Job:
+    """A restarted platform takes an active job back whose trainer kept running meanwhile.
+
+    Reports sent while the platform was down never arrived, so the launch and epoch
+    limits count again from `now`, judged by the trainer's next reports; the TTL does not
+    move (it bounds the whole job, however long the platform was away).
+    """
+    _require(job, frozenset({JobState.LAUNCHING, JobState.RUNNING}), "adopted (active)")
+    return job.model_copy(update={"adopted_at": now})
+
+
 def succeed(job: Job, now: datetime, metrics: dict[str, float]) -> Job:
     return _move(job, JobState.SUCCEEDED, finished_at=now, final_metrics=metrics, reason="succeeded")
 

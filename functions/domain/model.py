@@ -68,6 +68,11 @@ class JobState(StrEnum):
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED})
 
 
+# After a restart, a trainer's retried reports arrive within the SDK's longest retry gap
+# (sdk.trainer.REPORT_BACKOFF: 10 s), so an adopted job gets at least this long to be heard.
+ADOPTION_GRACE_S = 30.0
+
+
 class Job(_Entity):
     """One attempt of a Task. `version` is the optimistic-locking counter of the store."""
 
@@ -87,6 +92,8 @@ class Job(_Entity):
     launched_at: datetime | None = None
     running_at: datetime | None = None
     last_epoch_at: datetime | None = None
+    # A restarted platform re-adopted it: reports could not reach the platform before this.
+    adopted_at: datetime | None = None
     finished_at: datetime | None = None
     last_epoch: int | None = None
     reason: str = ""
@@ -107,10 +114,12 @@ class Job(_Entity):
             return None
         ttl_end = self.launched_at + timedelta(seconds=self.limits.ttl_s)
         if self.state is JobState.LAUNCHING:
-            report_end = self.launched_at + timedelta(seconds=self.limits.launch_s)
+            last, limit = self.launched_at, self.limits.launch_s
         else:
-            last = self.last_epoch_at or self.running_at or self.launched_at
-            report_end = last + timedelta(seconds=self.limits.epoch_s)
+            last, limit = self.last_epoch_at or self.running_at or self.launched_at, self.limits.epoch_s
+        report_end = last + timedelta(seconds=limit)
+        if self.adopted_at is not None:  # the report clock restarted when the platform could hear again
+            report_end = max(report_end, self.adopted_at + timedelta(seconds=max(limit, ADOPTION_GRACE_S)))
         return min(ttl_end, report_end)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from functions.domain.model import Job, JobState
-from sdk.contracts.specs import RetryPolicy
+from sdk.contracts.specs import NEVER_RETRIED, RetryPolicy
 
 
 def attempt_id(task_id: str, attempt: int) -> str:
@@ -20,7 +20,7 @@ def backoff(policy: RetryPolicy, attempt: int) -> timedelta:
 
 
 def should_retry(job: Job) -> bool:
-    if job.state not in (JobState.FAILED, JobState.TIMED_OUT) or job.failure_kind is None:
+    if job.state not in (JobState.FAILED, JobState.TIMED_OUT) or job.failure_kind in (None, *NEVER_RETRIED):
         return False
     return job.failure_kind in job.retry.retry_on and job.attempt <= job.retry.max_retries
 

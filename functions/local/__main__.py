@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import signal
+import socket
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import uvicorn
 
 from functions import bootstrap, logs
+from functions.core import adoption
 from functions.local.cgroups import JobCgroups
 from functions.local.credentials import S3Credentials, platform_secret, s3_credentials
 from functions.local.egress import EgressProxy
@@ -19,7 +24,6 @@ from functions.local.platform import (
     LocalOptions,
     build_apps,
     dev_tokens,
-    embedded_aws,
     ensure_storage,
     internal_socket_dir,
     secret_for,
@@ -29,24 +33,34 @@ from functions.local.platform import (
 from functions.local.predictor import missing_modules, predictor
 from functions.local.runtime import LocalRuntime
 from functions.local.sandbox import default_devices, default_read_only, select_wrap
+from functions.local.state import embedded_state
 from functions.local.tls import LocalTLS
 from functions.settings import Settings
 
 
-def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
+def parser() -> argparse.ArgumentParser:
+    """Every option `trainyard up` takes (its --help lists the same ones; a test checks)."""
     p = argparse.ArgumentParser(prog="python -m functions.local", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"))
+    p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
+    p.add_argument("--port", type=int, default=8080, help="port of the API (0: any free port)")
+    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"),
+                   help="where everything is kept (projects, tasks, jobs, metrics, grants, audit in state/state.db; "
+                        "datasets, checkpoints, models, logs in blobs/; trainers' folders in runner/; the secret "
+                        "and tokens); it survives restarts and kill -9. `trainyard reset` empties it")
     p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
     p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
-    p.add_argument("--aws-endpoint", default=None, help="use this DynamoDB/S3 endpoint instead of embedded moto")
+    p.add_argument("--aws-endpoint", default=None,
+                   help="keep state in this DynamoDB/S3 endpoint (e.g. a moto server) instead of the state dir")
     p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--tls", type=Path, default=None, metavar="DIR",
                    help="serve the API with mutual TLS, certificates from DIR (made there when missing; "
                         "see `trainyard certs`), e.g. .trainyard/tls")
-    a = p.parse_args(argv)
+    return p
+
+
+def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
+    a = parser().parse_args(argv)
     tls = LocalTLS.prepare(a.tls, tenant=a.tenant) if a.tls is not None else None
     return LocalOptions(host=a.host, port=a.port, state_dir=a.state_dir.resolve(),
                         sweep_interval_s=a.sweep_interval, tenant=a.tenant, tls=tls), a
@@ -64,9 +78,9 @@ def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: li
     if wrap is None:
         return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None,
                             cgroups=cgroups, pids_max=settings.job_pids_max)
-    assert settings.s3_endpoint is not None  # local mode always has one (moto or --aws-endpoint)
-    # moto takes any signature, so the proxy checks it, with the keys the platform signs with;
-    # and whatever the signature, it lets a job reach only the URLs the platform issued to it.
+    assert settings.s3_endpoint is not None  # local mode always has one (SeaweedFS or --aws-endpoint)
+    # The proxy checks signatures itself too (an --aws-endpoint moto takes any), with the keys the platform
+    # signs with; and whatever the signature, it lets a job reach only the URLs the platform issued to it.
     policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
                           credentials=s3_keys.as_mapping())
     transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
@@ -96,58 +110,96 @@ def s3_keys_for(state_dir: Path, *, external: bool) -> S3Credentials:
     return keys
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGINT once the server has stopped: shut down in order, then exit."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the API's port first: a busy port fails at once, before anything is started or written."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # what uvicorn does; a live listener still wins
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = " (is another `trainyard up` running? stop it, or pick another --port)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise SystemExit(f"trainyard: cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
+    return sock
+
+
 def main(argv: list[str] | None = None) -> None:
     options, args = parse(argv)
     logs.configure(args.log_level)
+    sock = listen(options.host, options.port)
+    options = replace(options, port=int(sock.getsockname()[1]))  # --port 0: the one the kernel chose
+    # uvicorn restores these after its own graceful stop and re-raises the signal into them, so
+    # everything below unwinds in order (the predictor included) instead of dying mid-way.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_on_signal)
     private_state_dir(options.state_dir)
     s3_keys = s3_keys_for(options.state_dir, external=args.aws_endpoint is not None)
-    with contextlib.ExitStack() as stack:
-        endpoint = args.aws_endpoint or stack.enter_context(embedded_aws())
-        url = options.url
-        internal = stack.enter_context(internal_socket_dir())
-        settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                            broker_url="http://internal/broker/", broker_uds=internal,
-                            event_key_file=platform_secret(options.state_dir),
-                            dynamodb_endpoint=endpoint, s3_endpoint=endpoint,
-                            state_dir=options.state_dir / "runner")
-        tls = options.tls
-        hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
-        runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)
-        deps = bootstrap.build(settings, runtime=runtime)
-        ensure_storage(deps, settings)
-        bootstrap.install(deps)
-        app, internal_app, _ = build_apps(deps, options, internal=internal)
-        stack.enter_context(serve_internal(internal_app, internal))
-        people = dev_tokens(settings, options.tenant)
-        extra = {"aws_endpoint": endpoint, **people}
-        missing = [] if args.no_predictor else missing_modules()
-        if missing:
-            print(f"predictor not started: {', '.join(missing)} not installed "
-                  "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)", flush=True)
-        elif not args.no_predictor:
-            served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
-                                                   token_secret=settings.token_secret, host=options.host,
-                                                   tls_env=tls.predictor_env() if tls is not None else None))
-            extra["predictor_url"] = served.url
-            print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
-        if tls is not None:
-            extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
-        path = write_client_config(options, url=url, extra=extra)
-        print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
-        print(f"AWS endpoint (moto): {endpoint}", flush=True)
-        print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
-        print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
-        if tls is not None:
-            print("mutual TLS is on; the CLI and SDK need:", flush=True)
-            print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)
-        ssl_options = tls.uvicorn_options() if tls is not None else {}
-        # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
-        # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
-        uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=5, **ssl_options)
-        if not args.aws_endpoint:  # embedded state dies with us: trainers can no longer report
-            for job in runtime.list():
-                runtime.delete(job.job_id)
+    with contextlib.suppress(_Stop), contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        serve(options, args, sock, stack, s3_keys=s3_keys)
+
+
+def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, stack: contextlib.ExitStack, *,
+          s3_keys: S3Credentials) -> None:
+    # The state survives restarts (the embedded durable store, or --aws-endpoint): running trainers
+    # are left running when the platform stops, and the next start re-adopts them.
+    local = None if args.aws_endpoint else stack.enter_context(embedded_state(options.state_dir))
+    endpoint = args.aws_endpoint if local is None else local.endpoint
+    url = options.url
+    internal = stack.enter_context(internal_socket_dir())
+    settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
+                        broker_url="http://internal/broker/", broker_uds=internal,
+                        event_key_file=platform_secret(options.state_dir),
+                        dynamodb_endpoint=args.aws_endpoint, s3_endpoint=endpoint,
+                        state_dir=options.state_dir / "runner")
+    tls = options.tls
+    hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
+    runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)
+    deps = bootstrap.build(settings, runtime=runtime, store=local.store if local else None,
+                           s3_credentials=(s3_keys.access_key_id, s3_keys.secret_access_key))
+    ensure_storage(deps, settings, tables=local is None)
+    bootstrap.install(deps)
+    adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
+    app, internal_app, _ = build_apps(deps, options, internal=internal)
+    stack.enter_context(serve_internal(internal_app, internal))
+    people = dev_tokens(settings, options.tenant)
+    extra = {"aws_endpoint": endpoint, **people}
+    missing = [] if args.no_predictor else missing_modules()
+    if missing:
+        print(f"predictor not started: {', '.join(missing)} not installed "
+              "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)", flush=True)
+    elif not args.no_predictor:
+        served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
+                                               token_secret=settings.token_secret, host=options.host,
+                                               tls_env=tls.predictor_env() if tls is not None else None))
+        extra["predictor_url"] = served.url
+        print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
+    if tls is not None:
+        extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
+    path = write_client_config(options, url=url, extra=extra)
+    print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
+    print(local.describe(options.state_dir) if local else f"AWS endpoint: {endpoint}", flush=True)
+    print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
+    print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
+    if tls is not None:
+        print("mutual TLS is on; the CLI and SDK need:", flush=True)
+        print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)
+    ssl_options = tls.uvicorn_options() if tls is not None else {}
+    # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
+    # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                            **ssl_options)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Per-installation secrets of local mode, each in its own 0600 file of the state dir.
 
 Nothing here is a constant: a new state dir gets new random values on first use, and a
-restart reads them back. The embedded S3 server (moto today, or a persistent one) and
+restart reads them back. The embedded S3 server (SeaweedFS, functions.local.objects) and
 the platform's S3 clients use `s3_credentials`; the egress proxy verifies pre-signed URLs
 with the same pair. `platform_secret` is the key of the platform's internal event channel
 (functions.eventauth).
@@ -23,6 +23,9 @@ EVENT_KEY_FILE = "event.key"
 class S3Credentials:
     access_key_id: str
     secret_access_key: str
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"S3Credentials(access_key_id={self.access_key_id!r}, secret_access_key=<hidden>)"
 
     def as_mapping(self) -> dict[str, str]:
         """{access key id: secret}: what EgressPolicy verifies signatures with."""

@@ -1,6 +1,6 @@
 """The embedded default: the whole platform in one process on 127.0.0.1.
 
-moto's DynamoDB+S3 server (unless endpoints are given), the HTTP API at / on the public
+State in a durable embedded store and SeaweedFS (unless an AWS endpoint is given), the HTTP API at / on the public
 port, and, on an internal listener only the platform reaches (a UNIX socket in a private
 0700 directory, never the public port): the functions (the same functions-framework ASGI
 apps a cluster runs) under /fn/<name> and the local dispatcher under /broker. A ticker
@@ -38,7 +38,6 @@ from functions.api.app import create_app
 from functions.core.deps import Deps
 from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
-from functions.local.moto_isolation import isolate_moto_dynamodb
 from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
@@ -81,8 +80,10 @@ def secret_for(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def ensure_storage(deps: Deps, settings: Settings) -> None:
-    create_all(bootstrap.tables_for(settings))
+def ensure_storage(deps: Deps, settings: Settings, *, tables: bool = True) -> None:
+    """Create what is missing: the DynamoDB tables (unless the store is local mode's own) and buckets."""
+    if tables:
+        create_all(bootstrap.tables_for(settings))
     for store in (deps.datasets, deps.artifacts, deps.logs):
         ensure = getattr(store, "ensure_bucket", None)
         if ensure is not None:
@@ -171,23 +172,3 @@ def dev_tokens(settings: Settings, tenant: str) -> dict[str, str]:
               "admin_token": ("admin", Role.ADMIN)}
     return {key: tokens.user_token(tenant=tenant, sub=f"{who}@{tenant}", secret=settings.token_secret, roles=(role,))
             for key, (who, role) in people.items()}
-
-
-@contextlib.contextmanager
-def embedded_aws() -> Iterator[str]:
-    """moto's server for DynamoDB and S3 on a free 127.0.0.1 port."""
-    import socket
-
-    from moto.server import ThreadedMotoServer
-
-    undo = isolate_moto_dynamodb()  # moto's transactions are not isolated; DynamoDB's are
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        undo()

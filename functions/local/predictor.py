@@ -5,6 +5,7 @@ gRPC inference server, next to the platform. Started as processes by module name
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import signal
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,24 @@ def _free_port() -> int:
 def _spawn(module: str, args: list[str], *, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         # Same process group as the platform: whoever stops the group (Ctrl-C, a supervisor's
-        # killpg) stops the predictor too, even when the platform itself is killed outright.
+        # killpg) stops the predictor too; and a SIGKILL of the platform alone ends it as well.
         return subprocess.Popen([sys.executable, "-m", module, *args], stdout=out, stderr=subprocess.STDOUT,
-                                env=env)
+                                env=env, preexec_fn=_die_with_parent(os.getpid()))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For preexec_fn: the child gets SIGTERM when the platform dies, however it dies (Linux)."""
+
+    def arm() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the line above took effect
+            os._exit(1)
+
+    return arm
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

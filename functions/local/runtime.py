@@ -2,7 +2,7 @@
 
 One job = one directory `<state_dir>/<job_id>/` holding everything about it:
 
-    work/      the trainer's working directory and HOME
+    work/      the trainer's writable directory and HOME; its cwd unless the task names a code_dir
     egress/    with an `egress`: the socket of the trainer's only way out (a sandbox binds it)
     log        its stdout and stderr (and the supervisor's own complaints)
     pid        the supervisor: "<pid> <start time>"
@@ -67,9 +67,10 @@ from functions.local.supervisor import (
     proc_stat,
     read_ref,
 )
-from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
+from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
 from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.trainer_env import TrainerVar
 
 _SUPERVISOR = Path(__file__).with_name("supervisor.py")
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -165,12 +166,14 @@ class LocalRuntime:
             except OSError as exc:
                 raise TemporaryError(f"cannot remove {job.root}: {exc}") from exc
 
-    def logs(self, job_id: str) -> bytes:
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
         job = self._existing(job_id)
         if job is None:
             return b""
         try:
             with job.log.open("rb") as f:
+                if full:
+                    return f.read()
                 f.seek(max(0, os.fstat(f.fileno()).st_size - LOG_CAP_BYTES))
                 return f.read(LOG_CAP_BYTES)
         except FileNotFoundError:
@@ -289,14 +292,16 @@ class LocalRuntime:
         if self._egress is not None:  # before the wrap: a sandbox binds what exists
             job.egress.mkdir(exist_ok=True)
             self._egress.open(spec.job_id, job.egress)
-        argv = self._wrap([*spec.command, *spec.args], job.work)
+        code_dir = _code_dir(spec)
+        argv = self._wrap([*spec.command, *spec.args], job.work, code_dir=code_dir)
         cmd = [self._python, "-I", str(_SUPERVISOR), "--job-dir", str(job.root),
                "--cpu-seconds", str(self._cpu_seconds(spec)), "--data-bytes", str(_data_bytes(spec)),
                *(arg for group in self._job_cgroups(spec) for arg in ("--cgroup", str(group))),
                "--", *argv]
         try:
             with job.log.open("ab") as log:
-                proc = subprocess.Popen(cmd, cwd=job.work, env=self._env(spec, job.work), stdin=subprocess.DEVNULL,
+                proc = subprocess.Popen(cmd, cwd=code_dir or job.work, env=self._env(spec, job.work),
+                                        stdin=subprocess.DEVNULL,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             raise PermanentError(f"cannot start the local supervisor {self._python!r}: {exc}") from exc
@@ -311,7 +316,8 @@ class LocalRuntime:
             raise PermanentError(f"local supervisor failed (exit {code}): {detail}")
 
     def _env(self, spec: LaunchSpec, work: Path) -> dict[str, str]:
-        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work), **self._extra_env}
+        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work), TrainerVar.WORKDIR.value: str(work),
+               **self._extra_env}
         if spec.gpu == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""  # like a pod without nvidia.com/gpu: sees no GPU
         env.update(spec.env)
@@ -357,6 +363,16 @@ class LocalRuntime:
                 _signal(supervisor, signal.SIGKILL)  # stuck: the job ends as "runner lost"
         if supervisor is None:
             _kill_trainer(job)  # no supervisor to clear what the trainer left in its group
+
+
+def _code_dir(spec: LaunchSpec) -> Path | None:
+    """The trainer's code directory (resolved), or None to start it in its work dir."""
+    if spec.code_dir is None:
+        return None
+    path = Path(spec.code_dir)
+    if not path.is_absolute() or not path.is_dir():
+        raise CannotStart(f"code_dir {spec.code_dir} is not a directory on the machine the trainer runs on")
+    return path.resolve()
 
 
 def _settle_cgroup(cgroups: JobCgroups, job_id: str) -> None:

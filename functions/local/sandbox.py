@@ -10,7 +10,12 @@
   SDK and the examples;
 - private: /tmp (a size-capped tmpfs), /proc of its own pid namespace, a minimal /dev
   (plus the `devices` given: the GPUs' nodes);
-- writable: the job's work dir only, at the same path as on the host (HOME points there);
+- the trainer's code: the task's code directory (the user's project folder; the CLI sends
+  its working directory) read-only at the same path, and the trainer starts there; a
+  hidden path inside it stays hidden, and a directory holding $HOME, a system directory or
+  one inside the state dir is refused (the job fails as start_failed);
+- writable: the job's work dir only, at the same path as on the host (HOME and
+  TRAINYARD_WORKDIR point there);
 - the way out: the job's `egress/` dir (when the runner made one) read-only at
   /run/trainyard, holding the socket of the egress proxy (functions.local.egress);
   TRAINYARD_PLATFORM_UDS names it, so the SDK sends platform calls and pre-signed S3
@@ -45,12 +50,20 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import sdk
+from functions.ports import CannotStart
 from sdk.contracts.errors import PermanentError
 from sdk.contracts.trainer_env import TrainerVar
 
 log = logging.getLogger(__name__)
 
-Wrap = Callable[[list[str], Path], list[str]]
+class Wrap(Protocol):
+    """Turns a trainer's argv into the argv to execute (e.g. inside a sandbox)."""
+
+    def __call__(self, argv: list[str], work_dir: Path, *, code_dir: Path | None = None) -> list[str]:
+        """`work_dir`: the job's writable directory; `code_dir`: the trainer's code, shown read-only."""
+        ...
+
+
 SandboxMode = Literal["bwrap", "none", "auto"]
 Probe = Callable[[Wrap], str | None]
 
@@ -67,6 +80,8 @@ _ETC = ("alternatives", "group", "hosts", "ld.so.cache", "ld.so.conf", "ld.so.co
         "nsswitch.conf", "passwd")  # no shadow, no ssl keys, no machine-id
 _MASK_BYTES = 1 << 20  # a hiding tmpfs holds nothing but mount points
 _PROBE_TIMEOUT_S = 20.0
+# Never a trainer's code directory: the host's configuration, kernel and device files, secrets.
+_SYSTEM_DIRS = tuple(Path(p) for p in ("/etc", "/proc", "/sys", "/dev", "/boot", "/run"))
 
 
 class Egress(Protocol):
@@ -79,7 +94,7 @@ class Egress(Protocol):
         """Stop serving `job_id`; nothing happens if it was not served."""
 
 
-def no_sandbox(argv: list[str], work_dir: Path) -> list[str]:
+def no_sandbox(argv: list[str], work_dir: Path, *, code_dir: Path | None = None) -> list[str]:
     """The default `wrap`: run the trainer as it is."""
     return argv
 
@@ -128,8 +143,9 @@ def bwrap_wrap(*, read_only: Sequence[Path], hidden: Sequence[Path] = (), device
              *_binds("--ro-bind", read_only),
              *(arg for path in hidden for arg in tmpfs(str(path), _MASK_BYTES))]
 
-    def wrap(argv: list[str], work_dir: Path) -> list[str]:
-        return [bwrap, *fixed, *_job_args(work_dir), "--", *argv]
+    def wrap(argv: list[str], work_dir: Path, *, code_dir: Path | None = None) -> list[str]:
+        code = [] if code_dir is None else _code_args(code_dir, hidden, tmpfs)
+        return [bwrap, *fixed, *code, *_job_args(work_dir, chdir=code_dir), "--", *argv]
 
     return wrap
 
@@ -215,7 +231,31 @@ def _binds(flag: str, paths: Sequence[Path]) -> list[str]:
     return [arg for path in paths for arg in (flag, str(path), str(path))]
 
 
-def _job_args(work_dir: Path) -> list[str]:
+def _code_args(code_dir: Path, hidden: Sequence[Path], tmpfs: Callable[[str, int], list[str]]) -> list[str]:
+    """Bind the trainer's code directory read-only at its own path; what it holds of a hidden
+    path (the platform's state dir usually lives in the user's project) stays hidden."""
+    code = code_dir.resolve()
+    problem = exposure_problem(code, hidden)
+    if problem:
+        raise CannotStart(problem)
+    masks = [arg for h in hidden if h.resolve().is_relative_to(code) for arg in tmpfs(str(h.resolve()), _MASK_BYTES)]
+    return ["--ro-bind", str(code), str(code), *masks]
+
+
+def exposure_problem(code: Path, hidden: Sequence[Path], *, home: Path | None = None) -> str | None:
+    """Why a sandbox must not show `code` (resolved) to a trainer, or None if it may."""
+    if any(code.is_relative_to(h.resolve()) for h in hidden):
+        return f"code_dir {code} lies inside the platform's state directory, which trainers never see"
+    home_dir = (home or Path.home()).resolve()
+    if home_dir.is_relative_to(code):
+        return f"code_dir {code} is too broad: it holds the home directory {home_dir} (keys, credentials)"
+    for system_dir in _SYSTEM_DIRS:
+        if code.is_relative_to(system_dir):
+            return f"code_dir {code} is a system directory ({system_dir}), not a trainer's code"
+    return None
+
+
+def _job_args(work_dir: Path, *, chdir: Path | None = None) -> list[str]:
     work = str(work_dir.absolute())
     args = ["--bind", work, work]
     channel = work_dir.parent / EGRESS_DIR
@@ -223,4 +263,4 @@ def _job_args(work_dir: Path) -> list[str]:
         args += ["--ro-bind", str(channel.absolute()), SANDBOX_CHANNEL,
                  "--setenv", TrainerVar.PLATFORM_UDS.value, SANDBOX_SOCKET]
     # Last: bwrap's root is a writable tmpfs until now; the mounts on it keep their own modes.
-    return [*args, "--remount-ro", "/", "--chdir", work]
+    return [*args, "--remount-ro", "/", "--chdir", str(chdir.resolve()) if chdir is not None else work]

@@ -18,7 +18,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from functions.ports import Clock, LaunchSpec, RuntimeJob
+from functions.ports import CannotStart, Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
 from functions.runtimes import manifests as mf
 from functions.runtimes.kube_status import runtime_job, started_containers
@@ -68,6 +68,8 @@ class KubernetesRuntime:
     def launch(self, spec: LaunchSpec) -> None:
         """Secret, then Job, then the Job owns the Secret. A redelivery finds both (409) and only
         re-applies the owner reference, which a crash may have left unset."""
+        if spec.code_dir is not None:
+            raise CannotStart("code_dir names a folder on a local machine: on Kubernetes, ship the code in an image")
         job, secret = mf.job(spec, self._config), mf.secret(spec, self._config)
         ns = self._config.namespace
         with contextlib.suppress(Conflict):
@@ -92,8 +94,9 @@ class KubernetesRuntime:
         pod, and its logs with it. Cleanup reads the logs and then calls delete(), which kills
         it; until then `activeDeadlineSeconds` bounds a stuck pod."""
 
-    def logs(self, job_id: str) -> bytes:
-        """Logs of every started container of the Job's pods (the last LOG_CAP_BYTES)."""
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
+        """Logs of every started container of the Job's pods (the last LOG_CAP_BYTES unless
+        `full`; the kubelet keeps at most `log_tail_lines` lines of each)."""
         pods = self._list_all("list pods", self._core.list_namespaced_pod,
                               mf.selector(**{mf.JOB_NAME_LABEL: mf.job_name(job_id)}))
         targets = [(pod["metadata"]["name"], container)
@@ -108,7 +111,8 @@ class KubernetesRuntime:
                 continue  # the pod went away between the list and the read
             header = f"--- {pod}/{container} ---\n".encode() if len(targets) > 1 else b""
             chunks.append(header + data)
-        return tail(b"".join(chunks), LOG_CAP_BYTES)
+        joined = b"".join(chunks)
+        return joined if full else tail(joined, LOG_CAP_BYTES)
 
     def delete(self, job_id: str) -> None:
         """Delete the Job (its pods follow in the background) and the Secret, in case the

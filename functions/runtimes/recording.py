@@ -55,9 +55,10 @@ class RecordingRuntime:
             self.stopped.append(job_id)
             self._stop(job_id)
 
-    def logs(self, job_id: str) -> bytes:
+    def logs(self, job_id: str, *, full: bool = False) -> bytes:
         with self._lock:
-            return tail(bytes(self._logs.get(job_id, b""))) if job_id in self.launched else b""
+            data = bytes(self._logs.get(job_id, b"")) if job_id in self.launched else b""
+        return data if full else tail(data)
 
     def delete(self, job_id: str) -> None:
         with self._lock:

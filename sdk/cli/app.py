@@ -1,6 +1,7 @@
 """`trainyard`: the command line over the user client.
 
     trainyard up --port 8080                      # start the local platform
+    trainyard reset                               # delete its state dir and start clean (asks first)
     trainyard projects create intents --purpose "intent model" --dataset reviews
     trainyard datasets upload PROJECT reviews reviews.jsonl
     trainyard tasks create PROJECT --name lr-3 --command "python train.py" --param lr=0.001
@@ -34,6 +35,7 @@ from sdk.cli.data import compare, datasets_app
 from sdk.cli.jobs import jobs_app
 from sdk.cli.models import models_app
 from sdk.cli.projects import projects_app, tasks_app
+from sdk.cli.reset import reset
 from sdk.cli.session import CliDeps, Session, session
 from sdk.cli.token import token_app
 from sdk.contracts.errors import TrainyardError
@@ -55,21 +57,39 @@ class _Group(TyperGroup):
 
 def _up(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="Port of the platform API on 127.0.0.1.")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Where local state (moto data, logs) lives.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address the API listens on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the API; 0 = any free port [default: 8080].")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the local platform keeps everything (state, objects, logs, secret, local.json; "
+                          "default .trainyard); it survives restarts. `trainyard reset` empties it."),
+    ] = None,
+    sweep_interval: Annotated[float | None, typer.Option(help="Seconds between sweeps [default: 2].")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant of the dev tokens [default: demo].")] = None,
+    aws_endpoint: Annotated[
+        str | None, typer.Option(help="Use this DynamoDB/S3 endpoint instead of the embedded one.")
+    ] = None,
+    no_predictor: Annotated[bool, typer.Option("--no-predictor", help="Do not start the predictor.")] = False,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR [default: INFO].")] = None,
+    tls: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Serve the API with mutual TLS, certificates from DIR (made there when "
+                                         "missing; see `trainyard certs`), e.g. .trainyard/tls."),
+    ] = None,
 ) -> None:
-    """Start the local platform in the foreground (Ctrl-C stops it). Extra args pass through.
+    """Start the local platform in the foreground (Ctrl-C or SIGTERM stops it).
 
     It writes STATE_DIR/local.json (default .trainyard/local.json), which later commands
-    read when no --url/--token is given (see --config).
+    find from this folder or any folder below it, or anywhere with TRAINYARD_HOME=STATE_DIR.
     """
     deps = session(ctx).deps
+    options = {"--host": host, "--port": port, "--state-dir": state_dir, "--sweep-interval": sweep_interval,
+               "--tenant": tenant, "--aws-endpoint": aws_endpoint, "--log-level": log_level, "--tls": tls}
     argv = [deps.python, "-m", "functions.local"]
-    if port is not None:
-        argv += ["--port", str(port)]
-    if state_dir is not None:
-        argv += ["--state-dir", str(state_dir)]
-    code = deps.launcher(argv + list(ctx.args))
+    argv += [arg for flag, value in options.items() if value is not None for arg in (flag, str(value))]
+    if no_predictor:
+        argv.append("--no-predictor")
+    code = deps.launcher(argv)
     if code < 0:  # killed by signal N: report it the way shells do
         code = 128 - code
     if code != 0:
@@ -91,7 +111,9 @@ def make_app(deps: CliDeps | None = None) -> typer.Typer:
         token: Annotated[str | None, typer.Option(envvar="TRAINYARD_TOKEN", help="Bearer token.")] = None,
         config: Annotated[
             Path | None,
-            typer.Option(envvar="TRAINYARD_CONFIG", help="Saved {url, token} (default .trainyard/local.json)."),
+            typer.Option(envvar="TRAINYARD_CONFIG",
+                         help="Saved {url, token} [default: $TRAINYARD_HOME/local.json, else "
+                              ".trainyard/local.json here or in the nearest folder above]."),
         ] = None,
     ) -> None:
         deps = chosen if config is None else replace(chosen, config_path=config)
@@ -99,7 +121,8 @@ def make_app(deps: CliDeps | None = None) -> typer.Typer:
         ctx.obj = s
         ctx.call_on_close(s.close)
 
-    app.command("up", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_up)
+    app.command("up")(_up)
+    app.command("reset")(reset)
     app.add_typer(projects_app(), name="projects", help="Create, list, update and delete projects.")
     app.add_typer(tasks_app(), name="tasks", help="Create and inspect tasks (trials).")
     app.add_typer(jobs_app(), name="jobs", help="Inspect, follow and cancel jobs (attempts).")

@@ -12,19 +12,22 @@ CN is NAME: the identity a gRPC server reads and checks against its allowed peer
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography.hazmat.primitives import hashes
 
-from sdk.auth import certs
 from sdk.cli import output as out
+
+if TYPE_CHECKING:  # cryptography loads only when a certs command runs, not for every `trainyard`
+    from sdk.auth import certs
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory holding ca.pem/ca.key and the issued files.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace files that already exist.")]
 
 
 def _describe(pair: certs.KeyPair, cert_path: Path, key_path: Path) -> None:
+    from cryptography.hazmat.primitives import hashes
+
     fingerprint = pair.cert.fingerprint(hashes.SHA256()).hex(":")[:29]
     out.fields([
         ("subject", out.text(pair.cert.subject.rfc4514_string())),
@@ -42,6 +45,8 @@ def init(
     force: ForceOpt = False,
 ) -> None:
     """Create a local certificate authority (ca.pem, ca.key) in DIR."""
+    from sdk.auth import certs
+
     ca = certs.new_ca(name, days=days)
     cert_path, key_path = certs.write_pair(out_dir, certs.CA_NAME, ca, overwrite=force)
     _describe(ca, cert_path, key_path)
@@ -62,6 +67,8 @@ def issue(
     force: ForceOpt = False,
 ) -> None:
     """Sign a certificate for NAME with the local CA: DIR/NAME.pem and DIR/NAME.key."""
+    from sdk.auth import certs
+
     certs.check_name(name)
     ca = certs.read_pair(ca_dir if ca_dir is not None else out_dir)
     chosen: list[tuple[certs.Usage, bool]] = [("client", client), ("server", server)]

@@ -1,5 +1,6 @@
 """Where the CLI finds the platform: --url/--token, TRAINYARD_URL/TRAINYARD_TOKEN, or the
-file `.trainyard/local.json` that `trainyard up` has the local platform write. The
+file `.trainyard/local.json` that `trainyard up` has the local platform write (found from
+any folder below the one `up` ran in, or through TRAINYARD_HOME, or `--config FILE`). The
 predictor (a separate service) is found the same way: --predictor-url,
 TRAINYARD_PREDICTOR_URL, or the file's "predictor_url".
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,21 @@ from pydantic import ValidationError as PydanticValidationError
 from sdk.contracts.errors import Problem, ValidationError
 
 LOCAL_CONFIG = Path(".trainyard") / "local.json"
+HOME_ENV = "TRAINYARD_HOME"  # the state dir of `trainyard up` (holding local.json), from anywhere
+
+
+def find_local_config(start: Path, environ: Mapping[str, str]) -> Path:
+    """Where the saved config is: $TRAINYARD_HOME/local.json, else `.trainyard/local.json` in
+    `start` or the nearest folder above it that has one (like git finds `.git`), else the
+    one `start` would have (absent: the caller then says how to get one)."""
+    home = environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser() / LOCAL_CONFIG.name
+    here = start.absolute()
+    for folder in (here, *here.parents):
+        if (folder / LOCAL_CONFIG).is_file():
+            return folder / LOCAL_CONFIG
+    return here / LOCAL_CONFIG
 
 
 class LocalConfig(BaseModel):

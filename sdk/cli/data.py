@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.client import Comparison
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import Comparison
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.client import Client, EpochView, JobView
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import Client, EpochView, JobView
 
 
 def _job_rows(jobs: list[JobView]) -> list[list[str]]:
@@ -69,6 +72,28 @@ def follow(
             sleep(interval)
 
 
+def follow_task(
+    client: Client, task_id: str, *, interval: float, sleep: Callable[[float], None], console: Console
+) -> JobView:
+    """Follow a task's attempts, each live, until one ends with no attempt after it; that one.
+
+    An attempt that failed with retries left is cleaned up and its successor queued (after
+    the retry backoff): the watch moves on to it instead of stopping at the first failure.
+    """
+    while True:
+        latest = max(client.list_jobs(task_id), key=lambda j: j.attempt)
+        if not latest.is_terminal:
+            latest = follow(client, latest.job_id, interval=interval, sleep=sleep, console=console)
+        while not latest.cleaned_up:  # cleanup decides whether another attempt follows
+            sleep(interval)
+            latest = client.get_job(latest.job_id)
+        following = [j for j in client.list_jobs(task_id) if j.attempt > latest.attempt]
+        if not following:
+            return latest
+        console.print(f"attempt {latest.attempt} ended {out.state(latest.state)}: {out.text(latest.reason or '-')}; "
+                      f"attempt {min(j.attempt for j in following)} follows")
+
+
 def jobs_app() -> typer.Typer:
     app = typer.Typer(no_args_is_help=True)
 
@@ -94,9 +119,18 @@ def jobs_app() -> typer.Typer:
         out.emit(j, as_json=json_, render=lambda j: out.stdout().print(f"job {j.job_id} {out.state(j.state)}"))
 
     @app.command("logs")
-    def logs(ctx: typer.Context, job: str) -> None:
-        """Print a job's stored logs."""
-        typer.echo(session(ctx).client().logs(job), nl=False)
+    def logs(
+        ctx: typer.Context,
+        job: str,
+        all_: Annotated[bool, typer.Option("--all", help="The whole log, page by page, not just its end.")] = False,
+    ) -> None:
+        """Print a job's log: its last MiB (saying so when there is more), or --all of it."""
+        client = session(ctx).client()
+        if not all_:
+            typer.echo(client.logs(job), nl=False)
+            return
+        for page in client.log_pages(job):
+            typer.echo(page.text, nl=False)
 
     @app.command("epochs")
     def epochs(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
@@ -117,6 +151,17 @@ def jobs_app() -> typer.Typer:
             return
         rows = [([str(c.epoch), out.text(c.key), str(c.size_bytes), c.sha256[:12]], c.metrics) for c in items]
         _metric_table(f"checkpoints of {job}", rows, ["epoch", "key", "bytes", "sha256"])
+
+    @app.command("download-checkpoint")
+    def download_checkpoint(
+        ctx: typer.Context,
+        job: str,
+        epoch: Annotated[int | None, typer.Option(help="The epoch's checkpoint [default: the latest].")] = None,
+        out_dir: Annotated[Path, typer.Option("--out", help="Folder to save it in.", file_okay=False)] = Path("."),
+    ) -> None:
+        """Download a checkpoint of a job, checked against the sha256 its trainer reported."""
+        path = session(ctx).client().download_checkpoint(job, out_dir, epoch=epoch)
+        out.stdout().print(f"saved {out.text(path)} ({path.stat().st_size} bytes, sha256 checked)")
 
     @app.command("watch")
     def watch(

@@ -8,15 +8,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.client import ModelView
 from sdk.contracts.errors import Problem, ValidationError
-from sdk.predict import Prediction
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import ModelView
+    from sdk.predict import Prediction
 
 PredictorUrlOpt = Annotated[
     str | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -98,8 +99,12 @@ def state(value: str | None) -> str:
     return f"[{STATE_STYLE.get(value, 'white')}]{value}[/]"
 
 
+MISSING = "—"  # a metric (or value) never reported: not "nan", not 0
+
+
 def number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    """A metric for a table: 4 significant digits; `—` when it was never reported (or is not a number)."""
+    return MISSING if value is None or math.isnan(value) else f"{value:.4g}"
 
 
 def metrics(values: Mapping[str, float]) -> str:

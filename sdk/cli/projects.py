@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import shlex
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
 from sdk.cli.task_edit import add_rerun_commands, add_task_edit_commands
-from sdk.client import ProjectView, TaskView
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import ProjectView, TaskView
 
 Scalar = str | int | float | bool
 DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (repeatable).")]
@@ -112,11 +115,18 @@ def parse_param(text: str) -> tuple[str, Scalar]:
 def task_spec_data(
     name: str, *, command: str | None, image: str | None, params: list[str], datasets: list[str],
     resources: dict[str, Any], retries: int | None, limits: dict[str, Any], pool: str | None,
+    code_dir: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The TaskSpec fields the user set; everything else keeps the spec's defaults."""
+    """The TaskSpec fields the user set; everything else keeps the spec's defaults.
+
+    A local command runs in `code_dir` (default: the current directory), which a sandboxed
+    trainer sees read-only: `--command "python train.py"` finds the user's own train.py.
+    """
     data: dict[str, Any] = {"name": name, "datasets": datasets, "hyperparameters": dict(map(parse_param, params))}
     if command:
         data["command"] = shlex.split(command)
+        if not image:
+            data["code_dir"] = str((code_dir or Path.cwd()).absolute())
     if image:
         data["image"] = image
     if pool:
@@ -155,13 +165,22 @@ def tasks_app() -> typer.Typer:
         epoch_s: Annotated[float | None, typer.Option(help="Max seconds between epoch reports.")] = None,
         ttl_s: Annotated[float | None, typer.Option(help="Max seconds for the whole job.")] = None,
         pool: Annotated[str | None, typer.Option(help="Capacity pool.")] = None,
+        code_dir: Annotated[
+            Path | None,
+            typer.Option(help="Folder holding the trainer's code; the command runs there, read-only in the sandbox "
+                              "[default: the current directory].", file_okay=False),
+        ] = None,
         json_: out.JsonOpt = False,
     ) -> None:
-        """Create a task; its first job is queued at once."""
+        """Create a task; its first job is queued at once.
+
+        A --command runs in --code-dir (default: here), so "python train.py" runs your train.py;
+        it may read that folder and write only its job's own directory ($HOME, Trainer.workdir).
+        """
         data = task_spec_data(
             name, command=command, image=image, params=param or [], datasets=dataset or [],
             resources={"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}, retries=retries,
-            limits={"launch_s": launch_s, "epoch_s": epoch_s, "ttl_s": ttl_s}, pool=pool,
+            limits={"launch_s": launch_s, "epoch_s": epoch_s, "ttl_s": ttl_s}, pool=pool, code_dir=code_dir,
         )  # fmt: skip
         created = session(ctx).client().create_task(project, out.build(TaskSpec, data))
         if json_:
@@ -170,6 +189,25 @@ def tasks_app() -> typer.Typer:
         out.stdout().print(
             f"task {created.task.task_id} created; job {created.job.job_id} {out.state(created.job.state)}"
         )
+
+    @app.command("watch")
+    def watch(
+        ctx: typer.Context,
+        task: str,
+        interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 2.0,
+    ) -> None:
+        """Follow a task live across its attempts (retries included); exit 1 unless it succeeded."""
+        from sdk.cli.jobs import follow_task
+
+        s = session(ctx)
+        console = out.stdout()
+        final = follow_task(s.client(), task, interval=interval, sleep=s.deps.sleep, console=console)
+        console.print(f"task {task}: attempt {final.attempt} {out.state(final.state)} "
+                      f"{out.metrics(final.final_metrics)}")
+        if final.state != "SUCCEEDED":
+            out.print_error(f"task {task} ended {final.state} after {final.attempt} attempt(s): "
+                            f"{final.reason or 'no reason given'}")
+            raise typer.Exit(1)
 
     @app.command("list")
     def list_(ctx: typer.Context, project: str, json_: out.JsonOpt = False) -> None:
@@ -191,6 +229,7 @@ def tasks_app() -> typer.Typer:
         out.fields([
             ("task", t.task_id), ("project", t.project_id), ("name", out.text(s.name)),
             ("run", out.text(s.image or shlex.join(s.command))), ("args", out.text(shlex.join(s.args) or "-")),
+            ("code dir", out.text(s.code_dir or "-")),
             ("params", out.text(out.scalars(s.hyperparameters))), ("datasets", out.text(", ".join(s.datasets) or "-")),
             ("resources", f"cpu={s.resources.cpu:g} memory={s.resources.memory_mb}MiB gpu={s.resources.gpu}"),
             ("limits", f"launch={s.limits.launch_s:g}s epoch={s.limits.epoch_s:g}s ttl={s.limits.ttl_s:g}s"),

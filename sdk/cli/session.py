@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,15 +11,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from sdk.cli.config import LOCAL_CONFIG, resolve, resolve_predictor
-from sdk.client import Client
-from sdk.predict import Predictor
+from sdk.cli.config import find_local_config, resolve, resolve_predictor
 
-ClientFactory = Callable[[str, str], Client]  # (url, token) -> Client
-PredictorFactory = Callable[[str, str], Predictor]  # (predictor url, token) -> Predictor
+if TYPE_CHECKING:  # imported when a command first needs them: `--help` stays light
+    from sdk.client import Client
+    from sdk.predict import Predictor
+
+ClientFactory = Callable[[str, str], "Client"]  # (url, token) -> Client
+PredictorFactory = Callable[[str, str], "Predictor"]  # (predictor url, token) -> Predictor
 Launcher = Callable[[list[str]], int]  # argv -> exit code
 GRACE_S = 30.0  # how long `up` lets the platform shut down after Ctrl-C before killing it
 
@@ -54,15 +58,27 @@ def _wait_interruptibly(proc: subprocess.Popen[bytes]) -> int:
             return proc.wait()
 
 
+def _client(url: str, token: str) -> Client:
+    from sdk.client import Client
+
+    return Client.from_env(url, token)  # TRAINYARD_TLS_* for a platform with mutual TLS
+
+
+def _predictor(url: str, token: str) -> Predictor:
+    from sdk.predict import Predictor
+
+    return Predictor(url, token)
+
+
 @dataclass(frozen=True)
 class CliDeps:
     """What the CLI needs from the outside world, replaceable in tests."""
 
-    client_factory: ClientFactory = Client.from_env  # TRAINYARD_TLS_* for a platform with mutual TLS
-    predictor_factory: PredictorFactory = Predictor
+    client_factory: ClientFactory = field(default=lambda url, token: _client(url, token))
+    predictor_factory: PredictorFactory = field(default=lambda url, token: _predictor(url, token))
     sleep: Callable[[float], None] = time.sleep
     launcher: Launcher = run_forwarding_interrupt
-    config_path: Path = LOCAL_CONFIG
+    config_path: Path | None = None  # None: $TRAINYARD_HOME, or .trainyard/local.json here or above
     python: str = field(default_factory=lambda: sys.executable)
 
 
@@ -78,14 +94,18 @@ class Session:
 
     def client(self) -> Client:
         if self._client is None:
-            endpoint = resolve(self._url, self._token, config_path=self.deps.config_path)
+            endpoint = resolve(self._url, self._token, config_path=self.config_path())
             self._client = self.deps.client_factory(endpoint.url, endpoint.token)
         return self._client
+
+    def config_path(self) -> Path:
+        """The saved config this invocation reads (it may not exist)."""
+        return self.deps.config_path or find_local_config(Path.cwd(), os.environ)
 
     def predictor(self, url: str | None) -> Predictor:
         """The predictor client; `url` (--predictor-url or its env var) wins over the saved file."""
         if self._predictor is None:
-            endpoint = resolve_predictor(url, self._token, config_path=self.deps.config_path)
+            endpoint = resolve_predictor(url, self._token, config_path=self.config_path())
             self._predictor = self.deps.predictor_factory(endpoint.url, endpoint.token)
         return self._predictor
 

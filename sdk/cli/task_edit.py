@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
-from sdk.client import TaskDiff, TaskView
 from sdk.contracts.specs import RetentionPolicy, TaskPatch
+
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+    from sdk.client import TaskDiff, TaskView
 
 
 def retention_option(*, keep_all: bool, keep_latest: int | None, keep_best: int | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 DatasetName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME)]
@@ -25,6 +25,9 @@ class FailureKind(StrEnum):
     TTL_TIMEOUT = "ttl_timeout"  # did not finish within ttl_s
     CANCELLED = "cancelled"
     ACCESS_REVOKED = "access_revoked"
+    START_FAILED = "start_failed"  # the command cannot start (program or script missing): never retried
+
+NEVER_RETRIED = frozenset({FailureKind.CANCELLED, FailureKind.ACCESS_REVOKED, FailureKind.START_FAILED})
 
 
 class Resources(_Spec):
@@ -51,8 +54,8 @@ class RetryPolicy(_Spec):
 
     @model_validator(mode="after")
     def _never_retry_cancel(self) -> RetryPolicy:
-        if FailureKind.CANCELLED in self.retry_on or FailureKind.ACCESS_REVOKED in self.retry_on:
-            raise ValueError("cancelled and access_revoked attempts are never retried")
+        if self.retry_on & NEVER_RETRIED:
+            raise ValueError("cancelled, access_revoked and start_failed attempts are never retried")
         return self
 
 
@@ -94,6 +97,10 @@ class TaskSpec(_Spec):
     name: str = Field(min_length=1, max_length=100, pattern=NAME)
     image: str = Field(default="", max_length=512, description="container image (Kubernetes runtime)")
     command: list[str] = Field(default_factory=list, max_length=64, description="entrypoint override")
+    code_dir: str | None = Field(
+        default=None, min_length=1, max_length=1024,
+        description="local runtime: the absolute host directory holding the trainer's code; the command runs "
+                    "there, and a sandboxed trainer sees it read-only (the CLI sends its working directory)")
     args: list[str] = Field(default_factory=list, max_length=256)
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=64)
     datasets: list[DatasetName] = Field(default_factory=list, max_length=16, description="project datasets it reads")
@@ -109,6 +116,24 @@ class TaskSpec(_Spec):
         if not self.image and not self.command:
             raise ValueError("a task needs an image or a command")
         return self
+
+    @field_validator("code_dir")
+    @classmethod
+    def _code_dir(cls, code_dir: str | None, info: ValidationInfo) -> str | None:
+        if code_dir is not None:
+            if info.data.get("image"):
+                raise ValueError("code_dir is for local commands: an image carries its own code")
+            _check_code_dir(code_dir)
+        return code_dir
+
+
+def _check_code_dir(code_dir: str) -> None:
+    """An absolute, normalised host path below the root."""
+    if "\0" in code_dir or not code_dir.startswith("/"):
+        raise ValueError("code_dir must be an absolute path")
+    parts = code_dir.rstrip("/").split("/")[1:]
+    if not parts or any(part in ("", ".", "..") for part in parts):
+        raise ValueError("code_dir must be a normalised absolute directory below / (no '.', '..' or '//')")
 
 
 class ProjectSpec(_Spec):

@@ -105,7 +105,8 @@ PROJECT_WORK = {("POST", "/v1/projects"), ("GET", "/v1/projects"), ("GET", "/v1/
                 ("POST", "/v1/tasks/{task_id}/unarchive"), ("POST", "/v1/tasks/{task_id}/rerun"),
                 ("GET", "/v1/tasks/{task_id}/diff/{other_id}"),
                 ("POST", "/v1/jobs/{job_id}/cancel"), ("GET", "/v1/jobs/{job_id}/epochs"),
-                ("GET", "/v1/jobs/{job_id}/checkpoints"), ("GET", "/v1/jobs/{job_id}/logs"),
+                ("GET", "/v1/jobs/{job_id}/checkpoints"), ("GET", "/v1/jobs/{job_id}/checkpoints/download"),
+                ("GET", "/v1/jobs/{job_id}/logs"),
                 ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
                 ("DELETE", "/v1/models/{model_id}"), ("GET", "/v1/models/{model_id}/resolve"),
                 ("POST", "/v1/events")}

@@ -19,7 +19,7 @@ import pytest
 
 from functions.local.runtime import LocalRuntime
 from functions.local.supervisor import Limits, ProcessRef, Supervisor, proc_stat, read_ref, ref_of
-from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
+from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST
 from sdk.contracts.errors import PermanentError, ValidationError
 
@@ -96,7 +96,7 @@ def test_runs_the_command_with_its_env_and_work_dir(runtime: LocalRuntime, state
     assert seen["cwd"] == work
     assert seen["argv"] == ["--lr", "0.1"]
     assert seen["env"] == {"PATH": "/opt/x:/bin", "LANG": "C.UTF-8", "HOME": work,  # spec.env wins
-                           "CUDA_VISIBLE_DEVICES": "", "TRAINYARD_JOB_ID": "j-env"}
+                           "TRAINYARD_WORKDIR": work, "CUDA_VISIBLE_DEVICES": "", "TRAINYARD_JOB_ID": "j-env"}
 
 
 def test_the_default_path_finds_the_platforms_interpreter_first(runtime: LocalRuntime) -> None:
@@ -212,6 +212,26 @@ def test_a_restarted_runtime_sees_running_and_exited_jobs(runtime: LocalRuntime,
     assert job is not None and job.status is RuntimeStatus.EXITED and job.exit_code is not None
 
 
+def test_a_trainer_outlives_the_platform_and_its_exit_is_recorded_for_the_next_one(state_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    code = (f"import os, time; print('ready', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+            "raise SystemExit(5)")
+    first = LocalRuntime(state_dir, kill_grace_s=GRACE_S)
+    first.launch(spec("j-outage", code))
+    wait_ready(first, "j-outage")
+    supervisor = read_ref(state_dir / "j-outage" / "pid")
+    del first  # the platform is gone (killed or stopped); nothing of it watches the trainer now
+
+    go.write_text("")  # the trainer finishes while no platform runs
+    assert supervisor is not None
+    wait_until(lambda: gone(supervisor.pid), timeout_s=5)
+
+    restarted = LocalRuntime(state_dir, kill_grace_s=GRACE_S)
+    assert restarted.status("j-outage") == RuntimeJob("j-outage", RuntimeStatus.EXITED, 5, "")
+    assert b"ready" in restarted.logs("j-outage")
+
+
 def test_a_vanished_supervisor_is_runner_lost_and_delete_kills_its_orphan(runtime: LocalRuntime,
                                                                           state_dir: Path) -> None:
     runtime.launch(spec("j-lost", SLEEPER))
@@ -296,7 +316,8 @@ def test_resource_limits_are_applied_to_the_trainer(runtime: LocalRuntime) -> No
 def test_the_sandbox_seam_wraps_the_trainer(state_dir: Path) -> None:
     seen: list[tuple[list[str], Path]] = []
 
-    def wrap(argv: list[str], work_dir: Path) -> list[str]:
+    def wrap(argv: list[str], work_dir: Path, *, code_dir: Path | None = None) -> list[str]:
+        assert code_dir is None
         seen.append((argv, work_dir))
         return [sys.executable, "-c", "import sys; print('wrapped', sys.argv[1:])", *argv]
 
@@ -306,6 +327,29 @@ def test_the_sandbox_seam_wraps_the_trainer(state_dir: Path) -> None:
 
     assert seen == [([sys.executable, "-c", "pass", "a1"], state_dir / "j-wrap" / "work")]
     assert runtime.logs("j-wrap") == f"wrapped {[sys.executable, '-c', 'pass', 'a1']}\n".encode()
+
+
+def test_a_code_dir_is_the_trainers_cwd_and_the_work_dir_stays_its_writable_home(runtime: LocalRuntime,
+                                                                                 state_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    code = tmp_path / "my project"
+    code.mkdir()
+    (code / "train.py").write_text("import json, os; print(json.dumps([os.getcwd(), os.environ['HOME'], "
+                                   "os.environ['TRAINYARD_WORKDIR']]))\n")
+    runtime.launch(spec("j-code", "", command=[sys.executable, "train.py"], code_dir=str(code)))
+
+    assert runtime.wait("j-code", timeout_s=5) == RuntimeJob("j-code", RuntimeStatus.EXITED, 0, "")
+    work = str(state_dir / "j-code" / "work")
+    assert json.loads(runtime.logs("j-code")) == [str(code), work, work]
+
+
+def test_a_missing_code_dir_cannot_start_and_leaves_nothing(runtime: LocalRuntime, state_dir: Path,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    for job_id, missing in (("j-nodir", tmp_path / "nowhere"), ("j-file", tmp_path / "a-file")):
+        with pytest.raises(CannotStart, match="is not a directory"):
+            runtime.launch(spec(job_id, "pass", code_dir=str(missing)))
+        assert not (state_dir / job_id).exists()
 
 
 def test_a_launch_in_progress_is_pending_and_an_interrupted_one_is_retried(runtime: LocalRuntime,

@@ -155,7 +155,7 @@ def test_the_channel_and_the_runners_env_are_all_it_gets(runtime: LocalRuntime, 
 
     work = str(platform_dir / "runner" / "j-env" / "work")
     assert env == {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                   "HOME": work, "CUDA_VISIBLE_DEVICES": "", "TRAINYARD_JOB_ID": "j-env",
+                   "HOME": work, "TRAINYARD_WORKDIR": work, "CUDA_VISIBLE_DEVICES": "", "TRAINYARD_JOB_ID": "j-env",
                    "TRAINYARD_PLATFORM_UDS": SANDBOX_SOCKET, "PWD": work}  # bwrap's --chdir sets PWD
     assert channel == ["platform.sock"]
     assert egress.calls == [("open", "j-env"), ("close", "j-env")]

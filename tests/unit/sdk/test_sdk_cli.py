@@ -156,11 +156,28 @@ def test_no_config_anywhere_is_a_clear_error(cli: Harness) -> None:
 
 
 def test_up_runs_the_local_platform_module(cli: Harness) -> None:
-    result = cli("up", "--port", "9000", "--state-dir", "/tmp/ty", "--workers", "2", auth=False)
+    result = cli("up", "--port", "9000", "--state-dir", "/tmp/ty", "--no-predictor", "--tls", "/tmp/tls", auth=False)
     assert result.exit_code == 0, result.output
     assert cli.launched == [[
-        "/py", "-m", "functions.local", "--port", "9000", "--state-dir", "/tmp/ty", "--workers", "2",
+        "/py", "-m", "functions.local", "--port", "9000", "--state-dir", "/tmp/ty", "--tls", "/tmp/tls",
+        "--no-predictor",
     ]]  # fmt: skip
+
+
+def test_up_refuses_an_option_it_does_not_know(cli: Harness) -> None:
+    result = cli("up", "--workers", "2", auth=False)
+    assert result.exit_code == 2 and "--workers" in result.output
+    assert cli.launched == []
+
+
+def test_up_help_lists_every_option_the_platform_takes(cli: Harness) -> None:
+    from functions.local.__main__ import parser
+
+    taken = {opt for action in parser()._actions for opt in action.option_strings if opt.startswith("--")}
+    shown = cli("up", "--help", auth=False).output
+    assert taken - {"--help"}, "the platform's parser lists its options"
+    assert {opt for opt in taken if opt not in shown} == set()
+    assert "--config" not in shown  # `up` has no such option: its help must not send people there
 
 
 def test_up_passes_on_the_platform_exit_code(cli: Harness) -> None:
@@ -199,6 +216,43 @@ def test_watch_exits_1_when_the_job_fails(cli: Harness) -> None:
     assert cli.sleeps == []
 
 
+def _attempt(n: int, state: str, **extra: object) -> dict[str, object]:
+    return {**JOB, "job_id": f"t-1.{n}", "attempt": n, "state": state, **extra}
+
+
+def test_tasks_watch_follows_a_retry_to_the_attempt_that_succeeds(cli: Harness) -> None:
+    failed = _attempt(1, "FAILED", reason="trainer exited with code 3", cleaned_up=True)
+    cli.platform.on("GET", "/v1/tasks/t-1/jobs",
+                    httpx.Response(200, json={"items": [_attempt(1, "RUNNING")]}),
+                    httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),  # after attempt 1 ended
+                    httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),
+                    httpx.Response(200, json={"items": [failed, _attempt(2, "SUCCEEDED", cleaned_up=True)]}))
+    cli.platform.on("GET", "/v1/jobs/t-1.1", httpx.Response(200, json=failed))
+    cli.platform.on("GET", "/v1/jobs/t-1.1/epochs", _epochs(1))
+    cli.platform.on("GET", "/v1/jobs/t-1.2", httpx.Response(200, json=_attempt(2, "RUNNING")),
+                    httpx.Response(200, json=_attempt(2, "SUCCEEDED", cleaned_up=True, final_metrics={"loss": 0.1})))
+    cli.platform.on("GET", "/v1/jobs/t-1.2/epochs", _epochs(2), _epochs(5))
+
+    result = cli("tasks", "watch", "t-1", "--interval", "0.5")
+
+    assert result.exit_code == 0, result.output
+    assert "attempt 1 ended FAILED: trainer exited with code 3; attempt 2 follows" in result.stdout
+    assert "task t-1: attempt 2 SUCCEEDED loss=0.1" in result.stdout
+
+
+def test_tasks_watch_waits_for_cleanup_then_exits_1_when_no_attempt_follows(cli: Harness) -> None:
+    ended = _attempt(1, "FAILED", reason="the command could not start (exit code 2)")
+    cli.platform.on("GET", "/v1/tasks/t-1/jobs", httpx.Response(200, json={"items": [ended]}))
+    cli.platform.on("GET", "/v1/jobs/t-1.1", httpx.Response(200, json=ended),
+                    httpx.Response(200, json={**ended, "cleaned_up": True}))
+
+    result = cli("tasks", "watch", "t-1")
+
+    assert result.exit_code == 1
+    assert "task t-1 ended FAILED after 1 attempt(s): the command could not start" in result.stderr
+    assert cli.sleeps == [2.0, 2.0]
+
+
 def test_epochs_table_has_a_column_per_metric(cli: Harness) -> None:
     items = [{"epoch": 1, "metrics": {"loss": 0.5, "acc": 0.7}, "reported_at": T0}]
     cli.platform.json("GET", "/v1/jobs/j-1/epochs", {"items": items})
@@ -218,6 +272,20 @@ def test_compare_shows_best_and_last_per_metric(cli: Harness) -> None:
     assert "loss best" in result.stdout and "loss last" in result.stdout
     row = next(line for line in result.stdout.splitlines() if "lr-3" in line)
     assert "lr=0.001" in row and "0.125" in row and "0.25" in row and "SUCCEEDED" in row
+
+
+def test_compare_shows_a_dash_for_a_metric_a_task_never_reported(cli: Harness) -> None:
+    tasks = [{"task_id": "t-1", "name": "has-acc", "hyperparameters": {}, "state": "SUCCEEDED", "attempts": 1,
+              "best": {"loss": 0.5, "acc": 0.9}, "last": {"loss": 0.5, "acc": 0.9}, "series": {}},
+             {"task_id": "t-2", "name": "loss-only", "hyperparameters": {}, "state": "FAILED", "attempts": 1,
+              "best": {"loss": 0.7}, "last": {"loss": 0.7}, "series": {}}]  # fmt: skip
+    cli.platform.json("GET", "/v1/projects/p-1/comparison", {"metrics": ["acc", "loss"], "tasks": tasks})
+
+    result = cli("compare", "p-1")
+
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "loss-only" in line)
+    assert row.count("—") == 2 and "nan" not in result.stdout.lower()
 
 
 def test_datasets_upload_and_download(cli: Harness, tmp_path: Path) -> None:
@@ -274,3 +342,75 @@ def test_the_default_launcher_passes_sigterm_on_to_the_platform() -> None:
     code = run_forwarding_interrupt([sys.executable, "-c", "import time; time.sleep(30)"])
     assert code == -signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_local_config_is_found_from_any_folder_below_or_through_trainyard_home(tmp_path: Path) -> None:
+    from sdk.cli.config import find_local_config
+
+    project = tmp_path / "proj"
+    deep = project / "src" / "models"
+    deep.mkdir(parents=True)
+    (project / ".trainyard").mkdir()
+    (project / ".trainyard" / "local.json").write_text("{}")
+
+    assert find_local_config(deep, {}) == project / ".trainyard" / "local.json"
+    assert find_local_config(project, {}) == project / ".trainyard" / "local.json"
+    assert find_local_config(tmp_path, {}) == tmp_path / ".trainyard" / "local.json"  # none here or above
+    assert find_local_config(deep, {"TRAINYARD_HOME": "/srv/ty"}) == Path("/srv/ty/local.json")
+
+
+def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(cli: Harness, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "proj"
+    (project / "notebooks").mkdir(parents=True)
+    write_local_config(project / ".trainyard" / "local.json", LocalConfig(url="http://found.test", token="found"))
+    monkeypatch.chdir(project / "notebooks")
+    monkeypatch.delenv("TRAINYARD_HOME", raising=False)
+    cli.platform.json("GET", "/v1/projects", {"items": []})
+
+    result = cli.runner.invoke(make_app(CliDeps(client_factory=cli._client)), ["projects", "list"])
+
+    assert result.exit_code == 0, result.output
+    assert cli.factory_calls == [("http://found.test", "found")]
+
+
+def test_download_checkpoint_saves_it_and_checks_its_sha256(cli: Harness, tmp_path: Path) -> None:
+    import hashlib
+
+    cli.platform.objects["art/j-1/weights.pt"] = b"the weights"
+    grant = {"epoch": 3, "key": "acme/p-1/j-1/checkpoints/epoch-0003/weights.pt", "name": "weights.pt",
+             "sha256": hashlib.sha256(b"the weights").hexdigest(), "size_bytes": 11,
+             "url": f"http://{S3_HOST}/art/j-1/weights.pt?sig=1"}
+    cli.platform.json("GET", "/v1/jobs/j-1/checkpoints/download", grant)
+
+    result = cli("jobs", "download-checkpoint", "j-1", "--out", str(tmp_path / "ckpt"))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ckpt" / "weights.pt").read_bytes() == b"the weights"
+    [request] = cli.platform.sent("GET", "/v1/jobs/j-1/checkpoints/download")
+    assert "epoch" not in request.url.params  # the latest unless --epoch
+
+    cli.platform.json("GET", "/v1/jobs/j-1/checkpoints/download", {**grant, "sha256": "00" * 32})
+    result = cli("jobs", "download-checkpoint", "j-1", "--epoch", "3", "--out", str(tmp_path / "bad"))
+    assert result.exit_code == 1 and "sha256" in result.stderr
+    assert not (tmp_path / "bad" / "weights.pt").exists()
+
+
+def test_logs_all_pages_through_the_whole_log(cli: Harness) -> None:
+    def page(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        whole = "".join(f"line {n}\n" for n in range(300))
+        chunk = whole[offset:offset + int(request.url.params["limit"])]
+        headers = {"x-log-offset": str(offset), "x-log-size": str(len(whole))}
+        if offset + len(chunk) < len(whole):
+            headers["x-log-next-offset"] = str(offset + len(chunk))
+        return httpx.Response(200, text=chunk, headers=headers)
+
+    cli.platform.on("GET", "/v1/jobs/j-1/logs", page)
+    client = Client("http://platform.test", "t", transport=cli.platform.transport)
+    assert len(list(client.log_pages("j-1", limit=1000))) == 3
+
+    result = cli("jobs", "logs", "j-1", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "".join(f"line {n}\n" for n in range(300))

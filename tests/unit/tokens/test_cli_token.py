@@ -70,3 +70,21 @@ def test_create_needs_the_local_platforms_secret_and_a_valid_tenant(state: Path,
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("12h", 43200), ("7d", 604800)])
 def test_ttls(text: str, seconds: int) -> None:
     assert parse_ttl(text) == seconds
+
+
+def test_the_clis_role_names_are_the_token_roles() -> None:
+    from sdk.auth.tokens import Role
+    from sdk.cli.token import RoleName
+
+    assert [r.value for r in RoleName] == [r.value for r in Role]
+
+
+def test_help_imports_neither_the_http_client_nor_crypto() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from sdk.cli.app import make_app; "
+            "r = CliRunner().invoke(make_app(), ['--help']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in ('httpx', 'sdk.client', 'cryptography', 'jwt', 'torch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

