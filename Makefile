@@ -57,6 +57,10 @@ integration: $(STAMP) proto
 e2e: $(STAMP) proto
 	$(BIN)/pytest -q tests/e2e
 
+# pip install .[devstack] into a scratch venv, then `trainyard up` to /healthz (minutes: not in `make test`)
+install-test: $(STAMP)
+	TRAINYARD_TEST_INSTALL=1 $(BIN)/pytest -q -rs tests/integration/packaging
+
 bench: $(STAMP) proto
 	@command -v wrk >/dev/null 2>&1 && command -v h2load >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null 2>&1 \
