@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # checkov pins old boto3/botocore, so it lives in a venv of its own
 CHECKOV := $(VENV)/checkov/bin/checkov
+# the benchmark's peer, MLServer, pins its own versions, so it too lives in a venv of its own
+MLSERVER := $(VENV)/mlserver/bin/mlserver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-.PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean
+.PHONY: env demo test lint typecheck layers unit integration e2e bench manifests proto up clean chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
@@ -26,8 +28,9 @@ env: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python -m predictor.build_proto
 
+DEMO_ARGS ?=
 demo: $(STAMP) proto
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(DEMO_ARGS)
 
 up: $(STAMP) proto
 	$(BIN)/trainyard up
@@ -45,7 +48,12 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/python -m pip install --quiet checkov==3.3.30
 
-test: lint typecheck layers proto $(CHECKOV)
+# the web UI's browser tests drive Debian's chromium; without it they skip, saying why
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	  || echo "warning: could not install chromium: the web UI's browser tests will be skipped"
+
+test: lint typecheck layers proto chromium $(CHECKOV)
 	TRAINYARD_CHECKOV=$(CHECKOV) $(BIN)/pytest -q
 
 unit: $(STAMP) proto
@@ -54,14 +62,20 @@ unit: $(STAMP) proto
 integration: $(STAMP) proto
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP) proto
+e2e: $(STAMP) proto chromium
 	$(BIN)/pytest -q tests/e2e
 
 # pip install .[devstack] into a scratch venv, then `trainyard up` to /healthz (minutes: not in `make test`)
 install-test: $(STAMP)
 	TRAINYARD_TEST_INSTALL=1 $(BIN)/pytest -q -rs tests/integration/packaging
 
-bench: $(STAMP) proto
+$(MLSERVER):
+	$(PYTHON) -m venv $(VENV)/mlserver
+	# uvloop 0.21: 1.7.1's workers call asyncio.get_event_loop() before a loop exists, which newer uvloop refuses
+	$(VENV)/mlserver/bin/python -m pip install --quiet mlserver==1.7.1 uvloop==0.21.0 \
+	  || echo "warning: could not install MLServer 1.7.1: the benchmark runs without its side-by-side table"
+
+bench: $(STAMP) proto $(MLSERVER)
 	@command -v wrk >/dev/null 2>&1 && command -v h2load >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null 2>&1 \
 	    || echo "warning: wrk/h2load unavailable: the benchmark falls back to Python load generators"; }

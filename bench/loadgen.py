@@ -40,7 +40,7 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(url: str, body: dict[str, str], headers: dict[str, str], *, clients: int, duration_s: float,
+def wrk(url: str, body: dict[str, object], headers: dict[str, str], *, clients: int, duration_s: float,
         workdir: Path, cpus: set[int] | None) -> Load:
     script = workdir / "post.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",

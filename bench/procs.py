@@ -103,7 +103,8 @@ def start_sidecar(*, workdir: Path, cache_dir: Path, platform_url: str, grpc_por
     env = {"TRAINYARD_TOKEN_SECRET": SECRET, "TRAINYARD_SIDECAR_PLATFORM_URL": platform_url,
            "TRAINYARD_SIDECAR_CACHE_DIR": str(cache_dir),
            "TRAINYARD_SIDECAR_INFERENCE_TARGET": f"127.0.0.1:{grpc_port}",
-           "TRAINYARD_SIDECAR_PORT": str(port), "TRAINYARD_SIDECAR_RESOLVE_TTL_S": "600"}
+           "TRAINYARD_SIDECAR_PORT": str(port), "TRAINYARD_SIDECAR_GRPC_PORT": str(free_port()),
+           "TRAINYARD_SIDECAR_RESOLVE_TTL_S": "600"}
     proc = spawn("sidecar", "predictor.sidecar", [], env=env, workdir=workdir, core=core)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz", proc)

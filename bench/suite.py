@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import loadgen, models, procs, scenarios
+from bench import loadgen, models, peer, procs, scenarios
 from bench.platform import BenchPlatform, running_platform
 from bench.scenarios import Density, Row
 from sdk.auth import tokens
@@ -61,8 +61,12 @@ def serving(args: argparse.Namespace, work: Path, emb: Path, checkpoint: bytes, 
         try:
             procs.wait_http(base + "/readyz", inference)
             rows += warm(args, work, platform, base, grpc_port, checkpoint, client_cpus)
-            rows += cold(work, platform, base, cache, emb, checkpoint, server_core, running=running,
-                         grpc_port=grpc_port)
+            if args.peer:
+                rows += side_by_side(args, work, emb, raw_dir, platform, base, checkpoint, pins,
+                                     pids=[sidecar.pid, inference.pid])
+            if not args.only_peer:
+                rows += cold(work, platform, base, cache, emb, checkpoint, server_core, running=running,
+                             grpc_port=grpc_port)
         finally:
             for proc in running:
                 proc.stop()
@@ -95,6 +99,61 @@ def warm(args: argparse.Namespace, work: Path, platform: BenchPlatform, base: st
         rows.append(Row(label, p50, load.p99_s, load.rps, target, (p50 or 1) <= 0.7 * MS if target else None,
                         f"{load.requests} requests, {load.errors} errors"))
     return rows
+
+
+def side_by_side(args: argparse.Namespace, work: Path, emb: Path, model_dir: Path, platform: BenchPlatform,
+                 base: str, checkpoint: bytes, pins: procs.Pinning, *, pids: list[int]) -> list[Row]:
+    """trainyard and MLServer (both configurations), interleaved rounds, medians, ratios to the targets."""
+    model_id = platform.publish("acme", models.archive_for(checkpoint, job_id="peer"))
+    headers = {"Authorization": f"Bearer {tokens.user_token(tenant='acme', sub='bench', secret=procs.SECRET)}"}
+    scenarios.cold_requests(base, [model_id], headers)
+    ours = [peer.Target("trainyard POST /v2/language/intent", base + scenarios.INTENT,
+                        {"modelId": model_id, "document": scenarios.DOCUMENT}, headers, pids),
+            peer.Target("trainyard OIP POST /v2/models/{id}/infer", f"{base}/v2/models/{model_id}/infer",
+                        peer.oip_body(scenarios.DOCUMENT), headers, pids)]
+    notes: list[str] = []
+    measured = peer.side_by_side(work=work, emb=emb, model_dir=model_dir, ours=ours, core=pins.server_core,
+                                 cpus=pins.client_cpus, rounds=args.peer_rounds, duration_s=args.peer_duration,
+                                 document=scenarios.DOCUMENT, note=notes.append)
+    if measured is None:
+        return [Row("side by side with MLServer", note=n) for n in notes]
+    results, names = measured
+    PEER_RESULTS.append((results, names))
+    return []
+
+
+PEER_RESULTS: list[tuple[dict[tuple[str, int], peer.Sample], list[str]]] = []
+
+
+def render_peer(console: Console, rounds: int) -> None:
+    if not PEER_RESULTS:
+        return
+    results, names = PEER_RESULTS[0]
+    t = Table(title=f"side by side — same model, same request, same pinned core; medians of {rounds} interleaved "
+                    "rounds")
+    for col in ("server", "p50, 1 client", "p99, 4 clients", "req/s, 16 clients", "CPU/request (16 clients)",
+                "errors"):
+        t.add_column(col, justify="left" if col == "server" else "right")
+    for name in names:
+        one, four, sixteen = (results[(name, c)] for c in peer.CLIENTS)
+        errors = sum(results[(name, c)].errors for c in peer.CLIENTS)
+        t.add_row(name, fmt(one.median("p50")), fmt(four.median("p99")), f"{sixteen.median('rps'):,.0f}",
+                  f"{sixteen.median('cpu_ms'):.2f} ms", str(errors))
+    console.print(t)
+    peers = [n for n in names if n.startswith("MLServer")]
+    best_rps = max(results[(n, 16)].median("rps") for n in peers)
+    best_p99 = min(results[(n, 4)].median("p99") for n in peers)
+    best_p50 = min(results[(n, 1)].median("p50") for n in peers)
+    r = Table(title="ratios to MLServer's better configuration (issue 13 targets)")
+    for col in ("trainyard route", "req/s at 16 (≥ 1.3x)", "p99 at 4 (≤ 0.8x)", "p50 at 1 (≤ 1.0x)"):
+        r.add_column(col, justify="left" if col == "trainyard route" else "right")
+    for name in (n for n in names if n.startswith("trainyard")):
+        rps = results[(name, 16)].median("rps") / best_rps
+        p99 = results[(name, 4)].median("p99") / best_p99
+        p50 = results[(name, 1)].median("p50") / best_p50
+        r.add_row(name, f"{rps:.2f}x {_met(rps >= 1.3)}", f"{p99:.2f}x {_met(p99 <= 0.8)}",
+                  f"{p50:.2f}x {_met(p50 <= 1.0)}")
+    console.print(r)
 
 
 def _sidecar_target(clients: int, load: loadgen.Load) -> tuple[str, bool | None]:
@@ -207,6 +266,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-models", type=int, default=200, help="models the memory budget holds")
     parser.add_argument("--zipf-requests", type=int, default=6000)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip the MLServer side-by-side runs")
+    parser.add_argument("--peer-rounds", type=int, default=3, help="interleaved rounds of the side-by-side runs")
+    parser.add_argument("--peer-duration", type=float, default=3.0, help="seconds per side-by-side wrk run")
+    parser.add_argument("--only-peer", action="store_true", help="only the side-by-side table (no cold, density)")
     args = parser.parse_args(argv)
     console = Console(width=None if Console().is_terminal else 160)
     started = time.monotonic()
@@ -220,10 +283,14 @@ def main(argv: list[str] | None = None) -> None:
             checkpoint = models.train_intent(work, emb)
         with console.status("warm, throughput and cold-path runs…"):
             rows = serving(args, work, emb, checkpoint, pins)
+        if args.only_peer:
+            render_peer(console, args.peer_rounds)
+            return
         with console.status(f"density: {args.models} models…"):
             dens = density(work, emb, checkpoint, n_models=args.models, budget_models=args.budget_models,
                            zipf_requests=args.zipf_requests, server_core=pins.server_core)
         render(console, rows, dens, elapsed_s=time.monotonic() - started, pins=pins)
+        render_peer(console, args.peer_rounds)
     finally:
         if args.keep:
             console.print(f"work directory kept: {work}")

@@ -3,12 +3,14 @@
 Starts the platform (durable store + S3, functions, dispatcher, ticker, runner), creates a project,
 uploads the intent dataset, runs two trials of the torch intent classifier with
 different hyperparameters plus a trainer that fails its first attempt (to show the
-retry), watches them live, prints the comparison, then stops everything. Exits
-non-zero if anything did not end as it should.
+retry), watches them live, prints the comparison and the web UI's link, then stops
+everything (`--keep`: stays up until Ctrl-C, to look at the UI). Exits non-zero if
+anything did not end as it should.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -228,6 +230,18 @@ def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) 
     return 0 if ok else 1
 
 
+def show_ui(config: dict[str, str], *, keep: bool, proc: subprocess.Popen[bytes]) -> None:
+    """The web UI's link (and, with --keep, the platform stays up until Ctrl-C to look at it)."""
+    say(f"web UI: [bold]{config['ui_url']}[/]  one-click sign-in as dev@demo: {config['ui_login']}")
+    say(f"  as the approver: {config['ui_login_approver']}  as the admin: {config['ui_login_admin']}")
+    if not keep:
+        say("(run `make demo DEMO_ARGS=--keep` or `examples/demo.py --keep` to keep the platform up and look)")
+        return
+    say("--keep: the platform stays up with the demo's data; press Ctrl-C to stop it")
+    with contextlib.suppress(KeyboardInterrupt):
+        proc.wait()
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trainyard-demo-") as tmp:
         state = Path(tmp)
@@ -239,6 +253,7 @@ def main() -> int:
             tls = TLSFiles.in_dir(tls_dir, "dev@demo") if tls_dir else None  # made by the platform at start
             say(f"platform up at {url} (OpenAPI at {url}/docs), predictor at {config['predictor_url']}")
             code = run(url, config, state=state, tls=tls)
+            show_ui(config, keep="--keep" in sys.argv[1:] and code == 0, proc=proc)
         finally:
             say("stopping the platform")
             proc.send_signal(signal.SIGINT)

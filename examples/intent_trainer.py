@@ -183,6 +183,8 @@ def run_platform(args: argparse.Namespace) -> None:
     class Platform:
         def epoch(self, n: int, metrics: dict[str, float]) -> None:
             trainer.epoch(n, metrics)
+            # the job's log (`trainyard jobs logs`, the web UI) shows progress as a local run does
+            print(f"epoch {n:3d} " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
 
         def checkpoint(self, n: int, path: Path, metrics: dict[str, float]) -> None:
             trainer.checkpoint(n, path, metrics)

@@ -14,6 +14,7 @@ import uvicorn
 
 from functions import bootstrap, logs
 from functions.api.app import create_app
+from functions.ui.app import UiOptions
 
 ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
 
@@ -26,7 +27,9 @@ class LazyApi:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            self._app = create_app(bootstrap.deps())
+            # the web UI's "try it" calls the predictor here (an entry-point variable, like PORT)
+            predictor_url = os.environ.get("TRAINYARD_PREDICTOR_URL") or None
+            self._app = create_app(bootstrap.deps(), ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
         await self._app(scope, receive, send)
 
 

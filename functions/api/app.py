@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request, Response
 from functions.api import approvals, audit, errors, ingress, jobs, models, projects
 from functions.api.auth import CHECKED, keys_router
 from functions.core.deps import Deps
+from functions.ui.api import asgi_clients
+from functions.ui.app import UiOptions, create_ui
 
 log = logging.getLogger("trainyard.api")
 # A caller's X-Request-ID ends up in audit records and logs: only a short, plain token is kept;
@@ -25,7 +27,9 @@ def request_id(given: str | None) -> str:
     return given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
-def create_app(deps: Deps) -> FastAPI:
+def create_app(deps: Deps, *, ui: UiOptions | None = None) -> FastAPI:
+    """The API, and the web UI at /ui/ (which calls this same API in-process, with the
+    signed-in person's token, through the public routes only)."""
     app = FastAPI(title="trainyard", version="0.1.0",
                   description="Training & experimentation platform: projects, tasks, jobs, data, grants, audit, "
                               "events.")
@@ -35,6 +39,7 @@ def create_app(deps: Deps) -> FastAPI:
         # every /v1 route passes the role table, and answers errors as errors.ErrorBody
         app.include_router(router, dependencies=[CHECKED], responses=errors.RESPONSES)
     app.include_router(keys_router)  # but the public keys of job tokens, which anyone may read
+    app.mount("/ui", create_ui(asgi_clients(app), ui or UiOptions()))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

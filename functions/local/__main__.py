@@ -28,6 +28,8 @@ from functions.local.platform import (
     internal_socket_dir,
     secret_for,
     serve_internal,
+    ui_links,
+    ui_options,
     write_client_config,
 )
 from functions.local.predictor import missing_modules, predictor
@@ -170,20 +172,22 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     ensure_storage(deps, settings, tables=local is None)
     bootstrap.install(deps)
     adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
-    app, internal_app, _ = build_apps(deps, options, internal=internal)
-    stack.enter_context(serve_internal(internal_app, internal))
     people = dev_tokens(settings, options.tenant)
     extra = {"aws_endpoint": endpoint, **people}
     missing = [] if args.no_predictor else missing_modules()
     if missing:
         print(f"predictor not started: {', '.join(missing)} not installed "
               "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)", flush=True)
-    elif not args.no_predictor:
+    elif not args.no_predictor:  # before the apps: the web UI's "try it" needs its URL
         served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
                                                token_secret=settings.token_secret, host=options.host,
                                                tls_env=tls.predictor_env() if tls is not None else None))
         extra["predictor_url"] = served.url
         print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
+    ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
+    app, internal_app, _ = build_apps(deps, options, internal=internal, ui=ui)
+    stack.enter_context(serve_internal(internal_app, internal))
+    extra.update(ui_links(options, ui))
     if tls is not None:
         extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
     path = write_client_config(options, url=url, extra=extra)
@@ -191,6 +195,8 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     print(local.describe(options.state_dir) if local else f"AWS endpoint: {endpoint}", flush=True)
     print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
     print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
+    print(f"web UI: {url}/ui/  (one-click sign-in as dev@{options.tenant}: {extra['ui_login']} ; "
+          "approver and admin links are in local.json)", flush=True)
     if tls is not None:
         print("mutual TLS is on; the CLI and SDK need:", flush=True)
         print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)

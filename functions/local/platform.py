@@ -42,6 +42,7 @@ from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.tables import create_all
+from functions.ui.app import UiOptions
 from sdk.auth import tokens
 from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
@@ -112,7 +113,8 @@ def internal_socket_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def build_apps(deps: Deps, options: LocalOptions, *, internal: Path) -> tuple[Starlette, Starlette, Dispatcher]:
+def build_apps(deps: Deps, options: LocalOptions, *, internal: Path,
+               ui: UiOptions | None = None) -> tuple[Starlette, Starlette, Dispatcher]:
     """The public app (the API only) and the internal one (functions and the dispatcher),
     served on the UNIX socket `internal`."""
     dispatcher = Dispatcher(functions_url="http://internal/fn",
@@ -130,7 +132,8 @@ def build_apps(deps: Deps, options: LocalOptions, *, internal: Path) -> tuple[St
 
     routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps().items()]  # type: ignore[arg-type]
     routes += [Mount("/broker", app=dispatcher.app())]
-    return Starlette(routes=[Mount("/", app=create_app(deps))]), Starlette(routes=routes, lifespan=lifespan), dispatcher
+    public = Starlette(routes=[Mount("/", app=create_app(deps, ui=ui))])  # the API and its web UI at /ui/
+    return public, Starlette(routes=routes, lifespan=lifespan), dispatcher
 
 
 @contextlib.contextmanager
@@ -172,3 +175,18 @@ def dev_tokens(settings: Settings, tenant: str) -> dict[str, str]:
               "admin_token": ("admin", Role.ADMIN)}
     return {key: tokens.user_token(tenant=tenant, sub=f"{who}@{tenant}", secret=settings.token_secret, roles=(role,))
             for key, (who, role) in people.items()}
+
+
+def ui_options(options: LocalOptions, people: dict[str, str], *, predictor_url: str | None) -> UiOptions:
+    """Local mode's web UI: a one-click sign-in link (a fresh secret code per start) for each
+    local person; the session cookie is Secure when the API speaks TLS."""
+    return UiOptions(predictor_url=predictor_url, dev_code=secrets.token_urlsafe(18),
+                     dev_tokens={"dev": people["token"], "approver": people["approver_token"],
+                                 "admin": people["admin_token"]},
+                     secure_cookie=options.tls is not None)
+
+
+def ui_links(options: LocalOptions, ui: UiOptions) -> dict[str, str]:
+    base = f"{options.url}/ui/login/dev?code={ui.dev_code}"
+    return {"ui_url": f"{options.url}/ui/", "ui_login": base,
+            **{f"ui_login_{who}": f"{base}&as={who}" for who in ("approver", "admin")}}

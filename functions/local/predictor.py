@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ def missing_modules() -> list[str]:
 @dataclass(frozen=True)
 class PredictorProcesses:
     url: str  # the sidecar's REST base URL
-    grpc_target: str
+    grpc_target: str  # the inference server (unix:PATH, or 127.0.0.1:PORT with mutual TLS)
+    oip_grpc_target: str  # the sidecar's Open Inference Protocol gRPC service
 
 
 def _free_port() -> int:
@@ -104,23 +106,48 @@ def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: st
     cache = state_dir / "predictor"
     cache.mkdir(parents=True, exist_ok=True)
     log = state_dir / "predictor.log"
-    grpc_port, http_port = _free_port(), _free_port()
+    http_port, oip_port = _free_port(), _free_port()
     # Neither process gets the platform's S3 keys; only the sidecar (which verifies tokens) gets
     # the token secret; inference needs no secret at all.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "TRAINYARD_TOKEN_SECRET"}
     env.update(tls_env or {})
-    inference = _spawn("predictor.inference", [
-        "--host", host, "--port", str(grpc_port), "--model-root", str(cache / "models"),
-        "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)
-    env = {**env, "TRAINYARD_TOKEN_SECRET": token_secret}
-    sidecar = _spawn("predictor.sidecar", [
-        "--host", host, "--port", str(http_port), "--platform-url", platform_url,
-        "--inference-target", f"{host}:{grpc_port}", "--cache-dir", str(cache)], log=log, env=env)
-    procs = [inference, sidecar]
-    url = f"http://{host}:{http_port}"
-    try:
-        _wait_ready(url, procs, timeout_s=timeout_s, log=log)
-        yield PredictorProcesses(url=url, grpc_target=f"{host}:{grpc_port}")
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
+    with _inference_address(state_dir, mutual_tls=bool(tls_env)) as (listen, target):
+        inference = _spawn("predictor.inference", [
+            *listen, "--model-root", str(cache / "models"),
+            "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)
+        env = {**env, "TRAINYARD_TOKEN_SECRET": token_secret}
+        sidecar = _spawn("predictor.sidecar", [
+            "--host", host, "--port", str(http_port), "--grpc-port", str(oip_port), "--platform-url", platform_url,
+            "--inference-target", target, "--cache-dir", str(cache)], log=log, env=env)
+        procs = [inference, sidecar]
+        url = f"http://{host}:{http_port}"
+        try:
+            _wait_ready(url, procs, timeout_s=timeout_s, log=log)
+            yield PredictorProcesses(url=url, grpc_target=target, oip_grpc_target=f"{host}:{oip_port}")
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
+
+
+@contextlib.contextmanager
+def _inference_address(state_dir: Path, *, mutual_tls: bool) -> Iterator[tuple[list[str], str]]:
+    """Where inference listens (its flags) and what the sidecar dials. Never another interface,
+    whatever `--host` the platform got: the sidecar is its only client. Plaintext: a UNIX socket in
+    a private (0700) directory, so no other local user reaches it; mutual TLS: 127.0.0.1."""
+    if mutual_tls:
+        port = _free_port()
+        yield ["--host", "127.0.0.1", "--port", str(port)], f"127.0.0.1:{port}"
+        return
+    run = state_dir / "predictor" / "run"
+    if len(str(run / _SOCKET)) >= _SUN_PATH_MAX:  # a deep state dir: the socket goes to a private temp dir
+        with tempfile.TemporaryDirectory(prefix="trainyard-") as short:  # mkdtemp makes it 0700
+            yield ["--socket", f"{short}/{_SOCKET}"], f"unix:{short}/{_SOCKET}"
+        return
+    run.mkdir(mode=0o700, parents=True, exist_ok=True)
+    run.chmod(0o700)
+    (run / _SOCKET).unlink(missing_ok=True)  # a stale socket from a killed run
+    yield ["--socket", str(run / _SOCKET)], f"unix:{run / _SOCKET}"
+
+
+_SOCKET = "inference.sock"
+_SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes on Linux, with its NUL; keep a margin

@@ -10,8 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from predictor.inference.errors import WrongKind
+from predictor.inference.models import IntentModel
 from predictor.inference.store import LoadedModels
 from predictor.ranking import Ranked
+from sdk.contracts.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    answers: list[Ranked | ValidationError]  # in the order of the payloads
+    hit: bool
+    load_s: float
+    infer_s: float
 
 
 @dataclass(frozen=True)
@@ -36,3 +46,14 @@ class InferenceCore:
         started = self._clock()
         ranked = lookup.model.predict(payload)
         return Prediction(ranked=ranked, hit=lookup.hit, load_s=lookup.load_s, infer_s=self._clock() - started)
+
+    def predict_intent_batch(self, *, model_id: str, payloads: list[bytes], directory: str | None,
+                             timeout: float | None = None) -> BatchPrediction:
+        """Several documents for one intent model, one forward pass (as `predict` otherwise)."""
+        lookup = self.store.get(model_id, directory, timeout=timeout)
+        model = lookup.model
+        if not isinstance(model, IntentModel):
+            raise WrongKind(model_id, kind=model.kind, wanted="intent")
+        started = self._clock()
+        answers = model.predict_batch(payloads)
+        return BatchPrediction(answers=answers, hit=lookup.hit, load_s=lookup.load_s, infer_s=self._clock() - started)

@@ -7,11 +7,13 @@ of the model's own parameters and buffers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -59,6 +61,22 @@ class IntentModel:
         pooled = torch.from_numpy(pool_ids(self.table.vectors, ids))
         logits = self.head(pooled).numpy()  # no autograd to switch off: the head's tensors need no grad
         return rank(self.labels, logits)
+
+    def predict_batch(self, payloads: Sequence[bytes]) -> list[Ranked | ValidationError]:
+        """One forward pass for all documents; a document that cannot be read gets its own error."""
+        rows: list[npt.NDArray[np.float32]] = []
+        answers: list[Ranked | ValidationError | None] = []
+        for payload in payloads:
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                answers.append(ValidationError([Problem("document", f"is not UTF-8: {exc}")]))
+                continue
+            rows.append(pool_ids(self.table.vectors, self.table.tokenizer.encode(text, max_tokens=self.max_tokens)))
+            answers.append(None)
+        logits = self.head(torch.from_numpy(np.stack(rows))).numpy() if rows else np.empty((0, len(self.labels)))
+        ranked = iter(rank(self.labels, row) for row in logits)
+        return [next(ranked) if a is None else a for a in answers]
 
 
 @dataclass

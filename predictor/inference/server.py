@@ -75,7 +75,7 @@ def start(settings: InferenceSettings, *, core: InferenceCore | None = None) -> 
     vision_pb2_grpc.add_VisionPredictorServiceServicer_to_server(VisionServicer(core, gate=gate), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    address = f"{settings.host}:{settings.port}"
+    address = settings.address()
     if files is None:
         port = server.add_insecure_port(address)
     else:  # the handshake refuses clients without a certificate from the CA, health checks included
@@ -83,7 +83,8 @@ def start(settings: InferenceSettings, *, core: InferenceCore | None = None) -> 
     server.start()
     running = RunningServer(server=server, port=port, core=core, health=health_servicer)
     running.set_serving(True)
-    log.info("inference listening on %s:%d (%s)", settings.host, port, _describe(files, settings.allowed_peers))
+    where = address if settings.socket is not None else f"{settings.host}:{port}"
+    log.info("inference listening on %s (%s)", where, _describe(files, settings.allowed_peers))
     return running
 
 

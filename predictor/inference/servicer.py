@@ -24,8 +24,9 @@ from collections.abc import Iterable
 import grpc
 
 from predictor.generated import common_pb2, intent_pb2, intent_pb2_grpc, vision_pb2, vision_pb2_grpc
-from predictor.inference.core import InferenceCore, Prediction
+from predictor.inference.core import BatchPrediction, InferenceCore, Prediction
 from predictor.inference.errors import ModelInvalid, WrongKind
+from predictor.ranking import Ranked
 from sdk.auth.tls import Peer, peer_from_auth_context
 from sdk.contracts import inference as md
 from sdk.contracts.errors import NotFound, TrainyardError, ValidationError
@@ -60,7 +61,7 @@ def _remaining(context: grpc.ServicerContext) -> float | None:
     return None if remaining is None or remaining > 1e6 else max(0.0, remaining)
 
 
-def _trailers(context: grpc.ServicerContext, prediction: Prediction) -> None:
+def _trailers(context: grpc.ServicerContext, prediction: Prediction | BatchPrediction) -> None:
     context.set_trailing_metadata((
         (md.CACHE, "hit" if prediction.hit else "miss"),
         (md.LOAD_MS, f"{prediction.load_s * 1e3:.3f}"),
@@ -133,9 +134,33 @@ class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
             log.info("intent predict %s failed: %s", request.model_id, exc)
             return intent_pb2.IntentPredictionResponse(success=False, error=str(exc), error_code=error_code(exc))
         _trailers(context, prediction)
-        return intent_pb2.IntentPredictionResponse(success=True, probabilities=[
-            intent_pb2.IntentPredictions(label=label, probability=p) for label, p in prediction.ranked
+        return _intent_answer(prediction.ranked)
+
+    def predict_batch(
+        self, request: intent_pb2.IntentBatchRequest, context: grpc.ServicerContext
+    ) -> intent_pb2.IntentBatchResponse:
+        self._gate.check(context)
+        try:
+            batch = self._core.predict_intent_batch(model_id=request.model_id, payloads=list(request.documents),
+                                                    directory=_model_dir(context), timeout=_remaining(context))
+        except TimeoutError:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the model is still loading")
+        except TrainyardError as exc:
+            log.info("intent predict_batch %s failed: %s", request.model_id, exc)
+            failed = intent_pb2.IntentPredictionResponse(success=False, error=str(exc), error_code=error_code(exc))
+            return intent_pb2.IntentBatchResponse(results=[failed] * len(request.documents))
+        _trailers(context, batch)
+        return intent_pb2.IntentBatchResponse(results=[
+            _intent_answer(a) if not isinstance(a, TrainyardError) else intent_pb2.IntentPredictionResponse(
+                success=False, error=str(a), error_code=error_code(a))
+            for a in batch.answers
         ])  # fmt: skip
+
+
+def _intent_answer(ranked: Ranked) -> intent_pb2.IntentPredictionResponse:
+    return intent_pb2.IntentPredictionResponse(success=True, probabilities=[
+        intent_pb2.IntentPredictions(label=label, probability=p) for label, p in ranked
+    ])  # fmt: skip
 
 
 class VisionServicer(vision_pb2_grpc.VisionPredictorServiceServicer):

@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from predictor.netaddr import is_loopback_host
 from sdk.auth.tls import TLSFiles
 
 
@@ -19,7 +20,13 @@ class InferenceSettings(BaseSettings):
 
     host: str = Field(
         default="127.0.0.1",
-        description="Interface to listen on. Loopback by default: only the sidecar in the same pod calls it.",
+        description="Interface to listen on. Loopback by default: only the sidecar in the same pod calls it. "
+        "Any other interface needs mutual TLS (tls_cert, tls_key, tls_ca): start-up refuses plaintext there.",
+    )
+    socket: Path | None = Field(
+        default=None,
+        description="Listen on this UNIX socket instead of host:port (the sidecar dials unix:PATH); its "
+        "directory should be private (0700). Local mode uses one, so no other local user reaches inference.",
     )
     port: int = Field(default=50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
     model_root: Path = Field(
@@ -85,9 +92,16 @@ class InferenceSettings(BaseSettings):
         given = [name for name in ("tls_cert", "tls_key", "tls_ca") if getattr(self, name) is not None]
         if given and len(given) != 3:
             raise ValueError(f"mutual TLS needs tls_cert, tls_key and tls_ca together (got only {', '.join(given)})")
+        if not given and self.socket is None and not is_loopback_host(self.host):
+            raise ValueError(f"host {self.host!r} is reachable from other machines: serve plaintext only on "
+                             "loopback or a UNIX socket (socket), or set tls_cert, tls_key and tls_ca for mutual TLS")
         if self.allowed_peers and not given:
             raise ValueError("allowed_peers needs mutual TLS (tls_cert, tls_key, tls_ca)")
         return self
+
+    def address(self) -> str:
+        """The gRPC listening address: unix:PATH, or host:port."""
+        return f"unix:{self.socket}" if self.socket is not None else f"{self.host}:{self.port}"
 
     def tls(self) -> TLSFiles | None:
         """The server's mutual-TLS files, or None for plaintext."""

@@ -3,7 +3,9 @@
     POST /v2/language/intent  {"modelId", "document"}
     POST /v2/vision/predict   {"modelId", "sampleBase64Content"}
       -> 200 {"probabilities": [{"label", "probability"}, ...], "object": "predictresponse"}
-    GET /healthz (process alive), /readyz (inference server SERVING), /metrics (Prometheus text)
+    GET /healthz (process alive), /readyz (inference server SERVING), /metrics (Prometheus text:
+      with a bearer credential when metrics_token_file is set, else without tenant/model labels)
+    Open Inference Protocol (V2) REST, predictor.sidecar.oip_rest: /v2/health/*, /v2/models/{name}[/ready|/infer]
 
 Errors are mapped to HTTP statuses in one table (`STATUS_TABLE`) and answered as
 {"object": "error", "status", "message", "problems": [{"field", "message"}]}.
@@ -13,14 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from pydantic import BaseModel
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,71 +31,44 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from predictor.ranking import Ranked
-from predictor.sidecar import openapi
-from predictor.sidecar.bodies import IntentBody, VisionBody
-from predictor.sidecar.components import Components, build_components, close_components
+from predictor.sidecar import oip_rest
+from predictor.sidecar.components import Components, build_components, close_components, metrics_token
+from predictor.sidecar.edge import STATUS_TABLE, check_document, error_headers, read_body, status_for
 from predictor.sidecar.metrics import CONTENT_TYPE, Metrics, ModelSeries
+from predictor.sidecar.oip_grpc import start_oip_grpc
 from predictor.sidecar.settings import SidecarSettings
-from sdk.contracts.errors import (
-    Forbidden,
-    NotFound,
-    PermanentError,
-    Problem,
-    TemporaryError,
-    TrainyardError,
-    Unauthenticated,
-    ValidationError,
-)
+from sdk.contracts.errors import Problem, TrainyardError, Unauthenticated, ValidationError
 
-STATUS_TABLE: tuple[tuple[type[TrainyardError], int], ...] = (
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (NotFound, 404),  # unknown model, or another tenant's: indistinguishable on purpose
-    (ValidationError, 400),
-    (TemporaryError, 503),  # with Retry-After
-    (PermanentError, 502),  # the platform or an archive is broken: not the caller's fault
-)
+__all__ = ["STATUS_TABLE", "create_app", "error_response", "parse", "status_for"]
+
 JSON = "application/json"
 B = TypeVar("B", bound=BaseModel)
+_MAX_MODEL_ID = 256
 
 
-def status_for(exc: TrainyardError) -> int:
-    for kind, status in STATUS_TABLE:
-        if isinstance(exc, kind):
-            return status
-    return 500
+class IntentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    modelId: str = Field(min_length=1, max_length=_MAX_MODEL_ID)
+    document: str
+
+
+class VisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    modelId: str = Field(min_length=1, max_length=256)
+    sampleBase64Content: str = Field(min_length=1)
 
 
 def error_response(exc: TrainyardError) -> Response:
     status = status_for(exc)
     body: dict[str, object] = {"object": "error", "status": status, "message": str(exc)}
-    headers: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         body["problems"] = [{"field": p.field, "message": p.message} for p in exc.problems]
-    if isinstance(exc, TemporaryError):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.delay_s)))
-    if isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="trainyard"'
-    return Response(json.dumps(body), status_code=status, media_type=JSON, headers=headers)
+    return Response(json.dumps(body), status_code=status, media_type=JSON, headers=error_headers(exc))
 
 
 def predict_response(ranked: Ranked) -> Response:
     body = {"probabilities": [{"label": label, "probability": p} for label, p in ranked], "object": "predictresponse"}
-    return Response(json.dumps(body, separators=(",", ":")), media_type=JSON)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ValidationError([Problem("body", f"is {declared} bytes; the limit is {limit}")])
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ValidationError([Problem("body", f"is over the {limit}-byte limit")])
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return Response(orjson.dumps(body), media_type=JSON)
 
 
 def parse(model: type[B], raw: bytes) -> B:
@@ -101,6 +77,21 @@ def parse(model: type[B], raw: bytes) -> B:
     except PydanticValidationError as exc:
         problems = [Problem(".".join(str(x) for x in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
         raise ValidationError(problems) from exc
+
+
+def parse_intent(raw: bytes) -> tuple[str, str]:
+    """(modelId, document). The hot path is a plain orjson decode and four checks; anything else
+    goes through IntentBody, so every 400 says exactly what pydantic says about the body."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    if type(body) is dict and len(body) == 2:
+        model_id, document = body.get("modelId"), body.get("document")
+        if type(model_id) is str and type(document) is str and 1 <= len(model_id) <= _MAX_MODEL_ID:
+            return model_id, document
+    checked = parse(IntentBody, raw)
+    return checked.modelId, checked.document
 
 
 Handler = Callable[[Request, Components], Awaitable[tuple[ModelSeries, Ranked]]]
@@ -116,7 +107,7 @@ def instrumented(route: str, handler: Handler) -> Callable[[Request], Awaitable[
             series, ranked = await handler(request, c)
         except TrainyardError as exc:
             response = error_response(exc)
-            c.metrics.requests.labels(route, "", "", str(response.status_code)).inc()
+            c.metrics.refused(route, response.status_code)
             return response
         series.request_seconds.observe(time.perf_counter() - started)
         series.ok.inc()
@@ -127,13 +118,12 @@ def instrumented(route: str, handler: Handler) -> Callable[[Request], Awaitable[
 
 async def intent(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     authorization = request.headers.get("authorization")
-    claims = c.authenticator.authenticate(authorization)  # 401 before the body is even read
-    body = parse(IntentBody, await read_body(request, c.settings.max_body_bytes))
-    limit = c.settings.max_document_chars
-    if len(body.document) > limit:
-        raise ValidationError([Problem("document", f"is {len(body.document)} characters; the limit is {limit}")])
+    claims = c.authenticator.authenticate(authorization)  # 401/403 before the body is even read
+    model_id, text = parse_intent(await read_body(request, c.settings.max_body_bytes))
+    document = check_document(text, limit=c.settings.max_document_chars)
     ranked, series = await c.service.predict(kind="intent", tenant=claims.tenant, authorization=str(authorization),
-                                             model_id=body.modelId, payload=body.document.encode())
+                                             model_id=model_id, payload=document,
+                                             token_ttl_s=claims.exp - time.time())
     return series, ranked
 
 
@@ -149,12 +139,9 @@ async def vision(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     if len(sample) > limit:
         raise ValidationError([Problem("sampleBase64Content", f"decodes to {len(sample)} bytes; the limit is {limit}")])
     ranked, series = await c.service.predict(kind="vision", tenant=claims.tenant, authorization=str(authorization),
-                                             model_id=body.modelId, payload=sample)
+                                             model_id=body.modelId, payload=sample,
+                                             token_ttl_s=claims.exp - time.time())
     return series, ranked
-
-
-async def openapi_json(_: Request) -> Response:
-    return Response(json.dumps(openapi.document()), media_type=JSON)
 
 
 async def healthz(request: Request) -> Response:
@@ -171,6 +158,10 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     c: Components = request.app.state.components
+    if c.metrics_token is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {c.metrics_token}".encode()):
+            return error_response(Unauthenticated("/metrics needs the metrics bearer token"))
     c.metrics.disk_bytes.set(c.disk.used_bytes)
     c.metrics.disk_budget_bytes.set(c.disk.budget_bytes)
     return Response(c.metrics.render(), media_type=CONTENT_TYPE)
@@ -181,19 +172,25 @@ def create_app(settings: SidecarSettings, *, metrics_: Metrics | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        components = await build_components(settings, metrics=metrics_ or Metrics())
+        token = metrics_token(settings)
+        components = await build_components(settings, metrics=metrics_ or Metrics(per_model=token is not None))
+        components.metrics_token = token
         app.state.components = components
+        oip = await start_oip_grpc(components) if settings.grpc_port is not None else None
+        app.state.oip_grpc_port = oip.port if oip is not None else None
         try:
             yield
         finally:
+            if oip is not None:
+                await oip.stop()
             await close_components(components)
 
     routes = [
         Route("/v2/language/intent", instrumented("intent", intent), methods=["POST"]),
         Route("/v2/vision/predict", instrumented("vision", vision), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *oip_rest.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -68,6 +68,24 @@ class InferenceClient:
             infer_s=float(trailers.get(md.INFER_US, "0")) / 1e6,
         )
 
+    async def predict_batch(self, *, model_id: str, payloads: list[bytes], directory: str,
+                            timeout: float) -> list[InferenceAnswer | Exception]:
+        """Several intent documents for one model in one call; one answer (or error) per document."""
+        request = intent_pb2.IntentBatchRequest(model_id=model_id, documents=payloads)
+        try:
+            call = self._intent.predict_batch(request, metadata=((MODEL_DIR_KEY, directory),), timeout=timeout)
+            response = await call
+            trailers = _trailers(await call.trailing_metadata())
+        except grpc.aio.AioRpcError as exc:
+            error = _translate(exc)
+            return [error] * len(payloads)
+        hit = trailers.get(md.CACHE) == "hit"
+        load_s = float(trailers.get(md.LOAD_MS, "0")) / 1e3
+        infer_s = float(trailers.get(md.INFER_US, "0")) / 1e6 / max(1, len(payloads))
+        return [InferenceAnswer(ranked=_renormalized([(p.label, p.probability) for p in r.probabilities]), hit=hit,
+                                load_s=load_s, infer_s=infer_s) if r.success else _failure(r.error_code, r.error)
+                for r in response.results]  # fmt: skip
+
     async def _call_intent(self, model_id: str, document: bytes, *, metadata: Metadata,
                            timeout: float) -> tuple[intent_pb2.IntentPredictionResponse, dict[str, str]]:
         request = intent_pb2.IntentPredictionRequest(model_id=model_id, document=document)

@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from starlette.applications import Starlette
 
 from predictor.sidecar.app import create_app
+from predictor.sidecar.http import guarded_protocol
 from predictor.sidecar.settings import SidecarSettings
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = SidecarSettings(_cli_parse_args=argv if argv is not None else True)
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
+
+
+def server_config(app: Starlette, settings: SidecarSettings, *, log_level: str = "info") -> uvicorn.Config:
+    """uvicorn for the sidecar: uvloop, httptools with header/body read timeouts, no access log."""
+    protocol = guarded_protocol(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s)
     # access_log off: one log line per prediction costs more than the prediction.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
-                log_level="info", timeout_graceful_shutdown=5)
+    return uvicorn.Config(app, host=settings.host, port=settings.port, http=protocol, loop="uvloop",
+                          access_log=False, log_level=log_level, lifespan="on", ws="none",
+                          timeout_graceful_shutdown=5)

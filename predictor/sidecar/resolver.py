@@ -12,12 +12,12 @@ The platform is the only source of truth about models (the predictor reads no ta
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
+from cachetools import TLRUCache
 from pydantic import ValidationError as PydanticValidationError
 
 from predictor.cache import SingleFlight
@@ -96,18 +96,16 @@ class CachedResolver:
         self._inner = inner
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
-        self._max_entries = max_entries
         self._clock = clock
-        self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        # LRU bounded in entries, each entry dropped at its own expiry (answers and 404s differ)
+        self._cache: TLRUCache[tuple[str, str], _Cached] = TLRUCache(
+            maxsize=max_entries, ttu=lambda _k, v, _now: v.expires_at, timer=clock)
         self._flight: SingleFlight[tuple[str, str, str], Resolution] = SingleFlight()
 
     def cached(self, *, tenant: str, model_id: str) -> Resolution | None:
         """The cached resolution, None on a miss; raise NotFound for a remembered 404."""
         entry = self._cache.get((tenant, model_id))
         if entry is None:
-            return None
-        if entry.expires_at <= self._clock():
-            del self._cache[(tenant, model_id)]
             return None
         if entry.resolution is None:
             raise NotFound("model", model_id)
@@ -136,7 +134,7 @@ class CachedResolver:
         return resolution
 
     def _store(self, key: tuple[str, str], entry: _Cached) -> None:
-        self._cache[key] = entry
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+        if entry.expires_at > self._clock():  # a URL about to expire is used once, not cached
+            self._cache[key] = entry
+        else:
+            self._cache.pop(key, None)

@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from predictor.netaddr import is_local_target
 from sdk.auth.tls import TLSFiles
 
 
@@ -19,6 +20,26 @@ class SidecarSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Interface the REST API listens on.")
     port: int = Field(default=8090, ge=0, le=65535, description="REST port.")
+    grpc_port: int | None = Field(
+        default=8091, ge=0, le=65535,
+        description="Port of the Open Inference Protocol (V2) gRPC service (inference.GRPCInferenceService), on "
+        "`host`, authenticated with the same bearer tokens as REST; 0 picks a free one, unset turns it off.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Time a client has to send a request's line and headers, from its first byte (or from the "
+        "connection's opening); past it the connection gets 408 and is closed, so half-open requests hold nothing.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="Time a client has to send a request's body once its headers arrived; past it, 408 and close.",
+    )
+    metrics_token_file: FilePath | None = Field(
+        default=None,
+        description="A file holding the bearer token Prometheus presents to GET /metrics. Set: /metrics needs it "
+        "(401 otherwise) and carries per-tenant and per-model series. Unset: /metrics is open but carries no "
+        "tenant or model label (totals per route only), so it names no tenant's models to anyone.",
+    )
     token_secret: SecretStr | None = Field(
         default=None, min_length=32,
         validation_alias=AliasChoices("token_secret", "TRAINYARD_SIDECAR_TOKEN_SECRET", "TRAINYARD_TOKEN_SECRET"),
@@ -76,6 +97,12 @@ class SidecarSettings(BaseSettings):
     resolve_cache_entries: int = Field(default=100_000, gt=0, description="Most resolutions kept (tenant, model).")
     token_cache_entries: int = Field(
         default=10_000, gt=0, description="Verified tokens remembered (until they expire), saving an HMAC per request."
+    )
+    micro_batch_max: int = Field(
+        default=32, ge=0,
+        description="Most intent documents sent in one call to the inference server when requests for the same "
+        "model arrive while a call for it is in flight (adaptive micro-batching, no timer: a lone request is "
+        "sent at once). 0 or 1 turns batching off.",
     )
     request_deadline_s: float = Field(
         default=2.0, gt=0,
@@ -140,6 +167,10 @@ class SidecarSettings(BaseSettings):
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:
         given = [n for n in ("inference_tls_cert", "inference_tls_key", "inference_tls_ca") if getattr(self, n)]
+        if not given and not is_local_target(self.inference_target):
+            raise ValueError(f"inference_target {self.inference_target!r} is not loopback or a UNIX socket: "
+                             "reaching the inference server across the network needs mutual TLS "
+                             "(inference_tls_cert, inference_tls_key, inference_tls_ca)")
         if given and len(given) != 3:
             raise ValueError("mutual TLS to the inference server needs inference_tls_cert, inference_tls_key and "
                              f"inference_tls_ca together (got only {', '.join(given)})")
@@ -154,3 +185,4 @@ class SidecarSettings(BaseSettings):
     def platform_tls(self) -> TLSFiles | None:
         """Client certificate and/or CA for the platform's HTTPS API, or None (httpx defaults)."""
         return TLSFiles.of(cert=self.platform_tls_cert, key=self.platform_tls_key, ca=self.platform_tls_ca)
+

@@ -25,6 +25,7 @@ from predictor.inference.server import RunningServer, build_core, start
 from predictor.inference.settings import InferenceSettings
 from predictor.sidecar.app import create_app
 from predictor.sidecar.components import Components
+from predictor.sidecar.main import server_config
 from predictor.sidecar.settings import SidecarSettings
 from sdk.auth import tokens
 from sdk.contracts.errors import Unauthenticated
@@ -55,6 +56,7 @@ class FakePlatform:
     models: dict[str, Published] = field(default_factory=dict)
     resolves: Counter[str] = field(default_factory=Counter)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    refused_subs: set[str] = field(default_factory=set)
     url: str = ""
 
     def publish(self, tenant: str, checkpoint: bytes, *, delay_s: float = 0.0, epoch: int = 1) -> Published:
@@ -83,6 +85,9 @@ class FakePlatform:
             claims = tokens.verify((authorization or "").removeprefix("Bearer "), secret=SECRET)
         except Unauthenticated:
             return 401, {"message": "unauthenticated"}
+        if claims.is_job or not {tokens.Role.DATA_SCIENTIST, tokens.Role.SERVICE} & set(claims.roles) \
+                or claims.sub in self.refused_subs:  # functions/api/policy.py, plus principals it refuses
+            return 403, {"message": f"{claims.sub} may not resolve models"}
         model = self.models.get(model_id)
         if model is None or model.tenant != claims.tenant:
             return 404, {"message": f"model {model_id} not found"}
@@ -152,9 +157,7 @@ class InferenceThread:
 @contextmanager
 def serve_sidecar(settings: SidecarSettings) -> Iterator[tuple[str, Starlette]]:
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False,
-                            lifespan="on", ws="none")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -176,6 +179,12 @@ class Stack:
     inference: InferenceThread
     app: Starlette
     cache_dir: Path
+    metrics_token: str
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def oip_grpc_target(self) -> str:
+        return f"127.0.0.1:{self.app.state.oip_grpc_port}"
 
     @property
     def sidecar(self) -> Components:
@@ -183,7 +192,10 @@ class Stack:
         return components
 
     def token(self, tenant: str, *, ttl_s: int = 3600) -> str:
-        return tokens.user_token(tenant=tenant, sub=f"user@{tenant}", secret=SECRET, ttl_s=ttl_s)
+        """The tenant's data scientist's token: one per tenant, as a client keeps its token."""
+        if tenant not in self._tokens:
+            self._tokens[tenant] = tokens.user_token(tenant=tenant, sub=f"user@{tenant}", secret=SECRET, ttl_s=ttl_s)
+        return self._tokens[tenant]
 
     def headers(self, tenant: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(tenant)}"}
@@ -191,15 +203,21 @@ class Stack:
 
 @contextmanager
 def running_stack(*, platform: FakePlatform, root: Path, embeddings_dir: Path, memory_budget_bytes: int = 64 << 20,
-                  disk_budget_bytes: int = 1 << 30, deadline_s: float = 2.0) -> Iterator[Stack]:
+                  disk_budget_bytes: int = 1 << 30, deadline_s: float = 2.0, header_timeout_s: float = 10.0,
+                  body_timeout_s: float = 30.0) -> Iterator[Stack]:
     cache_dir = root / "cache"
+    metrics_token = uuid.uuid4().hex
+    (root / "metrics-token").write_text(metrics_token + "\n")
     inference_settings = InferenceSettings(port=0, model_root=cache_dir / "models", embeddings_dir=embeddings_dir,
                                            memory_budget_bytes=memory_budget_bytes)
     with InferenceThread(inference_settings) as inference:
         sidecar_settings = SidecarSettings(
             port=free_port(), token_secret=SECRET, platform_url=platform.url,
             inference_target=f"127.0.0.1:{inference.port}", cache_dir=cache_dir,
-            disk_budget_bytes=disk_budget_bytes, request_deadline_s=deadline_s,
+            disk_budget_bytes=disk_budget_bytes, request_deadline_s=deadline_s, grpc_port=0,
+            metrics_token_file=root / "metrics-token", header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s,
         )  # fmt: skip
         with serve_sidecar(sidecar_settings) as (url, app):
-            yield Stack(url=url, platform=platform, inference=inference, app=app, cache_dir=cache_dir)
+            yield Stack(url=url, platform=platform, inference=inference, app=app, cache_dir=cache_dir,
+                        metrics_token=metrics_token)

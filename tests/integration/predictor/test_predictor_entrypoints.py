@@ -63,7 +63,8 @@ def test_entry_points_serve_the_seed_example(tmp_path: Path, embeddings_dir: Pat
                    "TRAINYARD_SIDECAR_INFERENCE_TARGET": f"127.0.0.1:{grpc_port}"}
     logs = tmp_path / "inference.log", tmp_path / "sidecar.log"
     with process(inference_args, {}, log=logs[0]) as inference, \
-            process(["predictor.sidecar", "--port", str(http_port)], sidecar_env, log=logs[1]) as sidecar:
+            process(["predictor.sidecar", "--port", str(http_port), "--grpc-port", str(free_port())], sidecar_env,
+                    log=logs[1]) as sidecar:
         base = f"http://127.0.0.1:{http_port}"
         wait_ready(base + "/healthz", sidecar, log=logs[1])
         wait_ready(base + "/readyz", inference, log=logs[0])

@@ -159,7 +159,8 @@ def test_health_readiness_and_metrics(stack: Stack, model: Published) -> None:
     assert httpx.get(stack.url + "/readyz").json() == {"status": "ready"}
     for _ in range(2):
         predict(stack, {"modelId": model.model_id, "document": "refund"})
-    found = samples(httpx.get(stack.url + "/metrics").text)
+    found = samples(httpx.get(stack.url + "/metrics",
+                              headers={"Authorization": f"Bearer {stack.metrics_token}"}).text)
     of_model = {("tenant", "acme"), ("model", model.model_id)}
     for name in ("trainyard_memory_cache_total", "trainyard_disk_cache_total", "trainyard_resolve_cache_total"):
         assert found[(name, frozenset(of_model | {("result", "hit")}))] >= 1, name
