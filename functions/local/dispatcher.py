@@ -88,6 +88,12 @@ class Dispatcher:
         key = str(event.get("subject") or event["id"]).encode()
         self._queues[zlib.crc32(key) % self.shards].put_nowait(event)
 
+    async def deliver_now(self, event: CloudEvent) -> None:
+        """Deliver `event` to its subscribers before returning, outside the shards (the ticker:
+        like the cluster's sweep with max-scale 1, pings never pile up behind a slow sweep)."""
+        for name in subscribers(event["type"]):
+            await self._deliver(name, event)
+
     async def idle(self) -> None:
         """Wait until every queued event was delivered or dead-lettered (tests, shutdown)."""
         await asyncio.gather(*(q.join() for q in self._queues))

@@ -95,8 +95,10 @@ async def tick(dispatcher: Dispatcher, interval_s: float) -> None:
     """Emit what a Knative PingSource emits, every interval."""
     while True:
         await asyncio.sleep(interval_s)
-        dispatcher.enqueue(CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker",
-                                       "id": uuid.uuid4().hex}, {}))
+        # Awaited: a sweep slower than the interval delays the next ping instead of queueing pings
+        # in every shard, where trainers' reports would wait behind them.
+        await dispatcher.deliver_now(CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker",
+                                                 "id": uuid.uuid4().hex}, {}))
 
 
 INTERNAL_SOCKET = "internal.sock"

@@ -163,7 +163,8 @@ def test_revocation_stops_a_running_job_at_once(platform: Platform) -> None:
 BODIES = {"/v1/projects/{project_id}": {"purpose": "mine now"},
           "/v1/projects/{project_id}/tasks": {"name": "t", "command": ["x"]},
           "/v1/projects/{project_id}/datasets": {"name": "d", "op": "upload"},
-          "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"}}
+          "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"},
+          "/v1/tasks/{task_id}": {"name": "renamed"}}
 
 
 def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platform: Platform) -> None:
