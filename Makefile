@@ -66,6 +66,10 @@ integration: $(STAMP) proto
 e2e: $(STAMP) proto chromium
 	$(BIN)/pytest -q tests/e2e
 
+# pip install .[devstack] into a scratch venv, then `trainyard up` to /healthz (minutes: not in `make test`)
+install-test: $(STAMP)
+	TRAINYARD_TEST_INSTALL=1 $(BIN)/pytest -q -rs tests/integration/packaging
+
 $(MLSERVER):
 	$(PYTHON) -m venv $(VENV)/mlserver
 	# uvloop 0.21: 1.7.1's workers call asyncio.get_event_loop() before a loop exists, which newer uvloop refuses

@@ -22,14 +22,11 @@ from functions import eventauth, metrics
 from functions.core import cleanup as cleanup_core
 from functions.core import launching, reporting, sweeping, tasks
 from functions.core.deps import Deps
+from functions.routing import REDELIVER, retry_after
 from sdk.contracts import events as ev
 from sdk.contracts import tracing
 from sdk.contracts.errors import (
-    AlreadyProcessed,
-    Forbidden,
-    InvalidTransition,
-    NotFound,
-    PermanentError,
+    TrainyardError,
     ValidationError,
 )
 from sdk.contracts.events import TENANT_EXTENSION, EventType
@@ -56,16 +53,25 @@ def _payload(event: CloudEvent, model: type[BaseModel]) -> Any:
         raise HTTPException(400, detail=f"invalid data for {event['type']}: {exc.errors(include_url=False)}") from exc
 
 
-def _acknowledging(event: CloudEvent, work: Callable[[], object]) -> None:
+def settle(event: CloudEvent, work: Callable[[], object]) -> None:
+    """Run `work` and settle the event from what it raised: the one place that decides ack vs
+    redelivery. Retryable errors (TemporaryError, a lost race) answer 503 with Retry-After =
+    the error's delay_s, so the broker redelivers; other TrainyardErrors are acknowledged (e.g.
+    Forbidden: a requested task's datasets have no active grant; it is audited, and
+    redelivering the same event cannot change that); a ValidationError is refused (400, to the
+    dead letters). Anything else is a bug: it propagates (500) and the broker redelivers."""
     ids = {"event_id": event["id"], "event_type": event["type"], "subject": event.get("subject")}
     try:
         work()
-    except (PermanentError, InvalidTransition, NotFound, AlreadyProcessed, Forbidden) as exc:
-        # Forbidden: e.g. a requested task's datasets have no active grant; it is audited,
-        # and redelivering the same event cannot change that.
-        log.warning("event acknowledged without effect: %s", exc, extra=ids)
     except ValidationError as exc:
         raise HTTPException(400, detail=str(exc)) from exc
+    except TrainyardError as exc:
+        if not exc.retryable:
+            log.warning("event acknowledged without effect: %s", exc, extra=ids)
+            return
+        delay = max(exc.delay_s, 0.0)
+        log.info("event to be redelivered: %s", exc, extra={**ids, "delay_s": delay})
+        raise HTTPException(REDELIVER, detail=str(exc), headers={"Retry-After": retry_after(delay)}) from exc
 
 
 def create(deps: Deps, event: CloudEvent) -> None:
@@ -76,7 +82,7 @@ def create(deps: Deps, event: CloudEvent) -> None:
         spec = TaskSpec.model_validate(req.task)
     except PydanticValidationError as exc:
         raise HTTPException(400, detail=f"invalid task: {exc.errors(include_url=False)}") from exc
-    _acknowledging(event, lambda: tasks.create(deps, tenant=req.tenant, project_id=req.project_id, spec=spec,
+    settle(event, lambda: tasks.create(deps, tenant=req.tenant, project_id=req.project_id, spec=spec,
                                                request_id=f"{event['source']}/{event['id']}"))
 
 
@@ -85,8 +91,7 @@ def launch(deps: Deps, event: CloudEvent) -> None:
     _authentic(deps, event)
     created = _payload(event, ev.JobCreated)
     with metrics.ADMISSION.time():
-        _acknowledging(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant,
-                                                                                   created.job_id).pool))
+        settle(event, lambda: launching.admit_pool(deps, deps.jobs.get_job(created.tenant, created.job_id).pool))
 
 
 def report(deps: Deps, event: CloudEvent) -> None:
@@ -98,7 +103,7 @@ def report(deps: Deps, event: CloudEvent) -> None:
     if not tenant or not event.get("subject"):
         raise HTTPException(400, detail=f"report events need subject and the {TENANT_EXTENSION} extension")
     payload = _payload(event, ev.PAYLOADS[EventType(kind)])
-    _acknowledging(event, lambda: reporting.report(deps, tenant=tenant, job_id=event["subject"], event_type=kind,
+    settle(event, lambda: reporting.report(deps, tenant=tenant, job_id=event["subject"], event_type=kind,
                                                    event_id=event["id"], payload=payload))
 
 
@@ -106,7 +111,7 @@ def cleanup(deps: Deps, event: CloudEvent) -> None:
     _expect(event, EventType.JOB_FINISHED)
     _authentic(deps, event)
     finished = _payload(event, ev.JobFinished)
-    _acknowledging(event, lambda: cleanup_core.cleanup(deps, tenant=finished.tenant, job_id=finished.job_id))
+    settle(event, lambda: cleanup_core.cleanup(deps, tenant=finished.tenant, job_id=finished.job_id))
 
 
 _SWEEPING = threading.Lock()  # one sweep at a time in this process, whoever pings

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -55,7 +56,9 @@ def _version(dist: str) -> str:
 def _mypy_plugins() -> list[str]:
     bindir = Path(sys.executable).parent
     found = [bindir / "protoc-gen-mypy", bindir / "protoc-gen-mypy_grpc"]
-    if not all(p.exists() for p in found):
+    # The plugins run with this interpreter's path: in an isolated wheel build the scripts may
+    # be there while their module is not importable, and protoc's own stubs must do.
+    if not all(p.exists() for p in found) or importlib.util.find_spec("mypy_protobuf") is None:
         return []
     return [f"--plugin=protoc-gen-mypy={found[0]}", f"--plugin=protoc-gen-mypy_grpc={found[1]}"]
 
@@ -82,22 +85,22 @@ def _flatten(tmp: Path, dest: Path) -> None:
     (dest / "py.typed").write_text("")
 
 
-def build(*, force: bool = False) -> bool:
-    """Generate the code unless it is up to date; return whether anything was written."""
+def build(*, force: bool = False, out: Path = OUT) -> bool:
+    """Generate the code into `out` unless it is up to date; return whether anything was written."""
     files = proto_files()
     stamp = fingerprint(files)
-    if not force and (OUT / STAMP).exists() and (OUT / STAMP).read_text() == stamp:
+    if not force and (out / STAMP).exists() and (out / STAMP).read_text() == stamp:
         return False
-    with tempfile.TemporaryDirectory(dir=OUT.parent, prefix=".proto-") as work:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".proto-") as work:
         raw, fresh = Path(work) / "raw", Path(work) / "generated"
         raw.mkdir()
         _protoc(files, raw)
         _flatten(raw, fresh)
         (fresh / STAMP).write_text(stamp)
         old = Path(work) / "old"
-        if OUT.exists():
-            os.replace(OUT, old)
-        os.replace(fresh, OUT)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(fresh, out)
         shutil.rmtree(old, ignore_errors=True)
     return True
 

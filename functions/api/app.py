@@ -36,7 +36,8 @@ def create_app(deps: Deps, *, ui: UiOptions | None = None) -> FastAPI:
     app.state.deps = deps
     errors.install(app)
     for router in (projects.router, jobs.router, models.router, ingress.router, approvals.router, audit.router):
-        app.include_router(router, dependencies=[CHECKED])  # every /v1 route passes the role table
+        # every /v1 route passes the role table, and answers errors as errors.ErrorBody
+        app.include_router(router, dependencies=[CHECKED], responses=errors.RESPONSES)
     app.include_router(keys_router)  # but the public keys of job tokens, which anyone may read
     app.mount("/ui", create_ui(asgi_clients(app), ui or UiOptions()))
 

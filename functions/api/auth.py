@@ -139,7 +139,7 @@ def job_caller(job_id: str, c: Annotated[Claims, Depends(claims)]) -> Claims:
 CHECKED = Depends(authorized, scope="function")
 Authorized = Annotated[Actor, CHECKED]
 User = Annotated[Claims, Depends(user)]
-Trainer = Annotated[Claims, Depends(job_caller)]
+TrainerCaller = Annotated[Claims, Depends(job_caller)]
 Caller = Annotated[Claims, Depends(claims)]
 DepsDep = Annotated[Deps, Depends(deps_of)]
 

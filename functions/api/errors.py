@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from sdk.contracts import errors
 
@@ -20,6 +24,33 @@ STATUS: list[tuple[type[errors.TrainyardError], int, str]] = [
     (errors.TemporaryError, 503, "unavailable"),
     (errors.PermanentError, 422, "unprocessable"),
 ]
+
+
+class ProblemBody(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str  # the STATUS table's code, e.g. "not_found", "invalid", "conflict"
+    message: str
+    problems: list[ProblemBody]  # every problem with the input (400), else empty
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API: {"error": {"code", "message", "problems"}}."""
+
+    error: ErrorDetail
+
+
+# What any /v1 operation may answer besides its success, declared once for the OpenAPI document.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid input: every problem, each naming its field"},
+    401: {"model": ErrorBody, "description": "No bearer token, or one that does not verify"},
+    403: {"model": ErrorBody, "description": "The caller's roles or grants do not allow this"},
+    404: {"model": ErrorBody, "description": "Not found (or another tenant's: never said which)"},
+    409: {"model": ErrorBody, "description": "A conflict: a concurrent change, a state that does not allow it"},
+}
 
 
 def body(code: str, message: str, problems: list[dict[str, str]] | None = None) -> dict[str, object]:
@@ -56,3 +87,23 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(errors.TrainyardError, on_ours)
     app.add_exception_handler(RequestValidationError, on_invalid)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document without its 422 answers: request validation answers 400 with ErrorBody."""
+    if app.openapi_schema is None:
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in doc.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    operation["responses"].pop("422", None)
+                    for status in RESPONSES:  # JSON even where the success is text (job logs)
+                        answer = operation["responses"].get(str(status))
+                        if answer is not None and "content" in answer:
+                            answer["content"] = {"application/json": next(iter(answer["content"].values()))}
+        schemas = doc.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+    return app.openapi_schema

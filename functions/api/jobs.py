@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.auth import Authorized, DepsDep, Trainer, User
+from functions.api.auth import Authorized, DepsDep, TrainerCaller, User
 from functions.api.views import checkpoint_view, epoch_view, job_view, task_view
 from functions.core import access, reads, sweeping, tasks
 from sdk.contracts.specs import NAME, TaskPatch
@@ -124,7 +124,8 @@ def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep,
 
 
 @router.get("/jobs/{job_id}/datasets/{name}", tags=["trainer"])
-def trainer_dataset(job_id: str, name: str, caller: Trainer, actor: Authorized, deps: DepsDep) -> dict[str, object]:
+def trainer_dataset(job_id: str, name: str, caller: TrainerCaller, actor: Authorized,
+                    deps: DepsDep) -> dict[str, object]:
     """For the trainer: a short-lived pre-signed GET of a dataset its task asked for, while
     an active train grant covers it (checked and audited at each issue)."""
     return access.trainer_dataset_url(deps, tenant=caller.tenant, job_id=job_id, name=name,
@@ -138,6 +139,6 @@ class ArtifactRequest(BaseModel):
 
 
 @router.post("/jobs/{job_id}/artifacts", tags=["trainer"])
-def trainer_artifact(job_id: str, req: ArtifactRequest, caller: Trainer, deps: DepsDep) -> dict[str, object]:
+def trainer_artifact(job_id: str, req: ArtifactRequest, caller: TrainerCaller, deps: DepsDep) -> dict[str, object]:
     """For the trainer: a pre-signed PUT under its own job's artifact prefix."""
     return access.trainer_artifact_url(deps, tenant=caller.tenant, job_id=job_id, name=req.name)

@@ -28,7 +28,7 @@ JOB = Role.JOB
 PEOPLE = frozenset({DS, APPROVER, ADMIN})
 DECIDERS = frozenset({APPROVER, ADMIN})
 
-ROUTES: dict[tuple[str, str], frozenset[Role]] = {
+ROLE_TABLE: dict[tuple[str, str], frozenset[Role]] = {
     # projects, tasks, datasets
     ("POST", "/v1/projects"): frozenset({DS}),
     ("GET", "/v1/projects"): frozenset({DS, APPROVER}),
@@ -77,4 +77,4 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
 
 def roles_for(method: str, path: str) -> frozenset[Role]:
     """The roles that may call the route (its path template); none for a route not listed."""
-    return ROUTES.get((method.upper(), path), frozenset())
+    return ROLE_TABLE.get((method.upper(), path), frozenset())

@@ -33,7 +33,7 @@ from functions.local.platform import (
     ui_options,
     write_client_config,
 )
-from functions.local.predictor import predictor
+from functions.local.predictor import missing_modules, predictor
 from functions.local.runtime import LocalRuntime
 from functions.local.sandbox import default_devices, default_read_only, select_wrap
 from functions.local.state import embedded_state
@@ -177,7 +177,11 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
     people = dev_tokens(settings, options.tenant)
     extra = {"aws_endpoint": endpoint, **people}
-    if not args.no_predictor:  # before the apps: the web UI's "try it" needs its URL
+    missing = [] if args.no_predictor else missing_modules()
+    if missing:
+        print(f"predictor not started: {', '.join(missing)} not installed "
+              "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)", flush=True)
+    elif not args.no_predictor:  # before the apps: the web UI's "try it" needs its URL
         served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
                                                token_secret=settings.token_secret, host=options.host,
                                                tls_env=tls.predictor_env() if tls is not None else None))

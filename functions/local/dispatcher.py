@@ -1,9 +1,10 @@
 """The local stand-in for a Knative Broker + Triggers, driven by the same routing table.
 
 Events POSTed to /broker (binary or structured CloudEvents) are queued and delivered
-over HTTP to each subscribed function, at least once, with exponential backoff, then to
-a dead-letter list. Events with the same subject go through the same shard, so one job's
-reports are delivered in the order they were accepted.
+over HTTP to each subscribed function, at least once, with jittered exponential backoff
+(never sooner than a function's Retry-After), then to a dead-letter list. Events with the
+same subject go through the same shard, so one job's reports are delivered in the order
+they were accepted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import ssl
 import zlib
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,10 +24,29 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from functions.routing import subscribers
+from functions.routing import min_delay_s, redelivered, subscribers
 
 log = logging.getLogger("trainyard.dispatcher")
+
+
+class _Undelivered(Exception):
+    """A function answered a delivery with a non-2xx status."""
+
+    def __init__(self, status: int, text: str, min_delay_s: float) -> None:
+        super().__init__(f"{status} {text}")
+        self.status = status
+        self.min_delay_s = min_delay_s
+
+
+def _redeliverable(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.HTTPError) or (isinstance(exc, _Undelivered) and redelivered(exc.status))
+
+
+def _reason(state: RetryCallState) -> str:
+    failed = state.outcome.exception() if state.outcome is not None else None
+    return str(failed) if isinstance(failed, _Undelivered) else repr(failed)
 
 
 @dataclass
@@ -43,7 +64,8 @@ class Dispatcher:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     dead_letters: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=1000))
     verify: ssl.SSLContext | bool = True  # with mutual TLS: the platform's client certificate and CA
-    transport: httpx.AsyncBaseTransport | None = None  # e.g. the internal listener's UNIX socket
+    transport: httpx.AsyncBaseTransport | None = None  # e.g. the internal listener's UNIX socket; tests: in process
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests: no real waiting
 
     def __post_init__(self) -> None:
         self._queues: list[asyncio.Queue[CloudEvent]] = []
@@ -86,27 +108,41 @@ class Dispatcher:
                 queue.task_done()
 
     async def _deliver(self, name: str, event: CloudEvent) -> None:
+        """POST `event` to function `name` until it is acknowledged or refused, redelivering as
+        Knative would (functions.routing's rules) with jittered exponential backoff, never sooner
+        than the function's Retry-After; then, if it never was, to the dead letters."""
         assert self._client is not None
         headers, body = to_binary(event)
-        delay = self.policy.backoff_s
-        last = ""
-        for attempt in range(1, self.policy.attempts + 1):
-            try:
-                resp = await self._client.post(f"{self.functions_url}/{name}/", headers=headers, content=body)
-                if resp.status_code < 300:
-                    return
-                last = f"{resp.status_code} {resp.text[:300]}"
-                if 400 <= resp.status_code < 500 and resp.status_code not in (404, 409, 429):
-                    break  # the function refused the event itself: retrying cannot help
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            log.debug("delivery retry", extra={"function": name, "event_id": event["id"], "attempt": attempt,
-                                              "error": last})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.policy.max_backoff_s)
-        log.error("dead letter", extra={"function": name, "event_id": event["id"], "type": event["type"],
-                                        "error": last})
-        self.dead_letters.append({"function": name, "id": event["id"], "type": event["type"], "error": last})
+        url = f"{self.functions_url}/{name}/"
+        jitter = wait_exponential_jitter(initial=self.policy.backoff_s, max=self.policy.max_backoff_s,
+                                         jitter=self.policy.backoff_s)
+
+        def wait(state: RetryCallState) -> float:
+            failed = state.outcome.exception() if state.outcome is not None else None
+            asked = failed.min_delay_s if isinstance(failed, _Undelivered) else 0.0
+            return max(jitter(state), asked)
+
+        def log_retry(state: RetryCallState) -> None:
+            log.debug("delivery retry", extra={"function": name, "event_id": event["id"],
+                                              "attempt": state.attempt_number, "error": _reason(state)})
+
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.policy.attempts), wait=wait, sleep=self.sleep,
+                                 retry=retry_if_exception(_redeliverable), before_sleep=log_retry, reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._post(url, headers, body)
+        except (_Undelivered, httpx.HTTPError) as exc:
+            last = str(exc) if isinstance(exc, _Undelivered) else repr(exc)
+            log.error("dead letter", extra={"function": name, "event_id": event["id"], "type": event["type"],
+                                            "error": last})
+            self.dead_letters.append({"function": name, "id": event["id"], "type": event["type"], "error": last})
+
+    async def _post(self, url: str, headers: dict[str, str], body: bytes | None) -> None:
+        assert self._client is not None
+        resp = await self._client.post(url, headers=headers, content=body)
+        if resp.status_code >= 300:
+            raise _Undelivered(resp.status_code, resp.text[:300], min_delay_s(resp.headers))
 
     def app(self) -> Starlette:
         async def ingest(request: Request) -> JSONResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import os
 import signal
 import socket
@@ -18,6 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+# What the predictor's two processes import beyond the platform's own dependencies.
+PREDICTOR_MODULES = ("torch", "numpy", "grpc", "grpc_health", "google.protobuf", "prometheus_client",
+                     "predictor.generated")
+
+
+def missing_modules() -> list[str]:
+    """The predictor's modules this interpreter lacks: none once trainyard[predictor] is installed
+    (and, in a source checkout, `make proto` has generated the gRPC code)."""
+    missing = []
+    for name in PREDICTOR_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # the parent package itself is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 @dataclass(frozen=True)

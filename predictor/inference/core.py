@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from predictor.inference.errors import WrongKind
 from predictor.inference.models import IntentModel
-from predictor.inference.store import ModelStore
+from predictor.inference.store import LoadedModels
 from predictor.ranking import Ranked
 from sdk.contracts.errors import ValidationError
 
@@ -33,7 +33,7 @@ class Prediction:
 
 
 class InferenceCore:
-    def __init__(self, store: ModelStore, *, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, store: LoadedModels, *, clock: Callable[[], float] = time.perf_counter) -> None:
         self.store = store
         self._clock = clock
 

@@ -23,7 +23,7 @@ from predictor.inference.core import InferenceCore
 from predictor.inference.models import ModelLoader
 from predictor.inference.servicer import IntentServicer, PeerGate, VisionServicer
 from predictor.inference.settings import InferenceSettings
-from predictor.inference.store import ModelStore
+from predictor.inference.store import LoadedModels
 from sdk import jsonlogs
 from sdk.auth import tls
 from sdk.models import embeddings
@@ -79,7 +79,7 @@ def build_core(settings: InferenceSettings, *, stop: threading.Event | None = No
             return None
         table = waited
     loader = ModelLoader(table, max_pixels=settings.max_image_pixels)
-    store = ModelStore(root=settings.model_root, budget_bytes=settings.memory_budget_bytes, loader=loader.load)
+    store = LoadedModels(root=settings.model_root, budget_bytes=settings.memory_budget_bytes, loader=loader.load)
     return InferenceCore(store)
 
 

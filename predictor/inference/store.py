@@ -41,7 +41,7 @@ class _Loaded:
     directory: str
 
 
-class ModelStore:
+class LoadedModels:
     def __init__(self, *, root: Path, budget_bytes: int, loader: Loader,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self._root = root

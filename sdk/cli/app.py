@@ -36,7 +36,7 @@ from sdk.cli.jobs import jobs_app
 from sdk.cli.models import models_app
 from sdk.cli.projects import projects_app, tasks_app
 from sdk.cli.reset import reset
-from sdk.cli.session import Deps, Session, session
+from sdk.cli.session import CliDeps, Session, session
 from sdk.cli.token import token_app
 from sdk.contracts.errors import TrainyardError
 
@@ -96,9 +96,9 @@ def _up(
         raise typer.Exit(code)
 
 
-def make_app(deps: Deps | None = None) -> typer.Typer:
+def make_app(deps: CliDeps | None = None) -> typer.Typer:
     """Build the CLI; `deps` replaces the client factory, sleep and launcher (tests)."""
-    chosen = deps if deps is not None else Deps()
+    chosen = deps if deps is not None else CliDeps()
     app = typer.Typer(
         cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
         help="trainyard: train, compare and publish models on the trainyard platform.",

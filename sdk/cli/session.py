@@ -71,7 +71,7 @@ def _predictor(url: str, token: str) -> Predictor:
 
 
 @dataclass(frozen=True)
-class Deps:
+class CliDeps:
     """What the CLI needs from the outside world, replaceable in tests."""
 
     client_factory: ClientFactory = field(default=lambda url, token: _client(url, token))
@@ -85,7 +85,7 @@ class Deps:
 class Session:
     """Per-invocation state (typer context `obj`): options and a lazily built client."""
 
-    def __init__(self, deps: Deps, *, url: str | None, token: str | None) -> None:
+    def __init__(self, deps: CliDeps, *, url: str | None, token: str | None) -> None:
         self.deps = deps
         self._url = url
         self._token = token

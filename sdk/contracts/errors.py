@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class TrainyardError(Exception):
-    """Root of every error the platform raises on purpose."""
+    """Root of every error the platform raises on purpose.
+
+    `retryable` is the retry intent (kopf's TemporaryError/PermanentError): True when the same
+    request or event may succeed later (a dependency was down, a concurrent write won), so an
+    event is redelivered after `delay_s`; False when repeating it cannot change the outcome.
+    """
+
+    retryable: ClassVar[bool] = False
+    delay_s: float = 0.0
 
 
 class NotFound(TrainyardError):
@@ -26,9 +35,13 @@ class NotFound(TrainyardError):
 class Conflict(TrainyardError):
     """A concurrent or duplicate write lost a condition (version, existence, budget)."""
 
+    retryable = True  # the next try reads the winner's write
+
 
 class AlreadyProcessed(Conflict):
     """This event id was already applied by this consumer; replaying it changes nothing."""
+
+    retryable = False
 
 
 class CapacityExhausted(Conflict):
@@ -44,7 +57,7 @@ class Unauthenticated(TrainyardError):
 
 
 class InvalidTransition(TrainyardError):
-    """A job state change that the lifecycle does not allow."""
+    """A job state change that the lifecycle does not allow (the job moved on: not retryable)."""
 
     def __init__(self, job_id: str, from_: str, to: str, why: str = "") -> None:
         detail = f": {why}" if why else ""
@@ -72,6 +85,8 @@ class ValidationError(TrainyardError):
 
 class TemporaryError(TrainyardError):
     """Try again later (the broker redelivers): a dependency is briefly unavailable."""
+
+    retryable = True
 
     def __init__(self, message: str, delay_s: float = 1.0) -> None:
         super().__init__(message)

@@ -168,7 +168,7 @@ BODIES = {"/v1/projects/{project_id}": {"purpose": "mine now"},
 
 
 def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platform: Platform) -> None:
-    from functions.api.policy import ROUTES
+    from functions.api.policy import ROLE_TABLE
     from functions.domain.registry import PublishedModel
     from tests.support.builders import T0
 
@@ -185,7 +185,7 @@ def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platfo
     evil_job = {"Authorization": "Bearer " + tokens.job_token(tenant="evil", job_id=job["job_id"], secret=SECRET,
                                                               expires_at=int(time.time()) + 60)}
     tried = []
-    for (method, template), roles in sorted(ROUTES.items()):
+    for (method, template), roles in sorted(ROLE_TABLE.items()):
         if "{" not in template:
             continue  # collections: scoped to the caller's tenant by construction
         path = template.format(**ids)

@@ -19,7 +19,7 @@ from predictor.generated import intent_pb2, intent_pb2_grpc
 from predictor.inference.core import InferenceCore
 from predictor.inference.server import RunningServer, start
 from predictor.inference.settings import InferenceSettings
-from predictor.inference.store import ModelStore
+from predictor.inference.store import LoadedModels
 from predictor.ranking import Ranked
 from predictor.sidecar.inference_client import InferenceAnswer, InferenceClient, open_channel
 from predictor.sidecar.settings import SidecarSettings
@@ -43,7 +43,7 @@ class FakeModel:
 
 
 def fake_core(tmp_path: Path) -> InferenceCore:
-    return InferenceCore(ModelStore(root=tmp_path, budget_bytes=1 << 20, loader=lambda _: FakeModel()))
+    return InferenceCore(LoadedModels(root=tmp_path, budget_bytes=1 << 20, loader=lambda _: FakeModel()))
 
 
 @pytest.fixture

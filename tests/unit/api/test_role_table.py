@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from functions.api.app import create_app
-from functions.api.policy import ROUTES
+from functions.api.policy import ROLE_TABLE
 from functions.domain.audit import Decision
 from sdk.auth import tokens
 from sdk.auth.tokens import Role
@@ -57,13 +57,13 @@ def test_the_table_lists_every_api_route_and_nothing_else(h: Harness) -> None:
     paths = create_app(h.deps).openapi()["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
     public = {("GET", "/healthz"), ("GET", "/v1/.well-known/jwks.json")}  # health, and job tokens' public keys
-    assert routes - public == set(ROUTES)
+    assert routes - public == set(ROLE_TABLE)
     assert public <= routes
 
 
-@pytest.mark.parametrize(("method", "template"), sorted(ROUTES))
+@pytest.mark.parametrize(("method", "template"), sorted(ROLE_TABLE))
 def test_each_role_can_call_exactly_the_routes_of_its_row(client: TestClient, method: str, template: str) -> None:
-    allowed = ROUTES[(method, template)]
+    allowed = ROLE_TABLE[(method, template)]
     seen = {}
     for role in USER_ROLES:
         seen[role] = refused_by_table(*call(client, method, template, bearer(role)))
@@ -125,4 +125,4 @@ ROWS = {
 
 @pytest.mark.parametrize("role", list(ROWS))
 def test_the_table_says_what_each_role_row_documents(role: Role) -> None:
-    assert {route for route, roles in ROUTES.items() if role in roles} == ROWS[role]
+    assert {route for route, roles in ROLE_TABLE.items() if role in roles} == ROWS[role]

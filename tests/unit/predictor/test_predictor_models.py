@@ -10,7 +10,7 @@ import torch
 from predictor.inference.core import InferenceCore
 from predictor.inference.errors import ModelInvalid, WrongKind
 from predictor.inference.models import ModelLoader, module_bytes
-from predictor.inference.store import ModelStore
+from predictor.inference.store import LoadedModels
 from sdk.contracts.errors import ValidationError
 from sdk.models import archive, embeddings
 from sdk.models.intent import IntentClassifier, intent_checkpoint, intent_config
@@ -81,7 +81,7 @@ def test_vision_model_decodes_png(tmp_path: Path, table: embeddings.EmbeddingTab
 
 def test_core_refuses_the_wrong_kind_and_times_the_forward(tmp_path: Path, table: embeddings.EmbeddingTable) -> None:
     directory = intent_dir(tmp_path, table)
-    store = ModelStore(root=tmp_path, budget_bytes=1 << 20, loader=ModelLoader(table).load)
+    store = LoadedModels(root=tmp_path, budget_bytes=1 << 20, loader=ModelLoader(table).load)
     core = InferenceCore(store)
 
     with pytest.raises(WrongKind):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from predictor.inference.store import Lookup, ModelStore
+from predictor.inference.store import LoadedModels, Lookup
 from predictor.ranking import Ranked
 from sdk.contracts.errors import NotFound, ValidationError
 
@@ -46,8 +46,8 @@ class FakeLoader:
         return FakeModel(directory, self.nbytes)
 
 
-def store(loader: FakeLoader, *, budget: int = 100) -> ModelStore:
-    return ModelStore(root=Path("/models"), budget_bytes=budget, loader=loader)
+def store(loader: FakeLoader, *, budget: int = 100) -> LoadedModels:
+    return LoadedModels(root=Path("/models"), budget_bytes=budget, loader=loader)
 
 
 def wait_until(condition: Callable[[], bool], *, timeout_s: float = 5.0) -> None:

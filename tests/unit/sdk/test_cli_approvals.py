@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
-from sdk.cli.session import Deps
+from sdk.cli.session import CliDeps
 from sdk.client import Client
 from tests.unit.sdk.sdk_fake_platform import T0, FakePlatform
 
@@ -29,7 +29,7 @@ RECORD = {"audit_id": "x1", "tenant": "acme", "actor": "eve", "action": "GET /v1
 class Cli:
     def __init__(self, platform: FakePlatform, tmp_path: Path) -> None:
         self.platform = platform
-        self.deps = Deps(client_factory=self._client, sleep=lambda _: None, config_path=tmp_path / "local.json")
+        self.deps = CliDeps(client_factory=self._client, sleep=lambda _: None, config_path=tmp_path / "local.json")
         self.runner = CliRunner(env={"TRAINYARD_URL": None, "TRAINYARD_TOKEN": None, "COLUMNS": "200"})
 
     def _client(self, url: str, token: str) -> Client:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 from sdk import http
 from sdk.cli import make_app
 from sdk.cli.config import LocalConfig, write_local_config
-from sdk.cli.session import Deps
+from sdk.cli.session import CliDeps
 from sdk.client import Client
 from sdk.predict import Predictor
 from tests.unit.sdk.sdk_fake_platform import MODEL, PREDICTION, PREDICTOR_URL, FakePlatform, sidecar_error
@@ -29,7 +29,7 @@ class Harness:
         self.sleeps: list[float] = []
         self.predictor_calls: list[tuple[str, str]] = []
         self.config_path = tmp_path / ".trainyard" / "local.json"
-        self.deps = Deps(client_factory=self._client, predictor_factory=self._predictor, sleep=self.sleeps.append,
+        self.deps = CliDeps(client_factory=self._client, predictor_factory=self._predictor, sleep=self.sleeps.append,
                          config_path=self.config_path)  # fmt: skip
         self.runner = CliRunner(env=NO_ENV)
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 from sdk.cli import make_app
 from sdk.cli.config import LocalConfig, write_local_config
 from sdk.cli.projects import parse_param
-from sdk.cli.session import Deps, run_forwarding_interrupt
+from sdk.cli.session import CliDeps, run_forwarding_interrupt
 from sdk.client import Client
 from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform
 
@@ -30,7 +30,7 @@ class Harness:
         self.launched: list[list[str]] = []
         self.factory_calls: list[tuple[str, str]] = []
         self.config_path = tmp_path / ".trainyard" / "local.json"
-        self.deps = Deps(
+        self.deps = CliDeps(
             client_factory=self._client, sleep=self.sleeps.append, launcher=self._launch,
             config_path=self.config_path, python="/py",
         )  # fmt: skip
@@ -181,9 +181,9 @@ def test_up_help_lists_every_option_the_platform_takes(cli: Harness) -> None:
 
 
 def test_up_passes_on_the_platform_exit_code(cli: Harness) -> None:
-    cli.deps = Deps(launcher=lambda argv: 7, config_path=cli.config_path)
+    cli.deps = CliDeps(launcher=lambda argv: 7, config_path=cli.config_path)
     assert cli("up", auth=False).exit_code == 7
-    cli.deps = Deps(launcher=lambda argv: -15, config_path=cli.config_path)
+    cli.deps = CliDeps(launcher=lambda argv: -15, config_path=cli.config_path)
     assert cli("up", auth=False).exit_code == 143
 
 
@@ -368,7 +368,7 @@ def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(cli: Har
     monkeypatch.delenv("TRAINYARD_HOME", raising=False)
     cli.platform.json("GET", "/v1/projects", {"items": []})
 
-    result = cli.runner.invoke(make_app(Deps(client_factory=cli._client)), ["projects", "list"])
+    result = cli.runner.invoke(make_app(CliDeps(client_factory=cli._client)), ["projects", "list"])
 
     assert result.exit_code == 0, result.output
     assert cli.factory_calls == [("http://found.test", "found")]

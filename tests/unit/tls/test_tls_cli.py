@@ -13,12 +13,12 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
-from sdk.cli.session import Deps
+from sdk.cli.session import CliDeps
 
 
 def run(*args: str) -> Result:
     runner = CliRunner(env={"TRAINYARD_URL": None, "TRAINYARD_TOKEN": None, "COLUMNS": "200"})
-    return runner.invoke(make_app(Deps(launcher=lambda argv: 99)), list(args))
+    return runner.invoke(make_app(CliDeps(launcher=lambda argv: 99)), list(args))
 
 
 def load(path: Path) -> x509.Certificate:
