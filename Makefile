@@ -38,6 +38,7 @@ up: $(STAMP) proto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP) proto
 	$(BIN)/mypy --strict functions sdk predictor

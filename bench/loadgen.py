@@ -40,11 +40,22 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(url: str, body: dict[str, object], headers: dict[str, str], *, clients: int, duration_s: float,
-        workdir: Path, cpus: set[int] | None) -> Load:
+def wrk(
+    url: str,
+    body: dict[str, object],
+    headers: dict[str, str],
+    *,
+    clients: int,
+    duration_s: float,
+    workdir: Path,
+    cpus: set[int] | None,
+) -> Load:
     script = workdir / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
-             'wrk.headers["Content-Type"] = "application/json"']
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body))}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     threads = max(1, min(clients, len(cpus) if cpus else 1))
@@ -59,16 +70,44 @@ def wrk(url: str, body: dict[str, object], headers: dict[str, str], *, clients: 
     n_errors = int(errors.group(1)) if errors else 0
     if socket_errors:
         n_errors += sum(int(x) for x in socket_errors.groups())
-    return Load("wrk", clients, int(total.group(1)) if total else 0, n_errors, float(rps.group(1)) if rps else 0.0,
-                pct.get("50"), pct.get("99"))
+    return Load(
+        "wrk",
+        clients,
+        int(total.group(1)) if total else 0,
+        n_errors,
+        float(rps.group(1)) if rps else 0.0,
+        pct.get("50"),
+        pct.get("99"),
+    )
 
 
-def h2load_grpc(url: str, message: bytes, headers: dict[str, str], *, clients: int, duration_s: float,
-                workdir: Path, cpus: set[int] | None) -> Load:
+def h2load_grpc(
+    url: str,
+    message: bytes,
+    headers: dict[str, str],
+    *,
+    clients: int,
+    duration_s: float,
+    workdir: Path,
+    cpus: set[int] | None,
+) -> Load:
     body = workdir / "grpc-body.bin"
     body.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)  # gRPC length-prefixed frame
-    command = ["h2load", "-c", str(clients), "-m", "1", "-D", str(max(1, round(duration_s))), "-d", str(body),
-               "-H", "content-type: application/grpc", "-H", "te: trailers"]
+    command = [
+        "h2load",
+        "-c",
+        str(clients),
+        "-m",
+        "1",
+        "-D",
+        str(max(1, round(duration_s))),
+        "-d",
+        str(body),
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+    ]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
     out = subprocess.run(_pinned([*command, url], cpus), capture_output=True, text=True, check=True).stdout
@@ -76,9 +115,16 @@ def h2load_grpc(url: str, message: bytes, headers: dict[str, str], *, clients: i
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
     timing = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", out)
     mean = _seconds(timing.group(5), timing.group(6)) if timing else None
-    return Load("h2load", clients, int(done.group(1)) if done else 0,
-                int(done.group(3)) + int(done.group(4)) if done else 0,
-                float(rps.group(1)) if rps else 0.0, None, None, mean)
+    return Load(
+        "h2load",
+        clients,
+        int(done.group(1)) if done else 0,
+        int(done.group(3)) + int(done.group(4)) if done else 0,
+        float(rps.group(1)) if rps else 0.0,
+        None,
+        None,
+        mean,
+    )
 
 
 def python_loop(call: Callable[[], object], *, n: int, warmup: int = 50) -> Load:
@@ -91,8 +137,9 @@ def python_loop(call: Callable[[], object], *, n: int, warmup: int = 50) -> Load
         call()
         samples.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
-    return Load("python", 1, n, 0, n / elapsed, percentile(samples, 50), percentile(samples, 99),
-                sum(samples) / len(samples))
+    return Load(
+        "python", 1, n, 0, n / elapsed, percentile(samples, 50), percentile(samples, 99), sum(samples) / len(samples)
+    )
 
 
 def python_http(url: str, body: dict[str, str], headers: dict[str, str], *, clients: int, duration_s: float) -> Load:
@@ -116,8 +163,15 @@ def python_http(url: str, body: dict[str, str], headers: dict[str, str], *, clie
         t.start()
     for t in threads:
         t.join()
-    return Load("python-httpx", clients, len(samples), errors[0], len(samples) / duration_s,
-                percentile(samples, 50), percentile(samples, 99))
+    return Load(
+        "python-httpx",
+        clients,
+        len(samples),
+        errors[0],
+        len(samples) / duration_s,
+        percentile(samples, 50),
+        percentile(samples, 99),
+    )
 
 
 def have(tool: str) -> bool:

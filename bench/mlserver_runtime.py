@@ -55,11 +55,22 @@ class IntentRuntime(MLModel):
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         documents = StringCodec.decode_input(payload.inputs[0])
-        pooled = np.stack([_pool(self._table.vectors, self._table.tokenizer.encode(d, max_tokens=self._max_tokens))
-                           for d in documents])
+        pooled = np.stack(
+            [
+                _pool(self._table.vectors, self._table.tokenizer.encode(d, max_tokens=self._max_tokens))
+                for d in documents
+            ]
+        )
         probabilities = self._forward(pooled)
-        return InferenceResponse(model_name=self.name, outputs=[
-            ResponseOutput(name="probabilities", datatype="FP32", shape=list(probabilities.shape),
-                           data=probabilities.ravel().tolist()),
-            StringCodec.encode_output("labels", self._labels),
-        ])
+        return InferenceResponse(
+            model_name=self.name,
+            outputs=[
+                ResponseOutput(
+                    name="probabilities",
+                    datatype="FP32",
+                    shape=list(probabilities.shape),
+                    data=probabilities.ravel().tolist(),
+                ),
+                StringCodec.encode_output("labels", self._labels),
+            ],
+        )

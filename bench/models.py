@@ -25,8 +25,16 @@ def train_intent(workdir: Path, embeddings_dir: Path) -> bytes:
     spec.loader.exec_module(trainer)
     out = workdir / "trained"
     with contextlib.redirect_stdout(io.StringIO()):
-        trainer.cli(["--local", str(REPO / "examples" / "data" / "intents.csv"), "--out", str(out),
-                     "--embeddings", str(embeddings_dir)])
+        trainer.cli(
+            [
+                "--local",
+                str(REPO / "examples" / "data" / "intents.csv"),
+                "--out",
+                str(out),
+                "--embeddings",
+                str(embeddings_dir),
+            ]
+        )
     return (out / "best.ckpt.tar.gz").read_bytes()
 
 
@@ -44,8 +52,10 @@ def fill_disk_tier(checkpoint: bytes, root: Path, n: int) -> list[tuple[str, str
     out = []
     for i in range(n):
         model_id = f"t{i:04d}-intent"
-        body = manifest.to_json() | {"created_from": {"job_id": f"job-{i}", "epoch": 1},
-                                     "weights_sha256": archive.sha256_hex(weights)}
+        body = manifest.to_json() | {
+            "created_from": {"job_id": f"job-{i}", "epoch": 1},
+            "weights_sha256": archive.sha256_hex(weights),
+        }
         directory = hashlib.sha256(model_id.encode()).hexdigest()
         (root / directory).mkdir(exist_ok=True)
         (root / directory / archive.MANIFEST).write_text(json.dumps(body))

@@ -47,31 +47,58 @@ def export_model(model_dir: Path, emb: Path, out: Path) -> Path:
     model = out / "intent"
     model.mkdir(parents=True)
     np.savez(model / "head.npz", **{k: v.numpy() for k, v in state.items()})
-    (model / "head.json").write_text(json.dumps({
-        "embeddings": str(emb), "labels": list(manifest.labels),
-        "max_tokens": int(manifest.config.get("max_tokens", DEFAULT_MAX_TOKENS))}))
-    (model / "model-settings.json").write_text(json.dumps({
-        "name": "intent", "implementation": "bench.mlserver_runtime.IntentRuntime",
-        "parameters": {"uri": str(model)}}))
+    (model / "head.json").write_text(
+        json.dumps(
+            {
+                "embeddings": str(emb),
+                "labels": list(manifest.labels),
+                "max_tokens": int(manifest.config.get("max_tokens", DEFAULT_MAX_TOKENS)),
+            }
+        )
+    )
+    (model / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "intent",
+                "implementation": "bench.mlserver_runtime.IntentRuntime",
+                "parameters": {"uri": str(model)},
+            }
+        )
+    )
     return out
 
 
 @contextmanager
-def mlserver(binary: Path, model_root: Path, *, parallel_workers: int, core: str | None,
-             workdir: Path) -> Iterator[tuple[procs.Proc, str]]:
+def mlserver(
+    binary: Path, model_root: Path, *, parallel_workers: int, core: str | None, workdir: Path
+) -> Iterator[tuple[procs.Proc, str]]:
     root = workdir / f"mlserver-pw{parallel_workers}"
     shutil.copytree(model_root, root)
     http_port = procs.free_port()
-    (root / "settings.json").write_text(json.dumps({
-        "http_port": http_port, "grpc_port": procs.free_port(), "metrics_port": procs.free_port(),
-        "parallel_workers": parallel_workers, "debug": False, "host": "127.0.0.1"}))
+    (root / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": http_port,
+                "grpc_port": procs.free_port(),
+                "metrics_port": procs.free_port(),
+                "parallel_workers": parallel_workers,
+                "debug": False,
+                "host": "127.0.0.1",
+            }
+        )
+    )
     log = workdir / f"mlserver-pw{parallel_workers}.log"
     command = [str(binary), "start", str(root)]
     if core is not None:
         command = ["taskset", "-c", core, *command]
     with log.open("wb") as out:
-        popen = subprocess.Popen(command, cwd=root, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
-                                 stdout=out, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(
+            command,
+            cwd=root,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     proc = procs.Proc(f"mlserver-pw{parallel_workers}", popen, log)
     base = f"http://127.0.0.1:{http_port}"
     try:
@@ -125,15 +152,17 @@ class Sample:
         return statistics.median(values) if values else float("nan")
 
 
-def measure(targets: list[Target], *, rounds: int, duration_s: float, workdir: Path,
-            cpus: set[int] | None) -> dict[tuple[str, int], Sample]:
+def measure(
+    targets: list[Target], *, rounds: int, duration_s: float, workdir: Path, cpus: set[int] | None
+) -> dict[tuple[str, int], Sample]:
     results: dict[tuple[str, int], Sample] = {}
     for _ in range(rounds):
         for clients in CLIENTS:
             for t in targets:
                 before = sum(cpu_seconds(p) for p in t.pids)
-                load = loadgen.wrk(t.url, t.body, t.headers, clients=clients, duration_s=duration_s,
-                                   workdir=workdir, cpus=cpus)
+                load = loadgen.wrk(
+                    t.url, t.body, t.headers, clients=clients, duration_s=duration_s, workdir=workdir, cpus=cpus
+                )
                 spent = sum(cpu_seconds(p) for p in t.pids) - before
                 s = results.setdefault((t.name, clients), Sample())
                 s.p50.append(load.p50_s or float("nan"))
@@ -148,13 +177,25 @@ def oip_body(document: str) -> dict[str, object]:
     return {"inputs": [{"name": "document", "datatype": "BYTES", "shape": [1], "data": [document]}]}
 
 
-def side_by_side(*, work: Path, emb: Path, model_dir: Path, ours: list[Target], core: str | None,
-                 cpus: set[int] | None, rounds: int, duration_s: float, document: str,
-                 note: Callable[[str], None]) -> tuple[dict[tuple[str, int], Sample], list[str]] | None:
+def side_by_side(
+    *,
+    work: Path,
+    emb: Path,
+    model_dir: Path,
+    ours: list[Target],
+    core: str | None,
+    cpus: set[int] | None,
+    rounds: int,
+    duration_s: float,
+    document: str,
+    note: Callable[[str], None],
+) -> tuple[dict[tuple[str, int], Sample], list[str]] | None:
     binary = mlserver_bin()
     if binary is None:
-        note(f"MLServer {MLSERVER_VERSION} is not installed in {MLSERVER_VENV} (make bench installs it): "
-             "no side-by-side table")
+        note(
+            f"MLServer {MLSERVER_VERSION} is not installed in {MLSERVER_VENV} (make bench installs it): "
+            "no side-by-side table"
+        )
         return None
     if not loadgen.have("wrk"):
         note("wrk is missing: no side-by-side table (the Python client would be the bottleneck)")
@@ -163,12 +204,19 @@ def side_by_side(*, work: Path, emb: Path, model_dir: Path, ours: list[Target], 
     with ExitStack() as stack:
         targets = list(ours)
         for pw in CONFIGS:
-            proc, base = stack.enter_context(mlserver(binary, model_root, parallel_workers=pw, core=core,
-                                                      workdir=work))
+            proc, base = stack.enter_context(mlserver(binary, model_root, parallel_workers=pw, core=core, workdir=work))
             check = httpx.post(base + "/v2/models/intent/infer", json=oip_body(document), timeout=30)
             check.raise_for_status()
-            targets.append(Target(f"MLServer {MLSERVER_VERSION} parallel_workers={pw}",
-                                  base + "/v2/models/intent/infer", oip_body(document), {}, [proc.pid]))
+            targets.append(
+                Target(
+                    f"MLServer {MLSERVER_VERSION} parallel_workers={pw}",
+                    base + "/v2/models/intent/infer",
+                    oip_body(document),
+                    {},
+                    [proc.pid],
+                )
+            )
         time.sleep(1.0)  # let start-up work settle before the first round
-        return measure(targets, rounds=rounds, duration_s=duration_s, workdir=work, cpus=cpus), \
-            [t.name for t in targets]
+        return measure(targets, rounds=rounds, duration_s=duration_s, workdir=work, cpus=cpus), [
+            t.name for t in targets
+        ]

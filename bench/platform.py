@@ -48,8 +48,16 @@ class BenchPlatform:
             return 404, {}
         tenant, sha, size, key = entry
         url = self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=900)
-        return 200, {"modelId": model_id, "tenant": tenant, "sha256": sha, "sizeBytes": size, "kind": "intent",
-                     "labels": [], "url": url, "expiresIn": 900}
+        return 200, {
+            "modelId": model_id,
+            "tenant": tenant,
+            "sha256": sha,
+            "sizeBytes": size,
+            "kind": "intent",
+            "labels": [],
+            "url": url,
+            "expiresIn": 900,
+        }
 
 
 @contextmanager
@@ -58,8 +66,9 @@ def running_platform() -> Iterator[BenchPlatform]:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto._port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                      aws_secret_access_key="bench")
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+    )
     platform = BenchPlatform(s3=s3, bucket="bench-models")
     s3.create_bucket(Bucket=platform.bucket)
 

@@ -89,22 +89,43 @@ def wait_http(url: str, proc: Proc, *, timeout_s: float = 60) -> None:
     raise RuntimeError(f"{url} not ready in {timeout_s}s:\n{proc.log.read_text()[-3000:]}")
 
 
-def start_inference(*, workdir: Path, model_root: Path, embeddings_dir: Path, budget_bytes: int, core: str | None,
-                    name: str = "inference", port: int | None = None) -> tuple[Proc, int]:
+def start_inference(
+    *,
+    workdir: Path,
+    model_root: Path,
+    embeddings_dir: Path,
+    budget_bytes: int,
+    core: str | None,
+    name: str = "inference",
+    port: int | None = None,
+) -> tuple[Proc, int]:
     port = port or free_port()
-    args = ["--port", str(port), "--model-root", str(model_root), "--embeddings-dir", str(embeddings_dir),
-            "--memory-budget-bytes", str(budget_bytes)]
+    args = [
+        "--port",
+        str(port),
+        "--model-root",
+        str(model_root),
+        "--embeddings-dir",
+        str(embeddings_dir),
+        "--memory-budget-bytes",
+        str(budget_bytes),
+    ]
     return spawn(name, "predictor.inference", args, env={}, workdir=workdir, core=core), port
 
 
-def start_sidecar(*, workdir: Path, cache_dir: Path, platform_url: str, grpc_port: int,
-                  core: str | None) -> tuple[Proc, str]:
+def start_sidecar(
+    *, workdir: Path, cache_dir: Path, platform_url: str, grpc_port: int, core: str | None
+) -> tuple[Proc, str]:
     port = free_port()
-    env = {"TRAINYARD_TOKEN_SECRET": SECRET, "TRAINYARD_SIDECAR_PLATFORM_URL": platform_url,
-           "TRAINYARD_SIDECAR_CACHE_DIR": str(cache_dir),
-           "TRAINYARD_SIDECAR_INFERENCE_TARGET": f"127.0.0.1:{grpc_port}",
-           "TRAINYARD_SIDECAR_PORT": str(port), "TRAINYARD_SIDECAR_GRPC_PORT": str(free_port()),
-           "TRAINYARD_SIDECAR_RESOLVE_TTL_S": "600"}
+    env = {
+        "TRAINYARD_TOKEN_SECRET": SECRET,
+        "TRAINYARD_SIDECAR_PLATFORM_URL": platform_url,
+        "TRAINYARD_SIDECAR_CACHE_DIR": str(cache_dir),
+        "TRAINYARD_SIDECAR_INFERENCE_TARGET": f"127.0.0.1:{grpc_port}",
+        "TRAINYARD_SIDECAR_PORT": str(port),
+        "TRAINYARD_SIDECAR_GRPC_PORT": str(free_port()),
+        "TRAINYARD_SIDECAR_RESOLVE_TTL_S": "600",
+    }
     proc = spawn("sidecar", "predictor.sidecar", [], env=env, workdir=workdir, core=core)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz", proc)

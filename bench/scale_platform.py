@@ -27,8 +27,10 @@ from sdk.contracts.specs import ProjectSpec, TaskSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = [sys.executable, str(ROOT / "examples" / "scripted_trainer.py")]
-POOLS = {"default": {"budget": {"slots": 3, "cpu_milli": 3000, "memory_mb": 3072, "gpu": 0}, "tenant_cap": 3},
-         "parked": {"budget": {"slots": 1, "cpu_milli": 1000, "memory_mb": 1024, "gpu": 0}, "tenant_cap": 1}}
+POOLS = {
+    "default": {"budget": {"slots": 3, "cpu_milli": 3000, "memory_mb": 3072, "gpu": 0}, "tenant_cap": 3},
+    "parked": {"budget": {"slots": 1, "cpu_milli": 1000, "memory_mb": 1024, "gpu": 0}, "tenant_cap": 1},
+}
 
 
 @contextlib.contextmanager
@@ -36,9 +38,25 @@ def platform(state: Path) -> Iterator[Client]:
     port = free_port()
     env = {**os.environ, "TRAINYARD_POOLS": json.dumps(POOLS), "TRAINYARD_SANDBOX": "none"}
     with (state / "platform.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir",
-                                 str(state), "--sweep-interval", "1", "--no-predictor"], stdout=log,
-                                stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "functions.local",
+                "--port",
+                str(port),
+                "--state-dir",
+                str(state),
+                "--sweep-interval",
+                "1",
+                "--no-predictor",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -61,8 +79,9 @@ def platform(state: Path) -> Iterator[Client]:
 
 
 def spec(name: str, *args: str, pool: str = "default") -> TaskSpec:
-    return TaskSpec.model_validate({"name": name, "command": [*TRAINER, *args], "pool": pool,
-                                    "resources": {"cpu": 1, "memory_mb": 512}})
+    return TaskSpec.model_validate(
+        {"name": name, "command": [*TRAINER, *args], "pool": pool, "resources": {"cpu": 1, "memory_mb": 512}}
+    )
 
 
 def settle(c: Client, task_ids: list[str], timeout: float) -> list[object]:
@@ -86,16 +105,26 @@ def burst(c: Client, project: str, runs: int, unit: float, size: int = 60) -> li
     false_verdicts, walls = 0, []
     for run in range(runs):
         begun = time.monotonic()
-        ids = [c.create_task(project, spec(f"b{run}-{i}", "--epochs", "1", "--sleep", "0")).task.task_id
-               for i in range(size)]
+        ids = [
+            c.create_task(project, spec(f"b{run}-{i}", "--epochs", "1", "--sleep", "0")).task.task_id
+            for i in range(size)
+        ]
         jobs = settle(c, ids, 60 + size * unit * 2)
         walls.append(time.monotonic() - begun)
         false_verdicts += sum(1 for j in jobs if j.state != "SUCCEEDED")  # type: ignore[attr-defined]
     bound = 1.5 * (size * unit / 3)
-    return [Figure(f"{size}-task burst, 3 slots ({runs} runs)", f"{false_verdicts} false verdicts",
-                   "every job SUCCEEDED" if not false_verdicts else "see platform.log"),
-            Figure(f"{size}-task burst wall time", f"{statistics.median(walls):.1f} s",
-                   f"trainer alone {unit:.2f} s; 1.5 x {size} x trainer / 3 = {bound:.1f} s")]
+    return [
+        Figure(
+            f"{size}-task burst, 3 slots ({runs} runs)",
+            f"{false_verdicts} false verdicts",
+            "every job SUCCEEDED" if not false_verdicts else "see platform.log",
+        ),
+        Figure(
+            f"{size}-task burst wall time",
+            f"{statistics.median(walls):.1f} s",
+            f"trainer alone {unit:.2f} s; 1.5 x {size} x trainer / 3 = {bound:.1f} s",
+        ),
+    ]
 
 
 def creation(c: Client, project: str) -> list[Figure]:
@@ -107,12 +136,14 @@ def creation(c: Client, project: str) -> list[Figure]:
 
     def create(i: int) -> None:
         c.create_task(project, spec(f"d{i}", "--epochs", "1", pool="parked"))
+
     begun = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(80)))
     rate = 80 / (time.perf_counter() - begun)
-    return [Figure("task creation", f"p50 {statistics.median(one) * 1000:.0f} ms",
-                   f"{rate:.1f} tasks/s with 8 clients")]
+    return [
+        Figure("task creation", f"p50 {statistics.median(one) * 1000:.0f} ms", f"{rate:.1f} tasks/s with 8 clients")
+    ]
 
 
 def ingress(c: Client, project: str, epochs: int = 300) -> Figure:
@@ -120,9 +151,12 @@ def ingress(c: Client, project: str, epochs: int = 300) -> Figure:
     [job] = settle(c, [task], 300)
     seen = [e.epoch for e in c.epochs(job.job_id)]  # type: ignore[attr-defined]
     took = (job.finished_at - job.running_at).total_seconds()  # type: ignore[attr-defined]
-    return Figure("epoch reports through the ingress, one job", f"{epochs / took:.0f} events/s",
-                  f"{epochs} epochs accepted and applied, in order: {seen == list(range(1, epochs + 1))}; "
-                  "one report per round trip (no batching)")
+    return Figure(
+        "epoch reports through the ingress, one job",
+        f"{epochs / took:.0f} events/s",
+        f"{epochs} epochs accepted and applied, in order: {seen == list(range(1, epochs + 1))}; "
+        "one report per round trip (no batching)",
+    )
 
 
 def run(*, runs: int = 1, size: int = 60, epochs: int = 300) -> list[Figure]:

@@ -47,11 +47,28 @@ class Clock:
 
 
 def deps_for(store: Any, policy: PoolPolicy) -> Deps:
-    config = CoreConfig(token_secret=SECRET, platform_url="http://bench", pools={"default": policy},
-                        reconcile_grace_s=10, exit_grace_s=2)
-    return Deps(projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
-                datasets=InMemoryBlobStore(), artifacts=InMemoryBlobStore(), logs=InMemoryBlobStore(),
-                runtime=RecordingRuntime(), events=RecordingPublisher(), clock=Clock(), config=config)
+    config = CoreConfig(
+        token_secret=SECRET,
+        platform_url="http://bench",
+        pools={"default": policy},
+        reconcile_grace_s=10,
+        exit_grace_s=2,
+    )
+    return Deps(
+        projects=store,
+        tasks=store,
+        jobs=store,
+        models=store,
+        approvals=store,
+        audit=store,
+        datasets=InMemoryBlobStore(),
+        artifacts=InMemoryBlobStore(),
+        logs=InMemoryBlobStore(),
+        runtime=RecordingRuntime(),
+        events=RecordingPublisher(),
+        clock=Clock(),
+        config=config,
+    )
 
 
 def big(n: int) -> PoolPolicy:
@@ -59,9 +76,18 @@ def big(n: int) -> PoolPolicy:
 
 
 def a_job(i: int, *, tenant: str = "acme", epoch_s: float = 3600, project_id: str = "p") -> Job:
-    return Job(job_id=f"t-{i:05d}.1", task_id=f"t-{i:05d}", project_id=project_id, tenant=tenant, attempt=1,
-               pool="default", resources=Resources(cpu=1, memory_mb=1024), created_at=T0 + timedelta(microseconds=i),
-               limits=Limits(epoch_s=epoch_s, ttl_s=86_400), retry=RetryPolicy())
+    return Job(
+        job_id=f"t-{i:05d}.1",
+        task_id=f"t-{i:05d}",
+        project_id=project_id,
+        tenant=tenant,
+        attempt=1,
+        pool="default",
+        resources=Resources(cpu=1, memory_mb=1024),
+        created_at=T0 + timedelta(microseconds=i),
+        limits=Limits(epoch_s=epoch_s, ttl_s=86_400),
+        retry=RetryPolicy(),
+    )
 
 
 # -- the embedded DynamoDB, in its own process -----------------------------------------------
@@ -91,8 +117,9 @@ class Embedded:
 def embedded_dynamodb() -> Iterator[Embedded]:
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-    proc = subprocess.Popen([sys.executable, "-c", MOTO, str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MOTO, str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -160,14 +187,31 @@ def submit(store: Any, i: int, tenant: str) -> Job:
     """A task and its first job, as tasks.create writes them (the tenant's project made once)."""
     job = a_job(i, tenant=tenant, project_id=f"p-{tenant}")
     with contextlib.suppress(Conflict):
-        store.create_project(Project(project_id=job.project_id, tenant=tenant, name="p", purpose="bench",
-                                     created_at=T0, expires_at=T0 + timedelta(days=1)))
-    store.create_task(Task(task_id=job.task_id, project_id=job.project_id, tenant=tenant, created_at=job.created_at,
-                           spec=TaskSpec(name="t", command=["x"])), job)
+        store.create_project(
+            Project(
+                project_id=job.project_id,
+                tenant=tenant,
+                name="p",
+                purpose="bench",
+                created_at=T0,
+                expires_at=T0 + timedelta(days=1),
+            )
+        )
+    store.create_task(
+        Task(
+            task_id=job.task_id,
+            project_id=job.project_id,
+            tenant=tenant,
+            created_at=job.created_at,
+            spec=TaskSpec(name="t", command=["x"]),
+        ),
+        job,
+    )
     return job
 
 
 # -- admission --------------------------------------------------------------------------------
+
 
 def admission(store: Any, n: int, embedded: Embedded | None = None) -> Figure:
     deps = deps_for(store, big(n))
@@ -182,6 +226,7 @@ def admission(store: Any, n: int, embedded: Embedded | None = None) -> Figure:
             if not got:
                 return launched
             launched += got
+
     wall, cpu, launched = timed(drain)
     store_cpu = (embedded.cpu_s() - before) if embedded else 0.0
     assert launched == n, launched
@@ -192,6 +237,7 @@ def admission(store: Any, n: int, embedded: Embedded | None = None) -> Figure:
 
 
 # -- the sweep ----------------------------------------------------------------------------------
+
 
 def crowd(store: Any, deps: Deps, active: int, due: int, *, tables: Tables | None = None) -> None:
     """`active` RUNNING jobs in the store and the runtime, `due` of them past their epoch limit."""
@@ -204,20 +250,21 @@ def crowd(store: Any, deps: Deps, active: int, due: int, *, tables: Tables | Non
         running = lifecycle.mark_running(lifecycle.launch(job, T0), T0).model_copy(update={"version": 2})
         jobs.append(running)
         if spec is None:
-            spec = launching._launch_spec(deps, running, command=["x"], args=[], image="", hyperparameters={},
-                                          code_dir=None)
+            spec = launching._launch_spec(
+                deps, running, command=["x"], args=[], image="", hyperparameters={}, code_dir=None
+            )
         runtime.launched[job.job_id] = spec
     if tables is None:
         for job in jobs:
             store.create_job(job)
-        store._usage["default"] = {"slots": active, "cpu_milli": active * 1000, "memory_mb": active * 1024,
-                                   "gpu": 0}
+        store._usage["default"] = {"slots": active, "cpu_milli": active * 1000, "memory_mb": active * 1024, "gpu": 0}
         return
     with tables.jobs.batch_write() as batch:  # straight in: creating 10,000 jobs one by one takes minutes
         for job in jobs:
             batch.save(store._job_row(job))
-    tables.capacity(rules.pool_pk("default"), rules.USAGE_SK, slots=active, cpu_milli=active * 1000,
-                    memory_mb=active * 1024, gpu=0).save()
+    tables.capacity(
+        rules.pool_pk("default"), rules.USAGE_SK, slots=active, cpu_milli=active * 1000, memory_mb=active * 1024, gpu=0
+    ).save()
 
 
 class CountingJobs:
@@ -235,6 +282,7 @@ class CountingJobs:
             result = found(*args, **kwargs)
             self.items += len(result)
             return result
+
         return counted
 
 
@@ -251,11 +299,15 @@ def sweep_figure(active: int, due: int, *, tables: Tables | None = None) -> Figu
     assert len(report.timed_out) == due and report.audited == 0, report
     where = "DynamoDB adapter" if tables is not None else "in-memory"
     other = f", {counter.other} capacity/grant rows" if tables is not None else ""
-    return Figure(f"sweep, {active:,} active, {due} due ({where})", f"{counter.items} job items read",
-                  f"{wall * 1000:.0f} ms{other}; bound 2 x due = {2 * due}")
+    return Figure(
+        f"sweep, {active:,} active, {due} due ({where})",
+        f"{counter.items} job items read",
+        f"{wall * 1000:.0f} ms{other}; bound 2 x due = {2 * due}",
+    )
 
 
 # -- fairness ---------------------------------------------------------------------------------------
+
 
 def fairness() -> Figure:
     store = InMemoryStore()
@@ -267,32 +319,46 @@ def fairness() -> Figure:
         submit(store, i, "big")
     mine = submit(store, 5000, "small")
     first = next(j for page in store.active_jobs("default") for j in page)
-    done = lifecycle.mark_cleaned(store.save_job(lifecycle.cancel(first, T0), expected_version=first.version),
-                                  log_key=None)
+    done = lifecycle.mark_cleaned(
+        store.save_job(lifecycle.cancel(first, T0), expected_version=first.version), log_key=None
+    )
     store.release_job(done, expected_version=done.version)
     cycles = 0
     while store.get_job("small", mine.job_id).state is JobState.QUEUED and cycles < 50:
         launching.admit_pool(deps, "default")
         cycles += 1
-    return Figure("fairness: 1,000 queued vs 1", f"{cycles} admission cycle(s)",
-                  "tenant 'small' launches in the first cycle after a slot frees")
+    return Figure(
+        "fairness: 1,000 queued vs 1",
+        f"{cycles} admission cycle(s)",
+        "tenant 'small' launches in the first cycle after a slot frees",
+    )
 
 
 # -- comparison --------------------------------------------------------------------------------
 
+
 def comparison(store: Any, tasks: int, epochs: int, *, tables: Tables | None = None) -> Figure:
     deps = deps_for(store, big(4))
     now = T0
-    store.create_project(Project(project_id="p", tenant="acme", name="p", purpose="bench", created_at=now,
-                                 expires_at=now + timedelta(days=1)))
+    store.create_project(
+        Project(
+            project_id="p", tenant="acme", name="p", purpose="bench", created_at=now, expires_at=now + timedelta(days=1)
+        )
+    )
     rows: list[Any] = []
     for i in range(tasks):
         job = a_job(i).model_copy(update={"state": JobState.SUCCEEDED, "finished_at": now})
-        task = Task(task_id=job.task_id, project_id="p", tenant="acme", created_at=job.created_at,
-                    spec=TaskSpec(name=f"trial-{i}", command=["x"], hyperparameters={"lr": i / 1000}))
+        task = Task(
+            task_id=job.task_id,
+            project_id="p",
+            tenant="acme",
+            created_at=job.created_at,
+            spec=TaskSpec(name=f"trial-{i}", command=["x"], hyperparameters={"lr": i / 1000}),
+        )
         points = range(1, epochs + 1)
-        summary = TaskSummary.of(job).model_copy(update={"series": {
-            "loss": [(e, 1 / (e + i)) for e in points], "acc": [(e, e / 100) for e in points]}})
+        summary = TaskSummary.of(job).model_copy(
+            update={"series": {"loss": [(e, 1 / (e + i)) for e in points], "acc": [(e, e / 100) for e in points]}}
+        )
         rows.append((task, job, summary))
     if tables is None:
         for task, job, summary in rows:
@@ -318,19 +384,27 @@ def comparison(store: Any, tasks: int, epochs: int, *, tables: Tables | None = N
     pages.sort()
     p95 = pages[min(len(pages) - 1, int(len(pages) * 0.95))]
     where = "embedded DynamoDB" if tables is not None else "in-memory"
-    return Figure(f"comparison, {tasks:,} tasks x {epochs} epochs ({where})",
-                  f"p95 {p95 * 1000:.0f} ms per page of 50",
-                  f"p50 {pages[len(pages) // 2] * 1000:.0f} ms; all {len(pages)} pages {whole:.2f} s")
+    return Figure(
+        f"comparison, {tasks:,} tasks x {epochs} epochs ({where})",
+        f"p95 {p95 * 1000:.0f} ms per page of 50",
+        f"p50 {pages[len(pages) // 2] * 1000:.0f} ms; all {len(pages)} pages {whole:.2f} s",
+    )
 
 
 def run(*, quick: bool = False) -> list[Figure]:
-    figures = [admission(InMemoryStore(), 2000), fairness(), sweep_figure(10_000, 50), sweep_figure(10_000, 10),
-               comparison(InMemoryStore(), 1000, 20)]
+    figures = [
+        admission(InMemoryStore(), 2000),
+        fairness(),
+        sweep_figure(10_000, 50),
+        sweep_figure(10_000, 10),
+        comparison(InMemoryStore(), 1000, 20),
+    ]
     with embedded_dynamodb() as embedded:
         figures.append(admission(DynamoStore(tables_at(embedded.url, "adm-")), 300 if not quick else 60, embedded))
         figures.append(sweep_figure(10_000 if not quick else 1000, 50, tables=tables_at(embedded.url, "sw-")))
-        figures.append(comparison(DynamoStore(tables_at(embedded.url, "cmp-")), 1000, 20,
-                                  tables=tables_at(embedded.url, "cmp-")))
+        figures.append(
+            comparison(DynamoStore(tables_at(embedded.url, "cmp-")), 1000, 20, tables=tables_at(embedded.url, "cmp-"))
+        )
     return figures
 
 

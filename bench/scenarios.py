@@ -71,36 +71,62 @@ def raw_forward(model_dir: Path, table: embeddings.EmbeddingTable) -> list[Row]:
     fwd = loadgen.python_loop(forward, n=5000, warmup=200)
     head = loadgen.python_loop(lambda: model.head(pooled[0]), n=5000, warmup=200)
     pipe = loadgen.python_loop(lambda: model.predict(DOCUMENT.encode()), n=5000, warmup=200)
-    return [Row("raw torch forward (nn.Module, eval, inference_mode)", fwd.p50_s, fwd.p99_s,
-                note="in-process, 1 thread: the ratio baseline"),
-            Row("served head forward (functional, same weights)", head.p50_s, head.p99_s),
-            Row("in-process pipeline (tokenize+pool+forward+softmax)", pipe.p50_s, pipe.p99_s)]
+    return [
+        Row(
+            "raw torch forward (nn.Module, eval, inference_mode)",
+            fwd.p50_s,
+            fwd.p99_s,
+            note="in-process, 1 thread: the ratio baseline",
+        ),
+        Row("served head forward (functional, same weights)", head.p50_s, head.p99_s),
+        Row("in-process pipeline (tokenize+pool+forward+softmax)", pipe.p50_s, pipe.p99_s),
+    ]
 
 
-def sidecar_load(base: str, body: dict[str, str], headers: dict[str, str], *, clients: int, duration_s: float,
-                 workdir: Path, cpus: set[int] | None) -> Load:
+def sidecar_load(
+    base: str,
+    body: dict[str, str],
+    headers: dict[str, str],
+    *,
+    clients: int,
+    duration_s: float,
+    workdir: Path,
+    cpus: set[int] | None,
+) -> Load:
     if loadgen.have("wrk"):
-        return loadgen.wrk(base + INTENT, body, headers, clients=clients, duration_s=duration_s, workdir=workdir,
-                           cpus=cpus)
+        return loadgen.wrk(
+            base + INTENT, body, headers, clients=clients, duration_s=duration_s, workdir=workdir, cpus=cpus
+        )
     return loadgen.python_http(base + INTENT, body, headers, clients=clients, duration_s=duration_s)
 
 
-def grpc_alone(port: int, model_id: str, directory: str, *, workdir: Path, cpus: set[int] | None,
-               duration_s: float) -> list[tuple[str, Load]]:
+def grpc_alone(
+    port: int, model_id: str, directory: str, *, workdir: Path, cpus: set[int] | None, duration_s: float
+) -> list[tuple[str, Load]]:
     request = intent_pb2.IntentPredictionRequest(model_id=model_id, document=DOCUMENT.encode())
     metadata = (("x-trainyard-model-dir", directory),)
     out = []
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = intent_pb2_grpc.IntentPredictorServiceStub(channel)
         assert stub.predict(request, metadata=metadata, timeout=5).success
-        out.append(("python sync stub", loadgen.python_loop(lambda: stub.predict(request, metadata=metadata),
-                                                            n=3000)))
+        out.append(("python sync stub", loadgen.python_loop(lambda: stub.predict(request, metadata=metadata), n=3000)))
     if loadgen.have("h2load"):
         url = f"http://127.0.0.1:{port}/trainyard.predictor.v1.IntentPredictorService/predict"
         for clients in (1, 4, 16):
-            out.append(("h2load", loadgen.h2load_grpc(url, request.SerializeToString(), dict(metadata),
-                                                      clients=clients, duration_s=duration_s, workdir=workdir,
-                                                      cpus=cpus)))
+            out.append(
+                (
+                    "h2load",
+                    loadgen.h2load_grpc(
+                        url,
+                        request.SerializeToString(),
+                        dict(metadata),
+                        clients=clients,
+                        duration_s=duration_s,
+                        workdir=workdir,
+                        cpus=cpus,
+                    ),
+                )
+            )
     return out
 
 
@@ -117,8 +143,15 @@ def cold_requests(base: str, models: list[str], headers: dict[str, str]) -> list
     return samples
 
 
-def density_run(port: int, models: list[tuple[str, str]], *, rss: Callable[[], int], result: Density,
-                zipf_requests: int, seed: int = 7) -> Density:
+def density_run(
+    port: int,
+    models: list[tuple[str, str]],
+    *,
+    rss: Callable[[], int],
+    result: Density,
+    zipf_requests: int,
+    seed: int = 7,
+) -> Density:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = intent_pb2_grpc.IntentPredictorServiceStub(channel)
 
@@ -147,8 +180,15 @@ def density_run(port: int, models: list[tuple[str, str]], *, rss: Callable[[], i
     return result
 
 
-def _zipf(call: Callable[[int], tuple[float, bool]], result: Density, *, n_models: int, n: int, seed: int,
-          rss: Callable[[], int]) -> None:
+def _zipf(
+    call: Callable[[int], tuple[float, bool]],
+    result: Density,
+    *,
+    n_models: int,
+    n: int,
+    seed: int,
+    rss: Callable[[], int],
+) -> None:
     weights = 1.0 / np.arange(1, n_models + 1)
     rng = np.random.default_rng(seed)
     order = rng.permutation(n_models)  # popularity is not model index

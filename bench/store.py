@@ -29,34 +29,74 @@ POLICY = PoolPolicy(budget=Capacity(slots=4, cpu_milli=8000, memory_mb=16384), t
 
 def new_task(project_id: str, n: int) -> tuple[Task, Job]:
     created = T0 + timedelta(seconds=n)
-    task = Task(task_id=f"t-{n:06d}", project_id=project_id, tenant=TENANT, created_at=created,
-                spec=TaskSpec(name=f"trial-{n}", command=["python", "train.py"], hyperparameters={"lr": 0.01}))
-    job = Job(job_id=f"{task.task_id}.1", task_id=task.task_id, project_id=project_id, tenant=TENANT, attempt=1,
-              pool="default", resources=Resources(), limits=Limits(), retry=RetryPolicy(), created_at=created)
+    task = Task(
+        task_id=f"t-{n:06d}",
+        project_id=project_id,
+        tenant=TENANT,
+        created_at=created,
+        spec=TaskSpec(name=f"trial-{n}", command=["python", "train.py"], hyperparameters={"lr": 0.01}),
+    )
+    job = Job(
+        job_id=f"{task.task_id}.1",
+        task_id=task.task_id,
+        project_id=project_id,
+        tenant=TENANT,
+        attempt=1,
+        pool="default",
+        resources=Resources(),
+        limits=Limits(),
+        retry=RetryPolicy(),
+        created_at=created,
+    )
     return task, job
 
 
 def seed(directory: Path, jobs: int, *, epochs: int = 5) -> str:
     """A project of `jobs` tasks, each with one finished, cleaned-up job; returns the project id."""
     store = DurableStore(directory, fsync=False)  # history needs no fsync: it is written once, here
-    project = Project(project_id="p-history", tenant=TENANT, name="history", purpose="bench",
-                      created_at=T0, expires_at=T0 + timedelta(days=3650))
+    project = Project(
+        project_id="p-history",
+        tenant=TENANT,
+        name="history",
+        purpose="bench",
+        created_at=T0,
+        expires_at=T0 + timedelta(days=3650),
+    )
     store.create_project(project)
     for n in range(jobs):
         task, job = new_task(project.project_id, n)
         store.create_task(task, job, dedup=f"create-{n}")
         at = job.created_at
         for e in range(1, epochs + 1):
-            store.save_job(job.model_copy(update={"state": JobState.RUNNING, "last_epoch": e}),
-                           expected_version=job.version, dedup=f"epoch-{n}-{e}",
-                           epoch=Epoch(job_id=job.job_id, tenant=TENANT, epoch=e, metrics={"loss": 1 / e},
-                                       reported_at=at + timedelta(seconds=e)),
-                           checkpoint=Checkpoint(job_id=job.job_id, tenant=TENANT, epoch=e, key=f"k/{n}/{e}",
-                                                 metrics={"loss": 1 / e}, reported_at=at + timedelta(seconds=e))
-                           if e == epochs else None)
+            store.save_job(
+                job.model_copy(update={"state": JobState.RUNNING, "last_epoch": e}),
+                expected_version=job.version,
+                dedup=f"epoch-{n}-{e}",
+                epoch=Epoch(
+                    job_id=job.job_id,
+                    tenant=TENANT,
+                    epoch=e,
+                    metrics={"loss": 1 / e},
+                    reported_at=at + timedelta(seconds=e),
+                ),
+                checkpoint=Checkpoint(
+                    job_id=job.job_id,
+                    tenant=TENANT,
+                    epoch=e,
+                    key=f"k/{n}/{e}",
+                    metrics={"loss": 1 / e},
+                    reported_at=at + timedelta(seconds=e),
+                )
+                if e == epochs
+                else None,
+            )
             job = store.get_job(TENANT, job.job_id)
-        store.save_job(job.model_copy(update={"state": JobState.SUCCEEDED, "finished_at": at + timedelta(minutes=1),
-                                              "cleaned_up": True}), expected_version=job.version)
+        store.save_job(
+            job.model_copy(
+                update={"state": JobState.SUCCEEDED, "finished_at": at + timedelta(minutes=1), "cleaned_up": True}
+            ),
+            expected_version=job.version,
+        )
     store.close()
     return project.project_id
 
@@ -80,10 +120,11 @@ def measure(jobs: int, directory: Path) -> list[tuple[str, str]]:
     store = DurableStore(directory)
     loaded, loaded_cpu = time.perf_counter() - began, time.process_time() - cpu
     size = sum(p.stat().st_size for p in directory.iterdir())
-    rows = [(f"seed {jobs:,} jobs ({jobs * 7:,} calls, no fsync)", f"{seeded:.1f} s"),
-            (f"start-up: open + load {jobs:,} jobs of history",
-             f"{loaded * 1000:.0f} ms ({loaded_cpu * 1000:.0f} ms CPU)"),
-            ("state file size", f"{size / 2**20:.1f} MiB")]
+    rows = [
+        (f"seed {jobs:,} jobs ({jobs * 7:,} calls, no fsync)", f"{seeded:.1f} s"),
+        (f"start-up: open + load {jobs:,} jobs of history", f"{loaded * 1000:.0f} ms ({loaded_cpu * 1000:.0f} ms CPU)"),
+        ("state file size", f"{size / 2**20:.1f} MiB"),
+    ]
     n = iter(range(jobs, jobs + 10_000))
     reads: dict[str, Callable[[], object]] = {
         "task create (task + first job, fsync'd)": lambda: store.create_task(*new_task(project_id, next(n))),
@@ -92,18 +133,29 @@ def measure(jobs: int, directory: Path) -> list[tuple[str, str]]:
         "epochs of a job": lambda: store.epochs(TENANT, "t-000007.1"),
         f"list_tasks of a {jobs:,}-task project": lambda: store.list_tasks(TENANT, project_id),
         "sweep's queries (queued + due + active + unreleased)": lambda: (
-            store.queued_jobs("default"), store.due_jobs("default", T0), store.active_jobs("default"),
-            store.unreleased_jobs("default")),
+            store.queued_jobs("default"),
+            store.due_jobs("default", T0),
+            store.active_jobs("default"),
+            store.unreleased_jobs("default"),
+        ),
     }
     began, cpu = time.perf_counter(), time.process_time()
     store.list_tasks(TENANT, "warm-up")  # the first query builds the per-key indexes: time that apart
-    rows.append(("first list_tasks (builds its index)",
-                 f"{(time.perf_counter() - began) * 1000:.0f} ms ({(time.process_time() - cpu) * 1000:.0f} ms CPU)"))
+    rows.append(
+        (
+            "first list_tasks (builds its index)",
+            f"{(time.perf_counter() - began) * 1000:.0f} ms ({(time.process_time() - cpu) * 1000:.0f} ms CPU)",
+        )
+    )
     began, cpu = time.perf_counter(), time.process_time()
     store.list_jobs(TENANT, "t-000000")
     store.epochs(TENANT, "t-000000.1")
-    rows.append(("first list_jobs + epochs (builds those indexes)",
-                 f"{(time.perf_counter() - began) * 1000:.0f} ms ({(time.process_time() - cpu) * 1000:.0f} ms CPU)"))
+    rows.append(
+        (
+            "first list_jobs + epochs (builds those indexes)",
+            f"{(time.perf_counter() - began) * 1000:.0f} ms ({(time.process_time() - cpu) * 1000:.0f} ms CPU)",
+        )
+    )
     for name, fn in reads.items():
         scans = "list_tasks" in name or "sweep" in name
         p50, p99 = timed(fn, (5 if jobs >= 10_000 else 50) if scans else 200)

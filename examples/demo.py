@@ -50,8 +50,17 @@ def free_port() -> int:
 def start_platform(state: Path, *, tls: Path | None) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     port = free_port()
     log = (state / "platform.log").open("wb")
-    cmd = [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
-           "--sweep-interval", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "functions.local",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state),
+        "--sweep-interval",
+        "1",
+    ]
     if tls is not None:
         cmd += ["--tls", str(tls)]
     # its own process group: stopping the group stops the predictor processes it started too
@@ -82,15 +91,29 @@ def trials(project_id: str, c: Client) -> dict[str, str]:
     """Create the demo's tasks; returns task name -> task id."""
     specs = [
         # The trainer reads lr and epochs from the task (Trainer.hyperparameters): compare shows what ran.
-        TaskSpec(name="intent-lr-0.05", command=trainer("intent_trainer.py"),
-                 hyperparameters={"lr": 0.05, "epochs": 8}, datasets=["intents"]),
-        TaskSpec(name="intent-lr-0.005", command=trainer("intent_trainer.py"),
-                 hyperparameters={"lr": 0.005, "epochs": 8}, datasets=["intents"]),
-        TaskSpec(name="vision-shapes", command=trainer("vision_trainer.py", "--epochs", "6"),
-                 hyperparameters={"lr": 0.01, "epochs": 6}, datasets=["shapes"]),
-        TaskSpec(name="flaky-first-attempt",
-                 command=trainer("scripted_trainer.py", "--epochs", "3", "--sleep", "0.2", "--fail-first-attempt"),
-                 retry={"max_retries": 2, "backoff_s": 1}),
+        TaskSpec(
+            name="intent-lr-0.05",
+            command=trainer("intent_trainer.py"),
+            hyperparameters={"lr": 0.05, "epochs": 8},
+            datasets=["intents"],
+        ),
+        TaskSpec(
+            name="intent-lr-0.005",
+            command=trainer("intent_trainer.py"),
+            hyperparameters={"lr": 0.005, "epochs": 8},
+            datasets=["intents"],
+        ),
+        TaskSpec(
+            name="vision-shapes",
+            command=trainer("vision_trainer.py", "--epochs", "6"),
+            hyperparameters={"lr": 0.01, "epochs": 6},
+            datasets=["shapes"],
+        ),
+        TaskSpec(
+            name="flaky-first-attempt",
+            command=trainer("scripted_trainer.py", "--epochs", "3", "--sleep", "0.2", "--fail-first-attempt"),
+            retry={"max_retries": 2, "backoff_s": 1},
+        ),
     ]
     out = {}
     for spec in specs:
@@ -113,8 +136,13 @@ def settled(c: Client, task_id: str) -> bool:
 
 
 def watch(c: Client, tasks: dict[str, str], *, timeout_s: float = 240) -> None:
-    columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         bars = {name: progress.add_task(name, total=None, status="QUEUED") for name in tasks}
         deadline = time.monotonic() + timeout_s
@@ -125,8 +153,12 @@ def watch(c: Client, tasks: dict[str, str], *, timeout_s: float = 240) -> None:
                 epochs = c.epochs(job.job_id)
                 metrics = epochs[-1].metrics if epochs else {}
                 shown = " ".join(f"{k}={v:.3f}" for k, v in sorted(metrics.items())[:3])
-                progress.update(bars[name], total=job.total_epochs, completed=len(epochs),
-                                status=f"attempt {job.attempt} {job.state} {shown}")
+                progress.update(
+                    bars[name],
+                    total=job.total_epochs,
+                    completed=len(epochs),
+                    status=f"attempt {job.attempt} {job.state} {shown}",
+                )
                 done = done and settled(c, task_id)
             if done:
                 return
@@ -163,15 +195,20 @@ def show_attempts(c: Client, task_id: str) -> list[JobView]:
 
 def publish_and_predict(c: Client, predictor_url: str, token: str, tasks: dict[str, str]) -> bool:
     """Publish the best checkpoint of the better trial and ask the seed's example question."""
-    best_task = max(("intent-lr-0.05", "intent-lr-0.005"),
-                    key=lambda n: latest(c, tasks[n]).final_metrics.get("val_accuracy", 0.0))
+    best_task = max(
+        ("intent-lr-0.05", "intent-lr-0.005"), key=lambda n: latest(c, tasks[n]).final_metrics.get("val_accuracy", 0.0)
+    )
     job = latest(c, tasks[best_task])
     model = c.publish_model(job.job_id, metric="val_accuracy")
-    say(f"published {best_task} epoch {model.epoch} as model [bold]{model.model_id}[/] "
-        f"(sha256 {model.sha256[:12]}…, {model.size_bytes} bytes)")
+    say(
+        f"published {best_task} epoch {model.epoch} as model [bold]{model.model_id}[/] "
+        f"(sha256 {model.sha256[:12]}…, {model.size_bytes} bytes)"
+    )
     document = "my password stopped working"
-    say(f"curl -X POST {predictor_url}/v2/language/intent -H 'Authorization: Bearer $TOKEN' "
-        f"-d '{{\"modelId\": \"{model.model_id}\", \"document\": \"{document}\"}}'")
+    say(
+        f"curl -X POST {predictor_url}/v2/language/intent -H 'Authorization: Bearer $TOKEN' "
+        f'-d \'{{"modelId": "{model.model_id}", "document": "{document}"}}\''
+    )
     with Predictor(predictor_url, token) as p:
         prediction = p.intent(model.model_id, document)
     console.print_json(json.dumps(prediction.model_dump(mode="json")))
@@ -182,8 +219,10 @@ def publish_and_predict_vision(c: Client, predictor_url: str, token: str, task_i
     """The vision trainer's best checkpoint, asked about a freshly drawn circle."""
     model = c.publish_model(latest(c, task_id).job_id, metric="val_accuracy")
     images, targets = shapes(1, seed=20260)  # an image no trial saw
-    say(f"published vision-shapes epoch {model.epoch} as model [bold]{model.model_id}[/]; "
-        f"POST {predictor_url}/v2/vision/predict with a {SHAPES[int(targets[0])]} (32x32 PNG)")
+    say(
+        f"published vision-shapes epoch {model.epoch} as model [bold]{model.model_id}[/]; "
+        f"POST {predictor_url}/v2/vision/predict with a {SHAPES[int(targets[0])]} (32x32 PNG)"
+    )
     with Predictor(predictor_url, token) as p:
         prediction = p.vision(model.model_id, encode_gray(images[0]))
     console.print_json(json.dumps(prediction.model_dump(mode="json")))
@@ -192,10 +231,17 @@ def publish_and_predict_vision(c: Client, predictor_url: str, token: str, task_i
 
 def approve_training(c: Client, approver: Client, project_id: str) -> None:
     """Data governance: the data scientist asks, a different person (the approver) decides."""
-    grant = c.request_approval(["intents", "shapes"], action="train", project=project_id,
-                               purpose="train the support-ticket intent router", days=30)
-    say(f"requested a 'train' grant on datasets 'intents', 'shapes' for the project "
-        f"({grant.approval_id}, {grant.state})")
+    grant = c.request_approval(
+        ["intents", "shapes"],
+        action="train",
+        project=project_id,
+        purpose="train the support-ticket intent router",
+        days=30,
+    )
+    say(
+        f"requested a 'train' grant on datasets 'intents', 'shapes' for the project "
+        f"({grant.approval_id}, {grant.state})"
+    )
     decided = approver.approve(grant.approval_id, reason="approved for the intent router pilot")
     say(f"approver@demo approved it: {decided.state} until {decided.expires_at:%Y-%m-%d}")
 
@@ -203,8 +249,9 @@ def approve_training(c: Client, approver: Client, project_id: str) -> None:
 def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) -> int:
     with Client(url, config["token"], tls=tls) as c, Client(url, config["approver_token"], tls=tls) as approver:
         say("creating project [bold]intent-demo[/] with dataset 'intents'")
-        project = c.create_project(ProjectSpec(name="intent-demo", purpose="route support tickets by intent",
-                                               datasets=["intents", "shapes"]))
+        project = c.create_project(
+            ProjectSpec(name="intent-demo", purpose="route support tickets by intent", datasets=["intents", "shapes"])
+        )
         data = ROOT / "examples" / "data" / "intents.csv"
         sent = c.upload_dataset(project.project_id, "intents", data)
         say(f"uploaded {data.name} ({sent} bytes) through a pre-signed URL")
@@ -262,8 +309,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         if code == 0:
-            console.print("[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry, "
-                          "the published model answered 'Password Help', the vision model named the shape[/]")
+            console.print(
+                "[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry, "
+                "the published model answered 'Password Help', the vision model named the shape[/]"
+            )
         else:
             console.print("[bold red]demo failed; the platform's last log lines:[/]")
             lines = (state / "platform.log").read_text(errors="replace").splitlines()

@@ -66,8 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--embeddings", type=Path, default=None,
-                   help="embedding data dir (default: $TRAINYARD_EMBEDDINGS_DIR or <workdir>/embeddings)")
+    p.add_argument(
+        "--embeddings",
+        type=Path,
+        default=None,
+        help="embedding data dir (default: $TRAINYARD_EMBEDDINGS_DIR or <workdir>/embeddings)",
+    )
     p.add_argument("--local", type=Path, default=None, help="train on this CSV without a platform")
     p.add_argument("--out", type=Path, default=None, help="with --local: where checkpoints go")
     args = p.parse_args(argv)
@@ -119,9 +123,12 @@ def train(args: argparse.Namespace, csv_path: Path, *, emb_dir: Path, out: Path,
         model.eval()
         with torch.inference_mode():
             val_logits = model(x_val)
-            metrics = {"loss": float(np.mean(losses)), "accuracy": accuracy(model(x_train), y_train),
-                       "val_loss": float(nn.functional.cross_entropy(val_logits, y_val)) if len(y_val) else 0.0,
-                       "val_accuracy": accuracy(val_logits, y_val)}
+            metrics = {
+                "loss": float(np.mean(losses)),
+                "accuracy": accuracy(model(x_train), y_train),
+                "val_loss": float(nn.functional.cross_entropy(val_logits, y_val)) if len(y_val) else 0.0,
+                "val_accuracy": accuracy(val_logits, y_val),
+            }
         report.epoch(n, metrics)
         improved = metrics["val_accuracy"] > best["val_accuracy"]
         if improved or n == args.epochs:
@@ -158,16 +165,23 @@ def run_local(args: argparse.Namespace) -> None:
     emb_dir = args.embeddings or Path(os.environ.get("TRAINYARD_EMBEDDINGS_DIR", out / "embeddings"))
     started = time.perf_counter()
     best = train(args, args.local, emb_dir=emb_dir, out=out, report=LocalReporter(out))
-    print(f"best epoch {int(best['epoch'])}: val_accuracy={best['val_accuracy']:.4f} "
-          f"({time.perf_counter() - started:.1f}s) -> {out / 'best.ckpt.tar.gz'}")
+    print(
+        f"best epoch {int(best['epoch'])}: val_accuracy={best['val_accuracy']:.4f} "
+        f"({time.perf_counter() - started:.1f}s) -> {out / 'best.ckpt.tar.gz'}"
+    )
 
 
 def with_hyperparameters(args: argparse.Namespace, hp: Hyperparameters) -> argparse.Namespace:
     """The task's hyperparameters (`--param lr=0.05`, what `compare` shows) win over the flags,
     which stay the defaults for anything the task does not set."""
-    chosen = {"lr": hp.get_float("lr", args.lr), "epochs": hp.get_int("epochs", args.epochs),
-              "hidden": hp.get_int("hidden", args.hidden), "dropout": hp.get_float("dropout", args.dropout),
-              "batch_size": hp.get_int("batch_size", args.batch_size), "seed": hp.get_int("seed", args.seed)}
+    chosen = {
+        "lr": hp.get_float("lr", args.lr),
+        "epochs": hp.get_int("epochs", args.epochs),
+        "hidden": hp.get_int("hidden", args.hidden),
+        "dropout": hp.get_float("dropout", args.dropout),
+        "batch_size": hp.get_int("batch_size", args.batch_size),
+        "seed": hp.get_int("seed", args.seed),
+    }
     unknown = sorted(set(hp) - set(chosen))
     if unknown:
         print(f"ignoring hyperparameters this trainer does not take: {unknown} (it takes {sorted(chosen)})")
@@ -191,8 +205,13 @@ def run_platform(args: argparse.Namespace) -> None:
 
     def main() -> None:
         csv_path = trainer.dataset(DATASET)
-        trainer.metadata(learning_rate=args.lr, total_epochs=args.epochs, hidden=args.hidden,
-                         batch_size=args.batch_size, embeddings=embeddings.TABLE_NAME)
+        trainer.metadata(
+            learning_rate=args.lr,
+            total_epochs=args.epochs,
+            hidden=args.hidden,
+            batch_size=args.batch_size,
+            embeddings=embeddings.TABLE_NAME,
+        )
         out = trainer.workdir / "checkpoints"
         out.mkdir(parents=True, exist_ok=True)
         emb_dir = args.embeddings or Path(os.environ.get("TRAINYARD_EMBEDDINGS_DIR", trainer.workdir / "embeddings"))

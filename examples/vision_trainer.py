@@ -88,9 +88,12 @@ def run_platform(args: argparse.Namespace) -> None:
             with torch.inference_mode():
                 train_acc = float((model(x[:cut]).argmax(1) == y[:cut]).float().mean())
                 val_logits = model(x[cut:])
-                metrics = {"loss": float(np.mean(losses)), "accuracy": train_acc,
-                           "val_loss": float(nn.functional.cross_entropy(val_logits, y[cut:])),
-                           "val_accuracy": float((val_logits.argmax(1) == y[cut:]).float().mean())}
+                metrics = {
+                    "loss": float(np.mean(losses)),
+                    "accuracy": train_acc,
+                    "val_loss": float(nn.functional.cross_entropy(val_logits, y[cut:])),
+                    "val_accuracy": float((val_logits.argmax(1) == y[cut:]).float().mean()),
+                }
             trainer.epoch(n, metrics)
             improved = metrics["val_accuracy"] > best["val_accuracy"]
             if improved or n == args.epochs:

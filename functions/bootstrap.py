@@ -80,23 +80,33 @@ def s3_client(settings: Settings, credentials: tuple[str, str] | None = None) ->
     """`credentials` (access key id, secret): local mode's own; None = boto3's usual chain."""
     key_id, secret = credentials if credentials is not None else (None, None)
     endpoint, style = s3_endpoint(settings)
-    return boto3.client("s3", endpoint_url=endpoint, region_name=settings.region,
-                        aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        config=Config(signature_version="s3v4", retries={"mode": "standard"},
-                                      s3={"addressing_style": style}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=settings.region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(signature_version="s3v4", retries={"mode": "standard"}, s3={"addressing_style": style}),
+    )
 
 
 def kubernetes_config(settings: Settings) -> KubernetesConfig:
     """How trainer Jobs are shaped, from the TRAINYARD_KUBERNETES_* settings."""
     return KubernetesConfig(
-        namespace=settings.kubernetes_namespace, image_pull_policy=settings.kubernetes_image_pull_policy,
+        namespace=settings.kubernetes_namespace,
+        image_pull_policy=settings.kubernetes_image_pull_policy,
         image_pull_secrets=tuple(settings.kubernetes_image_pull_secrets),
-        service_account=settings.kubernetes_service_account, scratch_mb=settings.kubernetes_scratch_mb,
-        tmp_mb=settings.kubernetes_tmp_mb, ttl_after_finished_s=settings.kubernetes_ttl_after_finished_s,
-        deadline_grace_s=settings.kubernetes_deadline_grace_s, run_as_user=settings.kubernetes_run_as_user,
-        gpu_resource=settings.kubernetes_gpu_resource, pending_grace_s=settings.kubernetes_pending_grace_s,
+        service_account=settings.kubernetes_service_account,
+        scratch_mb=settings.kubernetes_scratch_mb,
+        tmp_mb=settings.kubernetes_tmp_mb,
+        ttl_after_finished_s=settings.kubernetes_ttl_after_finished_s,
+        deadline_grace_s=settings.kubernetes_deadline_grace_s,
+        run_as_user=settings.kubernetes_run_as_user,
+        gpu_resource=settings.kubernetes_gpu_resource,
+        pending_grace_s=settings.kubernetes_pending_grace_s,
         unschedulable_grace_s=settings.kubernetes_unschedulable_grace_s,
-        log_tail_lines=settings.kubernetes_log_tail_lines)
+        log_tail_lines=settings.kubernetes_log_tail_lines,
+    )
 
 
 def runtime_for(settings: Settings, function: str | None = None) -> JobRuntime:
@@ -110,24 +120,39 @@ def runtime_for(settings: Settings, function: str | None = None) -> JobRuntime:
 
         kubeconfig = str(settings.kubeconfig) if settings.kubeconfig is not None else None
         return connect(kubernetes_config(settings), kubeconfig=kubeconfig, token_dir=settings.kubernetes_token_dir)
-    raise RuntimeError("TRAINYARD_RUNTIME=local: the local runner is passed in by `python -m functions.local` "
-                       "(bootstrap.build(settings, runtime=...)); "
-                       "a deployed function needs TRAINYARD_RUNTIME=kubernetes")
+    raise RuntimeError(
+        "TRAINYARD_RUNTIME=local: the local runner is passed in by `python -m functions.local` "
+        "(bootstrap.build(settings, runtime=...)); "
+        "a deployed function needs TRAINYARD_RUNTIME=kubernetes"
+    )
 
 
 def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenVerifier, JobTokenSigner]:
     """What verifies bearer tokens and what mints job tokens: a JWKS and the platform's ES256
     key in production, the HS256 secret in local mode. Reads the key file; fetches nothing."""
-    signer = (PlatformSigner.from_pem_file(settings.job_token_key_file, issuer=settings.job_token_issuer,
-                                           audience=settings.token_audience)
-              if settings.job_token_key_file is not None else None)
-    verifier = verifier_for(secret=settings.token_secret, jwks_url=settings.jwks_url, jwks_file=settings.jwks_file,
-                            issuer=settings.token_issuer, audience=settings.token_audience,
-                            algorithms=settings.token_algorithms, leeway_s=settings.token_leeway_s,
-                            jwks_ttl_s=settings.jwks_cache_s, jwks_min_refresh_s=settings.jwks_min_refresh_s,
-                            job_signer=signer, fetch=fetch)
-    jobs = signer or SecretJobTokens(settings.token_secret, issuer=settings.token_issuer,
-                                     audience=settings.token_audience)
+    signer = (
+        PlatformSigner.from_pem_file(
+            settings.job_token_key_file, issuer=settings.job_token_issuer, audience=settings.token_audience
+        )
+        if settings.job_token_key_file is not None
+        else None
+    )
+    verifier = verifier_for(
+        secret=settings.token_secret,
+        jwks_url=settings.jwks_url,
+        jwks_file=settings.jwks_file,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        algorithms=settings.token_algorithms,
+        leeway_s=settings.token_leeway_s,
+        jwks_ttl_s=settings.jwks_cache_s,
+        jwks_min_refresh_s=settings.jwks_min_refresh_s,
+        job_signer=signer,
+        fetch=fetch,
+    )
+    jobs = signer or SecretJobTokens(
+        settings.token_secret, issuer=settings.token_issuer, audience=settings.token_audience
+    )
     return verifier, jobs
 
 
@@ -138,9 +163,15 @@ def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Cl
     return httpx.Client(timeout=10.0, verify=verify)
 
 
-def build(settings: Settings, *, runtime: JobRuntime | None = None, function: str | None = None,
-          http_verify: ssl.SSLContext | bool = True, store: PlatformStore | None = None,
-          s3_credentials: tuple[str, str] | None = None) -> Deps:
+def build(
+    settings: Settings,
+    *,
+    runtime: JobRuntime | None = None,
+    function: str | None = None,
+    http_verify: ssl.SSLContext | bool = True,
+    store: PlatformStore | None = None,
+    s3_credentials: tuple[str, str] | None = None,
+) -> Deps:
     """`function`: the one function these serve (None: all of them, as local mode does).
     `http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
     mode's own client certificate when its API requires mutual TLS. `store`: local mode's
@@ -148,14 +179,27 @@ def build(settings: Settings, *, runtime: JobRuntime | None = None, function: st
     store = store if store is not None else DynamoStore(tables_for(settings))
     s3 = s3_client(settings, s3_credentials)
     verifier, job_signer = token_keys(settings)
-    config = CoreConfig(token_secret=settings.token_secret, platform_url=settings.platform_url,
-                        pools=dict(settings.pools), url_expiry_s=settings.url_expiry_s,
-                        reconcile_grace_s=settings.reconcile_grace_s, exit_grace_s=settings.exit_grace_s,
-                        outcome_wait_s=settings.outcome_wait_s,
-                        admin_tenant=settings.admin_tenant, verifier=verifier, job_signer=job_signer,
-                        event_key=settings.event_key_bytes(), trainer_url_expiry_s=settings.trainer_url_expiry_s)
+    config = CoreConfig(
+        token_secret=settings.token_secret,
+        platform_url=settings.platform_url,
+        pools=dict(settings.pools),
+        url_expiry_s=settings.url_expiry_s,
+        reconcile_grace_s=settings.reconcile_grace_s,
+        exit_grace_s=settings.exit_grace_s,
+        outcome_wait_s=settings.outcome_wait_s,
+        admin_tenant=settings.admin_tenant,
+        verifier=verifier,
+        job_signer=job_signer,
+        event_key=settings.event_key_bytes(),
+        trainer_url_expiry_s=settings.trainer_url_expiry_s,
+    )
     return Deps(
-        projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
+        projects=store,
+        tasks=store,
+        jobs=store,
+        models=store,
+        approvals=store,
+        audit=store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),

@@ -82,8 +82,12 @@ def create(deps: Deps, event: CloudEvent) -> None:
         spec = TaskSpec.model_validate(req.task)
     except PydanticValidationError as exc:
         raise HTTPException(400, detail=f"invalid task: {exc.errors(include_url=False)}") from exc
-    settle(event, lambda: tasks.create(deps, tenant=req.tenant, project_id=req.project_id, spec=spec,
-                                               request_id=f"{event['source']}/{event['id']}"))
+    settle(
+        event,
+        lambda: tasks.create(
+            deps, tenant=req.tenant, project_id=req.project_id, spec=spec, request_id=f"{event['source']}/{event['id']}"
+        ),
+    )
 
 
 def launch(deps: Deps, event: CloudEvent) -> None:
@@ -103,8 +107,12 @@ def report(deps: Deps, event: CloudEvent) -> None:
     if not tenant or not event.get("subject"):
         raise HTTPException(400, detail=f"report events need subject and the {TENANT_EXTENSION} extension")
     payload = _payload(event, ev.PAYLOADS[EventType(kind)])
-    settle(event, lambda: reporting.report(deps, tenant=tenant, job_id=event["subject"], event_type=kind,
-                                                   event_id=event["id"], payload=payload))
+    settle(
+        event,
+        lambda: reporting.report(
+            deps, tenant=tenant, job_id=event["subject"], event_type=kind, event_id=event["id"], payload=payload
+        ),
+    )
 
 
 def cleanup(deps: Deps, event: CloudEvent) -> None:
@@ -151,8 +159,10 @@ def dead_letter(_: object, event: CloudEvent) -> None:
 
 def record_dead_letter(event: CloudEvent) -> None:
     attrs = {k: v for k, v in event.get_attributes().items() if k != "data"}
-    log.error("dead letter: event could not be delivered", extra={"event_id": event["id"], "attributes": attrs,
-                                                                 "data": event.get_data()})
+    log.error(
+        "dead letter: event could not be delivered",
+        extra={"event_id": event["id"], "attributes": attrs, "data": event.get_data()},
+    )
 
 
 def _expect(event: CloudEvent, kind: EventType) -> None:
@@ -166,6 +176,7 @@ D = TypeVar("D")
 
 def _counted(function: str, handler: Callable[[D, CloudEvent], None]) -> Callable[[D, CloudEvent], None]:
     """`handler`, counting every event it handles by outcome (trainyard_events_handled_total)."""
+
     def run(deps: D, event: CloudEvent) -> None:
         kind = event["type"] if event["type"] in _KNOWN_TYPES else "other"  # bounded label values
         outcome = "retry"
@@ -178,13 +189,22 @@ def _counted(function: str, handler: Callable[[D, CloudEvent], None]) -> Callabl
             raise
         finally:
             metrics.EVENTS.labels(function, kind, outcome).inc()
+
     return run
 
 
 # The dead-letter sink needs no dependencies: its Service has no settings, secret or AWS role.
 DEAD_LETTER: Callable[[object, CloudEvent], None] = _counted("dead_letter", dead_letter)
 HANDLERS: dict[str, Callable[[Deps, CloudEvent], None]] = {
-    **{name: _counted(name, handler) for name, handler in {
-        "create": create, "launch": launch, "report": report, "cleanup": cleanup, "sweep": sweep}.items()},
+    **{
+        name: _counted(name, handler)
+        for name, handler in {
+            "create": create,
+            "launch": launch,
+            "report": report,
+            "cleanup": cleanup,
+            "sweep": sweep,
+        }.items()
+    },
     "dead_letter": DEAD_LETTER,
 }

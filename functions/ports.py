@@ -43,8 +43,9 @@ class ProjectStore(Protocol):
 
 
 class TaskStore(Protocol):
-    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
-                    audit: AuditRecord | None = None) -> None:
+    def create_task(
+        self, task: Task, first_job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None
+    ) -> None:
         """Task and its first attempt (and its summary), atomically. Conflict if either exists."""
 
     def get_task(self, tenant: str, task_id: str) -> Task: ...
@@ -52,8 +53,9 @@ class TaskStore(Protocol):
     def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
         """Oldest first."""
 
-    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
-                  limit: int = 50) -> tuple[list[Task], str | None]:
+    def task_page(
+        self, tenant: str, project_id: str, *, after: str | None = None, limit: int = 50
+    ) -> tuple[list[Task], str | None]:
         """One page of a project's tasks, oldest first (one index query), and the cursor of
         the next page (None at the end). `after` is a cursor this method returned."""
 
@@ -72,16 +74,25 @@ class JobStore(Protocol):
     def create_job(self, job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None) -> None:
         """A new attempt; it now speaks for its task's summary. Conflict if it exists."""
 
-    def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
-                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
+    def save_job(
+        self,
+        job: Job,
+        *,
+        expected_version: int,
+        dedup: str | None = None,
+        epoch: Epoch | None = None,
+        checkpoint: Checkpoint | None = None,
+        summary: TaskSummary | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
         version + 1. The optional epoch/checkpoint record and task summary are written in
         the same atomic write. Conflict on a version mismatch, AlreadyProcessed on a seen
         dedup key."""
 
-    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
-                   audit: AuditRecord | None = None) -> Job:
+    def launch_job(
+        self, job: Job, *, expected_version: int, policy: PoolPolicy, audit: AuditRecord | None = None
+    ) -> Job:
         """Save a QUEUED->LAUNCHING job and reserve its capacity atomically.
         CapacityExhausted if the pool budget or the tenant cap would be exceeded."""
 
@@ -150,18 +161,19 @@ class ApprovalStore(Protocol):
     def get_approval(self, tenant: str, approval_id: str) -> Approval:
         """NotFound if missing or another tenant's."""
 
-    def save_approval(self, approval: Approval, *, expected_version: int,
-                      audit: AuditRecord | None = None) -> Approval:
+    def save_approval(self, approval: Approval, *, expected_version: int, audit: AuditRecord | None = None) -> Approval:
         """Write if the stored version is `expected_version`; returns it with version + 1.
         Conflict on a version mismatch; NotFound if missing or another tenant's."""
 
-    def approvals_in_state(self, tenant: str, state: ApprovalState, *,
-                           expiring_after: datetime | None = None) -> list[Approval]:
+    def approvals_in_state(
+        self, tenant: str, state: ApprovalState, *, expiring_after: datetime | None = None
+    ) -> list[Approval]:
         """The tenant's grants recorded in `state` (optionally only those expiring after
         the moment), by expiry."""
 
-    def approvals_for_dataset(self, tenant: str, dataset: str, *,
-                              expiring_after: datetime | None = None) -> list[Approval]:
+    def approvals_for_dataset(
+        self, tenant: str, dataset: str, *, expiring_after: datetime | None = None
+    ) -> list[Approval]:
         """The tenant's grants naming `dataset`, by expiry."""
 
     def approvals_for_grantee(self, tenant: str, grantee: str) -> list[Approval]:
@@ -183,8 +195,15 @@ class AuditStore(Protocol):
     def append(self, record: AuditRecord) -> None:
         """Conflict if a record with this id and time exists (it is never overwritten)."""
 
-    def audit_records(self, tenant: str, *, actor: str | None = None, resource: str | None = None,
-                      since: datetime | None = None, limit: int = 100) -> list[AuditRecord]:
+    def audit_records(
+        self,
+        tenant: str,
+        *,
+        actor: str | None = None,
+        resource: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
         """The tenant's records, newest first, optionally of one actor and/or one resource."""
 
 

@@ -19,10 +19,16 @@ from sdk.contracts.errors import TemporaryError
 
 def to_cloudevent(event: OutEvent) -> CloudEvent:
     """`event` as a CloudEvent 1.0 (JSON data), the one way the platform builds an envelope."""
-    attributes = {"id": event.id or uuid.uuid4().hex, "type": event.type, "source": event.source,
-                  "subject": event.subject, "datacontenttype": "application/json",
-                  # a new span of the trace being handled (or a new trace): see sdk.contracts.tracing
-                  tracing.EXTENSION: tracing.child(tracing.current()), **event.extensions}
+    attributes = {
+        "id": event.id or uuid.uuid4().hex,
+        "type": event.type,
+        "source": event.source,
+        "subject": event.subject,
+        "datacontenttype": "application/json",
+        # a new span of the trace being handled (or a new trace): see sdk.contracts.tracing
+        tracing.EXTENSION: tracing.child(tracing.current()),
+        **event.extensions,
+    }
     return CloudEvent(attributes, event.data)
 
 
@@ -38,8 +44,13 @@ def signed(event: OutEvent, key: bytes | None) -> OutEvent:
     fixed = dataclasses.replace(event, id=event.id or uuid.uuid4().hex)
     if key is None:
         return fixed
-    attributes = {"id": fixed.id, "type": fixed.type, "source": fixed.source, "subject": fixed.subject,
-                  eventauth.TENANT_EXTENSION: fixed.extensions.get(eventauth.TENANT_EXTENSION)}
+    attributes = {
+        "id": fixed.id,
+        "type": fixed.type,
+        "source": fixed.source,
+        "subject": fixed.subject,
+        eventauth.TENANT_EXTENSION: fixed.extensions.get(eventauth.TENANT_EXTENSION),
+    }
     signature = eventauth.signature(key, attributes, fixed.data)
     return dataclasses.replace(fixed, extensions={**fixed.extensions, eventauth.SIGNATURE_EXTENSION: signature})
 

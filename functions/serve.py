@@ -30,8 +30,7 @@ class LazyApi:
         if self._app is None:
             # the web UI's "try it" calls the predictor here (an entry-point variable, like PORT)
             predictor_url = os.environ.get("TRAINYARD_PREDICTOR_URL") or None
-            self._app = create_app(bootstrap.deps("api"),
-                                   ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
+            self._app = create_app(bootstrap.deps("api"), ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
         await self._app(scope, receive, send)
 
 
@@ -50,8 +49,15 @@ def main() -> None:
     target = os.environ["FUNCTION_TARGET"]
     # log_config=None: uvicorn's own (coloured, plain-text) handlers stay off; its records reach
     # the root logger's JSON handler like every other line.
-    uvicorn.run(app_for(target), host="0.0.0.0", port=int(os.environ.get("PORT", "8080")),
-                log_level="warning", access_log=False, lifespan="off", log_config=None)  # all interfaces: in a pod
+    uvicorn.run(
+        app_for(target),
+        host="0.0.0.0",
+        port=int(os.environ.get("PORT", "8080")),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        log_config=None,
+    )  # all interfaces: in a pod
 
 
 if __name__ == "__main__":

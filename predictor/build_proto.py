@@ -69,8 +69,15 @@ def _protoc(files: list[Path], out: Path) -> None:
     include = Path(protoc.__file__).parent / "_proto"  # google/protobuf/*.proto
     plugins = _mypy_plugins()
     stubs = [*plugins, f"--mypy_out={out}", f"--mypy_grpc_out={out}"] if plugins else [f"--pyi_out={out}"]
-    args = ["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out}",
-            f"--grpc_python_out={out}", *stubs, *(str(f.relative_to(PROTO_ROOT)) for f in files)]
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{include}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        *stubs,
+        *(str(f.relative_to(PROTO_ROOT)) for f in files),
+    ]
     if protoc.main(args) != 0:
         raise SystemExit(f"protoc failed: {' '.join(args)}")
 

@@ -250,8 +250,7 @@ class Client:
         self._sleep = sleep if sleep is not None else time.sleep
 
     @classmethod
-    def from_env(cls, base_url: str, token: str, *, environ: Mapping[str, str] | None = None,
-                 **options: Any) -> Client:
+    def from_env(cls, base_url: str, token: str, *, environ: Mapping[str, str] | None = None, **options: Any) -> Client:
         """A client whose mutual-TLS files come from TRAINYARD_TLS_CERT, TRAINYARD_TLS_KEY and
         TRAINYARD_TLS_CA (none set: no client certificate, httpx's usual verification).
         `options` go to the constructor.
@@ -305,7 +304,7 @@ class Client:
     def update_task(self, task_id: str, patch: TaskPatch) -> TaskView:
         """Change a task's name, description, tags, retention, or priority while queued::
 
-            c.update_task(task_id, TaskPatch(tags=["baseline"], retention=RetentionPolicy(keep_latest=2)))
+        c.update_task(task_id, TaskPatch(tags=["baseline"], retention=RetentionPolicy(keep_latest=2)))
         """
         return self._one(TaskView, "PATCH", f"/v1/tasks/{task_id}", body=patch)
 
@@ -313,8 +312,9 @@ class Client:
         """Archive (or with archived=False restore) a finished task: it leaves the default comparison."""
         return self._one(TaskView, "POST", f"/v1/tasks/{task_id}/{'archive' if archived else 'unarchive'}")
 
-    def rerun_task(self, task_id: str, *, hyperparameters: dict[str, Scalar] | None = None,
-                   name: str | None = None) -> TaskCreated:
+    def rerun_task(
+        self, task_id: str, *, hyperparameters: dict[str, Scalar] | None = None, name: str | None = None
+    ) -> TaskCreated:
         """Run a task again with the same image/command, data and limits, optionally overriding
         some hyperparameters; the new task records which one it re-runs::
 
@@ -344,8 +344,9 @@ class Client:
     def checkpoints(self, job_id: str) -> list[CheckpointView]:
         return self._items(CheckpointView, f"/v1/jobs/{job_id}/checkpoints")
 
-    def download_checkpoint(self, job_id: str, dest_dir: Path, *, epoch: int | None = None,
-                            progress: http.Progress | None = None) -> Path:
+    def download_checkpoint(
+        self, job_id: str, dest_dir: Path, *, epoch: int | None = None, progress: http.Progress | None = None
+    ) -> Path:
         """Download a checkpoint of the job (the latest by default) into `dest_dir`, checked
         against the sha256 the trainer reported; return the file's path.
 
@@ -363,8 +364,10 @@ class Client:
                 digest = hashlib.file_digest(f, "sha256").hexdigest()
             if digest != grant.sha256:
                 dest.unlink()
-                raise PermanentError(f"checkpoint {grant.key}: sha256 {digest} differs from the reported "
-                                     f"{grant.sha256}; the download was removed")
+                raise PermanentError(
+                    f"checkpoint {grant.key}: sha256 {digest} differs from the reported "
+                    f"{grant.sha256}; the download was removed"
+                )
         return dest
 
     def logs(self, job_id: str) -> str:
@@ -376,9 +379,12 @@ class Client:
         """Bytes [offset, offset + limit) of the job's whole log, and where the next page starts."""
         response = self._request("GET", f"/v1/jobs/{job_id}/logs", params={"offset": str(offset), "limit": str(limit)})
         following = response.headers.get("x-log-next-offset")
-        return LogPage(text=response.text, offset=int(response.headers.get("x-log-offset", offset)),
-                       size=int(response.headers.get("x-log-size", 0)),
-                       next_offset=int(following) if following else None)
+        return LogPage(
+            text=response.text,
+            offset=int(response.headers.get("x-log-offset", offset)),
+            size=int(response.headers.get("x-log-size", 0)),
+            next_offset=int(following) if following else None,
+        )
 
     def log_pages(self, job_id: str, *, limit: int = 1024 * 1024) -> Iterator[LogPage]:
         """The job's whole log, page by page, from its first byte.
@@ -466,14 +472,23 @@ class Client:
 
     # -- data grants and the audit trail ---------------------------------------------------
 
-    def request_approval(self, datasets: list[str], *, action: GrantActionName, purpose: str, days: int,
-                         project: str | None = None, principal: str | None = None) -> ApprovalView:
+    def request_approval(
+        self,
+        datasets: list[str],
+        *,
+        action: GrantActionName,
+        purpose: str,
+        days: int,
+        project: str | None = None,
+        principal: str | None = None,
+    ) -> ApprovalView:
         """Ask for a grant of `action` on `datasets` to a project or a principal, for `days`::
 
-            grant = client.request_approval(["reviews"], action="train", project="p-1", purpose="intents", days=30)
+        grant = client.request_approval(["reviews"], action="train", project="p-1", purpose="intents", days=30)
         """
-        body = grant_request_body(datasets, action=action, purpose=purpose, days=days, project=project,
-                                  principal=principal)
+        body = grant_request_body(
+            datasets, action=action, purpose=purpose, days=days, project=project, principal=principal
+        )
         return self._one(ApprovalView, "POST", "/v1/approvals", body=body)
 
     def approve(self, approval_id: str, *, reason: str = "") -> ApprovalView:
@@ -488,9 +503,15 @@ class Client:
         `tenant`: another tenant's grant (admins of the platform-admin tenant)."""
         return self._decide(approval_id, "revoke", reason=reason, tenant=tenant)
 
-    def list_approvals(self, *, state: GrantStateFilter | None = None, dataset: str | None = None,
-                       principal: str | None = None, project: str | None = None,
-                       tenant: str | None = None) -> list[ApprovalView]:
+    def list_approvals(
+        self,
+        *,
+        state: GrantStateFilter | None = None,
+        dataset: str | None = None,
+        principal: str | None = None,
+        project: str | None = None,
+        tenant: str | None = None,
+    ) -> list[ApprovalView]:
         params = query(state=state, dataset=dataset, principal=principal, project=project, tenant=tenant)
         return self._items(ApprovalView, "/v1/approvals", params=params)
 
@@ -498,8 +519,15 @@ class Client:
         """One grant with its full history."""
         return self._one(ApprovalView, "GET", f"/v1/approvals/{approval_id}", params=query(tenant=tenant))
 
-    def audit(self, *, resource: str | None = None, actor: str | None = None, since: datetime | None = None,
-              tenant: str | None = None, limit: int = 100) -> list[AuditRecordView]:
+    def audit(
+        self,
+        *,
+        resource: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        tenant: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecordView]:
         """Audit records, newest first: your tenant's if you are an admin, else your own actions'."""
         params = query(resource=resource, actor=actor, since=since, tenant=tenant, limit=limit)
         return self._items(AuditRecordView, "/v1/audit", params=params)
@@ -510,16 +538,29 @@ class Client:
 
     # -- wire ------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None,
-                 params: dict[str, str] | None = None) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: BaseModel | dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
         payload = body.model_dump(mode="json", exclude_unset=True) if isinstance(body, BaseModel) else body
         request = self._api.build_request(method, path, json=payload, params=params or None)
         # Only reads are retried: a POST whose response was lost might have been applied.
         retry = method == "GET"
         return http.send(self._api, request, backoff=self._backoff, sleep=self._sleep, retry=retry)
 
-    def _one(self, view: type[V], method: str, path: str, *, body: BaseModel | dict[str, Any] | None = None,
-             params: dict[str, str] | None = None) -> V:
+    def _one(
+        self,
+        view: type[V],
+        method: str,
+        path: str,
+        *,
+        body: BaseModel | dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> V:
         return view.model_validate(self._request(method, path, body=body, params=params).json())
 
     def _items(self, view: type[V], path: str, *, params: dict[str, str] | None = None) -> list[V]:

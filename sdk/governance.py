@@ -67,14 +67,20 @@ class AuditRecordView(_View):
     at: datetime
 
 
-def grant_request_body(datasets: list[str], *, action: GrantActionName, purpose: str, days: int,
-                       project: str | None, principal: str | None) -> dict[str, Any]:
+def grant_request_body(
+    datasets: list[str], *, action: GrantActionName, purpose: str, days: int, project: str | None, principal: str | None
+) -> dict[str, Any]:
     """The POST /v1/approvals body: the project whose datasets are meant, and with `principal`
     the one person it is for; a grant without a project is refused before any request."""
     problems = []
     if project is None:
-        problems.append(Problem(field="project", message="name the project whose datasets the grant is for "
-                                                         "(and a principal to grant it to one person only)"))
+        problems.append(
+            Problem(
+                field="project",
+                message="name the project whose datasets the grant is for "
+                "(and a principal to grant it to one person only)",
+            )
+        )
     if not datasets:
         problems.append(Problem(field="datasets", message="name at least one dataset"))
     if problems:

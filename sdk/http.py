@@ -213,8 +213,9 @@ def blob_client(*, transport: httpx.BaseTransport | None = None, uds: str | None
     endpoint is https.
     """
     if transport is None and uds:  # trust_env=False: a proxy from the environment would bypass the socket
-        return httpx.Client(transport=_ThroughSocket(httpx.HTTPTransport(uds=uds)), timeout=DEFAULT_TIMEOUT,
-                            trust_env=False)
+        return httpx.Client(
+            transport=_ThroughSocket(httpx.HTTPTransport(uds=uds)), timeout=DEFAULT_TIMEOUT, trust_env=False
+        )
     return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT)
 
 

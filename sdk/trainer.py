@@ -436,15 +436,18 @@ class Trainer:
     # -- wire ------------------------------------------------------------------------------
 
     def _report(self, kind: ev.EventType, payload: BaseModel) -> None:
-        event = CloudEvent({
-            "id": str(uuid.uuid4()),  # fixed across retries: the platform dedupes on it
-            "source": f"trainyard/sdk/{self.job_id}",
-            "type": str(kind),
-            "subject": self.job_id,
-            "time": self._clock().isoformat(),
-            "datacontenttype": "application/json",
-            tracing.EXTENSION: tracing.child(self.traceparent),
-        }, payload.model_dump(mode="json"))
+        event = CloudEvent(
+            {
+                "id": str(uuid.uuid4()),  # fixed across retries: the platform dedupes on it
+                "source": f"trainyard/sdk/{self.job_id}",
+                "type": str(kind),
+                "subject": self.job_id,
+                "time": self._clock().isoformat(),
+                "datacontenttype": "application/json",
+                tracing.EXTENSION: tracing.child(self.traceparent),
+            },
+            payload.model_dump(mode="json"),
+        )
         headers, body = to_structured(event)
         request = self._platform.build_request("POST", "/v1/events", content=body, headers=dict(headers))
         # AlreadyProcessed: an earlier try of this very event got through; its response was lost.

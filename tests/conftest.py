@@ -18,8 +18,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[None]:
     """Dummy credentials so boto3/PynamoDB never look for real ones."""
-    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1"}
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
     old = {k: os.environ.get(k) for k in keys}
     os.environ.update(keys)
     yield

@@ -22,12 +22,27 @@ class Store(ApprovalStore, AuditStore, JobStore, Protocol):
     pass
 
 
-def grant(approval_id: str, *, tenant: str = "acme", datasets: tuple[str, ...] = ("reviews",), days: float = 10,
-          grantee: str = "project:p-1", by: str = "ana") -> Approval:
-    return approvals.request(approval_id=approval_id, tenant=tenant, grantee=grantee, project="p-1",
-                             action=GrantAction.TRAIN,
-                             datasets=datasets, purpose="tests", requested_by=by, now=T0,
-                             expires_at=T0 + days * DAY)
+def grant(
+    approval_id: str,
+    *,
+    tenant: str = "acme",
+    datasets: tuple[str, ...] = ("reviews",),
+    days: float = 10,
+    grantee: str = "project:p-1",
+    by: str = "ana",
+) -> Approval:
+    return approvals.request(
+        approval_id=approval_id,
+        tenant=tenant,
+        grantee=grantee,
+        project="p-1",
+        action=GrantAction.TRAIN,
+        datasets=datasets,
+        purpose="tests",
+        requested_by=by,
+        now=T0,
+        expires_at=T0 + days * DAY,
+    )
 
 
 def approved(store: Store, a: Approval) -> Approval:
@@ -37,8 +52,15 @@ def approved(store: Store, a: Approval) -> Approval:
 
 def note(n: int, *, tenant: str = "acme", actor: str = "ana", resource: str = "job/j-1", **kw: Any) -> AuditRecord:
     who = Actor(sub=actor, tenant=tenant, request_id=f"r{n}")
-    return record(who, action="test", resource=resource, decision=Decision.ALLOWED, at=T0 + n * timedelta(minutes=1),
-                  audit_id=f"a{n}", **kw)
+    return record(
+        who,
+        action="test",
+        resource=resource,
+        decision=Decision.ALLOWED,
+        at=T0 + n * timedelta(minutes=1),
+        audit_id=f"a{n}",
+        **kw,
+    )
 
 
 def ids(found: list[Approval]) -> list[str]:
@@ -62,8 +84,9 @@ class GovernanceStoreContract:
         a = grant("a-1")
         request_note = note(1, resource="approval/a-1")
         store.create_approval(a, audit=request_note)
-        saved = store.save_approval(approvals.approve(a, actor="boss", now=T0), expected_version=0,
-                                    audit=note(2, resource="approval/a-1"))
+        saved = store.save_approval(
+            approvals.approve(a, actor="boss", now=T0), expected_version=0, audit=note(2, resource="approval/a-1")
+        )
         assert saved.version == 1 and store.get_approval("acme", "a-1") == saved
         stale = approvals.deny(a, actor="boss", now=T0)
         with pytest.raises(Conflict):

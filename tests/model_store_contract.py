@@ -14,10 +14,22 @@ from tests.support.builders import T0
 
 
 def model(model_id: str = "m-1", tenant: str = "acme", minutes: int = 0, **kw: Any) -> PublishedModel:
-    base: dict[str, Any] = dict(model_id=model_id, tenant=tenant, name="n", kind="intent", labels=("a", "b"),
-                                project_id="p", task_id="t", job_id="t.1", epoch=2, metrics={"acc": 0.9},
-                                archive_key="k", sha256="0" * 64, size_bytes=10,
-                                created_at=T0 + timedelta(minutes=minutes))
+    base: dict[str, Any] = dict(
+        model_id=model_id,
+        tenant=tenant,
+        name="n",
+        kind="intent",
+        labels=("a", "b"),
+        project_id="p",
+        task_id="t",
+        job_id="t.1",
+        epoch=2,
+        metrics={"acc": 0.9},
+        archive_key="k",
+        sha256="0" * 64,
+        size_bytes=10,
+        created_at=T0 + timedelta(minutes=minutes),
+    )
     base.update(kw)
     return PublishedModel(**base)
 

@@ -42,20 +42,50 @@ def at(seconds: float) -> datetime:
 
 
 def project(pid: str, *, tenant: str = "acme", created: float = 0) -> Project:
-    return Project(project_id=pid, tenant=tenant, name=pid, purpose="tests", created_at=at(created),
-                   expires_at=at(created + 86_400))
+    return Project(
+        project_id=pid,
+        tenant=tenant,
+        name=pid,
+        purpose="tests",
+        created_at=at(created),
+        expires_at=at(created + 86_400),
+    )
 
 
 def task(tid: str, *, pid: str = "p1", tenant: str = "acme", created: float = 0) -> Task:
-    return Task(task_id=tid, project_id=pid, tenant=tenant, created_at=at(created),
-                spec=TaskSpec(name=tid, command=["python", "train.py"]))
+    return Task(
+        task_id=tid,
+        project_id=pid,
+        tenant=tenant,
+        created_at=at(created),
+        spec=TaskSpec(name=tid, command=["python", "train.py"]),
+    )
 
 
-def job(jid: str, *, tid: str = "t1", tenant: str = "acme", attempt: int = 1, pool: str = "gpu",
-        priority: int = 0, created: float = 0, cpu: float = 1.0) -> Job:
-    return Job(job_id=jid, task_id=tid, project_id="p1", tenant=tenant, attempt=attempt, pool=pool,
-               priority=priority, resources=Resources(cpu=cpu, memory_mb=1024), created_at=at(created),
-               limits=Limits(launch_s=60, epoch_s=600, ttl_s=3600), retry=RetryPolicy())
+def job(
+    jid: str,
+    *,
+    tid: str = "t1",
+    tenant: str = "acme",
+    attempt: int = 1,
+    pool: str = "gpu",
+    priority: int = 0,
+    created: float = 0,
+    cpu: float = 1.0,
+) -> Job:
+    return Job(
+        job_id=jid,
+        task_id=tid,
+        project_id="p1",
+        tenant=tenant,
+        attempt=attempt,
+        pool=pool,
+        priority=priority,
+        resources=Resources(cpu=cpu, memory_mb=1024),
+        created_at=at(created),
+        limits=Limits(launch_s=60, epoch_s=600, ttl_s=3600),
+        retry=RetryPolicy(),
+    )
 
 
 def epoch(jid: str, n: int, *, loss: float, tenant: str = "acme") -> Epoch:
@@ -74,8 +104,9 @@ def launched(store: Store, j: Job, *, now: float = 10, policy: PoolPolicy = POLI
 
 def finished_and_cleaned(store: Store, j: Job, *, now: float = 100) -> Job:
     """Launched `j` -> FAILED (save_job) -> cleaned; returns the cleaned, unsaved job."""
-    failed = store.save_job(lifecycle.fail(j, at(now), reason="boom", kind=FailureKind.TRAINER),
-                            expected_version=j.version)
+    failed = store.save_job(
+        lifecycle.fail(j, at(now), reason="boom", kind=FailureKind.TRAINER), expected_version=j.version
+    )
     return lifecycle.mark_cleaned(failed, log_key=None)
 
 
@@ -123,8 +154,9 @@ class StoreContract:
     def test_update_task_is_versioned_and_tenant_scoped(self, store: Store) -> None:
         store.create_task(task("t1"), job("t1.1"))
         first = store.get_task("acme", "t1")
-        saved = store.update_task(first.model_copy(update={"description": "d", "archived": True}),
-                                  expected_version=first.version)
+        saved = store.update_task(
+            first.model_copy(update={"description": "d", "archived": True}), expected_version=first.version
+        )
         assert saved.version == first.version + 1
         again = store.get_task("acme", "t1")
         assert (again.description, again.archived, again.version) == ("d", True, saved.version)
@@ -203,8 +235,9 @@ class StoreContract:
 
     def test_records_are_written_with_the_job(self, store: Store) -> None:
         (j,) = queued(store, job("j1"))
-        ckpt = Checkpoint(job_id="j1", tenant="acme", epoch=2, key="acme/j1/2.pt", metrics={"acc": 0.9},
-                          reported_at=at(2))
+        ckpt = Checkpoint(
+            job_id="j1", tenant="acme", epoch=2, key="acme/j1/2.pt", metrics={"acc": 0.9}, reported_at=at(2)
+        )
         j = store.save_job(j, expected_version=0, epoch=epoch("j1", 2, loss=0.2))
         j = store.save_job(j, expected_version=1, epoch=epoch("j1", 1, loss=0.4), checkpoint=ckpt)
         with pytest.raises(Conflict):
@@ -216,8 +249,14 @@ class StoreContract:
     # indexes
 
     def test_queue_is_priority_then_creation_and_only_queued(self, store: Store) -> None:
-        queued(store, job("late", created=3), job("early", created=1), job("urgent", priority=9, created=5),
-               job("other-pool", pool="cpu"), job("cancelled", created=0))
+        queued(
+            store,
+            job("late", created=3),
+            job("early", created=1),
+            job("urgent", priority=9, created=5),
+            job("other-pool", pool="cpu"),
+            job("cancelled", created=0),
+        )
         cancelled = store.get_job("acme", "cancelled")
         store.save_job(lifecycle.cancel(cancelled, at(6)), expected_version=0)
         assert [j.job_id for j in store.queued_jobs("gpu", tenant="acme")] == ["urgent", "early", "late"]
@@ -234,8 +273,7 @@ class StoreContract:
         a = launched(store, a, now=0)  # launch deadline 60
         launched(store, b, now=30)  # launch deadline 90
         c = launched(store, c, now=0)
-        store.save_job(lifecycle.fail(c, at(1), reason="x", kind=FailureKind.TRAINER),
-                       expected_version=c.version)
+        store.save_job(lifecycle.fail(c, at(1), reason="x", kind=FailureKind.TRAINER), expected_version=c.version)
         assert [j.job_id for j in store.due_jobs("gpu", at(59))] == []
         assert [j.job_id for j in store.due_jobs("gpu", at(60))] == ["a"]
         assert [j.job_id for j in store.due_jobs("gpu", at(120))] == ["a", "b"]
@@ -346,12 +384,12 @@ class StoreContract:
 
     def test_report_marks_keep_the_latest_acceptance_and_any_outcome(self, store: Store) -> None:
         store.note_report("acme", "a", at=at(5), outcome=False)
-        assert store.report_marks(["a", "b"]) == {
-            "a": ReportMark(job_id="a", tenant="acme", accepted_at=at(5))}
+        assert store.report_marks(["a", "b"]) == {"a": ReportMark(job_id="a", tenant="acme", accepted_at=at(5))}
         store.note_report("acme", "a", at=at(7), outcome=True)
         store.note_report("acme", "a", at=at(9), outcome=False)  # e.g. logs after the outcome
-        assert store.report_marks(["a"])["a"] == ReportMark(job_id="a", tenant="acme", accepted_at=at(9),
-                                                            outcome_at=at(7))
+        assert store.report_marks(["a"])["a"] == ReportMark(
+            job_id="a", tenant="acme", accepted_at=at(9), outcome_at=at(7)
+        )
         assert store.report_marks([]) == {}
 
     def test_each_tenant_has_its_own_queue_and_counts(self, store: Store) -> None:
@@ -362,8 +400,10 @@ class StoreContract:
         a1 = launched(store, a1)
         store.save_job(lifecycle.cancel(b1, at(3)), expected_version=b1.version)
         one = Capacity(slots=1, cpu_milli=1000, memory_mb=1024)
-        assert store.pool_tenants("gpu") == {"acme": TenantShare(used=one, running=1, queued=1),
-                                             "globex": TenantShare(queued=0)}
+        assert store.pool_tenants("gpu") == {
+            "acme": TenantShare(used=one, running=1, queued=1),
+            "globex": TenantShare(queued=0),
+        }
         cleaned = finished_and_cleaned(store, a1)
         store.release_job(cleaned, expected_version=cleaned.version)
         assert store.pool_tenants("gpu")["acme"] == TenantShare(queued=1)

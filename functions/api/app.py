@@ -30,9 +30,11 @@ def request_id(given: str | None) -> str:
 def create_app(deps: Deps, *, ui: UiOptions | None = None) -> FastAPI:
     """The API, and the web UI at /ui/ (which calls this same API in-process, with the
     signed-in person's token, through the public routes only)."""
-    app = FastAPI(title="trainyard", version="0.1.0",
-                  description="Training & experimentation platform: projects, tasks, jobs, data, grants, audit, "
-                              "events.")
+    app = FastAPI(
+        title="trainyard",
+        version="0.1.0",
+        description="Training & experimentation platform: projects, tasks, jobs, data, grants, audit, events.",
+    )
     app.state.deps = deps
     errors.install(app)
     for router in (projects.router, jobs.router, models.router, ingress.router, approvals.router, audit.router):
@@ -52,9 +54,16 @@ def create_app(deps: Deps, *, ui: UiOptions | None = None) -> FastAPI:
         started = time.perf_counter()
         response = await call_next(request)
         response.headers["x-request-id"] = rid
-        log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path,
-                                   "status": response.status_code,
-                                   "ms": round((time.perf_counter() - started) * 1000, 1)})
+        log.info(
+            "request",
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         return response
 
     return app

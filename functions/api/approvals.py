@@ -18,8 +18,9 @@ from functions.domain.approvals import Approval, GrantAction, GrantFilter, proje
 from sdk.contracts.specs import DatasetName
 
 router = APIRouter(prefix="/v1", tags=["approvals"])
-TenantParam = Annotated[str | None, Query(min_length=1, max_length=64,
-                                          description="another tenant (admins of the platform-admin tenant)")]
+TenantParam = Annotated[
+    str | None, Query(min_length=1, max_length=64, description="another tenant (admins of the platform-admin tenant)")
+]
 
 
 class GrantRequest(BaseModel):
@@ -40,8 +41,9 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=2000)
-    tenant: str | None = Field(default=None, min_length=1, max_length=64,
-                               description="revoke another tenant's grant (platform admins)")
+    tenant: str | None = Field(
+        default=None, min_length=1, max_length=64, description="revoke another tenant's grant (platform admins)"
+    )
 
 
 def approval_view(a: Approval, now: datetime) -> dict[str, Any]:
@@ -55,45 +57,55 @@ def approval_view(a: Approval, now: datetime) -> dict[str, Any]:
 
 @router.post("/approvals", status_code=201)
 def request_grant(req: GrantRequest, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
-    grant = approvals.request(deps, actor, datasets=req.datasets, action=req.action, purpose=req.purpose,
-                              days=req.days, project_id=req.project, principal=req.principal)
+    grant = approvals.request(
+        deps,
+        actor,
+        datasets=req.datasets,
+        action=req.action,
+        purpose=req.purpose,
+        days=req.days,
+        project_id=req.project,
+        principal=req.principal,
+    )
     return approval_view(grant, deps.clock.now())
 
 
-def _decide(approval_id: str, verb: approvals.Verb, req: DecisionRequest | None, actor: Authorized,
-            deps: DepsDep) -> dict[str, Any]:
+def _decide(
+    approval_id: str, verb: approvals.Verb, req: DecisionRequest | None, actor: Authorized, deps: DepsDep
+) -> dict[str, Any]:
     body = req or DecisionRequest()
     grant = approvals.decide(deps, actor, approval_id, verb=verb, reason=body.reason, tenant=body.tenant)
     return approval_view(grant, deps.clock.now())
 
 
 @router.post("/approvals/{approval_id}/approve")
-def approve(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None
-            ) -> dict[str, Any]:
+def approve(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None) -> dict[str, Any]:
     """An approver or admin of the grant's tenant; never the person who asked."""
     return _decide(approval_id, "approve", req, actor, deps)
 
 
 @router.post("/approvals/{approval_id}/deny")
-def deny(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None
-         ) -> dict[str, Any]:
+def deny(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None) -> dict[str, Any]:
     return _decide(approval_id, "deny", req, actor, deps)
 
 
 @router.post("/approvals/{approval_id}/revoke")
-def revoke(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None
-           ) -> dict[str, Any]:
+def revoke(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None) -> dict[str, Any]:
     """Running jobs that depend on the grant are cancelled at the next sweep; no new
     dataset URL is issued under it from now on."""
     return _decide(approval_id, "revoke", req, actor, deps)
 
 
 @router.get("/approvals")
-def list_grants(actor: Authorized, deps: DepsDep, state: GrantFilter | None = None,
-                dataset: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-                principal: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-                project: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-                tenant: TenantParam = None) -> dict[str, Any]:
+def list_grants(
+    actor: Authorized,
+    deps: DepsDep,
+    state: GrantFilter | None = None,
+    dataset: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    principal: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    project: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    tenant: TenantParam = None,
+) -> dict[str, Any]:
     """Approvers and admins see the tenant's grants; others the grants they asked for or
     that name them. `principal` filters by grantee (`project=P` means `project:P`)."""
     grantee = principal if principal is not None else (project_grantee(project) if project else None)

@@ -33,8 +33,13 @@ from sdk.contracts.errors import Forbidden, NotFound, Unauthenticated
 log = logging.getLogger("trainyard.auth")
 _bearer = HTTPBearer(auto_error=False)
 # A refusal names the resource the path points at (the first of these path parameters).
-_RESOURCE_PARAMS = {"approval_id": "approval", "job_id": "job", "task_id": "task", "model_id": "model",
-                    "project_id": "project"}
+_RESOURCE_PARAMS = {
+    "approval_id": "approval",
+    "job_id": "job",
+    "task_id": "task",
+    "model_id": "model",
+    "project_id": "project",
+}
 
 
 def deps_of(request: Request) -> Deps:
@@ -47,8 +52,7 @@ def request_id_of(request: Request) -> str | None:
     return rid if isinstance(rid, str) else None  # set by the app's middleware, bounded there
 
 
-def claims(request: Request,
-           cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Claims:
+def claims(request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Claims:
     if cred is None or cred.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token")
     deps = deps_of(request)
@@ -56,12 +60,12 @@ def claims(request: Request,
         return deps.config.token_verifier().verify(cred.credentials)
     except TokenExpired as exc:  # genuine claims: the refusal goes on their tenant's record
         actor = actor_of(exc.claims, request_id=request_id_of(request))
-        audit.record_refusal(deps, actor, action=_action_of(request), resource=_resource_of(request),
-                             reason=str(exc))
+        audit.record_refusal(deps, actor, action=_action_of(request), resource=_resource_of(request), reason=str(exc))
         raise
     except Unauthenticated as exc:
-        log.warning("token refused", extra={"reason": str(exc), "path": request.url.path,
-                                            "request_id": request_id_of(request)})
+        log.warning(
+            "token refused", extra={"reason": str(exc), "path": request.url.path, "request_id": request_id_of(request)}
+        )
         raise
 
 
@@ -100,8 +104,13 @@ def _require_live_job(deps: Deps, actor: Actor, job_id: str, *, action: str) -> 
         audit.record_refusal(deps, actor, action=action, resource=f"job/{job_id}", reason=str(exc))
         raise
     if job.state.is_terminal:
-        raise audit.denied(deps, actor, action=action, resource=f"job/{job_id}",
-                           reason=f"job {job_id} is {job.state.value}: its token stopped working when it ended")
+        raise audit.denied(
+            deps,
+            actor,
+            action=action,
+            resource=f"job/{job_id}",
+            reason=f"job {job_id} is {job.state.value}: its token stopped working when it ended",
+        )
 
 
 def _template_of(request: Request) -> str:

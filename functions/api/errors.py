@@ -60,8 +60,11 @@ def body(code: str, message: str, problems: list[dict[str, str]] | None = None) 
 def _to_response(exc: errors.TrainyardError) -> JSONResponse:
     for kind, status, code in STATUS:
         if isinstance(exc, kind):
-            problems = [{"field": p.field, "message": p.message} for p in exc.problems] \
-                if isinstance(exc, errors.ValidationError) else None
+            problems = (
+                [{"field": p.field, "message": p.message} for p in exc.problems]
+                if isinstance(exc, errors.ValidationError)
+                else None
+            )
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             if isinstance(exc, errors.TemporaryError):
                 headers = {"Retry-After": str(max(1, round(exc.delay_s)))}

@@ -69,15 +69,23 @@ def _checked(event: Any, caller: Claims) -> OutEvent:
     try:
         payload = model.model_validate(data if data is not None else {})
     except PydanticValidationError as exc:
-        raise ValidationError([Problem("data." + ".".join(str(p) for p in e["loc"]), e["msg"])
-                               for e in exc.errors()]) from exc
+        raise ValidationError(
+            [Problem("data." + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        ) from exc
     if isinstance(payload, ev.TaskRequested):
         _valid_task(payload.task)
-    return OutEvent(type=kind, source=event["source"], subject=event.get("subject") or "",
-                    data=payload.model_dump(mode="json"), id=event["id"],
-                    extensions={TENANT_EXTENSION: caller.tenant,
-                                # the trainer's trace continues (an invalid value starts a new one)
-                                tracing.EXTENSION: tracing.child(event.get(tracing.EXTENSION))})
+    return OutEvent(
+        type=kind,
+        source=event["source"],
+        subject=event.get("subject") or "",
+        data=payload.model_dump(mode="json"),
+        id=event["id"],
+        extensions={
+            TENANT_EXTENSION: caller.tenant,
+            # the trainer's trace continues (an invalid value starts a new one)
+            tracing.EXTENSION: tracing.child(event.get(tracing.EXTENSION)),
+        },
+    )
 
 
 def _valid_task(task: dict[str, object]) -> None:
@@ -85,8 +93,9 @@ def _valid_task(task: dict[str, object]) -> None:
     try:
         TaskSpec.model_validate(task)
     except PydanticValidationError as exc:
-        raise ValidationError([Problem("data.task." + ".".join(str(p) for p in e["loc"]), e["msg"])
-                               for e in exc.errors()]) from exc
+        raise ValidationError(
+            [Problem("data.task." + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        ) from exc
 
 
 def _require_live_job(deps: Deps, caller: Claims) -> None:

@@ -48,8 +48,9 @@ class RerunRequest(BaseModel):
 @router.post("/tasks/{task_id}/rerun", status_code=201)
 def rerun_task(task_id: str, req: RerunRequest, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
     """A new task with the same runnable spec (optionally some hyperparameters overridden)."""
-    task, job = tasks.rerun(deps, tenant=actor.tenant, task_id=task_id, actor=actor,
-                            hyperparameters=req.hyperparameters, name=req.name)
+    task, job = tasks.rerun(
+        deps, tenant=actor.tenant, task_id=task_id, actor=actor, hyperparameters=req.hyperparameters, name=req.name
+    )
     return {"task": task_view(task), "job": job_view(job)}
 
 
@@ -90,18 +91,25 @@ def checkpoints(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/checkpoints/download")
-def checkpoint_download(job_id: str, actor: Authorized, deps: DepsDep,
-                        epoch: Annotated[int | None, Query(ge=0, description="default: the latest")] = None
-                        ) -> dict[str, object]:
+def checkpoint_download(
+    job_id: str,
+    actor: Authorized,
+    deps: DepsDep,
+    epoch: Annotated[int | None, Query(ge=0, description="default: the latest")] = None,
+) -> dict[str, object]:
     """A short-lived pre-signed GET of a checkpoint of the job (its sha256 to check it against)."""
     return access.checkpoint_url(deps, actor, job_id=job_id, epoch=epoch)
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep,
-         offset: Annotated[int | None, Query(ge=0, description="first byte; default: the last `limit` bytes")] = None,
-         limit: Annotated[int, Query(ge=1, le=reads.MAX_LOG_PAGE, description="bytes in the page")]
-         = reads.DEFAULT_LOG_PAGE) -> PlainTextResponse:
+def logs(
+    job_id: str,
+    caller: User,
+    actor: Authorized,
+    deps: DepsDep,
+    offset: Annotated[int | None, Query(ge=0, description="first byte; default: the last `limit` bytes")] = None,
+    limit: Annotated[int, Query(ge=1, le=reads.MAX_LOG_PAGE, description="bytes in the page")] = reads.DEFAULT_LOG_PAGE,
+) -> PlainTextResponse:
     """A page of the job's whole log (kept in full in the logs bucket at cleanup).
 
     The headers say where the page lies: X-Log-Offset, X-Log-Size (the whole log's bytes)
@@ -112,9 +120,11 @@ def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep,
     page = reads.job_log_page(deps, tenant=caller.tenant, job_id=job_id, actor=actor, offset=offset, limit=limit)
     text = page.data.decode("utf-8", errors="replace")
     if offset is None and page.offset > 0:
-        text = (f"[trainyard: the log has {page.size} bytes; this is the last {len(page.data)}. The rest: "
-                f"GET /v1/jobs/{job_id}/logs?offset=0&limit={limit} and on, or `trainyard jobs logs "
-                f"{job_id} --all`]\n") + text
+        text = (
+            f"[trainyard: the log has {page.size} bytes; this is the last {len(page.data)}. The rest: "
+            f"GET /v1/jobs/{job_id}/logs?offset=0&limit={limit} and on, or `trainyard jobs logs "
+            f"{job_id} --all`]\n"
+        ) + text
     if page.reported:
         text += "\n--- logs attached to the failure report ---\n" + page.reported.decode("utf-8", errors="replace")
     headers = {"X-Log-Offset": str(page.offset), "X-Log-Size": str(page.size)}
@@ -124,12 +134,12 @@ def logs(job_id: str, caller: User, actor: Authorized, deps: DepsDep,
 
 
 @router.get("/jobs/{job_id}/datasets/{name}", tags=["trainer"])
-def trainer_dataset(job_id: str, name: str, caller: TrainerCaller, actor: Authorized,
-                    deps: DepsDep) -> dict[str, object]:
+def trainer_dataset(
+    job_id: str, name: str, caller: TrainerCaller, actor: Authorized, deps: DepsDep
+) -> dict[str, object]:
     """For the trainer: a short-lived pre-signed GET of a dataset its task asked for, while
     an active train grant covers it (checked and audited at each issue)."""
-    return access.trainer_dataset_url(deps, tenant=caller.tenant, job_id=job_id, name=name,
-                                      request_id=actor.request_id)
+    return access.trainer_dataset_url(deps, tenant=caller.tenant, job_id=job_id, name=name, request_id=actor.request_id)
 
 
 class ArtifactRequest(BaseModel):

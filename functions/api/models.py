@@ -41,8 +41,16 @@ def view(m: PublishedModel) -> dict[str, Any]:
 
 @router.post("/models", status_code=201)
 def publish(req: PublishRequest, actor: Authorized, deps: DepsDep, response: Response) -> dict[str, Any]:
-    model, created = models.publish(deps, tenant=actor.tenant, job_id=req.job_id, epoch=req.epoch,
-                                    metric=req.metric, mode=req.mode, name=req.name, actor=actor)
+    model, created = models.publish(
+        deps,
+        tenant=actor.tenant,
+        job_id=req.job_id,
+        epoch=req.epoch,
+        metric=req.metric,
+        mode=req.mode,
+        name=req.name,
+        actor=actor,
+    )
     if not created:
         response.status_code = 200
     return view(model)

@@ -55,13 +55,20 @@ def list_tasks(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 
 
 @router.get("/projects/{project_id}/comparison")
-def comparison(project_id: str, caller: User, deps: DepsDep, after: str | None = None,
-               limit: int = reads.PAGE, archived: bool = False) -> dict[str, Any]:
+def comparison(
+    project_id: str,
+    caller: User,
+    deps: DepsDep,
+    after: str | None = None,
+    limit: int = reads.PAGE,
+    archived: bool = False,
+) -> dict[str, Any]:
     """A page of tasks' best and last metrics side by side, and per-epoch series; archived
     tasks only with `?archived=true`. `next` is the `after` of the following page (null on
     the last)."""
-    return reads.comparison(deps, tenant=caller.tenant, project_id=project_id, after=after, limit=limit,
-                            include_archived=archived)
+    return reads.comparison(
+        deps, tenant=caller.tenant, project_id=project_id, after=after, limit=limit, include_archived=archived
+    )
 
 
 class DatasetRequest(BaseModel):
@@ -75,5 +82,6 @@ class DatasetRequest(BaseModel):
 def dataset_url(project_id: str, req: DatasetRequest, actor: Authorized, deps: DepsDep) -> dict[str, object]:
     """A pre-signed URL to PUT (upload) or GET (download) one of the project's datasets.
     A download needs an active read grant for the project or the caller; both are audited."""
-    return access.user_dataset_url(deps, tenant=actor.tenant, project_id=project_id, name=req.name, op=req.op,
-                                   actor=actor)
+    return access.user_dataset_url(
+        deps, tenant=actor.tenant, project_id=project_id, name=req.name, op=req.op, actor=actor
+    )

@@ -85,7 +85,7 @@ class InMemoryBlobStore:
         """(operation, key) of a URL this store signed and that has not expired; else Forbidden."""
         if not url.startswith(SCHEME) or "?" not in url:
             raise Forbidden(f"not a pre-signed URL of this store: {url!r}")
-        quoted_key, query = url[len(SCHEME):].split("?", 1)
+        quoted_key, query = url[len(SCHEME) :].split("?", 1)
         params = {name: values[-1] for name, values in parse_qs(query).items()}
         op, expires, sig = params.get("op", ""), params.get("expires", ""), params.get("sig", "")
         key = unquote(quoted_key)

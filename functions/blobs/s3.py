@@ -24,8 +24,19 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CreateBucketConfigurationTypeDef
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
-_TRANSIENT = frozenset({"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError",
-                        "ServiceUnavailable", "Throttling", "ThrottlingException", "503", "500"})
+_TRANSIENT = frozenset(
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        "Throttling",
+        "ThrottlingException",
+        "503",
+        "500",
+    }
+)
 _OURS_ALREADY = frozenset({"BucketAlreadyOwnedByYou"})
 
 
@@ -61,12 +72,14 @@ class S3BlobStore:
     def presign_get(self, key: str, *, expires_s: int) -> str:
         with _translated(key):
             return self._presigner.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s)
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
+            )
 
     def presign_put(self, key: str, *, expires_s: int) -> str:
         with _translated(key):
             return self._presigner.generate_presigned_url(
-                "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s)
+                "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
+            )
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it is missing (local mode; production buckets are provisioned)."""

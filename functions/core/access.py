@@ -32,8 +32,15 @@ def dataset_key(tenant: str, project_id: str, name: str) -> str:
     return blob_keys.dataset(tenant, project_id, name)
 
 
-def user_dataset_url(deps: Deps, *, tenant: str, project_id: str, name: str,
-                     op: Literal["upload", "download"], actor: Actor | None = None) -> dict[str, object]:
+def user_dataset_url(
+    deps: Deps,
+    *,
+    tenant: str,
+    project_id: str,
+    name: str,
+    op: Literal["upload", "download"],
+    actor: Actor | None = None,
+) -> dict[str, object]:
     who = actor or system(tenant, "api")
     project = deps.projects.get_project(tenant, project_id)
     projects.require_live(deps, project)
@@ -43,19 +50,39 @@ def user_dataset_url(deps: Deps, *, tenant: str, project_id: str, name: str,
     expires = deps.config.url_expiry_s
     if op == "upload":
         if actor is not None and not actor.has(*UPLOADERS):
-            raise audit.denied(deps, who, action="dataset.upload", resource=resource,
-                               reason="only a data scientist or an approver of the tenant uploads its data")
+            raise audit.denied(
+                deps,
+                who,
+                action="dataset.upload",
+                resource=resource,
+                reason="only a data scientist or an approver of the tenant uploads its data",
+            )
         audit.allowed(deps, who, action="dataset.upload", resource=resource)
-        return {"name": name, "method": "PUT", "url": deps.datasets.presign_put(key, expires_s=expires),
-                "expires_in": expires}
-    access = grants.require(deps, who, project_id=project_id, principal=who.sub if who.is_person else None,
-                            datasets=[name], action=GrantAction.READ, audit_action="dataset.download",
-                            resource=resource)
+        return {
+            "name": name,
+            "method": "PUT",
+            "url": deps.datasets.presign_put(key, expires_s=expires),
+            "expires_in": expires,
+        }
+    access = grants.require(
+        deps,
+        who,
+        project_id=project_id,
+        principal=who.sub if who.is_person else None,
+        datasets=[name],
+        action=GrantAction.READ,
+        audit_action="dataset.download",
+        resource=resource,
+    )
     if not deps.datasets.exists(key):
         raise Conflict(f"dataset {name!r} has not been uploaded yet")
     audit.allowed(deps, who, action="dataset.download", resource=resource, reason=f"grant {access.ids[0]}")
-    return {"name": name, "method": "GET", "url": deps.datasets.presign_get(key, expires_s=expires),
-            "expires_in": expires}
+    return {
+        "name": name,
+        "method": "GET",
+        "url": deps.datasets.presign_get(key, expires_s=expires),
+        "expires_in": expires,
+    }
 
 
 def _active_job(deps: Deps, tenant: str, job_id: str) -> Job:
@@ -65,8 +92,9 @@ def _active_job(deps: Deps, tenant: str, job_id: str) -> Job:
     return job
 
 
-def trainer_dataset_url(deps: Deps, *, tenant: str, job_id: str, name: str,
-                        request_id: str | None = None) -> dict[str, object]:
+def trainer_dataset_url(
+    deps: Deps, *, tenant: str, job_id: str, name: str, request_id: str | None = None
+) -> dict[str, object]:
     who = Actor(sub=f"job:{job_id}", tenant=tenant, roles=frozenset({Role.JOB}), request_id=request_id)
     job = _active_job(deps, tenant, job_id)
     task = deps.tasks.get_task(tenant, job.task_id)
@@ -75,15 +103,27 @@ def trainer_dataset_url(deps: Deps, *, tenant: str, job_id: str, name: str,
     project = deps.projects.get_project(tenant, job.project_id)
     projects.require_live(deps, project)
     resource = f"dataset/{job.project_id}/{name}"
-    access = grants.require(deps, who, project_id=job.project_id, principal=task.requested_by, datasets=[name],
-                            action=GrantAction.TRAIN, audit_action="dataset.train", resource=resource)
+    access = grants.require(
+        deps,
+        who,
+        project_id=job.project_id,
+        principal=task.requested_by,
+        datasets=[name],
+        action=GrantAction.TRAIN,
+        audit_action="dataset.train",
+        resource=resource,
+    )
     key = dataset_key(tenant, job.project_id, name)
     if not deps.datasets.exists(key):
         raise Conflict(f"dataset {name!r} has not been uploaded yet")
     audit.allowed(deps, who, action="dataset.train", resource=resource, reason=f"grant {access.ids[0]}")
     expires = deps.config.trainer_url_expiry_s  # short: a revoked grant stops data flowing within it
-    return {"name": name, "method": "GET", "url": deps.datasets.presign_get(key, expires_s=expires),
-            "expires_in": expires}
+    return {
+        "name": name,
+        "method": "GET",
+        "url": deps.datasets.presign_get(key, expires_s=expires),
+        "expires_in": expires,
+    }
 
 
 def trainer_artifact_url(deps: Deps, *, tenant: str, job_id: str, name: str) -> dict[str, object]:
@@ -93,8 +133,12 @@ def trainer_artifact_url(deps: Deps, *, tenant: str, job_id: str, name: str) -> 
         raise ValidationError([Problem("name", "must be a relative path without '.', '..' or empty parts")])
     key = artifact_prefix(job) + name
     expires = deps.config.trainer_url_expiry_s
-    return {"key": key, "method": "PUT", "url": deps.artifacts.presign_put(key, expires_s=expires),
-            "expires_in": expires}
+    return {
+        "key": key,
+        "method": "PUT",
+        "url": deps.artifacts.presign_put(key, expires_s=expires),
+        "expires_in": expires,
+    }
 
 
 def checkpoint_url(deps: Deps, who: Actor, *, job_id: str, epoch: int | None = None) -> dict[str, object]:
@@ -112,6 +156,13 @@ def checkpoint_url(deps: Deps, who: Actor, *, job_id: str, epoch: int | None = N
         raise NotFound("checkpoint", f"{job_id} epoch {checkpoint.epoch} (deleted by the task's retention policy)")
     audit.allowed(deps, who, action="checkpoint.download", resource=resource)
     expires = deps.config.url_expiry_s
-    return {"epoch": checkpoint.epoch, "key": checkpoint.key, "name": checkpoint.key.rsplit("/", 1)[-1],
-            "sha256": checkpoint.sha256, "size_bytes": checkpoint.size_bytes, "method": "GET",
-            "url": deps.artifacts.presign_get(checkpoint.key, expires_s=expires), "expires_in": expires}
+    return {
+        "epoch": checkpoint.epoch,
+        "key": checkpoint.key,
+        "name": checkpoint.key.rsplit("/", 1)[-1],
+        "sha256": checkpoint.sha256,
+        "size_bytes": checkpoint.size_bytes,
+        "method": "GET",
+        "url": deps.artifacts.presign_get(checkpoint.key, expires_s=expires),
+        "expires_in": expires,
+    }

@@ -25,33 +25,65 @@ from sdk.contracts.errors import Forbidden, NotFound, Problem, ValidationError
 
 Verb = Literal["approve", "deny", "revoke"]
 _TRANSITIONS: dict[Verb, Callable[..., Approval]] = {
-    "approve": approvals.approve, "deny": approvals.deny, "revoke": approvals.revoke,
+    "approve": approvals.approve,
+    "deny": approvals.deny,
+    "revoke": approvals.revoke,
 }
 _DECIDERS = (Role.APPROVER, Role.ADMIN)
 
 
-def request(deps: Deps, actor: Actor, *, datasets: Iterable[str], action: GrantAction, purpose: str, days: int,
-            project_id: str | None = None, principal: str | None = None) -> Approval:
+def request(
+    deps: Deps,
+    actor: Actor,
+    *,
+    datasets: Iterable[str],
+    action: GrantAction,
+    purpose: str,
+    days: int,
+    project_id: str | None = None,
+    principal: str | None = None,
+) -> Approval:
     """Ask for a grant on datasets of project `project_id`, to that project or to a principal
     (a person's grant on that project's data only), for `days` from now."""
     names = list(dict.fromkeys(datasets))
     grantee = _grantee(deps, actor, names, project_id=project_id, principal=principal)
     assert project_id is not None  # _grantee insists on it
     now = deps.clock.now()
-    grant = approvals.request(approval_id=projects.new_id("a"), tenant=actor.tenant, grantee=grantee,
-                              project=project_id, action=action, datasets=names, purpose=purpose,
-                              requested_by=actor.sub, now=now, expires_at=now + timedelta(days=days))
+    grant = approvals.request(
+        approval_id=projects.new_id("a"),
+        tenant=actor.tenant,
+        grantee=grantee,
+        project=project_id,
+        action=action,
+        datasets=names,
+        purpose=purpose,
+        requested_by=actor.sub,
+        now=now,
+        expires_at=now + timedelta(days=days),
+    )
     why = f"{action.value} on {names} for {grantee} until {grant.expires_at.isoformat()}: {purpose}"
-    change = record(actor, action="approval.request", resource=f"approval/{grant.approval_id}",
-                    decision=Decision.ALLOWED, at=now, reason=why)
+    change = record(
+        actor,
+        action="approval.request",
+        resource=f"approval/{grant.approval_id}",
+        decision=Decision.ALLOWED,
+        at=now,
+        reason=why,
+    )
     deps.approvals.create_approval(grant, audit=change)
     return grant
 
 
 def _grantee(deps: Deps, actor: Actor, names: list[str], *, project_id: str | None, principal: str | None) -> str:
     if project_id is None:
-        raise ValidationError([Problem("project", "name the project whose datasets the grant is for "
-                                                  "(and a principal to grant it to one person only)")])
+        raise ValidationError(
+            [
+                Problem(
+                    "project",
+                    "name the project whose datasets the grant is for (and a principal to grant it to one person only)",
+                )
+            ]
+        )
     if not names:
         raise ValidationError([Problem("datasets", "name at least one dataset")])
     project = deps.projects.get_project(actor.tenant, project_id)
@@ -61,8 +93,9 @@ def _grantee(deps: Deps, actor: Actor, names: list[str], *, project_id: str | No
     return principal if principal is not None else approvals.project_grantee(project_id)
 
 
-def decide(deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: str = "",
-           tenant: str | None = None) -> Approval:
+def decide(
+    deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: str = "", tenant: str | None = None
+) -> Approval:
     """Approve, deny or revoke. Only platform admins act on another tenant's grant, and
     only to revoke it."""
     scope = audit.scope_tenant(deps, actor, tenant) if verb == "revoke" else actor.tenant
@@ -74,12 +107,20 @@ def decide(deps: Deps, actor: Actor, approval_id: str, *, verb: Verb, reason: st
             raise Forbidden(f"only an approver or an admin may {verb} grants")
         changed = _TRANSITIONS[verb](grant, actor=actor.sub, now=now, reason=reason)
     except Forbidden as exc:
-        raise audit.denied(deps, actor, action=f"approval.{verb}", resource=resource, reason=str(exc),
-                           tenant=scope) from exc
+        raise audit.denied(
+            deps, actor, action=f"approval.{verb}", resource=resource, reason=str(exc), tenant=scope
+        ) from exc
     last = changed.history[-1]
     because = f": {reason}" if reason else ""
-    change = record(actor, action=f"approval.{verb}", resource=resource, decision=Decision.ALLOWED, at=now,
-                    reason=f"{last.from_state} -> {last.to_state}{because}", tenant=scope)
+    change = record(
+        actor,
+        action=f"approval.{verb}",
+        resource=resource,
+        decision=Decision.ALLOWED,
+        at=now,
+        reason=f"{last.from_state} -> {last.to_state}{because}",
+        tenant=scope,
+    )
     saved = deps.approvals.save_approval(changed, expected_version=grant.version, audit=change)
     if verb == "revoke":  # at once, not at some later sweep (only jobs running under this grant)
         grants.stop_jobs_of(deps, [saved.approval_id], now)
@@ -94,8 +135,15 @@ def show(deps: Deps, actor: Actor, approval_id: str, *, tenant: str | None = Non
     return grant
 
 
-def listing(deps: Deps, actor: Actor, *, which: GrantFilter | None = None, dataset: str | None = None,
-            grantee: str | None = None, tenant: str | None = None) -> list[Approval]:
+def listing(
+    deps: Deps,
+    actor: Actor,
+    *,
+    which: GrantFilter | None = None,
+    dataset: str | None = None,
+    grantee: str | None = None,
+    tenant: str | None = None,
+) -> list[Approval]:
     """Grants by state, dataset and grantee (a principal or `project:<id>`), newest first.
     Each answer comes from one index (the most selective the filters allow), never a scan."""
     scope = audit.scope_tenant(deps, actor, tenant)
@@ -112,9 +160,13 @@ def listing(deps: Deps, actor: Actor, *, which: GrantFilter | None = None, datas
         states = which.recorded_states if which is not None else tuple(approvals.ApprovalState)
         found = [a for s in states for a in store.approvals_in_state(scope, s, expiring_after=after)]
     unique = {a.approval_id: a for a in found}.values()
-    kept = [a for a in unique
-            if (which is None or which.matches(a, now)) and (dataset is None or dataset in a.datasets)
-            and (grantee is None or a.grantee == grantee)]
+    kept = [
+        a
+        for a in unique
+        if (which is None or which.matches(a, now))
+        and (dataset is None or dataset in a.datasets)
+        and (grantee is None or a.grantee == grantee)
+    ]
     return sorted(kept, key=lambda a: (a.requested_at, a.approval_id), reverse=True)
 
 

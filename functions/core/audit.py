@@ -30,31 +30,48 @@ class Denied(Forbidden):
     audited = True
 
 
-def allowed(deps: Deps, actor: Actor, *, action: str, resource: str, reason: str = "",
-            tenant: str | None = None) -> AuditRecord:
+def allowed(
+    deps: Deps, actor: Actor, *, action: str, resource: str, reason: str = "", tenant: str | None = None
+) -> AuditRecord:
     """Record an allowed access before it happens; raises if the trail cannot take it."""
-    record = audit.record(actor, action=action, resource=resource, decision=Decision.ALLOWED,
-                          at=deps.clock.now(), reason=reason, tenant=tenant)
+    record = audit.record(
+        actor,
+        action=action,
+        resource=resource,
+        decision=Decision.ALLOWED,
+        at=deps.clock.now(),
+        reason=reason,
+        tenant=tenant,
+    )
     deps.audit.append(record)
     return record
 
 
-def denied(deps: Deps, actor: Actor, *, action: str, resource: str, reason: str,
-           tenant: str | None = None) -> Denied:
+def denied(deps: Deps, actor: Actor, *, action: str, resource: str, reason: str, tenant: str | None = None) -> Denied:
     """Record a refusal and return the error to raise: `raise audit.denied(...)`."""
     record_refusal(deps, actor, action=action, resource=resource, reason=reason, tenant=tenant)
     return Denied(reason)
 
 
-def record_refusal(deps: Deps, actor: Actor, *, action: str, resource: str, reason: str,
-                   tenant: str | None = None) -> None:
-    record = audit.record(actor, action=action, resource=resource, decision=Decision.DENIED,
-                          at=deps.clock.now(), reason=reason, tenant=tenant)
+def record_refusal(
+    deps: Deps, actor: Actor, *, action: str, resource: str, reason: str, tenant: str | None = None
+) -> None:
+    record = audit.record(
+        actor,
+        action=action,
+        resource=resource,
+        decision=Decision.DENIED,
+        at=deps.clock.now(),
+        reason=reason,
+        tenant=tenant,
+    )
     try:
         deps.audit.append(record)
     except TrainyardError:
-        log.exception("could not record a refusal in the audit trail",
-                      extra={"tenant": record.tenant, "actor": actor.sub, "action": action, "resource": resource})
+        log.exception(
+            "could not record a refusal in the audit trail",
+            extra={"tenant": record.tenant, "actor": actor.sub, "action": action, "resource": resource},
+        )
 
 
 def job_change(deps: Deps, before: Job | None, after: Job, *, actor: Actor) -> AuditRecord | None:
@@ -76,14 +93,27 @@ def scope_tenant(deps: Deps, actor: Actor, tenant: str | None) -> str:
     raise NotFound("tenant", tenant)
 
 
-def query(deps: Deps, actor: Actor, *, tenant: str | None = None, of_actor: str | None = None,
-          resource: str | None = None, since: datetime | None = None, limit: int = 100) -> list[AuditRecord]:
+def query(
+    deps: Deps,
+    actor: Actor,
+    *,
+    tenant: str | None = None,
+    of_actor: str | None = None,
+    resource: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[AuditRecord]:
     """Admins read their tenant's trail (platform admins any tenant's); everyone else only
     the records of their own actions."""
     scope = scope_tenant(deps, actor, tenant)
     if not actor.has(Role.ADMIN):
         if of_actor not in (None, actor.sub):
-            raise denied(deps, actor, action="audit.read", resource=f"actor/{of_actor}",
-                         reason="only admins read the records of other principals")
+            raise denied(
+                deps,
+                actor,
+                action="audit.read",
+                resource=f"actor/{of_actor}",
+                reason="only admins read the records of other principals",
+            )
         of_actor = actor.sub
     return deps.audit.audit_records(scope, actor=of_actor, resource=resource, since=since, limit=limit)

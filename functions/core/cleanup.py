@@ -40,8 +40,15 @@ def cleanup(deps: Deps, *, tenant: str, job_id: str) -> Job:
             saved = deps.jobs.save_job(cleaned, expected_version=job.version)
     except Conflict:
         return deps.jobs.get_job(tenant, job_id)  # a concurrent cleanup won
-    log.info("job cleaned up", extra={"job_id": job.job_id, "tenant": job.tenant, "state": job.state.value,
-                                      "retry": nxt.job_id if nxt else None})
+    log.info(
+        "job cleaned up",
+        extra={
+            "job_id": job.job_id,
+            "tenant": job.tenant,
+            "state": job.state.value,
+            "retry": nxt.job_id if nxt else None,
+        },
+    )
     if nxt is not None:
         events.job_created(deps, nxt)
     launching.admit_pool(deps, job.pool)

@@ -10,16 +10,24 @@ from sdk.contracts.events import EventType
 
 
 def job_created(deps: Deps, job: Job) -> None:
-    deps.events.publish(OutEvent(
-        type=EventType.JOB_CREATED, source=deps.config.source, subject=job.job_id,
-        data=ev.JobCreated(tenant=job.tenant, job_id=job.job_id).model_dump(mode="json"),
-        id=f"{job.job_id}.created",
-    ))
+    deps.events.publish(
+        OutEvent(
+            type=EventType.JOB_CREATED,
+            source=deps.config.source,
+            subject=job.job_id,
+            data=ev.JobCreated(tenant=job.tenant, job_id=job.job_id).model_dump(mode="json"),
+            id=f"{job.job_id}.created",
+        )
+    )
 
 
 def job_finished(deps: Deps, job: Job) -> None:
-    deps.events.publish(OutEvent(
-        type=EventType.JOB_FINISHED, source=deps.config.source, subject=job.job_id,
-        data=ev.JobFinished(tenant=job.tenant, job_id=job.job_id, state=job.state.value).model_dump(mode="json"),
-        id=f"{job.job_id}.finished",
-    ))
+    deps.events.publish(
+        OutEvent(
+            type=EventType.JOB_FINISHED,
+            source=deps.config.source,
+            subject=job.job_id,
+            data=ev.JobFinished(tenant=job.tenant, job_id=job.job_id, state=job.state.value).model_dump(mode="json"),
+            id=f"{job.job_id}.finished",
+        )
+    )

@@ -45,16 +45,25 @@ def grantees(project_id: str, principal: str | None) -> tuple[str, ...]:
     return (project, principal) if principal else (project,)
 
 
-def coverage(deps: Deps, *, tenant: str, project_id: str, principal: str | None, datasets: Iterable[str],
-             action: GrantAction, now: datetime) -> Coverage:
+def coverage(
+    deps: Deps,
+    *,
+    tenant: str,
+    project_id: str,
+    principal: str | None,
+    datasets: Iterable[str],
+    action: GrantAction,
+    now: datetime,
+) -> Coverage:
     """One index query per dataset (grants naming it, still expiring after now)."""
     wanted = grantees(project_id, principal)
     found: dict[str, str] = {}
     missing: list[str] = []
     for name in dict.fromkeys(datasets):
         candidates = deps.approvals.approvals_for_dataset(tenant, name, expiring_after=now)
-        chosen = approvals.choose(candidates, grantees=wanted, action=action, project_id=project_id, dataset=name,
-                                  now=now)
+        chosen = approvals.choose(
+            candidates, grantees=wanted, action=action, project_id=project_id, dataset=name, now=now
+        )
         if chosen is None:
             missing.append(name)
         else:
@@ -62,11 +71,27 @@ def coverage(deps: Deps, *, tenant: str, project_id: str, principal: str | None,
     return Coverage(by_dataset=found, missing=tuple(missing))
 
 
-def require(deps: Deps, actor: Actor, *, project_id: str, principal: str | None, datasets: Iterable[str],
-            action: GrantAction, audit_action: str, resource: str) -> Coverage:
+def require(
+    deps: Deps,
+    actor: Actor,
+    *,
+    project_id: str,
+    principal: str | None,
+    datasets: Iterable[str],
+    action: GrantAction,
+    audit_action: str,
+    resource: str,
+) -> Coverage:
     """The coverage of `datasets`, or a refusal (recorded) naming what is not covered."""
-    found = coverage(deps, tenant=actor.tenant, project_id=project_id, principal=principal, datasets=datasets,
-                     action=action, now=deps.clock.now())
+    found = coverage(
+        deps,
+        tenant=actor.tenant,
+        project_id=project_id,
+        principal=principal,
+        datasets=datasets,
+        action=action,
+        now=deps.clock.now(),
+    )
     if found.missing:
         who = " or ".join(grantees(project_id, principal))
         reason = f"no active {action.value} grant for {who} on dataset(s) {list(found.missing)}"
@@ -79,11 +104,18 @@ def expire_due(deps: Deps, now: datetime) -> list[str]:
     expired = []
     for grant in deps.approvals.due_approvals(now):
         actor = system(grant.tenant, "sweep")
-        change = record(actor, action="approval.expire", resource=f"approval/{grant.approval_id}",
-                        decision=Decision.ALLOWED, at=now, reason=f"expired at {grant.expires_at.isoformat()}")
+        change = record(
+            actor,
+            action="approval.expire",
+            resource=f"approval/{grant.approval_id}",
+            decision=Decision.ALLOWED,
+            at=now,
+            reason=f"expired at {grant.expires_at.isoformat()}",
+        )
         try:
-            deps.approvals.save_approval(approvals.expire(grant, actor=actor.sub, now=now),
-                                         expected_version=grant.version, audit=change)
+            deps.approvals.save_approval(
+                approvals.expire(grant, actor=actor.sub, now=now), expected_version=grant.version, audit=change
+            )
         except Conflict:
             continue  # changed meanwhile (revoked, or another sweep recorded it)
         expired.append(grant.approval_id)
@@ -108,8 +140,11 @@ def stop_jobs_of(deps: Deps, ended: Iterable[str], now: datetime) -> list[str]:
 def _cancel_for_access(deps: Deps, job: Job, *, reason: str, now: datetime) -> bool:
     try:
         cancelled = lifecycle.cancel(job, now, reason=reason, kind=FailureKind.ACCESS_REVOKED)
-        saved = deps.jobs.save_job(cancelled, expected_version=job.version,
-                                   audit=audit.job_change(deps, job, cancelled, actor=system(job.tenant, "sweep")))
+        saved = deps.jobs.save_job(
+            cancelled,
+            expected_version=job.version,
+            audit=audit.job_change(deps, job, cancelled, actor=system(job.tenant, "sweep")),
+        )
     except (Conflict, InvalidTransition):
         return False  # it moved on meanwhile
     log.info("job stopped: access ended", extra={"job_id": job.job_id, "tenant": job.tenant, "reason": reason})
@@ -150,15 +185,22 @@ def _rebound(deps: Deps, job: Job, now: datetime) -> bool:
         task = deps.tasks.get_task(job.tenant, job.task_id)
     except NotFound:
         return False
-    found = coverage(deps, tenant=job.tenant, project_id=job.project_id, principal=task.requested_by,
-                     datasets=task.spec.datasets, action=GrantAction.TRAIN, now=now)
+    found = coverage(
+        deps,
+        tenant=job.tenant,
+        project_id=job.project_id,
+        principal=task.requested_by,
+        datasets=task.spec.datasets,
+        action=GrantAction.TRAIN,
+        now=now,
+    )
     if found.missing:
         return False
     try:
         deps.jobs.save_job(job.model_copy(update={"grants": found.ids}), expected_version=job.version)
     except Conflict:
         return True  # it moved on meanwhile; the next sweep looks again if it still runs
-    log.info("job moved onto other grants", extra={"job_id": job.job_id, "tenant": job.tenant,
-                                                   "grants": list(found.ids)})
+    log.info(
+        "job moved onto other grants", extra={"job_id": job.job_id, "tenant": job.tenant, "grants": list(found.ids)}
+    )
     return True
-

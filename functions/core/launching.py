@@ -39,8 +39,11 @@ def admit_pool(deps: Deps, pool: str) -> list[Job]:
     policy = deps.pool(pool)
     usage, _ = deps.jobs.usage(pool)
     tenants = deps.jobs.pool_tenants(pool)
-    queues = {tenant: deps.jobs.queued_jobs(pool, tenant=tenant, limit=QUEUE_WINDOW)
-              for tenant, share in tenants.items() if share.queued > 0 and share.running < policy.tenant_cap}
+    queues = {
+        tenant: deps.jobs.queued_jobs(pool, tenant=tenant, limit=QUEUE_WINDOW)
+        for tenant, share in tenants.items()
+        if share.queued > 0 and share.running < policy.tenant_cap
+    }
     launched: list[Job] = []
     for job in admission.plan(queues, usage=usage, tenants=tenants, policy=policy, now=deps.clock.now()):
         try:
@@ -64,22 +67,44 @@ def start(deps: Deps, job: Job) -> Job | None:
     if not project.is_live(now):
         _cancel_queued(deps, job, reason=f"project {project.project_id} is deactivated or expired")
         return None
-    access = grants.coverage(deps, tenant=job.tenant, project_id=job.project_id, principal=task.requested_by,
-                             datasets=task.spec.datasets, action=GrantAction.TRAIN, now=now)
+    access = grants.coverage(
+        deps,
+        tenant=job.tenant,
+        project_id=job.project_id,
+        principal=task.requested_by,
+        datasets=task.spec.datasets,
+        action=GrantAction.TRAIN,
+        now=now,
+    )
     if access.missing:
-        _cancel_queued(deps, job, kind=FailureKind.ACCESS_REVOKED,
-                       reason=f"access revoked: no active train grant for dataset(s) {list(access.missing)}")
+        _cancel_queued(
+            deps,
+            job,
+            kind=FailureKind.ACCESS_REVOKED,
+            reason=f"access revoked: no active train grant for dataset(s) {list(access.missing)}",
+        )
         return None
     launched = lifecycle.launch(job, now).model_copy(update={"grants": access.ids})
     try:
-        saved = deps.jobs.launch_job(launched, expected_version=job.version, policy=deps.pool(job.pool),
-                                     audit=audit.job_change(deps, job, launched, actor=_launcher(job.tenant)))
+        saved = deps.jobs.launch_job(
+            launched,
+            expected_version=job.version,
+            policy=deps.pool(job.pool),
+            audit=audit.job_change(deps, job, launched, actor=_launcher(job.tenant)),
+        )
     except CapacityExhausted:
         raise
     except Conflict:
         return None  # another launcher got it first
-    spec = _launch_spec(deps, saved, command=task.spec.command, args=task.spec.args,
-                        image=task.spec.image, hyperparameters=task.spec.hyperparameters, code_dir=task.spec.code_dir)
+    spec = _launch_spec(
+        deps,
+        saved,
+        command=task.spec.command,
+        args=task.spec.args,
+        image=task.spec.image,
+        hyperparameters=task.spec.hyperparameters,
+        code_dir=task.spec.code_dir,
+    )
     try:
         deps.runtime.launch(spec)
     except CannotStart as exc:  # as given, the command can never start: retrying cannot help
@@ -92,12 +117,21 @@ def start(deps: Deps, job: Job) -> Job | None:
     return saved
 
 
-def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], image: str,
-                 hyperparameters: dict[str, str | int | float | bool], code_dir: str | None) -> LaunchSpec:
+def _launch_spec(
+    deps: Deps,
+    job: Job,
+    *,
+    command: list[str],
+    args: list[str],
+    image: str,
+    hyperparameters: dict[str, str | int | float | bool],
+    code_dir: str | None,
+) -> LaunchSpec:
     assert job.launched_at is not None
     expires = job.launched_at + timedelta(seconds=job.limits.ttl_s) + TOKEN_SLACK
-    token = deps.config.job_tokens().job_token(tenant=job.tenant, job_id=job.job_id,
-                                               expires_at=int(expires.timestamp()))
+    token = deps.config.job_tokens().job_token(
+        tenant=job.tenant, job_id=job.job_id, expires_at=int(expires.timestamp())
+    )
     env = {
         TrainerVar.JOB_ID.value: job.job_id,
         TrainerVar.TASK_ID.value: job.task_id,
@@ -108,10 +142,22 @@ def _launch_spec(deps: Deps, job: Job, *, command: list[str], args: list[str], i
         TrainerVar.HYPERPARAMETERS.value: json.dumps(hyperparameters, sort_keys=True),
         TrainerVar.TRACEPARENT.value: tracing.child(tracing.current()),  # the trainer's reports continue the trace
     }
-    return LaunchSpec(job_id=job.job_id, tenant=job.tenant, project_id=job.project_id, task_id=job.task_id,
-                      attempt=job.attempt, image=image, command=list(command), args=list(args), env=env,
-                      cpu=job.resources.cpu, memory_mb=job.resources.memory_mb, gpu=job.resources.gpu,
-                      ttl_s=job.limits.ttl_s, code_dir=code_dir)
+    return LaunchSpec(
+        job_id=job.job_id,
+        tenant=job.tenant,
+        project_id=job.project_id,
+        task_id=job.task_id,
+        attempt=job.attempt,
+        image=image,
+        command=list(command),
+        args=list(args),
+        env=env,
+        cpu=job.resources.cpu,
+        memory_mb=job.resources.memory_mb,
+        gpu=job.resources.gpu,
+        ttl_s=job.limits.ttl_s,
+        code_dir=code_dir,
+    )
 
 
 def _launcher(tenant: str) -> Actor:
@@ -121,8 +167,9 @@ def _launcher(tenant: str) -> Actor:
 def _fail_launch(deps: Deps, job: Job, *, reason: str, kind: FailureKind = FailureKind.INFRASTRUCTURE) -> None:
     failed = lifecycle.fail(job, deps.clock.now(), reason=reason, kind=kind)
     try:
-        saved = deps.jobs.save_job(failed, expected_version=job.version,
-                                   audit=audit.job_change(deps, job, failed, actor=_launcher(job.tenant)))
+        saved = deps.jobs.save_job(
+            failed, expected_version=job.version, audit=audit.job_change(deps, job, failed, actor=_launcher(job.tenant))
+        )
     except Conflict:
         return
     events.job_finished(deps, saved)
@@ -133,9 +180,11 @@ def _cancel_queued(deps: Deps, job: Job, *, reason: str, kind: FailureKind = Fai
         return
     cancelled = lifecycle.cancel(job, deps.clock.now(), reason=reason, kind=kind)
     try:
-        deps.jobs.save_job(cancelled, expected_version=job.version,
-                           audit=audit.job_change(deps, job, cancelled, actor=_launcher(job.tenant)))
+        deps.jobs.save_job(
+            cancelled,
+            expected_version=job.version,
+            audit=audit.job_change(deps, job, cancelled, actor=_launcher(job.tenant)),
+        )
     except Conflict:
         return
-    log.info("queued job cancelled at admission", extra={"job_id": job.job_id, "tenant": job.tenant,
-                                                         "reason": reason})
+    log.info("queued job cancelled at admission", extra={"job_id": job.job_id, "tenant": job.tenant, "reason": reason})

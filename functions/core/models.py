@@ -26,44 +26,68 @@ def model_id_for(tenant: str, job_id: str, epoch: int) -> str:
     return "m-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{job_id}/{epoch}").hex[:12]
 
 
-def publish(deps: Deps, *, tenant: str, job_id: str, epoch: int | None = None, metric: str | None = None,
-            mode: Literal["max", "min"] | None = None, name: str | None = None,
-            actor: Actor | None = None) -> tuple[PublishedModel, bool]:
+def publish(
+    deps: Deps,
+    *,
+    tenant: str,
+    job_id: str,
+    epoch: int | None = None,
+    metric: str | None = None,
+    mode: Literal["max", "min"] | None = None,
+    name: str | None = None,
+    actor: Actor | None = None,
+) -> tuple[PublishedModel, bool]:
     """Publish one checkpoint of a job of the tenant's. Returns (model, created).
 
     The publication is recorded in the audit trail before the model is created."""
     job = deps.jobs.get_job(tenant, job_id)
-    candidates = [c for c in deps.jobs.checkpoints(tenant, job_id)
-                  if epoch is not None or c.epoch not in job.pruned_checkpoints]  # "best"/"latest" among kept
-    chosen = choose_checkpoint(candidates, job_id=job_id, epoch=epoch,
-                               metric=metric, mode=mode)
+    candidates = [
+        c for c in deps.jobs.checkpoints(tenant, job_id) if epoch is not None or c.epoch not in job.pruned_checkpoints
+    ]  # "best"/"latest" among kept
+    chosen = choose_checkpoint(candidates, job_id=job_id, epoch=epoch, metric=metric, mode=mode)
     model_id = model_id_for(tenant, job_id, chosen.epoch)
     try:
         return deps.models.get_model(tenant, model_id), False
     except NotFound:
         pass
     if chosen.epoch in job.pruned_checkpoints:
-        raise Conflict(f"checkpoint of epoch {chosen.epoch} of job {job_id} was deleted by its task's retention "
-                       f"policy; publish a kept one (GET /v1/jobs/{job_id}/checkpoints)")
+        raise Conflict(
+            f"checkpoint of epoch {chosen.epoch} of job {job_id} was deleted by its task's retention "
+            f"policy; publish a kept one (GET /v1/jobs/{job_id}/checkpoints)"
+        )
     data = deps.artifacts.get(chosen.key)
     if chosen.sha256 and hashlib.sha256(data).hexdigest() != chosen.sha256:
         raise Conflict(f"checkpoint {chosen.key} does not match the sha256 its trainer reported")
     try:
         archive, sha = archive_from_checkpoint(data, created_from={"job_id": job_id, "epoch": chosen.epoch})
     except ValidationError as exc:
-        raise ValidationError([Problem("jobId", f"checkpoint of epoch {chosen.epoch} is not a model: {exc}")]) \
-            from exc
+        raise ValidationError([Problem("jobId", f"checkpoint of epoch {chosen.epoch} is not a model: {exc}")]) from exc
     manifest = read_archive_manifest(archive)
     key = blob_keys.model_archive(tenant, model_id)
     deps.artifacts.put(key, archive, content_type="application/gzip")
     model = PublishedModel(
-        model_id=model_id, tenant=tenant, name=name or f"{job_id}@{chosen.epoch}", kind=manifest.kind,
-        labels=tuple(manifest.labels), project_id=job.project_id, task_id=job.task_id, job_id=job_id,
-        epoch=chosen.epoch, metrics=dict(chosen.metrics), archive_key=key, sha256=sha, size_bytes=len(archive),
+        model_id=model_id,
+        tenant=tenant,
+        name=name or f"{job_id}@{chosen.epoch}",
+        kind=manifest.kind,
+        labels=tuple(manifest.labels),
+        project_id=job.project_id,
+        task_id=job.task_id,
+        job_id=job_id,
+        epoch=chosen.epoch,
+        metrics=dict(chosen.metrics),
+        archive_key=key,
+        sha256=sha,
+        size_bytes=len(archive),
         created_at=deps.clock.now(),
     )
-    audit.allowed(deps, actor or system(tenant, "api"), action="model.publish", resource=f"model/{model_id}",
-                  reason=f"job {job_id} epoch {chosen.epoch} sha256 {sha}")
+    audit.allowed(
+        deps,
+        actor or system(tenant, "api"),
+        action="model.publish",
+        resource=f"model/{model_id}",
+        reason=f"job {job_id} epoch {chosen.epoch} sha256 {sha}",
+    )
     try:
         deps.models.create_model(model)
     except Conflict:  # a concurrent publish of the same checkpoint won; same bytes, same id
@@ -84,6 +108,13 @@ def resolve(deps: Deps, *, tenant: str, model_id: str) -> ModelResolution:
     if not model.active:
         raise NotFound("model", model_id)
     expires = min(deps.config.url_expiry_s, 300)  # the sidecar downloads at once
-    return ModelResolution(modelId=model.model_id, tenant=model.tenant, sha256=model.sha256,
-                           sizeBytes=model.size_bytes, kind=model.kind, labels=list(model.labels),
-                           url=deps.artifacts.presign_get(model.archive_key, expires_s=expires), expiresIn=expires)
+    return ModelResolution(
+        modelId=model.model_id,
+        tenant=model.tenant,
+        sha256=model.sha256,
+        sizeBytes=model.size_bytes,
+        kind=model.kind,
+        labels=list(model.labels),
+        url=deps.artifacts.presign_get(model.archive_key, expires_s=expires),
+        expiresIn=expires,
+    )

@@ -18,8 +18,12 @@ def new_id(prefix: str) -> str:
 def create(deps: Deps, *, tenant: str, spec: ProjectSpec) -> Project:
     now = deps.clock.now()
     project = Project(
-        project_id=new_id("p"), tenant=tenant, name=spec.name, purpose=spec.purpose,
-        datasets=tuple(dict.fromkeys(spec.datasets)), created_at=now,
+        project_id=new_id("p"),
+        tenant=tenant,
+        name=spec.name,
+        purpose=spec.purpose,
+        datasets=tuple(dict.fromkeys(spec.datasets)),
+        created_at=now,
         expires_at=now + timedelta(days=spec.ttl_days),
     )
     deps.projects.create_project(project)
@@ -58,5 +62,6 @@ def require_live(deps: Deps, project: Project) -> None:
 
 def require_dataset(project: Project, name: str, *, field: str = "name") -> None:
     if name not in project.datasets:
-        raise ValidationError([Problem(field, f"dataset {name!r} is not one of the project's datasets "
-                                              f"{list(project.datasets)}")])
+        raise ValidationError(
+            [Problem(field, f"dataset {name!r} is not one of the project's datasets {list(project.datasets)}")]
+        )

@@ -28,8 +28,15 @@ PAGE = 50  # tasks per comparison page
 MAX_PAGE = 200
 
 
-def comparison(deps: Deps, *, tenant: str, project_id: str, after: str | None = None,
-               limit: int = PAGE, include_archived: bool = False) -> dict[str, Any]:
+def comparison(
+    deps: Deps,
+    *,
+    tenant: str,
+    project_id: str,
+    after: str | None = None,
+    limit: int = PAGE,
+    include_archived: bool = False,
+) -> dict[str, Any]:
     """One page of a project's trials side by side, oldest first, and the cursor of the next
     (archived tasks only with `include_archived`: a page may then hold fewer than `limit`).
 
@@ -55,19 +62,26 @@ def comparison(deps: Deps, *, tenant: str, project_id: str, after: str | None = 
     return {"project_id": project_id, "metrics": sorted(names), "tasks": rows, "next": nxt}
 
 
-def _summary_row(deps: Deps, tenant: str, task: Task, summary: TaskSummary | None, job: Job | None
-                 ) -> dict[str, Any]:
-    head = {"task_id": task.task_id, "name": task.spec.name, "hyperparameters": task.spec.hyperparameters,
-            "archived": task.archived}
+def _summary_row(deps: Deps, tenant: str, task: Task, summary: TaskSummary | None, job: Job | None) -> dict[str, Any]:
+    head = {
+        "task_id": task.task_id,
+        "name": task.spec.name,
+        "hyperparameters": task.spec.hyperparameters,
+        "archived": task.archived,
+    }
     if summary is None or job is None:  # a task stored before summaries existed: read it the long way
         attempts = deps.jobs.list_jobs(tenant, task.task_id)
         chosen = _representative(attempts)
         epochs = deps.jobs.epochs(tenant, chosen.job_id) if chosen else []
-        return {**head, "state": chosen.state.value if chosen else None, "attempts": len(attempts),
-                "job_id": chosen.job_id if chosen else None, **_row(epochs)}
+        return {
+            **head,
+            "state": chosen.state.value if chosen else None,
+            "attempts": len(attempts),
+            "job_id": chosen.job_id if chosen else None,
+            **_row(epochs),
+        }
     series = {name: [(n, v) for n, v in points] for name, points in summary.series.items()}
-    return {**head, "state": job.state.value, "attempts": summary.attempt, "job_id": job.job_id,
-            **_series_row(series)}
+    return {**head, "state": job.state.value, "attempts": summary.attempt, "job_id": job.job_id, **_series_row(series)}
 
 
 def _row(epochs: list[Epoch]) -> dict[str, Any]:
@@ -79,10 +93,7 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
 
 
 def _series_row(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
-    best = {
-        name: (min if lower_is_better(name) else max)(v for _, v in points)
-        for name, points in series.items()
-    }
+    best = {name: (min if lower_is_better(name) else max)(v for _, v in points) for name, points in series.items()}
     last = {name: points[-1][1] for name, points in series.items()}
     return {"best": best, "last": last, "series": {k: [list(p) for p in v] for k, v in series.items()}}
 
@@ -105,8 +116,15 @@ class LogPage:
         return self.offset + len(self.data)
 
 
-def job_log_page(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None, offset: int | None = None,
-                 limit: int = DEFAULT_LOG_PAGE) -> LogPage:
+def job_log_page(
+    deps: Deps,
+    *,
+    tenant: str,
+    job_id: str,
+    actor: Actor | None = None,
+    offset: int | None = None,
+    limit: int = DEFAULT_LOG_PAGE,
+) -> LogPage:
     """A page of the job's log: the one kept in the logs bucket at cleanup (all of it), or the
     runtime's live capture while it runs. Without `offset`, the last `limit` bytes.
 
@@ -122,8 +140,16 @@ def job_log_page(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = 
     job = deps.jobs.get_job(tenant, job_id)
     task = deps.tasks.get_task(tenant, job.task_id)
     if actor is not None and task.spec.datasets:
-        grants.require(deps, actor, project_id=job.project_id, principal=actor.sub, datasets=task.spec.datasets,
-                       action=GrantAction.READ, audit_action="job.logs", resource=f"job/{job_id}")
+        grants.require(
+            deps,
+            actor,
+            project_id=job.project_id,
+            principal=actor.sub,
+            datasets=task.spec.datasets,
+            action=GrantAction.READ,
+            audit_action="job.logs",
+            resource=f"job/{job_id}",
+        )
     if job.cleaned_up:
         whole = deps.logs.get(job.log_key) if job.log_key else b""
     else:
@@ -133,7 +159,7 @@ def job_log_page(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = 
         with contextlib.suppress(NotFound):
             whole = deps.logs.get(joblogs.live_key(job))
     start = max(0, len(whole) - limit) if offset is None else min(offset, len(whole))
-    page = LogPage(data=whole[start:start + limit], offset=start, size=len(whole))
+    page = LogPage(data=whole[start : start + limit], offset=start, size=len(whole))
     if page.end < page.size:
         return page
     try:

@@ -43,8 +43,7 @@ def accept(deps: Deps, *, tenant: str, job_id: str, event_type: str) -> None:
     deps.jobs.note_report(tenant, job_id, at=deps.clock.now(), outcome=event_type in OUTCOMES)
 
 
-def report(deps: Deps, *, tenant: str, job_id: str, event_type: str, event_id: str,
-           payload: BaseModel) -> Job | None:
+def report(deps: Deps, *, tenant: str, job_id: str, event_type: str, event_id: str, payload: BaseModel) -> Job | None:
     """Apply one report. Returns the saved job, or None for a replayed event."""
     for _ in range(MAX_RACES):
         job = deps.jobs.get_job(tenant, job_id)
@@ -71,15 +70,27 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
             new = lifecycle.mark_running(job, now)
         elif isinstance(payload, ev.EpochReport):
             new = lifecycle.record_epoch(job, payload.epoch, now)
-            epoch = Epoch(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch,
-                          metrics=dict(payload.metrics), reported_at=now)
+            epoch = Epoch(
+                job_id=job.job_id,
+                tenant=job.tenant,
+                epoch=payload.epoch,
+                metrics=dict(payload.metrics),
+                reported_at=now,
+            )
             summary = _summary_of(deps, job).with_epoch(epoch)
         elif isinstance(payload, ev.CheckpointReport):
             _require_own_artifact(job, payload.key)
             new = lifecycle.record_checkpoint(job)
-            checkpoint = Checkpoint(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch,
-                                    key=payload.key, metrics=dict(payload.metrics),
-                                    size_bytes=payload.size_bytes, sha256=payload.sha256, reported_at=now)
+            checkpoint = Checkpoint(
+                job_id=job.job_id,
+                tenant=job.tenant,
+                epoch=payload.epoch,
+                key=payload.key,
+                metrics=dict(payload.metrics),
+                size_bytes=payload.size_bytes,
+                sha256=payload.sha256,
+                reported_at=now,
+            )
         elif isinstance(payload, ev.MetadataReport):
             new = lifecycle.record_metadata(job, _metadata_values(payload))
         elif isinstance(payload, ev.JobSucceeded):
@@ -95,9 +106,15 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
         raise PermanentError(str(exc)) from exc
     trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
     # The replay key is the job's own: an event id chosen by one trainer cannot pre-empt another's.
-    saved = deps.jobs.save_job(new, expected_version=job.version, dedup=report_dedup(job, event_id),
-                               epoch=epoch, checkpoint=checkpoint, summary=summary,
-                               audit=audit.job_change(deps, job, new, actor=trainer))
+    saved = deps.jobs.save_job(
+        new,
+        expected_version=job.version,
+        dedup=report_dedup(job, event_id),
+        epoch=epoch,
+        checkpoint=checkpoint,
+        summary=summary,
+        audit=audit.job_change(deps, job, new, actor=trainer),
+    )
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
     elif checkpoint is not None:
@@ -150,4 +167,3 @@ def _require_own_artifact(job: Job, key: str) -> None:
 def _keep_reported_logs(deps: Deps, job: Job, logs: str) -> None:
     if logs:
         deps.logs.put(blob_keys.reported_log(job.tenant, job.job_id), logs.encode(), content_type="text/plain")
-

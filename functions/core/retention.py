@@ -35,8 +35,9 @@ def apply(deps: Deps, *, tenant: str, job_id: str, finish: bool = False) -> Job:
     if drop:
         pruned = tuple(sorted({*job.pruned_checkpoints, *drop}))
         try:
-            job = deps.jobs.save_job(job.model_copy(update={"pruned_checkpoints": pruned}),
-                                     expected_version=job.version)
+            job = deps.jobs.save_job(
+                job.model_copy(update={"pruned_checkpoints": pruned}), expected_version=job.version
+            )
         except Conflict:
             return job  # a report or the sweep saved it meanwhile: the next run prunes
     keys = {c.epoch: c.key for c in checkpoints}

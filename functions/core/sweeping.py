@@ -172,7 +172,7 @@ def _is_orphan(job: Job | None) -> bool:
 
 def _pages(ids: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(ids), LOOKUP_PAGE):
-        yield ids[start:start + LOOKUP_PAGE]
+        yield ids[start : start + LOOKUP_PAGE]
 
 
 def _reconcile(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMark | None, now: datetime) -> list[str]:
@@ -184,8 +184,9 @@ def _reconcile(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMark | N
     return []
 
 
-def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMark | None, now: datetime
-                     ) -> tuple[FailureKind, str] | None:
+def _runtime_verdict(
+    deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMark | None, now: datetime
+) -> tuple[FailureKind, str] | None:
     launched = job.launched_at or now
     if mark is not None and mark.outcome_at is not None and _awaits_report(deps, job, mark, now):
         return None  # its outcome was accepted: it ends with that outcome, not a verdict
@@ -199,8 +200,9 @@ def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMa
         return None
     if rt.exit_code is None:
         return FailureKind.INFRASTRUCTURE, rt.reason or "the runner lost the process"
-    last_word = max(t for t in (job.last_epoch_at, job.running_at, launched,
-                                mark.accepted_at if mark else None) if t is not None)
+    last_word = max(
+        t for t in (job.last_epoch_at, job.running_at, launched, mark.accepted_at if mark else None) if t is not None
+    )
     if now - last_word < timedelta(seconds=deps.config.exit_grace_s):
         return None  # its final report may still be in flight
     detail = f" ({rt.reason})" if rt.reason else ""
@@ -211,9 +213,11 @@ def _runtime_verdict(deps: Deps, job: Job, rt: RuntimeJob | None, mark: ReportMa
 
 # What an interpreter or launcher prints when the program or script itself is missing:
 # the same command fails the same way on every attempt.
-_CANNOT_START = ((2, re.compile(r"can't open file .*No such file or directory")),  # python FILE
-                 (1, re.compile(r"^\S*python[\d.]*: No module named \S+$", re.MULTILINE)),  # python -m MODULE
-                 (1, re.compile(r"^bwrap: execvp .*: (No such file or directory|Permission denied)$", re.MULTILINE)))
+_CANNOT_START = (
+    (2, re.compile(r"can't open file .*No such file or directory")),  # python FILE
+    (1, re.compile(r"^\S*python[\d.]*: No module named \S+$", re.MULTILINE)),  # python -m MODULE
+    (1, re.compile(r"^bwrap: execvp .*: (No such file or directory|Permission denied)$", re.MULTILINE)),
+)
 _OUTPUT_LINES = 5
 _OUTPUT_CHARS = 600
 
@@ -228,11 +232,13 @@ def exit_before_running(exit_code: int, output: str, *, detail: str = "") -> tup
     lines = [line for line in output.splitlines() if line.strip()]
     if exit_code in (126, 127) or any(code == exit_code and p.search(output) for code, p in _CANNOT_START):
         head = "\n".join(lines[:_OUTPUT_LINES])[:_OUTPUT_CHARS]
-        return FailureKind.START_FAILED, (f"the command could not start (exit code {exit_code}){detail}"
-                                          + (f": {head}" if head else ""))
+        return FailureKind.START_FAILED, (
+            f"the command could not start (exit code {exit_code}){detail}" + (f": {head}" if head else "")
+        )
     tail = "\n".join(lines[-_OUTPUT_LINES:])[-_OUTPUT_CHARS:]
-    return FailureKind.TRAINER, (f"trainer exited with code {exit_code} before reporting running{detail}"
-                                 + (f": {tail}" if tail else ""))
+    return FailureKind.TRAINER, (
+        f"trainer exited with code {exit_code} before reporting running{detail}" + (f": {tail}" if tail else "")
+    )
 
 
 def _output(deps: Deps, job_id: str) -> str:
@@ -257,8 +263,10 @@ def _settle(deps: Deps, job: Job, change: Callable[[Job], Job]) -> bool:
         saved = deps.jobs.save_job(changed, expected_version=job.version, audit=record)
     except (Conflict, InvalidTransition):
         return False
-    log.info("job settled by sweep", extra={"job_id": job.job_id, "tenant": job.tenant,
-                                            "state": saved.state.value, "reason": saved.reason})
+    log.info(
+        "job settled by sweep",
+        extra={"job_id": job.job_id, "tenant": job.tenant, "state": saved.state.value, "reason": saved.reason},
+    )
     events.job_finished(deps, saved)
     return True
 
@@ -277,8 +285,9 @@ def cancel(deps: Deps, *, tenant: str, job_id: str, actor: Actor | None = None) 
             return job
         cancelled = lifecycle.cancel(job, deps.clock.now())
         try:
-            saved = deps.jobs.save_job(cancelled, expected_version=job.version,
-                                       audit=audit.job_change(deps, job, cancelled, actor=who))
+            saved = deps.jobs.save_job(
+                cancelled, expected_version=job.version, audit=audit.job_change(deps, job, cancelled, actor=who)
+            )
         except Conflict:
             continue
         events.job_finished(deps, saved)  # cleanup stops the runtime: the API that cancels has none

@@ -21,9 +21,16 @@ from sdk.contracts.errors import Conflict, Problem, ValidationError
 from sdk.contracts.specs import TaskPatch, TaskSpec
 
 
-def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
-           request_id: str | None = None, actor: Actor | None = None,
-           rerun_of: str | None = None) -> tuple[Task, Job]:
+def create(
+    deps: Deps,
+    *,
+    tenant: str,
+    project_id: str,
+    spec: TaskSpec,
+    request_id: str | None = None,
+    actor: Actor | None = None,
+    rerun_of: str | None = None,
+) -> tuple[Task, Job]:
     """Create a task and its first job (QUEUED), and emit job.created.
 
     With a `request_id` (an event id from another system) the task id is derived from it,
@@ -42,16 +49,41 @@ def create(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec,
     if never:  # accepted, it would wait at the head of its queue for ever
         raise ValidationError([Problem("resources", f"pool {spec.pool!r}: the task {never}")])
     principal = who.sub if who.is_person else None
-    grants.require(deps, who, project_id=project_id, principal=principal, datasets=spec.datasets,
-                   action=GrantAction.TRAIN, audit_action="task.create", resource=f"project/{project_id}")
+    grants.require(
+        deps,
+        who,
+        project_id=project_id,
+        principal=principal,
+        datasets=spec.datasets,
+        action=GrantAction.TRAIN,
+        audit_action="task.create",
+        resource=f"project/{project_id}",
+    )
     task_id = _task_id(tenant, request_id)
     now = deps.clock.now()
-    task = Task(task_id=task_id, project_id=project_id, tenant=tenant, spec=spec, created_at=now,
-                rerun_of=rerun_of, provenance=provenance.of_spec(spec),
-                requested_by=principal)
-    job = Job(job_id=attempt_id(task_id, 1), task_id=task_id, project_id=project_id, tenant=tenant,
-              attempt=1, pool=spec.pool, priority=spec.priority, resources=spec.resources,
-              limits=spec.limits, retry=spec.retry, created_at=now)
+    task = Task(
+        task_id=task_id,
+        project_id=project_id,
+        tenant=tenant,
+        spec=spec,
+        created_at=now,
+        rerun_of=rerun_of,
+        provenance=provenance.of_spec(spec),
+        requested_by=principal,
+    )
+    job = Job(
+        job_id=attempt_id(task_id, 1),
+        task_id=task_id,
+        project_id=project_id,
+        tenant=tenant,
+        attempt=1,
+        pool=spec.pool,
+        priority=spec.priority,
+        resources=spec.resources,
+        limits=spec.limits,
+        retry=spec.retry,
+        created_at=now,
+    )
     try:
         deps.tasks.create_task(task, job, audit=audit.job_change(deps, None, job, actor=who))
     except Conflict:
@@ -79,9 +111,15 @@ def update(deps: Deps, *, tenant: str, task_id: str, patch: TaskPatch, actor: Ac
         if patch.priority is not None and patch.priority != task.spec.priority:
             _reprioritise(deps, task, patch.priority, actor=actor)
         changed = _patched(task, patch)
-        record = audit_domain.record(actor, action="task.update", resource=f"task/{task_id}",
-                                     decision=Decision.ALLOWED, at=deps.clock.now(),
-                                     reason=_describe(patch), audit_id=f"task/{task_id}/v{task.version + 1}")
+        record = audit_domain.record(
+            actor,
+            action="task.update",
+            resource=f"task/{task_id}",
+            decision=Decision.ALLOWED,
+            at=deps.clock.now(),
+            reason=_describe(patch),
+            audit_id=f"task/{task_id}/v{task.version + 1}",
+        )
         try:
             return deps.tasks.update_task(changed, expected_version=task.version, audit=record)
         except Conflict:
@@ -100,12 +138,18 @@ def set_archived(deps: Deps, *, tenant: str, task_id: str, archived: bool, actor
             live = [j.job_id for j in deps.jobs.list_jobs(tenant, task_id) if not j.state.is_terminal]
             if live:
                 raise Conflict(f"task {task_id} has an attempt that has not finished ({live[0]}); cancel it first")
-        record = audit_domain.record(actor, action="task.archive" if archived else "task.unarchive",
-                                     resource=f"task/{task_id}", decision=Decision.ALLOWED, at=deps.clock.now(),
-                                     audit_id=f"task/{task_id}/v{task.version + 1}")
+        record = audit_domain.record(
+            actor,
+            action="task.archive" if archived else "task.unarchive",
+            resource=f"task/{task_id}",
+            decision=Decision.ALLOWED,
+            at=deps.clock.now(),
+            audit_id=f"task/{task_id}/v{task.version + 1}",
+        )
         try:
-            return deps.tasks.update_task(task.model_copy(update={"archived": archived}),
-                                          expected_version=task.version, audit=record)
+            return deps.tasks.update_task(
+                task.model_copy(update={"archived": archived}), expected_version=task.version, audit=record
+            )
         except Conflict:
             continue
     raise Conflict(f"task {task_id}: too many concurrent updates")
@@ -135,20 +179,29 @@ def _reprioritise(deps: Deps, task: Task, priority: int, *, actor: Actor) -> Non
     current = jobs[-1] if jobs else None
     if current is None or current.state is not JobState.QUEUED:
         state = current.state.value if current else "none"
-        raise Conflict(f"task {task.task_id}: priority can change only while its attempt is queued "
-                       f"(the current attempt is {state})")
+        raise Conflict(
+            f"task {task.task_id}: priority can change only while its attempt is queued "
+            f"(the current attempt is {state})"
+        )
     moved = current.model_copy(update={"priority": priority})
-    deps.jobs.save_job(moved, expected_version=current.version,
-                       audit=audit.job_change(deps, current, moved, actor=actor))
+    deps.jobs.save_job(
+        moved, expected_version=current.version, audit=audit.job_change(deps, current, moved, actor=actor)
+    )
 
 
 def _describe(patch: TaskPatch) -> str:
     return "changed " + ", ".join(sorted(patch.model_dump(exclude_none=True)))
 
 
-def rerun(deps: Deps, *, tenant: str, task_id: str, actor: Actor,
-          hyperparameters: dict[str, str | int | float | bool] | None = None,
-          name: str | None = None) -> tuple[Task, Job]:
+def rerun(
+    deps: Deps,
+    *,
+    tenant: str,
+    task_id: str,
+    actor: Actor,
+    hyperparameters: dict[str, str | int | float | bool] | None = None,
+    name: str | None = None,
+) -> tuple[Task, Job]:
     """A new task with the same runnable spec as `task_id` (the same image or command, args,
     data, resources, limits), optionally with some hyperparameters overridden; it records
     what it re-runs, and its grants are checked again as for any new task."""
@@ -163,5 +216,9 @@ def compare_specs(deps: Deps, *, tenant: str, task_id: str, other_id: str) -> di
     """Which runnable fields two of the tenant's tasks differ in (another tenant's id: NotFound)."""
     a, b = deps.tasks.get_task(tenant, task_id), deps.tasks.get_task(tenant, other_id)
     diff = provenance.differences(a.spec, b.spec)
-    return {"task_id": task_id, "other_id": other_id, "same": not diff,
-            "differences": [{"field": k, "value": v[0], "other": v[1]} for k, v in diff.items()]}
+    return {
+        "task_id": task_id,
+        "other_id": other_id,
+        "same": not diff,
+        "differences": [{"field": k, "value": v[0], "other": v[1]} for k, v in diff.items()],
+    }

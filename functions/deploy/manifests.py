@@ -87,11 +87,15 @@ def trigger(function: str, event_type: str, *, namespace: str = NAMESPACE, broke
     }
 
 
-def triggers(routes: Mapping[str, frozenset[str]] = ROUTES, *, namespace: str = NAMESPACE,
-             broker: str = BROKER) -> list[Obj]:
+def triggers(
+    routes: Mapping[str, frozenset[str]] = ROUTES, *, namespace: str = NAMESPACE, broker: str = BROKER
+) -> list[Obj]:
     """Every route as a Trigger, in a stable order (function, then event type)."""
-    return [trigger(function, str(event_type), namespace=namespace, broker=broker)
-            for function in sorted(routes) for event_type in sorted(routes[function])]
+    return [
+        trigger(function, str(event_type), namespace=namespace, broker=broker)
+        for function in sorted(routes)
+        for event_type in sorted(routes[function])
+    ]
 
 
 def render(objects: Sequence[Obj]) -> str:
@@ -105,8 +109,11 @@ def outputs(root: Path) -> dict[Path, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.deploy.manifests", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m functions.deploy.manifests",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file is stale")
     args = parser.parse_args(argv)

@@ -44,15 +44,27 @@ def _table(table: TableSchema) -> str:
         lines += ["", *_index(index)]
     if table.ttl_attribute:
         lines += ["", "  ttl {", f'    attribute_name = "{table.ttl_attribute}"', "    enabled        = true", "  }"]
-    lines += ["", "  point_in_time_recovery {", "    enabled = true", "  }", "",
-              "  server_side_encryption {", "    enabled     = true", "    kms_key_arn = aws_kms_key.data.arn",
-              "  }", "}"]
+    lines += [
+        "",
+        "  point_in_time_recovery {",
+        "    enabled = true",
+        "  }",
+        "",
+        "  server_side_encryption {",
+        "    enabled     = true",
+        "    kms_key_arn = aws_kms_key.data.arn",
+        "  }",
+        "}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _index(index: IndexSchema) -> list[str]:
-    lines = ["  global_secondary_index {", f'    name            = "{index.name}"',
-             f'    hash_key        = "{index.hash_key}"']
+    lines = [
+        "  global_secondary_index {",
+        f'    name            = "{index.name}"',
+        f'    hash_key        = "{index.hash_key}"',
+    ]
     if index.range_key:
         lines.append(f'    range_key       = "{index.range_key}"')
     return [*lines, f'    projection_type = "{index.projection}"', "  }"]

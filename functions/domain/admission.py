@@ -27,16 +27,25 @@ class Capacity(BaseModel):
 
     @staticmethod
     def of(resources: Resources) -> Capacity:
-        return Capacity(slots=1, cpu_milli=round(resources.cpu * 1000),
-                        memory_mb=resources.memory_mb, gpu=resources.gpu)
+        return Capacity(
+            slots=1, cpu_milli=round(resources.cpu * 1000), memory_mb=resources.memory_mb, gpu=resources.gpu
+        )
 
     def plus(self, other: Capacity) -> Capacity:
-        return Capacity(slots=self.slots + other.slots, cpu_milli=self.cpu_milli + other.cpu_milli,
-                        memory_mb=self.memory_mb + other.memory_mb, gpu=self.gpu + other.gpu)
+        return Capacity(
+            slots=self.slots + other.slots,
+            cpu_milli=self.cpu_milli + other.cpu_milli,
+            memory_mb=self.memory_mb + other.memory_mb,
+            gpu=self.gpu + other.gpu,
+        )
 
     def fits_within(self, budget: Capacity) -> bool:
-        return (self.slots <= budget.slots and self.cpu_milli <= budget.cpu_milli
-                and self.memory_mb <= budget.memory_mb and self.gpu <= budget.gpu)
+        return (
+            self.slots <= budget.slots
+            and self.cpu_milli <= budget.cpu_milli
+            and self.memory_mb <= budget.memory_mb
+            and self.gpu <= budget.gpu
+        )
 
 
 class PoolPolicy(BaseModel):
@@ -45,18 +54,22 @@ class PoolPolicy(BaseModel):
     budget: Capacity
     tenant_cap: int = Field(default=4, ge=1, description="running jobs per tenant in this pool")
     starvation_s: float = Field(
-        default=600.0, gt=0,
+        default=600.0,
+        gt=0,
         description="seconds a job that does not fit may be passed over by smaller jobs; after that nothing else "
-                    "launches in the pool until it fits (BestEffortFIFO with a bound)")
+        "launches in the pool until it fits (BestEffortFIFO with a bound)",
+    )
 
     def refusal(self, request: Capacity) -> str | None:
         """Why a request can never run in this pool (it exceeds the whole budget), or None."""
         if request.fits_within(self.budget):
             return None
         b = self.budget
-        return (f"requests cpu_milli={request.cpu_milli} memory_mb={request.memory_mb} gpu={request.gpu}, more "
-                f"than the pool's whole budget (slots={b.slots} cpu_milli={b.cpu_milli} memory_mb={b.memory_mb} "
-                f"gpu={b.gpu}): it could never launch")
+        return (
+            f"requests cpu_milli={request.cpu_milli} memory_mb={request.memory_mb} gpu={request.gpu}, more "
+            f"than the pool's whole budget (slots={b.slots} cpu_milli={b.cpu_milli} memory_mb={b.memory_mb} "
+            f"gpu={b.gpu}): it could never launch"
+        )
 
 
 class TenantShare(BaseModel):
@@ -71,10 +84,12 @@ class TenantShare(BaseModel):
 
 def dominant_share(used: Capacity, budget: Capacity) -> float:
     """Dominant Resource Fairness: the largest fraction of any resource the tenant holds."""
-    fractions = [used.slots / budget.slots if budget.slots else 0.0,
-                 used.cpu_milli / budget.cpu_milli if budget.cpu_milli else 0.0,
-                 used.memory_mb / budget.memory_mb if budget.memory_mb else 0.0,
-                 used.gpu / budget.gpu if budget.gpu else 0.0]
+    fractions = [
+        used.slots / budget.slots if budget.slots else 0.0,
+        used.cpu_milli / budget.cpu_milli if budget.cpu_milli else 0.0,
+        used.memory_mb / budget.memory_mb if budget.memory_mb else 0.0,
+        used.gpu / budget.gpu if budget.gpu else 0.0,
+    ]
     return max(fractions)
 
 
@@ -82,8 +97,14 @@ def waiting_since(job: Job) -> datetime:
     return job.not_before or job.created_at
 
 
-def plan(queues: Mapping[str, Sequence[Job]], *, usage: Capacity, tenants: Mapping[str, TenantShare],
-         policy: PoolPolicy, now: datetime) -> list[Job]:
+def plan(
+    queues: Mapping[str, Sequence[Job]],
+    *,
+    usage: Capacity,
+    tenants: Mapping[str, TenantShare],
+    policy: PoolPolicy,
+    now: datetime,
+) -> list[Job]:
     """Queued jobs to launch now, in the order they should be launched.
 
     Like Kueue's fair sharing: each tenant has its own queue (priority, then creation), and
@@ -94,11 +115,14 @@ def plan(queues: Mapping[str, Sequence[Job]], *, usage: Capacity, tenants: Mappi
     it fits, so a large job is not starved by a stream of small ones either. A job still
     backing off, or of a tenant at its cap, is passed over.
     """
-    pending = {t: [j for j in q if j.state is JobState.QUEUED and (j.not_before is None or now >= j.not_before)]
-               for t, q in queues.items()}
-    starving = sorted((j for q in pending.values() for j in q
-                       if (now - waiting_since(j)).total_seconds() >= policy.starvation_s),
-                      key=lambda j: (waiting_since(j), j.job_id))
+    pending = {
+        t: [j for j in q if j.state is JobState.QUEUED and (j.not_before is None or now >= j.not_before)]
+        for t, q in queues.items()
+    }
+    starving = sorted(
+        (j for q in pending.values() for j in q if (now - waiting_since(j)).total_seconds() >= policy.starvation_s),
+        key=lambda j: (waiting_since(j), j.job_id),
+    )
     used = {t: share.used for t, share in tenants.items()}
     running = {t: share.running for t, share in tenants.items()}
     chosen: list[Job] = []

@@ -115,10 +115,16 @@ class Approval(BaseModel):
     def is_active(self, now: datetime) -> bool:
         return self.effective_state(now) is ApprovalState.APPROVED
 
-    def covers(self, *, grantees: Iterable[str], action: GrantAction, project_id: str, dataset: str,
-               now: datetime) -> bool:
-        return (self.is_active(now) and self.action is action and self.data_project == project_id
-                and dataset in self.datasets and self.grantee in set(grantees))
+    def covers(
+        self, *, grantees: Iterable[str], action: GrantAction, project_id: str, dataset: str, now: datetime
+    ) -> bool:
+        return (
+            self.is_active(now)
+            and self.action is action
+            and self.data_project == project_id
+            and dataset in self.datasets
+            and self.grantee in set(grantees)
+        )
 
     @property
     def project_id(self) -> str | None:
@@ -135,14 +141,35 @@ def project_grantee(project_id: str) -> str:
     return PROJECT_PREFIX + project_id
 
 
-def request(*, approval_id: str, tenant: str, grantee: str, project: str, action: GrantAction,
-            datasets: Iterable[str], purpose: str, requested_by: str, now: datetime, expires_at: datetime) -> Approval:
+def request(
+    *,
+    approval_id: str,
+    tenant: str,
+    grantee: str,
+    project: str,
+    action: GrantAction,
+    datasets: Iterable[str],
+    purpose: str,
+    requested_by: str,
+    now: datetime,
+    expires_at: datetime,
+) -> Approval:
     if expires_at <= now:
         raise Conflict(f"approval {approval_id}: expires_at {expires_at.isoformat()} is not in the future")
     first = Change(at=now, actor=requested_by, from_state=None, to_state=ApprovalState.REQUESTED, reason=purpose)
-    return Approval(approval_id=approval_id, tenant=tenant, grantee=grantee, project=project, action=action,
-                    datasets=tuple(dict.fromkeys(datasets)), purpose=purpose, requested_by=requested_by,
-                    requested_at=now, expires_at=expires_at, history=(first,))
+    return Approval(
+        approval_id=approval_id,
+        tenant=tenant,
+        grantee=grantee,
+        project=project,
+        action=action,
+        datasets=tuple(dict.fromkeys(datasets)),
+        purpose=purpose,
+        requested_by=requested_by,
+        requested_at=now,
+        expires_at=expires_at,
+        history=(first,),
+    )
 
 
 def _move(a: Approval, to: ApprovalState, *, actor: str, now: datetime, reason: str) -> Approval:
@@ -178,18 +205,33 @@ def expire(a: Approval, *, actor: str, now: datetime) -> Approval:
     """Record what `effective_state` already says: the approved grant's time is up."""
     if a.state is not ApprovalState.APPROVED or now < a.expires_at:
         raise Conflict(f"approval {a.approval_id}: not an approved grant past its expiry")
-    change = Change(at=now, actor=actor, from_state=a.state, to_state=ApprovalState.EXPIRED,
-                    reason=f"expired at {a.expires_at.isoformat()}")
+    change = Change(
+        at=now,
+        actor=actor,
+        from_state=a.state,
+        to_state=ApprovalState.EXPIRED,
+        reason=f"expired at {a.expires_at.isoformat()}",
+    )
     return a.model_copy(update={"state": ApprovalState.EXPIRED, "history": (*a.history, change)})
 
 
-def choose(candidates: Iterable[Approval], *, grantees: Iterable[str], action: GrantAction, project_id: str,
-           dataset: str, now: datetime) -> Approval | None:
+def choose(
+    candidates: Iterable[Approval],
+    *,
+    grantees: Iterable[str],
+    action: GrantAction,
+    project_id: str,
+    dataset: str,
+    now: datetime,
+) -> Approval | None:
     """The grant that covers `dataset` of `project_id` for one of `grantees`: a project's grant
     before a person's (it outlives staff changes), then the one that lasts longest."""
     wanted = tuple(grantees)
-    usable = [a for a in candidates
-              if a.covers(grantees=wanted, action=action, project_id=project_id, dataset=dataset, now=now)]
+    usable = [
+        a
+        for a in candidates
+        if a.covers(grantees=wanted, action=action, project_id=project_id, dataset=dataset, now=now)
+    ]
     if not usable:
         return None
     return max(usable, key=lambda a: (a.project_id is not None, a.expires_at, a.approval_id))

@@ -61,15 +61,31 @@ class Actor:
 
 def system(tenant: str, component: str, *, request_id: str | None = None) -> Actor:
     """The platform acting on its own (the sweep, the launcher, an event from another system)."""
-    return Actor(sub=f"trainyard:{component}", tenant=tenant, roles=frozenset({Role.SERVICE}),
-                 request_id=request_id)
+    return Actor(sub=f"trainyard:{component}", tenant=tenant, roles=frozenset({Role.SERVICE}), request_id=request_id)
 
 
-def record(actor: Actor, *, action: str, resource: str, decision: Decision, at: datetime, reason: str = "",
-           tenant: str | None = None, audit_id: str | None = None) -> AuditRecord:
-    return AuditRecord(audit_id=audit_id or uuid.uuid4().hex, tenant=tenant or actor.tenant, actor=actor.sub,
-                       action=action, resource=resource, decision=decision, reason=reason,
-                       request_id=actor.request_id, at=at)
+def record(
+    actor: Actor,
+    *,
+    action: str,
+    resource: str,
+    decision: Decision,
+    at: datetime,
+    reason: str = "",
+    tenant: str | None = None,
+    audit_id: str | None = None,
+) -> AuditRecord:
+    return AuditRecord(
+        audit_id=audit_id or uuid.uuid4().hex,
+        tenant=tenant or actor.tenant,
+        actor=actor.sub,
+        action=action,
+        resource=resource,
+        decision=decision,
+        reason=reason,
+        request_id=actor.request_id,
+        at=at,
+    )
 
 
 def job_change(before: Job | None, after: Job, *, actor: Actor, at: datetime) -> AuditRecord | None:
@@ -83,6 +99,13 @@ def job_change(before: Job | None, after: Job, *, actor: Actor, at: datetime) ->
     start = before.state.value if before is not None else "new"
     version = before.version + 1 if before is not None else 0
     why = f": {after.reason}" if after.reason else ""
-    return record(actor, action="job.state", resource=f"job/{after.job_id}", decision=Decision.ALLOWED, at=at,
-                  reason=f"{start} -> {after.state.value}{why}", tenant=after.tenant,
-                  audit_id=f"job/{after.job_id}/v{version}")
+    return record(
+        actor,
+        action="job.state",
+        resource=f"job/{after.job_id}",
+        decision=Decision.ALLOWED,
+        at=at,
+        reason=f"{start} -> {after.state.value}{why}",
+        tenant=after.tenant,
+        audit_id=f"job/{after.job_id}/v{version}",
+    )

@@ -19,12 +19,8 @@ MAX_REANNOUNCE_GAP = timedelta(hours=1)
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.LAUNCHING, JobState.CANCELLED}),
-    JobState.LAUNCHING: frozenset(
-        {JobState.RUNNING, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED}
-    ),
-    JobState.RUNNING: frozenset(
-        {JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED}
-    ),
+    JobState.LAUNCHING: frozenset({JobState.RUNNING, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED}),
 }
 
 
@@ -90,8 +86,9 @@ def fail(job: Job, now: datetime, *, reason: str, kind: FailureKind) -> Job:
     return _move(job, JobState.FAILED, finished_at=now, reason=reason, failure_kind=kind)
 
 
-def cancel(job: Job, now: datetime, *, reason: str = "cancelled by user",
-           kind: FailureKind = FailureKind.CANCELLED) -> Job:
+def cancel(
+    job: Job, now: datetime, *, reason: str = "cancelled by user", kind: FailureKind = FailureKind.CANCELLED
+) -> Job:
     return _move(job, JobState.CANCELLED, finished_at=now, reason=reason, failure_kind=kind)
 
 

@@ -38,8 +38,14 @@ class PublishedModel(BaseModel):
     active: bool = True
 
 
-def choose_checkpoint(checkpoints: Sequence[Checkpoint], *, job_id: str, epoch: int | None = None,
-                      metric: str | None = None, mode: Literal["max", "min"] | None = None) -> Checkpoint:
+def choose_checkpoint(
+    checkpoints: Sequence[Checkpoint],
+    *,
+    job_id: str,
+    epoch: int | None = None,
+    metric: str | None = None,
+    mode: Literal["max", "min"] | None = None,
+) -> Checkpoint:
     """The checkpoint of `epoch`, or the best by `metric` (min for loss-like names unless
     `mode` says), or the latest one."""
     if not checkpoints:

@@ -21,7 +21,7 @@ def kept(checkpoints: Sequence[Checkpoint], policy: RetentionPolicy) -> set[int]
         return set(epochs)
     keep = {epochs[-1]}
     if policy.keep_latest:
-        keep.update(epochs[-policy.keep_latest:])
+        keep.update(epochs[-policy.keep_latest :])
     if policy.keep_best and policy.metric is not None:
         keep.update(_best(checkpoints, policy))
     return keep
@@ -33,11 +33,12 @@ def _best(checkpoints: Sequence[Checkpoint], policy: RetentionPolicy) -> list[in
     scored = [c for c in checkpoints if metric in c.metrics]
     lowest = policy.mode == "min" or (policy.mode is None and lower_is_better(metric))
     ranked = sorted(scored, key=lambda c: (c.metrics[metric] if lowest else -c.metrics[metric], -c.epoch))
-    return [c.epoch for c in ranked[:policy.keep_best]]
+    return [c.epoch for c in ranked[: policy.keep_best]]
 
 
-def to_prune(checkpoints: Sequence[Checkpoint], policy: RetentionPolicy, *, published: Collection[int],
-             already: Collection[int]) -> list[int]:
+def to_prune(
+    checkpoints: Sequence[Checkpoint], policy: RetentionPolicy, *, published: Collection[int], already: Collection[int]
+) -> list[int]:
     """Epochs whose checkpoint should now be deleted: not kept, not published, not yet pruned."""
     keep = kept(checkpoints, policy) | set(published)
     return sorted({c.epoch for c in checkpoints} - keep - set(already))

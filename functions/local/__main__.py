@@ -46,50 +46,88 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m functions.local", description=__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     p.add_argument("--port", type=int, default=8080, help="port of the API (0: any free port)")
-    p.add_argument("--state-dir", type=Path, default=Path(".trainyard"),
-                   help="where everything is kept (projects, tasks, jobs, metrics, grants, audit in state/state.db; "
-                        "datasets, checkpoints, models, logs in blobs/; trainers' folders in runner/; the secret "
-                        "and tokens); it survives restarts and kill -9. `trainyard reset` empties it")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".trainyard"),
+        help="where everything is kept (projects, tasks, jobs, metrics, grants, audit in state/state.db; "
+        "datasets, checkpoints, models, logs in blobs/; trainers' folders in runner/; the secret "
+        "and tokens); it survives restarts and kill -9. `trainyard reset` empties it",
+    )
     p.add_argument("--sweep-interval", type=float, default=2.0, help="seconds between sweeps")
     p.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
-    p.add_argument("--aws-endpoint", default=None,
-                   help="keep state in this DynamoDB/S3 endpoint (e.g. a moto server) instead of the state dir")
+    p.add_argument(
+        "--aws-endpoint",
+        default=None,
+        help="keep state in this DynamoDB/S3 endpoint (e.g. a moto server) instead of the state dir",
+    )
     p.add_argument("--no-predictor", action="store_true", help="do not start the predictor (sidecar + inference)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    p.add_argument("--tls", type=Path, default=None, metavar="DIR",
-                   help="serve the API with mutual TLS, certificates from DIR (made there when missing; "
-                        "see `trainyard certs`), e.g. .trainyard/tls")
+    p.add_argument(
+        "--tls",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="serve the API with mutual TLS, certificates from DIR (made there when missing; "
+        "see `trainyard certs`), e.g. .trainyard/tls",
+    )
     return p
 
 
 def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
     a = parser().parse_args(argv)
     tls = LocalTLS.prepare(a.tls, tenant=a.tenant) if a.tls is not None else None
-    return LocalOptions(host=a.host, port=a.port, state_dir=a.state_dir.resolve(),
-                        sweep_interval_s=a.sweep_interval, tenant=a.tenant, tls=tls), a
+    return LocalOptions(
+        host=a.host,
+        port=a.port,
+        state_dir=a.state_dir.resolve(),
+        sweep_interval_s=a.sweep_interval,
+        tenant=a.tenant,
+        tls=tls,
+    ), a
 
 
-def local_runtime(settings: Settings, stack: contextlib.ExitStack, *, hidden: list[Path],
-                  s3_keys: S3Credentials, tls: LocalTLS | None = None) -> LocalRuntime:
+def local_runtime(
+    settings: Settings,
+    stack: contextlib.ExitStack,
+    *,
+    hidden: list[Path],
+    s3_keys: S3Credentials,
+    tls: LocalTLS | None = None,
+) -> LocalRuntime:
     """The local runner; its trainers sandboxed as TRAINYARD_SANDBOX says, then reaching the
     platform and S3 only through the egress proxy (which lives as long as `stack`). With
     `tls`, the proxy presents the platform's client certificate (the trainer holds none);
     unsandboxed trainers get their own in TRAINYARD_TLS_*."""
-    wrap = select_wrap(settings.sandbox, read_only=default_read_only(*settings.sandbox_read_only),
-                       hidden=hidden, devices=default_devices())
+    wrap = select_wrap(
+        settings.sandbox,
+        read_only=default_read_only(*settings.sandbox_read_only),
+        hidden=hidden,
+        devices=default_devices(),
+    )
     cgroups = JobCgroups.detect()  # None: warned, and trainers are bounded by setrlimit only
     if wrap is None:
-        return LocalRuntime(settings.state_dir, extra_env=tls.trainer_env() if tls is not None else None,
-                            cgroups=cgroups, pids_max=settings.job_pids_max)
+        return LocalRuntime(
+            settings.state_dir,
+            extra_env=tls.trainer_env() if tls is not None else None,
+            cgroups=cgroups,
+            pids_max=settings.job_pids_max,
+        )
     assert settings.s3_endpoint is not None  # local mode always has one (SeaweedFS or --aws-endpoint)
     # The proxy checks signatures itself too (an --aws-endpoint moto takes any), with the keys the platform
     # signs with; and whatever the signature, it lets a job reach only the URLs the platform issued to it.
-    policy = EgressPolicy(platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint,
-                          credentials=s3_keys.as_mapping())
+    policy = EgressPolicy(
+        platform_url=settings.platform_url, s3_endpoint=settings.s3_endpoint, credentials=s3_keys.as_mapping()
+    )
     transport = httpx.AsyncHTTPTransport(verify=tls.platform_client()) if tls is not None else None
     proxy = EgressProxy(policy, transport=transport)
-    runtime = LocalRuntime(settings.state_dir, wrap=wrap, egress=stack.enter_context(proxy), cgroups=cgroups,
-                           pids_max=settings.job_pids_max)
+    runtime = LocalRuntime(
+        settings.state_dir,
+        wrap=wrap,
+        egress=stack.enter_context(proxy),
+        cgroups=cgroups,
+        pids_max=settings.job_pids_max,
+    )
     runtime.reopen_egress()  # trainers still running from before a restart (with --aws-endpoint)
     return runtime
 
@@ -130,8 +168,11 @@ def listen(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        hint = " (is another `trainyard up` running? stop it, or pick another --port)" \
-            if exc.errno == errno.EADDRINUSE else ""
+        hint = (
+            " (is another `trainyard up` running? stop it, or pick another --port)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
         raise SystemExit(f"trainyard: cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
     return sock
 
@@ -152,26 +193,41 @@ def main(argv: list[str] | None = None) -> None:
         serve(options, args, sock, stack, s3_keys=s3_keys)
 
 
-def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, stack: contextlib.ExitStack, *,
-          s3_keys: S3Credentials) -> None:
+def serve(
+    options: LocalOptions,
+    args: argparse.Namespace,
+    sock: socket.socket,
+    stack: contextlib.ExitStack,
+    *,
+    s3_keys: S3Credentials,
+) -> None:
     # The state survives restarts (the embedded durable store, or --aws-endpoint): running trainers
     # are left running when the platform stops, and the next start re-adopts them.
     local = None if args.aws_endpoint else stack.enter_context(embedded_state(options.state_dir))
     endpoint = args.aws_endpoint if local is None else local.endpoint
     url = options.url
     internal = stack.enter_context(internal_socket_dir())
-    settings = Settings(token_secret=secret_for(options.state_dir), platform_url=url,
-                        broker_url="http://internal/broker/", broker_uds=internal,
-                        event_key_file=platform_secret(options.state_dir),
-                        dynamodb_endpoint=args.aws_endpoint, s3_endpoint=endpoint,
-                        state_dir=options.state_dir / "runner")
+    settings = Settings(
+        token_secret=secret_for(options.state_dir),
+        platform_url=url,
+        broker_url="http://internal/broker/",
+        broker_uds=internal,
+        event_key_file=platform_secret(options.state_dir),
+        dynamodb_endpoint=args.aws_endpoint,
+        s3_endpoint=endpoint,
+        state_dir=options.state_dir / "runner",
+    )
     if not os.environ.get("TRAINYARD_POOLS"):  # Settings.pools wins; else the default pool is this machine
         settings = settings.model_copy(update={"pools": {"default": machine_pool()}})
     tls = options.tls
     hidden = [options.state_dir] + ([tls.directory] if tls is not None else [])  # keys stay out of sandboxes
     runtime = local_runtime(settings, stack, hidden=hidden, s3_keys=s3_keys, tls=tls)
-    deps = bootstrap.build(settings, runtime=runtime, store=local.store if local else None,
-                           s3_credentials=(s3_keys.access_key_id, s3_keys.secret_access_key))
+    deps = bootstrap.build(
+        settings,
+        runtime=runtime,
+        store=local.store if local else None,
+        s3_credentials=(s3_keys.access_key_id, s3_keys.secret_access_key),
+    )
     ensure_storage(deps, settings, tables=local is None)
     bootstrap.install(deps)
     adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
@@ -179,12 +235,21 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     extra = {"aws_endpoint": endpoint, **people}
     missing = [] if args.no_predictor else missing_modules()
     if missing:
-        print(f"predictor not started: {', '.join(missing)} not installed "
-              "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)", flush=True)
+        print(
+            f"predictor not started: {', '.join(missing)} not installed "
+            "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)",
+            flush=True,
+        )
     elif not args.no_predictor:  # before the apps: the web UI's "try it" needs its URL
-        served = stack.enter_context(predictor(state_dir=options.state_dir, platform_url=url,
-                                               token_secret=settings.token_secret, host=options.host,
-                                               tls_env=tls.predictor_env() if tls is not None else None))
+        served = stack.enter_context(
+            predictor(
+                state_dir=options.state_dir,
+                platform_url=url,
+                token_secret=settings.token_secret,
+                host=options.host,
+                tls_env=tls.predictor_env() if tls is not None else None,
+            )
+        )
         extra["predictor_url"] = served.url
         print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
     ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
@@ -198,16 +263,20 @@ def serve(options: LocalOptions, args: argparse.Namespace, sock: socket.socket, 
     print(local.describe(options.state_dir) if local else f"AWS endpoint: {endpoint}", flush=True)
     print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
     print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
-    print(f"web UI: {url}/ui/  (one-click sign-in as dev@{options.tenant}: {extra['ui_login']} ; "
-          "approver and admin links are in local.json)", flush=True)
+    print(
+        f"web UI: {url}/ui/  (one-click sign-in as dev@{options.tenant}: {extra['ui_login']} ; "
+        "approver and admin links are in local.json)",
+        flush=True,
+    )
     if tls is not None:
         print("mutual TLS is on; the CLI and SDK need:", flush=True)
         print("\n".join(f"{k}={v}" for k, v in tls.user_env().items()), flush=True)
     ssl_options = tls.uvicorn_options() if tls is not None else {}
     # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
     # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5,
-                            log_config=None, **ssl_options)  # JSON lines only
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, log_config=None, **ssl_options
+    )  # JSON lines only
     uvicorn.Server(config).run(sockets=[sock])
 
 

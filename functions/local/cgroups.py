@@ -69,8 +69,7 @@ class JobCgroups:
             for base in bases:
                 base.mkdir(exist_ok=True)
         except OSError as exc:
-            log.warning("no per-job cgroups (cannot create %s: %s): trainers are bounded by setrlimit only",
-                        bases, exc)
+            log.warning("no per-job cgroups (cannot create %s: %s): trainers are bounded by setrlimit only", bases, exc)
             return None
         return cls(bases, version)
 
@@ -89,8 +88,9 @@ class JobCgroups:
         out: dict[str, int | str] = {"pids.max": limits.pids_max}
         if limits.memory_bytes:
             if self.version == 1:  # memsw after limit_in_bytes: it may never be below it
-                out.update({"memory.limit_in_bytes": limits.memory_bytes,
-                            "memory.memsw.limit_in_bytes": limits.memory_bytes})
+                out.update(
+                    {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes}
+                )
             else:
                 out.update({"memory.max": limits.memory_bytes, "memory.swap.max": 0})
         return out
@@ -140,7 +140,11 @@ def _detect_v2(root: Path, own: str) -> JobCgroups | None:
         base.mkdir(exist_ok=True)
         (base / "cgroup.subtree_control").write_text("+pids +memory")
     except OSError as exc:
-        log.warning("no per-job cgroups (cgroup v2 at %s does not delegate pids and memory: %s): trainers are "
-                    "bounded by setrlimit only", parent, exc)
+        log.warning(
+            "no per-job cgroups (cgroup v2 at %s does not delegate pids and memory: %s): trainers are "
+            "bounded by setrlimit only",
+            parent,
+            exc,
+        )
         return None
     return JobCgroups((base,), version=2)

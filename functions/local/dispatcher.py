@@ -114,8 +114,9 @@ class Dispatcher:
         assert self._client is not None
         headers, body = to_binary(event)
         url = f"{self.functions_url}/{name}/"
-        jitter = wait_exponential_jitter(initial=self.policy.backoff_s, max=self.policy.max_backoff_s,
-                                         jitter=self.policy.backoff_s)
+        jitter = wait_exponential_jitter(
+            initial=self.policy.backoff_s, max=self.policy.max_backoff_s, jitter=self.policy.backoff_s
+        )
 
         def wait(state: RetryCallState) -> float:
             failed = state.outcome.exception() if state.outcome is not None else None
@@ -123,19 +124,33 @@ class Dispatcher:
             return max(jitter(state), asked)
 
         def log_retry(state: RetryCallState) -> None:
-            log.debug("delivery retry", extra={"function": name, "event_id": event["id"],
-                                              "attempt": state.attempt_number, "error": _reason(state)})
+            log.debug(
+                "delivery retry",
+                extra={
+                    "function": name,
+                    "event_id": event["id"],
+                    "attempt": state.attempt_number,
+                    "error": _reason(state),
+                },
+            )
 
-        retrying = AsyncRetrying(stop=stop_after_attempt(self.policy.attempts), wait=wait, sleep=self.sleep,
-                                 retry=retry_if_exception(_redeliverable), before_sleep=log_retry, reraise=True)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=wait,
+            sleep=self.sleep,
+            retry=retry_if_exception(_redeliverable),
+            before_sleep=log_retry,
+            reraise=True,
+        )
         try:
             async for attempt in retrying:
                 with attempt:
                     await self._post(url, headers, body)
         except (_Undelivered, httpx.HTTPError) as exc:
             last = str(exc) if isinstance(exc, _Undelivered) else repr(exc)
-            log.error("dead letter", extra={"function": name, "event_id": event["id"], "type": event["type"],
-                                            "error": last})
+            log.error(
+                "dead letter", extra={"function": name, "event_id": event["id"], "type": event["type"], "error": last}
+            )
             self.dead_letters.append({"function": name, "id": event["id"], "type": event["type"], "error": last})
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes | None) -> None:
@@ -156,5 +171,4 @@ class Dispatcher:
         async def dead(_: Request) -> JSONResponse:
             return JSONResponse({"items": list(self.dead_letters)})
 
-        return Starlette(routes=[Route("/", ingest, methods=["POST"]),
-                                 Route("/dead-letters", dead, methods=["GET"])])
+        return Starlette(routes=[Route("/", ingest, methods=["POST"]), Route("/dead-letters", dead, methods=["GET"])])

@@ -39,8 +39,20 @@ T = TypeVar("T")
 
 CHUNK = 64 * 1024
 # Per RFC 9110 7.6.1, never forwarded; plus Expect, which the proxy answers itself.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                         "transfer-encoding", "upgrade", "expect", "proxy-connection"})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "proxy-connection",
+    }
+)
 _CONTROL_TIMEOUT_S = 10.0
 _MAX_ISSUE_BYTES = 64 * 1024  # a pre-signed URL answer is well under 2 KiB
 
@@ -52,8 +64,14 @@ class _ClientGone(Exception):
 class EgressProxy:
     """Forwards what EgressPolicy allows from each job's socket; 403 for the rest."""
 
-    def __init__(self, policy: EgressPolicy, *, transport: httpx.AsyncBaseTransport | None = None,
-                 idle_timeout_s: float = 120.0, max_connections_per_job: int = 32) -> None:
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        idle_timeout_s: float = 120.0,
+        max_connections_per_job: int = 32,
+    ) -> None:
         self._policy = policy
         self._transport = transport
         self._idle_timeout_s = idle_timeout_s  # a connection silent this long between reads is closed
@@ -121,8 +139,9 @@ class EgressProxy:
 
     async def _setup(self) -> None:
         # trust_env=False: never route through an HTTP(S)_PROXY from the platform's environment.
-        self._client = httpx.AsyncClient(transport=self._transport, trust_env=False, follow_redirects=False,
-                                         timeout=self._timeout)
+        self._client = httpx.AsyncClient(
+            transport=self._transport, trust_env=False, follow_redirects=False, timeout=self._timeout
+        )
 
     async def _shutdown(self) -> None:
         for job_id in list(self._servers):
@@ -184,17 +203,23 @@ class EgressProxy:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
         decision = self._policy.decide(job_id=job_id, method=method, target=target, headers=headers)
         if decision.upstream is None:
-            log.warning("egress denied", extra={"job_id": job_id, "method": method,
-                                                "path": target.partition("?")[0], "reason": decision.reason})
+            log.warning(
+                "egress denied",
+                extra={"job_id": job_id, "method": method, "path": target.partition("?")[0], "reason": decision.reason},
+            )
             await peer.respond(403, _problem("forbidden", f"egress denied: {decision.reason}"))
             return
         assert self._client is not None
         if peer.conn.they_are_waiting_for_100_continue:
             await peer.send(h11.InformationalResponse(status_code=100, headers=[]))
         has_body = _has_body(headers)
-        outgoing = httpx.Request(method, decision.upstream.base + target, headers=_forwarded(headers),
-                                 content=peer.body() if has_body else None,
-                                 extensions={"timeout": self._timeout.as_dict()})
+        outgoing = httpx.Request(
+            method,
+            decision.upstream.base + target,
+            headers=_forwarded(headers),
+            content=peer.body() if has_body else None,
+            extensions={"timeout": self._timeout.as_dict()},
+        )
         if not has_body:
             await peer.next_event()  # the request's EndOfMessage, already buffered
         try:
@@ -275,8 +300,13 @@ class _Peer:
 
     async def relay(self, response: httpx.Response, *, body: bytes | None = None) -> None:
         headers = [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP]
-        await self.send(h11.Response(status_code=response.status_code, headers=headers,
-                                     reason=response.reason_phrase.encode("latin-1", errors="replace")))
+        await self.send(
+            h11.Response(
+                status_code=response.status_code,
+                headers=headers,
+                reason=response.reason_phrase.encode("latin-1", errors="replace"),
+            )
+        )
         if body is not None:  # read already: an answer carrying an issued URL
             await self.send(h11.Data(data=body))
         elif response.is_stream_consumed:  # read already by an in-memory transport (tests)
@@ -320,8 +350,9 @@ def _has_body(headers: list[tuple[str, str]]) -> bool:
 
 
 def _forwarded(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    listed = {token.strip().lower() for name, value in headers if name.lower() == "connection"
-              for token in value.split(",")}  # Connection may name more hop-by-hop headers
+    listed = {
+        token.strip().lower() for name, value in headers if name.lower() == "connection" for token in value.split(",")
+    }  # Connection may name more hop-by-hop headers
     return [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP and k.lower() not in listed]
 
 

@@ -37,8 +37,14 @@ _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"  # sdk.contracts.specs.NAME, bounded
 _S3_METHODS = frozenset({"GET", "PUT"})  # a dataset download, an artifact upload
 _MAX_ISSUED = 4096  # per job: a trainer asking for URLs in a loop cannot grow the proxy without bound
 _ALGORITHM = "AWS4-HMAC-SHA256"
-_REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
-             "X-Amz-Signature")
+_REQUIRED = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
 _MAX_EXPIRES_S = 7 * 86400  # SigV4's own maximum
 _CLOCK_SKEW = timedelta(minutes=15)  # what S3 tolerates for a request's date
 
@@ -94,8 +100,14 @@ class Decision:
 
 
 class EgressPolicy:
-    def __init__(self, *, platform_url: str, s3_endpoint: str, credentials: Mapping[str, str] | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        platform_url: str,
+        s3_endpoint: str,
+        credentials: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.platform = Upstream.parse(platform_url)
         self.s3 = Upstream.parse(s3_endpoint)
         if self.platform == self.s3:
@@ -124,7 +136,7 @@ class EgressPolicy:
         entry = Issued(method, parts.path, _sorted_query(parts.query), expires_at)
         now = self._clock()
         with self._lock:
-            live = [e for e in self._issued.get(job_id, []) if e.expires_at > now][-(_MAX_ISSUED - 1):]
+            live = [e for e in self._issued.get(job_id, []) if e.expires_at > now][-(_MAX_ISSUED - 1) :]
             self._issued[job_id] = [*live, entry]
         return True
 
@@ -167,8 +179,10 @@ class EgressPolicy:
         job = re.escape(job_id)
         if method == "POST" and parts.path == "/v1/events":
             return Decision(self.platform, "platform")
-        issuing = {("GET", rf"/v1/jobs/{job}/datasets/{_NAME}", "GET"),  # a download of a granted dataset
-                   ("POST", rf"/v1/jobs/{job}/artifacts", "PUT")}  # an upload under its own prefix
+        issuing = {
+            ("GET", rf"/v1/jobs/{job}/datasets/{_NAME}", "GET"),  # a download of a granted dataset
+            ("POST", rf"/v1/jobs/{job}/artifacts", "PUT"),
+        }  # an upload under its own prefix
         for m, pattern, issued in issuing:
             if method == m and re.fullmatch(pattern, parts.path):
                 return Decision(self.platform, "platform", issues=issued)
@@ -195,8 +209,14 @@ class EgressPolicy:
             return _deny(problem)
         return Decision(self.s3, "pre-signed S3 URL issued to the job")
 
-    def _verify(self, method: str, path: str, params: list[tuple[str, str]], headers: Sequence[tuple[str, str]],
-                amz: dict[str, str]) -> str:
+    def _verify(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
+        amz: dict[str, str],
+    ) -> str:
         """'' if the URL is signed by a key we hold and still valid, else the problem."""
         assert self._credentials is not None
         key_id, _, scope = amz["X-Amz-Credential"].partition("/")
@@ -209,20 +229,38 @@ class EgressPolicy:
         except ValueError:
             return "malformed X-Amz-Date or X-Amz-Expires"
         now = self._clock()
-        if not 0 < expires <= _MAX_EXPIRES_S or now > signed_at + timedelta(seconds=expires) \
-                or signed_at > now + _CLOCK_SKEW:
+        if (
+            not 0 < expires <= _MAX_EXPIRES_S
+            or now > signed_at + timedelta(seconds=expires)
+            or signed_at > now + _CLOCK_SKEW
+        ):
             return "pre-signed URL expired or not yet valid"
-        expected = presigned_signature(secret=secret, method=method, path=path, params=params, headers=headers,
-                                       signed_headers=amz["X-Amz-SignedHeaders"], amz_date=amz["X-Amz-Date"],
-                                       scope=scope)
+        expected = presigned_signature(
+            secret=secret,
+            method=method,
+            path=path,
+            params=params,
+            headers=headers,
+            signed_headers=amz["X-Amz-SignedHeaders"],
+            amz_date=amz["X-Amz-Date"],
+            scope=scope,
+        )
         if expected is None or not hmac.compare_digest(expected, amz["X-Amz-Signature"]):
             return "bad signature"
         return ""
 
 
-def presigned_signature(*, secret: str, method: str, path: str, params: Sequence[tuple[str, str]],
-                        headers: Sequence[tuple[str, str]], signed_headers: str, amz_date: str,
-                        scope: str) -> str | None:
+def presigned_signature(
+    *,
+    secret: str,
+    method: str,
+    path: str,
+    params: Sequence[tuple[str, str]],
+    headers: Sequence[tuple[str, str]],
+    signed_headers: str,
+    amz_date: str,
+    scope: str,
+) -> str | None:
     """The SigV4 query signature S3 expects for this request; None if a signed header is missing.
 
     Canonical request as AWS documents it for S3: the path as sent (S3 does not normalise
@@ -236,8 +274,9 @@ def presigned_signature(*, secret: str, method: str, path: str, params: Sequence
         if not values:
             return None
         lines.append(f"{name}:{','.join(values)}\n")
-    canonical = "\n".join([method, path, "&".join(f"{k}={v}" for k, v in query), "".join(lines),
-                           signed_headers, "UNSIGNED-PAYLOAD"])
+    canonical = "\n".join(
+        [method, path, "&".join(f"{k}={v}" for k, v in query), "".join(lines), signed_headers, "UNSIGNED-PAYLOAD"]
+    )
     to_sign = "\n".join([_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     key = ("AWS4" + secret).encode()
     for part in scope.split("/"):

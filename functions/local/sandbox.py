@@ -56,6 +56,7 @@ from sdk.contracts.trainer_env import TrainerVar
 
 log = logging.getLogger(__name__)
 
+
 class Wrap(Protocol):
     """Turns a trainer's argv into the argv to execute (e.g. inside a sandbox)."""
 
@@ -72,12 +73,29 @@ SANDBOX_CHANNEL = "/run/trainyard"  # where a sandboxed trainer finds that direc
 SOCKET_NAME = "platform.sock"
 SANDBOX_SOCKET = f"{SANDBOX_CHANNEL}/{SOCKET_NAME}"
 
-_NAMESPACES = ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-               "--unshare-user", "--hostname", "trainer")
+_NAMESPACES = (
+    "--unshare-net",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--unshare-user",
+    "--hostname",
+    "trainer",
+)
 _HARDENING = ("--cap-drop", "ALL", "--die-with-parent", "--new-session")
 _LINKED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # symlinks into /usr on merged-/usr systems
-_ETC = ("alternatives", "group", "hosts", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
-        "nsswitch.conf", "passwd")  # no shadow, no ssl keys, no machine-id
+_ETC = (
+    "alternatives",
+    "group",
+    "hosts",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "passwd",
+)  # no shadow, no ssl keys, no machine-id
 _MASK_BYTES = 1 << 20  # a hiding tmpfs holds nothing but mount points
 _PROBE_TIMEOUT_S = 20.0
 # Never a trainer's code directory: the host's configuration, kernel and device files, secrets.
@@ -120,9 +138,16 @@ def default_devices() -> list[Path]:
     return sorted(Path("/dev").glob("nvidia*"))
 
 
-def bwrap_wrap(*, read_only: Sequence[Path], hidden: Sequence[Path] = (), devices: Sequence[Path] = (),
-               bwrap: str = "bwrap", tmp_size_mb: int = 512, root: Path = Path("/"),
-               features: frozenset[str] | None = None) -> Wrap:
+def bwrap_wrap(
+    *,
+    read_only: Sequence[Path],
+    hidden: Sequence[Path] = (),
+    devices: Sequence[Path] = (),
+    bwrap: str = "bwrap",
+    tmp_size_mb: int = 512,
+    root: Path = Path("/"),
+    features: frozenset[str] | None = None,
+) -> Wrap:
     """A Wrap running each trainer in a bubblewrap sandbox (see the module docstring).
 
     `read_only` paths must exist and must not lie inside a `hidden` one; `devices` are
@@ -138,10 +163,20 @@ def bwrap_wrap(*, read_only: Sequence[Path], hidden: Sequence[Path] = (), device
     def tmpfs(path: str, size: int) -> list[str]:
         return ["--size", str(size), "--tmpfs", path] if "--size" in known else ["--tmpfs", path]
 
-    fixed = [*_NAMESPACES, *optional, *_HARDENING, *_system_args(root),
-             "--proc", "/proc", "--dev", "/dev", *_binds("--dev-bind", devices), *tmpfs("/tmp", tmp_size_mb << 20),
-             *_binds("--ro-bind", read_only),
-             *(arg for path in hidden for arg in tmpfs(str(path), _MASK_BYTES))]
+    fixed = [
+        *_NAMESPACES,
+        *optional,
+        *_HARDENING,
+        *_system_args(root),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *_binds("--dev-bind", devices),
+        *tmpfs("/tmp", tmp_size_mb << 20),
+        *_binds("--ro-bind", read_only),
+        *(arg for path in hidden for arg in tmpfs(str(path), _MASK_BYTES)),
+    ]
 
     def wrap(argv: list[str], work_dir: Path, *, code_dir: Path | None = None) -> list[str]:
         code = [] if code_dir is None else _code_args(code_dir, hidden, tmpfs)
@@ -157,8 +192,9 @@ def probe(wrap: Wrap, *, python: str = sys.executable) -> str | None:
         work.mkdir()
         argv = wrap([python, "-c", "pass"], work)
         try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=_PROBE_TIMEOUT_S,
-                                  check=False)
+            done = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False
+            )
         except FileNotFoundError:
             return f"{argv[0]!r} is not installed (apt-get install bubblewrap)"
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -169,16 +205,25 @@ def probe(wrap: Wrap, *, python: str = sys.executable) -> str | None:
     return None
 
 
-def select_wrap(mode: SandboxMode, *, read_only: Sequence[Path], hidden: Sequence[Path] = (),
-                devices: Sequence[Path] = (), check: Probe = probe, bwrap: str = "bwrap") -> Wrap | None:
+def select_wrap(
+    mode: SandboxMode,
+    *,
+    read_only: Sequence[Path],
+    hidden: Sequence[Path] = (),
+    devices: Sequence[Path] = (),
+    check: Probe = probe,
+    bwrap: str = "bwrap",
+) -> Wrap | None:
     """The sandbox TRAINYARD_SANDBOX asks for: a Wrap, or None to run trainers unsandboxed.
 
     "bwrap": bubblewrap or refuse to start (PermanentError); "auto": bubblewrap when a
     trial sandbox works, else a loud warning and no sandbox; "none": no sandbox, warned.
     """
     if mode == "none":
-        log.warning("trainer sandbox disabled (TRAINYARD_SANDBOX=none): trainers run with the platform's "
-                    "network and can read what its user can read")
+        log.warning(
+            "trainer sandbox disabled (TRAINYARD_SANDBOX=none): trainers run with the platform's "
+            "network and can read what its user can read"
+        )
         return None
     wrap = bwrap_wrap(read_only=read_only, hidden=hidden, devices=devices, bwrap=bwrap)
     problem = check(wrap)
@@ -187,17 +232,19 @@ def select_wrap(mode: SandboxMode, *, read_only: Sequence[Path], hidden: Sequenc
         return wrap
     if mode == "bwrap":
         raise PermanentError(f"TRAINYARD_SANDBOX=bwrap, but bubblewrap cannot sandbox trainers here: {problem}")
-    log.warning("bubblewrap cannot sandbox trainers here (%s): trainers run UNSANDBOXED, with the platform's "
-                "network and files. Install bubblewrap, or set TRAINYARD_SANDBOX=none to accept this "
-                "(TRAINYARD_SANDBOX=bwrap refuses to start instead)", problem)
+    log.warning(
+        "bubblewrap cannot sandbox trainers here (%s): trainers run UNSANDBOXED, with the platform's "
+        "network and files. Install bubblewrap, or set TRAINYARD_SANDBOX=none to accept this "
+        "(TRAINYARD_SANDBOX=bwrap refuses to start instead)",
+        problem,
+    )
     return None
 
 
 def _features(bwrap: str) -> frozenset[str]:
     """The long options `bwrap --help` lists; empty if it cannot run (the probe says why)."""
     try:
-        done = subprocess.run([bwrap, "--help"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10,
-                              check=False)
+        done = subprocess.run([bwrap, "--help"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return frozenset()
     text = (done.stdout + done.stderr).decode(errors="replace")
@@ -260,7 +307,13 @@ def _job_args(work_dir: Path, *, chdir: Path | None = None) -> list[str]:
     args = ["--bind", work, work]
     channel = work_dir.parent / EGRESS_DIR
     if channel.is_dir():  # no channel, no way out at all: the safe default
-        args += ["--ro-bind", str(channel.absolute()), SANDBOX_CHANNEL,
-                 "--setenv", TrainerVar.PLATFORM_UDS.value, SANDBOX_SOCKET]
+        args += [
+            "--ro-bind",
+            str(channel.absolute()),
+            SANDBOX_CHANNEL,
+            "--setenv",
+            TrainerVar.PLATFORM_UDS.value,
+            SANDBOX_SOCKET,
+        ]
     # Last: bwrap's root is a writable tmpfs until now; the mounts on it keep their own modes.
     return [*args, "--remount-ro", "/", "--chdir", str(chdir.resolve()) if chdir is not None else work]

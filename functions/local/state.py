@@ -33,8 +33,10 @@ class EmbeddedState:
         return self.keys.access_key_id, self.keys.secret_access_key
 
     def describe(self, state_dir: Path) -> str:
-        return (f"state kept in {state_dir} (database {self.store.path}, loaded in {self.load_s:.2f} s: "
-                f"{self.store.summary()}; objects in {state_dir / 'blobs'}, S3 API at {self.endpoint})")
+        return (
+            f"state kept in {state_dir} (database {self.store.path}, loaded in {self.load_s:.2f} s: "
+            f"{self.store.summary()}; objects in {state_dir / 'blobs'}, S3 API at {self.endpoint})"
+        )
 
 
 @contextlib.contextmanager

@@ -23,8 +23,13 @@ PLATFORM, INFERENCE, SIDECAR, TRAINER = "platform", "inference", "sidecar", "tra
 
 
 def principals(tenant: str) -> dict[str, Sequence[certs.Usage]]:
-    return {PLATFORM: ("client", "server"), INFERENCE: ("server",), SIDECAR: ("client",),
-            TRAINER: ("client",), f"dev@{tenant}": ("client",)}
+    return {
+        PLATFORM: ("client", "server"),
+        INFERENCE: ("server",),
+        SIDECAR: ("client",),
+        TRAINER: ("client",),
+        f"dev@{tenant}": ("client",),
+    }
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ class AbsentRuntime:
         self.function = function
 
     def _refuse(self, what: str) -> PermanentError:
-        return PermanentError(f"the {self.function} function has no job runtime (it may not {what}): only "
-                              f"launch, cleanup and sweep talk to the cluster")
+        return PermanentError(
+            f"the {self.function} function has no job runtime (it may not {what}): only "
+            f"launch, cleanup and sweep talk to the cluster"
+        )
 
     def launch(self, spec: LaunchSpec) -> None:
         raise self._refuse(f"launch {spec.job_id}")

@@ -43,16 +43,19 @@ def api_client(kubeconfig: str | None = None, *, token_dir: Path = _TOKEN_DIR) -
     configuration = k8s.Configuration()
     if kubeconfig is None:
         loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
-            token_filename=str(token_dir / "token"), cert_filename=str(token_dir / "ca.crt"))
+            token_filename=str(token_dir / "token"), cert_filename=str(token_dir / "ca.crt")
+        )
         loader.load_and_set(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration)
+            config_file=kubeconfig, client_configuration=configuration
+        )
     return k8s.ApiClient(configuration)
 
 
-def connect(config: KubernetesConfig, *, kubeconfig: str | None = None, token_dir: Path = _TOKEN_DIR
-            ) -> KubernetesRuntime:
+def connect(
+    config: KubernetesConfig, *, kubeconfig: str | None = None, token_dir: Path = _TOKEN_DIR
+) -> KubernetesRuntime:
     """The runtime of a cluster deployment: in-cluster credentials (the function's ServiceAccount
     token mounted in `token_dir`), or those of a kubeconfig file."""
     return KubernetesRuntime(api_client(kubeconfig, token_dir=token_dir), config, clock=_SystemClock())
@@ -93,8 +96,14 @@ class KubernetesRuntime:
         if not uid:
             raise PermanentError(f"kubernetes: job {name} came back without a uid")
         patch = mf.owner_patch(job=name, uid=str(uid))
-        self._call("own secret", self._core.patch_namespaced_secret, secret["metadata"]["name"], ns, patch,
-                   _content_type=_MERGE_PATCH)
+        self._call(
+            "own secret",
+            self._core.patch_namespaced_secret,
+            secret["metadata"]["name"],
+            ns,
+            patch,
+            _content_type=_MERGE_PATCH,
+        )
 
     def stop(self, job_id: str) -> None:
         """Deliberately nothing: Kubernetes cannot kill a pod's containers without deleting the
@@ -104,16 +113,25 @@ class KubernetesRuntime:
     def logs(self, job_id: str, *, full: bool = False) -> bytes:
         """Logs of every started container of the Job's pods (the last LOG_CAP_BYTES unless
         `full`; the kubelet keeps at most `log_tail_lines` lines of each)."""
-        pods = self._list_all("list pods", self._core.list_namespaced_pod,
-                              mf.selector(**{mf.JOB_NAME_LABEL: mf.job_name(job_id)}))
-        targets = [(pod["metadata"]["name"], container)
-                   for pod in sorted(pods, key=_created) for container in started_containers(pod)]
+        pods = self._list_all(
+            "list pods", self._core.list_namespaced_pod, mf.selector(**{mf.JOB_NAME_LABEL: mf.job_name(job_id)})
+        )
+        targets = [
+            (pod["metadata"]["name"], container)
+            for pod in sorted(pods, key=_created)
+            for container in started_containers(pod)
+        ]
         chunks = []
         for pod, container in targets:
             try:
-                data = self._call(f"logs of {pod}/{container}", self._core.read_namespaced_pod_log, pod,
-                                  self._config.namespace, container=container,
-                                  tail_lines=self._config.log_tail_lines)
+                data = self._call(
+                    f"logs of {pod}/{container}",
+                    self._core.read_namespaced_pod_log,
+                    pod,
+                    self._config.namespace,
+                    container=container,
+                    tail_lines=self._config.log_tail_lines,
+                )
             except NotFound:
                 continue  # the pod went away between the list and the read
             header = f"--- {pod}/{container} ---\n".encode() if len(targets) > 1 else b""
@@ -125,8 +143,13 @@ class KubernetesRuntime:
         """Delete the Job (its pods follow in the background) and the Secret, in case the
         owner reference never got set. Missing is fine."""
         with contextlib.suppress(NotFound):
-            self._call("delete job", self._batch.delete_namespaced_job, mf.job_name(job_id),
-                       self._config.namespace, propagation_policy="Background")
+            self._call(
+                "delete job",
+                self._batch.delete_namespaced_job,
+                mf.job_name(job_id),
+                self._config.namespace,
+                propagation_policy="Background",
+            )
         self._delete_secret(job_id)
 
     def list(self) -> list[RuntimeJob]:
@@ -137,20 +160,21 @@ class KubernetesRuntime:
         for pod in pods:
             by_job[(pod["metadata"].get("labels") or {}).get(mf.JOB_NAME_LABEL, "")].append(pod)
         now = self._clock.now()
-        return [runtime_job(job, by_job[job["metadata"]["name"]], now=now, config=self._config)
-                for job in jobs]
+        return [runtime_job(job, by_job[job["metadata"]["name"]], now=now, config=self._config) for job in jobs]
 
     def _delete_secret(self, job_id: str) -> None:
         with contextlib.suppress(NotFound):
-            self._call("delete secret", self._core.delete_namespaced_secret, mf.secret_name(job_id),
-                       self._config.namespace)
+            self._call(
+                "delete secret", self._core.delete_namespaced_secret, mf.secret_name(job_id), self._config.namespace
+            )
 
     def _list_all(self, what: str, fn: Callable[..., Any], selector: str) -> Objs:
         items: Objs = []
         token: str | None = None
         while True:
-            page = _json(self._call(what, fn, self._config.namespace, label_selector=selector, limit=_PAGE,
-                                    _continue=token))
+            page = _json(
+                self._call(what, fn, self._config.namespace, label_selector=selector, limit=_PAGE, _continue=token)
+            )
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:

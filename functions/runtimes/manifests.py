@@ -116,9 +116,11 @@ def job(spec: LaunchSpec, config: KubernetesConfig) -> Obj:
             # as exit 143 with no reason; the kubelet marks it DisruptionTarget. Failing the Job on that
             # condition keeps its reason (PodFailurePolicy) so the sweep blames infrastructure, not the
             # trainer, and the platform retries it like any infrastructure failure.
-            "podFailurePolicy": {"rules": [
-                {"action": "FailJob", "onPodConditions": [{"type": DISRUPTION, "status": "True"}]},
-            ]},
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "FailJob", "onPodConditions": [{"type": DISRUPTION, "status": "True"}]},
+                ]
+            },
             "activeDeadlineSeconds": math.ceil(spec.ttl_s) + config.deadline_grace_s,
             "ttlSecondsAfterFinished": config.ttl_after_finished_s,
             "template": {"metadata": {"labels": labels(spec)}, "spec": _pod_spec(spec, config)},
@@ -225,8 +227,11 @@ def _resources(spec: LaunchSpec, config: KubernetesConfig) -> dict[str, str]:
     # ephemeral-storage covers the scratch and tmp emptyDirs: the scheduler places the pod on a
     # node with that much disk, and the kubelet evicts it (not its neighbours) past the limit.
     disk = config.scratch_mb + config.tmp_mb + EPHEMERAL_SLACK_MB
-    out = {"cpu": f"{max(1, round(spec.cpu * 1000))}m", "memory": f"{spec.memory_mb}Mi",
-           "ephemeral-storage": f"{disk}Mi"}
+    out = {
+        "cpu": f"{max(1, round(spec.cpu * 1000))}m",
+        "memory": f"{spec.memory_mb}Mi",
+        "ephemeral-storage": f"{disk}Mi",
+    }
     if spec.gpu:
         out[config.gpu_resource] = str(spec.gpu)
     return out

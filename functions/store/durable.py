@@ -60,8 +60,7 @@ class DurableStore(InMemoryStore):
 
     def tables(self) -> dict[str, dict[Any, Any] | set[Any]]:
         """Every durable table by attribute name (for tests and `trainyard` diagnostics)."""
-        return {name: value for name, value in vars(self).items()
-                if isinstance(value, (TrackedDict, TrackedSet))}
+        return {name: value for name, value in vars(self).items() if isinstance(value, (TrackedDict, TrackedSet))}
 
     def summary(self) -> str:
         """What the file holds, e.g. 'projects 2, tasks 40, jobs 41, epochs 300, ...'."""
@@ -75,13 +74,16 @@ class DurableStore(InMemoryStore):
                 continue
             if isinstance(value, dict):
                 factory = getattr(value, "default_factory", None)
-                table: TrackedDict | TrackedSet = TrackedDict(name, changes, self._journal.saved(name),
-                                                              default_factory=factory)
+                table: TrackedDict | TrackedSet = TrackedDict(
+                    name, changes, self._journal.saved(name), default_factory=factory
+                )
             elif isinstance(value, set):
                 table = TrackedSet(name, changes, self._journal.saved_keys(name))
             else:
-                raise TypeError(f"DurableStore cannot keep {type(self).__name__}.{name} "
-                                f"({type(value).__name__}) durable: keep state in dicts or sets")
+                raise TypeError(
+                    f"DurableStore cannot keep {type(self).__name__}.{name} "
+                    f"({type(value).__name__}) durable: keep state in dicts or sets"
+                )
             setattr(self, name, table)
             self._journal.track(name, table)
 
@@ -127,8 +129,12 @@ class DurableStore(InMemoryStore):
         return str(key[0]) if key in rows else None
 
     def _table_of(self, index: str) -> dict[Any, Any]:
-        tables: dict[str, dict[Any, Any]] = {"tasks_of_project": self._tasks, "jobs_of_task": self._jobs,
-                                             "epochs_of_job": self._epochs, "checkpoints_of_job": self._checkpoints}
+        tables: dict[str, dict[Any, Any]] = {
+            "tasks_of_project": self._tasks,
+            "jobs_of_task": self._jobs,
+            "epochs_of_job": self._epochs,
+            "checkpoints_of_job": self._checkpoints,
+        }
         return tables[index]
 
     def _index(self, index: str) -> dict[str, set[Any]]:
@@ -143,8 +149,12 @@ class DurableStore(InMemoryStore):
         return built
 
     def _reindex(self, touched: dict[str, dict[Any, None]]) -> None:
-        tables = {"_tasks": "tasks_of_project", "_jobs": "jobs_of_task", "_epochs": "epochs_of_job",
-                  "_checkpoints": "checkpoints_of_job"}
+        tables = {
+            "_tasks": "tasks_of_project",
+            "_jobs": "jobs_of_task",
+            "_epochs": "epochs_of_job",
+            "_checkpoints": "checkpoints_of_job",
+        }
         for table, keys in touched.items():
             index = tables.get(table)
             built = None if index is None else self._indexes.get(index)
@@ -167,19 +177,25 @@ class DurableStore(InMemoryStore):
 
     def list_jobs(self, tenant: str, task_id: str) -> list[Job]:
         with self._lock:
-            jobs = [self._parse(jid, dict.__getitem__(self._jobs, jid))
-                    for jid in self._index("jobs_of_task").get(task_id, ())]
+            jobs = [
+                self._parse(jid, dict.__getitem__(self._jobs, jid))
+                for jid in self._index("jobs_of_task").get(task_id, ())
+            ]
         mine = [j for j in jobs if j.task_id == task_id and j.tenant == tenant]
         return sorted(mine, key=lambda j: j.attempt)
 
     def epochs(self, tenant: str, job_id: str) -> list[Epoch]:
         with self._lock:
-            found = [Epoch.model_validate_json(dict.__getitem__(self._epochs, key))
-                     for key in self._index("epochs_of_job").get(job_id, ())]
+            found = [
+                Epoch.model_validate_json(dict.__getitem__(self._epochs, key))
+                for key in self._index("epochs_of_job").get(job_id, ())
+            ]
         return sorted((e for e in found if e.tenant == tenant), key=lambda e: e.epoch)
 
     def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]:
         with self._lock:
-            found = [Checkpoint.model_validate_json(dict.__getitem__(self._checkpoints, key))
-                     for key in self._index("checkpoints_of_job").get(job_id, ())]
+            found = [
+                Checkpoint.model_validate_json(dict.__getitem__(self._checkpoints, key))
+                for key in self._index("checkpoints_of_job").get(job_id, ())
+            ]
         return sorted((c for c in found if c.tenant == tenant), key=lambda c: c.epoch)

@@ -27,11 +27,21 @@ class ApprovalsMixin(DynamoBase):
     def create_approval(self, approval: Approval, *, audit: AuditRecord | None = None) -> None:
         rows = self._t.approvals
         write = Write()
-        write.put(self._grant_row(approval), condition=rows.approval_id.does_not_exist(),
-                  on_fail=Conflict(f"approval {approval.approval_id} already exists"))
+        write.put(
+            self._grant_row(approval),
+            condition=rows.approval_id.does_not_exist(),
+            on_fail=Conflict(f"approval {approval.approval_id} already exists"),
+        )
         for name in approval.datasets:
-            write.put(rows(approval.approval_id, gr.dataset_item(name), tenant=approval.tenant,
-                           expires_at=gr.expiry_key(approval), tenant_dataset=gr.scoped(approval.tenant, name)))
+            write.put(
+                rows(
+                    approval.approval_id,
+                    gr.dataset_item(name),
+                    tenant=approval.tenant,
+                    expires_at=gr.expiry_key(approval),
+                    tenant_dataset=gr.scoped(approval.tenant, name),
+                )
+            )
         self._add_audit(write, audit)
         self._commit(write)
 
@@ -43,8 +53,7 @@ class ApprovalsMixin(DynamoBase):
             raise missing
         return _approval_of(row)
 
-    def save_approval(self, approval: Approval, *, expected_version: int,
-                      audit: AuditRecord | None = None) -> Approval:
+    def save_approval(self, approval: Approval, *, expected_version: int, audit: AuditRecord | None = None) -> Approval:
         rows = self._t.approvals
         saved = approval.model_copy(update={"version": expected_version + 1})
         condition = (rows.version == expected_version) & (rows.tenant == approval.tenant)
@@ -54,21 +63,25 @@ class ApprovalsMixin(DynamoBase):
         self._commit(write)
         return saved
 
-    def approvals_in_state(self, tenant: str, state: ApprovalState, *,
-                           expiring_after: datetime | None = None) -> list[Approval]:
+    def approvals_in_state(
+        self, tenant: str, state: ApprovalState, *, expiring_after: datetime | None = None
+    ) -> list[Approval]:
         rows = self._t.approvals
         condition = None if expiring_after is None else rows.expires_at > gr.since_key(expiring_after)
         found = self._grant_ids(rows.by_state.query, gr.scoped(tenant, state.value), condition)
-        return self._current_grants(found, lambda a: a.tenant == tenant and a.state is state
-                             and gr.expiring_after(a, expiring_after))
+        return self._current_grants(
+            found, lambda a: a.tenant == tenant and a.state is state and gr.expiring_after(a, expiring_after)
+        )
 
-    def approvals_for_dataset(self, tenant: str, dataset: str, *,
-                              expiring_after: datetime | None = None) -> list[Approval]:
+    def approvals_for_dataset(
+        self, tenant: str, dataset: str, *, expiring_after: datetime | None = None
+    ) -> list[Approval]:
         rows = self._t.approvals
         condition = None if expiring_after is None else rows.expires_at > gr.since_key(expiring_after)
         found = self._grant_ids(rows.by_dataset.query, gr.scoped(tenant, dataset), condition)
-        return self._current_grants(found, lambda a: a.tenant == tenant and dataset in a.datasets
-                             and gr.expiring_after(a, expiring_after))
+        return self._current_grants(
+            found, lambda a: a.tenant == tenant and dataset in a.datasets and gr.expiring_after(a, expiring_after)
+        )
 
     def approvals_for_grantee(self, tenant: str, grantee: str) -> list[Approval]:
         found = self._grant_ids(self._t.approvals.by_grantee.query, gr.scoped(tenant, grantee), None)
@@ -84,8 +97,10 @@ class ApprovalsMixin(DynamoBase):
     def due_approvals(self, now: datetime, *, limit: int = 100) -> list[Approval]:
         rows = self._t.approvals
         with translated():
-            found = [row.approval_id for row in rows.expiring.query(
-                gr.APPROVED_PARTITION, rows.expires_at <= gr.since_key(now), limit=limit)]
+            found = [
+                row.approval_id
+                for row in rows.expiring.query(gr.APPROVED_PARTITION, rows.expires_at <= gr.since_key(now), limit=limit)
+            ]
         return self._current_grants(found, lambda a: gr.is_due(a, now))
 
     def _grant_ids(self, query: Callable[..., Iterable[ApprovalRow]], partition: str, condition: Any) -> list[str]:
@@ -104,9 +119,15 @@ class ApprovalsMixin(DynamoBase):
 
     def _grant_row(self, a: Approval) -> ApprovalRow:
         return self._t.approvals(
-            a.approval_id, gr.GRANT_ITEM, tenant=a.tenant, expires_at=gr.expiry_key(a), version=a.version,
-            body=a.model_dump_json(), tenant_state=gr.scoped(a.tenant, a.state.value),
-            tenant_grantee=gr.scoped(a.tenant, a.grantee), tenant_requester=gr.scoped(a.tenant, a.requested_by),
+            a.approval_id,
+            gr.GRANT_ITEM,
+            tenant=a.tenant,
+            expires_at=gr.expiry_key(a),
+            version=a.version,
+            body=a.model_dump_json(),
+            tenant_state=gr.scoped(a.tenant, a.state.value),
+            tenant_grantee=gr.scoped(a.tenant, a.grantee),
+            tenant_requester=gr.scoped(a.tenant, a.requested_by),
             approved=gr.APPROVED_PARTITION if a.state is ApprovalState.APPROVED else None,
         )
 

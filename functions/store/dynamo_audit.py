@@ -19,8 +19,15 @@ class AuditMixin(DynamoBase):
         self._add_audit(write, record)
         self._commit(write)
 
-    def audit_records(self, tenant: str, *, actor: str | None = None, resource: str | None = None,
-                      since: datetime | None = None, limit: int = 100) -> list[AuditRecord]:
+    def audit_records(
+        self,
+        tenant: str,
+        *,
+        actor: str | None = None,
+        resource: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
         rows = self._t.audit
         condition = None if since is None else rows.at_id >= gr.since_key(since)
         options: dict[str, Any] = {"scan_index_forward": False, "limit": gr.audit_limit(limit)}

@@ -33,18 +33,24 @@ class DynamoBase:
         if dedup is None:
             return
         row = self._t.dedup(key=dedup, expires_at=self._clock.now() + rules.DEDUP_TTL)
-        write.put(row, condition=self._t.dedup.key.does_not_exist(),
-                  on_fail=AlreadyProcessed(f"event {dedup!r} was already applied"))
+        write.put(
+            row,
+            condition=self._t.dedup.key.does_not_exist(),
+            on_fail=AlreadyProcessed(f"event {dedup!r} was already applied"),
+        )
 
     def _add_audit(self, write: Write, record: AuditRecord | None) -> None:
         """Append `record` in the same atomic write as the change it records."""
         if record is None:
             return
         rows = self._t.audit
-        row = rows(record.tenant, governance_rules.at_id(record),
-                   tenant_actor=governance_rules.scoped(record.tenant, record.actor),
-                   tenant_resource=governance_rules.scoped(record.tenant, record.resource),
-                   body=record.model_dump_json())
+        row = rows(
+            record.tenant,
+            governance_rules.at_id(record),
+            tenant_actor=governance_rules.scoped(record.tenant, record.actor),
+            tenant_resource=governance_rules.scoped(record.tenant, record.resource),
+            body=record.model_dump_json(),
+        )
         write.put(row, condition=rows.at_id.does_not_exist(), on_fail=governance_rules.duplicate_audit(record))
 
     def _job_row(self, job: Job) -> JobRow:
@@ -56,16 +62,27 @@ class DynamoBase:
         queued, active = rules.queue_entry(job), rules.deadline_entry(job)
         unreleased = rules.release_entry(job)
         return self._t.jobs(
-            job.job_id, task_id=job.task_id, attempt=job.attempt, tenant=job.tenant, version=job.version,
-            capacity_held=job.capacity_held, body=job.model_dump_json(),
-            queue_pool=queued and queued.pool, queue_key=queued and queued.key,
-            active_pool=active and active.pool, deadline_at=active and active.key,
-            release_pool=unreleased and unreleased.pool, announce_at=unreleased and unreleased.key,
+            job.job_id,
+            task_id=job.task_id,
+            attempt=job.attempt,
+            tenant=job.tenant,
+            version=job.version,
+            capacity_held=job.capacity_held,
+            body=job.model_dump_json(),
+            queue_pool=queued and queued.pool,
+            queue_key=queued and queued.key,
+            active_pool=active and active.pool,
+            deadline_at=active and active.key,
+            release_pool=unreleased and unreleased.pool,
+            announce_at=unreleased and unreleased.key,
         )
 
     def _put_new_job(self, write: Write, job: Job) -> None:
-        write.put(self._job_row(job), condition=self._t.jobs.job_id.does_not_exist(),
-                  on_fail=Conflict(f"job {job.job_id} already exists"))
+        write.put(
+            self._job_row(job),
+            condition=self._t.jobs.job_id.does_not_exist(),
+            on_fail=Conflict(f"job {job.job_id} already exists"),
+        )
         if rules.queue_entry(job) is not None:
             self._count_queued(write, job, +1)
         self._put_summary(write, TaskSummary.of(job))
@@ -76,11 +93,16 @@ class DynamoBase:
     def _count_queued(self, write: Write, job: Job, delta: int) -> None:
         """The tenant's queued-jobs counter in the pool (admission visits tenants with queued > 0)."""
         cap = self._t.capacity
-        write.update(cap(rules.pool_pk(job.pool), rules.tenant_sk(job.tenant)), actions=[cap.queued.add(delta)],
-                     condition=None, on_fail=Conflict(f"pool {job.pool!r}: queued count of {job.tenant!r} refused"))
+        write.update(
+            cap(rules.pool_pk(job.pool), rules.tenant_sk(job.tenant)),
+            actions=[cap.queued.add(delta)],
+            condition=None,
+            on_fail=Conflict(f"pool {job.pool!r}: queued count of {job.tenant!r} refused"),
+        )
 
-    def _put_saved_job(self, write: Write, job: Job, *, expected_version: int,
-                       stored: Condition | None = None, why: str = "") -> Job:
+    def _put_saved_job(
+        self, write: Write, job: Job, *, expected_version: int, stored: Condition | None = None, why: str = ""
+    ) -> Job:
         """Add `job` with version + 1, conditioned on the stored version; returns what is written.
 
         The stored row must also belong to the same tenant and, unless `stored` says what
@@ -93,8 +115,11 @@ class DynamoBase:
             stored = jobs.capacity_held == job.capacity_held
             why = why or rules.HELD_CHANGED
         condition = (jobs.version == expected_version) & (jobs.tenant == job.tenant) & stored
-        write.put(self._job_row(saved), condition=condition,
-                  on_fail=Conflict(f"job {job.job_id}: stored version is not {expected_version}{why}"))
+        write.put(
+            self._job_row(saved),
+            condition=condition,
+            on_fail=Conflict(f"job {job.job_id}: stored version is not {expected_version}{why}"),
+        )
         return saved
 
     def _load_job(self, job_id: str) -> JobRow:

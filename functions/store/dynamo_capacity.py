@@ -27,28 +27,35 @@ from sdk.contracts.errors import Conflict
 
 
 class CapacityMixin(DynamoBase):
-    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
-                   audit: AuditRecord | None = None) -> Job:
+    def launch_job(
+        self, job: Job, *, expected_version: int, policy: PoolPolicy, audit: AuditRecord | None = None
+    ) -> Job:
         rules.check_launchable(job)
         limits = rules.usage_limits(job, policy)
         request = rules.counters(rules.request_of(job))
         cap = self._t.capacity
         write = Write()
-        saved = self._put_saved_job(write, job, expected_version=expected_version,
-                                    stored=self._t.jobs.queue_pool.exists(),
-                                    why=rules.NOT_QUEUED)
+        saved = self._put_saved_job(
+            write, job, expected_version=expected_version, stored=self._t.jobs.queue_pool.exists(), why=rules.NOT_QUEUED
+        )
         self._add_audit(write, audit)  # a put: DynamoDB takes puts before updates, as on_fail lists them
         counters = self._counters()
-        write.update(self._usage_row(job.pool),
-                     actions=[attr.add(request[name]) for name, attr in counters.items()],
-                     condition=_all(attr.does_not_exist() | (attr <= limits[name])
-                                    for name, attr in counters.items()),
-                     on_fail=rules.over_budget(job))
-        write.update(self._tenant_row(job.pool, job.tenant),
-                     actions=[cap.running.add(1), cap.queued.add(-1),
-                              *(attr.add(request[name]) for name, attr in counters.items())],
-                     condition=cap.running.does_not_exist() | (cap.running < policy.tenant_cap),
-                     on_fail=rules.over_tenant_cap(job, policy))
+        write.update(
+            self._usage_row(job.pool),
+            actions=[attr.add(request[name]) for name, attr in counters.items()],
+            condition=_all(attr.does_not_exist() | (attr <= limits[name]) for name, attr in counters.items()),
+            on_fail=rules.over_budget(job),
+        )
+        write.update(
+            self._tenant_row(job.pool, job.tenant),
+            actions=[
+                cap.running.add(1),
+                cap.queued.add(-1),
+                *(attr.add(request[name]) for name, attr in counters.items()),
+            ],
+            condition=cap.running.does_not_exist() | (cap.running < policy.tenant_cap),
+            on_fail=rules.over_tenant_cap(job, policy),
+        )
         self._commit(write)
         return saved
 
@@ -58,18 +65,26 @@ class CapacityMixin(DynamoBase):
         cap = self._t.capacity
         write = Write()
         self._add_dedup(write, dedup)
-        saved = self._put_saved_job(write, job, expected_version=expected_version,
-                                    stored=self._t.jobs.release_pool.exists(),
-                                    why=rules.HOLDS_NOTHING)
+        saved = self._put_saved_job(
+            write,
+            job,
+            expected_version=expected_version,
+            stored=self._t.jobs.release_pool.exists(),
+            why=rules.HOLDS_NOTHING,
+        )
         counters = self._counters()
-        write.update(self._usage_row(job.pool),
-                     actions=[attr.add(-amount[name]) for name, attr in counters.items()],
-                     condition=_all(attr >= amount[name] for name, attr in counters.items()),
-                     on_fail=Conflict(f"pool {job.pool!r}: releasing job {job.job_id} would go below zero"))
-        write.update(self._tenant_row(job.pool, job.tenant),
-                     actions=[cap.running.add(-1), *(attr.add(-amount[name]) for name, attr in counters.items())],
-                     condition=cap.running >= 1,
-                     on_fail=Conflict(f"pool {job.pool!r}: tenant {job.tenant!r} has no job to release"))
+        write.update(
+            self._usage_row(job.pool),
+            actions=[attr.add(-amount[name]) for name, attr in counters.items()],
+            condition=_all(attr >= amount[name] for name, attr in counters.items()),
+            on_fail=Conflict(f"pool {job.pool!r}: releasing job {job.job_id} would go below zero"),
+        )
+        write.update(
+            self._tenant_row(job.pool, job.tenant),
+            actions=[cap.running.add(-1), *(attr.add(-amount[name]) for name, attr in counters.items())],
+            condition=cap.running >= 1,
+            on_fail=Conflict(f"pool {job.pool!r}: tenant {job.tenant!r} has no job to release"),
+        )
         self._commit(write)
         return saved
 
@@ -89,10 +104,14 @@ class CapacityMixin(DynamoBase):
         with translated():
             cap = self._t.capacity
             rows = list(cap.query(rules.pool_pk(pool), cap.sk.startswith(rules.TENANT_SK_PREFIX), consistent_read=True))
-        return {row.sk.removeprefix(rules.TENANT_SK_PREFIX): TenantShare(
-                    used=Capacity(**{name: max(0, int(getattr(row, name) or 0)) for name in rules.COUNTERS}),
-                    running=max(0, int(row.running or 0)), queued=max(0, int(row.queued or 0)))
-                for row in rows}
+        return {
+            row.sk.removeprefix(rules.TENANT_SK_PREFIX): TenantShare(
+                used=Capacity(**{name: max(0, int(getattr(row, name) or 0)) for name in rules.COUNTERS}),
+                running=max(0, int(row.running or 0)),
+                queued=max(0, int(row.queued or 0)),
+            )
+            for row in rows
+        }
 
     def _counters(self) -> dict[str, NumberAttribute]:
         cap = self._t.capacity

@@ -45,26 +45,40 @@ class JobsMixin(DynamoBase):
         self._add_audit(write, audit)
         self._commit(write)
 
-    def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
-                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
+    def save_job(
+        self,
+        job: Job,
+        *,
+        expected_version: int,
+        dedup: str | None = None,
+        epoch: Epoch | None = None,
+        checkpoint: Checkpoint | None = None,
+        summary: TaskSummary | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Job:
         write = Write()
         self._add_dedup(write, dedup)
         if rules.left_queue_by_save(job):  # a queued job cancelled: it leaves its tenant's queue
             jobs = self._t.jobs
-            saved = self._put_saved_job(write, job, expected_version=expected_version,
-                                        stored=jobs.queue_pool.exists() & (jobs.capacity_held == job.capacity_held),
-                                        why=rules.NOT_QUEUED)
+            saved = self._put_saved_job(
+                write,
+                job,
+                expected_version=expected_version,
+                stored=jobs.queue_pool.exists() & (jobs.capacity_held == job.capacity_held),
+                why=rules.NOT_QUEUED,
+            )
             self._count_queued(write, job, -1)
         else:
             saved = self._put_saved_job(write, job, expected_version=expected_version)
         # A report re-sent under a new event id overwrites its own record: last word wins.
         if epoch is not None:
-            write.put(self._t.epochs(epoch.job_id, epoch.epoch, tenant=epoch.tenant,
-                                     body=epoch.model_dump_json()))
+            write.put(self._t.epochs(epoch.job_id, epoch.epoch, tenant=epoch.tenant, body=epoch.model_dump_json()))
         if checkpoint is not None:
-            write.put(self._t.checkpoints(checkpoint.job_id, checkpoint.epoch, tenant=checkpoint.tenant,
-                                          body=checkpoint.model_dump_json()))
+            write.put(
+                self._t.checkpoints(
+                    checkpoint.job_id, checkpoint.epoch, tenant=checkpoint.tenant, body=checkpoint.model_dump_json()
+                )
+            )
         if summary is not None:
             self._put_summary(write, summary)
         self._add_audit(write, audit)
@@ -80,8 +94,7 @@ class JobsMixin(DynamoBase):
     def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]:
         checkpoints = self._t.checkpoints
         with translated():
-            rows = list(checkpoints.query(job_id, filter_condition=checkpoints.tenant == tenant,
-                                          consistent_read=True))
+            rows = list(checkpoints.query(job_id, filter_condition=checkpoints.tenant == tenant, consistent_read=True))
         return [Checkpoint.model_validate_json(row.body) for row in rows]
 
     def queued_jobs(self, pool: str, *, tenant: str, limit: int = 100) -> list[Job]:
@@ -139,8 +152,11 @@ class JobsMixin(DynamoBase):
     def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
         marks = self._t.report_marks
         stamp = rules.utc_iso(at)
-        actions: list[Action] = [marks.tenant.set(tenant), marks.expires_at.set(self._clock.now() + rules.DEDUP_TTL),
-                   marks.accepted_at.set(stamp)]
+        actions: list[Action] = [
+            marks.tenant.set(tenant),
+            marks.expires_at.set(self._clock.now() + rules.DEDUP_TTL),
+            marks.accepted_at.set(stamp),
+        ]
         if outcome:
             actions.append(marks.outcome_at.set(stamp))
         with translated():  # one update, no read: the ingress pays a single write per report
@@ -152,10 +168,15 @@ class JobsMixin(DynamoBase):
             return {}
         with translated():
             rows = list(self._t.report_marks.batch_get(ids, consistent_read=True))
-        return {row.job_id: ReportMark(job_id=row.job_id, tenant=row.tenant,
-                                       accepted_at=rules.parse_utc(row.accepted_at),
-                                       outcome_at=rules.parse_utc(row.outcome_at) if row.outcome_at else None)
-                for row in rows}
+        return {
+            row.job_id: ReportMark(
+                job_id=row.job_id,
+                tenant=row.tenant,
+                accepted_at=rules.parse_utc(row.accepted_at),
+                outcome_at=rules.parse_utc(row.outcome_at) if row.outcome_at else None,
+            )
+            for row in rows
+        }
 
     def _current(self, found: Iterable[JobRow], *, partitions: set[str], entry: _Entry) -> list[Job]:
         """Re-read what an index returned; keep the jobs still in it, in its order."""

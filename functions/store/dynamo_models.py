@@ -14,8 +14,11 @@ from sdk.contracts.errors import Conflict, NotFound
 class ModelsMixin(DynamoBase):
     def create_model(self, model: PublishedModel) -> None:
         write = Write()
-        write.put(self._model_row(model), condition=self._t.models_.model_id.does_not_exist(),
-                  on_fail=Conflict(f"model {model.model_id} already exists"))
+        write.put(
+            self._model_row(model),
+            condition=self._t.models_.model_id.does_not_exist(),
+            on_fail=Conflict(f"model {model.model_id} already exists"),
+        )
         self._commit(write)
 
     def get_model(self, tenant: str, model_id: str) -> PublishedModel:
@@ -34,10 +37,17 @@ class ModelsMixin(DynamoBase):
     def update_model(self, model: PublishedModel) -> None:
         models = self._t.models_
         write = Write()
-        write.put(self._model_row(model), condition=models.model_id.exists() & (models.tenant == model.tenant),
-                  on_fail=NotFound("model", model.model_id))
+        write.put(
+            self._model_row(model),
+            condition=models.model_id.exists() & (models.tenant == model.tenant),
+            on_fail=NotFound("model", model.model_id),
+        )
         self._commit(write)
 
     def _model_row(self, model: PublishedModel) -> ModelRow:
-        return self._t.models_(model.model_id, tenant=model.tenant, created_at=rules.utc_iso(model.created_at),
-                               body=model.model_dump_json())
+        return self._t.models_(
+            model.model_id,
+            tenant=model.tenant,
+            created_at=rules.utc_iso(model.created_at),
+            body=model.model_dump_json(),
+        )

@@ -25,12 +25,20 @@ from sdk.contracts.errors import (
 
 _CONDITION_FAILED = "ConditionalCheckFailed"
 # Worth another try: throttling, a brief outage, or a concurrent transaction on an item.
-_TRANSIENT = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
-    "TransactionInProgressException", "TransactionConflict", "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-})
+_TRANSIENT = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    }
+)
 # A retry after contention should not wait the default second: the winner is already done.
 _CONTENTION_DELAY_S = 0.05
 
@@ -65,8 +73,11 @@ def translated(*, missing: NotFound | None = None, on_fail: Sequence[TrainyardEr
 
 def _from_transaction(exc: TransactWriteError, on_fail: Sequence[TrainyardError]) -> TrainyardError:
     reasons = exc.cancellation_reasons
-    failed = [on_fail[i] for i, reason in enumerate(reasons)
-              if reason is not None and reason.code == _CONDITION_FAILED and i < len(on_fail)]
+    failed = [
+        on_fail[i]
+        for i, reason in enumerate(reasons)
+        if reason is not None and reason.code == _CONDITION_FAILED and i < len(on_fail)
+    ]
     if failed:
         return min(failed, key=_precedence)
     codes = [reason.code for reason in reasons if reason is not None and reason.code != "None"]

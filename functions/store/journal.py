@@ -45,6 +45,7 @@ LOCK_FILE = "lock"
 
 # encoding: JSON with tags for what JSON lacks (tuples, sets, non-str dict keys, datetimes)
 
+
 def _enc(value: Any) -> Any:
     # Exact types only: a StrEnum, IntEnum or NamedTuple would come back as a plain str, int
     # or tuple, so they are refused (loudly, in the contract suites) rather than degraded.
@@ -62,9 +63,11 @@ def _enc(value: Any) -> Any:
         return {"s": sorted(items, key=lambda i: json.dumps(i, sort_keys=True))}
     if kind is dict:
         return {"d": [[_enc(k), _enc(v)] for k, v in value.items()]}
-    raise TypeError(f"a durable table cannot keep a {kind.__name__} ({value!r:.60}); keep plain values "
-                    "(str, int, float, bool, None, datetime, tuple, list, set, dict), or list the attribute "
-                    "in DurableStore.CACHES if it is derived data")
+    raise TypeError(
+        f"a durable table cannot keep a {kind.__name__} ({value!r:.60}); keep plain values "
+        "(str, int, float, bool, None, datetime, tuple, list, set, dict), or list the attribute "
+        "in DurableStore.CACHES if it is derived data"
+    )
 
 
 def _dec(value: Any) -> Any:
@@ -122,8 +125,14 @@ class Changes:
 class TrackedDict(dict[Any, Any]):
     """A dict that tells `changes` which keys were written, deleted, or handed out mutable."""
 
-    def __init__(self, table: str, changes: Changes, items: Iterable[tuple[Any, Any]] = (), *,
-                 default_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        table: str,
+        changes: Changes,
+        items: Iterable[tuple[Any, Any]] = (),
+        *,
+        default_factory: Callable[[], Any] | None = None,
+    ) -> None:
         super().__init__(items)
         self.table, self._changes, self.default_factory = table, changes, default_factory
 
@@ -285,8 +294,7 @@ class Journal:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany("INSERT OR REPLACE INTO rows (tbl, k, kjson, v, vjson) VALUES (?, ?, ?, ?, ?)",
-                               upserts)
+                db.executemany("INSERT OR REPLACE INTO rows (tbl, k, kjson, v, vjson) VALUES (?, ?, ?, ?, ?)", upserts)
                 db.executemany("DELETE FROM rows WHERE tbl = ? AND k = ? AND kjson = ?", deletes)
             except BaseException:
                 db.execute("ROLLBACK")
@@ -296,8 +304,9 @@ class Journal:
             # Memory now holds a change the file does not: stop, rather than answer from it.
             # A restart reloads the file, which is consistent (the transaction was all or nothing).
             self.failed = exc
-            raise TemporaryError(f"the state file {self.path} could not be written ({exc}); "
-                                 "restart the platform") from exc
+            raise TemporaryError(
+                f"the state file {self.path} could not be written ({exc}); restart the platform"
+            ) from exc
         return touched
 
     def close(self) -> None:
@@ -320,14 +329,15 @@ class TxLock:
 
     def __enter__(self) -> TxLock:
         if self._journal.failed is not None:
-            raise TemporaryError(f"the state file {self._journal.path} could not be written "
-                                 f"({self._journal.failed}); restart the platform")
+            raise TemporaryError(
+                f"the state file {self._journal.path} could not be written "
+                f"({self._journal.failed}); restart the platform"
+            )
         self._lock.acquire()
         self._depth += 1
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         try:
             if self._depth == 1:
                 # Even after an error: the file must mirror memory, whatever memory now holds.

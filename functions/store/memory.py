@@ -74,8 +74,9 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
 
     # tasks
 
-    def create_task(self, task: Task, first_job: Job, *, dedup: str | None = None,
-                    audit: AuditRecord | None = None) -> None:
+    def create_task(
+        self, task: Task, first_job: Job, *, dedup: str | None = None, audit: AuditRecord | None = None
+    ) -> None:
         with self._lock:
             self._check_dedup(dedup)
             if task.task_id in self._tasks:
@@ -101,8 +102,9 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
 
-    def task_page(self, tenant: str, project_id: str, *, after: str | None = None,
-                  limit: int = 50) -> tuple[list[Task], str | None]:
+    def task_page(
+        self, tenant: str, project_id: str, *, after: str | None = None, limit: int = 50
+    ) -> tuple[list[Task], str | None]:
         start = rules.parse_task_cursor(after) if after is not None else None
         ordered = sorted(((rules.utc_iso(t.created_at), t.task_id), t) for t in self.list_tasks(tenant, project_id))
         page = [t for key, t in ordered if start is None or key > start][:limit]
@@ -150,9 +152,17 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             self._mark(dedup)
             self._put_audit_locked(audit)
 
-    def save_job(self, job: Job, *, expected_version: int, dedup: str | None = None,
-                 epoch: Epoch | None = None, checkpoint: Checkpoint | None = None,
-                 summary: TaskSummary | None = None, audit: AuditRecord | None = None) -> Job:
+    def save_job(
+        self,
+        job: Job,
+        *,
+        expected_version: int,
+        dedup: str | None = None,
+        epoch: Epoch | None = None,
+        checkpoint: Checkpoint | None = None,
+        summary: TaskSummary | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Job:
         with self._lock:
             self._check_dedup(dedup)
             stored = self._check_version(job, expected_version)
@@ -176,20 +186,21 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
 
     def epochs(self, tenant: str, job_id: str) -> list[Epoch]:
         with self._lock:
-            found = [Epoch.model_validate_json(body)
-                     for (jid, _), body in self._epochs.items() if jid == job_id]
+            found = [Epoch.model_validate_json(body) for (jid, _), body in self._epochs.items() if jid == job_id]
         return sorted((e for e in found if e.tenant == tenant), key=lambda e: e.epoch)
 
     def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]:
         with self._lock:
-            found = [Checkpoint.model_validate_json(body)
-                     for (jid, _), body in self._checkpoints.items() if jid == job_id]
+            found = [
+                Checkpoint.model_validate_json(body) for (jid, _), body in self._checkpoints.items() if jid == job_id
+            ]
         return sorted((c for c in found if c.tenant == tenant), key=lambda c: c.epoch)
 
     # capacity
 
-    def launch_job(self, job: Job, *, expected_version: int, policy: PoolPolicy,
-                   audit: AuditRecord | None = None) -> Job:
+    def launch_job(
+        self, job: Job, *, expected_version: int, policy: PoolPolicy, audit: AuditRecord | None = None
+    ) -> Job:
         rules.check_launchable(job)
         limits = rules.usage_limits(job, policy)
         request = rules.counters(rules.request_of(job))
@@ -248,9 +259,14 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
     def pool_tenants(self, pool: str) -> dict[str, TenantShare]:
         with self._lock:
             names = {t for (p, t) in (*self._running, *self._queued) if p == pool}
-            return {t: TenantShare(used=Capacity(**self._tenant_used.get((pool, t), {})),
-                                   running=self._running.get((pool, t), 0), queued=self._queued.get((pool, t), 0))
-                    for t in sorted(names)}
+            return {
+                t: TenantShare(
+                    used=Capacity(**self._tenant_used.get((pool, t), {})),
+                    running=self._running.get((pool, t), 0),
+                    queued=self._queued.get((pool, t), 0),
+                )
+                for t in sorted(names)
+            }
 
     def due_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         cutoff = rules.utc_iso(now)
@@ -261,7 +277,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         for partition in rules.deadline_partitions(pool):
             found = self._indexed({partition}, rules.deadline_entry)
             for start in range(0, len(found), page):
-                yield found[start:start + page]
+                yield found[start : start + page]
 
     def unreleased_jobs(self, pool: str, now: datetime, *, limit: int = 100) -> list[Job]:
         cutoff = rules.utc_iso(now)
@@ -279,9 +295,12 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         with self._lock:
             body = self._marks.get(job_id)
             old = None if body is None else ReportMark.model_validate_json(body)
-            mark = ReportMark(job_id=job_id, tenant=tenant,
-                              accepted_at=max(at, old.accepted_at) if old else at,
-                              outcome_at=(at if outcome else None) or (old.outcome_at if old else None))
+            mark = ReportMark(
+                job_id=job_id,
+                tenant=tenant,
+                accepted_at=max(at, old.accepted_at) if old else at,
+                outcome_at=(at if outcome else None) or (old.outcome_at if old else None),
+            )
             self._marks[job_id] = mark.model_dump_json()
 
     def report_marks(self, job_ids: Iterable[str]) -> dict[str, ReportMark]:

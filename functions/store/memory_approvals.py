@@ -30,15 +30,23 @@ class InMemoryAuditLog:
             self._check_audit_locked(record)
             self._put_audit_locked(record)
 
-    def audit_records(self, tenant: str, *, actor: str | None = None, resource: str | None = None,
-                      since: datetime | None = None, limit: int = 100) -> list[AuditRecord]:
+    def audit_records(
+        self,
+        tenant: str,
+        *,
+        actor: str | None = None,
+        resource: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
         cutoff = None if since is None else gr.since_key(since)
         with self._lock:
             mine = sorted(((at, body) for (t, at), body in self._audit.items() if t == tenant), reverse=True)
         found = [AuditRecord.model_validate_json(body) for at, body in mine if cutoff is None or at >= cutoff]
-        kept = [r for r in found
-                if (actor is None or r.actor == actor) and (resource is None or r.resource == resource)]
-        return kept[:gr.audit_limit(limit)]
+        kept = [
+            r for r in found if (actor is None or r.actor == actor) and (resource is None or r.resource == resource)
+        ]
+        return kept[: gr.audit_limit(limit)]
 
     def _check_audit_locked(self, record: AuditRecord | None) -> None:
         if record is not None and (record.tenant, gr.at_id(record)) in self._audit:
@@ -69,8 +77,7 @@ class InMemoryApprovalStore(InMemoryAuditLog):
             raise NotFound("approval", approval_id)
         return found
 
-    def save_approval(self, approval: Approval, *, expected_version: int,
-                      audit: AuditRecord | None = None) -> Approval:
+    def save_approval(self, approval: Approval, *, expected_version: int, audit: AuditRecord | None = None) -> Approval:
         saved = approval.model_copy(update={"version": expected_version + 1})
         with self._lock:
             stored = self._approval_locked(approval.approval_id)
@@ -81,15 +88,17 @@ class InMemoryApprovalStore(InMemoryAuditLog):
             self._put_audit_locked(audit)
         return saved
 
-    def approvals_in_state(self, tenant: str, state: ApprovalState, *,
-                           expiring_after: datetime | None = None) -> list[Approval]:
-        return self._grants(lambda a: a.tenant == tenant and a.state is state
-                            and gr.expiring_after(a, expiring_after))
+    def approvals_in_state(
+        self, tenant: str, state: ApprovalState, *, expiring_after: datetime | None = None
+    ) -> list[Approval]:
+        return self._grants(lambda a: a.tenant == tenant and a.state is state and gr.expiring_after(a, expiring_after))
 
-    def approvals_for_dataset(self, tenant: str, dataset: str, *,
-                              expiring_after: datetime | None = None) -> list[Approval]:
-        return self._grants(lambda a: a.tenant == tenant and dataset in a.datasets
-                            and gr.expiring_after(a, expiring_after))
+    def approvals_for_dataset(
+        self, tenant: str, dataset: str, *, expiring_after: datetime | None = None
+    ) -> list[Approval]:
+        return self._grants(
+            lambda a: a.tenant == tenant and dataset in a.datasets and gr.expiring_after(a, expiring_after)
+        )
 
     def approvals_for_grantee(self, tenant: str, grantee: str) -> list[Approval]:
         return self._grants(lambda a: a.tenant == tenant and a.grantee == grantee)

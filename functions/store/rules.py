@@ -70,8 +70,12 @@ def queue_entry(job: Job) -> Entry | None:
 def left_queue_by_save(job: Job) -> bool:
     """save_job is writing a job that was QUEUED and no longer is (cancelled before launch):
     the only save that takes a job out of a queue (launch_job does it for launches)."""
-    return (job.state is JobState.CANCELLED and job.launched_at is None and not job.cleaned_up
-            and job.announce_after is None)
+    return (
+        job.state is JobState.CANCELLED
+        and job.launched_at is None
+        and not job.cleaned_up
+        and job.announce_after is None
+    )
 
 
 def deadline_shard(job_id: str) -> int:
@@ -93,8 +97,9 @@ def deadline_entry(job: Job) -> Entry | None:
     if not job.state.is_active:
         return None
     deadline = job.deadline_at
-    return Entry(deadline_partition(job.pool, deadline_shard(job.job_id)),
-                 NO_DEADLINE if deadline is None else utc_iso(deadline))
+    return Entry(
+        deadline_partition(job.pool, deadline_shard(job.job_id)), NO_DEADLINE if deadline is None else utc_iso(deadline)
+    )
 
 
 def release_entry(job: Job) -> Entry | None:
@@ -129,8 +134,9 @@ def usage_limits(job: Job, policy: PoolPolicy) -> dict[str, int]:
     """
     request = request_of(job)
     if not request.fits_within(policy.budget):
-        raise CapacityExhausted(f"job {job.job_id} requests {request} which exceeds the budget of "
-                                f"pool {job.pool!r} ({policy.budget})")
+        raise CapacityExhausted(
+            f"job {job.job_id} requests {request} which exceeds the budget of pool {job.pool!r} ({policy.budget})"
+        )
     budget, wanted = counters(policy.budget), counters(request)
     return {name: budget[name] - wanted[name] for name in COUNTERS}
 
@@ -138,15 +144,20 @@ def usage_limits(job: Job, policy: PoolPolicy) -> dict[str, int]:
 def check_launchable(job: Job) -> None:
     """launch_job saves what lifecycle.launch returned, nothing else."""
     if job.state is not JobState.LAUNCHING or not job.capacity_held:
-        raise InvalidTransition(job.job_id, job.state, JobState.LAUNCHING,
-                                "launch_job takes a LAUNCHING job that holds capacity")
+        raise InvalidTransition(
+            job.job_id, job.state, JobState.LAUNCHING, "launch_job takes a LAUNCHING job that holds capacity"
+        )
 
 
 def check_releasable(job: Job) -> None:
     """release_job saves what lifecycle.mark_cleaned returned, nothing else."""
     if not job.state.is_terminal or not job.cleaned_up or job.capacity_held:
-        raise InvalidTransition(job.job_id, job.state, "RELEASED",
-                                "release_job takes a finished, cleaned-up job that no longer holds capacity")
+        raise InvalidTransition(
+            job.job_id,
+            job.state,
+            "RELEASED",
+            "release_job takes a finished, cleaned-up job that no longer holds capacity",
+        )
 
 
 def over_budget(job: Job) -> CapacityExhausted:
@@ -154,8 +165,7 @@ def over_budget(job: Job) -> CapacityExhausted:
 
 
 def over_tenant_cap(job: Job, policy: PoolPolicy) -> CapacityExhausted:
-    return CapacityExhausted(f"pool {job.pool!r}: tenant {job.tenant!r} already runs "
-                             f"{policy.tenant_cap} jobs")
+    return CapacityExhausted(f"pool {job.pool!r}: tenant {job.tenant!r} already runs {policy.tenant_cap} jobs")
 
 
 def task_cursor(task: Task) -> str:

@@ -54,12 +54,24 @@ def describe_model(model: type[Model]) -> TableSchema:
         index_attrs = index.Meta.attributes.values()
         key_types.update({a.attr_name: a.attr_type for a in index_attrs})
         index_hash, index_range = _keys(index_attrs)
-        schemas.append(IndexSchema(name=index.Meta.index_name, hash_key=index_hash, range_key=index_range,
-                                   projection=index.Meta.projection.projection_type))
+        schemas.append(
+            IndexSchema(
+                name=index.Meta.index_name,
+                hash_key=index_hash,
+                range_key=index_range,
+                projection=index.Meta.projection.projection_type,
+            )
+        )
     ttl = [name for name, attr in attributes.items() if isinstance(attr, TTLAttribute)]
-    return TableSchema(name=model.Meta.table_name, hash_key=hash_key, range_key=range_key,
-                       key_types=dict(sorted(key_types.items())), indexes=tuple(schemas),
-                       ttl_attribute=ttl[0] if ttl else None, billing_mode=str(model.Meta.billing_mode))
+    return TableSchema(
+        name=model.Meta.table_name,
+        hash_key=hash_key,
+        range_key=range_key,
+        key_types=dict(sorted(key_types.items())),
+        indexes=tuple(schemas),
+        ttl_attribute=ttl[0] if ttl else None,
+        billing_mode=str(model.Meta.billing_mode),
+    )
 
 
 def _is_gsi(member: object) -> bool:

@@ -342,16 +342,34 @@ class Tables:
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
 
     def models(self) -> tuple[type[Model], ...]:
-        return (self.projects, self.tasks, self.jobs, self.epochs, self.checkpoints, self.capacity,
-                self.dedup, self.models_, self.approvals, self.audit, self.report_marks,
-                self.summaries)
+        return (
+            self.projects,
+            self.tasks,
+            self.jobs,
+            self.epochs,
+            self.checkpoints,
+            self.capacity,
+            self.dedup,
+            self.models_,
+            self.approvals,
+            self.audit,
+            self.report_marks,
+            self.summaries,
+        )
 
 
 def _bind(row: type[_R], *, table_name: str, host: str | None, region: str) -> type[_R]:
-    meta: dict[str, Any] = {"table_name": table_name, "host": host, "region": region,
-                            "billing_mode": PAY_PER_REQUEST_BILLING_MODE}
-    namespace = {"Meta": type("Meta", (), meta), "__module__": row.__module__,
-                 "__qualname__": f"{row.__qualname__}[{table_name}]"}
+    meta: dict[str, Any] = {
+        "table_name": table_name,
+        "host": host,
+        "region": region,
+        "billing_mode": PAY_PER_REQUEST_BILLING_MODE,
+    }
+    namespace = {
+        "Meta": type("Meta", (), meta),
+        "__module__": row.__module__,
+        "__qualname__": f"{row.__qualname__}[{table_name}]",
+    }
     # PynamoDB copies each index per subclass, so bound classes never share query state.
     bound = types.new_class(row.__name__, (row,), exec_body=lambda ns: ns.update(namespace))
     return cast(type[_R], bound)
@@ -377,14 +395,23 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
     def bind(row: type[_R], name: str) -> type[_R]:
         return _bind(row, table_name=f"{prefix}{name}", host=host, region=region)
 
-    tables = Tables(projects=bind(ProjectRow, "projects"), tasks=bind(TaskRow, "tasks"),
-                    jobs=bind(JobRow, "jobs"), epochs=bind(EpochRow, "epochs"),
-                    checkpoints=bind(CheckpointRow, "checkpoints"), capacity=bind(CapacityRow, "capacity"),
-                    dedup=bind(DedupRow, "dedup"), models_=bind(ModelRow, "models"),
-                    approvals=bind(ApprovalRow, "approvals"), audit=bind(AuditRow, "audit"),
-                    report_marks=bind(ReportMarkRow, "report_marks"),
-                    summaries=bind(SummaryRow, "summaries"), host=host, region=region,
-                    connection=Connection(region=region, host=host))
+    tables = Tables(
+        projects=bind(ProjectRow, "projects"),
+        tasks=bind(TaskRow, "tasks"),
+        jobs=bind(JobRow, "jobs"),
+        epochs=bind(EpochRow, "epochs"),
+        checkpoints=bind(CheckpointRow, "checkpoints"),
+        capacity=bind(CapacityRow, "capacity"),
+        dedup=bind(DedupRow, "dedup"),
+        models_=bind(ModelRow, "models"),
+        approvals=bind(ApprovalRow, "approvals"),
+        audit=bind(AuditRow, "audit"),
+        report_marks=bind(ReportMarkRow, "report_marks"),
+        summaries=bind(SummaryRow, "summaries"),
+        host=host,
+        region=region,
+        connection=Connection(region=region, host=host),
+    )
     for model in tables.models():
         _share(model, tables.connection)
     return tables

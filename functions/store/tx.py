@@ -36,12 +36,12 @@ class Write:
     puts: list[_Put] = field(default_factory=list)
     updates: list[_Update] = field(default_factory=list)
 
-    def put(self, row: Model, *, condition: Condition | None = None,
-            on_fail: TrainyardError | None = None) -> None:
+    def put(self, row: Model, *, condition: Condition | None = None, on_fail: TrainyardError | None = None) -> None:
         self.puts.append(_Put(row, condition, on_fail or Conflict(f"{type(row).__name__}: write refused")))
 
-    def update(self, row: Model, *, actions: list[Action], condition: Condition | None,
-               on_fail: TrainyardError) -> None:
+    def update(
+        self, row: Model, *, actions: list[Action], condition: Condition | None, on_fail: TrainyardError
+    ) -> None:
         self.updates.append(_Update(row, actions, condition, on_fail))
 
     def commit(self, connection: Connection) -> None:

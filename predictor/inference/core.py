@@ -37,8 +37,9 @@ class InferenceCore:
         self.store = store
         self._clock = clock
 
-    def predict(self, *, kind: str, model_id: str, payload: bytes, directory: str | None,
-                timeout: float | None = None) -> Prediction:
+    def predict(
+        self, *, kind: str, model_id: str, payload: bytes, directory: str | None, timeout: float | None = None
+    ) -> Prediction:
         """Raises TimeoutError when the model is being loaded by another request for longer than `timeout`."""
         lookup = self.store.get(model_id, directory, timeout=timeout)
         if lookup.model.kind != kind:
@@ -47,8 +48,9 @@ class InferenceCore:
         ranked = lookup.model.predict(payload)
         return Prediction(ranked=ranked, hit=lookup.hit, load_s=lookup.load_s, infer_s=self._clock() - started)
 
-    def predict_intent_batch(self, *, model_id: str, payloads: list[bytes], directory: str | None,
-                             timeout: float | None = None) -> BatchPrediction:
+    def predict_intent_batch(
+        self, *, model_id: str, payloads: list[bytes], directory: str | None, timeout: float | None = None
+    ) -> BatchPrediction:
         """Several documents for one intent model, one forward pass (as `predict` otherwise)."""
         lookup = self.store.get(model_id, directory, timeout=timeout)
         model = lookup.model

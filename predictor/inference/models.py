@@ -126,14 +126,24 @@ class ModelLoader:
             head = IntentHead.from_state(state, config=config, n_labels=len(manifest.labels))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelInvalid(f"weights do not fit the model config: {exc}") from exc
-        return IntentModel(labels=manifest.labels, head=head, table=self._table,
-                           max_tokens=int(config.get("max_tokens", DEFAULT_MAX_TOKENS)), nbytes=head.nbytes)
+        return IntentModel(
+            labels=manifest.labels,
+            head=head,
+            table=self._table,
+            max_tokens=int(config.get("max_tokens", DEFAULT_MAX_TOKENS)),
+            nbytes=head.nbytes,
+        )
 
     def _vision(self, manifest: archive.Manifest, state: dict[str, torch.Tensor]) -> VisionModel:
         config = manifest.config
         module = _build(lambda: VisionClassifier.from_config(config, n_labels=len(manifest.labels)), state)
-        return VisionModel(labels=manifest.labels, module=module, image_size=int(config["image_size"]),
-                           max_pixels=self._max_pixels, nbytes=module_bytes(module))
+        return VisionModel(
+            labels=manifest.labels,
+            module=module,
+            image_size=int(config["image_size"]),
+            max_pixels=self._max_pixels,
+            nbytes=module_bytes(module),
+        )
 
 
 def _build(make: Callable[[], M], state: dict[str, torch.Tensor]) -> M:

@@ -52,8 +52,9 @@ class RunningServer:
         self.server.stop(grace_s).wait()
 
 
-def wait_for_embeddings(settings: InferenceSettings, *, stop: threading.Event | None = None
-                        ) -> embeddings.EmbeddingTable | None:
+def wait_for_embeddings(
+    settings: InferenceSettings, *, stop: threading.Event | None = None
+) -> embeddings.EmbeddingTable | None:
     """The provisioned table, waiting for it while it is missing: the port stays closed, so the pod
     stays unready, and the log says what to do, once per `embeddings_wait_s`. None if `stop` is set
     first. A table that is there but corrupt is still an error: waiting cannot fix it."""
@@ -62,8 +63,11 @@ def wait_for_embeddings(settings: InferenceSettings, *, stop: threading.Event | 
         try:
             return embeddings.load(settings.embeddings_dir)
         except FileNotFoundError as exc:
-            log.error("embedding table missing: waiting for it (run the trainyard-embeddings Job, "
-                      "knative/README.md): %s", exc, extra={"embeddings_dir": str(settings.embeddings_dir)})
+            log.error(
+                "embedding table missing: waiting for it (run the trainyard-embeddings Job, knative/README.md): %s",
+                exc,
+                extra={"embeddings_dir": str(settings.embeddings_dir)},
+            )
         if stop.wait(settings.embeddings_wait_s):
             return None
 
@@ -91,8 +95,9 @@ def start(settings: InferenceSettings, *, core: InferenceCore | None = None) -> 
         if core is None:
             raise RuntimeError("stopped before the embedding table appeared")
     options = [("grpc.max_receive_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 0)]
-    server = grpc.server(ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="predict"),
-                         options=options)
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="predict"), options=options
+    )
     files = settings.tls()
     gate = PeerGate(required=True, allowed=settings.allowed_peers) if files is not None else PeerGate.open()
     intent_pb2_grpc.add_IntentPredictorServiceServicer_to_server(IntentServicer(core, gate=gate), server)

@@ -126,8 +126,13 @@ class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
     ) -> intent_pb2.IntentPredictionResponse:
         self._gate.check(context)
         try:
-            prediction = self._core.predict(kind="intent", model_id=request.model_id, payload=request.document,
-                                            directory=_model_dir(context), timeout=_remaining(context))
+            prediction = self._core.predict(
+                kind="intent",
+                model_id=request.model_id,
+                payload=request.document,
+                directory=_model_dir(context),
+                timeout=_remaining(context),
+            )
         except TimeoutError:
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the model is still loading")
         except TrainyardError as exc:
@@ -141,8 +146,12 @@ class IntentServicer(intent_pb2_grpc.IntentPredictorServiceServicer):
     ) -> intent_pb2.IntentBatchResponse:
         self._gate.check(context)
         try:
-            batch = self._core.predict_intent_batch(model_id=request.model_id, payloads=list(request.documents),
-                                                    directory=_model_dir(context), timeout=_remaining(context))
+            batch = self._core.predict_intent_batch(
+                model_id=request.model_id,
+                payloads=list(request.documents),
+                directory=_model_dir(context),
+                timeout=_remaining(context),
+            )
         except TimeoutError:
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the model is still loading")
         except TrainyardError as exc:
@@ -173,8 +182,13 @@ class VisionServicer(vision_pb2_grpc.VisionPredictorServiceServicer):
     ) -> vision_pb2.VisionPredictionResponse:
         self._gate.check(context)
         try:
-            prediction = self._core.predict(kind="vision", model_id=request.model_id, payload=request.sample,
-                                            directory=_model_dir(context), timeout=_remaining(context))
+            prediction = self._core.predict(
+                kind="vision",
+                model_id=request.model_id,
+                payload=request.sample,
+                directory=_model_dir(context),
+                timeout=_remaining(context),
+            )
         except TimeoutError:
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the model is still loading")
         except TrainyardError as exc:

@@ -44,23 +44,27 @@ class InferenceSettings(BaseSettings):
         "(one-time, ~0.5 s); turn off where the data dir is provisioned read-only.",
     )
     embeddings_wait_s: float = Field(
-        default=10.0, gt=0,
+        default=10.0,
+        gt=0,
         description="Without materialize_embeddings: seconds between looks for a table that is not there yet "
         "(the populate Job has not run). The server waits, unready and saying why, instead of exiting into a "
         "crash loop.",
     )
     memory_budget_bytes: int = Field(
-        default=64 << 20, gt=0,
+        default=64 << 20,
+        gt=0,
         description="Bytes of model parameters kept in memory (LRU). 64 MiB holds ~1,200 default intent "
         "heads (53 KB each); the shared embedding table is not counted.",
     )
     workers: int = Field(
-        default=4, ge=1,
+        default=4,
+        ge=1,
         description="Handler threads. Requests are GIL-bound, so more threads add contention, not speed "
         "(4 beat 16 in the benchmark); more than one keeps a cold load from stalling warm requests.",
     )
     torch_threads: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="torch intra-op threads. 1: the models are tiny, and request concurrency, not "
         "intra-op parallelism, is what uses more cores.",
     )
@@ -70,9 +74,7 @@ class InferenceSettings(BaseSettings):
     max_message_bytes: int = Field(
         default=8 << 20, gt=0, description="Largest gRPC request accepted (bytes); vision samples are the big ones."
     )
-    shutdown_grace_s: float = Field(
-        default=5.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM."
-    )
+    shutdown_grace_s: float = Field(default=5.0, ge=0, description="Seconds in-flight calls get to finish on SIGTERM.")
     tls_cert: FilePath | None = Field(
         default=None,
         description="PEM certificate the server presents. With tls_key and tls_ca, the server speaks mutual TLS "
@@ -99,8 +101,10 @@ class InferenceSettings(BaseSettings):
         if given and len(given) != 3:
             raise ValueError(f"mutual TLS needs tls_cert, tls_key and tls_ca together (got only {', '.join(given)})")
         if not given and self.socket is None and not is_loopback_host(self.host):
-            raise ValueError(f"host {self.host!r} is reachable from other machines: serve plaintext only on "
-                             "loopback or a UNIX socket (socket), or set tls_cert, tls_key and tls_ca for mutual TLS")
+            raise ValueError(
+                f"host {self.host!r} is reachable from other machines: serve plaintext only on "
+                "loopback or a UNIX socket (socket), or set tls_cert, tls_key and tls_ca for mutual TLS"
+            )
         if self.allowed_peers and not given:
             raise ValueError("allowed_peers needs mutual TLS (tls_cert, tls_key, tls_ca)")
         return self

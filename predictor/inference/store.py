@@ -42,8 +42,9 @@ class _Loaded:
 
 
 class LoadedModels:
-    def __init__(self, *, root: Path, budget_bytes: int, loader: Loader,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, *, root: Path, budget_bytes: int, loader: Loader, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self._root = root
         self._lru: ByteLRU[str, _Loaded] = ByteLRU(budget_bytes)
         self._lock = threading.Lock()  # guards the LRU (not thread-safe by itself)

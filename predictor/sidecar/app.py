@@ -121,9 +121,14 @@ async def intent(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     claims = c.authenticator.authenticate(authorization)  # 401/403 before the body is even read
     model_id, text = parse_intent(await read_body(request, c.settings.max_body_bytes))
     document = check_document(text, limit=c.settings.max_document_chars)
-    ranked, series = await c.service.predict(kind="intent", tenant=claims.tenant, authorization=str(authorization),
-                                             model_id=model_id, payload=document,
-                                             token_ttl_s=claims.exp - time.time())
+    ranked, series = await c.service.predict(
+        kind="intent",
+        tenant=claims.tenant,
+        authorization=str(authorization),
+        model_id=model_id,
+        payload=document,
+        token_ttl_s=claims.exp - time.time(),
+    )
     return series, ranked
 
 
@@ -138,9 +143,14 @@ async def vision(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
         raise ValidationError([Problem("sampleBase64Content", f"is not base64: {exc}")]) from exc
     if len(sample) > limit:
         raise ValidationError([Problem("sampleBase64Content", f"decodes to {len(sample)} bytes; the limit is {limit}")])
-    ranked, series = await c.service.predict(kind="vision", tenant=claims.tenant, authorization=str(authorization),
-                                             model_id=body.modelId, payload=sample,
-                                             token_ttl_s=claims.exp - time.time())
+    ranked, series = await c.service.predict(
+        kind="vision",
+        tenant=claims.tenant,
+        authorization=str(authorization),
+        model_id=body.modelId,
+        payload=sample,
+        token_ttl_s=claims.exp - time.time(),
+    )
     return series, ranked
 
 
@@ -152,8 +162,9 @@ async def readyz(request: Request) -> Response:
     c: Components = request.app.state.components
     ready = await c.inference_ready()
     status = 200 if ready else 503
-    return Response(json.dumps({"status": "ready" if ready else "inference not serving"}), status_code=status,
-                    media_type=JSON)
+    return Response(
+        json.dumps({"status": "ready" if ready else "inference not serving"}), status_code=status, media_type=JSON
+    )
 
 
 async def metrics(request: Request) -> Response:

@@ -58,14 +58,22 @@ class Authenticator:
     """`Authenticator(secret)` verifies HS256 (leeway 0, on `clock`); `Authenticator(verifier)`
     uses the verifier, and `leeway_s` should then be the verifier's."""
 
-    def __init__(self, verifier: str | TokenVerifier, *, max_entries: int = 10_000,
-                 clock: Callable[[], float] = time.time, leeway_s: float = 0.0) -> None:
-        self._verifier = (tokens.HS256Verifier(verifier, leeway_s=leeway_s, clock=clock)
-                          if isinstance(verifier, str) else verifier)
+    def __init__(
+        self,
+        verifier: str | TokenVerifier,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        leeway_s: float = 0.0,
+    ) -> None:
+        self._verifier = (
+            tokens.HS256Verifier(verifier, leeway_s=leeway_s, clock=clock) if isinstance(verifier, str) else verifier
+        )
         self._clock = clock
         self._leeway_s = leeway_s
         self._verified: TLRUCache[str, _Verified] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _k, v, _now: v.claims.exp + leeway_s, timer=clock)
+            maxsize=max_entries, ttu=lambda _k, v, _now: v.claims.exp + leeway_s, timer=clock
+        )
 
     def authenticate(self, authorization: str | None) -> tokens.Claims:
         """The claims of a valid token that may ask for predictions: Unauthenticated (401) or
@@ -93,13 +101,15 @@ class TokenDecisions:
     (refusals for `negative_ttl_s`, so a flood of one refused token stays off the platform).
     Never past the token's own expiry."""
 
-    def __init__(self, *, ttl_s: float, negative_ttl_s: float, max_entries: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, ttl_s: float, negative_ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
         self._clock = clock
         self._cache: TLRUCache[str, _Decision] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _k, v, _now: v.expires_at, timer=clock)
+            maxsize=max_entries, ttu=lambda _k, v, _now: v.expires_at, timer=clock
+        )
 
     def accepted(self, token: str) -> bool:
         """True when the platform accepted this token recently; raise its refusal when it

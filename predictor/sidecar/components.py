@@ -49,49 +49,88 @@ class Components:
 async def build_components(settings: SidecarSettings, *, metrics: Metrics) -> Components:
     platform_files = settings.platform_tls()
     verify: ssl.SSLContext | bool = tls.client_context(platform_files) if platform_files is not None else True
-    platform_http = httpx.AsyncClient(base_url=settings.platform_url, timeout=settings.platform_timeout_s,
-                                      verify=verify)
+    platform_http = httpx.AsyncClient(
+        base_url=settings.platform_url, timeout=settings.platform_timeout_s, verify=verify
+    )
     blob_http = httpx.AsyncClient(timeout=settings.download_timeout_s)
     platform = PlatformResolver(platform_http)
-    resolver = CachedResolver(platform, ttl_s=settings.resolve_ttl_s, negative_ttl_s=settings.resolve_negative_ttl_s,
-                              max_entries=settings.resolve_cache_entries)
+    resolver = CachedResolver(
+        platform,
+        ttl_s=settings.resolve_ttl_s,
+        negative_ttl_s=settings.resolve_negative_ttl_s,
+        max_entries=settings.resolve_cache_entries,
+    )
     limits = archive.Limits(max_weights_bytes=settings.max_weights_bytes)
-    disk = DiskCache(settings.cache_dir, budget_bytes=settings.disk_budget_bytes, fetcher=HttpFetcher(blob_http),
-                     limits=limits, max_archive_bytes=settings.max_archive_bytes)
+    disk = DiskCache(
+        settings.cache_dir,
+        budget_bytes=settings.disk_budget_bytes,
+        fetcher=HttpFetcher(blob_http),
+        limits=limits,
+        max_archive_bytes=settings.max_archive_bytes,
+    )
     disk.open()
-    channel = open_channel(settings.inference_target, files=settings.inference_tls(),
-                           server_name=settings.inference_tls_server_name)
+    channel = open_channel(
+        settings.inference_target, files=settings.inference_tls(), server_name=settings.inference_tls_server_name
+    )
     inference = InferenceClient(channel)
     batcher = batcher_for(inference, max_batch=settings.micro_batch_max) if settings.micro_batch_max > 1 else None
-    decisions = TokenDecisions(ttl_s=settings.resolve_ttl_s, negative_ttl_s=settings.resolve_negative_ttl_s,
-                               max_entries=settings.token_cache_entries)
-    service = PredictionService(resolver=resolver, disk=disk, inference=inference, metrics=metrics,
-                                deadline_s=settings.request_deadline_s, retry_after_s=settings.retry_after_s,
-                                decisions=decisions, batcher=batcher)
-    authenticator = Authenticator(token_verifier(settings), max_entries=settings.token_cache_entries,
-                                  leeway_s=tokens.DEFAULT_LEEWAY_S)
-    return Components(settings=settings, metrics=metrics, authenticator=authenticator, platform=platform,
-                      resolver=resolver, disk=disk, inference=inference, service=service, batcher=batcher,
-                      channel=channel, platform_http=platform_http, blob_http=blob_http)
+    decisions = TokenDecisions(
+        ttl_s=settings.resolve_ttl_s,
+        negative_ttl_s=settings.resolve_negative_ttl_s,
+        max_entries=settings.token_cache_entries,
+    )
+    service = PredictionService(
+        resolver=resolver,
+        disk=disk,
+        inference=inference,
+        metrics=metrics,
+        deadline_s=settings.request_deadline_s,
+        retry_after_s=settings.retry_after_s,
+        decisions=decisions,
+        batcher=batcher,
+    )
+    authenticator = Authenticator(
+        token_verifier(settings), max_entries=settings.token_cache_entries, leeway_s=tokens.DEFAULT_LEEWAY_S
+    )
+    return Components(
+        settings=settings,
+        metrics=metrics,
+        authenticator=authenticator,
+        platform=platform,
+        resolver=resolver,
+        disk=disk,
+        inference=inference,
+        service=service,
+        batcher=batcher,
+        channel=channel,
+        platform_http=platform_http,
+        blob_http=blob_http,
+    )
 
 
 def token_verifier(settings: SidecarSettings) -> tokens.TokenVerifier:
     """The platform's rules: HS256 with the shared secret locally, the IdP's JWKS in production."""
     secret = settings.token_secret.get_secret_value() if settings.token_secret is not None else None
-    return signing.verifier_for(secret=secret, jwks_url=settings.jwks_url, jwks_file=settings.jwks_file,
-                                issuer=settings.token_issuer, audience=settings.token_audience,
-                                leeway_s=tokens.DEFAULT_LEEWAY_S)
+    return signing.verifier_for(
+        secret=secret,
+        jwks_url=settings.jwks_url,
+        jwks_file=settings.jwks_file,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        leeway_s=tokens.DEFAULT_LEEWAY_S,
+    )
 
 
 def batcher_for(inference: InferenceClient, *, max_batch: int) -> MicroBatcher:
     async def single(model_id: str, payload: bytes, directory: str, timeout: float) -> InferenceAnswer:
-        return await inference.predict(kind="intent", model_id=model_id, payload=payload, directory=directory,
-                                       timeout=timeout)
+        return await inference.predict(
+            kind="intent", model_id=model_id, payload=payload, directory=directory, timeout=timeout
+        )
 
-    async def batch(model_id: str, payloads: list[bytes], directory: str,
-                    timeout: float) -> list[InferenceAnswer | Exception]:
-        return await inference.predict_batch(model_id=model_id, payloads=payloads, directory=directory,
-                                             timeout=timeout)
+    async def batch(
+        model_id: str, payloads: list[bytes], directory: str, timeout: float
+    ) -> list[InferenceAnswer | Exception]:
+        return await inference.predict_batch(model_id=model_id, payloads=payloads, directory=directory, timeout=timeout)
 
     return MicroBatcher(single=single, batch=batch, max_batch=max_batch)
 

@@ -86,8 +86,16 @@ class DiskLookup:
 
 
 class DiskCache:
-    def __init__(self, root: Path, *, budget_bytes: int, fetcher: ArchiveFetcher, limits: archive.Limits,
-                 max_archive_bytes: int, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        budget_bytes: int,
+        fetcher: ArchiveFetcher,
+        limits: archive.Limits,
+        max_archive_bytes: int,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.models_dir = root / "models"
         self.tmp_dir = root / "tmp"
         self._lru: ByteLRU[str, int] = ByteLRU(budget_bytes)

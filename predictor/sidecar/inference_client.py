@@ -15,8 +15,12 @@ from sdk.contracts import inference as md
 from sdk.contracts.errors import PermanentError, Problem, TemporaryError, ValidationError
 
 MODEL_DIR_KEY = md.MODEL_DIR
-_TEMPORARY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
+_TEMPORARY_CODES = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+)
 
 
 class InferenceTimeout(TemporaryError):
@@ -31,8 +35,13 @@ class InferenceAnswer:
     infer_s: float
 
 
-def open_channel(target: str, *, files: tls.TLSFiles | None = None, server_name: str | None = None,
-                 options: Iterable[tuple[str, str | int]] = ()) -> grpc.aio.Channel:
+def open_channel(
+    target: str,
+    *,
+    files: tls.TLSFiles | None = None,
+    server_name: str | None = None,
+    options: Iterable[tuple[str, str | int]] = (),
+) -> grpc.aio.Channel:
     """The channel to the inference server: plaintext, or mutual TLS with `files` (this
     sidecar's certificate and key, and the CA that signed the server's). `server_name` is the
     name checked against the server certificate when it differs from the target's host."""
@@ -47,8 +56,9 @@ class InferenceClient:
         self._intent = intent_pb2_grpc.IntentPredictorServiceStub(channel)
         self._vision = vision_pb2_grpc.VisionPredictorServiceStub(channel)
 
-    async def predict(self, *, kind: str, model_id: str, payload: bytes, directory: str,
-                      timeout: float) -> InferenceAnswer:
+    async def predict(
+        self, *, kind: str, model_id: str, payload: bytes, directory: str, timeout: float
+    ) -> InferenceAnswer:
         metadata = ((MODEL_DIR_KEY, directory),)
         response: intent_pb2.IntentPredictionResponse | vision_pb2.VisionPredictionResponse
         try:
@@ -68,8 +78,9 @@ class InferenceClient:
             infer_s=float(trailers.get(md.INFER_US, "0")) / 1e6,
         )
 
-    async def predict_batch(self, *, model_id: str, payloads: list[bytes], directory: str,
-                            timeout: float) -> list[InferenceAnswer | Exception]:
+    async def predict_batch(
+        self, *, model_id: str, payloads: list[bytes], directory: str, timeout: float
+    ) -> list[InferenceAnswer | Exception]:
         """Several intent documents for one model in one call; one answer (or error) per document."""
         request = intent_pb2.IntentBatchRequest(model_id=model_id, documents=payloads)
         try:
@@ -86,15 +97,17 @@ class InferenceClient:
                                 load_s=load_s, infer_s=infer_s) if r.success else _failure(r.error_code, r.error)
                 for r in response.results]  # fmt: skip
 
-    async def _call_intent(self, model_id: str, document: bytes, *, metadata: Metadata,
-                           timeout: float) -> tuple[intent_pb2.IntentPredictionResponse, dict[str, str]]:
+    async def _call_intent(
+        self, model_id: str, document: bytes, *, metadata: Metadata, timeout: float
+    ) -> tuple[intent_pb2.IntentPredictionResponse, dict[str, str]]:
         request = intent_pb2.IntentPredictionRequest(model_id=model_id, document=document)
         call = self._intent.predict(request, metadata=metadata, timeout=timeout)
         response = await call
         return response, _trailers(await call.trailing_metadata())
 
-    async def _call_vision(self, model_id: str, sample: bytes, *, metadata: Metadata,
-                           timeout: float) -> tuple[vision_pb2.VisionPredictionResponse, dict[str, str]]:
+    async def _call_vision(
+        self, model_id: str, sample: bytes, *, metadata: Metadata, timeout: float
+    ) -> tuple[vision_pb2.VisionPredictionResponse, dict[str, str]]:
         request = vision_pb2.VisionPredictionRequest(model_id=model_id, sample=sample)
         call = self._vision.predict(request, metadata=metadata, timeout=timeout)
         response = await call

@@ -21,6 +21,16 @@ def server_config(app: Starlette, settings: SidecarSettings, *, log_level: str =
     """uvicorn for the sidecar: uvloop, httptools with header/body read timeouts, no access log."""
     protocol = guarded_protocol(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s)
     # access_log off: one log line per prediction costs more than the prediction.
-    return uvicorn.Config(app, host=settings.host, port=settings.port, http=protocol, loop="uvloop",
-                          access_log=False, log_level=log_level, lifespan="on", ws="none",
-                          timeout_graceful_shutdown=5, log_config=None)  # records go to the JSON handler
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=protocol,
+        loop="uvloop",
+        access_log=False,
+        log_level=log_level,
+        lifespan="on",
+        ws="none",
+        timeout_graceful_shutdown=5,
+        log_config=None,
+    )  # records go to the JSON handler

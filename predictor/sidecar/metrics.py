@@ -50,26 +50,44 @@ class Metrics:
         r = self.registry = registry if registry is not None else CollectorRegistry()
         self.per_model = per_model
         model = ("tenant", "model") if per_model else ()
-        self.requests = Counter("trainyard_predict_requests", "Prediction requests by route and HTTP status.",
-                                ["route", *model, "status"], registry=r)
-        self.request_seconds = Histogram("trainyard_predict_request_seconds",
-                                         "Sidecar time per successful prediction, body to response.",
-                                         ["route", *model], buckets=_FAST, registry=r)
-        self.resolve_cache = Counter("trainyard_resolve_cache", "Resolution cache lookups (result=hit|miss).",
-                                     [*model, "result"], registry=r)
-        self.disk_cache = Counter("trainyard_disk_cache", "Disk tier lookups (result=hit|miss).",
-                                  [*model, "result"], registry=r)
-        self.memory_cache = Counter("trainyard_memory_cache", "Inference memory tier lookups (result=hit|miss).",
-                                    [*model, "result"], registry=r)
-        self.download_seconds = Histogram("trainyard_model_download_seconds", "Archive download time.",
-                                          model, buckets=_SLOW, registry=r)
-        self.extract_seconds = Histogram("trainyard_model_extract_seconds", "Archive check + extraction time.",
-                                         model, buckets=_SLOW, registry=r)
-        self.load_seconds = Histogram("trainyard_model_load_seconds", "Model load time in the inference server.",
-                                      model, buckets=_SLOW, registry=r)
-        self.inference_seconds = Histogram("trainyard_inference_seconds",
-                                           "Tokenize/decode + forward + softmax in the inference server.",
-                                           model, buckets=_FAST, registry=r)
+        self.requests = Counter(
+            "trainyard_predict_requests",
+            "Prediction requests by route and HTTP status.",
+            ["route", *model, "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "trainyard_predict_request_seconds",
+            "Sidecar time per successful prediction, body to response.",
+            ["route", *model],
+            buckets=_FAST,
+            registry=r,
+        )
+        self.resolve_cache = Counter(
+            "trainyard_resolve_cache", "Resolution cache lookups (result=hit|miss).", [*model, "result"], registry=r
+        )
+        self.disk_cache = Counter(
+            "trainyard_disk_cache", "Disk tier lookups (result=hit|miss).", [*model, "result"], registry=r
+        )
+        self.memory_cache = Counter(
+            "trainyard_memory_cache", "Inference memory tier lookups (result=hit|miss).", [*model, "result"], registry=r
+        )
+        self.download_seconds = Histogram(
+            "trainyard_model_download_seconds", "Archive download time.", model, buckets=_SLOW, registry=r
+        )
+        self.extract_seconds = Histogram(
+            "trainyard_model_extract_seconds", "Archive check + extraction time.", model, buckets=_SLOW, registry=r
+        )
+        self.load_seconds = Histogram(
+            "trainyard_model_load_seconds", "Model load time in the inference server.", model, buckets=_SLOW, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "trainyard_inference_seconds",
+            "Tokenize/decode + forward + softmax in the inference server.",
+            model,
+            buckets=_FAST,
+            registry=r,
+        )
         self.disk_bytes = Gauge("trainyard_disk_cache_bytes", "Bytes of extracted models on disk.", registry=r)
         self.disk_budget_bytes = Gauge("trainyard_disk_cache_budget_bytes", "Disk tier budget.", registry=r)
 

@@ -72,9 +72,16 @@ class PlatformResolver:
             body = ModelResolution.model_validate_json(response.content)
         except PydanticValidationError as exc:
             raise PermanentError(f"platform sent an invalid resolution: {exc}") from exc
-        return Resolution(model_id=body.modelId, tenant=body.tenant, sha256=body.sha256, size_bytes=body.sizeBytes,
-                          kind=body.kind, labels=tuple(body.labels), url=body.url,
-                          url_expires_at=self._clock() + body.expiresIn)
+        return Resolution(
+            model_id=body.modelId,
+            tenant=body.tenant,
+            sha256=body.sha256,
+            size_bytes=body.sizeBytes,
+            kind=body.kind,
+            labels=tuple(body.labels),
+            url=body.url,
+            url_expires_at=self._clock() + body.expiresIn,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,15 +98,23 @@ class CachedResolver:
     credentials share one platform call.
     """
 
-    def __init__(self, inner: PlatformResolver, *, ttl_s: float, negative_ttl_s: float, max_entries: int,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        inner: PlatformResolver,
+        *,
+        ttl_s: float,
+        negative_ttl_s: float,
+        max_entries: int,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self._inner = inner
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
         self._clock = clock
         # LRU bounded in entries, each entry dropped at its own expiry (answers and 404s differ)
         self._cache: TLRUCache[tuple[str, str], _Cached] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _k, v, _now: v.expires_at, timer=clock)
+            maxsize=max_entries, ttu=lambda _k, v, _now: v.expires_at, timer=clock
+        )
         self._flight: SingleFlight[tuple[str, str, str], Resolution] = SingleFlight()
 
     def cached(self, *, tenant: str, model_id: str) -> Resolution | None:

@@ -32,14 +32,27 @@ class ColdLoadTimeout(TemporaryError):
 
 
 class PredictionService:
-    def __init__(self, *, resolver: CachedResolver, disk: DiskCache, inference: InferenceClient, metrics: Metrics,
-                 deadline_s: float, retry_after_s: float, decisions: TokenDecisions | None = None,
-                 batcher: MicroBatcher | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        resolver: CachedResolver,
+        disk: DiskCache,
+        inference: InferenceClient,
+        metrics: Metrics,
+        deadline_s: float,
+        retry_after_s: float,
+        decisions: TokenDecisions | None = None,
+        batcher: MicroBatcher | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._resolver = resolver
         self._batcher = batcher
         self._observed: dict[str, asyncio.Task[None]] = {}  # installs being timed, by sha256
-        self._decisions = decisions if decisions is not None else TokenDecisions(
-            ttl_s=30.0, negative_ttl_s=2.0, max_entries=10_000, clock=clock)
+        self._decisions = (
+            decisions
+            if decisions is not None
+            else TokenDecisions(ttl_s=30.0, negative_ttl_s=2.0, max_entries=10_000, clock=clock)
+        )
         self._disk = disk
         self._inference = inference
         self._metrics = metrics
@@ -47,13 +60,22 @@ class PredictionService:
         self._retry_after_s = retry_after_s
         self._clock = clock
 
-    async def predict(self, *, kind: str, tenant: str, authorization: str, model_id: str,
-                      payload: bytes, token_ttl_s: float = math.inf,
-                      route: str | None = None) -> tuple[Ranked, ModelSeries]:
+    async def predict(
+        self,
+        *,
+        kind: str,
+        tenant: str,
+        authorization: str,
+        model_id: str,
+        payload: bytes,
+        token_ttl_s: float = math.inf,
+        route: str | None = None,
+    ) -> tuple[Ranked, ModelSeries]:
         """Ranked labels, and the metric series of the model (kept only for models that exist)."""
         deadline = self._clock() + self._deadline_s
-        resolution, hit = await self._resolve(tenant=tenant, model_id=model_id, authorization=authorization,
-                                              deadline=deadline, token_ttl_s=token_ttl_s)
+        resolution, hit = await self._resolve(
+            tenant=tenant, model_id=model_id, authorization=authorization, deadline=deadline, token_ttl_s=token_ttl_s
+        )
         series = self._metrics.model(route or kind, tenant, model_id)
         series.resolve.count(hit)
         if resolution.kind != kind:
@@ -62,11 +84,13 @@ class PredictionService:
         timeout = max(0.001, deadline - self._clock())
         try:
             if kind == "intent" and self._batcher is not None:
-                answer = await self._batcher.predict(model_id=model_id, payload=payload, directory=directory,
-                                                     timeout=timeout)
+                answer = await self._batcher.predict(
+                    model_id=model_id, payload=payload, directory=directory, timeout=timeout
+                )
             else:
-                answer = await self._inference.predict(kind=kind, model_id=model_id, payload=payload,
-                                                       directory=directory, timeout=timeout)
+                answer = await self._inference.predict(
+                    kind=kind, model_id=model_id, payload=payload, directory=directory, timeout=timeout
+                )
         finally:
             self._disk.unpin(resolution.sha256)
         series.memory.count(answer.hit)
@@ -75,16 +99,19 @@ class PredictionService:
         series.inference_seconds.observe(answer.infer_s)
         return answer.ranked, series
 
-    async def describe(self, *, tenant: str, authorization: str, model_id: str,
-                       token_ttl_s: float = math.inf) -> Resolution:
+    async def describe(
+        self, *, tenant: str, authorization: str, model_id: str, token_ttl_s: float = math.inf
+    ) -> Resolution:
         """What the model is (kind, labels), with the same checks as `predict`; loads nothing."""
         deadline = self._clock() + self._deadline_s
-        resolution, _ = await self._resolve(tenant=tenant, model_id=model_id, authorization=authorization,
-                                            deadline=deadline, token_ttl_s=token_ttl_s)
+        resolution, _ = await self._resolve(
+            tenant=tenant, model_id=model_id, authorization=authorization, deadline=deadline, token_ttl_s=token_ttl_s
+        )
         return resolution
 
-    async def _resolve(self, *, tenant: str, model_id: str, authorization: str, deadline: float,
-                       token_ttl_s: float) -> tuple[Resolution, bool]:
+    async def _resolve(
+        self, *, tenant: str, model_id: str, authorization: str, deadline: float, token_ttl_s: float
+    ) -> tuple[Resolution, bool]:
         """The resolution (and whether it came from the cache). A resolution is cached per
         (tenant, model), but a token the platform has not judged recently is sent to the
         platform first, whatever is cached: the decision is per token, not per model."""
@@ -93,8 +120,9 @@ class PredictionService:
             if cached is not None:
                 return cached, True
         try:
-            resolution = await self._within(deadline, self._resolver.resolve(
-                tenant=tenant, model_id=model_id, authorization=authorization))
+            resolution = await self._within(
+                deadline, self._resolver.resolve(tenant=tenant, model_id=model_id, authorization=authorization)
+            )
         except (Unauthenticated, Forbidden) as exc:
             self._decisions.refuse(authorization, exc, token_ttl_s=token_ttl_s)
             raise
@@ -104,8 +132,9 @@ class PredictionService:
         self._decisions.accept(authorization, token_ttl_s=token_ttl_s)
         return resolution, False
 
-    async def _acquire(self, resolution: Resolution, *, authorization: str, deadline: float,
-                       series: ModelSeries) -> str:
+    async def _acquire(
+        self, resolution: Resolution, *, authorization: str, deadline: float, series: ModelSeries
+    ) -> str:
         """Pin the model's directory on disk, downloading it first when needed."""
         if self._disk.try_pin(resolution.sha256):  # warm: no await, no task
             series.disk.count(True)
@@ -117,8 +146,12 @@ class PredictionService:
                 lookup = await self._within(deadline, self._disk.ensure(resolution))
             except UrlRefused:
                 self._resolver.invalidate(tenant=resolution.tenant, model_id=resolution.model_id)
-                resolution = await self._within(deadline, self._resolver.resolve(
-                    tenant=resolution.tenant, model_id=resolution.model_id, authorization=authorization))
+                resolution = await self._within(
+                    deadline,
+                    self._resolver.resolve(
+                        tenant=resolution.tenant, model_id=resolution.model_id, authorization=authorization
+                    ),
+                )
                 continue
             if self._disk.try_pin(lookup.directory):
                 return lookup.directory

@@ -21,17 +21,21 @@ class SidecarSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface the REST API listens on.")
     port: int = Field(default=8090, ge=0, le=65535, description="REST port.")
     grpc_port: int | None = Field(
-        default=8091, ge=0, le=65535,
+        default=8091,
+        ge=0,
+        le=65535,
         description="Port of the Open Inference Protocol (V2) gRPC service (inference.GRPCInferenceService), on "
         "`host`, authenticated with the same bearer tokens as REST; 0 picks a free one, unset turns it off.",
     )
     header_timeout_s: float = Field(
-        default=10.0, gt=0,
+        default=10.0,
+        gt=0,
         description="Time a client has to send a request's line and headers, from its first byte (or from the "
         "connection's opening); past it the connection gets 408 and is closed, so half-open requests hold nothing.",
     )
     body_timeout_s: float = Field(
-        default=30.0, gt=0,
+        default=30.0,
+        gt=0,
         description="Time a client has to send a request's body once its headers arrived; past it, 408 and close.",
     )
     metrics_token_file: FilePath | None = Field(
@@ -41,13 +45,15 @@ class SidecarSettings(BaseSettings):
         "tenant or model label (totals per route only), so it names no tenant's models to anyone.",
     )
     token_secret: SecretStr | None = Field(
-        default=None, min_length=32,
+        default=None,
+        min_length=32,
         validation_alias=AliasChoices("token_secret", "TRAINYARD_SIDECAR_TOKEN_SECRET", "TRAINYARD_TOKEN_SECRET"),
         description="Local mode: the HS256 secret the platform signs bearer tokens with (TRAINYARD_TOKEN_SECRET "
         "is shared with the platform); tokens are verified locally so a bad one costs no platform call.",
     )
     jwks_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("jwks_url", "TRAINYARD_SIDECAR_JWKS_URL", "TRAINYARD_JWKS_URL"),
+        default=None,
+        validation_alias=AliasChoices("jwks_url", "TRAINYARD_SIDECAR_JWKS_URL", "TRAINYARD_JWKS_URL"),
         description="Production: the identity provider's JWKS (RS256/ES256; HS256 is then never accepted), "
         "the same one the platform uses. Keys are cached and refetched on an unknown kid.",
     )
@@ -63,8 +69,7 @@ class SidecarSettings(BaseSettings):
     )
     token_audience: str = Field(
         default="trainyard",
-        validation_alias=AliasChoices("token_audience", "TRAINYARD_SIDECAR_TOKEN_AUDIENCE",
-                                      "TRAINYARD_TOKEN_AUDIENCE"),
+        validation_alias=AliasChoices("token_audience", "TRAINYARD_SIDECAR_TOKEN_AUDIENCE", "TRAINYARD_TOKEN_AUDIENCE"),
         description="`aud` every bearer token must name (the platform's TRAINYARD_TOKEN_AUDIENCE).",
     )
     platform_url: str = Field(
@@ -81,16 +86,19 @@ class SidecarSettings(BaseSettings):
         "server's model_root), downloads are staged in cache_dir/tmp/.",
     )
     disk_budget_bytes: int = Field(
-        default=1 << 30, gt=0,
+        default=1 << 30,
+        gt=0,
         description="Bytes of extracted models kept on disk (LRU). 1 GiB holds ~18,000 default intent models.",
     )
     resolve_ttl_s: float = Field(
-        default=30.0, gt=0,
+        default=30.0,
+        gt=0,
         description="How long a resolution is reused (capped by the pre-signed URL's lifetime): warm requests "
         "make no platform call; a deactivated model stops being served within this time.",
     )
     resolve_negative_ttl_s: float = Field(
-        default=2.0, ge=0,
+        default=2.0,
+        ge=0,
         description="How long a 404 from the platform is remembered, so a flood of bad ids stays off the "
         "platform; short, so a model published a moment ago is found quickly.",
     )
@@ -99,13 +107,15 @@ class SidecarSettings(BaseSettings):
         default=10_000, gt=0, description="Verified tokens remembered (until they expire), saving an HMAC per request."
     )
     micro_batch_max: int = Field(
-        default=32, ge=0,
+        default=32,
+        ge=0,
         description="Most intent documents sent in one call to the inference server when requests for the same "
         "model arrive while a call for it is in flight (adaptive micro-batching, no timer: a lone request is "
         "sent at once). 0 or 1 turns batching off.",
     )
     request_deadline_s: float = Field(
-        default=2.0, gt=0,
+        default=2.0,
+        gt=0,
         description="Time a request may spend resolving, downloading and loading; past it the answer is 503 "
         "with Retry-After while the load goes on for the next request.",
     )
@@ -121,9 +131,7 @@ class SidecarSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=2 << 20, gt=0, description="Largest request body read (bytes), whatever the route."
     )
-    max_archive_bytes: int = Field(
-        default=64 << 20, gt=0, description="Largest model archive downloaded (bytes)."
-    )
+    max_archive_bytes: int = Field(default=64 << 20, gt=0, description="Largest model archive downloaded (bytes).")
     max_weights_bytes: int = Field(
         default=64 << 20, gt=0, description="Largest weights.pt accepted inside an archive (extraction limit)."
     )
@@ -168,12 +176,16 @@ class SidecarSettings(BaseSettings):
     def _tls_complete(self) -> Self:
         given = [n for n in ("inference_tls_cert", "inference_tls_key", "inference_tls_ca") if getattr(self, n)]
         if not given and not is_local_target(self.inference_target):
-            raise ValueError(f"inference_target {self.inference_target!r} is not loopback or a UNIX socket: "
-                             "reaching the inference server across the network needs mutual TLS "
-                             "(inference_tls_cert, inference_tls_key, inference_tls_ca)")
+            raise ValueError(
+                f"inference_target {self.inference_target!r} is not loopback or a UNIX socket: "
+                "reaching the inference server across the network needs mutual TLS "
+                "(inference_tls_cert, inference_tls_key, inference_tls_ca)"
+            )
         if given and len(given) != 3:
-            raise ValueError("mutual TLS to the inference server needs inference_tls_cert, inference_tls_key and "
-                             f"inference_tls_ca together (got only {', '.join(given)})")
+            raise ValueError(
+                "mutual TLS to the inference server needs inference_tls_cert, inference_tls_key and "
+                f"inference_tls_ca together (got only {', '.join(given)})"
+            )
         if (self.platform_tls_cert is None) != (self.platform_tls_key is None):
             raise ValueError("platform_tls_cert and platform_tls_key go together")
         return self
@@ -185,4 +197,3 @@ class SidecarSettings(BaseSettings):
     def platform_tls(self) -> TLSFiles | None:
         """Client certificate and/or CA for the platform's HTTPS API, or None (httpx defaults)."""
         return TLSFiles.of(cert=self.platform_tls_cert, key=self.platform_tls_key, ca=self.platform_tls_ca)
-

@@ -55,8 +55,9 @@ class KeyPair:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def key_pem(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
 
 def _now(clock: Clock | None) -> datetime:
@@ -66,8 +67,15 @@ def _now(clock: Clock | None) -> datetime:
 def check_name(name: str) -> str:
     """A principal name usable as a CN and as a file name; raises ValidationError otherwise."""
     if not _NAME.fullmatch(name) or name == CA_NAME:
-        raise ValidationError([Problem("name", f"{name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', "
-                                               f"not starting with a symbol, and not {CA_NAME!r}")])
+        raise ValidationError(
+            [
+                Problem(
+                    "name",
+                    f"{name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', "
+                    f"not starting with a symbol, and not {CA_NAME!r}",
+                )
+            ]
+        )
     return name
 
 
@@ -100,12 +108,24 @@ def sans_for(name: str, given: Sequence[str] | None = None) -> list[str]:
 def new_ca(common_name: str = "trainyard local CA", *, days: int = 365, clock: Clock | None = None) -> KeyPair:
     """A self-signed CA that may sign leaf certificates only (path length 0)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "trainyard")])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "trainyard"),
+        ]
+    )
     now = _now(clock)
-    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                          encipher_only=False, decipher_only=False)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
     cert = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -118,17 +138,32 @@ def new_ca(common_name: str = "trainyard local CA", *, days: int = 365, clock: C
     return KeyPair(cert=cert, key=key)
 
 
-def issue(ca: KeyPair, name: str, *, sans: Sequence[str] = DEFAULT_SANS,
-          usages: Sequence[Usage] = ("client", "server"), days: int = 90, clock: Clock | None = None) -> KeyPair:
+def issue(
+    ca: KeyPair,
+    name: str,
+    *,
+    sans: Sequence[str] = DEFAULT_SANS,
+    usages: Sequence[Usage] = ("client", "server"),
+    days: int = 90,
+    clock: Clock | None = None,
+) -> KeyPair:
     """A leaf certificate for `name` (its CN, the identity servers read), signed by `ca`."""
     check_name(name)
     if not usages:
         raise ValidationError([Problem("usages", "a certificate needs client and/or server usage")])
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now(clock)
-    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                          encipher_only=False, decipher_only=False)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -190,8 +225,9 @@ def read_pair(directory: Path, name: str = CA_NAME) -> KeyPair:
     return KeyPair(cert=cert, key=key)
 
 
-def ensure(directory: Path, names: Mapping[str, Sequence[Usage]], *, days: int = 90,
-           clock: Clock | None = None) -> list[str]:
+def ensure(
+    directory: Path, names: Mapping[str, Sequence[Usage]], *, days: int = 90, clock: Clock | None = None
+) -> list[str]:
     """Create the CA and each named certificate that is not in `directory` yet; return what
     was created. What exists is kept as is (a restart reuses it; delete a file to renew it).
 

@@ -135,9 +135,16 @@ class RemoteKeys:
     """An identity provider's JWKS URL, fetched on first use, cached `ttl_s`, refetched for
     an unknown kid at most every `min_refresh_s` (also the retry interval of a failed fetch)."""
 
-    def __init__(self, url: str, *, algorithms: Collection[str] = ASYMMETRIC, fetch: Fetch = fetch_json,
-                 ttl_s: float = 300.0, min_refresh_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        algorithms: Collection[str] = ASYMMETRIC,
+        fetch: Fetch = fetch_json,
+        ttl_s: float = 300.0,
+        min_refresh_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url
         self._algorithms = tuple(algorithms)
         self._fetch = fetch
@@ -157,8 +164,10 @@ class RemoteKeys:
                 self._refresh(now)
             keys = self._keys
         if keys is None:
-            raise TemporaryError(f"the token key set at {self._url} cannot be fetched: {self._error}",
-                                 delay_s=max(1.0, self._min_refresh_s))
+            raise TemporaryError(
+                f"the token key set at {self._url} cannot be fetched: {self._error}",
+                delay_s=max(1.0, self._min_refresh_s),
+            )
         found = keys.get(kid)
         if found is None:
             raise _unknown(kid)
@@ -184,8 +193,16 @@ class JWKSVerifier:
     """Tokens of one issuer, signed with one of its JWKS keys (by `kid`) in an asymmetric
     algorithm of the allow-list; issuer, audience, expiry and not-before checked."""
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, algorithms: Collection[str] = ASYMMETRIC,
-                 leeway_s: float = DEFAULT_LEEWAY_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Collection[str] = ASYMMETRIC,
+        leeway_s: float = DEFAULT_LEEWAY_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         unsafe = sorted(set(algorithms) - set(ASYMMETRIC))
         if unsafe or not algorithms:
             raise ValueError(f"a JWKS verifies only {', '.join(ASYMMETRIC)}; not {unsafe or 'nothing'}")
@@ -197,8 +214,15 @@ class JWKSVerifier:
         self._clock = clock
 
     def verify(self, token: str) -> Claims:
-        return tokens.decode(token, key_for=self._key_for, algorithms=self._algorithms, issuer=self._issuer,
-                             audience=self._audience, leeway_s=self._leeway_s, now=self._clock())
+        return tokens.decode(
+            token,
+            key_for=self._key_for,
+            algorithms=self._algorithms,
+            issuer=self._issuer,
+            audience=self._audience,
+            leeway_s=self._leeway_s,
+            now=self._clock(),
+        )
 
     def _key_for(self, header: Mapping[str, Any]) -> jwt.PyJWK:
         kid = header.get("kid")

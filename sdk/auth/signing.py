@@ -51,8 +51,9 @@ _PEM_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PR
 def new_key_pem() -> bytes:
     """A fresh EC P-256 private key, PKCS#8 PEM (what TRAINYARD_JOB_TOKEN_KEY_FILE holds)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def load_keys(pem: bytes) -> list[ec.EllipticCurvePrivateKey]:
@@ -74,8 +75,7 @@ def public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
     jwk = json.loads(str(jwt.algorithms.ECAlgorithm.to_jwk(key)))
     core = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
     kid = base64.urlsafe_b64encode(hashlib.sha256(core.encode()).digest()).rstrip(b"=").decode()
-    return {"kty": jwk["kty"], "crv": jwk["crv"], "x": jwk["x"], "y": jwk["y"], "kid": kid, "alg": ES256,
-            "use": "sig"}
+    return {"kty": jwk["kty"], "crv": jwk["crv"], "x": jwk["x"], "y": jwk["y"], "kid": kid, "alg": ES256, "use": "sig"}
 
 
 class PlatformSigner:
@@ -83,8 +83,9 @@ class PlatformSigner:
     published: rotate by putting the new key first, and drop the old one once the longest
     job TTL has passed."""
 
-    def __init__(self, keys: Sequence[ec.EllipticCurvePrivateKey], *, issuer: str = JOB_ISSUER,
-                 audience: str = AUDIENCE) -> None:
+    def __init__(
+        self, keys: Sequence[ec.EllipticCurvePrivateKey], *, issuer: str = JOB_ISSUER, audience: str = AUDIENCE
+    ) -> None:
         if not keys:
             raise ValueError("a platform signer needs at least one key")
         self.issuer = issuer
@@ -101,18 +102,19 @@ class PlatformSigner:
 
     def job_token(self, *, tenant: str, job_id: str, expires_at: int) -> str:
         body = tokens.job_claims(tenant=tenant, job_id=job_id, expires_at=expires_at).model_dump(
-            mode="json", exclude_none=True)
+            mode="json", exclude_none=True
+        )
         body.update(iss=self.issuer, aud=self._audience, iat=int(time.time()))
         return jwt.encode(body, self._signing, algorithm=ES256, headers={"kid": self._jwks[0]["kid"]})
 
     def public_jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [dict(k) for k in self._jwks]}
 
-    def verifier(self, *, leeway_s: float = DEFAULT_LEEWAY_S,
-                 clock: Callable[[], float] = time.time) -> JWKSVerifier:
+    def verifier(self, *, leeway_s: float = DEFAULT_LEEWAY_S, clock: Callable[[], float] = time.time) -> JWKSVerifier:
         keys = StaticKeys(usable_keys(self.public_jwks(), algorithms=(ES256,)))
-        return JWKSVerifier(keys, issuer=self.issuer, audience=self._audience, algorithms=(ES256,),
-                            leeway_s=leeway_s, clock=clock)
+        return JWKSVerifier(
+            keys, issuer=self.issuer, audience=self._audience, algorithms=(ES256,), leeway_s=leeway_s, clock=clock
+        )
 
 
 def issuer_of(token: str) -> str:
@@ -144,15 +146,26 @@ class IssuerRouter:
             raise Unauthenticated(f"invalid token: issuer {issuer!r} is not trusted here")
         claims = verifier.verify(token)
         if claims.is_job != (issuer == self._job_issuer):
-            raise Unauthenticated("invalid token: job tokens come from the platform's job issuer, "
-                                  "which issues nothing else")
+            raise Unauthenticated(
+                "invalid token: job tokens come from the platform's job issuer, which issues nothing else"
+            )
         return claims
 
 
-def verifier_for(*, secret: str | None, jwks_url: str | None = None, jwks_file: Path | None = None,
-                 issuer: str = ISSUER, audience: str = AUDIENCE, algorithms: Collection[str] = ASYMMETRIC,
-                 leeway_s: float = DEFAULT_LEEWAY_S, jwks_ttl_s: float = 300.0, jwks_min_refresh_s: float = 10.0,
-                 job_signer: PlatformSigner | None = None, fetch: Fetch = fetch_json) -> TokenVerifier:
+def verifier_for(
+    *,
+    secret: str | None,
+    jwks_url: str | None = None,
+    jwks_file: Path | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    algorithms: Collection[str] = ASYMMETRIC,
+    leeway_s: float = DEFAULT_LEEWAY_S,
+    jwks_ttl_s: float = 300.0,
+    jwks_min_refresh_s: float = 10.0,
+    job_signer: PlatformSigner | None = None,
+    fetch: Fetch = fetch_json,
+) -> TokenVerifier:
     """The verifier settings describe: a JWKS (production; an HS256 secret is then refused
     outright) or else an HS256 secret (local mode); plus the platform's ES256 job tokens
     when it signs them. Builds no client and reads nothing yet: keys load on first use."""
@@ -161,11 +174,14 @@ def verifier_for(*, secret: str | None, jwks_url: str | None = None, jwks_file: 
     if jwks_url or jwks_file:
         if secret:
             raise ValueError("a JWKS and an HS256 secret exclude each other: with a JWKS, HS256 is never accepted")
-        keys: KeySource = (RemoteKeys(jwks_url, algorithms=algorithms, fetch=fetch, ttl_s=jwks_ttl_s,
-                                      min_refresh_s=jwks_min_refresh_s) if jwks_url
-                           else FileKeys(Path(str(jwks_file)), algorithms=algorithms))
-        users: TokenVerifier = JWKSVerifier(keys, issuer=issuer, audience=audience, algorithms=algorithms,
-                                            leeway_s=leeway_s)
+        keys: KeySource = (
+            RemoteKeys(jwks_url, algorithms=algorithms, fetch=fetch, ttl_s=jwks_ttl_s, min_refresh_s=jwks_min_refresh_s)
+            if jwks_url
+            else FileKeys(Path(str(jwks_file)), algorithms=algorithms)
+        )
+        users: TokenVerifier = JWKSVerifier(
+            keys, issuer=issuer, audience=audience, algorithms=algorithms, leeway_s=leeway_s
+        )
     elif secret:
         users = HS256Verifier(secret, issuer=issuer, audience=audience, leeway_s=leeway_s)
     else:
@@ -174,5 +190,6 @@ def verifier_for(*, secret: str | None, jwks_url: str | None = None, jwks_file: 
         return users
     if job_signer.issuer == issuer:
         raise ValueError(f"job tokens need an issuer of their own, not {issuer!r}")
-    return IssuerRouter({issuer: users, job_signer.issuer: job_signer.verifier(leeway_s=leeway_s)},
-                        job_issuer=job_signer.issuer)
+    return IssuerRouter(
+        {issuer: users, job_signer.issuer: job_signer.verifier(leeway_s=leeway_s)}, job_issuer=job_signer.issuer
+    )

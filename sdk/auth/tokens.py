@@ -88,15 +88,26 @@ class JobTokenSigner(Protocol):
 KeyFor = Callable[[Mapping[str, Any]], str | jwt.PyJWK]
 
 
-def decode(token: str, *, key_for: KeyFor, algorithms: Sequence[str], issuer: str, audience: str,
-           leeway_s: float, now: float) -> Claims:
+def decode(
+    token: str, *, key_for: KeyFor, algorithms: Sequence[str], issuer: str, audience: str, leeway_s: float, now: float
+) -> Claims:
     """Verify a compact JWT: algorithm in `algorithms` (checked before any key is touched),
     signature, issuer, audience, expiry and not-before (with leeway). Unauthenticated otherwise."""
     header = _header(token, algorithms)
     try:
-        body = jwt.decode(token, key_for(header), algorithms=list(algorithms), audience=audience, issuer=issuer,
-                          options={"require": ["exp", "sub", "iss", "aud"], "verify_exp": False,
-                                   "verify_nbf": False, "verify_iat": False})
+        body = jwt.decode(
+            token,
+            key_for(header),
+            algorithms=list(algorithms),
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": ["exp", "sub", "iss", "aud"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
     except jwt.PyJWTError as exc:
         raise Unauthenticated(_explain(exc, issuer=issuer, audience=audience)) from exc
     claims = _claims_of(body)
@@ -111,8 +122,9 @@ def _header(token: str, algorithms: Sequence[str]) -> dict[str, Any]:
         raise Unauthenticated(f"invalid token: not a well-formed JWT ({exc})") from exc
     alg = header.get("alg")
     if alg not in algorithms:  # `none`, and HS256 where keys are public, end here
-        raise Unauthenticated(f"invalid token: algorithm {alg!r} is not accepted here "
-                              f"(accepted: {', '.join(algorithms)})")
+        raise Unauthenticated(
+            f"invalid token: algorithm {alg!r} is not accepted here (accepted: {', '.join(algorithms)})"
+        )
     return header
 
 
@@ -163,8 +175,15 @@ def format_time(epoch_s: float) -> str:
 class HS256Verifier:
     """Local mode: tokens signed HS256 with the installation's secret (>= 32 bytes)."""
 
-    def __init__(self, secret: str, *, issuer: str = ISSUER, audience: str = AUDIENCE,
-                 leeway_s: float = DEFAULT_LEEWAY_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
+        leeway_s: float = DEFAULT_LEEWAY_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
@@ -172,8 +191,15 @@ class HS256Verifier:
         self._clock = clock
 
     def verify(self, token: str) -> Claims:
-        return decode(token, key_for=lambda _: self._secret, algorithms=(HS256,), issuer=self._issuer,
-                      audience=self._audience, leeway_s=self._leeway_s, now=self._clock())
+        return decode(
+            token,
+            key_for=lambda _: self._secret,
+            algorithms=(HS256,),
+            issuer=self._issuer,
+            audience=self._audience,
+            leeway_s=self._leeway_s,
+            now=self._clock(),
+        )
 
 
 class SecretJobTokens:
@@ -185,8 +211,14 @@ class SecretJobTokens:
         self._audience = audience
 
     def job_token(self, *, tenant: str, job_id: str, expires_at: int) -> str:
-        return job_token(tenant=tenant, job_id=job_id, secret=self._secret, expires_at=expires_at,
-                         issuer=self._issuer, audience=self._audience)
+        return job_token(
+            tenant=tenant,
+            job_id=job_id,
+            secret=self._secret,
+            expires_at=expires_at,
+            issuer=self._issuer,
+            audience=self._audience,
+        )
 
     def public_jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": []}  # a shared secret is never published
@@ -207,8 +239,9 @@ def verify(
     return HS256Verifier(secret, issuer=issuer, audience=audience, clock=clock).verify(token)
 
 
-def user_token(*, tenant: str, sub: str, secret: str, roles: tuple[Role, ...] = (Role.DATA_SCIENTIST,),
-               ttl_s: int = 12 * 3600) -> str:
+def user_token(
+    *, tenant: str, sub: str, secret: str, roles: tuple[Role, ...] = (Role.DATA_SCIENTIST,), ttl_s: int = 12 * 3600
+) -> str:
     """A convenience for local mode: a signed token for a user of `tenant` (a data scientist
     unless `roles` says otherwise)::
 
@@ -222,8 +255,9 @@ def job_claims(*, tenant: str, job_id: str, expires_at: int) -> Claims:
     return Claims(sub=f"job:{job_id}", tenant=tenant, roles=(Role.JOB,), job=job_id, exp=expires_at)
 
 
-def job_token(*, tenant: str, job_id: str, secret: str, expires_at: int, issuer: str = ISSUER,
-              audience: str = AUDIENCE) -> str:
+def job_token(
+    *, tenant: str, job_id: str, secret: str, expires_at: int, issuer: str = ISSUER, audience: str = AUDIENCE
+) -> str:
     """A token that can act only for one job, until `expires_at` (epoch seconds)."""
     claims = job_claims(tenant=tenant, job_id=job_id, expires_at=expires_at)
     return issue(claims, secret=secret, issuer=issuer, audience=audience)

@@ -61,8 +61,10 @@ def _up(
     port: Annotated[int | None, typer.Option(help="Port of the API; 0 = any free port [default: 8080].")] = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option(help="Where the local platform keeps everything (state, objects, logs, secret, local.json; "
-                          "default .trainyard); it survives restarts. `trainyard reset` empties it."),
+        typer.Option(
+            help="Where the local platform keeps everything (state, objects, logs, secret, local.json; "
+            "default .trainyard); it survives restarts. `trainyard reset` empties it."
+        ),
     ] = None,
     sweep_interval: Annotated[float | None, typer.Option(help="Seconds between sweeps [default: 2].")] = None,
     tenant: Annotated[str | None, typer.Option(help="Tenant of the dev tokens [default: demo].")] = None,
@@ -73,8 +75,11 @@ def _up(
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR [default: INFO].")] = None,
     tls: Annotated[
         Path | None,
-        typer.Option(metavar="DIR", help="Serve the API with mutual TLS, certificates from DIR (made there when "
-                                         "missing; see `trainyard certs`), e.g. .trainyard/tls."),
+        typer.Option(
+            metavar="DIR",
+            help="Serve the API with mutual TLS, certificates from DIR (made there when "
+            "missing; see `trainyard certs`), e.g. .trainyard/tls.",
+        ),
     ] = None,
 ) -> None:
     """Start the local platform in the foreground (Ctrl-C or SIGTERM stops it).
@@ -83,8 +88,16 @@ def _up(
     find from this folder or any folder below it, or anywhere with TRAINYARD_HOME=STATE_DIR.
     """
     deps = session(ctx).deps
-    options = {"--host": host, "--port": port, "--state-dir": state_dir, "--sweep-interval": sweep_interval,
-               "--tenant": tenant, "--aws-endpoint": aws_endpoint, "--log-level": log_level, "--tls": tls}
+    options = {
+        "--host": host,
+        "--port": port,
+        "--state-dir": state_dir,
+        "--sweep-interval": sweep_interval,
+        "--tenant": tenant,
+        "--aws-endpoint": aws_endpoint,
+        "--log-level": log_level,
+        "--tls": tls,
+    }
     argv = [deps.python, "-m", "functions.local"]
     argv += [arg for flag, value in options.items() if value is not None for arg in (flag, str(value))]
     if no_predictor:
@@ -111,9 +124,11 @@ def make_app(deps: CliDeps | None = None) -> typer.Typer:
         token: Annotated[str | None, typer.Option(envvar="TRAINYARD_TOKEN", help="Bearer token.")] = None,
         config: Annotated[
             Path | None,
-            typer.Option(envvar="TRAINYARD_CONFIG",
-                         help="Saved {url, token} [default: $TRAINYARD_HOME/local.json, else "
-                              ".trainyard/local.json here or in the nearest folder above]."),
+            typer.Option(
+                envvar="TRAINYARD_CONFIG",
+                help="Saved {url, token} [default: $TRAINYARD_HOME/local.json, else "
+                ".trainyard/local.json here or in the nearest folder above].",
+            ),
         ] = None,
     ) -> None:
         deps = chosen if config is None else replace(chosen, config_path=config)

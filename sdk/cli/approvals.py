@@ -1,11 +1,11 @@
 """`trainyard approvals ...` (data grants) and `trainyard audit` (the audit trail).
 
-    trainyard approvals request --dataset reviews --action train --project P --purpose "intent model" --days 30
-    trainyard approvals approve A-ID --reason "fits the project's purpose"
-    trainyard approvals revoke A-ID --reason "consent withdrawn"
-    trainyard approvals list --state active --dataset reviews
-    trainyard approvals show A-ID
-    trainyard audit --resource job/t-1.1
+trainyard approvals request --dataset reviews --action train --project P --purpose "intent model" --days 30
+trainyard approvals approve A-ID --reason "fits the project's purpose"
+trainyard approvals revoke A-ID --reason "consent withdrawn"
+trainyard approvals list --state active --dataset reviews
+trainyard approvals show A-ID
+trainyard audit --resource job/t-1.1
 """
 
 from __future__ import annotations
@@ -43,8 +43,16 @@ def _show(g: ApprovalView) -> None:
         ("purpose", out.text(g.purpose)), ("requested by", out.text(g.requested_by)),
         ("requested", out.when(g.requested_at)), ("expires", out.when(g.expires_at)),
     ])  # fmt: skip
-    rows = [[out.when(c.at), out.text(c.actor), out.text(c.from_state or "-"), _state(c.to_state),
-             out.text(c.reason or "-")] for c in g.history]
+    rows = [
+        [
+            out.when(c.at),
+            out.text(c.actor),
+            out.text(c.from_state or "-"),
+            _state(c.to_state),
+            out.text(c.reason or "-"),
+        ]
+        for c in g.history
+    ]
     out.table("history", ["when", "who", "from", "to", "why"], rows)
 
 
@@ -62,15 +70,24 @@ def approvals_app() -> typer.Typer:
         action: Annotated[GrantActionName, typer.Option(help="train, validate or read.")],
         purpose: Annotated[str, typer.Option(help="What the data is for (shown to approvers).")],
         days: Annotated[int, typer.Option(min=1, max=365, help="Days the grant lasts once approved.")],
-        project: Annotated[str | None, typer.Option(help="The project whose datasets are meant; the grant goes to "
-                                                         "its tasks unless --principal names one person.")] = None,
-        principal: Annotated[str | None, typer.Option(help="Grant it to this principal (a user's sub) only, on "
-                                                           "the project's datasets.")] = None,
+        project: Annotated[
+            str | None,
+            typer.Option(
+                help="The project whose datasets are meant; the grant goes to "
+                "its tasks unless --principal names one person."
+            ),
+        ] = None,
+        principal: Annotated[
+            str | None, typer.Option(help="Grant it to this principal (a user's sub) only, on the project's datasets.")
+        ] = None,
         json_: out.JsonOpt = False,
     ) -> None:
         """Ask an approver for a grant on datasets of a project, to the project or to one principal."""
-        grant = session(ctx).client().request_approval(dataset, action=action, purpose=purpose, days=days,
-                                                       project=project, principal=principal)
+        grant = (
+            session(ctx)
+            .client()
+            .request_approval(dataset, action=action, purpose=purpose, days=days, project=project, principal=principal)
+        )
         out.emit(grant, as_json=json_, render=_show)
 
     @app.command("approve")
@@ -84,8 +101,9 @@ def approvals_app() -> typer.Typer:
         out.emit(session(ctx).client().deny(approval, reason=reason), as_json=json_, render=_decided)
 
     @app.command("revoke")
-    def revoke(ctx: typer.Context, approval: str, reason: ReasonOpt = "", tenant: TenantOpt = None,
-               json_: out.JsonOpt = False) -> None:
+    def revoke(
+        ctx: typer.Context, approval: str, reason: ReasonOpt = "", tenant: TenantOpt = None, json_: out.JsonOpt = False
+    ) -> None:
         """Revoke a grant: its running jobs are cancelled at the next sweep."""
         grant = session(ctx).client().revoke(approval, reason=reason, tenant=tenant)
         out.emit(grant, as_json=json_, render=_decided)
@@ -93,21 +111,22 @@ def approvals_app() -> typer.Typer:
     @app.command("list")
     def list_(
         ctx: typer.Context,
-        state: Annotated[GrantStateFilter | None, typer.Option(help="current, active, requested, expired, "
-                                                                    "revoked or denied.")] = None,
+        state: Annotated[
+            GrantStateFilter | None, typer.Option(help="current, active, requested, expired, revoked or denied.")
+        ] = None,
         dataset: Annotated[str | None, typer.Option(help="Grants naming this dataset.")] = None,
         principal: Annotated[str | None, typer.Option(help="Grants to this principal (or project:ID).")] = None,
         tenant: TenantOpt = None,
         json_: out.JsonOpt = False,
     ) -> None:
         """List grants: the tenant's for approvers and admins, else yours."""
-        grants = session(ctx).client().list_approvals(state=state, dataset=dataset, principal=principal,
-                                                      tenant=tenant)
+        grants = session(ctx).client().list_approvals(state=state, dataset=dataset, principal=principal, tenant=tenant)
         if json_:
             out.print_json(grants)
             return
-        out.table("approvals", ["id", "state", "action", "datasets", "grantee", "requested by", "expires"],
-                  _rows(grants))
+        out.table(
+            "approvals", ["id", "state", "action", "datasets", "grantee", "requested by", "expires"], _rows(grants)
+        )
 
     @app.command("show")
     def show(ctx: typer.Context, approval: str, tenant: TenantOpt = None, json_: out.JsonOpt = False) -> None:

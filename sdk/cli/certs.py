@@ -57,8 +57,11 @@ def issue(
     out_dir: OutOpt,
     san: Annotated[
         list[str] | None,
-        typer.Option("--san", help="DNS name or IP the certificate is valid for (repeatable; "
-                                   "default 127.0.0.1 and localhost). NAME is added when it is a host name."),
+        typer.Option(
+            "--san",
+            help="DNS name or IP the certificate is valid for (repeatable; "
+            "default 127.0.0.1 and localhost). NAME is added when it is a host name.",
+        ),
     ] = None,
     client: Annotated[bool, typer.Option("--client", help="Client usage only (default: client and server).")] = False,
     server: Annotated[bool, typer.Option("--server", help="Server usage only (default: client and server).")] = False,

@@ -97,8 +97,12 @@ def resolve_predictor(predictor_url: str | None, token: str | None, *, config_pa
     final_token = token or (saved.token if saved else None)
     problems = []
     if not final_url:
-        problems.append(Problem(field="predictor_url",
-                                message="pass --predictor-url, set TRAINYARD_PREDICTOR_URL, or run `trainyard up`"))
+        problems.append(
+            Problem(
+                field="predictor_url",
+                message="pass --predictor-url, set TRAINYARD_PREDICTOR_URL, or run `trainyard up`",
+            )
+        )
     if not final_token:
         problems.append(Problem(field="token", message="pass --token, set TRAINYARD_TOKEN, or run `trainyard up`"))
     if problems:

@@ -90,8 +90,10 @@ def follow_task(
         following = [j for j in client.list_jobs(task_id) if j.attempt > latest.attempt]
         if not following:
             return latest
-        console.print(f"attempt {latest.attempt} ended {out.state(latest.state)}: {out.text(latest.reason or '-')}; "
-                      f"attempt {min(j.attempt for j in following)} follows")
+        console.print(
+            f"attempt {latest.attempt} ended {out.state(latest.state)}: {out.text(latest.reason or '-')}; "
+            f"attempt {min(j.attempt for j in following)} follows"
+        )
 
 
 def jobs_app() -> typer.Typer:

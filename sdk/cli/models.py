@@ -1,8 +1,8 @@
 """`trainyard models ...`: publish a job's checkpoint, list, show, delete, predict.
 
-    trainyard models publish JOB --metric accuracy --mode max --name intents-v1
-    trainyard models predict MODEL "where is my parcel?"
-    trainyard models predict MODEL --image cat.png --predictor-url http://127.0.0.1:8081
+trainyard models publish JOB --metric accuracy --mode max --name intents-v1
+trainyard models predict MODEL "where is my parcel?"
+trainyard models predict MODEL --image cat.png --predictor-url http://127.0.0.1:8081
 """
 
 from __future__ import annotations

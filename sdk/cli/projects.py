@@ -167,8 +167,11 @@ def tasks_app() -> typer.Typer:
         pool: Annotated[str | None, typer.Option(help="Capacity pool.")] = None,
         code_dir: Annotated[
             Path | None,
-            typer.Option(help="Folder holding the trainer's code; the command runs there, read-only in the sandbox "
-                              "[default: the current directory].", file_okay=False),
+            typer.Option(
+                help="Folder holding the trainer's code; the command runs there, read-only in the sandbox "
+                "[default: the current directory].",
+                file_okay=False,
+            ),
         ] = None,
         json_: out.JsonOpt = False,
     ) -> None:
@@ -202,11 +205,13 @@ def tasks_app() -> typer.Typer:
         s = session(ctx)
         console = out.stdout()
         final = follow_task(s.client(), task, interval=interval, sleep=s.deps.sleep, console=console)
-        console.print(f"task {task}: attempt {final.attempt} {out.state(final.state)} "
-                      f"{out.metrics(final.final_metrics)}")
+        console.print(
+            f"task {task}: attempt {final.attempt} {out.state(final.state)} {out.metrics(final.final_metrics)}"
+        )
         if final.state != "SUCCEEDED":
-            out.print_error(f"task {task} ended {final.state} after {final.attempt} attempt(s): "
-                            f"{final.reason or 'no reason given'}")
+            out.print_error(
+                f"task {task} ended {final.state} after {final.attempt} attempt(s): {final.reason or 'no reason given'}"
+            )
             raise typer.Exit(1)
 
     @app.command("list")

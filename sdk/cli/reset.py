@@ -65,12 +65,16 @@ def reset(
         typer.echo(f"nothing to reset: {state_dir} does not exist")
         return
     if not any((state_dir / m).exists() for m in MARKERS):
-        raise TrainyardError(f"{state_dir} does not look like a trainyard state directory "
-                             f"(none of {', '.join(MARKERS)} is there); nothing deleted")
+        raise TrainyardError(
+            f"{state_dir} does not look like a trainyard state directory "
+            f"(none of {', '.join(MARKERS)} is there); nothing deleted"
+        )
     check_idle(state_dir)
-    typer.echo(f"This deletes {state_dir} ({human(size_of(state_dir))}): every project, task, job, "
-                      "metric, checkpoint, dataset, model, log, grant and audit record of the local platform, "
-                      "and its secret and tokens.")
+    typer.echo(
+        f"This deletes {state_dir} ({human(size_of(state_dir))}): every project, task, job, "
+        "metric, checkpoint, dataset, model, log, grant and audit record of the local platform, "
+        "and its secret and tokens."
+    )
     if not yes and not typer.confirm("Delete it all?", default=False):
         raise typer.Exit(1)
     check_idle(state_dir)  # a platform may have started while we asked

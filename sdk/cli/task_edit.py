@@ -14,8 +14,9 @@ if TYPE_CHECKING:  # types only: `--help` and other commands need not import the
     from sdk.client import TaskDiff, TaskView
 
 
-def retention_option(*, keep_all: bool, keep_latest: int | None, keep_best: int | None,
-                     keep_metric: str | None) -> RetentionPolicy | None:
+def retention_option(
+    *, keep_all: bool, keep_latest: int | None, keep_best: int | None, keep_metric: str | None
+) -> RetentionPolicy | None:
     """The policy the retention flags describe, or None when none was given."""
     if keep_all:
         if keep_latest is not None or keep_best is not None:
@@ -38,9 +39,17 @@ KeepMetric = Annotated[str | None, typer.Option(help="Metric that ranks checkpoi
 def _updated(t: TaskView) -> None:
     r = t.spec.retention
     keep = "all" if r.keeps_all else f"latest {r.keep_latest or '-'}, best {r.keep_best} by {r.metric or '-'}"
-    out.fields([("task", t.task_id), ("name", out.text(t.spec.name)), ("description", out.text(t.description or "-")),
-                ("tags", out.text(", ".join(t.tags) or "-")), ("priority", str(t.spec.priority)),
-                ("retention", keep), ("archived", "yes" if t.archived else "no")])
+    out.fields(
+        [
+            ("task", t.task_id),
+            ("name", out.text(t.spec.name)),
+            ("description", out.text(t.description or "-")),
+            ("tags", out.text(", ".join(t.tags) or "-")),
+            ("priority", str(t.spec.priority)),
+            ("retention", keep),
+            ("archived", "yes" if t.archived else "no"),
+        ]
+    )
 
 
 def add_task_edit_commands(app: typer.Typer) -> None:
@@ -59,10 +68,13 @@ def add_task_edit_commands(app: typer.Typer) -> None:
         json_: out.JsonOpt = False,
     ) -> None:
         """Change a task's name, description, tags, checkpoint retention, or queued priority."""
-        retention = retention_option(keep_all=keep_all, keep_latest=keep_latest, keep_best=keep_best,
-                                     keep_metric=keep_metric)
-        patch = out.build(TaskPatch, {"name": name, "description": description, "tags": tag, "priority": priority,
-                                      "retention": retention})
+        retention = retention_option(
+            keep_all=keep_all, keep_latest=keep_latest, keep_best=keep_best, keep_metric=keep_metric
+        )
+        patch = out.build(
+            TaskPatch,
+            {"name": name, "description": description, "tags": tag, "priority": priority, "retention": retention},
+        )
         t = session(ctx).client().update_task(task, patch)
         out.emit(t, as_json=json_, render=_updated)
 
@@ -92,8 +104,9 @@ def add_rerun_commands(app: typer.Typer) -> None:
     def rerun(
         ctx: typer.Context,
         task: str,
-        param: Annotated[list[str] | None, typer.Option(help="Override a hyperparameter KEY=VALUE (repeatable).")]
-        = None,
+        param: Annotated[
+            list[str] | None, typer.Option(help="Override a hyperparameter KEY=VALUE (repeatable).")
+        ] = None,
         name: Annotated[str | None, typer.Option(help="Name of the new task (default: the same).")] = None,
         json_: out.JsonOpt = False,
     ) -> None:
@@ -104,8 +117,9 @@ def add_rerun_commands(app: typer.Typer) -> None:
         if json_:
             out.print_json(created)
             return
-        out.stdout().print(f"task {created.task.task_id} re-runs {task}; job {created.job.job_id} "
-                           f"{out.state(created.job.state)}")
+        out.stdout().print(
+            f"task {created.task.task_id} re-runs {task}; job {created.job.job_id} {out.state(created.job.state)}"
+        )
 
     @app.command("diff")
     def diff(ctx: typer.Context, task: str, other: str, json_: out.JsonOpt = False) -> None:

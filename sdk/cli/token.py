@@ -34,6 +34,7 @@ class RoleName(StrEnum):
     SERVICE = "service"
     JOB = "job"
 
+
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_TTL_S = 30 * 86400  # a local token is a convenience, not a long-lived credential
@@ -44,8 +45,9 @@ def parse_ttl(text: str) -> int:
     match = _TTL.match(text.strip())
     seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
     if not 0 < seconds <= MAX_TTL_S:
-        raise typer.BadParameter(f"{text!r}: a duration like 90s, 15m, 12h or 7d, at most {MAX_TTL_S // 86400}d",
-                                 param_hint="--ttl")
+        raise typer.BadParameter(
+            f"{text!r}: a duration like 90s, 15m, 12h or 7d, at most {MAX_TTL_S // 86400}d", param_hint="--ttl"
+        )
     return seconds
 
 
@@ -54,8 +56,10 @@ def read_secret(state_dir: Path) -> str:
     try:
         secret = path.read_text().strip()
     except FileNotFoundError as exc:
-        raise TrainyardError(f"no local platform secret at {path}: start the platform with `trainyard up` "
-                             "(or point --state-dir at its state directory)") from exc
+        raise TrainyardError(
+            f"no local platform secret at {path}: start the platform with `trainyard up` "
+            "(or point --state-dir at its state directory)"
+        ) from exc
     if len(secret.encode()) < 32:
         raise TrainyardError(f"{path} holds no usable secret (fewer than 32 bytes)")
     return secret
@@ -82,9 +86,17 @@ def create(
     if not as_json:
         typer.echo(token)
         return
-    out.print_json({"token": token, "tenant": claims.tenant, "sub": claims.sub,
-                    "roles": [r.value for r in claims.roles], "issuer": tokens.ISSUER, "audience": tokens.AUDIENCE,
-                    "expires_at": tokens.format_time(claims.exp)})
+    out.print_json(
+        {
+            "token": token,
+            "tenant": claims.tenant,
+            "sub": claims.sub,
+            "roles": [r.value for r in claims.roles],
+            "issuer": tokens.ISSUER,
+            "audience": tokens.AUDIENCE,
+            "expires_at": tokens.format_time(claims.exp),
+        }
+    )
 
 
 def token_app() -> typer.Typer:

@@ -27,6 +27,7 @@ class FailureKind(StrEnum):
     ACCESS_REVOKED = "access_revoked"
     START_FAILED = "start_failed"  # the command cannot start (program or script missing): never retried
 
+
 NEVER_RETRIED = frozenset({FailureKind.CANCELLED, FailureKind.ACCESS_REVOKED, FailureKind.START_FAILED})
 
 
@@ -70,8 +71,9 @@ class RetentionPolicy(_Spec):
     as the job reports new ones and when it finishes. A checkpoint that a published model
     came from is never deleted. `keep_latest=None` with `keep_best=0` keeps all of them."""
 
-    keep_latest: int | None = Field(default=5, ge=0, le=1000,
-                                    description="the n most recent epochs; None: no bound by recency")
+    keep_latest: int | None = Field(
+        default=5, ge=0, le=1000, description="the n most recent epochs; None: no bound by recency"
+    )
     keep_best: int = Field(default=0, ge=0, le=1000, description="the k best by `metric` (needs `metric`)")
     metric: str | None = Field(default=None, min_length=1, max_length=64, description="what 'best' ranks by")
     mode: Literal["max", "min"] | None = Field(default=None, description="default: min for loss-like names")
@@ -98,9 +100,12 @@ class TaskSpec(_Spec):
     image: str = Field(default="", max_length=512, description="container image (Kubernetes runtime)")
     command: list[str] = Field(default_factory=list, max_length=64, description="entrypoint override")
     code_dir: str | None = Field(
-        default=None, min_length=1, max_length=1024,
+        default=None,
+        min_length=1,
+        max_length=1024,
         description="local runtime: the absolute host directory holding the trainer's code; the command runs "
-                    "there, and a sandboxed trainer sees it read-only (the CLI sends its working directory)")
+        "there, and a sandboxed trainer sees it read-only (the CLI sends its working directory)",
+    )
     args: list[str] = Field(default_factory=list, max_length=256)
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=64)
     datasets: list[DatasetName] = Field(default_factory=list, max_length=16, description="project datasets it reads")
@@ -157,6 +162,7 @@ class TaskPatch(_Spec):
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME)
     description: str | None = Field(default=None, max_length=2000)
     tags: list[Annotated[str, Field(min_length=1, max_length=64, pattern=NAME)]] | None = Field(
-        default=None, max_length=32)
+        default=None, max_length=32
+    )
     retention: RetentionPolicy | None = None
     priority: int | None = Field(default=None, ge=0, le=9)

@@ -70,8 +70,12 @@ class Manifest:
     weights_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"format_version": self.format_version, "kind": self.kind,
-                                "labels": list(self.labels), "config": dict(self.config)}
+        body: dict[str, Any] = {
+            "format_version": self.format_version,
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "config": dict(self.config),
+        }
         if self.created_from:
             body["created_from"] = dict(self.created_from)
         if self.weights_sha256:
@@ -108,8 +112,13 @@ def validate_manifest(body: Mapping[str, Any]) -> Manifest:
         problems.append(Problem("config", "is required"))
     if problems:
         raise ValidationError(problems)
-    return Manifest(kind=body["kind"], labels=tuple(body["labels"]), config=body["config"],
-                    created_from=body.get("created_from", {}), weights_sha256=str(body.get("weights_sha256", "")))
+    return Manifest(
+        kind=body["kind"],
+        labels=tuple(body["labels"]),
+        config=body["config"],
+        created_from=body.get("created_from", {}),
+        weights_sha256=str(body.get("weights_sha256", "")),
+    )
 
 
 def sha256_hex(data: bytes) -> str:
@@ -155,8 +164,14 @@ def pack_archive(
         blob = pack_archive(weights=w, labels=labels, kind="intent", config=cfg,
                             created_from={"job_id": "j-1", "epoch": 3})
     """
-    body = {"format_version": FORMAT_VERSION, "kind": kind, "labels": labels, "config": config,
-            "created_from": created_from, "weights_sha256": sha256_hex(weights)}
+    body = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "labels": labels,
+        "config": config,
+        "created_from": created_from,
+        "weights_sha256": sha256_hex(weights),
+    }
     return _pack(validate_manifest(body), weights)
 
 
@@ -171,8 +186,13 @@ def archive_from_checkpoint(checkpoint_bytes: bytes, *, created_from: dict[str, 
     """
     members = read_members(checkpoint_bytes)
     manifest = Manifest.parse(members[MANIFEST])
-    archive = pack_archive(weights=members[WEIGHTS], labels=list(manifest.labels), kind=manifest.kind,
-                           config=dict(manifest.config), created_from=created_from)
+    archive = pack_archive(
+        weights=members[WEIGHTS],
+        labels=list(manifest.labels),
+        kind=manifest.kind,
+        config=dict(manifest.config),
+        created_from=created_from,
+    )
     return archive, sha256_hex(archive)
 
 

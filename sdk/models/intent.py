@@ -34,11 +34,17 @@ KIND = "intent"
 DEFAULT_MAX_TOKENS = 128
 
 
-def intent_config(info: EmbeddingInfo, *, hidden: int = 32, dropout: float = 0.1,
-                  max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+def intent_config(
+    info: EmbeddingInfo, *, hidden: int = 32, dropout: float = 0.1, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> dict[str, Any]:
     """The `config` recorded in checkpoints and archives of an intent model."""
-    return {"dim": info.dim, "hidden": hidden, "dropout": dropout, "max_tokens": max_tokens,
-            "embedding": info.identity()}
+    return {
+        "dim": info.dim,
+        "hidden": hidden,
+        "dropout": dropout,
+        "max_tokens": max_tokens,
+        "embedding": info.identity(),
+    }
 
 
 def pool_ids(vectors: npt.NDArray[np.float16], ids: Sequence[int]) -> npt.NDArray[np.float32]:
@@ -71,8 +77,12 @@ class IntentClassifier(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, n_labels: int) -> IntentClassifier:
-        return cls(dim=int(config["dim"]), hidden=int(config["hidden"]), n_labels=n_labels,
-                   dropout=float(config.get("dropout", 0.0)))
+        return cls(
+            dim=int(config["dim"]),
+            hidden=int(config["hidden"]),
+            n_labels=n_labels,
+            dropout=float(config.get("dropout", 0.0)),
+        )
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         result: torch.Tensor = self.out(self.drop(torch.relu(self.hidden(self.norm(pooled)))))
@@ -105,14 +115,26 @@ class IntentHead:
         if set(state) != set(_HEAD_KEYS):
             raise ValueError(f"state_dict keys {sorted(state)} are not an intent head's {sorted(_HEAD_KEYS)}")
         dim, hidden = int(config["dim"]), int(config["hidden"])
-        shapes = {"norm.weight": (dim,), "norm.bias": (dim,), "hidden.weight": (hidden, dim),
-                  "hidden.bias": (hidden,), "out.weight": (n_labels, hidden), "out.bias": (n_labels,)}
+        shapes = {
+            "norm.weight": (dim,),
+            "norm.bias": (dim,),
+            "hidden.weight": (hidden, dim),
+            "hidden.bias": (hidden,),
+            "out.weight": (n_labels, hidden),
+            "out.bias": (n_labels,),
+        }
         for key, shape in shapes.items():
             if tuple(state[key].shape) != shape or state[key].dtype != torch.float32:
                 raise ValueError(f"{key} is {tuple(state[key].shape)} {state[key].dtype}, expected {shape} float32")
         t = {k: state[k].detach().requires_grad_(False) for k in _HEAD_KEYS}
-        return cls(norm_weight=t["norm.weight"], norm_bias=t["norm.bias"], hidden_weight=t["hidden.weight"],
-                   hidden_bias=t["hidden.bias"], out_weight=t["out.weight"], out_bias=t["out.bias"])
+        return cls(
+            norm_weight=t["norm.weight"],
+            norm_bias=t["norm.bias"],
+            hidden_weight=t["hidden.weight"],
+            hidden_bias=t["hidden.bias"],
+            out_weight=t["out.weight"],
+            out_bias=t["out.bias"],
+        )
 
     @property
     def nbytes(self) -> int:

@@ -95,16 +95,21 @@ class VisionClassifier(nn.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, n_labels: int) -> VisionClassifier:
         widths = tuple(int(w) for w in config["widths"])
-        return cls(n_labels=n_labels, image_size=int(config["image_size"]), channels=int(config["channels"]),
-                   widths=(widths[0], widths[1]))
+        return cls(
+            n_labels=n_labels,
+            image_size=int(config["image_size"]),
+            channels=int(config["channels"]),
+            widths=(widths[0], widths[1]),
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         result: torch.Tensor = self.head(self.features(images).flatten(1))
         return result
 
 
-def train_shapes(images: npt.NDArray[np.uint8], targets: npt.NDArray[np.int64], *, epochs: int = 12,
-                 lr: float = 3e-3, seed: int = 0) -> tuple[VisionClassifier, float]:
+def train_shapes(
+    images: npt.NDArray[np.uint8], targets: npt.NDArray[np.int64], *, epochs: int = 12, lr: float = 3e-3, seed: int = 0
+) -> tuple[VisionClassifier, float]:
     """Train on 80% of the data; return the model and its accuracy on the other 20%."""
     torch.manual_seed(seed)
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)

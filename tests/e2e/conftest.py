@@ -57,13 +57,31 @@ def _wait_until_up(proc: subprocess.Popen[bytes], url: str, state: Path) -> None
 def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     state = tmp_path_factory.mktemp("platform")
     port = free_port()
-    env = {**os.environ, "TRAINYARD_POOLS": json.dumps(POOLS), "TRAINYARD_RECONCILE_GRACE_S": "5",
-           "TRAINYARD_EXIT_GRACE_S": "1"}
+    env = {
+        **os.environ,
+        "TRAINYARD_POOLS": json.dumps(POOLS),
+        "TRAINYARD_RECONCILE_GRACE_S": "5",
+        "TRAINYARD_EXIT_GRACE_S": "1",
+    }
     with (state / "platform.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state),
-             "--sweep-interval", "0.5"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-            start_new_session=True)  # its group holds the predictor too: killpg leaves nothing behind
+            [
+                sys.executable,
+                "-m",
+                "functions.local",
+                "--port",
+                str(port),
+                "--state-dir",
+                str(state),
+                "--sweep-interval",
+                "0.5",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )  # its group holds the predictor too: killpg leaves nothing behind
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(proc, url, state)

@@ -44,14 +44,33 @@ class Platform:
 
     def start(self) -> float:
         """Start `python -m functions.local` as a user does; seconds until /healthz answers."""
-        env = {**os.environ, "TRAINYARD_POOLS": json.dumps(POOLS), "TRAINYARD_RECONCILE_GRACE_S": "5",
-               "TRAINYARD_EXIT_GRACE_S": "1"}
+        env = {
+            **os.environ,
+            "TRAINYARD_POOLS": json.dumps(POOLS),
+            "TRAINYARD_RECONCILE_GRACE_S": "5",
+            "TRAINYARD_EXIT_GRACE_S": "1",
+        }
         began = time.monotonic()
         with (self.state.parent / "platform.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "functions.local", "--port", str(self.port), "--state-dir", str(self.state),
-                 "--sweep-interval", "0.5", "--no-predictor"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                env=env, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "functions.local",
+                    "--port",
+                    str(self.port),
+                    "--state-dir",
+                    str(self.state),
+                    "--sweep-interval",
+                    "0.5",
+                    "--no-predictor",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+            )
         while True:
             assert self.proc.poll() is None, self.log()
             with contextlib.suppress(httpx.HTTPError):
@@ -110,13 +129,18 @@ class Burst(threading.Thread):
         while not self.stop.is_set():
             n += 1
             with contextlib.suppress(TemporaryError, httpx.HTTPError):  # refused: not acknowledged
-                self.projects.append(self.client.create_project(
-                    ProjectSpec(name=f"burst-{n}", purpose="crash test", datasets=["d"])).project_id)
+                self.projects.append(
+                    self.client.create_project(
+                        ProjectSpec(name=f"burst-{n}", purpose="crash test", datasets=["d"])
+                    ).project_id
+                )
                 spec = TaskSpec(name=f"burst-{n}", command=[sys.executable, SCRIPTED, "--epochs", "1", "--sleep", "0"])
                 self.tasks.append(self.client.create_task(self.project, spec).task.task_id)
-                self.grants.append(self.client.request_approval(
-                    ["d"], action="read", purpose="crash test", days=1, project=self.project,
-                    principal="dev@demo").approval_id)
+                self.grants.append(
+                    self.client.request_approval(
+                        ["d"], action="read", purpose="crash test", days=1, project=self.project, principal="dev@demo"
+                    ).approval_id
+                )
 
     @property
     def acknowledged(self) -> int:
@@ -124,7 +148,8 @@ class Burst(threading.Thread):
 
 
 def test_kill_9_mid_burst_and_mid_job_then_restart_keeps_every_acknowledged_write(
-        platform: Platform, tmp_path: Path) -> None:
+    platform: Platform, tmp_path: Path
+) -> None:
     platform.start()
     c, boss = platform.client(), platform.client("approver_token")
     project = c.create_project(ProjectSpec(name="crash", purpose="crash test", datasets=["d"])).project_id
@@ -133,8 +158,11 @@ def test_kill_9_mid_burst_and_mid_job_then_restart_keeps_every_acknowledged_writ
     c.upload_dataset(project, "d", dataset)
     asked = c.request_approval(["d"], action="train", project=project, purpose="crash test", days=1)
     granted = boss.approve(asked.approval_id, reason="fits").approval_id
-    spec = TaskSpec(name="long", datasets=["d"],
-                    command=[sys.executable, SCRIPTED, "--epochs", "8", "--sleep", "1.5", "--dataset", "d"])
+    spec = TaskSpec(
+        name="long",
+        datasets=["d"],
+        command=[sys.executable, SCRIPTED, "--epochs", "8", "--sleep", "1.5", "--dataset", "d"],
+    )
     long_task = c.create_task(project, spec).task.task_id
     job_id = f"{long_task}.1"
     deadline = time.monotonic() + 60
@@ -166,13 +194,14 @@ def test_kill_9_mid_burst_and_mid_job_then_restart_keeps_every_acknowledged_writ
     for grant in [*burst.grants, granted]:
         assert boss.get_approval(grant).approval_id == grant
     assert boss.get_approval(granted).state == "approved"
-    assert [e.epoch for e in c.epochs(job_id)][:len(epochs_before)] == epochs_before
-    assert [(k.epoch, k.sha256) for k in c.checkpoints(job_id)][:len(checkpoints_before)] == checkpoints_before
+    assert [e.epoch for e in c.epochs(job_id)][: len(epochs_before)] == epochs_before
+    assert [(k.epoch, k.sha256) for k in c.checkpoints(job_id)][: len(checkpoints_before)] == checkpoints_before
     trail = {(r.action, r.resource) for r in platform.client("admin_token").audit(limit=1000)}
     assert {("approval.request", f"approval/{g}") for g in [*burst.grants, granted]} <= trail
 
-    read = c.request_approval(["d"], action="read", purpose="check the upload", days=1, project=project,
-                              principal="dev@demo")
+    read = c.request_approval(
+        ["d"], action="read", purpose="check the upload", days=1, project=project, principal="dev@demo"
+    )
     boss.approve(read.approval_id, reason="ok")
     back = tmp_path / "back.csv"
     c.download_dataset(project, "d", back)

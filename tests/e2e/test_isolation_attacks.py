@@ -20,9 +20,15 @@ pytestmark = pytest.mark.e2e
 
 def forged_report(job_id: str, tenant: str, kind: str = "succeeded") -> dict[str, str]:
     """What an attacker sends to mark another tenant's job: a binary CloudEvent naming the victim."""
-    return {"ce-specversion": "1.0", "ce-id": uuid.uuid4().hex, "ce-type": f"io.trainyard.job.{kind}",
-            "ce-source": "attacker", "ce-subject": job_id, "ce-trainyardtenant": tenant,
-            "content-type": "application/json"}
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": uuid.uuid4().hex,
+        "ce-type": f"io.trainyard.job.{kind}",
+        "ce-source": "attacker",
+        "ce-subject": job_id,
+        "ce-trainyardtenant": tenant,
+        "content-type": "application/json",
+    }
 
 
 def test_internal_delivery_is_not_reachable_on_the_public_port(local_platform: LocalPlatform) -> None:
@@ -32,12 +38,16 @@ def test_internal_delivery_is_not_reachable_on_the_public_port(local_platform: L
         job = created.job.job_id
         try:
             for path in ("/fn/report/", "/broker/", "/fn/create/", "/broker/dead-letters"):
-                answer = httpx.post(local_platform.url + path, headers=forged_report(job, "demo"),
-                                    content=json.dumps({"metrics": {"accuracy": 1.0}}))
+                answer = httpx.post(
+                    local_platform.url + path,
+                    headers=forged_report(job, "demo"),
+                    content=json.dumps({"metrics": {"accuracy": 1.0}}),
+                )
                 assert answer.status_code in (404, 405), (path, answer.status_code, answer.text)
             # the ingress takes no trainer event without the job's own token
-            ingress = httpx.post(local_platform.url + "/v1/events", headers=forged_report(job, "demo"),
-                                 content=b'{"metrics": {}}')
+            ingress = httpx.post(
+                local_platform.url + "/v1/events", headers=forged_report(job, "demo"), content=b'{"metrics": {}}'
+            )
             assert ingress.status_code == 401
             assert c.get_job(job).state in ("QUEUED", "LAUNCHING", "RUNNING")
         finally:
@@ -50,11 +60,18 @@ def test_an_invalid_task_request_is_the_callers_400_not_a_dead_letter(local_plat
         project = c.create_project(ProjectSpec(name="events", purpose="issue 9", datasets=[])).project_id
 
     def request(task: dict[str, object], project_id: str = project) -> httpx.Response:
-        event = {"specversion": "1.0", "id": uuid.uuid4().hex, "type": "io.trainyard.task.requested",
-                 "source": "other-system", "data": {"project_id": project_id, "task": task}}
-        return httpx.post(local_platform.url + "/v1/events", content=json.dumps(event),
-                          headers={"Authorization": f"Bearer {local_platform.token}",
-                                   "content-type": "application/cloudevents+json"})
+        event = {
+            "specversion": "1.0",
+            "id": uuid.uuid4().hex,
+            "type": "io.trainyard.task.requested",
+            "source": "other-system",
+            "data": {"project_id": project_id, "task": task},
+        }
+        return httpx.post(
+            local_platform.url + "/v1/events",
+            content=json.dumps(event),
+            headers={"Authorization": f"Bearer {local_platform.token}", "content-type": "application/cloudevents+json"},
+        )
 
     bad = request({"name": "no command", "resources": {"cpu": -1}})
     assert bad.status_code == 400, bad.text
@@ -66,13 +83,17 @@ def test_an_invalid_task_request_is_the_callers_400_not_a_dead_letter(local_plat
 
 def test_a_callers_request_id_cannot_smuggle_text_into_the_audit_trail(local_platform: LocalPlatform) -> None:
     forged = '", "actor": "admin@demo", "x": "' + "A" * 300
-    answer = httpx.get(local_platform.url + "/v1/projects",
-                       headers={"Authorization": f"Bearer {local_platform.token}", "x-request-id": forged})
+    answer = httpx.get(
+        local_platform.url + "/v1/projects",
+        headers={"Authorization": f"Bearer {local_platform.token}", "x-request-id": forged},
+    )
     assert answer.status_code == 200
     rid = answer.headers["x-request-id"]
     assert rid != forged and len(rid) == 32 and rid.isalnum()
-    kept = httpx.get(local_platform.url + "/v1/projects",
-                     headers={"Authorization": f"Bearer {local_platform.token}", "x-request-id": "ci-run:42"})
+    kept = httpx.get(
+        local_platform.url + "/v1/projects",
+        headers={"Authorization": f"Bearer {local_platform.token}", "x-request-id": "ci-run:42"},
+    )
     assert kept.headers["x-request-id"] == "ci-run:42"
 
 
@@ -86,8 +107,11 @@ def test_other_local_users_can_read_nothing_the_platform_writes(local_platform: 
     # Not the platform's: the harness's own log and test data, and the public pretrained embedding
     # table (0644 on purpose, behind the 0700 state dir all the same).
     theirs = {state / "platform.log"}
-    written = [p for p in Path(state).rglob("*") if p.is_file() and p not in theirs and p.suffix != ".csv"
-               and "embeddings" not in p.relative_to(state).parts]
+    written = [
+        p
+        for p in Path(state).rglob("*")
+        if p.is_file() and p not in theirs and p.suffix != ".csv" and "embeddings" not in p.relative_to(state).parts
+    ]
     loose = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
     assert loose == []  # umask 077: job logs (customer data), the predictor's log and cache included
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 # Exactly the train.py of the README's walk-through ("Your own trainer, step by step").
-TRAIN_PY = '''\
+TRAIN_PY = """\
 from sdk.trainer import Trainer
 
 t = Trainer.from_env()
@@ -39,7 +39,7 @@ with t:  # reports running; at the end succeeds, or fails with the traceback
     weights.write_text(f"loss={loss}\\n")
     t.checkpoint(epochs, weights, {"loss": loss})
     t.succeed({"loss": loss})
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,9 @@ def trainyard(folder: Path, *args: str, check: bool = True) -> subprocess.Comple
     env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     for name in ("TRAINYARD_URL", "TRAINYARD_TOKEN", "TRAINYARD_CONFIG", "TRAINYARD_HOME"):
         env.pop(name, None)
-    done = subprocess.run(["trainyard", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=180,
-                          check=False)
+    done = subprocess.run(
+        ["trainyard", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
     if check:
         assert done.returncode == 0, f"trainyard {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done
@@ -67,17 +68,37 @@ def test_the_walk_through_runs_my_own_trainer_unmodified_and_sandboxed(tmp_path:
     port = free_port()
     env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "TRAINYARD_SANDBOX": "bwrap"}
     with (tmp_path / "up.log").open("wb") as log:
-        up = subprocess.Popen(["trainyard", "up", "--port", str(port), "--no-predictor", "--sweep-interval", "0.5"],
-                              cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        up = subprocess.Popen(
+            ["trainyard", "up", "--port", str(port), "--no-predictor", "--sweep-interval", "0.5"],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_up(up, folder, port, tmp_path / "up.log")
 
-        project = json.loads(trainyard(folder, "projects", "create", "lab", "--purpose", "try my trainer",
-                                       "--json").stdout)["project_id"]
+        project = json.loads(
+            trainyard(folder, "projects", "create", "lab", "--purpose", "try my trainer", "--json").stdout
+        )["project_id"]
         tasks = {}
         for lr in ("0.1", "0.3"):
-            created = trainyard(folder, "tasks", "create", project, "--name", f"lr-{lr}", "--command",
-                                "python train.py", "--param", f"lr={lr}", "--param", "epochs=4", "--json")
+            created = trainyard(
+                folder,
+                "tasks",
+                "create",
+                project,
+                "--name",
+                f"lr-{lr}",
+                "--command",
+                "python train.py",
+                "--param",
+                f"lr={lr}",
+                "--param",
+                "epochs=4",
+                "--json",
+            )
             tasks[lr] = json.loads(created.stdout)["task"]["task_id"]
         (folder / "notebooks").mkdir()  # later commands work from a folder below, too
         for task_id in tasks.values():
@@ -87,13 +108,13 @@ def test_the_walk_through_runs_my_own_trainer_unmodified_and_sandboxed(tmp_path:
         compared = json.loads(trainyard(folder, "compare", project, "--json").stdout)
         rows = {row["name"]: row for row in compared["tasks"]}
         assert rows["lr-0.1"]["hyperparameters"] == {"lr": 0.1, "epochs": 4}
-        assert rows["lr-0.1"]["last"]["loss"] == pytest.approx(0.9 ** 4)  # the --param really ran
-        assert rows["lr-0.3"]["last"]["loss"] == pytest.approx(0.7 ** 4)
+        assert rows["lr-0.1"]["last"]["loss"] == pytest.approx(0.9**4)  # the --param really ran
+        assert rows["lr-0.3"]["last"]["loss"] == pytest.approx(0.7**4)
 
         job = json.loads(trainyard(folder, "jobs", "list", tasks["0.1"], "--json").stdout)[0]["job_id"]
         trainyard(folder, "jobs", "download-checkpoint", job, "--out", str(tmp_path / "ckpt"))
         saved = (tmp_path / "ckpt" / "weights.txt").read_text()
-        assert saved.startswith("loss=") and float(saved[5:]) == pytest.approx(0.9 ** 4)
+        assert saved.startswith("loss=") and float(saved[5:]) == pytest.approx(0.9**4)
         assert sorted(p.name for p in folder.iterdir()) == [".trainyard", "notebooks", "train.py"]  # untouched
     finally:
         up.send_signal(signal.SIGTERM)  # the CLI passes it on; the platform stops in order
@@ -109,8 +130,9 @@ def _wait_up(up: subprocess.Popen[bytes], folder: Path, port: int, log: Path) ->
     while True:
         assert up.poll() is None, log.read_text()
         try:
-            if (folder / ".trainyard" / "local.json").exists() and \
-                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
+            if (folder / ".trainyard" / "local.json").exists() and httpx.get(
+                f"http://127.0.0.1:{port}/healthz", timeout=1
+            ).is_success:
                 return
         except httpx.HTTPError:
             pass

@@ -48,9 +48,24 @@ class Platform:
         (self.state / "local.json").unlink(missing_ok=True)
         with (self.state / "platform.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "functions.local", "--port", str(self.port), "--state-dir", str(self.state),
-                 "--sweep-interval", "0.5", *self.args],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=self.env, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "functions.local",
+                    "--port",
+                    str(self.port),
+                    "--state-dir",
+                    str(self.state),
+                    "--sweep-interval",
+                    "0.5",
+                    *self.args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while not self._up():
             assert self.proc.poll() is None, self.log()
@@ -94,7 +109,7 @@ def descendants(pid: int) -> list[ProcessRef]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry))
     found, todo = [], list(children.get(pid, []))
     while todo:
@@ -146,9 +161,22 @@ def test_sigterm_leaves_no_platform_process_behind_and_a_busy_port_fails_at_once
         written = (state / "local.json").read_bytes()
 
         started = time.monotonic()
-        second = subprocess.run([sys.executable, "-m", "functions.local", "--port", str(platform.port),
-                                 "--state-dir", str(state), "--no-predictor"],
-                                cwd=ROOT, capture_output=True, timeout=60, check=False)
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "functions.local",
+                "--port",
+                str(platform.port),
+                "--state-dir",
+                str(state),
+                "--no-predictor",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         # It fails before starting anything (only its imports take time: seconds on a loaded machine).
         assert second.returncode != 0 and time.monotonic() - started < 90
         assert b"cannot listen on 127.0.0.1:%d" % platform.port in second.stderr
@@ -173,24 +201,41 @@ def test_sigterm_leaves_no_platform_process_behind_and_a_busy_port_fails_at_once
 def durable(moto_endpoint: str) -> dict[str, str]:
     """Tables and buckets of their own on the session's moto server, which outlives the platform."""
     suffix = uuid.uuid4().hex[:8]
-    return {"TRAINYARD_TABLE_PREFIX": f"restart-{suffix}-", "TRAINYARD_DATASETS_BUCKET": f"ds-{suffix}",
-            "TRAINYARD_ARTIFACTS_BUCKET": f"art-{suffix}", "TRAINYARD_LOGS_BUCKET": f"logs-{suffix}"}
+    return {
+        "TRAINYARD_TABLE_PREFIX": f"restart-{suffix}-",
+        "TRAINYARD_DATASETS_BUCKET": f"ds-{suffix}",
+        "TRAINYARD_ARTIFACTS_BUCKET": f"art-{suffix}",
+        "TRAINYARD_LOGS_BUCKET": f"logs-{suffix}",
+    }
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
-def test_a_running_job_survives_a_restart_and_ends_with_its_real_outcome(state: Path, moto_endpoint: str,
-                                                                         durable: dict[str, str],
-                                                                         signum: signal.Signals) -> None:
+def test_a_running_job_survives_a_restart_and_ends_with_its_real_outcome(
+    state: Path, moto_endpoint: str, durable: dict[str, str], signum: signal.Signals
+) -> None:
     # A generous exit grace: on a loaded machine the dispatcher delivers the final report seconds
     # after the trainer, already gone, wrote its exit code.
-    platform = Platform(state, free_port(), "--aws-endpoint", moto_endpoint, "--no-predictor",
-                        env={**durable, "TRAINYARD_EXIT_GRACE_S": "30"})
+    platform = Platform(
+        state,
+        free_port(),
+        "--aws-endpoint",
+        moto_endpoint,
+        "--no-predictor",
+        env={**durable, "TRAINYARD_EXIT_GRACE_S": "30"},
+    )
     try:
         platform.start()
         with platform.client() as c:
             # EPOCH_S between epochs at most: the outage below is longer, so only re-adoption saves it.
-            job_id = start_job(c, "survivor", "--epochs", "12", "--sleep", "0.3",
-                               limits={"epoch_s": EPOCH_S, "launch_s": 60, "ttl_s": 600})
+            job_id = start_job(
+                c,
+                "survivor",
+                "--epochs",
+                "12",
+                "--sleep",
+                "0.3",
+                limits={"epoch_s": EPOCH_S, "launch_s": 60, "ttl_s": 600},
+            )
             wait_job(c, job_id, "epoch>=2")
         supervisor = read_ref(state / "runner" / job_id / "pid")
         assert supervisor is not None

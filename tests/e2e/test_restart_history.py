@@ -41,8 +41,10 @@ def test_restart_with_1000_jobs_of_history(platform: Platform) -> None:
     startup_s = platform.start()
     loads = re.findall(r"loaded in ([0-9.]+) s: ([^;]*)", platform.log())
     load_s, summary = float(loads[-1][0]), loads[-1][1]
-    print(f"start-up with {JOBS:,} jobs of history: {startup_s:.1f} s to /healthz, of which loading the state "
-          f"{load_s:.2f} s ({summary})")
+    print(
+        f"start-up with {JOBS:,} jobs of history: {startup_s:.1f} s to /healthz, of which loading the state "
+        f"{load_s:.2f} s ({summary})"
+    )
     assert f"jobs {JOBS:,}" in summary
     assert load_s < 5.0
     c = platform.client()

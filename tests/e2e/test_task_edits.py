@@ -20,8 +20,13 @@ pytestmark = pytest.mark.e2e
 
 
 def cli(platform: LocalPlatform, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"TRAINYARD_URL": platform.url, "TRAINYARD_TOKEN": platform.token, "COLUMNS": "200", "PATH": "/usr/bin",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        "TRAINYARD_URL": platform.url,
+        "TRAINYARD_TOKEN": platform.token,
+        "COLUMNS": "200",
+        "PATH": "/usr/bin",
+        "PYTHONPATH": str(ROOT),
+    }
     command = [sys.executable, "-c", "from sdk.cli import main; main()", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
 

@@ -48,8 +48,9 @@ def task(c: Client, project: str, name: str, command: list[str], **spec: object)
 
 def approver(platform: LocalPlatform) -> Client:
     """An approver of the dev token's tenant (the dev token itself is a data scientist's)."""
-    return platform.client(tokens.user_token(tenant="demo", sub="approver@demo", secret=platform.secret,
-                                             roles=(Role.APPROVER,)))
+    return platform.client(
+        tokens.user_token(tenant="demo", sub="approver@demo", secret=platform.secret, roles=(Role.APPROVER,))
+    )
 
 
 def approve_training(platform: LocalPlatform, c: Client, project: str) -> str:
@@ -113,12 +114,20 @@ def test_time_limits(local_platform: LocalPlatform, project: str) -> None:
     with local_platform.client() as c:
         no_retry = {"max_retries": 0}
         never = task(c, project, "never", scripted("--never-run"), limits={"launch_s": 2}, retry=no_retry)
-        stall = task(c, project, "stall", scripted("--stall-after", "1", "--sleep", "0.1"),
-                     limits={"epoch_s": 2}, retry=no_retry)
-        forever = task(c, project, "forever", scripted("--forever", "--sleep", "0.3"),
-                       limits={"ttl_s": 3, "epoch_s": 60}, retry=no_retry)
-        outcomes = {name: wait_for(c, tid)[-1] for name, tid in
-                    (("never", never), ("stall", stall), ("forever", forever))}
+        stall = task(
+            c, project, "stall", scripted("--stall-after", "1", "--sleep", "0.1"), limits={"epoch_s": 2}, retry=no_retry
+        )
+        forever = task(
+            c,
+            project,
+            "forever",
+            scripted("--forever", "--sleep", "0.3"),
+            limits={"ttl_s": 3, "epoch_s": 60},
+            retry=no_retry,
+        )
+        outcomes = {
+            name: wait_for(c, tid)[-1] for name, tid in (("never", never), ("stall", stall), ("forever", forever))
+        }
     assert {n: (j.state, j.failure_kind) for n, j in outcomes.items()} == {  # type: ignore[attr-defined]
         "never": ("TIMED_OUT", "launch_timeout"),
         "stall": ("TIMED_OUT", "epoch_timeout"),
@@ -128,8 +137,13 @@ def test_time_limits(local_platform: LocalPlatform, project: str) -> None:
 
 def test_failed_first_attempt_is_retried(local_platform: LocalPlatform, project: str) -> None:
     with local_platform.client() as c:
-        tid = task(c, project, "flaky", scripted("--epochs", "1", "--fail-first-attempt"),
-                   retry={"max_retries": 1, "backoff_s": 0.5})
+        tid = task(
+            c,
+            project,
+            "flaky",
+            scripted("--epochs", "1", "--fail-first-attempt"),
+            retry={"max_retries": 1, "backoff_s": 0.5},
+        )
         jobs = wait_for(c, tid, attempts=2)
         assert [(j.attempt, j.state) for j in jobs] == [(1, "FAILED"), (2, "SUCCEEDED")]
         assert jobs[0].failure_kind == "trainer"  # type: ignore[attr-defined]
@@ -156,25 +170,32 @@ def test_cancel_stops_the_trainer(local_platform: LocalPlatform, project: str) -
     assert not (local_platform.state / "runner" / done.job_id).exists()
 
 
-def test_replayed_events_change_nothing_and_tokens_are_job_scoped(local_platform: LocalPlatform,
-                                                                  project: str) -> None:
+def test_replayed_events_change_nothing_and_tokens_are_job_scoped(local_platform: LocalPlatform, project: str) -> None:
     with local_platform.client() as c:
         tid = task(c, project, "replay", scripted("--forever", "--sleep", "5"))
         deadline = time.monotonic() + 30
         while (job := c.list_jobs(tid)[0]).state != "RUNNING":
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        token = tokens.job_token(tenant="demo", job_id=job.job_id, secret=local_platform.secret,
-                                 expires_at=int(time.time()) + 60)
-        event = {"specversion": "1.0", "id": f"replay-{uuid.uuid4().hex}", "type": "io.trainyard.job.epoch",
-                 "source": "test", "subject": job.job_id, "data": {"epoch": 99, "metrics": {"loss": 0.1}}}
+        token = tokens.job_token(
+            tenant="demo", job_id=job.job_id, secret=local_platform.secret, expires_at=int(time.time()) + 60
+        )
+        event = {
+            "specversion": "1.0",
+            "id": f"replay-{uuid.uuid4().hex}",
+            "type": "io.trainyard.job.epoch",
+            "source": "test",
+            "subject": job.job_id,
+            "data": {"epoch": 99, "metrics": {"loss": 0.1}},
+        }
         headers = {"Authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"}
         for _ in range(3):
             r = httpx.post(f"{local_platform.url}/v1/events", headers=headers, content=json.dumps(event))
             assert r.status_code == 202, r.text
         other = {**event, "subject": "t-someone-else.1", "id": uuid.uuid4().hex}
-        assert httpx.post(f"{local_platform.url}/v1/events", headers=headers,
-                          content=json.dumps(other)).status_code == 403
+        assert (
+            httpx.post(f"{local_platform.url}/v1/events", headers=headers, content=json.dumps(other)).status_code == 403
+        )
         deadline = time.monotonic() + 10
         while not [e for e in c.epochs(job.job_id) if e.epoch == 99]:
             assert time.monotonic() < deadline
@@ -189,9 +210,17 @@ def test_other_tenants_get_not_found(local_platform: LocalPlatform, project: str
     with local_platform.client() as c, local_platform.client(evil) as e:
         tid = c.list_tasks(project)[0].task_id
         job_id = c.list_jobs(tid)[0].job_id
-        for call in (lambda: e.get_project(project), lambda: e.list_tasks(project), lambda: e.get_task(tid),
-                     lambda: e.list_jobs(tid), lambda: e.get_job(job_id), lambda: e.epochs(job_id),
-                     lambda: e.logs(job_id), lambda: e.cancel_job(job_id), lambda: e.comparison(project)):
+        for call in (
+            lambda: e.get_project(project),
+            lambda: e.list_tasks(project),
+            lambda: e.get_task(tid),
+            lambda: e.list_jobs(tid),
+            lambda: e.get_job(job_id),
+            lambda: e.epochs(job_id),
+            lambda: e.logs(job_id),
+            lambda: e.cancel_job(job_id),
+            lambda: e.comparison(project),
+        ):
             with pytest.raises(NotFound):
                 call()
         assert project not in [p.project_id for p in e.list_projects()]

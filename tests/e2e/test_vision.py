@@ -44,10 +44,32 @@ def test_vision_trainer_publish_and_predict(local_platform: LocalPlatform) -> No
 
     image = local_platform.state / "shape.png"
     image.write_bytes(encode_gray(images[0]))
-    env = {"TRAINYARD_URL": local_platform.url, "TRAINYARD_TOKEN": local_platform.token,
-           "TRAINYARD_PREDICTOR_URL": config["predictor_url"], "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    tried = subprocess.run([sys.executable, "-c", "from sdk.cli import main; main()", "models", "try", job.job_id,
-                            "--epoch", str(model.epoch), "--image", str(image), "--json"],
-                           capture_output=True, text=True, env=env, timeout=120, check=False)
+    env = {
+        "TRAINYARD_URL": local_platform.url,
+        "TRAINYARD_TOKEN": local_platform.token,
+        "TRAINYARD_PREDICTOR_URL": config["predictor_url"],
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "200",
+    }
+    tried = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from sdk.cli import main; main()",
+            "models",
+            "try",
+            job.job_id,
+            "--epoch",
+            str(model.epoch),
+            "--image",
+            str(image),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert tried.returncode == 0, tried.stderr
     assert json.loads(tried.stdout)["probabilities"][0]["label"] == answers[0]

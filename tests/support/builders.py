@@ -25,10 +25,17 @@ class FakeClock:
 
 def job(**overrides: Any) -> Job:
     base: dict[str, Any] = dict(
-        job_id="t-1.1", task_id="t-1", project_id="p-1", tenant="acme", attempt=1, pool="default",
-        resources=Resources(cpu=1, memory_mb=512), limits=Limits(launch_s=60, epoch_s=120, ttl_s=3600),
+        job_id="t-1.1",
+        task_id="t-1",
+        project_id="p-1",
+        tenant="acme",
+        attempt=1,
+        pool="default",
+        resources=Resources(cpu=1, memory_mb=512),
+        limits=Limits(launch_s=60, epoch_s=120, ttl_s=3600),
         retry=RetryPolicy(max_retries=2, backoff_s=10, backoff_factor=2, max_backoff_s=100),
-        state=JobState.QUEUED, created_at=T0,
+        state=JobState.QUEUED,
+        created_at=T0,
     )
     base.update(overrides)
     return Job(**base)

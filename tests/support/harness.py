@@ -42,16 +42,36 @@ class Harness:
         body: dict[str, object] = {"name": "trial", "command": ["python", "train.py"]}
         body.update(spec)
         self.clock.advance(0.001)  # creation order must be observable, as it is in reality
-        return tasks.create(self.deps, tenant=project.tenant, project_id=project.project_id,
-                            spec=TaskSpec.model_validate(body), actor=actor)
+        return tasks.create(
+            self.deps,
+            tenant=project.tenant,
+            project_id=project.project_id,
+            spec=TaskSpec.model_validate(body),
+            actor=actor,
+        )
 
-    def request(self, project: Project, datasets: tuple[str, ...] | None = None, *,
-                action: GrantAction = GrantAction.TRAIN, principal: str | None = None, days: int = 30,
-                by: Actor | None = None) -> Approval:
+    def request(
+        self,
+        project: Project,
+        datasets: tuple[str, ...] | None = None,
+        *,
+        action: GrantAction = GrantAction.TRAIN,
+        principal: str | None = None,
+        days: int = 30,
+        by: Actor | None = None,
+    ) -> Approval:
         """A grant asked for by a data scientist: to the project, or to `principal`."""
         asker = by or person("ds@acme", tenant=project.tenant)
-        return approvals.request(self.deps, asker, datasets=datasets or project.datasets, action=action,
-                                 purpose="tests", days=days, principal=principal, project_id=project.project_id)
+        return approvals.request(
+            self.deps,
+            asker,
+            datasets=datasets or project.datasets,
+            action=action,
+            purpose="tests",
+            days=days,
+            principal=principal,
+            project_id=project.project_id,
+        )
 
     def grant(self, project: Project, datasets: tuple[str, ...] | None = None, **kw: object) -> Approval:
         """A grant requested and approved (by an approver of the project's tenant)."""
@@ -80,10 +100,26 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
     clock = FakeClock()
     budget = Capacity(slots=slots, cpu_milli=slots * 1000, memory_mb=slots * 1024)
     policy = PoolPolicy(budget=budget, tenant_cap=tenant_cap)
-    config = CoreConfig(token_secret=SECRET, platform_url="http://platform.test", pools={"default": policy},
-                        reconcile_grace_s=10, exit_grace_s=2)
-    deps = Deps(projects=store, tasks=store, jobs=store, models=store, approvals=store, audit=store,
-                datasets=InMemoryBlobStore(),
-                artifacts=InMemoryBlobStore(), logs=InMemoryBlobStore(), runtime=runtime, events=events,
-                clock=clock, config=config)
+    config = CoreConfig(
+        token_secret=SECRET,
+        platform_url="http://platform.test",
+        pools={"default": policy},
+        reconcile_grace_s=10,
+        exit_grace_s=2,
+    )
+    deps = Deps(
+        projects=store,
+        tasks=store,
+        jobs=store,
+        models=store,
+        approvals=store,
+        audit=store,
+        datasets=InMemoryBlobStore(),
+        artifacts=InMemoryBlobStore(),
+        logs=InMemoryBlobStore(),
+        runtime=runtime,
+        events=events,
+        clock=clock,
+        config=config,
+    )
     return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)

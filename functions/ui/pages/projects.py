@@ -180,8 +180,9 @@ async def comparison_json(request: Request, ctx: Ctx) -> Response:
     pid = ident(request, "project_id")
     # one page of the API's comparison (`after`: its cursor); the API checks and words both
     q = request.query_params
-    body = await ctx.api.raw(f"/v1/projects/{pid}/comparison", after=q.get("after", "")[:512],
-                             limit=q.get("limit", "")[:8])
+    body = await ctx.api.raw(
+        f"/v1/projects/{pid}/comparison", after=q.get("after", "")[:512], limit=q.get("limit", "")[:8]
+    )
     return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
 
 

@@ -35,8 +35,10 @@ def test_a_presigned_put_then_get_round_trip(store: InMemoryBlobStore, clock: Fa
     assert store.content_type("tenant-a/data set.csv") == "text/csv"
     download = store.presign_get("tenant-a/data set.csv", expires_s=30)
     assert store.resolve_presigned(download) == ("get", "tenant-a/data set.csv")
-    assert download == f"memory://tenant-a/data%20set.csv?op=get&expires={int(clock.now().timestamp()) + 30}" \
-                       f"&sig={download.rsplit('=', 1)[1]}"
+    assert (
+        download == f"memory://tenant-a/data%20set.csv?op=get&expires={int(clock.now().timestamp()) + 30}"
+        f"&sig={download.rsplit('=', 1)[1]}"
+    )
     assert store.get_presigned(download) == b"a,b\n"
 
 
@@ -52,13 +54,17 @@ def test_an_expired_url_is_refused(store: InMemoryBlobStore, clock: FakeClock) -
         store.get_presigned(url)
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda url: url.replace("memory://k?", "memory://other?"),  # another key
-    lambda url: url.replace("op=get", "op=put"),  # another operation
-    lambda url: url.replace("expires=", "expires=9"),  # a later expiry
-    lambda url: url.split("&sig=")[0],  # unsigned
-    lambda url: "https://example.com/k",  # not ours at all
-], ids=["key", "op", "expiry", "unsigned", "foreign"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda url: url.replace("memory://k?", "memory://other?"),  # another key
+        lambda url: url.replace("op=get", "op=put"),  # another operation
+        lambda url: url.replace("expires=", "expires=9"),  # a later expiry
+        lambda url: url.split("&sig=")[0],  # unsigned
+        lambda url: "https://example.com/k",  # not ours at all
+    ],
+    ids=["key", "op", "expiry", "unsigned", "foreign"],
+)
 def test_a_tampered_url_is_refused(store: InMemoryBlobStore, tamper: Callable[[str], str]) -> None:
     store.put("k", b"v")
     store.put("other", b"secret")

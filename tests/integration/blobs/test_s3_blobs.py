@@ -27,9 +27,17 @@ KEYS = ["plain", "tenant-a/job-1/checkpoint 3.pt", "ünïcode/ключ?#%.bin"]
 
 
 def s3_client(endpoint: str, *, region: str = "us-east-1", attempts: int = 3) -> S3Client:
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region,
-                        config=Config(signature_version="s3v4", connect_timeout=1, read_timeout=5,
-                                      retries={"mode": "standard", "max_attempts": attempts}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(
+            signature_version="s3v4",
+            connect_timeout=1,
+            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": attempts},
+        ),
+    )
 
 
 def new_bucket() -> str:
@@ -101,8 +109,7 @@ def test_presigned_put_then_presigned_get_over_http(s3_store: S3BlobStore, key: 
 def test_presigned_urls_carry_the_public_endpoint(moto_endpoint: str) -> None:
     public = moto_endpoint.replace("127.0.0.1", "localhost")  # same server, another name
     bucket = new_bucket()
-    store = S3BlobStore(s3_client(moto_endpoint), bucket=bucket,
-                        presign_client=s3_client(public))
+    store = S3BlobStore(s3_client(moto_endpoint), bucket=bucket, presign_client=s3_client(public))
     store.ensure_bucket()
 
     upload = store.presign_put("k", expires_s=60)
@@ -138,12 +145,16 @@ def test_a_missing_bucket_is_a_permanent_error(moto_endpoint: str) -> None:
         store.put("k", b"v")
 
 
-@pytest.mark.parametrize("call", [
-    lambda s: s.get("k"),
-    lambda s: s.put("k", b"v"),
-    lambda s: s.exists("k"),  # must not pass an outage off as "missing"
-    lambda s: s.delete("k"),
-], ids=["get", "put", "exists", "delete"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.get("k"),
+        lambda s: s.put("k", b"v"),
+        lambda s: s.exists("k"),  # must not pass an outage off as "missing"
+        lambda s: s.delete("k"),
+    ],
+    ids=["get", "put", "exists", "delete"],
+)
 def test_an_unreachable_endpoint_is_a_temporary_error(aws_env: None, call: Callable[[S3BlobStore], object]) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

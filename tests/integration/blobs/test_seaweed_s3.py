@@ -28,9 +28,14 @@ KEYS = ["plain", "tenant-a/job-1/checkpoint 3.pt", "ünïcode/ключ?#%.bin"]
 
 
 def client(endpoint: str, keys: S3Credentials) -> S3Client:
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key,
-                        config=Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 2}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys.access_key_id,
+        aws_secret_access_key=keys.secret_access_key,
+        config=Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 2}),
+    )
 
 
 def running(state: Path) -> SeaweedS3:
@@ -82,14 +87,14 @@ def test_presigned_urls_work_and_a_tampered_or_expired_one_is_refused(store: S3B
     assert httpx.get(soon).status_code == 403  # expired
 
 
-def test_unsigned_and_wrongly_signed_requests_are_refused(server: SeaweedS3, state: Path,
-                                                          store: S3BlobStore) -> None:
+def test_unsigned_and_wrongly_signed_requests_are_refused(server: SeaweedS3, state: Path, store: S3BlobStore) -> None:
     store.put("secret.bin", b"customer data")
     assert httpx.get(f"{server.endpoint}/trainyard-datasets/secret.bin").status_code == 403
     assert httpx.get(f"{server.endpoint}/").status_code == 403  # no listing of buckets either
     keys = s3_credentials(state)
-    forged = S3BlobStore(client(server.endpoint, S3Credentials(keys.access_key_id, "not-the-secret")),
-                         bucket="trainyard-datasets")
+    forged = S3BlobStore(
+        client(server.endpoint, S3Credentials(keys.access_key_id, "not-the-secret")), bucket="trainyard-datasets"
+    )
     with pytest.raises(PermanentError, match="SignatureDoesNotMatch"):
         forged.get("secret.bin")
 
@@ -111,6 +116,7 @@ def test_objects_survive_kill_9_and_a_restart(tmp_path: Path) -> None:
     again = running(tmp_path)  # new ports, same directory
     try:
         assert S3BlobStore(client(again.endpoint, keys), bucket="trainyard-artifacts").get("ckpt/1.pt") == (
-            b"\x00" * 70_000)
+            b"\x00" * 70_000
+        )
     finally:
         again.stop()

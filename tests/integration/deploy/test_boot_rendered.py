@@ -48,18 +48,24 @@ JOB_KEY = signing.new_key_pem()
 # What an operator creates out of band (README, Deploy to a cluster): overlay -> name -> key -> value.
 # prod's trainyard-secrets has no HS256 token secret: a function that needed one would not boot.
 SECRETS: dict[str, dict[str, dict[str, bytes]]] = {
-    "dev": {"trainyard-secrets": {"TRAINYARD_TOKEN_SECRET": SECRET.encode(),
-                                  "TRAINYARD_EVENT_KEY": EVENT_KEY.encode()}},
-    "prod": {"trainyard-secrets": {"TRAINYARD_EVENT_KEY": EVENT_KEY.encode()},
-             "trainyard-job-key": {"job-key.pem": JOB_KEY}},
+    "dev": {
+        "trainyard-secrets": {"TRAINYARD_TOKEN_SECRET": SECRET.encode(), "TRAINYARD_EVENT_KEY": EVENT_KEY.encode()}
+    },
+    "prod": {
+        "trainyard-secrets": {"TRAINYARD_EVENT_KEY": EVENT_KEY.encode()},
+        "trainyard-job-key": {"job-key.pem": JOB_KEY},
+    },
 }
 TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def function_services() -> list[tuple[str, str]]:
-    return [(overlay, name) for overlay in OVERLAYS
-            for name, service in sorted(knative_services(rendered(f"overlays/{overlay}")).items())
-            if _target(service) is not None]
+    return [
+        (overlay, name)
+        for overlay in OVERLAYS
+        for name, service in sorted(knative_services(rendered(f"overlays/{overlay}")).items())
+        if _target(service) is not None
+    ]
 
 
 def _container(service: Obj) -> Obj:
@@ -73,8 +79,9 @@ def _target(service: Obj) -> str | None:
     return str(envs[0]["value"]) if envs else None
 
 
-def pod_env(objects: tuple[Obj, ...], service: Obj, mounts: Path, secrets: dict[str, dict[str, bytes]]
-            ) -> dict[str, str]:
+def pod_env(
+    objects: tuple[Obj, ...], service: Obj, mounts: Path, secrets: dict[str, dict[str, bytes]]
+) -> dict[str, str]:
     """The container's environment as the kubelet would build it, with Secret volumes written
     under `mounts` (and env values naming their mount paths rewritten to match)."""
     container, spec = _container(service), service["spec"]["template"]["spec"]
@@ -116,8 +123,9 @@ def tables_for(moto: str, *, prefix: str, region: str) -> None:
 
 
 @contextlib.contextmanager
-def pod(overlay: str, name: str, *, moto: str, cluster: Any, root: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, str]]]:
+def pod(
+    overlay: str, name: str, *, moto: str, cluster: Any, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, dict[str, str]]]:
     """The Service's function served with its pod's environment; yields (url, env)."""
     objects = rendered(f"overlays/{overlay}")
     service = knative_services(objects)[name]
@@ -143,20 +151,25 @@ def pod(overlay: str, name: str, *, moto: str, cluster: Any, root: Path,
         yield url, env
 
 
-def cloudevent(kind: str, data: dict[str, object], key: str | None,
-               **extensions: str) -> tuple[dict[str, str], bytes]:
+def cloudevent(kind: str, data: dict[str, object], key: str | None, **extensions: str) -> tuple[dict[str, str], bytes]:
     """A binary-mode CloudEvent, signed as the platform signs what it publishes when `key` is given."""
     attributes: dict[str, object] = {"id": uuid.uuid4().hex, "source": "boot-test", "type": kind, **extensions}
     if key is not None:
         attributes[eventauth.SIGNATURE_EXTENSION] = eventauth.signature(key.encode(), attributes, data)
-    headers = {"ce-specversion": "1.0", "content-type": "application/json",
-               **{f"ce-{k}": str(v) for k, v in attributes.items()}}
+    headers = {
+        "ce-specversion": "1.0",
+        "content-type": "application/json",
+        **{f"ce-{k}": str(v) for k, v in attributes.items()},
+    }
     return headers, json.dumps(data).encode()
 
 
 EVENTS: dict[str, tuple[str, dict[str, object], dict[str, str]]] = {
-    "create": (EventType.TASK_REQUESTED, {"tenant": "acme", "project_id": "p-missing",
-                                          "task": {"name": "t", "command": ["python", "train.py"]}}, {}),
+    "create": (
+        EventType.TASK_REQUESTED,
+        {"tenant": "acme", "project_id": "p-missing", "task": {"name": "t", "command": ["python", "train.py"]}},
+        {},
+    ),
     "launch": (EventType.JOB_CREATED, {"tenant": "acme", "job_id": "j-missing"}, {}),
     "report": (EventType.JOB_RUNNING, {}, {"subject": "j-missing", "trainyardtenant": "acme"}),
     "cleanup": (EventType.JOB_FINISHED, {"tenant": "acme", "job_id": "j-missing", "state": "SUCCEEDED"}, {}),
@@ -171,15 +184,17 @@ def api_request(url: str, env: dict[str, str]) -> httpx.Response:
     if "TRAINYARD_TOKEN_SECRET" in env:
         token = tokens.user_token(tenant="acme", sub="boot@acme", secret=env["TRAINYARD_TOKEN_SECRET"])
         return httpx.get(f"{url}/v1/projects", headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    signer = signing.PlatformSigner.from_pem_file(Path(env["TRAINYARD_JOB_TOKEN_KEY_FILE"]),
-                                                  issuer=signing.JOB_ISSUER, audience=tokens.AUDIENCE)
+    signer = signing.PlatformSigner.from_pem_file(
+        Path(env["TRAINYARD_JOB_TOKEN_KEY_FILE"]), issuer=signing.JOB_ISSUER, audience=tokens.AUDIENCE
+    )
     token = signer.job_token(tenant="acme", job_id="j-missing", expires_at=int(time.time()) + 600)
     return httpx.get(f"{url}/v1/jobs/j-missing/datasets/d", headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 @pytest.mark.parametrize(("overlay", "name"), function_services())
-def test_every_function_boots_under_its_rendered_env(overlay: str, name: str, moto_endpoint: str, cluster: Any,
-                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_function_boots_under_its_rendered_env(
+    overlay: str, name: str, moto_endpoint: str, cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pod(overlay, name, moto=moto_endpoint, cluster=cluster, root=tmp_path, monkeypatch=monkeypatch) as (url, env):
         target = env["FUNCTION_TARGET"]
         if target == "api":
@@ -200,8 +215,11 @@ def test_every_function_boots_under_its_rendered_env(overlay: str, name: str, mo
             assert httpx.post(url, headers=headers, content=body, timeout=60).status_code == 401
         scraped = httpx.get(f"{url}/metrics", timeout=30)
         assert scraped.status_code == 200
-        line = next(line for line in scraped.text.splitlines()
-                    if line.startswith("trainyard_events_handled_total{") and f'function="{target}"' in line)
+        line = next(
+            line
+            for line in scraped.text.splitlines()
+            if line.startswith("trainyard_events_handled_total{") and f'function="{target}"' in line
+        )
         assert float(line.rsplit(" ", 1)[1]) >= 1
 
 

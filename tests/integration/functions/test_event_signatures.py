@@ -31,9 +31,16 @@ KEY = "platform-event-key-0123456789abcdef-xyz"
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[tuple[str, bootstrap.Deps]]:
     prefix = f"sig-{uuid.uuid4().hex[:8]}-"
-    settings = Settings(token_secret=SECRET, event_key=KEY, dynamodb_endpoint=moto_endpoint,
-                        s3_endpoint=moto_endpoint, table_prefix=prefix, datasets_bucket=prefix + "data",
-                        artifacts_bucket=prefix + "art", logs_bucket=prefix + "logs")
+    settings = Settings(
+        token_secret=SECRET,
+        event_key=KEY,
+        dynamodb_endpoint=moto_endpoint,
+        s3_endpoint=moto_endpoint,
+        table_prefix=prefix,
+        datasets_bucket=prefix + "data",
+        artifacts_bucket=prefix + "art",
+        logs_bucket=prefix + "logs",
+    )
     deps = bootstrap.build(settings, runtime=RecordingRuntime())
     deps = deps.__class__(**{**vars(deps), "events": RecordingPublisher()})
     ensure_storage(deps, settings)
@@ -50,16 +57,34 @@ def user(tenant: str = "acme") -> dict[str, str]:
 
 def victim_job(base: str) -> str:
     p = httpx.post(f"{base}/v1/projects", headers=user(), json={"name": "p", "purpose": "it"})
-    t = httpx.post(f"{base}/v1/projects/{p.json()['project_id']}/tasks", headers=user(),
-                   json={"name": "t", "command": ["python", "x.py"]})
+    t = httpx.post(
+        f"{base}/v1/projects/{p.json()['project_id']}/tasks",
+        headers=user(),
+        json={"name": "t", "command": ["python", "x.py"]},
+    )
     return str(t.json()["job"]["job_id"])
 
 
-def post(base: str, fn: str, kind: str, data: dict[str, object], *, subject: str = "", tenant: str | None = None,
-         key: str | None = None, then: dict[str, str] | None = None) -> httpx.Response:
+def post(
+    base: str,
+    fn: str,
+    kind: str,
+    data: dict[str, object],
+    *,
+    subject: str = "",
+    tenant: str | None = None,
+    key: str | None = None,
+    then: dict[str, str] | None = None,
+) -> httpx.Response:
     """A binary CloudEvent to a function; signed with `key` if given, `then` headers changed after."""
-    event = OutEvent(type=kind, source="attacker", subject=subject, data=data, id=uuid.uuid4().hex,
-                     extensions={eventauth.TENANT_EXTENSION: tenant} if tenant else {})
+    event = OutEvent(
+        type=kind,
+        source="attacker",
+        subject=subject,
+        data=data,
+        id=uuid.uuid4().hex,
+        extensions={eventauth.TENANT_EXTENSION: tenant} if tenant else {},
+    )
     headers, body = signed_request(event, key.encode() if key else None)
     headers.update(then or {})
     return httpx.post(f"{base}/fn/{fn}/", headers=headers, content=body)
@@ -73,12 +98,37 @@ def test_a_forged_report_naming_another_tenant_is_refused(platform: tuple[str, b
     running = {"subject": job, "tenant": "acme"}
 
     assert post(base, "report", EventType.JOB_RUNNING, {}, **running).status_code == 401  # unsigned
-    assert post(base, "report", EventType.JOB_RUNNING, {}, **running, key="an-attackers-own-key-0123456789abcdef"
-                ).status_code == 401
-    assert post(base, "report", EventType.JOB_RUNNING, {}, subject=job, tenant="evil", key=KEY,
-                then={"ce-trainyardtenant": "acme"}).status_code == 401  # signed for itself, then retargeted
-    assert post(base, "report", EventType.JOB_EPOCH, {"epoch": 1, "metrics": {"loss": 0.5}}, **running, key=KEY,
-                then={"ce-id": "replayed-under-a-new-id"}).status_code == 401
+    assert (
+        post(
+            base, "report", EventType.JOB_RUNNING, {}, **running, key="an-attackers-own-key-0123456789abcdef"
+        ).status_code
+        == 401
+    )
+    assert (
+        post(
+            base,
+            "report",
+            EventType.JOB_RUNNING,
+            {},
+            subject=job,
+            tenant="evil",
+            key=KEY,
+            then={"ce-trainyardtenant": "acme"},
+        ).status_code
+        == 401
+    )  # signed for itself, then retargeted
+    assert (
+        post(
+            base,
+            "report",
+            EventType.JOB_EPOCH,
+            {"epoch": 1, "metrics": {"loss": 0.5}},
+            **running,
+            key=KEY,
+            then={"ce-id": "replayed-under-a-new-id"},
+        ).status_code
+        == 401
+    )
     assert deps.jobs.get_job("acme", job).state == "LAUNCHING"  # nothing applied
 
     assert post(base, "report", EventType.JOB_RUNNING, {}, **running, key=KEY).status_code == 200
@@ -102,22 +152,33 @@ def test_the_sweeps_ping_names_no_tenant_and_needs_no_signature(platform: tuple[
 
 
 def test_a_report_id_taken_by_another_tenants_trainer_does_not_drop_a_real_report(
-        platform: tuple[str, bootstrap.Deps]) -> None:
+    platform: tuple[str, bootstrap.Deps],
+) -> None:
     """Issue 9, point 5: trainers choose their event ids; another tenant's trainer that posts
     an id first must not make the victim's real report a 'replay'."""
     base, deps = platform
     victim = victim_job(base)
     p = httpx.post(f"{base}/v1/projects", headers=user("evil"), json={"name": "p", "purpose": "it"})
-    t = httpx.post(f"{base}/v1/projects/{p.json()['project_id']}/tasks", headers=user("evil"),
-                   json={"name": "t", "command": ["python", "x.py"]})
+    t = httpx.post(
+        f"{base}/v1/projects/{p.json()['project_id']}/tasks",
+        headers=user("evil"),
+        json={"name": "t", "command": ["python", "x.py"]},
+    )
     attacker = str(t.json()["job"]["job_id"])
     for tenant, job in (("acme", victim), ("evil", attacker)):
-        assert post(base, "launch", EventType.JOB_CREATED, {"tenant": tenant, "job_id": job}, key=KEY
-                    ).status_code == 200
+        assert (
+            post(base, "launch", EventType.JOB_CREATED, {"tenant": tenant, "job_id": job}, key=KEY).status_code == 200
+        )
 
     def running(tenant: str, job: str) -> httpx.Response:  # as the ingress forwards a trainer's event
-        event = OutEvent(type=EventType.JOB_RUNNING, source="trainer", subject=job, data={},
-                         id="running-of-the-victim", extensions={eventauth.TENANT_EXTENSION: tenant})
+        event = OutEvent(
+            type=EventType.JOB_RUNNING,
+            source="trainer",
+            subject=job,
+            data={},
+            id="running-of-the-victim",
+            extensions={eventauth.TENANT_EXTENSION: tenant},
+        )
         headers, body = signed_request(event, KEY.encode())
         return httpx.post(f"{base}/fn/report/", headers=headers, content=body)
 

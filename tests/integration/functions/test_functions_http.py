@@ -30,9 +30,16 @@ SECRET = "integration-secret-0123456789abcdef-xyz"
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[tuple[str, bootstrap.Deps, RecordingRuntime]]:
     prefix = f"it-{uuid.uuid4().hex[:8]}-"
-    settings = Settings(token_secret=SECRET, dynamodb_endpoint=moto_endpoint, s3_endpoint=moto_endpoint,
-                        table_prefix=prefix, datasets_bucket=prefix + "data", artifacts_bucket=prefix + "art",
-                        logs_bucket=prefix + "logs", platform_url="http://trainer-facing.test")
+    settings = Settings(
+        token_secret=SECRET,
+        dynamodb_endpoint=moto_endpoint,
+        s3_endpoint=moto_endpoint,
+        table_prefix=prefix,
+        datasets_bucket=prefix + "data",
+        artifacts_bucket=prefix + "art",
+        logs_bucket=prefix + "logs",
+        platform_url="http://trainer-facing.test",
+    )
     runtime = RecordingRuntime()
     deps = bootstrap.build(settings, runtime=runtime)
     deps = deps.__class__(**{**vars(deps), "events": RecordingPublisher()})
@@ -52,23 +59,40 @@ def user(tenant: str = "acme") -> dict[str, str]:
 def make_task(base: str) -> dict[str, object]:
     p = httpx.post(f"{base}/v1/projects", headers=user(), json={"name": "p", "purpose": "it", "datasets": ["d"]})
     assert p.status_code == 201, p.text
-    t = httpx.post(f"{base}/v1/projects/{p.json()['project_id']}/tasks", headers=user(),
-                   json={"name": "t", "command": ["python", "x.py"]})
+    t = httpx.post(
+        f"{base}/v1/projects/{p.json()['project_id']}/tasks",
+        headers=user(),
+        json={"name": "t", "command": ["python", "x.py"]},
+    )
     assert t.status_code == 201, t.text
     return t.json()["job"]
 
 
 def binary(base: str, fn: str, type_: str, data: dict[str, object], **ext: str) -> httpx.Response:
-    headers = {"ce-specversion": "1.0", "ce-id": ext.pop("id", uuid.uuid4().hex), "ce-type": type_,
-               "ce-source": "test", "content-type": "application/json", **{f"ce-{k}": v for k, v in ext.items()}}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": ext.pop("id", uuid.uuid4().hex),
+        "ce-type": type_,
+        "ce-source": "test",
+        "content-type": "application/json",
+        **{f"ce-{k}": v for k, v in ext.items()},
+    }
     return httpx.post(f"{base}/fn/{fn}/", headers=headers, content=json.dumps(data))
 
 
 def structured(base: str, fn: str, type_: str, data: dict[str, object], **ext: str) -> httpx.Response:
-    body = {"specversion": "1.0", "id": ext.pop("id", uuid.uuid4().hex), "type": type_, "source": "test",
-            "datacontenttype": "application/json", "data": data, **ext}
-    return httpx.post(f"{base}/fn/{fn}/", headers={"content-type": "application/cloudevents+json"},
-                      content=json.dumps(body))
+    body = {
+        "specversion": "1.0",
+        "id": ext.pop("id", uuid.uuid4().hex),
+        "type": type_,
+        "source": "test",
+        "datacontenttype": "application/json",
+        "data": data,
+        **ext,
+    }
+    return httpx.post(
+        f"{base}/fn/{fn}/", headers={"content-type": "application/cloudevents+json"}, content=json.dumps(body)
+    )
 
 
 @pytest.mark.parametrize("post", [binary, structured], ids=["binary", "structured"])
@@ -87,8 +111,12 @@ def test_launch_and_reports_over_http(platform: tuple[str, bootstrap.Deps, Recor
     epochs = httpx.get(f"{base}/v1/jobs/{jid}/epochs", headers=user()).json()["items"]
     assert [e["metrics"] for e in epochs] == [{"loss": 0.5}]
     assert post(base, "report", EventType.JOB_SUCCEEDED, {"metrics": {}}, **ext).status_code == 200
-    assert post(base, "cleanup", EventType.JOB_FINISHED,
-                {"tenant": "acme", "job_id": jid, "state": "SUCCEEDED"}).status_code == 200
+    assert (
+        post(
+            base, "cleanup", EventType.JOB_FINISHED, {"tenant": "acme", "job_id": jid, "state": "SUCCEEDED"}
+        ).status_code
+        == 200
+    )
     got = httpx.get(f"{base}/v1/jobs/{jid}", headers=user()).json()
     assert got["state"] == JobState.SUCCEEDED and got["cleaned_up"] is True
 
@@ -113,8 +141,13 @@ def test_api_errors_name_the_field_and_hide_other_tenants(platform) -> None:
     fields = {p["field"] for p in r.json()["error"]["problems"]}
     assert {"name", "bogus"} <= fields
     job = make_task(base)
-    for path in (f"/v1/jobs/{job['job_id']}", f"/v1/tasks/{job['task_id']}", f"/v1/projects/{job['project_id']}",
-                 f"/v1/jobs/{job['job_id']}/epochs", f"/v1/projects/{job['project_id']}/comparison"):
+    for path in (
+        f"/v1/jobs/{job['job_id']}",
+        f"/v1/tasks/{job['task_id']}",
+        f"/v1/projects/{job['project_id']}",
+        f"/v1/jobs/{job['job_id']}/epochs",
+        f"/v1/projects/{job['project_id']}/comparison",
+    ):
         assert httpx.get(base + path, headers=user("evil")).status_code == 404, path
     assert httpx.post(f"{base}/v1/jobs/{job['job_id']}/cancel", headers=user("evil")).status_code == 404
     assert httpx.get(f"{base}/v1/projects").status_code == 401

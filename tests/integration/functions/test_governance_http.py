@@ -41,9 +41,16 @@ class Platform:
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[Platform]:
     prefix = f"gv-{uuid.uuid4().hex[:8]}-"
-    settings = Settings(token_secret=SECRET, dynamodb_endpoint=moto_endpoint, s3_endpoint=moto_endpoint,
-                        table_prefix=prefix, datasets_bucket=prefix + "data", artifacts_bucket=prefix + "art",
-                        logs_bucket=prefix + "logs", admin_tenant="ops")
+    settings = Settings(
+        token_secret=SECRET,
+        dynamodb_endpoint=moto_endpoint,
+        s3_endpoint=moto_endpoint,
+        table_prefix=prefix,
+        datasets_bucket=prefix + "data",
+        artifacts_bucket=prefix + "art",
+        logs_bucket=prefix + "logs",
+        admin_tenant="ops",
+    )
     runtime = RecordingRuntime()
     built = bootstrap.build(settings, runtime=runtime)
     deps = built.__class__(**{**vars(built), "events": RecordingPublisher()})
@@ -71,8 +78,12 @@ def project(p: Platform) -> str:
 
 
 def request_grant(p: Platform, pid: str, action: str = "train") -> str:
-    r = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": action, "project": pid,
-                                                   "purpose": "intent model", "days": 30})
+    r = p.call(
+        "POST",
+        "/v1/approvals",
+        ANA,
+        json={"datasets": ["d"], "action": action, "project": pid, "purpose": "intent model", "days": 30},
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["state"], r.json()["grantee"]) == ("requested", f"project:{pid}")
     return str(r.json()["approval_id"])
@@ -100,15 +111,21 @@ def test_a_grant_is_requested_approved_used_and_revoked(platform: Platform) -> N
     assert p.call("POST", f"/v1/projects/{pid}/tasks", ANA, json=TASK).status_code == 403
     shown = p.call("GET", f"/v1/approvals/{aid}", ADMIN).json()
     assert [(c["actor"], c["to_state"]) for c in shown["history"]] == [
-        ("ana", "requested"), ("boss", "approved"), ("boss", "revoked")]
+        ("ana", "requested"),
+        ("boss", "approved"),
+        ("boss", "revoked"),
+    ]
     listed = p.call("GET", "/v1/approvals", BOSS, params={"state": "revoked", "dataset": "d"}).json()["items"]
     assert [a["approval_id"] for a in listed] == [aid]
     assert p.call("GET", "/v1/approvals", BOSS, params={"state": "active"}).json()["items"] == []
     trail = p.call("GET", "/v1/audit", ADMIN, params={"resource": f"approval/{aid}"}).json()["items"]
     assert [(r["actor"], r["action"], r["decision"]) for r in reversed(trail)] == [
-        ("ana", "approval.request", "allowed"), ("ana", "approval.approve", "denied"),
-        ("predictor", "POST /v1/approvals/{approval_id}/approve", "denied"), ("boss", "approval.approve", "allowed"),
-        ("boss", "approval.revoke", "allowed")]
+        ("ana", "approval.request", "allowed"),
+        ("ana", "approval.approve", "denied"),
+        ("predictor", "POST /v1/approvals/{approval_id}/approve", "denied"),
+        ("boss", "approval.approve", "allowed"),
+        ("boss", "approval.revoke", "allowed"),
+    ]
 
 
 def test_wrong_roles_get_403_other_tenants_404_and_both_are_audited(platform: Platform) -> None:
@@ -117,10 +134,20 @@ def test_wrong_roles_get_403_other_tenants_404_and_both_are_audited(platform: Pl
     aid = request_grant(p, pid)
     assert p.call("GET", "/v1/projects", SERVICE).status_code == 403
     assert p.call("GET", "/v1/audit", SERVICE).status_code == 403
-    assert p.call("POST", "/v1/approvals", BOSS, json={"datasets": ["d"], "action": "read", "principal": "boss",
-                                                       "purpose": "x", "days": 1}).status_code == 403
-    for method, path in (("GET", f"/v1/projects/{pid}"), ("GET", f"/v1/approvals/{aid}"),
-                         ("POST", f"/v1/approvals/{aid}/revoke")):
+    assert (
+        p.call(
+            "POST",
+            "/v1/approvals",
+            BOSS,
+            json={"datasets": ["d"], "action": "read", "principal": "boss", "purpose": "x", "days": 1},
+        ).status_code
+        == 403
+    )
+    for method, path in (
+        ("GET", f"/v1/projects/{pid}"),
+        ("GET", f"/v1/approvals/{aid}"),
+        ("POST", f"/v1/approvals/{aid}/revoke"),
+    ):
         assert p.call(method, path, EVE).status_code == 404, path
     mine = p.call("GET", "/v1/audit", token("predictor", Role.DATA_SCIENTIST)).json()["items"]
     assert {r["actor"] for r in mine} == {"predictor"} and len(mine) == 2  # its own refusals only
@@ -144,8 +171,14 @@ def test_revocation_stops_a_running_job_at_once(platform: Platform) -> None:
     job = p.call("POST", f"/v1/projects/{pid}/tasks", ANA, json=TASK).json()["job"]
     [launched] = launching.admit_pool(p.deps, "default")
     assert launched.grants == (aid,)
-    reporting.report(p.deps, tenant="acme", job_id=job["job_id"], event_type=EventType.JOB_RUNNING, event_id="r1",
-                     payload=ev.JobRunning())
+    reporting.report(
+        p.deps,
+        tenant="acme",
+        job_id=job["job_id"],
+        event_type=EventType.JOB_RUNNING,
+        event_id="r1",
+        payload=ev.JobRunning(),
+    )
     p.call("POST", f"/v1/approvals/{aid}/revoke", ADMIN, json={"reason": "consent withdrawn"})
     assert p.call("GET", f"/v1/jobs/{job['job_id']}", ANA).json()["state"] == "CANCELLED"  # no sweep needed
     assert [e.data["job_id"] for e in p.deps.events.of_type(EventType.JOB_FINISHED)] == [job["job_id"]]  # type: ignore[attr-defined]
@@ -157,14 +190,20 @@ def test_revocation_stops_a_running_job_at_once(platform: Platform) -> None:
     assert job["job_id"] in p.runtime.stopped
     states = p.call("GET", "/v1/audit", ADMIN, params={"resource": f"job/{job['job_id']}"}).json()["items"]
     assert [r["reason"].split(":")[0] for r in reversed(states)] == [
-        "new -> QUEUED", "QUEUED -> LAUNCHING", "LAUNCHING -> RUNNING", "RUNNING -> CANCELLED"]
+        "new -> QUEUED",
+        "QUEUED -> LAUNCHING",
+        "LAUNCHING -> RUNNING",
+        "RUNNING -> CANCELLED",
+    ]
 
 
-BODIES = {"/v1/projects/{project_id}": {"purpose": "mine now"},
-          "/v1/projects/{project_id}/tasks": {"name": "t", "command": ["x"]},
-          "/v1/projects/{project_id}/datasets": {"name": "d", "op": "upload"},
-          "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"},
-          "/v1/tasks/{task_id}": {"name": "renamed"}}
+BODIES = {
+    "/v1/projects/{project_id}": {"purpose": "mine now"},
+    "/v1/projects/{project_id}/tasks": {"name": "t", "command": ["x"]},
+    "/v1/projects/{project_id}/datasets": {"name": "d", "op": "upload"},
+    "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"},
+    "/v1/tasks/{task_id}": {"name": "renamed"},
+}
 
 
 def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platform: Platform) -> None:
@@ -177,13 +216,36 @@ def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platfo
     aid = request_grant(p, pid)
     p.call("POST", f"/v1/approvals/{aid}/approve", BOSS)
     job = p.call("POST", f"/v1/projects/{pid}/tasks", ANA, json=TASK).json()["job"]
-    p.deps.models.create_model(PublishedModel(
-        model_id="m-1", tenant="acme", name="m", kind="intent", labels=("a",), project_id=pid, task_id=job["task_id"],
-        job_id=job["job_id"], epoch=1, metrics={}, archive_key="k", sha256="0" * 64, size_bytes=1, created_at=T0))
-    ids = {"project_id": pid, "task_id": job["task_id"], "job_id": job["job_id"], "model_id": "m-1",
-           "approval_id": aid, "name": "d"}
-    evil_job = {"Authorization": "Bearer " + tokens.job_token(tenant="evil", job_id=job["job_id"], secret=SECRET,
-                                                              expires_at=int(time.time()) + 60)}
+    p.deps.models.create_model(
+        PublishedModel(
+            model_id="m-1",
+            tenant="acme",
+            name="m",
+            kind="intent",
+            labels=("a",),
+            project_id=pid,
+            task_id=job["task_id"],
+            job_id=job["job_id"],
+            epoch=1,
+            metrics={},
+            archive_key="k",
+            sha256="0" * 64,
+            size_bytes=1,
+            created_at=T0,
+        )
+    )
+    ids = {
+        "project_id": pid,
+        "task_id": job["task_id"],
+        "job_id": job["job_id"],
+        "model_id": "m-1",
+        "approval_id": aid,
+        "name": "d",
+    }
+    evil_job = {
+        "Authorization": "Bearer "
+        + tokens.job_token(tenant="evil", job_id=job["job_id"], secret=SECRET, expires_at=int(time.time()) + 60)
+    }
     tried = []
     for (method, template), roles in sorted(ROLE_TABLE.items()):
         if "{" not in template:
@@ -204,8 +266,12 @@ def test_a_grant_covers_one_projects_dataset_and_nobody_approves_a_grant_to_them
     p = platform
     mine, other = project(p), project(p)  # both have a dataset named "d"
     carol = token("carol", Role.DATA_SCIENTIST)
-    asked = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": "read", "project": mine,
-                                                       "principal": "carol", "purpose": "look", "days": 1})
+    asked = p.call(
+        "POST",
+        "/v1/approvals",
+        ANA,
+        json={"datasets": ["d"], "action": "read", "project": mine, "principal": "carol", "purpose": "look", "days": 1},
+    )
     assert asked.status_code == 201 and asked.json()["project"] == mine
     assert p.call("POST", f"/v1/approvals/{asked.json()['approval_id']}/approve", BOSS).status_code == 200
     download = {"name": "d", "op": "download"}
@@ -213,10 +279,18 @@ def test_a_grant_covers_one_projects_dataset_and_nobody_approves_a_grant_to_them
     refused = p.call("POST", f"/v1/projects/{other}/datasets", carol, json=download)
     assert refused.status_code == 403 and "no active read grant" in refused.text
 
-    for_boss = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": "read", "project": mine,
-                                                          "principal": "boss", "purpose": "x", "days": 1})
+    for_boss = p.call(
+        "POST",
+        "/v1/approvals",
+        ANA,
+        json={"datasets": ["d"], "action": "read", "project": mine, "principal": "boss", "purpose": "x", "days": 1},
+    )
     self_approval = p.call("POST", f"/v1/approvals/{for_boss.json()['approval_id']}/approve", BOSS)
     assert self_approval.status_code == 403 and "to themselves" in self_approval.text
-    no_project = p.call("POST", "/v1/approvals", ANA, json={"datasets": ["d"], "action": "read", "principal": "carol",
-                                                            "purpose": "x", "days": 1})
+    no_project = p.call(
+        "POST",
+        "/v1/approvals",
+        ANA,
+        json={"datasets": ["d"], "action": "read", "principal": "carol", "purpose": "x", "days": 1},
+    )
     assert no_project.status_code == 400 and "project" in {x["field"] for x in no_project.json()["error"]["problems"]}

@@ -71,8 +71,11 @@ class Cluster:
 
     def objects(self, resource: str) -> dict[str, dict[str, Any]]:
         """Live objects of a resource in the jobs namespace, by name (what the server stores)."""
-        return {key[2]: obj.raw for key, obj in list(self.api.objects.items())
-                if key[0] == kmock.resource(resource) and key[1] == NAMESPACE and not obj.deleted}
+        return {
+            key[2]: obj.raw
+            for key, obj in list(self.api.objects.items())
+            if key[0] == kmock.resource(resource) and key[1] == NAMESPACE and not obj.deleted
+        }
 
     def requests(self, method: str, resource: str) -> list[kmock.Request]:
         return list(self.api[method, kmock.resource(resource)])

@@ -32,10 +32,19 @@ class FixedClock:
 
 def spec(job_id: str = "j-1", **changes: Any) -> LaunchSpec:
     fields: dict[str, Any] = dict(
-        job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1,
-        image="registry.example/trainer:1", command=["python", "-m", "train"], args=["--epochs", "3"],
+        job_id=job_id,
+        tenant="acme",
+        project_id="p-1",
+        task_id="t-1",
+        attempt=1,
+        image="registry.example/trainer:1",
+        command=["python", "-m", "train"],
+        args=["--epochs", "3"],
         env={"TRAINYARD_JOB_ID": job_id, "TRAINYARD_TOKEN": "secret-token"},
-        cpu=0.5, memory_mb=512, gpu=0, ttl_s=600,
+        cpu=0.5,
+        memory_mb=512,
+        gpu=0,
+        ttl_s=600,
     )
     return LaunchSpec(**{**fields, **changes})
 
@@ -50,20 +59,24 @@ def runtime(cluster: Cluster, clock: FixedClock) -> KubernetesRuntime:
     return KubernetesRuntime(cluster.client, KubernetesConfig(namespace=NAMESPACE), clock=clock)
 
 
-def add_pod(cluster: Cluster, job_id: str, name: str, *, status: dict[str, Any],
-            created: str = "2026-01-01T11:59:00Z") -> None:
+def add_pod(
+    cluster: Cluster, job_id: str, name: str, *, status: dict[str, Any], created: str = "2026-01-01T11:59:00Z"
+) -> None:
     """Play the Job controller and kubelet: a pod with the Job's labels and a status."""
     labels = {**mf.labels(spec(job_id)), mf.JOB_NAME_LABEL: mf.job_name(job_id)}
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels, "creationTimestamp": created},
-           "spec": {"containers": [{"name": "trainer", "image": "x"}]}, "status": status}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels, "creationTimestamp": created},
+        "spec": {"containers": [{"name": "trainer", "image": "x"}]},
+        "status": status,
+    }
     cluster.core.create_namespaced_pod(NAMESPACE, pod, _preload_content=False)
 
 
 def container(name: str, state: dict[str, Any]) -> dict[str, Any]:
     """A containerStatuses entry as a kubelet writes it (the client insists on every required field)."""
-    return {"name": name, "state": state, "image": "x", "imageID": "", "ready": "running" in state,
-            "restartCount": 0}
+    return {"name": name, "state": state, "image": "x", "imageID": "", "ready": "running" in state, "restartCount": 0}
 
 
 def running(*names: str) -> dict[str, Any]:
@@ -71,7 +84,8 @@ def running(*names: str) -> dict[str, Any]:
 
 
 def test_launch_creates_the_secret_then_the_job_and_the_job_owns_the_secret(
-        cluster: Cluster, runtime: KubernetesRuntime) -> None:
+    cluster: Cluster, runtime: KubernetesRuntime
+) -> None:
     runtime.launch(spec("j-1"))
 
     job = cluster.objects(JOBS)["ty-j-1"]
@@ -80,7 +94,8 @@ def test_launch_creates_the_secret_then_the_job_and_the_job_owns_the_secret(
     assert job["spec"] == built["spec"]  # what the server got is what the pure builder made
     assert secret["stringData"] == {"TRAINYARD_TOKEN": "secret-token"}
     assert secret["metadata"]["ownerReferences"] == [
-        {"apiVersion": "batch/v1", "kind": "Job", "name": "ty-j-1", "uid": job["metadata"]["uid"]}]
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "ty-j-1", "uid": job["metadata"]["uid"]}
+    ]
     posts = [r.url.path for r in cluster.api["post"]]
     assert posts == [f"/api/v1/namespaces/{NAMESPACE}/secrets", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"]
     patch = cluster.requests("patch", SECRETS)[0]
@@ -88,7 +103,8 @@ def test_launch_creates_the_secret_then_the_job_and_the_job_owns_the_secret(
 
 
 def test_a_redelivered_launch_is_already_launched_and_keeps_one_job(
-        cluster: Cluster, runtime: KubernetesRuntime) -> None:
+    cluster: Cluster, runtime: KubernetesRuntime
+) -> None:
     runtime.launch(spec("j-1"))
     uid = cluster.objects(JOBS)["ty-j-1"]["metadata"]["uid"]
 
@@ -100,7 +116,8 @@ def test_a_redelivered_launch_is_already_launched_and_keeps_one_job(
 
 
 def test_a_launch_that_crashed_before_the_owner_patch_is_completed_on_redelivery(
-        cluster: Cluster, runtime: KubernetesRuntime) -> None:
+    cluster: Cluster, runtime: KubernetesRuntime
+) -> None:
     config = KubernetesConfig(namespace=NAMESPACE)
     cluster.core.create_namespaced_secret(NAMESPACE, mf.secret(spec("j-1"), config), _preload_content=False)
     cluster.batch.create_namespaced_job(NAMESPACE, mf.job(spec("j-1"), config), _preload_content=False)
@@ -118,10 +135,13 @@ def test_a_rejected_job_removes_its_secret_and_is_permanent(cluster: Cluster, ru
     assert "ty-j-1-env" not in cluster.objects(SECRETS)
 
 
-@pytest.mark.parametrize(("status", "error"), [(503, TemporaryError), (429, TemporaryError), (401, TemporaryError),
-                                               (403, PermanentError), (400, PermanentError)])
-def test_api_errors_are_translated_by_meaning(cluster: Cluster, runtime: KubernetesRuntime, status: int,
-                                              error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(503, TemporaryError), (429, TemporaryError), (401, TemporaryError), (403, PermanentError), (400, PermanentError)],
+)
+def test_api_errors_are_translated_by_meaning(
+    cluster: Cluster, runtime: KubernetesRuntime, status: int, error: type[Exception]
+) -> None:
     cluster.api["post", cluster.api.resource(SECRETS)] << status << {"kind": "Status", "code": status}
     with pytest.raises(error, match=str(status)) as info:
         runtime.launch(spec("j-1"))
@@ -148,27 +168,40 @@ def test_an_unreachable_api_server_is_a_temporary_error(clock: FixedClock) -> No
 
 
 def test_a_spec_without_an_image_is_refused_before_anything_is_created(
-        cluster: Cluster, runtime: KubernetesRuntime) -> None:
+    cluster: Cluster, runtime: KubernetesRuntime
+) -> None:
     with pytest.raises(ValidationError, match="image"):
         runtime.launch(spec("j-1", image=""))
     assert len(cluster.api["post"]) == 0
 
 
 def test_list_selects_our_jobs_by_label_and_maps_pod_states(
-        cluster: Cluster, runtime: KubernetesRuntime, clock: FixedClock) -> None:
+    cluster: Cluster, runtime: KubernetesRuntime, clock: FixedClock
+) -> None:
     for job_id in ("j-run", "j-done", "j-oom", "j-pull", "j-new"):
         runtime.launch(spec(job_id))
-    foreign = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "not-ours", "namespace": NAMESPACE},
-               "spec": {"template": {"spec": {"containers": []}}}}
+    foreign = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "not-ours", "namespace": NAMESPACE},
+        "spec": {"template": {"spec": {"containers": []}}},
+    }
     cluster.batch.create_namespaced_job(NAMESPACE, foreign, _preload_content=False)
     add_pod(cluster, "j-run", "ty-j-run-abcde", status=running("trainer"))
-    cluster.batch.patch_namespaced_job_status("ty-j-done", NAMESPACE, {"status": {"succeeded": 1}},
-                                              _content_type="application/merge-patch+json")
-    oom = {"phase": "Failed", "containerStatuses": [
-        container("trainer", {"terminated": {"exitCode": 137, "reason": "OOMKilled"}})]}
+    cluster.batch.patch_namespaced_job_status(
+        "ty-j-done", NAMESPACE, {"status": {"succeeded": 1}}, _content_type="application/merge-patch+json"
+    )
+    oom = {
+        "phase": "Failed",
+        "containerStatuses": [container("trainer", {"terminated": {"exitCode": 137, "reason": "OOMKilled"}})],
+    }
     add_pod(cluster, "j-oom", "ty-j-oom-abcde", status=oom)
-    pull = {"phase": "Pending", "containerStatuses": [
-        container("trainer", {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}})]}
+    pull = {
+        "phase": "Pending",
+        "containerStatuses": [
+            container("trainer", {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}})
+        ],
+    }
     add_pod(cluster, "j-pull", "ty-j-pull-abcde", status=pull, created="2026-01-01T11:50:00Z")
 
     listed = {job.job_id: job for job in runtime.list()}
@@ -185,10 +218,13 @@ def test_list_selects_our_jobs_by_label_and_maps_pod_states(
 
 
 def test_a_pull_problem_is_not_a_reason_before_its_grace(
-        cluster: Cluster, runtime: KubernetesRuntime, clock: FixedClock) -> None:
+    cluster: Cluster, runtime: KubernetesRuntime, clock: FixedClock
+) -> None:
     runtime.launch(spec("j-1"))
-    pull = {"phase": "Pending", "containerStatuses": [
-        container("trainer", {"waiting": {"reason": "ErrImagePull", "message": "timeout"}})]}
+    pull = {
+        "phase": "Pending",
+        "containerStatuses": [container("trainer", {"waiting": {"reason": "ErrImagePull", "message": "timeout"}})],
+    }
     add_pod(cluster, "j-1", "ty-j-1-abcde", status=pull, created="2026-01-01T11:59:00Z")
     assert runtime.list() == [RuntimeJob("j-1", RuntimeStatus.PENDING)]
     clock.now_ = NOW + timedelta(minutes=5)
@@ -201,8 +237,13 @@ def test_logs_read_every_started_container_of_the_jobs_pods(cluster: Cluster, ru
     status["containerStatuses"].append(container("never", {"waiting": {"reason": "PodInitializing"}}))
     add_pod(cluster, "j-1", "ty-j-1-abcde", status=status)
     add_pod(cluster, "j-2", "ty-j-2-abcde", status=running("trainer"))  # another job's pod
-    cluster.logs.update({("ty-j-1-abcde", "trainer"): b"epoch 1\n", ("ty-j-1-abcde", "helper"): b"ok\n",
-                         ("ty-j-2-abcde", "trainer"): b"not mine\n"})
+    cluster.logs.update(
+        {
+            ("ty-j-1-abcde", "trainer"): b"epoch 1\n",
+            ("ty-j-1-abcde", "helper"): b"ok\n",
+            ("ty-j-2-abcde", "trainer"): b"not mine\n",
+        }
+    )
 
     out = runtime.logs("j-1")
 
@@ -231,16 +272,17 @@ def test_stop_keeps_the_job_and_its_logs(cluster: Cluster, runtime: KubernetesRu
     assert runtime.logs("j-1") == b"still here\n"
 
 
-def test_delete_removes_the_job_in_the_background_and_its_secret(
-        cluster: Cluster, runtime: KubernetesRuntime) -> None:
+def test_delete_removes_the_job_in_the_background_and_its_secret(cluster: Cluster, runtime: KubernetesRuntime) -> None:
     runtime.launch(spec("j-1"))
 
     runtime.delete("j-1")
 
     assert cluster.objects(JOBS) == {} and cluster.objects(SECRETS) == {}
     delete = cluster.requests("delete", JOBS)[0]
-    assert delete.params.get("propagationPolicy") == "Background" or \
-        (delete.data or {}).get("propagationPolicy") == "Background"
+    assert (
+        delete.params.get("propagationPolicy") == "Background"
+        or (delete.data or {}).get("propagationPolicy") == "Background"
+    )
     assert runtime.list() == []
 
 
@@ -275,8 +317,9 @@ def test_every_call_the_runtime_makes_is_allowed_by_the_knative_role(cluster: Cl
         used.add((request.resource.group, resource, verb))
     rbac = yaml.safe_load_all((Path(__file__).parents[3] / "knative/base/cluster/rbac.yaml").read_text())
     (role,) = [doc for doc in rbac if doc["kind"] == "Role"]
-    allowed = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
-               for v in rule["verbs"]}
+    allowed = {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
     assert used <= allowed
     # ...and grants nothing more, but `get` on single pods (the issue's grant; operators reading a
     # trainer's pod under the same identity need it).

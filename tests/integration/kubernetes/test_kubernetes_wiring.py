@@ -21,16 +21,25 @@ pytestmark = pytest.mark.integration
 
 
 def settings(**values: object) -> Settings:
-    return Settings(token_secret="0123456789abcdef" * 2, runtime="kubernetes",  # type: ignore[arg-type]
-                    event_key="fedcba9876543210" * 2, **values)
+    return Settings(
+        token_secret="0123456789abcdef" * 2,
+        runtime="kubernetes",  # type: ignore[arg-type]
+        event_key="fedcba9876543210" * 2,
+        **values,
+    )
 
 
 def test_kubernetes_fields_of_the_settings_shape_the_config() -> None:
-    config = bootstrap.kubernetes_config(settings(kubernetes_namespace="ml-jobs",
-                                                  kubernetes_image_pull_policy="IfNotPresent",
-                                                  kubernetes_image_pull_secrets=["regcred"]))
-    assert config == KubernetesConfig(namespace="ml-jobs", image_pull_policy="IfNotPresent",
-                                      image_pull_secrets=("regcred",))
+    config = bootstrap.kubernetes_config(
+        settings(
+            kubernetes_namespace="ml-jobs",
+            kubernetes_image_pull_policy="IfNotPresent",
+            kubernetes_image_pull_secrets=["regcred"],
+        )
+    )
+    assert config == KubernetesConfig(
+        namespace="ml-jobs", image_pull_policy="IfNotPresent", image_pull_secrets=("regcred",)
+    )
 
 
 def test_every_config_field_has_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,7 +50,8 @@ def test_every_config_field_has_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
     config = bootstrap.kubernetes_config(settings())
     assert (config.scratch_mb, config.image_pull_secrets, config.service_account) == (2048, ("a", "b"), "trainer")
     assert set(KubernetesConfig.__dataclass_fields__) - {"secret_env"} <= {
-        name.removeprefix("kubernetes_") for name in Settings.model_fields}
+        name.removeprefix("kubernetes_") for name in Settings.model_fields
+    }
 
 
 def test_a_mistyped_kubernetes_setting_is_refused_naming_the_field() -> None:
@@ -56,14 +66,21 @@ def test_plain_settings_keep_the_defaults_but_the_namespace() -> None:
 
 def test_a_runtime_from_settings_talks_to_the_cluster_of_its_kubeconfig(cluster: Cluster, tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "launcher", "user": {"token": "not-checked"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "launcher"}}],
-    }))
-    runtime = bootstrap.runtime_for(settings(kubeconfig=str(kubeconfig), kubernetes_namespace=NAMESPACE,
-                                             kubernetes_image_pull_secrets=["regcred"]))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "emulator",
+                "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
+                "users": [{"name": "launcher", "user": {"token": "not-checked"}}],
+                "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "launcher"}}],
+            }
+        )
+    )
+    runtime = bootstrap.runtime_for(
+        settings(kubeconfig=str(kubeconfig), kubernetes_namespace=NAMESPACE, kubernetes_image_pull_secrets=["regcred"])
+    )
     assert isinstance(runtime, KubernetesRuntime)
 
     runtime.launch(spec("j-1"))
@@ -76,12 +93,14 @@ def test_a_runtime_from_settings_talks_to_the_cluster_of_its_kubeconfig(cluster:
 
 
 def test_a_runtime_from_settings_uses_the_mounted_service_account_token(
-        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with in_cluster(cluster, tmp_path / "sa", token="sa-token") as env:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        runtime = bootstrap.runtime_for(settings(kubernetes_namespace=NAMESPACE, kubernetes_token_dir=tmp_path / "sa"),
-                                        "sweep")
+        runtime = bootstrap.runtime_for(
+            settings(kubernetes_namespace=NAMESPACE, kubernetes_token_dir=tmp_path / "sa"), "sweep"
+        )
         runtime.launch(spec("j-1"))
         assert [job_.job_id for job_ in runtime.list()] == ["j-1"]
     request = cluster.requests("post", "v1/secrets")[0]

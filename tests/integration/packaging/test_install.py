@@ -37,8 +37,10 @@ def _pip(env_dir: Path, *args: str, timeout: float) -> subprocess.CompletedProce
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.environ.get("TRAINYARD_TEST_INSTALL") != "1":
-        pytest.skip("a real pip install takes minutes (20 on a loaded 2-core machine): run it with "
-                    "`make install-test` (TRAINYARD_TEST_INSTALL=1)")
+        pytest.skip(
+            "a real pip install takes minutes (20 on a loaded 2-core machine): run it with "
+            "`make install-test` (TRAINYARD_TEST_INSTALL=1)"
+        )
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(env_dir)
     probe = _pip(env_dir, "download", "--no-deps", "-d", str(env_dir / "probe"), "h11", timeout=120)

@@ -40,8 +40,18 @@ def intent_checkpoint(tmp_path_factory: pytest.TempPathFactory, embeddings_dir: 
     sys.modules[spec.name] = trainer  # dataclasses look their module up while the file executes
     spec.loader.exec_module(trainer)
     out = tmp_path_factory.mktemp("intent")
-    trainer.cli(["--local", str(REPO / "examples" / "data" / "intents.csv"), "--out", str(out),
-                 "--embeddings", str(embeddings_dir), "--epochs", "30"])
+    trainer.cli(
+        [
+            "--local",
+            str(REPO / "examples" / "data" / "intents.csv"),
+            "--out",
+            str(out),
+            "--embeddings",
+            str(embeddings_dir),
+            "--epochs",
+            "30",
+        ]
+    )
     return (out / "best.ckpt.tar.gz").read_bytes()
 
 
@@ -67,6 +77,7 @@ def platform(moto_endpoint: str) -> Iterator[FakePlatform]:
 @pytest.fixture(scope="session")
 def stack(platform: FakePlatform, embeddings_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One inference server + sidecar for the session; tests publish fresh models to stay independent."""
-    with running_stack(platform=platform, root=tmp_path_factory.mktemp("stack"), embeddings_dir=embeddings_dir,
-                       deadline_s=10.0) as running:  # generous: a slow CI machine must not turn cold loads into 503s
+    with running_stack(
+        platform=platform, root=tmp_path_factory.mktemp("stack"), embeddings_dir=embeddings_dir, deadline_s=10.0
+    ) as running:  # generous: a slow CI machine must not turn cold loads into 503s
         yield running

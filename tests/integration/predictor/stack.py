@@ -64,8 +64,9 @@ class FakePlatform:
         blob, _ = archive.archive_from_checkpoint(checkpoint, created_from={"job_id": model_id, "epoch": epoch})
         return self.publish_raw(tenant, blob, model_id=model_id, delay_s=delay_s)
 
-    def publish_raw(self, tenant: str, blob: bytes, *, model_id: str | None = None, delay_s: float = 0.0,
-                    kind: str | None = None) -> Published:
+    def publish_raw(
+        self, tenant: str, blob: bytes, *, model_id: str | None = None, delay_s: float = 0.0, kind: str | None = None
+    ) -> Published:
         model_id = model_id or f"m-{uuid.uuid4().hex[:10]}"
         try:
             manifest = archive.read_archive_manifest(blob)
@@ -85,8 +86,11 @@ class FakePlatform:
             claims = tokens.verify((authorization or "").removeprefix("Bearer "), secret=SECRET)
         except Unauthenticated:
             return 401, {"message": "unauthenticated"}
-        if claims.is_job or not {tokens.Role.DATA_SCIENTIST, tokens.Role.SERVICE} & set(claims.roles) \
-                or claims.sub in self.refused_subs:  # functions/api/policy.py, plus principals it refuses
+        if (
+            claims.is_job
+            or not {tokens.Role.DATA_SCIENTIST, tokens.Role.SERVICE} & set(claims.roles)
+            or claims.sub in self.refused_subs
+        ):  # functions/api/policy.py, plus principals it refuses
             return 403, {"message": f"{claims.sub} may not resolve models"}
         model = self.models.get(model_id)
         if model is None or model.tenant != claims.tenant:
@@ -94,10 +98,19 @@ class FakePlatform:
         if model.delay_s:
             url = f"{self.url}/slow/{model_id}"
         else:
-            url = self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": model.key},
-                                                 ExpiresIn=300)
-        return 200, {"modelId": model_id, "tenant": model.tenant, "sha256": model.sha256, "sizeBytes": model.size,
-                     "kind": model.kind, "labels": model.labels, "url": url, "expiresIn": 300}
+            url = self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": model.key}, ExpiresIn=300
+            )
+        return 200, {
+            "modelId": model_id,
+            "tenant": model.tenant,
+            "sha256": model.sha256,
+            "sizeBytes": model.size,
+            "kind": model.kind,
+            "labels": model.labels,
+            "url": url,
+            "expiresIn": 300,
+        }
 
 
 @contextmanager
@@ -202,14 +215,23 @@ class Stack:
 
 
 @contextmanager
-def running_stack(*, platform: FakePlatform, root: Path, embeddings_dir: Path, memory_budget_bytes: int = 64 << 20,
-                  disk_budget_bytes: int = 1 << 30, deadline_s: float = 2.0, header_timeout_s: float = 10.0,
-                  body_timeout_s: float = 30.0) -> Iterator[Stack]:
+def running_stack(
+    *,
+    platform: FakePlatform,
+    root: Path,
+    embeddings_dir: Path,
+    memory_budget_bytes: int = 64 << 20,
+    disk_budget_bytes: int = 1 << 30,
+    deadline_s: float = 2.0,
+    header_timeout_s: float = 10.0,
+    body_timeout_s: float = 30.0,
+) -> Iterator[Stack]:
     cache_dir = root / "cache"
     metrics_token = uuid.uuid4().hex
     (root / "metrics-token").write_text(metrics_token + "\n")
-    inference_settings = InferenceSettings(port=0, model_root=cache_dir / "models", embeddings_dir=embeddings_dir,
-                                           memory_budget_bytes=memory_budget_bytes)
+    inference_settings = InferenceSettings(
+        port=0, model_root=cache_dir / "models", embeddings_dir=embeddings_dir, memory_budget_bytes=memory_budget_bytes
+    )
     with InferenceThread(inference_settings) as inference:
         sidecar_settings = SidecarSettings(
             port=free_port(), token_secret=SECRET, platform_url=platform.url,
@@ -219,5 +241,11 @@ def running_stack(*, platform: FakePlatform, root: Path, embeddings_dir: Path, m
             body_timeout_s=body_timeout_s,
         )  # fmt: skip
         with serve_sidecar(sidecar_settings) as (url, app):
-            yield Stack(url=url, platform=platform, inference=inference, app=app, cache_dir=cache_dir,
-                        metrics_token=metrics_token)
+            yield Stack(
+                url=url,
+                platform=platform,
+                inference=inference,
+                app=app,
+                cache_dir=cache_dir,
+                metrics_token=metrics_token,
+            )

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.integration
 
 
 def provisioned(directory: Path) -> InferenceSettings:
-    return InferenceSettings(embeddings_dir=directory, materialize_embeddings=False, embeddings_wait_s=0.05,
-                             model_root=directory / "models")
+    return InferenceSettings(
+        embeddings_dir=directory, materialize_embeddings=False, embeddings_wait_s=0.05, model_root=directory / "models"
+    )
 
 
 def test_missing_table_is_logged_and_waited_for_until_stopped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

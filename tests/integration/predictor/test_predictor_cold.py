@@ -26,8 +26,7 @@ INTENT = "/v2/language/intent"
 async def burst(stack: Stack, model_id: str, n: int) -> list[httpx.Response]:
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
         body = {"modelId": model_id, "document": "I forgot my password"}
-        return await asyncio.gather(*(client.post(INTENT, json=body, headers=stack.headers("acme"))
-                                      for _ in range(n)))
+        return await asyncio.gather(*(client.post(INTENT, json=body, headers=stack.headers("acme")) for _ in range(n)))
 
 
 def test_concurrent_cold_requests_download_once_and_load_once(stack: Stack, intent_checkpoint: bytes) -> None:
@@ -41,8 +40,9 @@ def test_concurrent_cold_requests_download_once_and_load_once(stack: Stack, inte
     assert stack.platform.resolves[model.model_id] == 1
 
 
-def test_cold_load_past_the_deadline_is_503_then_served(platform: FakePlatform, embeddings_dir: Path,
-                                                         tmp_path: Path, intent_checkpoint: bytes) -> None:
+def test_cold_load_past_the_deadline_is_503_then_served(
+    platform: FakePlatform, embeddings_dir: Path, tmp_path: Path, intent_checkpoint: bytes
+) -> None:
     # The platform serves this archive 2 s after asking; this stack's deadline is 0.5 s.
     model = platform.publish("acme", intent_checkpoint, epoch=8, delay_s=2.0)
     body = {"modelId": model.model_id, "document": "reset my password"}
@@ -82,8 +82,9 @@ def evil_archive() -> bytes:
 def test_malicious_archive_is_refused_with_nothing_written_outside_the_cache(stack: Stack) -> None:
     model = stack.platform.publish_raw("acme", evil_archive(), kind="intent")
     before = {p for p in stack.cache_dir.parent.rglob("*")}
-    response = httpx.post(stack.url + INTENT, json={"modelId": model.model_id, "document": "x"},
-                          headers=stack.headers("acme"), timeout=10)
+    response = httpx.post(
+        stack.url + INTENT, json={"modelId": model.model_id, "document": "x"}, headers=stack.headers("acme"), timeout=10
+    )
     assert response.status_code == 502
     assert "escapes the archive root" in response.json()["message"]
     after = {p for p in stack.cache_dir.parent.rglob("*")}
@@ -96,24 +97,34 @@ def test_malicious_archive_is_refused_with_nothing_written_outside_the_cache(sta
 def test_archive_not_matching_its_sha_is_refused(stack: Stack, intent_checkpoint: bytes) -> None:
     model = stack.platform.publish("acme", intent_checkpoint, epoch=9)
     stack.platform.models[model.model_id].sha256 = "0" * 64  # the platform promised another archive
-    response = httpx.post(stack.url + INTENT, json={"modelId": model.model_id, "document": "x"},
-                          headers=stack.headers("acme"), timeout=10)
+    response = httpx.post(
+        stack.url + INTENT, json={"modelId": model.model_id, "document": "x"}, headers=stack.headers("acme"), timeout=10
+    )
     assert response.status_code == 502
     assert "does not match" in response.json()["message"]
 
 
-def test_eviction_under_both_byte_budgets(platform: FakePlatform, embeddings_dir: Path, tmp_path: Path,
-                                          intent_checkpoint: bytes) -> None:
+def test_eviction_under_both_byte_budgets(
+    platform: FakePlatform, embeddings_dir: Path, tmp_path: Path, intent_checkpoint: bytes
+) -> None:
     weights_bytes = len(archive.read_members(intent_checkpoint)[archive.WEIGHTS])
     manifest = archive.Manifest.parse(archive.read_members(intent_checkpoint)[archive.MANIFEST])
     params_bytes = module_bytes(IntentClassifier.from_config(manifest.config, n_labels=len(manifest.labels)))
-    with running_stack(platform=platform, root=tmp_path, embeddings_dir=embeddings_dir,
-                       memory_budget_bytes=int(params_bytes * 2.5),
-                       disk_budget_bytes=int(weights_bytes * 2.5)) as small:
+    with running_stack(
+        platform=platform,
+        root=tmp_path,
+        embeddings_dir=embeddings_dir,
+        memory_budget_bytes=int(params_bytes * 2.5),
+        disk_budget_bytes=int(weights_bytes * 2.5),
+    ) as small:
         models = [platform.publish("acme", intent_checkpoint, epoch=100 + i) for i in range(3)]
         for m in models:
-            response = httpx.post(small.url + INTENT, json={"modelId": m.model_id, "document": "refund"},
-                                  headers=small.headers("acme"), timeout=10)
+            response = httpx.post(
+                small.url + INTENT,
+                json={"modelId": m.model_id, "document": "refund"},
+                headers=small.headers("acme"),
+                timeout=10,
+            )
             assert response.status_code == 200, response.text
         store, disk = small.inference.core.store, small.sidecar.disk
         assert len(store) == 2 and store.used_bytes <= store.budget_bytes and store.evictions == 1
@@ -121,7 +132,11 @@ def test_eviction_under_both_byte_budgets(platform: FakePlatform, embeddings_dir
         assert on_disk == {models[1].sha256, models[2].sha256}
         assert disk.used_bytes <= disk.budget_bytes and disk.evictions == 1
         downloads, loads = disk.downloads, store.loads
-        again = httpx.post(small.url + INTENT, json={"modelId": models[0].model_id, "document": "refund"},
-                           headers=small.headers("acme"), timeout=10)
+        again = httpx.post(
+            small.url + INTENT,
+            json={"modelId": models[0].model_id, "document": "refund"},
+            headers=small.headers("acme"),
+            timeout=10,
+        )
         assert again.status_code == 200
         assert (disk.downloads - downloads, store.loads - loads) == (1, 1)

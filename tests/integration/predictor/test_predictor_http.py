@@ -27,10 +27,12 @@ def model(stack: Stack, intent_checkpoint: bytes) -> Published:
     return stack.platform.publish("acme", intent_checkpoint)
 
 
-def predict(stack: Stack, body: object, *, tenant: str = "acme", route: str = INTENT,
-            headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(stack.url + route, json=body, headers=headers if headers is not None else stack.headers(tenant),
-                      timeout=10)
+def predict(
+    stack: Stack, body: object, *, tenant: str = "acme", route: str = INTENT, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.post(
+        stack.url + route, json=body, headers=headers if headers is not None else stack.headers(tenant), timeout=10
+    )
 
 
 def test_the_seed_example(stack: Stack, model: Published) -> None:
@@ -49,12 +51,15 @@ def test_the_seed_example(stack: Stack, model: Published) -> None:
     assert math.isclose(sum(values), 1.0, abs_tol=1e-9)
 
 
-@pytest.mark.parametrize(("document", "label"), [
-    ("where is my package", "Shipping Info"),
-    ("I was charged twice on my card", "Billing"),
-    ("we would like a quote for 300 licenses", "Sales Opportunity"),
-    ("please change the size on my order", "Order Change"),
-])
+@pytest.mark.parametrize(
+    ("document", "label"),
+    [
+        ("where is my package", "Shipping Info"),
+        ("I was charged twice on my card", "Billing"),
+        ("we would like a quote for 300 licenses", "Sales Opportunity"),
+        ("please change the size on my order", "Order Change"),
+    ],
+)
 def test_the_trained_model_tells_intents_apart(stack: Stack, model: Published, document: str, label: str) -> None:
     response = predict(stack, {"modelId": model.model_id, "document": document})
     assert response.json()["probabilities"][0]["label"] == label
@@ -63,8 +68,11 @@ def test_the_trained_model_tells_intents_apart(stack: Stack, model: Published, d
 def test_a_warm_request_makes_no_platform_call_and_no_download(stack: Stack, model: Published) -> None:
     body = {"modelId": model.model_id, "document": "reset my password"}
     assert predict(stack, body).status_code == 200
-    resolves, downloads, loads = stack.platform.resolves[model.model_id], stack.sidecar.disk.downloads, \
-        stack.inference.core.store.loads
+    resolves, downloads, loads = (
+        stack.platform.resolves[model.model_id],
+        stack.sidecar.disk.downloads,
+        stack.inference.core.store.loads,
+    )
     for _ in range(5):
         assert predict(stack, body).status_code == 200
     assert stack.platform.resolves[model.model_id] == resolves
@@ -96,13 +104,16 @@ def test_unauthenticated_requests_never_reach_the_platform(stack: Stack, model: 
     assert stack.platform.resolves[model.model_id] == before
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"modelId": "m-1"}, "document"),
-    ({"modelId": "m-1", "document": 42}, "document"),
-    ({"modelId": 7, "document": "x"}, "modelId"),
-    ({"modelId": "m-1", "document": "x", "topK": 3}, "topK"),
-    ([], "body"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"modelId": "m-1"}, "document"),
+        ({"modelId": "m-1", "document": 42}, "document"),
+        ({"modelId": 7, "document": "x"}, "modelId"),
+        ({"modelId": "m-1", "document": "x", "topK": 3}, "topK"),
+        ([], "body"),
+    ],
+)
 def test_malformed_bodies_are_400(stack: Stack, body: object, field: str) -> None:
     response = predict(stack, body)
     assert response.status_code == 400
@@ -142,8 +153,9 @@ def test_vision_prediction(stack: Stack, vision_model_checkpoint: bytes) -> None
     bad = predict(stack, {"modelId": published.model_id, "sampleBase64Content": "%%%"}, route=VISION)
     assert bad.status_code == 400
     not_png = base64.b64encode(b"GIF89a....").decode()
-    assert predict(stack, {"modelId": published.model_id, "sampleBase64Content": not_png},
-                   route=VISION).status_code == 400
+    assert (
+        predict(stack, {"modelId": published.model_id, "sampleBase64Content": not_png}, route=VISION).status_code == 400
+    )
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -159,8 +171,7 @@ def test_health_readiness_and_metrics(stack: Stack, model: Published) -> None:
     assert httpx.get(stack.url + "/readyz").json() == {"status": "ready"}
     for _ in range(2):
         predict(stack, {"modelId": model.model_id, "document": "refund"})
-    found = samples(httpx.get(stack.url + "/metrics",
-                              headers={"Authorization": f"Bearer {stack.metrics_token}"}).text)
+    found = samples(httpx.get(stack.url + "/metrics", headers={"Authorization": f"Bearer {stack.metrics_token}"}).text)
     of_model = {("tenant", "acme"), ("model", model.model_id)}
     for name in ("trainyard_memory_cache_total", "trainyard_disk_cache_total", "trainyard_resolve_cache_total"):
         assert found[(name, frozenset(of_model | {("result", "hit")}))] >= 1, name
@@ -169,5 +180,8 @@ def test_health_readiness_and_metrics(stack: Stack, model: Published) -> None:
     assert found[("trainyard_inference_seconds_count", frozenset(of_model))] >= 2
     requests = frozenset(of_model | {("route", "intent"), ("status", "200")})
     assert found[("trainyard_predict_requests_total", requests)] >= 2
-    assert 0 < found[("trainyard_disk_cache_bytes", frozenset())] <= found[("trainyard_disk_cache_budget_bytes",
-                                                                               frozenset())]
+    assert (
+        0
+        < found[("trainyard_disk_cache_bytes", frozenset())]
+        <= found[("trainyard_disk_cache_budget_bytes", frozenset())]
+    )

@@ -82,8 +82,9 @@ def sandbox_problem() -> str | None:
 def stand_in(moto_endpoint: str, sandbox_problem: str | None) -> StandIn:
     if sandbox_problem:
         pytest.skip(f"bubblewrap cannot sandbox here: {sandbox_problem}")
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      config=Config(signature_version="s3v4"))  # as functions.bootstrap signs
+    s3 = boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name="us-east-1", config=Config(signature_version="s3v4")
+    )  # as functions.bootstrap signs
     bucket = f"sandbox-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="datasets/reviews", Body=b"text,label\nhi,greet\n" * 5000)
@@ -100,8 +101,9 @@ class Sandboxed:
 
     def egress(self) -> EgressProxy:
         """A proxy as the local platform starts one (the caller starts and stops it)."""
-        policy = EgressPolicy(platform_url=self.platform_url, s3_endpoint=self.moto,
-                              credentials={"testing": "testing"})  # the aws_env fixture's keys
+        policy = EgressPolicy(
+            platform_url=self.platform_url, s3_endpoint=self.moto, credentials={"testing": "testing"}
+        )  # the aws_env fixture's keys
         return EgressProxy(policy)
 
     def runner(self, egress: EgressProxy) -> LocalRuntime:
@@ -124,11 +126,29 @@ def sandboxed(stand_in: StandIn, moto_endpoint: str, tmp_path: Path) -> Iterator
 
 
 def launch(box: Sandboxed, job_id: str, argv: list[str], *, wait: bool = True) -> RuntimeJob | None:
-    env = {"TRAINYARD_JOB_ID": job_id, "TRAINYARD_TOKEN": TOKEN, "TRAINYARD_PLATFORM_URL": box.platform_url,
-           "TRAINYARD_ATTEMPT": "1"}
-    box.runtime.launch(LaunchSpec(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1,
-                                  image="", command=[sys.executable, *argv], args=[], env=env, cpu=1.0,
-                                  memory_mb=512, gpu=0, ttl_s=120.0))
+    env = {
+        "TRAINYARD_JOB_ID": job_id,
+        "TRAINYARD_TOKEN": TOKEN,
+        "TRAINYARD_PLATFORM_URL": box.platform_url,
+        "TRAINYARD_ATTEMPT": "1",
+    }
+    box.runtime.launch(
+        LaunchSpec(
+            job_id=job_id,
+            tenant="acme",
+            project_id="p-1",
+            task_id="t-1",
+            attempt=1,
+            image="",
+            command=[sys.executable, *argv],
+            args=[],
+            env=env,
+            cpu=1.0,
+            memory_mb=512,
+            gpu=0,
+            ttl_s=120.0,
+        )
+    )
     return box.runtime.wait(job_id, timeout_s=60) if wait else None
 
 
@@ -138,8 +158,9 @@ def test_a_well_behaved_trainer_completes_through_its_channel(sandboxed: Sandbox
     job = launch(sandboxed, "j-good", [script, "--epochs", "2", "--sleep", "0", "--dataset", "reviews"])
 
     assert job == RuntimeJob("j-good", RuntimeStatus.EXITED, 0, ""), sandboxed.runtime.logs("j-good")
-    assert stand_in.events == [("j-good", kind) for kind in
-                               ("running", "metadata", "epoch", "checkpoint", "epoch", "checkpoint", "succeeded")]
+    assert stand_in.events == [
+        ("j-good", kind) for kind in ("running", "metadata", "epoch", "checkpoint", "epoch", "checkpoint", "succeeded")
+    ]
     work = sandboxed.state / "runner" / "j-good" / "work"
     assert (work / "datasets" / "reviews").read_bytes() == b"text,label\nhi,greet\n" * 5000
     keys = sorted(o["Key"] for o in stand_in.s3.list_objects_v2(Bucket=stand_in.bucket)["Contents"])
@@ -221,8 +242,7 @@ trainer.succeed({"loss": 0.5})
 """
 
 
-def test_a_restarted_platform_reopens_the_channel_of_a_running_trainer(sandboxed: Sandboxed,
-                                                                       stand_in: StandIn) -> None:
+def test_a_restarted_platform_reopens_the_channel_of_a_running_trainer(sandboxed: Sandboxed, stand_in: StandIn) -> None:
     launch(sandboxed, "j-patient", ["-c", PATIENT], wait=False)
     deadline = time.monotonic() + 30
     while b"ready" not in sandboxed.runtime.logs("j-patient"):

@@ -102,9 +102,14 @@ def test_indexed_reads_answer_exactly_as_the_in_memory_walks(tmp_path: Path) -> 
             store.create_job(job(f"t{n}.2", tid=f"t{n}", attempt=2))
     first = store.get_job("acme", "t0.1")
     for e in (2, 1, 3):
-        first = store.save_job(first, expected_version=first.version, epoch=epoch("t0.1", e, loss=1 / e),
-                               checkpoint=Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}",
-                                                     metrics={}, reported_at=T0) if e != 2 else None)
+        first = store.save_job(
+            first,
+            expected_version=first.version,
+            epoch=epoch("t0.1", e, loss=1 / e),
+            checkpoint=Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}", metrics={}, reported_at=T0)
+            if e != 2
+            else None,
+        )
     same()
     store.close()
     store = DurableStore(tmp_path)  # after a restart, built from the loaded tables
@@ -137,18 +142,32 @@ def test_a_write_the_disk_refuses_stops_the_store_rather_than_answering_from_mem
     assert DurableStore(tmp_path).list_projects("acme") == []
 
 
-@pytest.mark.parametrize("value", [
-    "plain", "", 0, -3, 2.5, True, None, ("pool", "tenant"), ["a", ("b", 1)], {"x", "y"},
-    {("gpu", "acme"): {"slots": 1}}, datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "",
+        0,
+        -3,
+        2.5,
+        True,
+        None,
+        ("pool", "tenant"),
+        ["a", ("b", 1)],
+        {"x", "y"},
+        {("gpu", "acme"): {"slots": 1}},
+        datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    ],
+)
 def test_every_kind_of_key_and_value_round_trips(value: object) -> None:
     text, is_json = encode(value)
     back = decode(text, is_json)
     assert back == value and type(back) is type(value)
 
 
-@pytest.mark.parametrize("value", [object(), JobState.QUEUED, Entry("gpu", "k"), ("a", JobState.RUNNING),
-                                   frozenset({1})])
+@pytest.mark.parametrize(
+    "value", [object(), JobState.QUEUED, Entry("gpu", "k"), ("a", JobState.RUNNING), frozenset({1})]
+)
 def test_something_it_cannot_keep_as_it_is_is_refused_by_name(value: object) -> None:
     with pytest.raises(TypeError, match="a durable table cannot keep a"):  # never kept as a look-alike
         encode(value)
@@ -197,8 +216,12 @@ from functions.store.durable import DurableStore
 
 
 def test_kill_9_in_the_middle_of_a_burst_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     acknowledged = 0
     for line in proc.stdout:

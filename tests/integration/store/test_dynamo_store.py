@@ -67,12 +67,22 @@ def test_sweep_and_queue_indexes_are_sparse(tables: Tables) -> None:
     assert (attrs["queue_pool"], attrs["active_pool"], attrs["release_pool"]) == ("gpu#acme", None, None)
     j = launched(store, j, now=0)
     assert _index_attrs(tables, "j1") == {
-        "queue_pool": None, "queue_key": None, "active_pool": f"gpu#{rules.deadline_shard('j1')}",
-        "deadline_at": "2030-01-01T00:01:00.000000Z", "release_pool": None, "announce_at": None}
+        "queue_pool": None,
+        "queue_key": None,
+        "active_pool": f"gpu#{rules.deadline_shard('j1')}",
+        "deadline_at": "2030-01-01T00:01:00.000000Z",
+        "release_pool": None,
+        "announce_at": None,
+    }
     store.save_job(lifecycle.fail(j, at(5), reason="x", kind=FailureKind.TRAINER), expected_version=j.version)
     assert _index_attrs(tables, "j1") == {
-        "queue_pool": None, "queue_key": None, "active_pool": None, "deadline_at": None,
-        "release_pool": "gpu", "announce_at": "2030-01-01T00:01:05.000000Z"}
+        "queue_pool": None,
+        "queue_key": None,
+        "active_pool": None,
+        "deadline_at": None,
+        "release_pool": "gpu",
+        "announce_at": "2030-01-01T00:01:05.000000Z",
+    }
     raw = tables.jobs.get("j1", consistent_read=True).serialize()
     assert "deadline_at" not in raw and "active_pool" not in raw  # absent, not null: the index skips it
     assert sum(tables.jobs.deadlines.count(p) for p in rules.deadline_partitions("gpu")) == 0

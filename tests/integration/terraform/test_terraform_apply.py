@@ -56,10 +56,17 @@ needs_terraform = pytest.mark.skipif(skip_reason is not None, reason=skip_reason
 
 
 def terraform(workdir: Path, *args: str, timeout: float = 600) -> str:
-    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "TF_CLI_CONFIG_FILE": os.devnull,
-           "TF_DATA_DIR": str(workdir / ".terraform"), "CHECKPOINT_DISABLE": "1"}
-    done = subprocess.run(["terraform", f"-chdir={workdir}", *args, "-no-color"], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "TF_DATA_DIR": str(workdir / ".terraform"),
+        "CHECKPOINT_DISABLE": "1",
+    }
+    done = subprocess.run(
+        ["terraform", f"-chdir={workdir}", *args, "-no-color"], env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"terraform {args[0]} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout
 
@@ -67,7 +74,7 @@ def terraform(workdir: Path, *args: str, timeout: float = 600) -> str:
 def override(moto: str) -> str:
     services = ("dynamodb", "s3", "iam", "kms", "sts", "ec2", "efs")
     endpoints = "\n".join(f'    {name} = "{moto}"' for name in services)
-    return f'''provider "aws" {{
+    return f"""provider "aws" {{
   region                      = var.region
   access_key                  = "testing"
   secret_key                  = "testing"
@@ -81,7 +88,7 @@ def override(moto: str) -> str:
 {endpoints}
   }}
 }}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +112,11 @@ def credentials(moto_endpoint: str) -> dict[str, str]:
     """Credentials of the account terraform applies into (moto's STS switches accounts)."""
     sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name=REGION)
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/tests", RoleSessionName="contract")["Credentials"]
-    return {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": creds["SessionToken"]}
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +127,9 @@ def applied(workdir: Path, moto_endpoint: str) -> Path:
 
 
 @pytest.fixture
-def tables(applied: Path, moto_endpoint: str, credentials: dict[str, str],
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
+def tables(
+    applied: Path, moto_endpoint: str, credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Tables]:
     """terraform's tables, emptied before each contract test (they share names across tests)."""
     for key, value in credentials.items():
         monkeypatch.setenv(key, value)
@@ -131,10 +142,14 @@ def tables(applied: Path, moto_endpoint: str, credentials: dict[str, str],
 
 def dynamodb(moto: str, credentials: dict[str, str]) -> Any:
     """A client of the terraform account (explicit keys: boto3's default session caches others)."""
-    return boto3.client("dynamodb", endpoint_url=moto, region_name=REGION,
-                        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-                        aws_session_token=credentials["AWS_SESSION_TOKEN"])
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=moto,
+        region_name=REGION,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
 
 
 def _empty(client: Any, table: str) -> None:
@@ -145,8 +160,9 @@ def _empty(client: Any, table: str) -> None:
 
 
 @needs_terraform
-def test_terraform_made_every_table_of_the_models_in_its_own_account(tables: Tables, moto_endpoint: str,
-                                                                     credentials: dict[str, str]) -> None:
+def test_terraform_made_every_table_of_the_models_in_its_own_account(
+    tables: Tables, moto_endpoint: str, credentials: dict[str, str]
+) -> None:
     client = dynamodb(moto_endpoint, credentials)
     names = set(client.list_tables()["TableNames"])
     assert {PREFIX + name for name in NAMES} <= names

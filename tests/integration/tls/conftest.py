@@ -33,7 +33,15 @@ class Pki:
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     trusted, other = tmp_path_factory.mktemp("pki"), tmp_path_factory.mktemp("other-pki")
-    certs.ensure(trusted, {"inference": ("server",), "platform": ("client", "server"), "sidecar": ("client",),
-                           "intruder": ("client",), "dev@demo": ("client",)})
+    certs.ensure(
+        trusted,
+        {
+            "inference": ("server",),
+            "platform": ("client", "server"),
+            "sidecar": ("client",),
+            "intruder": ("client",),
+            "dev@demo": ("client",),
+        },
+    )
     certs.ensure(other, {"sidecar": ("client",), "dev@demo": ("client",)})
     return Pki(trusted=trusted, other=other)

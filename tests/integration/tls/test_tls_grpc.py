@@ -49,8 +49,14 @@ def fake_core(tmp_path: Path) -> InferenceCore:
 @pytest.fixture
 def server(pki: Pki, tmp_path: Path) -> Iterator[RunningServer]:
     files = pki.files("inference")
-    settings = InferenceSettings(port=0, model_root=tmp_path, tls_cert=files.cert, tls_key=files.key,
-                                 tls_ca=files.ca, allowed_peers=["sidecar", "platform"])
+    settings = InferenceSettings(
+        port=0,
+        model_root=tmp_path,
+        tls_cert=files.cert,
+        tls_key=files.key,
+        tls_ca=files.ca,
+        allowed_peers=["sidecar", "platform"],
+    )
     running = start(settings, core=fake_core(tmp_path))
     yield running
     running.stop(0)
@@ -58,15 +64,19 @@ def server(pki: Pki, tmp_path: Path) -> Iterator[RunningServer]:
 
 def channel(port: int, files: tls.TLSFiles | None) -> grpc.Channel:
     target = f"127.0.0.1:{port}"
-    return grpc.insecure_channel(target) if files is None else grpc.secure_channel(
-        target, tls.grpc_channel_credentials(files))
+    return (
+        grpc.insecure_channel(target)
+        if files is None
+        else grpc.secure_channel(target, tls.grpc_channel_credentials(files))
+    )
 
 
 def predict(port: int, files: tls.TLSFiles | None) -> intent_pb2.IntentPredictionResponse:
     with channel(port, files) as ch:
         stub = intent_pb2_grpc.IntentPredictorServiceStub(ch)
         reply: intent_pb2.IntentPredictionResponse = stub.predict(
-            intent_pb2.IntentPredictionRequest(model_id="m-1", document=b"hello"), metadata=METADATA, timeout=5)
+            intent_pb2.IntentPredictionRequest(model_id="m-1", document=b"hello"), metadata=METADATA, timeout=5
+        )
         return reply
 
 
@@ -118,13 +128,11 @@ def test_health_needs_a_certificate_but_no_allowed_name(server: RunningServer, p
 
 def test_without_allowed_peers_any_certificate_from_the_ca_is_accepted(pki: Pki, tmp_path: Path) -> None:
     files = pki.files("inference")
-    settings = InferenceSettings(port=0, model_root=tmp_path, tls_cert=files.cert, tls_key=files.key,
-                                 tls_ca=files.ca)
+    settings = InferenceSettings(port=0, model_root=tmp_path, tls_cert=files.cert, tls_key=files.key, tls_ca=files.ca)
     running = start(settings, core=fake_core(tmp_path))
     try:
         assert predict(running.port, pki.files("intruder")).success
-        forged = tls.TLSFiles(cert=pki.other / "sidecar.pem", key=pki.other / "sidecar.key",
-                              ca=pki.trusted / "ca.pem")
+        forged = tls.TLSFiles(cert=pki.other / "sidecar.pem", key=pki.other / "sidecar.key", ca=pki.trusted / "ca.pem")
         assert refusal(running.port, forged).code() == grpc.StatusCode.UNAVAILABLE
     finally:
         running.stop(0)
@@ -134,17 +142,24 @@ def test_without_allowed_peers_any_certificate_from_the_ca_is_accepted(pki: Pki,
 
 
 def sidecar_settings(port: int, files: tls.TLSFiles, *, server_name: str | None = None) -> SidecarSettings:
-    return SidecarSettings(token_secret="a-secret-of-at-least-thirty-two-chars", inference_target=f"127.0.0.1:{port}",
-                           inference_tls_cert=files.cert, inference_tls_key=files.key, inference_tls_ca=files.ca,
-                           inference_tls_server_name=server_name)
+    return SidecarSettings(
+        token_secret="a-secret-of-at-least-thirty-two-chars",
+        inference_target=f"127.0.0.1:{port}",
+        inference_tls_cert=files.cert,
+        inference_tls_key=files.key,
+        inference_tls_ca=files.ca,
+        inference_tls_server_name=server_name,
+    )
 
 
 async def sidecar_predict(settings: SidecarSettings) -> InferenceAnswer:
-    channel = open_channel(settings.inference_target, files=settings.inference_tls(),
-                           server_name=settings.inference_tls_server_name)
+    channel = open_channel(
+        settings.inference_target, files=settings.inference_tls(), server_name=settings.inference_tls_server_name
+    )
     try:
-        return await InferenceClient(channel).predict(kind="intent", model_id="m-1", payload=b"hi",
-                                                      directory=MODEL_DIR, timeout=5)
+        return await InferenceClient(channel).predict(
+            kind="intent", model_id="m-1", payload=b"hi", directory=MODEL_DIR, timeout=5
+        )
     finally:
         await channel.close(None)
 

@@ -63,8 +63,15 @@ class FakeApi:
 @contextlib.contextmanager
 def serve_tls(app: FastAPI, files: TLSFiles) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", access_log=False,
-                            lifespan="off", **uvicorn_ssl_options(files))
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="critical",
+        access_log=False,
+        lifespan="off",
+        **uvicorn_ssl_options(files),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -105,8 +112,13 @@ def test_client_from_env_reads_the_tls_variables(url: str, api: FakeApi, pki: Pk
 
 
 def test_trainer_from_env_reports_over_mutual_tls(url: str, api: FakeApi, pki: Pki, tmp_path: Path) -> None:
-    environ = {"TRAINYARD_JOB_ID": "j-1", "TRAINYARD_TOKEN": "job-token", "TRAINYARD_PLATFORM_URL": url,
-               "TRAINYARD_WORKDIR": str(tmp_path), **pki.files("sidecar").env()}
+    environ = {
+        "TRAINYARD_JOB_ID": "j-1",
+        "TRAINYARD_TOKEN": "job-token",
+        "TRAINYARD_PLATFORM_URL": url,
+        "TRAINYARD_WORKDIR": str(tmp_path),
+        **pki.files("sidecar").env(),
+    }
     trainer = Trainer.from_env(environ, capture_logs=False, backoff=ONE_TRY)
     try:
         trainer.running()
@@ -149,8 +161,10 @@ def test_the_refusal_happens_in_the_handshake(url: str, pki: Pki) -> None:
 def test_a_client_that_does_not_trust_the_ca_fails_at_once(url: str, api: FakeApi, pki: Pki) -> None:
     """The system trust store does not know the local CA: a permanent error, no retries."""
     sleeps: list[float] = []
-    with Client(url, "token", backoff=http.Backoff(attempts=3), sleep=sleeps.append) as client, \
-            pytest.raises(PermanentError, match="certificate verify failed"):
+    with (
+        Client(url, "token", backoff=http.Backoff(attempts=3), sleep=sleeps.append) as client,
+        pytest.raises(PermanentError, match="certificate verify failed"),
+    ):
         client.list_projects()
     assert sleeps == []
 
@@ -162,10 +176,18 @@ def test_plain_http_to_the_tls_port_gets_nothing(url: str, api: FakeApi) -> None
     assert len(api.hits) == before
 
 
-def _sidecar_settings(url: str, tmp_path: Path, *, cert: Path | None = None, key: Path | None = None,
-                      ca: Path | None = None) -> SidecarSettings:
-    return SidecarSettings(token_secret="a-secret-of-at-least-thirty-two-chars", platform_url=url, cache_dir=tmp_path,
-                           platform_timeout_s=5.0, platform_tls_cert=cert, platform_tls_key=key, platform_tls_ca=ca)
+def _sidecar_settings(
+    url: str, tmp_path: Path, *, cert: Path | None = None, key: Path | None = None, ca: Path | None = None
+) -> SidecarSettings:
+    return SidecarSettings(
+        token_secret="a-secret-of-at-least-thirty-two-chars",
+        platform_url=url,
+        cache_dir=tmp_path,
+        platform_timeout_s=5.0,
+        platform_tls_cert=cert,
+        platform_tls_key=key,
+        platform_tls_ca=ca,
+    )
 
 
 async def _resolve(settings: SidecarSettings) -> None:

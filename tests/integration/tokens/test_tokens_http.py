@@ -68,10 +68,20 @@ class Platform:
         return httpx.request(method, self.url + path, headers=headers, timeout=10, **kw)
 
     def event(self, token: str, subject: str) -> httpx.Response:
-        body = {"specversion": "1.0", "id": uuid.uuid4().hex, "type": "io.trainyard.job.running",
-                "source": "trainer", "subject": subject, "data": {}}
-        return httpx.post(self.url + "/v1/events", content=json.dumps(body), timeout=10, headers={
-            "Authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"})
+        body = {
+            "specversion": "1.0",
+            "id": uuid.uuid4().hex,
+            "type": "io.trainyard.job.running",
+            "source": "trainer",
+            "subject": subject,
+            "data": {},
+        }
+        return httpx.post(
+            self.url + "/v1/events",
+            content=json.dumps(body),
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"},
+        )
 
     def denials(self, tenant: str, actor: str) -> list[dict[str, Any]]:
         admin = self.person(f"admin@{tenant}", "admin", tenant=tenant)
@@ -90,10 +100,19 @@ def platform(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
     key_file.write_bytes(new_key_pem())
     prefix = f"tk-{uuid.uuid4().hex[:8]}-"
     with serve(endpoint.app()) as idp_url:
-        settings = Settings(token_secret="", jwks_url=f"{idp_url}/jwks.json", token_issuer=IDP_ISSUER,
-                            job_token_key_file=key_file, jwks_min_refresh_s=0, dynamodb_endpoint=moto_endpoint,
-                            s3_endpoint=moto_endpoint, table_prefix=prefix, datasets_bucket=prefix + "data",
-                            artifacts_bucket=prefix + "art", logs_bucket=prefix + "logs")
+        settings = Settings(
+            token_secret="",
+            jwks_url=f"{idp_url}/jwks.json",
+            token_issuer=IDP_ISSUER,
+            job_token_key_file=key_file,
+            jwks_min_refresh_s=0,
+            dynamodb_endpoint=moto_endpoint,
+            s3_endpoint=moto_endpoint,
+            table_prefix=prefix,
+            datasets_bucket=prefix + "data",
+            artifacts_bucket=prefix + "art",
+            logs_bucket=prefix + "logs",
+        )
         runtime = RecordingRuntime()
         deps = replace(bootstrap.build(settings, runtime=runtime), events=RecordingPublisher())
         ensure_storage(deps, settings)
@@ -112,19 +131,31 @@ REFUSALS: dict[str, tuple[Callable[[Idp], str | None], str]] = {
     "tampered": (lambda i: flip_signature(i.sign(claims(), kid="rsa-1")), "the signature does not verify"),
     "expired": (lambda i: i.sign(claims(exp=int(time.time()) - 60), kid="ec-1"), "expired at"),
     "not yet valid": (lambda i: i.sign(claims(nbf=int(time.time()) + 600), kid="ec-1"), "not valid before"),
-    "wrong audience": (lambda i: i.sign(claims(aud="billing"), kid="ec-1"), "wrong audience (this service is "
-                                                                             "'trainyard')"),
-    "wrong issuer": (lambda i: i.sign(claims(iss="https://evil.test"), kid="ec-1"),
-                     "issuer 'https://evil.test' is not trusted here"),
+    "wrong audience": (
+        lambda i: i.sign(claims(aud="billing"), kid="ec-1"),
+        "wrong audience (this service is 'trainyard')",
+    ),
+    "wrong issuer": (
+        lambda i: i.sign(claims(iss="https://evil.test"), kid="ec-1"),
+        "issuer 'https://evil.test' is not trusted here",
+    ),
     "alg none": (lambda i: unsigned(claims()), "algorithm 'none' is not accepted here"),
     "HS256 keyed with the provider's public key": (
-        lambda i: hmac_signed(i.public_pem("rsa-1"), claims(), kid="rsa-1"), "algorithm 'HS256' is not accepted here"),
-    "HS256 from a local-mode secret": (lambda i: tokens.user_token(tenant="acme", sub="ana", secret=LOCAL_SECRET),
-                                       "issuer 'trainyard-local' is not trusted here"),
-    "unknown kid": (lambda i: jwt.encode(claims(), i.keys["ec-1"][1], algorithm="ES256", headers={"kid": "k-404"}),
-                    "unknown key id 'k-404'"),
-    "job claim from the provider": (lambda i: i.sign(claims(job="t-1.1", roles=["job"]), kid="ec-1"),
-                                    "job tokens come from the platform's job issuer"),
+        lambda i: hmac_signed(i.public_pem("rsa-1"), claims(), kid="rsa-1"),
+        "algorithm 'HS256' is not accepted here",
+    ),
+    "HS256 from a local-mode secret": (
+        lambda i: tokens.user_token(tenant="acme", sub="ana", secret=LOCAL_SECRET),
+        "issuer 'trainyard-local' is not trusted here",
+    ),
+    "unknown kid": (
+        lambda i: jwt.encode(claims(), i.keys["ec-1"][1], algorithm="ES256", headers={"kid": "k-404"}),
+        "unknown key id 'k-404'",
+    ),
+    "job claim from the provider": (
+        lambda i: i.sign(claims(job="t-1.1", roles=["job"]), kid="ec-1"),
+        "job tokens come from the platform's job issuer",
+    ),
 }
 
 
@@ -176,9 +207,14 @@ def launched(platform: Platform) -> Launched:
     p = platform
     ana, boss = p.person("ana", "data-scientist"), p.person("boss", "approver")
     pid = p.call("POST", "/v1/projects", ana, json={"name": "p", "purpose": "tokens", "datasets": ["d"]}).json()[
-        "project_id"]
-    aid = p.call("POST", "/v1/approvals", ana, json={"datasets": ["d"], "action": "train", "project": pid,
-                                                     "purpose": "tokens", "days": 1}).json()["approval_id"]
+        "project_id"
+    ]
+    aid = p.call(
+        "POST",
+        "/v1/approvals",
+        ana,
+        json={"datasets": ["d"], "action": "train", "project": pid, "purpose": "tokens", "days": 1},
+    ).json()["approval_id"]
     assert p.call("POST", f"/v1/approvals/{aid}/approve", boss).status_code == 200
     p.deps.datasets.put(f"acme/{pid}/d", b"rows")
     task = {"name": "t", "command": ["python", "x.py"], "datasets": ["d"]}
@@ -214,8 +250,9 @@ def test_another_jobs_events_and_data_are_refused_and_audited(platform: Platform
 
 
 def test_another_tenants_token_for_this_job_is_refused_and_audited(platform: Platform, launched: Launched) -> None:
-    evil = platform.deps.config.job_tokens().job_token(tenant="evil", job_id=launched.a,
-                                                       expires_at=int(time.time()) + 600)
+    evil = platform.deps.config.job_tokens().job_token(
+        tenant="evil", job_id=launched.a, expires_at=int(time.time()) + 600
+    )
     assert platform.event(evil, launched.a).status_code == 404
     assert platform.call("GET", f"/v1/jobs/{launched.a}/datasets/d", evil).status_code == 404
     denied = platform.denials("evil", f"job:{launched.a}")
@@ -223,8 +260,9 @@ def test_another_tenants_token_for_this_job_is_refused_and_audited(platform: Pla
 
 
 def test_an_expired_job_token_is_refused_and_audited(platform: Platform, launched: Launched) -> None:
-    stale = platform.deps.config.job_tokens().job_token(tenant="acme", job_id=launched.a,
-                                                        expires_at=int(time.time()) - 60)
+    stale = platform.deps.config.job_tokens().job_token(
+        tenant="acme", job_id=launched.a, expires_at=int(time.time()) - 60
+    )
     r = platform.call("GET", f"/v1/jobs/{launched.a}/datasets/d", stale)
     assert r.status_code == 401 and "expired at" in r.text
     reasons = [x["reason"] for x in platform.denials("acme", f"job:{launched.a}")]
@@ -240,4 +278,3 @@ def test_a_finished_jobs_token_stops_working_and_is_audited(platform: Platform, 
     assert platform.call("GET", f"/v1/jobs/{launched.b}/datasets/d", token).status_code == 403
     denied = platform.denials("acme", f"job:{launched.b}")
     assert [r["resource"] for r in denied] == [f"job/{launched.b}"] * 2
-

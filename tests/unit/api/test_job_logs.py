@@ -28,8 +28,9 @@ def h() -> Harness:
 @pytest.fixture
 def client(h: Harness) -> Iterator[TestClient]:
     with TestClient(create_app(h.deps)) as c:
-        c.headers["Authorization"] = "Bearer " + tokens.user_token(tenant="acme", sub="ana@acme", secret=SECRET,
-                                                                   roles=(Role.DATA_SCIENTIST,))
+        c.headers["Authorization"] = "Bearer " + tokens.user_token(
+            tenant="acme", sub="ana@acme", secret=SECRET, roles=(Role.DATA_SCIENTIST,)
+        )
         yield c
 
 
@@ -38,27 +39,35 @@ def _chatty_job(h: Harness, *, finish: bool) -> str:
     launching.admit_pool(h.deps, "default")
     h.runtime.write_log(job.job_id, LOG)
     if finish:
-        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="x", event_id="run",
-                         payload=ev.JobRunning())
-        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="x", event_id="bad",
-                         payload=ev.JobFailed(reason="diverged", logs="nan at step 7"))
+        reporting.report(
+            h.deps, tenant="acme", job_id=job.job_id, event_type="x", event_id="run", payload=ev.JobRunning()
+        )
+        reporting.report(
+            h.deps,
+            tenant="acme",
+            job_id=job.job_id,
+            event_type="x",
+            event_id="bad",
+            payload=ev.JobFailed(reason="diverged", logs="nan at step 7"),
+        )
         h.finish_events()  # cleanup keeps the log in the logs bucket and deletes the runtime's copy
         assert job.job_id in h.runtime.deleted
     return job.job_id
 
 
 @pytest.mark.parametrize("finish", [False, True], ids=["live", "kept at cleanup"])
-def test_the_default_view_is_the_end_and_says_how_to_get_the_rest(h: Harness, client: TestClient,
-                                                                  finish: bool) -> None:
+def test_the_default_view_is_the_end_and_says_how_to_get_the_rest(h: Harness, client: TestClient, finish: bool) -> None:
     job_id = _chatty_job(h, finish=finish)
 
     r = client.get(f"/v1/jobs/{job_id}/logs")
 
     assert r.status_code == 200
     first, rest = r.text.split("\n", 1)
-    assert first == (f"[trainyard: the log has {len(LOG)} bytes; this is the last {MIB}. The rest: "
-                     f"GET /v1/jobs/{job_id}/logs?offset=0&limit={MIB} and on, "
-                     f"or `trainyard jobs logs {job_id} --all`]")
+    assert first == (
+        f"[trainyard: the log has {len(LOG)} bytes; this is the last {MIB}. The rest: "
+        f"GET /v1/jobs/{job_id}/logs?offset=0&limit={MIB} and on, "
+        f"or `trainyard jobs logs {job_id} --all`]"
+    )
     assert rest.startswith(LOG[-MIB:].decode())
     assert (r.headers["x-log-offset"], r.headers["x-log-size"]) == (str(len(LOG) - MIB), str(len(LOG)))
     assert "x-log-next-offset" not in r.headers
@@ -77,8 +86,10 @@ def test_paging_from_the_start_returns_every_byte_once(h: Harness, client: TestC
 
     assert len(pages) == 4
     whole = "".join(pages)
-    assert whole.startswith(LOG.decode()) and whole[len(LOG):] == "\n--- logs attached to the failure report ---\n" \
-        "nan at step 7"
+    assert (
+        whole.startswith(LOG.decode())
+        and whole[len(LOG) :] == "\n--- logs attached to the failure report ---\nnan at step 7"
+    )
 
 
 def test_a_short_log_has_no_marker(h: Harness, client: TestClient) -> None:
@@ -91,10 +102,18 @@ def test_a_short_log_has_no_marker(h: Harness, client: TestClient) -> None:
     assert r.text == "hello\n" and r.headers["x-log-size"] == "6"
 
 
-@pytest.mark.parametrize(("params", "field"), [({"limit": "0"}, "limit"), ({"limit": str(9 * MIB)}, "limit"),
-                                               ({"offset": "-1"}, "offset"), ({"offset": "x"}, "offset")])
-def test_a_bad_range_is_a_400_naming_the_field(h: Harness, client: TestClient, params: dict[str, str],
-                                               field: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": str(9 * MIB)}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"offset": "x"}, "offset"),
+    ],
+)
+def test_a_bad_range_is_a_400_naming_the_field(
+    h: Harness, client: TestClient, params: dict[str, str], field: str
+) -> None:
     _, job = h.task(h.project())
 
     r = client.get(f"/v1/jobs/{job.job_id}/logs", params=params)

@@ -44,8 +44,11 @@ def call(client: TestClient, method: str, template: str, headers: dict[str, str]
     path = re.sub(r"\{[^}]+\}", "x-1", template)
     body = {} if method in ("POST", "PATCH") else None
     r = client.request(method, path, headers=headers, json=body)
-    message = r.json().get("error", {}).get("message", "") if r.headers.get("content-type", "").startswith(
-        "application/json") and isinstance(r.json(), dict) else ""
+    message = (
+        r.json().get("error", {}).get("message", "")
+        if r.headers.get("content-type", "").startswith("application/json") and isinstance(r.json(), dict)
+        else ""
+    )
     return r.status_code, message
 
 
@@ -81,13 +84,18 @@ def test_refusals_are_audited_with_the_route_and_the_request_id(client: TestClie
     assert client.get("/v1/projects", headers=headers).status_code == 403
     [record] = h.store.audit_records("acme", actor="svc@acme")
     assert (record.action, record.resource, record.decision, record.request_id) == (
-        "GET /v1/projects", "route/GET /v1/projects", Decision.DENIED, "req-42")
+        "GET /v1/projects",
+        "route/GET /v1/projects",
+        Decision.DENIED,
+        "req-42",
+    )
     assert "service may not GET /v1/projects" in record.reason
 
 
 def test_another_tenants_resource_is_not_found_and_the_attempt_audited(client: TestClient, h: Harness) -> None:
-    project = client.post("/v1/projects", headers=bearer(Role.DATA_SCIENTIST),
-                          json={"name": "p", "purpose": "x"}).json()["project_id"]
+    project = client.post(
+        "/v1/projects", headers=bearer(Role.DATA_SCIENTIST), json={"name": "p", "purpose": "x"}
+    ).json()["project_id"]
     evil = bearer(Role.DATA_SCIENTIST, tenant="evil", sub="eve@evil")
     assert client.get(f"/v1/projects/{project}", headers=evil).status_code == 404
     [record] = h.store.audit_records("evil", actor="eve@evil")
@@ -96,30 +104,50 @@ def test_another_tenants_resource_is_not_found_and_the_attempt_audited(client: T
 
 
 # The rows as the README documents them, written out apart from the table they check.
-PROJECT_WORK = {("POST", "/v1/projects"), ("GET", "/v1/projects"), ("GET", "/v1/projects/{project_id}"),
-                ("PATCH", "/v1/projects/{project_id}"), ("DELETE", "/v1/projects/{project_id}"),
-                ("POST", "/v1/projects/{project_id}/tasks"), ("GET", "/v1/projects/{project_id}/tasks"),
-                ("GET", "/v1/projects/{project_id}/comparison"), ("POST", "/v1/projects/{project_id}/datasets"),
-                ("GET", "/v1/tasks/{task_id}"), ("GET", "/v1/tasks/{task_id}/jobs"), ("GET", "/v1/jobs/{job_id}"),
-                ("PATCH", "/v1/tasks/{task_id}"), ("POST", "/v1/tasks/{task_id}/archive"),
-                ("POST", "/v1/tasks/{task_id}/unarchive"), ("POST", "/v1/tasks/{task_id}/rerun"),
-                ("GET", "/v1/tasks/{task_id}/diff/{other_id}"),
-                ("POST", "/v1/jobs/{job_id}/cancel"), ("GET", "/v1/jobs/{job_id}/epochs"),
-                ("GET", "/v1/jobs/{job_id}/checkpoints"), ("GET", "/v1/jobs/{job_id}/checkpoints/download"),
-                ("GET", "/v1/jobs/{job_id}/logs"),
-                ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
-                ("DELETE", "/v1/models/{model_id}"), ("GET", "/v1/models/{model_id}/resolve"),
-                ("POST", "/v1/events")}
+PROJECT_WORK = {
+    ("POST", "/v1/projects"),
+    ("GET", "/v1/projects"),
+    ("GET", "/v1/projects/{project_id}"),
+    ("PATCH", "/v1/projects/{project_id}"),
+    ("DELETE", "/v1/projects/{project_id}"),
+    ("POST", "/v1/projects/{project_id}/tasks"),
+    ("GET", "/v1/projects/{project_id}/tasks"),
+    ("GET", "/v1/projects/{project_id}/comparison"),
+    ("POST", "/v1/projects/{project_id}/datasets"),
+    ("GET", "/v1/tasks/{task_id}"),
+    ("GET", "/v1/tasks/{task_id}/jobs"),
+    ("GET", "/v1/jobs/{job_id}"),
+    ("PATCH", "/v1/tasks/{task_id}"),
+    ("POST", "/v1/tasks/{task_id}/archive"),
+    ("POST", "/v1/tasks/{task_id}/unarchive"),
+    ("POST", "/v1/tasks/{task_id}/rerun"),
+    ("GET", "/v1/tasks/{task_id}/diff/{other_id}"),
+    ("POST", "/v1/jobs/{job_id}/cancel"),
+    ("GET", "/v1/jobs/{job_id}/epochs"),
+    ("GET", "/v1/jobs/{job_id}/checkpoints"),
+    ("GET", "/v1/jobs/{job_id}/checkpoints/download"),
+    ("GET", "/v1/jobs/{job_id}/logs"),
+    ("POST", "/v1/models"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model_id}"),
+    ("DELETE", "/v1/models/{model_id}"),
+    ("GET", "/v1/models/{model_id}/resolve"),
+    ("POST", "/v1/events"),
+}
 SEE_GRANTS = {("GET", "/v1/approvals"), ("GET", "/v1/approvals/{approval_id}"), ("GET", "/v1/audit")}
 DECIDE = {("POST", f"/v1/approvals/{{approval_id}}/{verb}") for verb in ("approve", "deny", "revoke")}
 ROWS = {
     Role.DATA_SCIENTIST: PROJECT_WORK | SEE_GRANTS | {("POST", "/v1/approvals")},
-    Role.APPROVER: SEE_GRANTS | DECIDE | {("GET", "/v1/projects"), ("GET", "/v1/projects/{project_id}"),
-                                          ("POST", "/v1/projects/{project_id}/datasets")},
+    Role.APPROVER: SEE_GRANTS
+    | DECIDE
+    | {("GET", "/v1/projects"), ("GET", "/v1/projects/{project_id}"), ("POST", "/v1/projects/{project_id}/datasets")},
     Role.ADMIN: SEE_GRANTS | DECIDE,
     Role.SERVICE: {("GET", "/v1/models/{model_id}/resolve")},
-    Role.JOB: {("GET", "/v1/jobs/{job_id}/datasets/{name}"), ("POST", "/v1/jobs/{job_id}/artifacts"),
-               ("POST", "/v1/events")},
+    Role.JOB: {
+        ("GET", "/v1/jobs/{job_id}/datasets/{name}"),
+        ("POST", "/v1/jobs/{job_id}/artifacts"),
+        ("POST", "/v1/events"),
+    },
 }
 
 

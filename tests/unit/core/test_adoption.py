@@ -33,8 +33,7 @@ def _running(h: Harness) -> str:
 
 
 def _report(h: Harness, job_id: str, payload: object, event_id: str) -> None:
-    reporting.report(h.deps, tenant="acme", job_id=job_id, event_type="x", event_id=event_id,
-                     payload=payload)  # type: ignore[arg-type]
+    reporting.report(h.deps, tenant="acme", job_id=job_id, event_type="x", event_id=event_id, payload=payload)  # type: ignore[arg-type]
 
 
 def test_a_trainer_running_through_an_outage_is_adopted_and_finishes_for_real(h: Harness) -> None:
@@ -74,8 +73,9 @@ def test_the_ttl_does_not_move_for_an_outage(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(("code", "state"), [(0, JobState.FAILED), (3, JobState.FAILED)])
-def test_a_trainer_that_ended_during_the_outage_gets_the_verdict_of_its_recorded_exit(h: Harness, code: int,
-                                                                                      state: JobState) -> None:
+def test_a_trainer_that_ended_during_the_outage_gets_the_verdict_of_its_recorded_exit(
+    h: Harness, code: int, state: JobState
+) -> None:
     job_id = _running(h)
     h.runtime.exit(job_id, code)  # the supervisor wrote its exit code while the platform was down
     h.clock.advance(300)

@@ -30,38 +30,63 @@ def h() -> Harness:
 
 def test_a_request_names_a_project_of_the_tenant_and_its_datasets(h: Harness) -> None:
     p = h.project(datasets=("intents", "faq"))
-    grant = approvals.request(h.deps, ANA, datasets=["faq"], action=GrantAction.TRAIN, purpose="intents v2",
-                              days=7, project_id=p.project_id)
-    assert (grant.grantee, grant.requested_by, grant.expires_at) == (project_grantee(p.project_id), "ana@acme",
-                                                                     T0 + timedelta(days=7))
+    grant = approvals.request(
+        h.deps, ANA, datasets=["faq"], action=GrantAction.TRAIN, purpose="intents v2", days=7, project_id=p.project_id
+    )
+    assert (grant.grantee, grant.requested_by, grant.expires_at) == (
+        project_grantee(p.project_id),
+        "ana@acme",
+        T0 + timedelta(days=7),
+    )
     with pytest.raises(ValidationError, match="not datasets of project"):
-        approvals.request(h.deps, ANA, datasets=["secret"], action=GrantAction.TRAIN, purpose="x", days=1,
-                          project_id=p.project_id)
+        approvals.request(
+            h.deps, ANA, datasets=["secret"], action=GrantAction.TRAIN, purpose="x", days=1, project_id=p.project_id
+        )
     with pytest.raises(NotFound):
-        approvals.request(h.deps, person("eve", tenant="evil"), datasets=["faq"], action=GrantAction.TRAIN,
-                          purpose="x", days=1, project_id=p.project_id)
+        approvals.request(
+            h.deps,
+            person("eve", tenant="evil"),
+            datasets=["faq"],
+            action=GrantAction.TRAIN,
+            purpose="x",
+            days=1,
+            project_id=p.project_id,
+        )
     with pytest.raises(ValidationError, match="name the project"):
         approvals.request(h.deps, ANA, datasets=["faq"], action=GrantAction.TRAIN, purpose="x", days=1)
 
 
 def test_only_another_approver_or_admin_of_the_tenant_decides(h: Harness) -> None:
     p = h.project()
-    asked = approvals.request(h.deps, BOSS, datasets=["intents"], action=GrantAction.READ, purpose="look", days=1,
-                              principal="boss@acme", project_id=p.project_id)
+    asked = approvals.request(
+        h.deps,
+        BOSS,
+        datasets=["intents"],
+        action=GrantAction.READ,
+        purpose="look",
+        days=1,
+        principal="boss@acme",
+        project_id=p.project_id,
+    )
     with pytest.raises(Denied, match="own request"):
         approvals.decide(h.deps, BOSS, asked.approval_id, verb="approve")
     with pytest.raises(Denied, match="only an approver or an admin"):
         approvals.decide(h.deps, ANA, asked.approval_id, verb="approve")
     with pytest.raises(NotFound):
-        approvals.decide(h.deps, person("judge@evil", Role.APPROVER, tenant="evil"), asked.approval_id,
-                         verb="approve")
+        approvals.decide(h.deps, person("judge@evil", Role.APPROVER, tenant="evil"), asked.approval_id, verb="approve")
     approved = approvals.decide(h.deps, ADMIN, asked.approval_id, verb="approve", reason="fine")
     assert approved.state is ApprovalState.APPROVED and approved.version == 1
     with pytest.raises(Conflict):
         approvals.decide(h.deps, ADMIN, asked.approval_id, verb="deny")
     trail = [(r.action, r.decision) for r in h.store.audit_records("acme", resource=f"approval/{asked.approval_id}")]
-    assert sorted(trail) == sorted([("approval.request", Decision.ALLOWED), ("approval.approve", Decision.DENIED),
-                                    ("approval.approve", Decision.DENIED), ("approval.approve", Decision.ALLOWED)])
+    assert sorted(trail) == sorted(
+        [
+            ("approval.request", Decision.ALLOWED),
+            ("approval.approve", Decision.DENIED),
+            ("approval.approve", Decision.DENIED),
+            ("approval.approve", Decision.ALLOWED),
+        ]
+    )
     assert p.tenant == "acme"
 
 
@@ -114,13 +139,15 @@ def test_every_job_state_change_is_audited_with_the_change_itself(h: Harness) ->
     launching.admit_pool(h.deps, "default")
     for event_id, payload in (("r", ev.JobRunning()), ("e1", ev.EpochReport(epoch=1)), ("s", ev.JobSucceeded())):
         h.clock.advance(1)
-        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="x", event_id=event_id,
-                         payload=payload)
+        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="x", event_id=event_id, payload=payload)
     h.finish_events()  # cleanup saves the job again, without a state change
     trail = h.store.audit_records("acme", resource=f"job/{job.job_id}")
     assert [(r.actor, r.reason) for r in reversed(trail)] == [
-        ("ana@acme", "new -> QUEUED"), ("trainyard:launch", "QUEUED -> LAUNCHING"),
-        (f"job:{job.job_id}", "LAUNCHING -> RUNNING"), (f"job:{job.job_id}", "RUNNING -> SUCCEEDED: succeeded")]
+        ("ana@acme", "new -> QUEUED"),
+        ("trainyard:launch", "QUEUED -> LAUNCHING"),
+        (f"job:{job.job_id}", "LAUNCHING -> RUNNING"),
+        (f"job:{job.job_id}", "RUNNING -> SUCCEEDED: succeeded"),
+    ]
     assert trail[0].request_id == "s"  # the event that made the change
 
 

@@ -27,6 +27,7 @@ class Calls:
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.n += 1
             return found(*args, **kwargs)
+
         return counted
 
 
@@ -35,13 +36,21 @@ def trials(h: Harness, n: int, epochs: int) -> str:
     for i in range(n):
         _, job = h.task(project, name=f"trial-{i}", hyperparameters={"lr": i / 100})
         launching.admit_pool(h.deps, "default")
-        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="r", event_id=f"r{i}",
-                         payload=ev.JobRunning())
+        reporting.report(
+            h.deps, tenant="acme", job_id=job.job_id, event_type="r", event_id=f"r{i}", payload=ev.JobRunning()
+        )
         for e in range(1, epochs + 1):
-            reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="e", event_id=f"e{i}.{e}",
-                             payload=ev.EpochReport(epoch=e, metrics={"loss": 1 / (e + i), "acc": e / 100}))
-        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="s", event_id=f"s{i}",
-                         payload=ev.JobSucceeded())
+            reporting.report(
+                h.deps,
+                tenant="acme",
+                job_id=job.job_id,
+                event_type="e",
+                event_id=f"e{i}.{e}",
+                payload=ev.EpochReport(epoch=e, metrics={"loss": 1 / (e + i), "acc": e / 100}),
+            )
+        reporting.report(
+            h.deps, tenant="acme", job_id=job.job_id, event_type="s", event_id=f"s{i}", payload=ev.JobSucceeded()
+        )
         h.finish_events()
     return project.project_id
 
@@ -66,7 +75,11 @@ def test_each_page_costs_the_same_few_round_trips_and_pages_reach_the_end() -> N
     assert [r["name"] for r in rows] == [f"trial-{i}" for i in range(12)]
     first = rows[0]
     assert (first["state"], first["attempts"], first["best"]["loss"], first["last"]["acc"]) == (
-        "SUCCEEDED", 1, 1 / 20, 0.2)
+        "SUCCEEDED",
+        1,
+        1 / 20,
+        0.2,
+    )
     assert first["series"]["loss"][:2] == [[1, 1.0], [2, 0.5]]
     assert page["metrics"] == ["acc", "loss"]
 
@@ -77,10 +90,17 @@ def test_a_retried_task_shows_its_latest_attempt_and_bad_paging_is_a_400() -> No
     _, job = h.task(project, retry={"max_retries": 1, "backoff_s": 0})
     launching.admit_pool(h.deps, "default")
     reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="r", event_id="r", payload=ev.JobRunning())
-    reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="e", event_id="e",
-                     payload=ev.EpochReport(epoch=1, metrics={"loss": 9.0}))
-    reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="f", event_id="f",
-                     payload=ev.JobFailed(reason="boom"))
+    reporting.report(
+        h.deps,
+        tenant="acme",
+        job_id=job.job_id,
+        event_type="e",
+        event_id="e",
+        payload=ev.EpochReport(epoch=1, metrics={"loss": 9.0}),
+    )
+    reporting.report(
+        h.deps, tenant="acme", job_id=job.job_id, event_type="f", event_id="f", payload=ev.JobFailed(reason="boom")
+    )
     h.finish_events()
     [row] = reads.comparison(h.deps, tenant="acme", project_id=project.project_id)["tasks"]
     assert (row["state"], row["attempts"], row["series"]) == ("LAUNCHING", 2, {})  # the retry, launched

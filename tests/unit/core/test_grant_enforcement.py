@@ -49,8 +49,9 @@ def other_action(h: Harness, p: Project, action: GrantAction) -> None:
     h.grant(p, action=GrantAction.VALIDATE)
 
 
-SCENARIOS = pytest.mark.parametrize("scenario", [nothing, unapproved, denied, expired, revoked, other_action],
-                                    ids=lambda f: f.__name__)
+SCENARIOS = pytest.mark.parametrize(
+    "scenario", [nothing, unapproved, denied, expired, revoked, other_action], ids=lambda f: f.__name__
+)
 
 
 def stored_task(h: Harness, p: Project, *, state: JobState = JobState.QUEUED) -> Job:
@@ -58,13 +59,23 @@ def stored_task(h: Harness, p: Project, *, state: JobState = JobState.QUEUED) ->
     h.clock.advance(0.001)
     spec = TaskSpec(name="t", command=["python", "train.py"], datasets=["intents"])
     task = Task(task_id="t-direct", project_id=p.project_id, tenant=p.tenant, spec=spec, created_at=h.clock.now())
-    job = Job(job_id="t-direct.1", task_id=task.task_id, project_id=p.project_id, tenant=p.tenant, attempt=1,
-              pool="default", resources=spec.resources, limits=spec.limits, retry=spec.retry,
-              created_at=h.clock.now())
+    job = Job(
+        job_id="t-direct.1",
+        task_id=task.task_id,
+        project_id=p.project_id,
+        tenant=p.tenant,
+        attempt=1,
+        pool="default",
+        resources=spec.resources,
+        limits=spec.limits,
+        retry=spec.retry,
+        created_at=h.clock.now(),
+    )
     h.store.create_task(task, job)
     if state is JobState.RUNNING:
-        launched = h.store.launch_job(lifecycle.launch(job, h.clock.now()), expected_version=0,
-                                      policy=h.deps.pool("default"))
+        launched = h.store.launch_job(
+            lifecycle.launch(job, h.clock.now()), expected_version=0, policy=h.deps.pool("default")
+        )
         h.store.save_job(lifecycle.mark_running(launched, h.clock.now()), expected_version=launched.version)
     return h.job(job)
 
@@ -120,8 +131,9 @@ def test_each_missing_read_grant_blocks_a_download(h: Harness, scenario: Scenari
     h.deps.datasets.put(dataset_key("acme", p.project_id, "intents"), b"rows")
     scenario(h, p, GrantAction.READ)
     with pytest.raises(Denied, match="no active read grant"):
-        access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="download",
-                                actor=person("ana@acme"))
+        access.user_dataset_url(
+            h.deps, tenant="acme", project_id=p.project_id, name="intents", op="download", actor=person("ana@acme")
+        )
     assert len(refusals(h, "dataset.download")) == 1
 
 
@@ -135,13 +147,17 @@ def test_active_grants_let_data_flow_and_every_access_is_audited(h: Harness) -> 
     assert launched.grants == (train.approval_id,)
     url = access.trainer_dataset_url(h.deps, tenant="acme", job_id=job.job_id, name="intents")
     assert url["method"] == "GET"
-    down = access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="download",
-                                   actor=person("ana@acme"))
+    down = access.user_dataset_url(
+        h.deps, tenant="acme", project_id=p.project_id, name="intents", op="download", actor=person("ana@acme")
+    )
     assert down["method"] == "GET"
-    allowed = {(r.action, r.actor, r.reason) for r in h.store.audit_records("acme", resource=f"dataset/"
-                                                                                   f"{p.project_id}/intents")}
-    assert allowed == {("dataset.train", f"job:{job.job_id}", f"grant {train.approval_id}"),
-                       ("dataset.download", "ana@acme", f"grant {read.approval_id}")}
+    allowed = {
+        (r.action, r.actor, r.reason) for r in h.store.audit_records("acme", resource=f"dataset/{p.project_id}/intents")
+    }
+    assert allowed == {
+        ("dataset.train", f"job:{job.job_id}", f"grant {train.approval_id}"),
+        ("dataset.download", "ana@acme", f"grant {read.approval_id}"),
+    }
 
 
 def test_a_persons_grant_counts_for_that_persons_tasks_only(h: Harness) -> None:
@@ -159,15 +175,25 @@ def test_a_persons_grant_counts_for_that_persons_tasks_only(h: Harness) -> None:
 def test_uploads_are_for_the_tenants_data_scientists_and_approvers(h: Harness) -> None:
     p = h.project()
     for who in (person("ana@acme"), person("boss@acme", Role.APPROVER)):
-        grant = access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="upload",
-                                        actor=who)
+        grant = access.user_dataset_url(
+            h.deps, tenant="acme", project_id=p.project_id, name="intents", op="upload", actor=who
+        )
         assert grant["method"] == "PUT"
     with pytest.raises(Denied):
-        access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="upload",
-                                actor=person("svc", Role.SERVICE))
+        access.user_dataset_url(
+            h.deps,
+            tenant="acme",
+            project_id=p.project_id,
+            name="intents",
+            op="upload",
+            actor=person("svc", Role.SERVICE),
+        )
     uploads = [(r.actor, r.decision) for r in h.store.audit_records("acme") if r.action == "dataset.upload"]
-    assert sorted(uploads) == [("ana@acme", Decision.ALLOWED), ("boss@acme", Decision.ALLOWED),
-                               ("svc", Decision.DENIED)]
+    assert sorted(uploads) == [
+        ("ana@acme", Decision.ALLOWED),
+        ("boss@acme", Decision.ALLOWED),
+        ("svc", Decision.DENIED),
+    ]
 
 
 def running(h: Harness, p: Project) -> Job:
@@ -209,7 +235,10 @@ def test_expiry_is_recorded_by_the_sweep_and_stops_the_job(h: Harness) -> None:
     assert recorded.state is ApprovalState.EXPIRED and recorded.history[-1].actor == "trainyard:sweep"
     assert "expired at" in h.job(job).reason
     assert [r.action for r in h.store.audit_records("acme", resource=f"approval/{grant.approval_id}")] == [
-        "approval.expire", "approval.approve", "approval.request"]
+        "approval.expire",
+        "approval.approve",
+        "approval.request",
+    ]
 
 
 def test_a_job_keeps_running_while_another_grant_covers_its_data(h: Harness) -> None:
@@ -230,8 +259,11 @@ def test_a_requested_task_without_grants_is_acknowledged_audited_and_not_created
     from sdk.contracts.events import EventType
 
     p = h.project()
-    data = {"tenant": "acme", "project_id": p.project_id,
-            "task": {"name": "ext", "command": ["true"], "datasets": ["intents"]}}
+    data = {
+        "tenant": "acme",
+        "project_id": p.project_id,
+        "task": {"name": "ext", "command": ["true"], "datasets": ["intents"]},
+    }
     event = CloudEvent({"type": EventType.TASK_REQUESTED, "source": "crm", "id": "req-1"}, data)
     handlers.create(h.deps, event)  # no exception: the broker must not redeliver it forever
     assert h.store.list_tasks("acme", p.project_id) == []

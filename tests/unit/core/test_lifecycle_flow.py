@@ -15,8 +15,7 @@ from tests.support.harness import SECRET, Harness, harness
 
 
 def rep(h: Harness, job_id: str, payload: object, event_id: str, tenant: str = "acme"):
-    return reporting.report(h.deps, tenant=tenant, job_id=job_id, event_type="x", event_id=event_id,
-                            payload=payload)  # type: ignore[arg-type]
+    return reporting.report(h.deps, tenant=tenant, job_id=job_id, event_type="x", event_id=event_id, payload=payload)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -18,12 +18,18 @@ def trained_job(h: Harness, *, accuracies: tuple[float, ...] = (0.5, 0.9, 0.7)) 
     launching.admit_pool(h.deps, "default")
     reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="r", event_id="r", payload=ev.JobRunning())
     for n, acc in enumerate(accuracies, start=1):
-        blob = pack_checkpoint(weights=f"w{n}".encode(), labels=["Billing", "Sales"], kind="intent",
-                               config={"hidden": 8})
+        blob = pack_checkpoint(
+            weights=f"w{n}".encode(), labels=["Billing", "Sales"], kind="intent", config={"hidden": 8}
+        )
         key = f"acme/{job.project_id}/{job.job_id}/ckpt-{n}"
         h.deps.artifacts.put(key, blob)
-        payload = ev.CheckpointReport(epoch=n, key=key, metrics={"val_accuracy": acc, "loss": 1 - acc},
-                                      sha256=hashlib.sha256(blob).hexdigest(), size_bytes=len(blob))
+        payload = ev.CheckpointReport(
+            epoch=n,
+            key=key,
+            metrics={"val_accuracy": acc, "loss": 1 - acc},
+            sha256=hashlib.sha256(blob).hexdigest(),
+            size_bytes=len(blob),
+        )
         reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="c", event_id=f"c{n}", payload=payload)
     return job.job_id
 
@@ -84,7 +90,13 @@ def test_a_checkpoint_that_is_not_a_model_is_a_validation_error() -> None:
     reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="r", event_id="r", payload=ev.JobRunning())
     key = f"acme/{job.project_id}/{job.job_id}/ckpt"
     h.deps.artifacts.put(key, b"not a tarball")
-    reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type="c", event_id="c",
-                     payload=ev.CheckpointReport(epoch=1, key=key))
+    reporting.report(
+        h.deps,
+        tenant="acme",
+        job_id=job.job_id,
+        event_type="c",
+        event_id="c",
+        payload=ev.CheckpointReport(epoch=1, key=key),
+    )
     with pytest.raises(ValidationError, match="not a model"):
         models.publish(h.deps, tenant="acme", job_id=job.job_id)

@@ -35,15 +35,19 @@ def _attempts(h: Harness, job_id: str) -> list[int]:
     return [j.attempt for j in h.store.list_jobs("acme", job.task_id)]
 
 
-@pytest.mark.parametrize(("code", "output"), [
-    (2, CANT_OPEN),
-    (1, b"bwrap: execvp pyhton: No such file or directory\n"),
-    (1, b"/venv/bin/python: No module named trainer_pkg\n"),
-    (127, b"sh: 1: pyhton: not found\n"),
-    (126, b""),
-])
-def test_a_command_that_cannot_start_fails_with_its_words_and_is_not_retried(h: Harness, code: int,
-                                                                             output: bytes) -> None:
+@pytest.mark.parametrize(
+    ("code", "output"),
+    [
+        (2, CANT_OPEN),
+        (1, b"bwrap: execvp pyhton: No such file or directory\n"),
+        (1, b"/venv/bin/python: No module named trainer_pkg\n"),
+        (127, b"sh: 1: pyhton: not found\n"),
+        (126, b""),
+    ],
+)
+def test_a_command_that_cannot_start_fails_with_its_words_and_is_not_retried(
+    h: Harness, code: int, output: bytes
+) -> None:
     job_id = _exited_before_running(h, code, output)
 
     job = h.store.get_job("acme", job_id)

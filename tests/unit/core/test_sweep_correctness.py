@@ -37,8 +37,9 @@ class Delayed:
 
     def deliver(self) -> None:
         for payload, event_id, kind in self.held:
-            reporting.report(self.h.deps, tenant="acme", job_id=self.job_id, event_type=kind, event_id=event_id,
-                             payload=payload)  # type: ignore[arg-type]
+            reporting.report(
+                self.h.deps, tenant="acme", job_id=self.job_id, event_type=kind, event_id=event_id, payload=payload
+            )  # type: ignore[arg-type]
         self.held.clear()
 
 
@@ -126,6 +127,7 @@ def test_a_finished_job_is_announced_once_while_its_cleanup_is_on_its_way(h: Har
 
 # -- at scale ------------------------------------------------------------------------------
 
+
 class Counting:
     """Counts the job items the sweep's store reads return (what DynamoDB would bill)."""
 
@@ -162,15 +164,25 @@ ACTIVE, DUE = 10_000, 50
 
 def crowded(h: Harness) -> Counting:
     """10,000 RUNNING jobs in the runtime and the store; DUE of them past their epoch limit."""
-    policy = PoolPolicy(budget=Capacity(slots=ACTIVE, cpu_milli=ACTIVE * 1000, memory_mb=ACTIVE * 1024),
-                        tenant_cap=ACTIVE)
+    policy = PoolPolicy(
+        budget=Capacity(slots=ACTIVE, cpu_milli=ACTIVE * 1000, memory_mb=ACTIVE * 1024), tenant_cap=ACTIVE
+    )
     object.__setattr__(h.deps.config, "pools", {"default": policy})
     now = h.clock.now()
     for i in range(ACTIVE):
         limits = Limits(epoch_s=30 if i % (ACTIVE // DUE) == 0 else 3600, ttl_s=86_400)
-        job = Job(job_id=f"t-{i:05d}.1", task_id=f"t-{i:05d}", project_id="p", tenant="acme", attempt=1,
-                  pool="default", resources=Resources(cpu=1, memory_mb=1024), limits=limits, retry=RetryPolicy(),
-                  created_at=now)
+        job = Job(
+            job_id=f"t-{i:05d}.1",
+            task_id=f"t-{i:05d}",
+            project_id="p",
+            tenant="acme",
+            attempt=1,
+            pool="default",
+            resources=Resources(cpu=1, memory_mb=1024),
+            limits=limits,
+            retry=RetryPolicy(),
+            created_at=now,
+        )
         h.store.create_job(job)
         held = h.store.launch_job(lifecycle.launch(job, now), expected_version=0, policy=policy)
         h.store.save_job(lifecycle.mark_running(held, now), expected_version=held.version)
@@ -181,8 +193,15 @@ def crowded(h: Harness) -> Counting:
 
 
 def _spec(h: Harness, job: Job) -> Any:
-    return launching._launch_spec(h.deps, job.model_copy(update={"launched_at": h.clock.now()}), command=["x"],
-                                  args=[], image="", hyperparameters={}, code_dir=None)
+    return launching._launch_spec(
+        h.deps,
+        job.model_copy(update={"launched_at": h.clock.now()}),
+        command=["x"],
+        args=[],
+        image="",
+        hyperparameters={},
+        code_dir=None,
+    )
 
 
 def test_sweep_reads_what_is_due_and_finds_an_orphan_among_10000_live_jobs(h: Harness) -> None:

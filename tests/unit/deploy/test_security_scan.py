@@ -35,8 +35,11 @@ ACCEPTED = {
 
 
 def checkov() -> str | None:
-    for candidate in (os.environ.get("TRAINYARD_CHECKOV"), str(ROOT / ".venv" / "checkov" / "bin" / "checkov"),
-                      shutil.which("checkov")):
+    for candidate in (
+        os.environ.get("TRAINYARD_CHECKOV"),
+        str(ROOT / ".venv" / "checkov" / "bin" / "checkov"),
+        shutil.which("checkov"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None
@@ -48,8 +51,13 @@ pytestmark = pytest.mark.skipif(checkov() is None, reason="checkov is not instal
 def scan(directory: Path, framework: str) -> dict[str, Any]:
     binary = checkov()
     assert binary is not None
-    done = subprocess.run([binary, "-d", str(directory), "--framework", framework, "--compact", "-o", "json",
-                           "--skip-download"], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [binary, "-d", str(directory), "--framework", framework, "--compact", "-o", "json", "--skip-download"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1 = findings, judged below
     report = json.loads(done.stdout)
     assert report["summary"]["parsing_errors"] == 0
@@ -71,15 +79,28 @@ def test_terraform_has_no_finding_and_every_suppression_says_why() -> None:
 def test_rendered_manifests_and_the_trainer_job_have_no_unexplained_finding(tmp_path: Path) -> None:
     for overlay in OVERLAYS:
         (tmp_path / f"{overlay}.yaml").write_text(yaml.safe_dump_all(rendered(f"overlays/{overlay}")))
-    spec = LaunchSpec(job_id="j-1", tenant="acme", project_id="p", task_id="t", attempt=1,
-                      image="registry.example/trainer:1", command=["python"], args=[],
-                      env={"TRAINYARD_TOKEN": "x"}, cpu=1, memory_mb=512, gpu=0, ttl_s=60)
+    spec = LaunchSpec(
+        job_id="j-1",
+        tenant="acme",
+        project_id="p",
+        task_id="t",
+        attempt=1,
+        image="registry.example/trainer:1",
+        command=["python"],
+        args=[],
+        env={"TRAINYARD_TOKEN": "x"},
+        cpu=1,
+        memory_mb=512,
+        gpu=0,
+        ttl_s=60,
+    )
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(mf.job(spec, mf.KubernetesConfig())))
 
     report = scan(tmp_path, "kubernetes")
 
-    unexplained = [(check, resource) for check, resource in failures(report)
-                   if not resource.startswith(f"{ACCEPTED.get(check)}.")]
+    unexplained = [
+        (check, resource) for check, resource in failures(report) if not resource.startswith(f"{ACCEPTED.get(check)}.")
+    ]
     assert unexplained == []
     checked = {c["resource"].split(".")[0] for c in report["results"]["passed_checks"]}
     assert {"Job", "Role", "RoleBinding", "ServiceAccount"} <= checked

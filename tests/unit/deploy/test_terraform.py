@@ -37,8 +37,10 @@ def test_each_table_has_the_models_keys_attributes_indexes_and_ttl(name: str) ->
     assert table["hash_key"] == model.hash_key
     assert table.get("range_key") == model.range_key
     assert {a["name"]: a["type"] for a in table["attribute"]} == model.key_types
-    indexes = {i["name"]: (i["hash_key"], i.get("range_key"), i["projection_type"])
-               for i in table.get("global_secondary_index", [])}
+    indexes = {
+        i["name"]: (i["hash_key"], i.get("range_key"), i["projection_type"])
+        for i in table.get("global_secondary_index", [])
+    }
     assert indexes == {i.name: (i.hash_key, i.range_key, i.projection) for i in model.indexes}
     ttl = table.get("ttl", [{}])[0]
     assert (ttl.get("attribute_name") if ttl.get("enabled") else None) == model.ttl_attribute
@@ -57,13 +59,16 @@ def test_buckets_are_private_versioned_encrypted_and_only_logs_expire() -> None:
         assert call.get("expire_after_days") == ("${var.log_retention_days}" if name == "logs" else None)
     bucket = load(TERRAFORM / "modules" / "private-bucket")
     block = bucket.resources[("aws_s3_bucket_public_access_block", "this")]
-    assert all(block[key] is True for key in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                              "restrict_public_buckets"))
+    assert all(
+        block[key] is True
+        for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     versioning = bucket.resources[("aws_s3_bucket_versioning", "this")]
     assert versioning["versioning_configuration"] == [{"status": "Enabled"}]
     sse = bucket.resources[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]
-    assert sse["apply_server_side_encryption_by_default"] == [{"sse_algorithm": "aws:kms",
-                                                               "kms_master_key_id": "${var.kms_key_arn}"}]
+    assert sse["apply_server_side_encryption_by_default"] == [
+        {"sse_algorithm": "aws:kms", "kms_master_key_id": "${var.kms_key_arn}"}
+    ]
     (rule,) = bucket.resources[("aws_s3_bucket_lifecycle_configuration", "this")]["rule"]
     assert rule["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
     expiration = next(d["expiration"] for d in rule["dynamic"] if "expiration" in d)
@@ -93,8 +98,10 @@ def test_one_role_per_service_account_trusting_only_it() -> None:
     (statement,) = tf.data[("aws_iam_policy_document", "trust")]["statement"]
     subjects = {c["variable"]: c["values"] for c in statement["condition"]}
     service_account = "system:serviceaccount:${var.platform_namespace}:trainyard-${each.key}"
-    assert subjects == {"${var.eks_oidc_issuer}:sub": [service_account],
-                        "${var.eks_oidc_issuer}:aud": ["sts.amazonaws.com"]}
+    assert subjects == {
+        "${var.eks_oidc_issuer}:sub": [service_account],
+        "${var.eks_oidc_issuer}:aud": ["sts.amazonaws.com"],
+    }
     assert tf.variables["platform_namespace"]["default"] == "trainyard"  # never the trainers' namespace
     assert tf.resources[("aws_iam_role", "function")]["name"] == "${local.name}-${each.key}"
 
@@ -127,8 +134,12 @@ def test_no_role_may_delete_items_or_write_in_batches() -> None:
 
 def test_no_policy_can_scan_or_use_wildcards() -> None:
     tf = load()
-    actions = [*tf.locals["table_read_actions"], *tf.locals["table_write_actions"],
-               *tf.locals["bucket_read_actions"], *tf.locals["bucket_write_actions"]]
+    actions = [
+        *tf.locals["table_read_actions"],
+        *tf.locals["table_write_actions"],
+        *tf.locals["bucket_read_actions"],
+        *tf.locals["bucket_write_actions"],
+    ]
     assert "dynamodb:Scan" not in actions
     assert not [a for a in actions if "*" in a]
     assert all(a.startswith("dynamodb:") for a in tf.locals["table_read_actions"] + tf.locals["table_write_actions"])

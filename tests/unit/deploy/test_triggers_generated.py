@@ -19,8 +19,10 @@ def test_the_checked_in_triggers_are_exactly_what_the_generator_writes() -> None
 
 
 def test_every_route_has_one_trigger_and_nothing_else() -> None:
-    routes = {(doc["spec"]["subscriber"]["ref"]["name"], doc["spec"]["filter"]["attributes"]["type"])
-              for doc in load_docs(CHECKED_IN)}
+    routes = {
+        (doc["spec"]["subscriber"]["ref"]["name"], doc["spec"]["filter"]["attributes"]["type"])
+        for doc in load_docs(CHECKED_IN)
+    }
     assert routes == {(fn, str(t)) for fn, types in ROUTES.items() for t in types}
 
 

@@ -50,10 +50,17 @@ def knative_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator
     schema["properties"].update(
         apiVersion={"type": "string", "enum": [api_version]},
         kind={"type": "string", "enum": [kind]},
-        metadata={"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
-            "namespace": {"type": "string"}, "labels": {"type": "object"},
-            "annotations": {"type": "object"}}, "additionalProperties": False},
+        metadata={
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object"},
+                "annotations": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
     )
     schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
     jsonschema.Draft7Validator.check_schema(schema)

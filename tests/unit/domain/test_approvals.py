@@ -15,10 +15,18 @@ DAY = timedelta(days=1)
 
 
 def requested(**kw: object) -> Approval:
-    base: dict[str, object] = dict(approval_id="a-1", tenant="acme", grantee="project:p-1", project="p-1",
-                                   action=GrantAction.TRAIN,
-                                   datasets=["reviews", "reviews", "faq"], purpose="intent model", requested_by="ana",
-                                   now=T0, expires_at=T0 + 10 * DAY)
+    base: dict[str, object] = dict(
+        approval_id="a-1",
+        tenant="acme",
+        grantee="project:p-1",
+        project="p-1",
+        action=GrantAction.TRAIN,
+        datasets=["reviews", "reviews", "faq"],
+        purpose="intent model",
+        requested_by="ana",
+        now=T0,
+        expires_at=T0 + 10 * DAY,
+    )
     base.update(kw)
     return approvals.request(**base)  # type: ignore[arg-type]
 
@@ -54,10 +62,17 @@ def test_a_request_past_its_expiry_cannot_be_approved() -> None:
         approvals.approve(requested(), actor="boss", now=T0 + 10 * DAY)
 
 
-@pytest.mark.parametrize("moves", [
-    ("deny", "approve"), ("deny", "revoke"), ("approve", "approve"), ("approve", "deny"),
-    ("approve", "revoke", "revoke"), ("revoke",),
-])
+@pytest.mark.parametrize(
+    "moves",
+    [
+        ("deny", "approve"),
+        ("deny", "revoke"),
+        ("approve", "approve"),
+        ("approve", "deny"),
+        ("approve", "revoke", "revoke"),
+        ("revoke",),
+    ],
+)
 def test_only_the_allowed_transitions_happen(moves: tuple[str, ...]) -> None:
     a = requested()
     *ok, refused = moves
@@ -71,8 +86,10 @@ def test_revoke_records_who_when_and_why() -> None:
     a = approvals.approve(requested(), actor="boss", now=T0)
     r = approvals.revoke(a, actor="admin", now=T0 + DAY, reason="contract ended")
     assert [(c.from_state, c.to_state) for c in r.history] == [
-        (None, ApprovalState.REQUESTED), (ApprovalState.REQUESTED, ApprovalState.APPROVED),
-        (ApprovalState.APPROVED, ApprovalState.REVOKED)]
+        (None, ApprovalState.REQUESTED),
+        (ApprovalState.REQUESTED, ApprovalState.APPROVED),
+        (ApprovalState.APPROVED, ApprovalState.REVOKED),
+    ]
     assert (r.history[-1].actor, r.history[-1].at, r.history[-1].reason) == ("admin", T0 + DAY, "contract ended")
     assert approvals.why_inactive(r, "a-1", T0 + DAY) == "grant a-1 was revoked by admin: contract ended"
 
@@ -103,17 +120,32 @@ def test_coverage_needs_the_action_the_dataset_a_grantee_and_time() -> None:
 
 
 def test_choose_prefers_a_project_grant_then_the_longest() -> None:
-    person = approvals.approve(requested(approval_id="a-2", grantee="ana", expires_at=T0 + 20 * DAY),
-                               actor="boss", now=T0)
+    person = approvals.approve(
+        requested(approval_id="a-2", grantee="ana", expires_at=T0 + 20 * DAY), actor="boss", now=T0
+    )
     project = approvals.approve(requested(approval_id="a-3"), actor="boss", now=T0)
     longer = approvals.approve(requested(approval_id="a-4", expires_at=T0 + 12 * DAY), actor="boss", now=T0)
-    pick = approvals.choose([person, project, longer], grantees=["project:p-1", "ana"], action=GrantAction.TRAIN,
-                            project_id="p-1", dataset="reviews", now=T0)
+    pick = approvals.choose(
+        [person, project, longer],
+        grantees=["project:p-1", "ana"],
+        action=GrantAction.TRAIN,
+        project_id="p-1",
+        dataset="reviews",
+        now=T0,
+    )
     assert pick is longer
-    assert approvals.choose([person], grantees=["project:p-1"], action=GrantAction.TRAIN, project_id="p-1",
-                            dataset="reviews", now=T0) is None
-    assert approvals.choose([person], grantees=["ana"], action=GrantAction.TRAIN, project_id="p-2",
-                            dataset="reviews", now=T0) is None  # a person's grant is on one project's data
+    assert (
+        approvals.choose(
+            [person], grantees=["project:p-1"], action=GrantAction.TRAIN, project_id="p-1", dataset="reviews", now=T0
+        )
+        is None
+    )
+    assert (
+        approvals.choose(
+            [person], grantees=["ana"], action=GrantAction.TRAIN, project_id="p-2", dataset="reviews", now=T0
+        )
+        is None
+    )  # a person's grant is on one project's data
 
 
 def test_an_approver_may_not_approve_a_grant_to_themselves() -> None:

@@ -31,9 +31,13 @@ def test_happy_path_goes_queued_launching_running_succeeded() -> None:
 @pytest.mark.parametrize("state", [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED])
 def test_terminal_states_accept_nothing(state: JobState) -> None:
     j = job(state=state, launched_at=T0)
-    for change in (lambda x: lifecycle.launch(x, T0), lambda x: lifecycle.mark_running(x, T0),
-                   lambda x: lifecycle.cancel(x, T0), lambda x: lifecycle.record_epoch(x, 1, T0),
-                   lambda x: lifecycle.succeed(x, T0, {})):
+    for change in (
+        lambda x: lifecycle.launch(x, T0),
+        lambda x: lifecycle.mark_running(x, T0),
+        lambda x: lifecycle.cancel(x, T0),
+        lambda x: lifecycle.record_epoch(x, 1, T0),
+        lambda x: lifecycle.succeed(x, T0, {}),
+    ):
         with pytest.raises(InvalidTransition):
             change(j)
 
@@ -118,8 +122,10 @@ def apply(op: str, j: Job, now: datetime) -> Job:
     return lifecycle.time_out(j, now)
 
 
-@given(st.lists(st.sampled_from(["launch", "run", "epoch", "succeed", "fail", "cancel", "timeout"]), max_size=12),
-       st.lists(st.integers(min_value=0, max_value=500), min_size=12, max_size=12))
+@given(
+    st.lists(st.sampled_from(["launch", "run", "epoch", "succeed", "fail", "cancel", "timeout"]), max_size=12),
+    st.lists(st.integers(min_value=0, max_value=500), min_size=12, max_size=12),
+)
 def test_any_event_sequence_keeps_invariants(ops: list[str], gaps: list[int]) -> None:
     """Whatever arrives, a job never leaves a terminal state and timestamps never go back."""
     j = job()

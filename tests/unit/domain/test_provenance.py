@@ -20,8 +20,9 @@ def test_a_named_parameter_is_the_only_difference() -> None:
 
 
 def test_added_parameters_resources_and_commands_are_named() -> None:
-    other = TaskSpec.model_validate({"name": "a", "command": ["python", "u.py"],
-                                     "hyperparameters": {"lr": 0.1, "seed": 3}, "resources": {"cpu": 2}})
+    other = TaskSpec.model_validate(
+        {"name": "a", "command": ["python", "u.py"], "hyperparameters": {"lr": 0.1, "seed": 3}, "resources": {"cpu": 2}}
+    )
     assert set(differences(BASE, other)) == {"command", "hyperparameters.seed", "resources.cpu"}
 
 

@@ -17,8 +17,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def ckpts(losses: list[float]) -> list[Checkpoint]:
-    return [Checkpoint(job_id="j", tenant="acme", epoch=n, key=f"k{n}", metrics={"val_loss": loss}, reported_at=T0)
-            for n, loss in enumerate(losses, start=1)]
+    return [
+        Checkpoint(job_id="j", tenant="acme", epoch=n, key=f"k{n}", metrics={"val_loss": loss}, reported_at=T0)
+        for n, loss in enumerate(losses, start=1)
+    ]
 
 
 def test_default_keeps_the_five_latest() -> None:
@@ -51,8 +53,11 @@ def test_a_policy_that_keeps_nothing_or_ranks_by_nothing_is_refused() -> None:
         RetentionPolicy(keep_best=2)
 
 
-@given(losses=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=40),
-       latest=st.integers(1, 10), best=st.integers(0, 5))
+@given(
+    losses=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=40),
+    latest=st.integers(1, 10),
+    best=st.integers(0, 5),
+)
 def test_bounded_and_always_keeps_the_newest(losses: list[float], latest: int, best: int) -> None:
     policy = RetentionPolicy(keep_latest=latest, keep_best=best, metric="val_loss" if best else None)
     keep = kept(ckpts(losses), policy)

@@ -51,8 +51,14 @@ POLICY = PoolPolicy(budget=Capacity(slots=3, cpu_milli=3000, memory_mb=4096, gpu
 
 
 def queued(i: int, tenant: str = "acme", cpu: float = 1.0, **kw: object):
-    return job(job_id=f"t-{i}.1", task_id=f"t-{i}", tenant=tenant, created_at=T0 + timedelta(seconds=i),
-               resources=Resources(cpu=cpu, memory_mb=512), **kw)
+    return job(
+        job_id=f"t-{i}.1",
+        task_id=f"t-{i}",
+        tenant=tenant,
+        created_at=T0 + timedelta(seconds=i),
+        resources=Resources(cpu=cpu, memory_mb=512),
+        **kw,
+    )
 
 
 def by_tenant(*jobs):
@@ -63,9 +69,12 @@ def by_tenant(*jobs):
 
 
 def plan(*jobs, usage=None, tenants=None, policy=POLICY, now=T0):  # type: ignore[no-untyped-def]
-    return [j.job_id for j in admission.plan(by_tenant(*jobs), usage=usage or Capacity(), tenants=tenants or {},
-                                             policy=policy,
-                                             now=now)]
+    return [
+        j.job_id
+        for j in admission.plan(
+            by_tenant(*jobs), usage=usage or Capacity(), tenants=tenants or {}, policy=policy, now=now
+        )
+    ]
 
 
 def test_plan_respects_budget_and_tenant_cap_sharing_fairly() -> None:
@@ -74,8 +83,7 @@ def test_plan_respects_budget_and_tenant_cap_sharing_fairly() -> None:
 
 
 def test_a_job_that_does_not_fit_now_does_not_block_smaller_ones_behind_it() -> None:
-    chosen = plan(queued(1, cpu=2.5), queued(2, cpu=1.0), queued(3, cpu=0.5),
-                  usage=Capacity(slots=1, cpu_milli=1000))
+    chosen = plan(queued(1, cpu=2.5), queued(2, cpu=1.0), queued(3, cpu=0.5), usage=Capacity(slots=1, cpu_milli=1000))
     assert chosen == ["t-2.1", "t-3.1"]  # BestEffortFIFO: the big one is passed over, not waited for
 
 
@@ -88,19 +96,27 @@ def test_a_job_passed_over_too_long_is_not_starved() -> None:
 
 def test_one_tenants_backlog_never_starves_another() -> None:
     backlog = [queued(i) for i in range(1, 1001)]
-    chosen = plan(*backlog, queued(5000, tenant="small"),
-                  tenants={"acme": TenantShare(used=Capacity(slots=1, cpu_milli=1000, memory_mb=512), running=1)})
+    chosen = plan(
+        *backlog,
+        queued(5000, tenant="small"),
+        tenants={"acme": TenantShare(used=Capacity(slots=1, cpu_milli=1000, memory_mb=512), running=1)},
+    )
     assert chosen[0] == "t-5000.1"  # the tenant with the smaller dominant share goes first
 
 
 def test_plan_priority_weighs_the_fair_share() -> None:
     busy = TenantShare(used=Capacity(slots=1, cpu_milli=1000, memory_mb=512), running=1)
     four = POLICY.model_copy(update={"budget": Capacity(slots=4, cpu_milli=4000, memory_mb=4096), "tenant_cap": 4})
-    equal = plan(queued(1, tenant="zeta"), queued(2, tenant="other"), tenants={"zeta": busy, "other": busy},
-                 policy=four)
+    equal = plan(
+        queued(1, tenant="zeta"), queued(2, tenant="other"), tenants={"zeta": busy, "other": busy}, policy=four
+    )
     assert equal == ["t-2.1", "t-1.1"]  # same share: by name
-    weighted = plan(queued(1, tenant="zeta", priority=5), queued(2, tenant="other"),
-                    tenants={"zeta": busy, "other": busy}, policy=four)
+    weighted = plan(
+        queued(1, tenant="zeta", priority=5),
+        queued(2, tenant="other"),
+        tenants={"zeta": busy, "other": busy},
+        policy=four,
+    )
     assert weighted[0] == "t-1.1"  # share 1/4 weighed by 1 + 5 goes before 1/4
 
 

@@ -29,11 +29,14 @@ def test_a_rejected_event_counts_as_rejected() -> None:
 
 
 def test_a_dead_letter_counts_as_ok_without_dependencies() -> None:
-    before = value("trainyard_events_handled_total", function="dead_letter", type="io.trainyard.job.epoch",
-                   outcome="ok")
+    before = value(
+        "trainyard_events_handled_total", function="dead_letter", type="io.trainyard.job.epoch", outcome="ok"
+    )
     handlers.DEAD_LETTER(None, event("io.trainyard.job.epoch", {"epoch": 1}))
-    assert value("trainyard_events_handled_total", function="dead_letter", type="io.trainyard.job.epoch",
-                 outcome="ok") == before + 1
+    assert (
+        value("trainyard_events_handled_total", function="dead_letter", type="io.trainyard.job.epoch", outcome="ok")
+        == before + 1
+    )
 
 
 def test_metrics_are_served_in_front_of_the_app_and_everything_else_passes_through() -> None:

@@ -13,8 +13,10 @@ import pytest
 
 from functions.logs import JsonFormatter, redact
 
-SIGNED = ("http://127.0.0.1:5000/trainyard-datasets/acme/p-1/reviews?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-          "&X-Amz-Credential=TYKEY%2F20261130%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=deadbeef")
+SIGNED = (
+    "http://127.0.0.1:5000/trainyard-datasets/acme/p-1/reviews?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=TYKEY%2F20261130%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=deadbeef"
+)
 
 
 @pytest.fixture

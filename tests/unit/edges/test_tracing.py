@@ -16,10 +16,20 @@ from sdk.contracts import tracing
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-@pytest.mark.parametrize("bad", [None, "", "garbage", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                                 "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                                 "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                                 "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", PARENT + "\nX: y", 42])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "",
+        "garbage",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        PARENT + "\nX: y",
+        42,
+    ],
+)
 def test_an_invalid_traceparent_starts_a_new_trace(bad: object) -> None:
     assert tracing.valid(bad) is None
     fresh = tracing.child(bad)
@@ -68,7 +78,8 @@ def test_the_ingress_continues_a_trainers_trace_and_drops_a_malformed_one(given:
     from sdk.auth.tokens import Claims, Role
 
     caller = Claims(sub="job:j-1", tenant="acme", roles=(Role.JOB,), job="j-1", exp=2_000_000_000)
-    event = CloudEvent({"type": "io.trainyard.job.running", "source": "trainyard/sdk/j-1", "subject": "j-1",
-                        "traceparent": given}, {})
+    event = CloudEvent(
+        {"type": "io.trainyard.job.running", "source": "trainyard/sdk/j-1", "subject": "j-1", "traceparent": given}, {}
+    )
     span = _checked(event, caller).extensions["traceparent"]
     assert tracing.valid(span) and (tracing.trace_id(span) == tracing.trace_id(PARENT)) is (given == PARENT)

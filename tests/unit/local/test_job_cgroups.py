@@ -55,9 +55,21 @@ def runtime(tmp_path: Path, cgroups: JobCgroups) -> Iterator[LocalRuntime]:
 
 
 def spec(job_id: str, code: str, memory_mb: int = 256) -> LaunchSpec:
-    return LaunchSpec(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1, image="",
-                      command=[sys.executable, "-c", code], args=[], env={}, cpu=1.0, memory_mb=memory_mb, gpu=0,
-                      ttl_s=60.0)
+    return LaunchSpec(
+        job_id=job_id,
+        tenant="acme",
+        project_id="p-1",
+        task_id="t-1",
+        attempt=1,
+        image="",
+        command=[sys.executable, "-c", code],
+        args=[],
+        env={},
+        cpu=1.0,
+        memory_mb=memory_mb,
+        gpu=0,
+        ttl_s=60.0,
+    )
 
 
 def test_a_fork_bomb_stops_at_the_jobs_pids_limit(runtime: LocalRuntime, cgroups: JobCgroups) -> None:
@@ -85,8 +97,7 @@ time.sleep(0.5)
 """
 
 
-def test_a_process_that_left_the_trainers_group_dies_with_the_job(runtime: LocalRuntime,
-                                                                  cgroups: JobCgroups) -> None:
+def test_a_process_that_left_the_trainers_group_dies_with_the_job(runtime: LocalRuntime, cgroups: JobCgroups) -> None:
     runtime.launch(spec("j-escape", ESCAPEE))
     runtime.wait("j-escape", timeout_s=30)
     assert b"escaped" in runtime.logs("j-escape")

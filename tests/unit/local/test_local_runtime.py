@@ -25,14 +25,27 @@ from sdk.contracts.errors import PermanentError, ValidationError
 
 GRACE_S = 0.2
 SLEEPER = "import time; print('ready', flush=True); time.sleep(30)"
-STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(30)")
+STUBBORN = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"
+)
 
 
 def spec(job_id: str, code: str, **overrides: object) -> LaunchSpec:
-    fields: dict[str, object] = dict(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1,
-                                     image="", command=[sys.executable, "-c", code], args=[], env={},
-                                     cpu=1.0, memory_mb=256, gpu=0, ttl_s=60.0)
+    fields: dict[str, object] = dict(
+        job_id=job_id,
+        tenant="acme",
+        project_id="p-1",
+        task_id="t-1",
+        attempt=1,
+        image="",
+        command=[sys.executable, "-c", code],
+        args=[],
+        env={},
+        cpu=1.0,
+        memory_mb=256,
+        gpu=0,
+        ttl_s=60.0,
+    )
     fields.update(overrides)
     return LaunchSpec(**fields)  # type: ignore[arg-type]
 
@@ -83,11 +96,13 @@ def runtime(state_dir: Path) -> LocalRuntime:
     return LocalRuntime(state_dir, kill_grace_s=GRACE_S)
 
 
-def test_runs_the_command_with_its_env_and_work_dir(runtime: LocalRuntime, state_dir: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_the_command_with_its_env_and_work_dir(
+    runtime: LocalRuntime, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PLATFORM_SECRET", "must-not-leak")
-    code = ("import json, os, sys; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ), "
-            "'argv': sys.argv[1:]}))")
+    code = (
+        "import json, os, sys; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ), 'argv': sys.argv[1:]}))"
+    )
     runtime.launch(spec("j-env", code, args=["--lr", "0.1"], env={"TRAINYARD_JOB_ID": "j-env", "PATH": "/opt/x:/bin"}))
 
     assert runtime.wait("j-env", timeout_s=5) == RuntimeJob("j-env", RuntimeStatus.EXITED, 0, "")
@@ -95,8 +110,14 @@ def test_runs_the_command_with_its_env_and_work_dir(runtime: LocalRuntime, state
     work = str(state_dir / "j-env" / "work")
     assert seen["cwd"] == work
     assert seen["argv"] == ["--lr", "0.1"]
-    assert seen["env"] == {"PATH": "/opt/x:/bin", "LANG": "C.UTF-8", "HOME": work,  # spec.env wins
-                           "TRAINYARD_WORKDIR": work, "CUDA_VISIBLE_DEVICES": "", "TRAINYARD_JOB_ID": "j-env"}
+    assert seen["env"] == {
+        "PATH": "/opt/x:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": work,  # spec.env wins
+        "TRAINYARD_WORKDIR": work,
+        "CUDA_VISIBLE_DEVICES": "",
+        "TRAINYARD_JOB_ID": "j-env",
+    }
 
 
 def test_the_default_path_finds_the_platforms_interpreter_first(runtime: LocalRuntime) -> None:
@@ -145,8 +166,7 @@ def test_launch_is_idempotent_while_running_and_after_exit(runtime: LocalRuntime
 
 
 def test_concurrent_launches_start_one_supervisor(runtime: LocalRuntime) -> None:
-    threads = [threading.Thread(target=runtime.launch, args=(spec("j-race", "print('started')"),))
-               for _ in range(4)]
+    threads = [threading.Thread(target=runtime.launch, args=(spec("j-race", "print('started')"),)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -184,8 +204,10 @@ def test_stop_kills_a_trainer_ignoring_sigterm_after_the_grace(runtime: LocalRun
 
 
 def test_the_trainers_whole_process_group_dies(runtime: LocalRuntime) -> None:
-    spawn = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
-             "time.sleep(30)']); print('child', p.pid, flush=True); print('ready', flush=True); ")
+    spawn = (
+        "import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+        "time.sleep(30)']); print('child', p.pid, flush=True); print('ready', flush=True); "
+    )
     runtime.launch(spec("j-tree", spawn + "time.sleep(30)"))
     runtime.launch(spec("j-orphan", spawn))  # exits at once, leaving its child behind
     wait_ready(runtime, "j-tree")
@@ -205,18 +227,23 @@ def test_a_restarted_runtime_sees_running_and_exited_jobs(runtime: LocalRuntime,
 
     restarted = LocalRuntime(state_dir, kill_grace_s=GRACE_S)
 
-    assert restarted.list() == [RuntimeJob("j-done", RuntimeStatus.EXITED, 4, ""),
-                                RuntimeJob("j-long", RuntimeStatus.RUNNING)]
+    assert restarted.list() == [
+        RuntimeJob("j-done", RuntimeStatus.EXITED, 4, ""),
+        RuntimeJob("j-long", RuntimeStatus.RUNNING),
+    ]
     restarted.stop("j-long")
     job = restarted.status("j-long")
     assert job is not None and job.status is RuntimeStatus.EXITED and job.exit_code is not None
 
 
-def test_a_trainer_outlives_the_platform_and_its_exit_is_recorded_for_the_next_one(state_dir: Path,
-                                                                                  tmp_path: Path) -> None:
+def test_a_trainer_outlives_the_platform_and_its_exit_is_recorded_for_the_next_one(
+    state_dir: Path, tmp_path: Path
+) -> None:
     go = tmp_path / "go"
-    code = (f"import os, time; print('ready', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
-            "raise SystemExit(5)")
+    code = (
+        f"import os, time; print('ready', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+        "raise SystemExit(5)"
+    )
     first = LocalRuntime(state_dir, kill_grace_s=GRACE_S)
     first.launch(spec("j-outage", code))
     wait_ready(first, "j-outage")
@@ -232,8 +259,9 @@ def test_a_trainer_outlives_the_platform_and_its_exit_is_recorded_for_the_next_o
     assert b"ready" in restarted.logs("j-outage")
 
 
-def test_a_vanished_supervisor_is_runner_lost_and_delete_kills_its_orphan(runtime: LocalRuntime,
-                                                                          state_dir: Path) -> None:
+def test_a_vanished_supervisor_is_runner_lost_and_delete_kills_its_orphan(
+    runtime: LocalRuntime, state_dir: Path
+) -> None:
     runtime.launch(spec("j-lost", SLEEPER))
     wait_ready(runtime, "j-lost")
     supervisor = read_ref(state_dir / "j-lost" / "pid")
@@ -300,8 +328,10 @@ def test_logs_return_only_the_last_mebibyte(runtime: LocalRuntime) -> None:
 
 
 def test_resource_limits_are_applied_to_the_trainer(runtime: LocalRuntime) -> None:
-    code = ("import json, resource as r; print(json.dumps([r.getrlimit(x)[0] for x in "
-            "(r.RLIMIT_CPU, r.RLIMIT_DATA, r.RLIMIT_CORE)]))")
+    code = (
+        "import json, resource as r; print(json.dumps([r.getrlimit(x)[0] for x in "
+        "(r.RLIMIT_CPU, r.RLIMIT_DATA, r.RLIMIT_CORE)]))"
+    )
     runtime.launch(spec("j-cpu", code, cpu=0.5, memory_mb=300, ttl_s=100.0))
     runtime.launch(spec("j-gpu", code, gpu=1, ttl_s=10.0))
     runtime.wait("j-cpu", timeout_s=5)
@@ -329,13 +359,14 @@ def test_the_sandbox_seam_wraps_the_trainer(state_dir: Path) -> None:
     assert runtime.logs("j-wrap") == f"wrapped {[sys.executable, '-c', 'pass', 'a1']}\n".encode()
 
 
-def test_a_code_dir_is_the_trainers_cwd_and_the_work_dir_stays_its_writable_home(runtime: LocalRuntime,
-                                                                                 state_dir: Path,
-                                                                                 tmp_path: Path) -> None:
+def test_a_code_dir_is_the_trainers_cwd_and_the_work_dir_stays_its_writable_home(
+    runtime: LocalRuntime, state_dir: Path, tmp_path: Path
+) -> None:
     code = tmp_path / "my project"
     code.mkdir()
-    (code / "train.py").write_text("import json, os; print(json.dumps([os.getcwd(), os.environ['HOME'], "
-                                   "os.environ['TRAINYARD_WORKDIR']]))\n")
+    (code / "train.py").write_text(
+        "import json, os; print(json.dumps([os.getcwd(), os.environ['HOME'], os.environ['TRAINYARD_WORKDIR']]))\n"
+    )
     runtime.launch(spec("j-code", "", command=[sys.executable, "train.py"], code_dir=str(code)))
 
     assert runtime.wait("j-code", timeout_s=5) == RuntimeJob("j-code", RuntimeStatus.EXITED, 0, "")
@@ -343,8 +374,9 @@ def test_a_code_dir_is_the_trainers_cwd_and_the_work_dir_stays_its_writable_home
     assert json.loads(runtime.logs("j-code")) == [str(code), work, work]
 
 
-def test_a_missing_code_dir_cannot_start_and_leaves_nothing(runtime: LocalRuntime, state_dir: Path,
-                                                            tmp_path: Path) -> None:
+def test_a_missing_code_dir_cannot_start_and_leaves_nothing(
+    runtime: LocalRuntime, state_dir: Path, tmp_path: Path
+) -> None:
     (tmp_path / "a-file").write_text("")
     for job_id, missing in (("j-nodir", tmp_path / "nowhere"), ("j-file", tmp_path / "a-file")):
         with pytest.raises(CannotStart, match="is not a directory"):
@@ -352,8 +384,9 @@ def test_a_missing_code_dir_cannot_start_and_leaves_nothing(runtime: LocalRuntim
         assert not (state_dir / job_id).exists()
 
 
-def test_a_launch_in_progress_is_pending_and_an_interrupted_one_is_retried(runtime: LocalRuntime,
-                                                                           state_dir: Path) -> None:
+def test_a_launch_in_progress_is_pending_and_an_interrupted_one_is_retried(
+    runtime: LocalRuntime, state_dir: Path
+) -> None:
     job_dir = state_dir / "j-pending"
     job_dir.mkdir(parents=True)
     fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)

@@ -50,14 +50,26 @@ def test_the_command_isolates_and_binds_only_what_is_listed(root: Path, tmp_path
     argv = wrap(["python", "train.py"], work)
 
     assert argv[0] == "/opt/bwrap" and argv[-3:] == ["--", "python", "train.py"]
-    for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-user",
-                 "--disable-userns", "--die-with-parent", "--new-session"):
+    for flag in (
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+    ):
         assert flag in argv
     assert argv[argv.index("--cap-drop") + 1] == "ALL"
     assert pairs(argv, "--symlink") == [("usr/bin", "/bin"), ("usr/lib", "/lib")]
-    assert pairs(argv, "--ro-bind") == [(str(root / "usr"), "/usr"), (str(root / "lib64"), "/lib64"),
-                                        (str(root / "etc/ld.so.cache"), "/etc/ld.so.cache"),
-                                        (str(root / "etc/passwd"), "/etc/passwd"), (str(venv), str(venv))]
+    assert pairs(argv, "--ro-bind") == [
+        (str(root / "usr"), "/usr"),
+        (str(root / "lib64"), "/lib64"),
+        (str(root / "etc/ld.so.cache"), "/etc/ld.so.cache"),
+        (str(root / "etc/passwd"), "/etc/passwd"),
+        (str(venv), str(venv)),
+    ]
     assert pairs(argv, "--bind") == [(str(work), str(work))]  # the one writable path
     assert argv[argv.index("--chdir") + 1] == str(work)
     assert "--setenv" not in argv  # no egress dir: no channel at all
@@ -75,7 +87,7 @@ def test_mounts_come_in_an_order_that_hides_the_state_dir_but_not_the_work_dir(r
 
     order = [argv.index(x) for x in ("/tmp", str(tmp_path / "state"), str(work), SANDBOX_CHANNEL)]
     assert order == sorted(order)
-    assert argv[argv.index("/tmp") - 3: argv.index("/tmp")] == ["--size", str(512 << 20), "--tmpfs"]
+    assert argv[argv.index("/tmp") - 3 : argv.index("/tmp")] == ["--size", str(512 << 20), "--tmpfs"]
     assert pairs(argv, "--ro-bind")[-1] == (str(work.parent / "egress"), SANDBOX_CHANNEL)
     assert pairs(argv, "--setenv") == [("TRAINYARD_PLATFORM_UDS", SANDBOX_SOCKET)]
     assert argv.index("--remount-ro") > argv.index(SANDBOX_CHANNEL)  # last mount: the root turns read-only

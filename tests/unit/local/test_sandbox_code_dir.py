@@ -44,9 +44,22 @@ print(json.dumps(seen))
 
 
 def spec(job_id: str, argv: list[str], code_dir: Path) -> LaunchSpec:
-    return LaunchSpec(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1, image="",
-                      command=argv, args=[], env={}, cpu=1.0, memory_mb=256, gpu=0, ttl_s=60.0,
-                      code_dir=str(code_dir))
+    return LaunchSpec(
+        job_id=job_id,
+        tenant="acme",
+        project_id="p-1",
+        task_id="t-1",
+        attempt=1,
+        image="",
+        command=argv,
+        args=[],
+        env={},
+        cpu=1.0,
+        memory_mb=256,
+        gpu=0,
+        ttl_s=60.0,
+        code_dir=str(code_dir),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +88,14 @@ def runtime(project: Path) -> Iterator[LocalRuntime]:
         runtime.delete(job.job_id)
 
 
-def test_the_users_own_trainer_runs_as_written_and_sees_its_folder_read_only(runtime: LocalRuntime,
-                                                                             project: Path) -> None:
+def test_the_users_own_trainer_runs_as_written_and_sees_its_folder_read_only(
+    runtime: LocalRuntime, project: Path
+) -> None:
     runtime.launch(spec("j-mine", ["python", "train.py"], project))
 
-    assert runtime.wait("j-mine", timeout_s=30) == RuntimeJob("j-mine", RuntimeStatus.EXITED, 0, ""), \
-        runtime.logs("j-mine")
+    assert runtime.wait("j-mine", timeout_s=30) == RuntimeJob("j-mine", RuntimeStatus.EXITED, 0, ""), runtime.logs(
+        "j-mine"
+    )
     seen = json.loads(runtime.logs("j-mine"))
     assert seen["cwd"] == str(project) and seen["helper"] == 42
     assert seen["listed"] == [".trainyard", "helper.py", "train.py"]
@@ -103,8 +118,12 @@ def test_a_missing_script_fails_with_pythons_own_words(runtime: LocalRuntime, pr
 
 @pytest.mark.parametrize("where", ["state dir", "inside the state dir", "system dir", "home's parent"])
 def test_code_dirs_that_would_expose_secrets_cannot_start(runtime: LocalRuntime, project: Path, where: str) -> None:
-    code_dir = {"state dir": project / ".trainyard", "inside the state dir": project / ".trainyard" / "runner",
-                "system dir": Path("/etc"), "home's parent": Path.home().parent}[where]
+    code_dir = {
+        "state dir": project / ".trainyard",
+        "inside the state dir": project / ".trainyard" / "runner",
+        "system dir": Path("/etc"),
+        "home's parent": Path.home().parent,
+    }[where]
 
     with pytest.raises(CannotStart):
         runtime.launch(spec("j-bad", [sys.executable, "-c", "pass"], code_dir))

@@ -63,9 +63,21 @@ print(json.dumps(seen))
 
 
 def spec(job_id: str, argv: list[str], **env: str) -> LaunchSpec:
-    return LaunchSpec(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1, image="",
-                      command=[sys.executable, *argv], args=[], env=env, cpu=1.0, memory_mb=256, gpu=0,
-                      ttl_s=60.0)
+    return LaunchSpec(
+        job_id=job_id,
+        tenant="acme",
+        project_id="p-1",
+        task_id="t-1",
+        attempt=1,
+        image="",
+        command=[sys.executable, *argv],
+        args=[],
+        env=env,
+        cpu=1.0,
+        memory_mb=256,
+        gpu=0,
+        ttl_s=60.0,
+    )
 
 
 class RecordingEgress:
@@ -121,10 +133,13 @@ def test_every_way_out_fails_while_its_own_dirs_work(runtime: LocalRuntime, plat
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         listener.setblocking(False)
-        cfg = {"port": listener.getsockname()[1], "secret": str(platform_dir / "secret"),
-               "other": str(platform_dir / "runner" / "j-other" / "work" / "data.txt"),
-               "pid": str(platform_dir / "runner" / "j-evil" / "pid"),
-               "list": [str(home), "/root", str(platform_dir), str(platform_dir / "runner")]}
+        cfg = {
+            "port": listener.getsockname()[1],
+            "secret": str(platform_dir / "secret"),
+            "other": str(platform_dir / "runner" / "j-other" / "work" / "data.txt"),
+            "pid": str(platform_dir / "runner" / "j-evil" / "pid"),
+            "list": [str(home), "/root", str(platform_dir), str(platform_dir / "runner")],
+        }
         seen = json.loads(run(runtime, "j-evil", ["-c", ATTACKS, json.dumps(cfg)]))
         with pytest.raises(BlockingIOError):
             listener.accept()  # nothing ever reached the host's port
@@ -142,9 +157,9 @@ def test_every_way_out_fails_while_its_own_dirs_work(runtime: LocalRuntime, plat
         assert set(listed[path] or []) <= under_home, listed
 
 
-def test_the_channel_and_the_runners_env_are_all_it_gets(runtime: LocalRuntime, platform_dir: Path,
-                                                        egress: RecordingEgress,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_channel_and_the_runners_env_are_all_it_gets(
+    runtime: LocalRuntime, platform_dir: Path, egress: RecordingEgress, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
     code = "import json, os; print(json.dumps([dict(os.environ), os.listdir('/run/trainyard')]))"
     (platform_dir / "runner" / "j-env" / "egress").mkdir(parents=True)
@@ -154,9 +169,16 @@ def test_the_channel_and_the_runners_env_are_all_it_gets(runtime: LocalRuntime, 
     runtime.delete("j-env")
 
     work = str(platform_dir / "runner" / "j-env" / "work")
-    assert env == {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                   "HOME": work, "TRAINYARD_WORKDIR": work, "CUDA_VISIBLE_DEVICES": "", "TRAINYARD_JOB_ID": "j-env",
-                   "TRAINYARD_PLATFORM_UDS": SANDBOX_SOCKET, "PWD": work}  # bwrap's --chdir sets PWD
+    assert env == {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": work,
+        "TRAINYARD_WORKDIR": work,
+        "CUDA_VISIBLE_DEVICES": "",
+        "TRAINYARD_JOB_ID": "j-env",
+        "TRAINYARD_PLATFORM_UDS": SANDBOX_SOCKET,
+        "PWD": work,
+    }  # bwrap's --chdir sets PWD
     assert channel == ["platform.sock"]
     assert egress.calls == [("open", "j-env"), ("close", "j-env")]
 
@@ -171,8 +193,10 @@ def test_limits_still_apply_inside_the_sandbox(runtime: LocalRuntime) -> None:
 
 def test_stop_leaves_nothing_of_the_sandbox_running(runtime: LocalRuntime) -> None:
     token = uuid.uuid4().hex  # the grandchild's argv alone holds "sandboxed-<token>" as a whole word
-    code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', "
-            "'sandboxed-' + sys.argv[1]]); print('ready', flush=True); time.sleep(60)")
+    code = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', "
+        "'sandboxed-' + sys.argv[1]]); print('ready', flush=True); time.sleep(60)"
+    )
     runtime.launch(spec("j-stop", ["-c", code, token]))
     _wait_for_log(runtime, "j-stop", b"ready")
     assert len(_processes_with(f"sandboxed-{token}")) == 1
@@ -206,8 +230,9 @@ def _processes_with(word: str) -> list[int]:
     return found
 
 
-def test_a_restarted_runner_reopens_the_channels_of_running_jobs_only(runtime: LocalRuntime,
-                                                                      platform_dir: Path) -> None:
+def test_a_restarted_runner_reopens_the_channels_of_running_jobs_only(
+    runtime: LocalRuntime, platform_dir: Path
+) -> None:
     run(runtime, "j-done", ["-c", "pass"])
     runtime.launch(spec("j-busy", ["-c", "import time; print('ready', flush=True); time.sleep(60)"]))
     _wait_for_log(runtime, "j-busy", b"ready")

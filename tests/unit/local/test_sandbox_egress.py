@@ -36,12 +36,25 @@ WAIT_S = 5.0
 @pytest.fixture(scope="module")
 def s3() -> Any:
     """Signs URLs offline, as the platform's presign client does (SigV4)."""
-    return boto3.client("s3", endpoint_url=S3, region_name="us-east-1", aws_access_key_id=KEY,
-                        aws_secret_access_key=SECRET, config=Config(signature_version="s3v4"))
+    return boto3.client(
+        "s3",
+        endpoint_url=S3,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(signature_version="s3v4"),
+    )
 
 
-def presign(s3: Any, method: str = "get_object", key: str = "datasets/reviews.csv", expires: int = 300, *,
-            issue_to: EgressPolicy | None = None, job_id: str = "j-1") -> str:
+def presign(
+    s3: Any,
+    method: str = "get_object",
+    key: str = "datasets/reviews.csv",
+    expires: int = 300,
+    *,
+    issue_to: EgressPolicy | None = None,
+    job_id: str = "j-1",
+) -> str:
     """A SigV4 URL; with `issue_to`, recorded there as issued to `job_id` (what the proxy does
     when the platform hands the job a URL)."""
     url = str(s3.generate_presigned_url(method, Params={"Bucket": "data", "Key": key}, ExpiresIn=expires))
@@ -83,17 +96,21 @@ def test_every_other_platform_request_is_denied(policy: EgressPolicy, method: st
     assert decide(policy, method, PLATFORM + path) != ""
 
 
-@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1", "127.0.0.1:8081", "user@127.0.0.1:8080",
-                                  "127.0.0.1:9000@evil", "localhost:8080", ""])
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "127.0.0.1", "127.0.0.1:8081", "user@127.0.0.1:8080", "127.0.0.1:9000@evil", "localhost:8080", ""],
+)
 def test_a_host_that_is_neither_upstream_is_denied(policy: EgressPolicy, host: str) -> None:
     assert decide(policy, "POST", PLATFORM + "/v1/events", host=host) != ""
 
 
 def test_only_origin_form_requests_with_one_host_are_judged(policy: EgressPolicy) -> None:
-    absolute = policy.decide(job_id="j-1", method="POST", target="http://evil.example/v1/events",
-                             headers=[("Host", "127.0.0.1:8080")])
-    twice = policy.decide(job_id="j-1", method="POST", target="/v1/events",
-                          headers=[("Host", "127.0.0.1:8080"), ("Host", "evil.example")])
+    absolute = policy.decide(
+        job_id="j-1", method="POST", target="http://evil.example/v1/events", headers=[("Host", "127.0.0.1:8080")]
+    )
+    twice = policy.decide(
+        job_id="j-1", method="POST", target="/v1/events", headers=[("Host", "127.0.0.1:8080"), ("Host", "evil.example")]
+    )
     assert not absolute.allowed and not twice.allowed
 
 
@@ -117,11 +134,16 @@ def test_a_validly_signed_url_the_platform_did_not_issue_to_the_job_is_denied(po
     assert "not a URL the platform issued" in decide(policy, "GET", listing)
     assert "not a URL the platform issued" in decide(policy, "GET", issued, job_id="j-2")  # another job's
     assert decide(policy, "GET", issued + "&uploads=") != ""
-    copy = httpx.Request("PUT", presign(s3, "put_object", key="jobs/j-1/x", issue_to=policy),
-                         headers={"x-amz-copy-source": "data/other/p-2/reviews.csv"})
+    copy = httpx.Request(
+        "PUT",
+        presign(s3, "put_object", key="jobs/j-1/x", issue_to=policy),
+        headers={"x-amz-copy-source": "data/other/p-2/reviews.csv"},
+    )
     headers = [(k.decode(), v.decode()) for k, v in copy.headers.raw]
-    assert "x-amz-copy-source" in policy.decide(job_id="j-1", method="PUT", target=copy.url.raw_path.decode(),
-                                                headers=headers).reason
+    assert (
+        "x-amz-copy-source"
+        in policy.decide(job_id="j-1", method="PUT", target=copy.url.raw_path.decode(), headers=headers).reason
+    )
     admin = str(s3.generate_presigned_url("get_object", Params={"Bucket": "moto-api", "Key": "reset"}))
     assert "not a URL the platform issued" in decide(policy, "GET", admin)
     policy.forget("j-1")
@@ -144,20 +166,37 @@ def test_unsigned_forged_and_misused_s3_requests_are_denied(policy: EgressPolicy
     assert "bad signature" in decide(policy, "PUT", url)  # a GET signature does not sign a PUT
     assert "pre-signed transfer" in decide(policy, "POST", url)
     assert decide(policy, "GET", url + "&X-Amz-Signature=" + signature) != ""  # twice: ambiguous
-    stranger = boto3.client("s3", endpoint_url=S3, region_name="us-east-1", aws_access_key_id="OTHER",
-                            aws_secret_access_key="x", config=Config(signature_version="s3v4"))
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=S3,
+        region_name="us-east-1",
+        aws_access_key_id="OTHER",
+        aws_secret_access_key="x",
+        config=Config(signature_version="s3v4"),
+    )
     assert "unknown access key" in decide(policy, "GET", presign(stranger))
-    v2 = boto3.client("s3", endpoint_url=S3, region_name="us-east-1", aws_access_key_id=KEY,
-                      aws_secret_access_key=SECRET, config=Config(signature_version="s3"))
+    v2 = boto3.client(
+        "s3",
+        endpoint_url=S3,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(signature_version="s3"),
+    )
     assert "not a pre-signed" in decide(policy, "GET", presign(v2))
 
 
 def test_an_expired_url_is_denied(s3: Any) -> None:
-    later = EgressPolicy(platform_url=PLATFORM, s3_endpoint=S3, credentials={KEY: SECRET},
-                         clock=lambda: datetime.now(UTC) + timedelta(seconds=301))
+    later = EgressPolicy(
+        platform_url=PLATFORM,
+        s3_endpoint=S3,
+        credentials={KEY: SECRET},
+        clock=lambda: datetime.now(UTC) + timedelta(seconds=301),
+    )
     assert "expired" in decide(later, "GET", presign(s3, expires=300, issue_to=later))
-    unchecked = EgressPolicy(platform_url=PLATFORM, s3_endpoint=S3,
-                             clock=lambda: datetime.now(UTC) + timedelta(seconds=301))
+    unchecked = EgressPolicy(
+        platform_url=PLATFORM, s3_endpoint=S3, clock=lambda: datetime.now(UTC) + timedelta(seconds=301)
+    )
     assert "expired" in decide(unchecked, "GET", presign(s3, expires=300, issue_to=unchecked))
 
 
@@ -227,9 +266,11 @@ def client(sock: str) -> httpx.Client:
 def test_an_allowed_platform_call_is_forwarded_whole(sock: str, upstream: FakeUpstream) -> None:
     upstream.reply = httpx.Response(201, headers={"X-Upstream": "yes"}, json={"url": "u"})
     with client(sock) as c:
-        response = c.post(PLATFORM + "/v1/jobs/j-1/artifacts", json={"name": "w.pt"},
-                          headers={"Authorization": "Bearer job-token", "Connection": "keep-alive, X-Drop",
-                                   "X-Drop": "hop"})
+        response = c.post(
+            PLATFORM + "/v1/jobs/j-1/artifacts",
+            json={"name": "w.pt"},
+            headers={"Authorization": "Bearer job-token", "Connection": "keep-alive, X-Drop", "X-Drop": "hop"},
+        )
         again = c.post(PLATFORM + "/v1/events", content=b"{}")  # the same connection, kept alive
 
     assert (response.status_code, response.headers["x-upstream"], response.json()) == (201, "yes", {"url": "u"})
@@ -241,13 +282,16 @@ def test_an_allowed_platform_call_is_forwarded_whole(sock: str, upstream: FakeUp
 
 
 def test_what_the_platform_issues_on_one_jobs_socket_opens_that_url_for_that_job_only(
-        proxy: EgressProxy, upstream: FakeUpstream, s3: Any, tmp_path: Path) -> None:
+    proxy: EgressProxy, upstream: FakeUpstream, s3: Any, tmp_path: Path
+) -> None:
     url = presign(s3, key="acme/p-1/reviews")
     for job in ("j-1", "j-2"):
         (tmp_path / job).mkdir()
         proxy.open(job, tmp_path / job)
-    with client(str(tmp_path / "j-1" / "platform.sock")) as mine, \
-            client(str(tmp_path / "j-2" / "platform.sock")) as other:
+    with (
+        client(str(tmp_path / "j-1" / "platform.sock")) as mine,
+        client(str(tmp_path / "j-2" / "platform.sock")) as other,
+    ):
         assert other.get(url).status_code == 403  # before it is issued: nobody
         upstream.reply = httpx.Response(200, json={"name": "reviews", "method": "GET", "url": url})
         grant = mine.get(PLATFORM + "/v1/jobs/j-1/datasets/reviews")
@@ -285,8 +329,9 @@ def test_an_unreachable_upstream_is_a_502(sock: str, upstream: FakeUpstream) -> 
         assert c.post(PLATFORM + "/v1/events", content=b"{}").status_code == 502
 
 
-def test_downloads_stream_through_without_waiting_for_the_whole_body(sock: str, upstream: FakeUpstream,
-                                                                     s3: Any, policy: EgressPolicy) -> None:
+def test_downloads_stream_through_without_waiting_for_the_whole_body(
+    sock: str, upstream: FakeUpstream, s3: Any, policy: EgressPolicy
+) -> None:
     first_read = threading.Event()
 
     async def body() -> AsyncIterator[bytes]:
@@ -305,8 +350,9 @@ def test_downloads_stream_through_without_waiting_for_the_whole_body(sock: str, 
     assert received == b"a" * 100_000 + b"b" * 100_000
 
 
-def test_uploads_stream_through_with_their_length(sock: str, upstream: FakeUpstream, s3: Any,
-                                                 policy: EgressPolicy) -> None:
+def test_uploads_stream_through_with_their_length(
+    sock: str, upstream: FakeUpstream, s3: Any, policy: EgressPolicy
+) -> None:
     got_first = threading.Event()
     seen: list[bytes] = []
 
@@ -325,8 +371,9 @@ def test_uploads_stream_through_with_their_length(sock: str, upstream: FakeUpstr
 
     upstream.handler = handle
     with client(sock) as c:
-        response = c.put(presign(s3, "put_object", issue_to=policy), content=parts(),
-                         headers={"Content-Length": "140000"})
+        response = c.put(
+            presign(s3, "put_object", issue_to=policy), content=parts(), headers={"Content-Length": "140000"}
+        )
 
     assert response.status_code == 200
     assert b"".join(seen) == b"x" * 70_000 + b"y" * 70_000
@@ -341,14 +388,21 @@ def test_https_urls_go_through_the_socket_and_on_to_an_https_endpoint(tmp_path: 
         seen.append(request)
         return httpx.Response(200, content=b"data")
 
-    secure = boto3.client("s3", endpoint_url="https://s3.example.com", region_name="us-east-1",
-                          aws_access_key_id=KEY, aws_secret_access_key=SECRET, config=Config(signature_version="s3v4"))
+    secure = boto3.client(
+        "s3",
+        endpoint_url="https://s3.example.com",
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(signature_version="s3v4"),
+    )
     policy = EgressPolicy(platform_url=PLATFORM, s3_endpoint="https://s3.example.com", credentials={KEY: SECRET})
     with EgressProxy(policy, transport=httpx.MockTransport(handle)) as proxy:
         proxy.open("j-1", tmp_path)
         with http.blob_client(uds=str(tmp_path / "platform.sock")) as blobs:
-            http.get_file(blobs, presign(secure, issue_to=policy), tmp_path / "out", backoff=http.Backoff(),
-                          sleep=lambda _: None)
+            http.get_file(
+                blobs, presign(secure, issue_to=policy), tmp_path / "out", backoff=http.Backoff(), sleep=lambda _: None
+            )
 
     assert (tmp_path / "out").read_bytes() == b"data"
     assert seen[0].url.scheme == "https" and seen[0].headers["host"] == "s3.example.com"
@@ -366,8 +420,9 @@ def test_a_long_directory_path_still_gets_its_socket(proxy: EgressProxy, tmp_pat
         os.close(fd)
 
 
-def test_a_closed_job_is_no_longer_served_and_reopening_replaces_the_socket(proxy: EgressProxy, sock: str,
-                                                                            tmp_path: Path) -> None:
+def test_a_closed_job_is_no_longer_served_and_reopening_replaces_the_socket(
+    proxy: EgressProxy, sock: str, tmp_path: Path
+) -> None:
     with socket.socket(socket.AF_UNIX) as pending:
         pending.settimeout(WAIT_S)
         pending.connect(sock)
@@ -388,8 +443,9 @@ def test_a_closed_job_is_no_longer_served_and_reopening_replaces_the_socket(prox
         assert c.post(PLATFORM + "/v1/events", content=b"{}").status_code == 202
 
 
-def test_one_job_cannot_hold_more_than_its_share_of_connections(policy: EgressPolicy, upstream: FakeUpstream,
-                                                                 tmp_path: Path) -> None:
+def test_one_job_cannot_hold_more_than_its_share_of_connections(
+    policy: EgressPolicy, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     with EgressProxy(policy, transport=upstream, max_connections_per_job=1) as proxy:
         proxy.open("j-1", tmp_path)
         with client(str(tmp_path / "platform.sock")) as first, client(str(tmp_path / "platform.sock")) as second:

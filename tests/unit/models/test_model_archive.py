@@ -35,8 +35,9 @@ def test_pack_is_deterministic_and_round_trips() -> None:
 def test_archive_from_checkpoint_returns_bytes_and_their_sha() -> None:
     blob, sha = archive.archive_from_checkpoint(checkpoint(b"w"), created_from=FROM)
     assert sha == archive.sha256_hex(blob)
-    assert blob == archive.pack_archive(weights=b"w", labels=["a", "b"], kind="intent", config=CONFIG,
-                                        created_from=FROM)
+    assert blob == archive.pack_archive(
+        weights=b"w", labels=["a", "b"], kind="intent", config=CONFIG, created_from=FROM
+    )
     _, other_sha = archive.archive_from_checkpoint(checkpoint(b"w"), created_from={"job_id": "j-1", "epoch": 4})
     assert other_sha != sha
 
@@ -61,8 +62,12 @@ def test_checkpoint_that_is_not_one_is_a_validation_error() -> None:
 def test_weights_tampering_is_detected() -> None:
     blob = archive.pack_archive(weights=b"w", labels=["a", "b"], kind="intent", config=CONFIG, created_from=FROM)
     members = archive.read_members(blob)
-    forged = tar_gz([(file_info(archive.MANIFEST, members[archive.MANIFEST]), members[archive.MANIFEST]),
-                     (file_info(archive.WEIGHTS, b"evil"), b"evil")])
+    forged = tar_gz(
+        [
+            (file_info(archive.MANIFEST, members[archive.MANIFEST]), members[archive.MANIFEST]),
+            (file_info(archive.WEIGHTS, b"evil"), b"evil"),
+        ]
+    )
     with pytest.raises(UnsafeArchive, match="weights_sha256"):
         archive.read_archive_manifest(forged)
 
@@ -95,8 +100,9 @@ GOOD_MANIFEST = archive.read_members(checkpoint())[archive.MANIFEST]
 
 
 def with_good(*extra: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
-    return tar_gz([(file_info(archive.MANIFEST, GOOD_MANIFEST), GOOD_MANIFEST), *extra,
-                   (file_info(archive.WEIGHTS, b"w"), b"w")])
+    return tar_gz(
+        [(file_info(archive.MANIFEST, GOOD_MANIFEST), GOOD_MANIFEST), *extra, (file_info(archive.WEIGHTS, b"w"), b"w")]
+    )
 
 
 BAD = {
@@ -135,8 +141,9 @@ def test_safe_extract_refuses_and_writes_nothing(tmp_path: Path, case: str) -> N
 def test_oversized_member_refused(tmp_path: Path) -> None:
     big = b"\0" * 5000
     src = tmp_path / "big.tar.gz"
-    src.write_bytes(tar_gz([(file_info(archive.MANIFEST, GOOD_MANIFEST), GOOD_MANIFEST),
-                            (file_info(archive.WEIGHTS, big), big)]))
+    src.write_bytes(
+        tar_gz([(file_info(archive.MANIFEST, GOOD_MANIFEST), GOOD_MANIFEST), (file_info(archive.WEIGHTS, big), big)])
+    )
     with pytest.raises(UnsafeArchive, match="over the 4096-byte limit"):
         archive.safe_extract(src, tmp_path / "out", limits=Limits(max_weights_bytes=4096))
     assert not (tmp_path / "out").exists()

@@ -12,7 +12,19 @@ GOLDEN = {
     "Résumé naïve café": [13746, 15743, 7668],
     "东京 tokyo": [100, 1755, 5522],
     "unbelievably antidisestablishmentarianism": [
-        4895, 8671, 2666, 3567, 6321, 3424, 10521, 4355, 7875, 13602, 3672, 12199, 2964,
+        4895,
+        8671,
+        2666,
+        3567,
+        6321,
+        3424,
+        10521,
+        4355,
+        7875,
+        13602,
+        3672,
+        12199,
+        2964,
     ],
     "where is my package?": [2073, 2003, 2026, 7427, 1029],
 }
@@ -33,8 +45,15 @@ def test_agrees_with_the_reference_tokenizer_on_varied_text(tok: WordPieceTokeni
     ref = tokenizers.Tokenizer.from_file(str(package_model_dir() / "tokenizer.json"))
     ref.no_padding()
     ref.no_truncation()
-    docs = ["\x00ctrl\x07 char \ufffd tab\there", "Ελληνικά Кириллица عربى", "e-mail@foo.com ^_^ [x]",
-            "a" * 150 + " ok", "“quotes” — dash", "ÀÉÎÕÜ ñ ç ß", "MiXeD CaSe 123abc"]
+    docs = [
+        "\x00ctrl\x07 char \ufffd tab\there",
+        "Ελληνικά Кириллица عربى",
+        "e-mail@foo.com ^_^ [x]",
+        "a" * 150 + " ok",
+        "“quotes” — dash",
+        "ÀÉÎÕÜ ñ ç ß",
+        "MiXeD CaSe 123abc",
+    ]
     for doc in docs:
         assert tok.encode(doc) == ref.encode(doc).ids[1:-1], doc
 

@@ -53,11 +53,18 @@ def test_token_signed_with_another_secret_is_refused() -> None:
         Authenticator(SECRET).authenticate(f"Bearer {token}")
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (Unauthenticated("x"), 401), (Forbidden("x"), 403), (NotFound("model", "m"), 404),
-    (ValidationError([Problem("f", "m")]), 400), (TemporaryError("x"), 503), (PermanentError("x"), 502),
-    (TrainyardError("x"), 500),
-])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (Unauthenticated("x"), 401),
+        (Forbidden("x"), 403),
+        (NotFound("model", "m"), 404),
+        (ValidationError([Problem("f", "m")]), 400),
+        (TemporaryError("x"), 503),
+        (PermanentError("x"), 502),
+        (TrainyardError("x"), 500),
+    ],
+)
 def test_status_table(error: TrainyardError, status: int) -> None:
     assert status_for(error) == status
 
@@ -71,8 +78,16 @@ def test_error_bodies_carry_problems_and_retry_after() -> None:
     assert error_response(Unauthenticated("no")).headers["www-authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("raw", [b"{", b'{"modelId": "m"}', b'{"modelId": "m", "document": 5}',
-                                 b'{"modelId": "m", "document": "x", "extra": 1}', b'[]'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b'{"modelId": "m"}',
+        b'{"modelId": "m", "document": 5}',
+        b'{"modelId": "m", "document": "x", "extra": 1}',
+        b"[]",
+    ],
+)
 def test_malformed_bodies_are_validation_errors(raw: bytes) -> None:
     with pytest.raises(ValidationError):
         parse(IntentBody, raw)

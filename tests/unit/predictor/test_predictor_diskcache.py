@@ -30,12 +30,21 @@ class FakeFetcher:
 
 
 def publish(fetcher: FakeFetcher, weights: bytes, *, tenant: str = "acme") -> Resolution:
-    blob = archive.pack_archive(weights=weights, labels=["a", "b"], kind="intent", config={},
-                                created_from={"job_id": "j", "epoch": 1})
+    blob = archive.pack_archive(
+        weights=weights, labels=["a", "b"], kind="intent", config={}, created_from={"job_id": "j", "epoch": 1}
+    )
     sha = archive.sha256_hex(blob)
     fetcher.blobs[f"http://s3/{sha}"] = blob
-    return Resolution(model_id=f"m-{sha[:6]}", tenant=tenant, sha256=sha, size_bytes=len(blob), kind="intent",
-                      labels=("a", "b"), url=f"http://s3/{sha}", url_expires_at=1e12)
+    return Resolution(
+        model_id=f"m-{sha[:6]}",
+        tenant=tenant,
+        sha256=sha,
+        size_bytes=len(blob),
+        kind="intent",
+        labels=("a", "b"),
+        url=f"http://s3/{sha}",
+        url_expires_at=1e12,
+    )
 
 
 def cache(root: Path, fetcher: FakeFetcher, *, budget: int = 10_000) -> DiskCache:
@@ -122,8 +131,16 @@ def test_malicious_archive_is_refused_and_nothing_is_written_outside(tmp_path: P
         disk = cache(root, fetcher)
         sha = archive.sha256_hex(blob)
         fetcher.blobs["http://s3/evil"] = blob
-        res = Resolution(model_id="evil", tenant="acme", sha256=sha, size_bytes=len(blob), kind="intent",
-                         labels=(), url="http://s3/evil", url_expires_at=1e12)
+        res = Resolution(
+            model_id="evil",
+            tenant="acme",
+            sha256=sha,
+            size_bytes=len(blob),
+            kind="intent",
+            labels=(),
+            url="http://s3/evil",
+            url_expires_at=1e12,
+        )
         with pytest.raises(ArchiveRefused, match="escapes"):
             await disk.ensure(res)
 

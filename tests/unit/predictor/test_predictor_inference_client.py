@@ -14,25 +14,32 @@ def rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="x", debug_error_string="")
 
 
-@pytest.mark.parametrize(("code", "error"), [
-    (grpc.StatusCode.DEADLINE_EXCEEDED, InferenceTimeout),
-    (grpc.StatusCode.UNAVAILABLE, TemporaryError),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, TemporaryError),
-    (grpc.StatusCode.INTERNAL, PermanentError),
-    (grpc.StatusCode.UNIMPLEMENTED, PermanentError),
-])
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (grpc.StatusCode.DEADLINE_EXCEEDED, InferenceTimeout),
+        (grpc.StatusCode.UNAVAILABLE, TemporaryError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, TemporaryError),
+        (grpc.StatusCode.INTERNAL, PermanentError),
+        (grpc.StatusCode.UNIMPLEMENTED, PermanentError),
+    ],
+)
 def test_transport_errors_are_translated(code: grpc.StatusCode, error: type[Exception]) -> None:
     assert isinstance(_translate(rpc_error(code)), error)
 
 
-@pytest.mark.parametrize(("code", "error"), [
-    (common_pb2.PREDICTION_ERROR_CODE_INVALID_INPUT, ValidationError),
-    (common_pb2.PREDICTION_ERROR_CODE_WRONG_KIND, ValidationError),
-    (common_pb2.PREDICTION_ERROR_CODE_MODEL_NOT_FOUND, TemporaryError),  # the sidecar pinned the files: a race
-    (common_pb2.PREDICTION_ERROR_CODE_MODEL_INVALID, PermanentError),
-])
-def test_answered_failures_are_translated(code: common_pb2.PredictionErrorCode.ValueType,
-                                          error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (common_pb2.PREDICTION_ERROR_CODE_INVALID_INPUT, ValidationError),
+        (common_pb2.PREDICTION_ERROR_CODE_WRONG_KIND, ValidationError),
+        (common_pb2.PREDICTION_ERROR_CODE_MODEL_NOT_FOUND, TemporaryError),  # the sidecar pinned the files: a race
+        (common_pb2.PREDICTION_ERROR_CODE_MODEL_INVALID, PermanentError),
+    ],
+)
+def test_answered_failures_are_translated(
+    code: common_pb2.PredictionErrorCode.ValueType, error: type[Exception]
+) -> None:
     assert isinstance(_failure(code, "why"), error)
 
 

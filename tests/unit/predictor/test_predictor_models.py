@@ -70,8 +70,9 @@ def test_corrupt_weights_are_refused(tmp_path: Path, table: embeddings.Embedding
 
 
 def test_vision_model_decodes_png(tmp_path: Path, table: embeddings.EmbeddingTable) -> None:
-    model = ModelLoader(table).load(extract(tmp_path, vision_checkpoint(VisionClassifier(n_labels=4),
-                                                                       config=vision_config())))
+    model = ModelLoader(table).load(
+        extract(tmp_path, vision_checkpoint(VisionClassifier(n_labels=4), config=vision_config()))
+    )
     images, _ = shapes(1)
     assert len(model.predict(encode_gray(images[0]))) == 4
     with pytest.raises(ValidationError, match="PNG"):

@@ -39,15 +39,24 @@ class FakePlatform:
         tenant = self.models.get(model_id)
         if tenant is None:
             return httpx.Response(404, json={"message": "not found"})
-        return httpx.Response(200, json={"modelId": model_id, "tenant": tenant, "sha256": SHA, "sizeBytes": 10,
-                                         "kind": "intent", "labels": ["a", "b"], "url": "http://s3/x",
-                                         "expiresIn": 300})
+        return httpx.Response(
+            200,
+            json={
+                "modelId": model_id,
+                "tenant": tenant,
+                "sha256": SHA,
+                "sizeBytes": 10,
+                "kind": "intent",
+                "labels": ["a", "b"],
+                "url": "http://s3/x",
+                "expiresIn": 300,
+            },
+        )
 
 
 def resolver(platform: FakePlatform, clock: Clock) -> CachedResolver:
     client = httpx.AsyncClient(base_url="http://platform", transport=httpx.MockTransport(platform.handle))
-    return CachedResolver(PlatformResolver(client, clock=clock), ttl_s=30, negative_ttl_s=2, max_entries=2,
-                          clock=clock)
+    return CachedResolver(PlatformResolver(client, clock=clock), ttl_s=30, negative_ttl_s=2, max_entries=2, clock=clock)
 
 
 def test_resolution_is_cached_for_its_ttl() -> None:
@@ -95,8 +104,9 @@ def test_concurrent_misses_share_one_platform_call() -> None:
         platform, clock = FakePlatform(), Clock()
         platform.gate = asyncio.Event()
         r = resolver(platform, clock)
-        waiters = [asyncio.create_task(r.resolve(tenant="acme", model_id="m1", authorization="Bearer t"))
-                   for _ in range(8)]
+        waiters = [
+            asyncio.create_task(r.resolve(tenant="acme", model_id="m1", authorization="Bearer t")) for _ in range(8)
+        ]
         await asyncio.sleep(0.01)
         platform.gate.set()
         assert len({w.sha256 for w in await asyncio.gather(*waiters)}) == 1
@@ -105,8 +115,9 @@ def test_concurrent_misses_share_one_platform_call() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, Unauthenticated), (503, TemporaryError),
-                                               (429, TemporaryError), (400, PermanentError)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(401, Unauthenticated), (503, TemporaryError), (429, TemporaryError), (400, PermanentError)]
+)
 def test_platform_statuses_are_translated(status: int, error: type[Exception]) -> None:
     async def scenario() -> None:
         platform = FakePlatform()

@@ -13,9 +13,21 @@ from sdk.contracts.errors import TemporaryError, ValidationError
 
 
 def spec(job_id: str, **overrides: object) -> LaunchSpec:
-    fields: dict[str, object] = dict(job_id=job_id, tenant="acme", project_id="p-1", task_id="t-1", attempt=1,
-                                     image="img", command=["python", "train.py"], args=["--lr", "0.1"],
-                                     env={"A": "1"}, cpu=1.0, memory_mb=256, gpu=0, ttl_s=60.0)
+    fields: dict[str, object] = dict(
+        job_id=job_id,
+        tenant="acme",
+        project_id="p-1",
+        task_id="t-1",
+        attempt=1,
+        image="img",
+        command=["python", "train.py"],
+        args=["--lr", "0.1"],
+        env={"A": "1"},
+        cpu=1.0,
+        memory_mb=256,
+        gpu=0,
+        ttl_s=60.0,
+    )
     fields.update(overrides)
     return LaunchSpec(**fields)  # type: ignore[arg-type]
 
@@ -68,10 +80,12 @@ def test_exit_vanish_and_stop_set_what_list_reports() -> None:
     runtime.vanish("c")
     runtime.stop("d")
 
-    assert runtime.list() == [RuntimeJob("a", RuntimeStatus.EXITED, 0, ""),
-                              RuntimeJob("b", RuntimeStatus.EXITED, 137, "OOMKilled"),
-                              RuntimeJob("c", RuntimeStatus.EXITED, None, RUNNER_LOST),
-                              RuntimeJob("d", RuntimeStatus.EXITED, 128 + signal.SIGTERM, "")]
+    assert runtime.list() == [
+        RuntimeJob("a", RuntimeStatus.EXITED, 0, ""),
+        RuntimeJob("b", RuntimeStatus.EXITED, 137, "OOMKilled"),
+        RuntimeJob("c", RuntimeStatus.EXITED, None, RUNNER_LOST),
+        RuntimeJob("d", RuntimeStatus.EXITED, 128 + signal.SIGTERM, ""),
+    ]
 
 
 def test_stop_leaves_an_exited_job_and_its_logs_alone() -> None:
@@ -96,8 +110,10 @@ def test_a_pending_job_starts_or_gets_stuck_with_a_reason() -> None:
     runtime.start("j-1")
     runtime.pend("j-2", "ImagePullBackOff")
 
-    assert runtime.list() == [RuntimeJob("j-1", RuntimeStatus.RUNNING),
-                              RuntimeJob("j-2", RuntimeStatus.PENDING, None, "ImagePullBackOff")]
+    assert runtime.list() == [
+        RuntimeJob("j-1", RuntimeStatus.RUNNING),
+        RuntimeJob("j-2", RuntimeStatus.PENDING, None, "ImagePullBackOff"),
+    ]
 
 
 def test_an_exited_job_cannot_exit_again() -> None:

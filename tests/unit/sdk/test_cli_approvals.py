@@ -52,20 +52,66 @@ def cli(platform: FakePlatform, tmp_path: Path) -> Cli:
 
 def test_request_to_a_project_sends_the_grant_and_shows_it(cli: Cli) -> None:
     cli.platform.json("POST", "/v1/approvals", GRANT, status=201)
-    result = cli("approvals", "request", "--dataset", "reviews", "--dataset", "faq", "--action", "train",
-                 "--project", "p-1", "--purpose", "intent model", "--days", "30")
+    result = cli(
+        "approvals",
+        "request",
+        "--dataset",
+        "reviews",
+        "--dataset",
+        "faq",
+        "--action",
+        "train",
+        "--project",
+        "p-1",
+        "--purpose",
+        "intent model",
+        "--days",
+        "30",
+    )
     assert result.exit_code == 0, result.output
-    assert cli.body("POST", "/v1/approvals") == {"datasets": ["reviews", "faq"], "action": "train", "project": "p-1",
-                                                 "purpose": "intent model", "days": 30}
+    assert cli.body("POST", "/v1/approvals") == {
+        "datasets": ["reviews", "faq"],
+        "action": "train",
+        "project": "p-1",
+        "purpose": "intent model",
+        "days": 30,
+    }
     assert "a-1" in result.stdout and "project:p-1" in result.stdout
 
 
 def test_request_needs_the_project_before_any_call(cli: Cli) -> None:
-    person = cli("approvals", "request", "--dataset", "d", "--action", "read", "--principal", "ana",
-                 "--purpose", "x", "--days", "1")
+    person = cli(
+        "approvals",
+        "request",
+        "--dataset",
+        "d",
+        "--action",
+        "read",
+        "--principal",
+        "ana",
+        "--purpose",
+        "x",
+        "--days",
+        "1",
+    )
     assert person.exit_code == 1 and "name the project" in person.output
-    assert cli("approvals", "request", "--dataset", "d", "--action", "steal", "--project", "p", "--purpose", "x",
-               "--days", "1").exit_code == 2
+    assert (
+        cli(
+            "approvals",
+            "request",
+            "--dataset",
+            "d",
+            "--action",
+            "steal",
+            "--project",
+            "p",
+            "--purpose",
+            "x",
+            "--days",
+            "1",
+        ).exit_code
+        == 2
+    )
     assert cli.platform.requests == []
 
 
@@ -114,8 +160,12 @@ def test_audit_filters_and_renders_records(cli: Cli) -> None:
     cli.platform.json("GET", "/v1/audit", {"items": [RECORD]})
     result = cli("audit", "--resource", "job/t-1.1", "--actor", "eve", "--since", "2025-01-01T00:00:00")
     assert result.exit_code == 0, result.output
-    assert cli.params("/v1/audit") == {"resource": "job/t-1.1", "actor": "eve", "since": "2025-01-01T00:00:00",
-                                       "limit": "100"}
+    assert cli.params("/v1/audit") == {
+        "resource": "job/t-1.1",
+        "actor": "eve",
+        "since": "2025-01-01T00:00:00",
+        "limit": "100",
+    }
     [row] = [line for line in result.stdout.splitlines() if "job/t-1.1" in line]
     assert "eve" in row and "denied" in row and "r-9" in row
     as_json = cli("audit", "--json")

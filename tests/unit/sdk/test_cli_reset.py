@@ -34,8 +34,9 @@ def test_it_says_what_and_how_much_it_deletes_and_keeps_everything_when_told_no(
 
 
 @pytest.mark.parametrize(("args", "answer"), [(("--yes",), None), ((), "y\n")])
-def test_it_deletes_the_state_directory_when_confirmed(tmp_path: Path, args: tuple[str, ...],
-                                                       answer: str | None) -> None:
+def test_it_deletes_the_state_directory_when_confirmed(
+    tmp_path: Path, args: tuple[str, ...], answer: str | None
+) -> None:
     directory = state(tmp_path)
     code, output = reset("--state-dir", str(directory), *args, answer=answer)
     assert code == 0, output

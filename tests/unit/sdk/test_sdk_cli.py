@@ -222,15 +222,22 @@ def _attempt(n: int, state: str, **extra: object) -> dict[str, object]:
 
 def test_tasks_watch_follows_a_retry_to_the_attempt_that_succeeds(cli: Harness) -> None:
     failed = _attempt(1, "FAILED", reason="trainer exited with code 3", cleaned_up=True)
-    cli.platform.on("GET", "/v1/tasks/t-1/jobs",
-                    httpx.Response(200, json={"items": [_attempt(1, "RUNNING")]}),
-                    httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),  # after attempt 1 ended
-                    httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),
-                    httpx.Response(200, json={"items": [failed, _attempt(2, "SUCCEEDED", cleaned_up=True)]}))
+    cli.platform.on(
+        "GET",
+        "/v1/tasks/t-1/jobs",
+        httpx.Response(200, json={"items": [_attempt(1, "RUNNING")]}),
+        httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),  # after attempt 1 ended
+        httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),
+        httpx.Response(200, json={"items": [failed, _attempt(2, "SUCCEEDED", cleaned_up=True)]}),
+    )
     cli.platform.on("GET", "/v1/jobs/t-1.1", httpx.Response(200, json=failed))
     cli.platform.on("GET", "/v1/jobs/t-1.1/epochs", _epochs(1))
-    cli.platform.on("GET", "/v1/jobs/t-1.2", httpx.Response(200, json=_attempt(2, "RUNNING")),
-                    httpx.Response(200, json=_attempt(2, "SUCCEEDED", cleaned_up=True, final_metrics={"loss": 0.1})))
+    cli.platform.on(
+        "GET",
+        "/v1/jobs/t-1.2",
+        httpx.Response(200, json=_attempt(2, "RUNNING")),
+        httpx.Response(200, json=_attempt(2, "SUCCEEDED", cleaned_up=True, final_metrics={"loss": 0.1})),
+    )
     cli.platform.on("GET", "/v1/jobs/t-1.2/epochs", _epochs(2), _epochs(5))
 
     result = cli("tasks", "watch", "t-1", "--interval", "0.5")
@@ -243,8 +250,12 @@ def test_tasks_watch_follows_a_retry_to_the_attempt_that_succeeds(cli: Harness) 
 def test_tasks_watch_waits_for_cleanup_then_exits_1_when_no_attempt_follows(cli: Harness) -> None:
     ended = _attempt(1, "FAILED", reason="the command could not start (exit code 2)")
     cli.platform.on("GET", "/v1/tasks/t-1/jobs", httpx.Response(200, json={"items": [ended]}))
-    cli.platform.on("GET", "/v1/jobs/t-1.1", httpx.Response(200, json=ended),
-                    httpx.Response(200, json={**ended, "cleaned_up": True}))
+    cli.platform.on(
+        "GET",
+        "/v1/jobs/t-1.1",
+        httpx.Response(200, json=ended),
+        httpx.Response(200, json={**ended, "cleaned_up": True}),
+    )
 
     result = cli("tasks", "watch", "t-1")
 
@@ -359,8 +370,9 @@ def test_the_local_config_is_found_from_any_folder_below_or_through_trainyard_ho
     assert find_local_config(deep, {"TRAINYARD_HOME": "/srv/ty"}) == Path("/srv/ty/local.json")
 
 
-def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(cli: Harness, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(
+    cli: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tmp_path / "proj"
     (project / "notebooks").mkdir(parents=True)
     write_local_config(project / ".trainyard" / "local.json", LocalConfig(url="http://found.test", token="found"))
@@ -378,9 +390,14 @@ def test_download_checkpoint_saves_it_and_checks_its_sha256(cli: Harness, tmp_pa
     import hashlib
 
     cli.platform.objects["art/j-1/weights.pt"] = b"the weights"
-    grant = {"epoch": 3, "key": "acme/p-1/j-1/checkpoints/epoch-0003/weights.pt", "name": "weights.pt",
-             "sha256": hashlib.sha256(b"the weights").hexdigest(), "size_bytes": 11,
-             "url": f"http://{S3_HOST}/art/j-1/weights.pt?sig=1"}
+    grant = {
+        "epoch": 3,
+        "key": "acme/p-1/j-1/checkpoints/epoch-0003/weights.pt",
+        "name": "weights.pt",
+        "sha256": hashlib.sha256(b"the weights").hexdigest(),
+        "size_bytes": 11,
+        "url": f"http://{S3_HOST}/art/j-1/weights.pt?sig=1",
+    }
     cli.platform.json("GET", "/v1/jobs/j-1/checkpoints/download", grant)
 
     result = cli("jobs", "download-checkpoint", "j-1", "--out", str(tmp_path / "ckpt"))
@@ -400,7 +417,7 @@ def test_logs_all_pages_through_the_whole_log(cli: Harness) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params["offset"])
         whole = "".join(f"line {n}\n" for n in range(300))
-        chunk = whole[offset:offset + int(request.url.params["limit"])]
+        chunk = whole[offset : offset + int(request.url.params["limit"])]
         headers = {"x-log-offset": str(offset), "x-log-size": str(len(whole))}
         if offset + len(chunk) < len(whole):
             headers["x-log-next-offset"] = str(offset + len(chunk))

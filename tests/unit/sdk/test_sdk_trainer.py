@@ -184,8 +184,9 @@ def test_dataset_downloads_through_the_presigned_url(trainer: Trainer, platform:
     assert [p.name for p in chosen.parent.iterdir() if p.name.endswith(".part")] == []
 
 
-def test_an_expired_dataset_url_is_asked_for_again_once(trainer: Trainer, platform: FakePlatform,
-                                                        tmp_path: Path) -> None:
+def test_an_expired_dataset_url_is_asked_for_again_once(
+    trainer: Trainer, platform: FakePlatform, tmp_path: Path
+) -> None:
     """Trainer URLs live minutes: the SDK refreshes a refused one through the platform (which
     checks the grant again), and gives up when the fresh one is refused too."""
     from sdk.contracts.errors import Forbidden
@@ -193,15 +194,21 @@ def test_an_expired_dataset_url_is_asked_for_again_once(trainer: Trainer, platfo
     platform.objects["datasets/reviews"] = b"rows"
     expired = httpx.Response(403, json={"error": {"code": "forbidden", "message": "egress denied: expired"}})
     fresh = {"url": f"http://{S3_HOST}/datasets/reviews?sig=2", "method": "GET"}
-    platform.on("GET", f"/v1/jobs/{JOB}/datasets/reviews",
-                httpx.Response(200, json={"url": f"http://{S3_HOST}/old?sig=1", "method": "GET"}),
-                httpx.Response(200, json=fresh))
+    platform.on(
+        "GET",
+        f"/v1/jobs/{JOB}/datasets/reviews",
+        httpx.Response(200, json={"url": f"http://{S3_HOST}/old?sig=1", "method": "GET"}),
+        httpx.Response(200, json=fresh),
+    )
     original = platform._s3
     platform._s3 = lambda r: expired if r.url.path == "/old" else original(r)  # type: ignore[method-assign]
     assert trainer.dataset("reviews").read_bytes() == b"rows"
     assert len(platform.sent("GET", f"/v1/jobs/{JOB}/datasets/reviews")) == 2
-    platform.on("GET", f"/v1/jobs/{JOB}/datasets/reviews",
-                httpx.Response(200, json={"url": f"http://{S3_HOST}/old?sig=1", "method": "GET"}))
+    platform.on(
+        "GET",
+        f"/v1/jobs/{JOB}/datasets/reviews",
+        httpx.Response(200, json={"url": f"http://{S3_HOST}/old?sig=1", "method": "GET"}),
+    )
     with pytest.raises(Forbidden):
         trainer.dataset("reviews")
     assert len(platform.sent("GET", f"/v1/jobs/{JOB}/datasets/reviews")) == 4
@@ -296,9 +303,16 @@ def test_log_tail_keeps_only_the_end_and_passes_text_through() -> None:
 def test_reports_continue_the_trace_the_platform_launched_the_job_in(platform: FakePlatform, tmp_path: Path) -> None:
     platform.on("POST", "/v1/events", httpx.Response(202))
     launch = tracing.child()
-    trainer = Trainer.from_env({"TRAINYARD_JOB_ID": JOB, "TRAINYARD_TOKEN": "t", "TRAINYARD_TRACEPARENT": launch,
-                                "TRAINYARD_PLATFORM_URL": "http://platform.test"},
-                               capture_logs=False, transport=platform.transport)
+    trainer = Trainer.from_env(
+        {
+            "TRAINYARD_JOB_ID": JOB,
+            "TRAINYARD_TOKEN": "t",
+            "TRAINYARD_TRACEPARENT": launch,
+            "TRAINYARD_PLATFORM_URL": "http://platform.test",
+        },
+        capture_logs=False,
+        transport=platform.transport,
+    )
     trainer.running()
     trainer.epoch(1, {"loss": 1.0})
     spans = [json.loads(r.content)["traceparent"] for r in platform.sent("POST", "/v1/events")]

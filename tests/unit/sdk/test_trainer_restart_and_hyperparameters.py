@@ -24,8 +24,9 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "intent_trainer.py"
 def test_reports_wait_out_a_platform_restart_of_minutes(platform: FakePlatform, sleeps: list[float]) -> None:
     down = httpx.ConnectError("connection refused")
     platform.on("POST", "/v1/events", *([down] * 30), httpx.Response(202))  # back after ~4.5 minutes
-    trainer = Trainer.connect("http://platform.test", "job-token", JOB, transport=platform.transport,
-                              sleep=sleeps.append)
+    trainer = Trainer.connect(
+        "http://platform.test", "job-token", JOB, transport=platform.transport, sleep=sleeps.append
+    )
 
     trainer.epoch(3, {"loss": 0.2})
 
@@ -36,8 +37,9 @@ def test_reports_wait_out_a_platform_restart_of_minutes(platform: FakePlatform, 
 
 def test_a_platform_gone_for_good_still_ends_the_wait(platform: FakePlatform, sleeps: list[float]) -> None:
     platform.on("POST", "/v1/events", httpx.ConnectError("connection refused"))
-    trainer = Trainer.connect("http://platform.test", "job-token", JOB, transport=platform.transport,
-                              sleep=sleeps.append)
+    trainer = Trainer.connect(
+        "http://platform.test", "job-token", JOB, transport=platform.transport, sleep=sleeps.append
+    )
 
     with pytest.raises(TemporaryError):
         trainer.running()
@@ -55,14 +57,17 @@ def test_hyperparameters_come_from_the_task_typed() -> None:
     assert Trainer.from_env(ENV, capture_logs=False).hyperparameters == {}
 
 
-@pytest.mark.parametrize(("getter", "key", "message"), [
-    ("get_int", "lr", "hyperparameters.lr: must be a whole number, not 0.05"),
-    ("get_float", "opt", "hyperparameters.opt: must be a number, not 'adam'"),
-    ("get_float", "amp", "hyperparameters.amp: must be a number, not False"),
-    ("get_bool", "opt", "hyperparameters.opt: must be true or false, not 'adam'"),
-    ("get_str", "lr", "hyperparameters.lr: must be a string, not 0.05"),
-    ("get_float", "nope", "hyperparameters.nope: missing (set it with --param)"),
-])
+@pytest.mark.parametrize(
+    ("getter", "key", "message"),
+    [
+        ("get_int", "lr", "hyperparameters.lr: must be a whole number, not 0.05"),
+        ("get_float", "opt", "hyperparameters.opt: must be a number, not 'adam'"),
+        ("get_float", "amp", "hyperparameters.amp: must be a number, not False"),
+        ("get_bool", "opt", "hyperparameters.opt: must be true or false, not 'adam'"),
+        ("get_str", "lr", "hyperparameters.lr: must be a string, not 0.05"),
+        ("get_float", "nope", "hyperparameters.nope: missing (set it with --param)"),
+    ],
+)
 def test_a_wrong_or_missing_hyperparameter_names_itself(getter: str, key: str, message: str) -> None:
     hp = Hyperparameters({"lr": 0.05, "opt": "adam", "amp": False})
 
@@ -86,8 +91,9 @@ def intent_trainer() -> ModuleType:
     return module
 
 
-def test_the_example_trainer_runs_with_the_tasks_hyperparameters(intent_trainer: ModuleType,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_example_trainer_runs_with_the_tasks_hyperparameters(
+    intent_trainer: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     flags = intent_trainer.parse_args(["--lr", "0.5", "--hidden", "16"])
 
     args = intent_trainer.with_hyperparameters(flags, Hyperparameters({"lr": 0.05, "epochs": 8, "momentum": 0.9}))

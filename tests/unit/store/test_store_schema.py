@@ -9,12 +9,19 @@ from functions.store.tables import make_tables
 def test_tables_and_their_keys() -> None:
     tables = {t.name: t for t in describe(make_tables(prefix="trainyard-", host=None, region="eu-west-1"))}
     assert {name: (t.hash_key, t.range_key) for name, t in tables.items()} == {
-        "trainyard-projects": ("project_id", None), "trainyard-tasks": ("task_id", None),
-        "trainyard-jobs": ("job_id", None), "trainyard-epochs": ("job_id", "epoch"),
-        "trainyard-checkpoints": ("job_id", "epoch"), "trainyard-capacity": ("pk", "sk"),
-        "trainyard-dedup": ("key", None), "trainyard-models": ("model_id", None),
-        "trainyard-approvals": ("approval_id", "item"), "trainyard-audit": ("tenant", "at_id"),
-        "trainyard-report_marks": ("job_id", None), "trainyard-summaries": ("task_id", None)}
+        "trainyard-projects": ("project_id", None),
+        "trainyard-tasks": ("task_id", None),
+        "trainyard-jobs": ("job_id", None),
+        "trainyard-epochs": ("job_id", "epoch"),
+        "trainyard-checkpoints": ("job_id", "epoch"),
+        "trainyard-capacity": ("pk", "sk"),
+        "trainyard-dedup": ("key", None),
+        "trainyard-models": ("model_id", None),
+        "trainyard-approvals": ("approval_id", "item"),
+        "trainyard-audit": ("tenant", "at_id"),
+        "trainyard-report_marks": ("job_id", None),
+        "trainyard-summaries": ("task_id", None),
+    }
     assert {t.billing_mode for t in tables.values()} == {"PAY_PER_REQUEST"}
     assert [name for name, t in tables.items() if t.ttl_attribute] == ["trainyard-dedup", "trainyard-report_marks"]
     assert tables["trainyard-dedup"].ttl_attribute == "expires_at"

@@ -71,8 +71,18 @@ def test_issue_signs_a_certificate_whose_chain_verifies(tls_dir: Path) -> None:
 
 def test_issue_client_only_with_extra_names(tls_dir: Path) -> None:
     client = run("certs", "issue", "--out", str(tls_dir), "dev@demo", "--client")
-    server = run("certs", "issue", "--out", str(tls_dir), "inference", "--server",
-                 "--san", "inference.predictor.svc", "--san", "10.0.0.7")
+    server = run(
+        "certs",
+        "issue",
+        "--out",
+        str(tls_dir),
+        "inference",
+        "--server",
+        "--san",
+        "inference.predictor.svc",
+        "--san",
+        "10.0.0.7",
+    )
     assert client.exit_code == 0 and server.exit_code == 0, client.output + server.output
     assert eku(load(tls_dir / "dev@demo.pem")) == {ExtendedKeyUsageOID.CLIENT_AUTH}
     inference = load(tls_dir / "inference.pem")

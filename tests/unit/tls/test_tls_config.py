@@ -62,8 +62,12 @@ def test_missing_files_are_all_named_at_once(tmp_path: Path) -> None:
 def test_contexts_and_uvicorn_options(tls_dir: Path) -> None:
     server = tls.TLSFiles.in_dir(tls_dir, "platform")
     options = tls.uvicorn_ssl_options(server)
-    assert options == {"ssl_certfile": str(server.cert), "ssl_keyfile": str(server.key),
-                       "ssl_ca_certs": str(server.ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert options == {
+        "ssl_certfile": str(server.cert),
+        "ssl_keyfile": str(server.key),
+        "ssl_ca_certs": str(server.ca),
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+    }
     assert "ssl_cert_reqs" not in tls.uvicorn_ssl_options(tls.TLSFiles(cert=server.cert, key=server.key))
     assert tls.server_context(server).verify_mode == ssl.CERT_REQUIRED
     client = tls.client_context(tls.TLSFiles.in_dir(tls_dir, "sidecar"))
@@ -76,8 +80,11 @@ def test_contexts_and_uvicorn_options(tls_dir: Path) -> None:
 
 
 def test_peer_from_auth_context() -> None:
-    verified = {"transport_security_type": [b"ssl"], "x509_common_name": [b"sidecar"],
-                "x509_subject_alternative_name": [b"127.0.0.1", b"localhost"]}
+    verified = {
+        "transport_security_type": [b"ssl"],
+        "x509_common_name": [b"sidecar"],
+        "x509_subject_alternative_name": [b"127.0.0.1", b"localhost"],
+    }
     peer = tls.peer_from_auth_context(verified)
     assert peer == tls.Peer("sidecar", ("127.0.0.1", "localhost"))
     assert str(peer) == "CN=sidecar SAN=127.0.0.1,localhost"
@@ -191,6 +198,7 @@ def test_tls_verdicts_are_permanent_and_hang_ups_are_retried(cause: Exception, p
     sleeps: list[float] = []
     client = httpx.Client(transport=_failing(cause), base_url="https://platform.test")
     with pytest.raises(PermanentError if permanent else TemporaryError):
-        http.send(client, client.build_request("GET", "/v1/projects"), backoff=http.Backoff(attempts=3),
-                  sleep=sleeps.append)
+        http.send(
+            client, client.build_request("GET", "/v1/projects"), backoff=http.Backoff(attempts=3), sleep=sleeps.append
+        )
     assert len(sleeps) == (0 if permanent else 2)

@@ -27,8 +27,15 @@ def claims(now: float | None = None, **over: Any) -> dict[str, Any]:
     """A data scientist of acme, valid for five minutes from `now`; `over` changes claims
     (a value of None removes the claim)."""
     t = int(time.time() if now is None else now)
-    body: dict[str, Any] = {"sub": "ana", "tenant": "acme", "roles": ["data-scientist"], "iss": IDP_ISSUER,
-                            "aud": AUDIENCE, "iat": t, "exp": t + 300}
+    body: dict[str, Any] = {
+        "sub": "ana",
+        "tenant": "acme",
+        "roles": ["data-scientist"],
+        "iss": IDP_ISSUER,
+        "aud": AUDIENCE,
+        "iat": t,
+        "exp": t + 300,
+    }
     body.update(over)
     return {k: v for k, v in body.items() if v is not None}
 
@@ -78,8 +85,11 @@ class Idp:
 
     def add(self, kid: str, alg: str, key: Any | None = None, *, publish: bool = True) -> None:
         if key is None:
-            key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS256"
-                   else ec.generate_private_key(ec.SECP256R1()))
+            key = (
+                rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                if alg == "RS256"
+                else ec.generate_private_key(ec.SECP256R1())
+            )
         self.keys[kid] = (alg, key)
         if publish:
             self.published.append(kid)
@@ -93,8 +103,9 @@ class Idp:
 
     def public_pem(self, kid: str) -> bytes:
         _, key = self.keys[kid]
-        return bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+        return bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
 
     def public_jwk(self, kid: str) -> dict[str, Any]:
         alg, key = self.keys[kid]

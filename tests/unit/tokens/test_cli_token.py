@@ -29,8 +29,20 @@ def run(*args: str) -> Result:
 
 
 def test_create_prints_a_token_the_local_platform_accepts(state: Path) -> None:
-    result = run("--tenant", "demo", "--sub", "ana@demo", "--role", "data-scientist", "--role", "approver",
-                 "--role", "approver", "--state-dir", str(state))
+    result = run(
+        "--tenant",
+        "demo",
+        "--sub",
+        "ana@demo",
+        "--role",
+        "data-scientist",
+        "--role",
+        "approver",
+        "--role",
+        "approver",
+        "--state-dir",
+        str(state),
+    )
     assert result.exit_code == 0, result.output
     claims = tokens.verify(result.stdout.strip(), secret=SECRET)
     assert (claims.tenant, claims.sub, claims.roles) == ("demo", "ana@demo", (Role.DATA_SCIENTIST, Role.APPROVER))
@@ -38,8 +50,9 @@ def test_create_prints_a_token_the_local_platform_accepts(state: Path) -> None:
 
 
 def test_create_json_shows_the_claims(state: Path) -> None:
-    result = run("--tenant", "demo", "--sub", "boss@demo", "--role", "admin", "--ttl", "15m", "--json",
-                 "--state-dir", str(state))
+    result = run(
+        "--tenant", "demo", "--sub", "boss@demo", "--role", "admin", "--ttl", "15m", "--json", "--state-dir", str(state)
+    )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     claims = tokens.verify(shown["token"], secret=SECRET)
@@ -83,8 +96,10 @@ def test_help_imports_neither_the_http_client_nor_crypto() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from typer.testing import CliRunner; from sdk.cli.app import make_app; "
-            "r = CliRunner().invoke(make_app(), ['--help']); assert r.exit_code == 0, r.output; "
-            "print(sorted(m for m in ('httpx', 'sdk.client', 'cryptography', 'jwt', 'torch') if m in sys.modules))")
+    code = (
+        "import sys; from typer.testing import CliRunner; from sdk.cli.app import make_app; "
+        "r = CliRunner().invoke(make_app(), ['--help']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('httpx', 'sdk.client', 'cryptography', 'jwt', 'torch') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -31,10 +31,19 @@ class Jobs:
         return self.h.runtime.launched[job_id].env["TRAINYARD_TOKEN"]
 
     def post_event(self, token: str, subject: str) -> tuple[int, str]:
-        event = {"specversion": "1.0", "id": uuid.uuid4().hex, "type": "io.trainyard.job.running",
-                 "source": "trainer", "subject": subject, "data": {}}
-        r = self.client.post("/v1/events", content=json.dumps(event), headers={
-            "Authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"})
+        event = {
+            "specversion": "1.0",
+            "id": uuid.uuid4().hex,
+            "type": "io.trainyard.job.running",
+            "source": "trainer",
+            "subject": subject,
+            "data": {},
+        }
+        r = self.client.post(
+            "/v1/events",
+            content=json.dumps(event),
+            headers={"Authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"},
+        )
         return r.status_code, r.text
 
     def call(self, method: str, path: str, token: str, **kw: object) -> tuple[int, str]:
@@ -81,8 +90,9 @@ def test_another_jobs_events_and_data_are_refused_and_audited(jobs: Jobs) -> Non
 
 
 def test_a_token_of_another_tenant_naming_this_job_finds_nothing_and_is_audited(jobs: Jobs) -> None:
-    evil = jobs.h.deps.config.job_tokens().job_token(tenant="evil", job_id=jobs.a,
-                                                     expires_at=int(jobs.h.clock.now().timestamp()) + 600)
+    evil = jobs.h.deps.config.job_tokens().job_token(
+        tenant="evil", job_id=jobs.a, expires_at=int(jobs.h.clock.now().timestamp()) + 600
+    )
     assert jobs.post_event(evil, jobs.a)[0] == 404
     assert jobs.call("GET", f"/v1/jobs/{jobs.a}/datasets/d", evil)[0] == 404
     denied = jobs.denials("evil", f"job:{jobs.a}")

@@ -53,8 +53,9 @@ def verifier(keys: KeySource) -> JWKSVerifier:
 
 
 def remote(provider: Provider, clock: Monotonic, **kw: float) -> RemoteKeys:
-    return RemoteKeys(URL, fetch=provider, clock=clock, ttl_s=kw.get("ttl_s", 300.0),
-                      min_refresh_s=kw.get("min_refresh_s", 10.0))
+    return RemoteKeys(
+        URL, fetch=provider, clock=clock, ttl_s=kw.get("ttl_s", 300.0), min_refresh_s=kw.get("min_refresh_s", 10.0)
+    )
 
 
 def test_nothing_is_fetched_before_the_first_token(idp: Idp) -> None:

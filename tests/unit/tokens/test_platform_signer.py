@@ -43,8 +43,11 @@ def test_a_job_token_is_es256_names_its_key_and_verifies_with_the_published_keys
     assert "d" not in published and published["kty"] == "EC" and len(published["kid"]) == 43
     claims_ = signer.verifier().verify(token)
     assert (claims_.sub, claims_.tenant, claims_.roles, claims_.job) == ("job:t-1.1", "acme", (Role.JOB,), "t-1.1")
-    outside = JWKSVerifier(StaticKeys(usable_keys(signer.public_jwks(), algorithms=("ES256",))),
-                           issuer="trainyard-platform", audience="trainyard")
+    outside = JWKSVerifier(
+        StaticKeys(usable_keys(signer.public_jwks(), algorithms=("ES256",))),
+        issuer="trainyard-platform",
+        audience="trainyard",
+    )
     assert outside.verify(token).job == "t-1.1"  # anyone with the JWKS can check it
 
 
@@ -61,7 +64,8 @@ def test_rotation_the_first_key_signs_and_every_key_verifies() -> None:
 
 def test_only_p256_keys_sign_job_tokens(tmp_path: Path) -> None:
     p384 = ec.generate_private_key(ec.SECP384R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with pytest.raises(ValueError, match="EC P-256"):
         load_keys(p384)
     (tmp_path / "empty.pem").write_text("nothing here")
@@ -70,8 +74,9 @@ def test_only_p256_keys_sign_job_tokens(tmp_path: Path) -> None:
 
 
 def router(idp: Idp, signer: PlatformSigner) -> IssuerRouter:
-    users = JWKSVerifier(StaticKeys(usable_keys(idp.jwks(), algorithms=("ES256",))), issuer=IDP_ISSUER,
-                         audience="trainyard")
+    users = JWKSVerifier(
+        StaticKeys(usable_keys(idp.jwks(), algorithms=("ES256",))), issuer=IDP_ISSUER, audience="trainyard"
+    )
     return IssuerRouter({IDP_ISSUER: users, signer.issuer: signer.verifier()}, job_issuer=signer.issuer)
 
 
@@ -113,8 +118,13 @@ def test_settings_pick_one_mode(idp: Idp, signer: PlatformSigner, tmp_path: Path
     with pytest.raises(ValueError, match="an issuer of their own"):
         verifier_for(secret=SECRET, job_signer=signer, issuer=signer.issuer)
     fetched: list[str] = []
-    built = verifier_for(secret=None, jwks_url="https://idp.test/jwks.json", issuer=IDP_ISSUER, job_signer=signer,
-                         fetch=recording(fetched, idp))
+    built = verifier_for(
+        secret=None,
+        jwks_url="https://idp.test/jwks.json",
+        issuer=IDP_ISSUER,
+        job_signer=signer,
+        fetch=recording(fetched, idp),
+    )
     assert fetched == []  # nothing is fetched until a token needs a key
     assert built.verify(idp.sign(claims(), kid="ec-1")).sub == "ana"
     assert built.verify(signer.job_token(tenant="acme", job_id="j", expires_at=soon())).job == "j"

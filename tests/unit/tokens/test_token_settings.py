@@ -48,8 +48,9 @@ def production(key_file: Path, **over: Any) -> Settings:
     ({"job_token_issuer": IDP_ISSUER}, "TRAINYARD_JOB_TOKEN_ISSUER must differ"),
     ({"token_algorithms": ["HS256"]}, "token_algorithms.0"),
 ])  # fmt: skip
-def test_production_settings_refuse_unsafe_or_incomplete_setups(key_file: Path, over: dict[str, Any],
-                                                                 message: str) -> None:
+def test_production_settings_refuse_unsafe_or_incomplete_setups(
+    key_file: Path, over: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         production(key_file, **over)
 
@@ -75,8 +76,9 @@ def test_production_builds_a_jwks_verifier_and_an_es256_signer_without_fetching(
     idp = Idp()
     idp.add("ec-1", "ES256")
     fetched: list[str] = []
-    verifier, signer = bootstrap.token_keys(production(key_file, jwks_url="http://127.0.0.1:1/jwks.json"),
-                                            fetch=recording(fetched, idp))
+    verifier, signer = bootstrap.token_keys(
+        production(key_file, jwks_url="http://127.0.0.1:1/jwks.json"), fetch=recording(fetched, idp)
+    )
     assert fetched == []
     assert verifier.verify(idp.sign(claims(), kid="ec-1")).tenant == "acme"
     job = signer.job_token(tenant="acme", job_id="t-1.1", expires_at=int(time.time()) + 60)

@@ -58,8 +58,10 @@ HS_REFUSALS: dict[str, tuple[Callable[[], str], str]] = {
     "alg none": (lambda: unsigned(local()), "algorithm 'none' is not accepted"),
     "no expiry": (lambda: hs(local(exp=None)), "no 'exp' claim"),
     "no tenant": (lambda: hs(local(tenant=None)), "malformed claim(s): tenant"),
-    "other secret": (lambda: jwt.encode(local(), "another-secret-0123456789abcdef-xyz", algorithm="HS256"),
-                     "signature does not verify"),
+    "other secret": (
+        lambda: jwt.encode(local(), "another-secret-0123456789abcdef-xyz", algorithm="HS256"),
+        "signature does not verify",
+    ),
     "garbage": (lambda: "not.a.jwt", "not a well-formed JWT"),
 }
 
@@ -90,10 +92,14 @@ def test_jwks_accepts_rs256_and_es256(idp: Idp, kid: str) -> None:
 
 JWKS_REFUSALS: dict[str, tuple[Callable[[Idp], str], str]] = {
     # The key-confusion attack: the public key, which anyone has, used as an HMAC secret.
-    "HS256 keyed with the public PEM": (lambda i: hmac_signed(i.public_pem("rsa-1"), claims(NOW), kid="rsa-1"),
-                                        "algorithm 'HS256' is not accepted here"),
-    "HS256 keyed with the JWK": (lambda i: hmac_signed(json.dumps(i.public_jwk("ec-1")).encode(), claims(NOW),
-                                                       kid="ec-1"), "algorithm 'HS256' is not accepted here"),
+    "HS256 keyed with the public PEM": (
+        lambda i: hmac_signed(i.public_pem("rsa-1"), claims(NOW), kid="rsa-1"),
+        "algorithm 'HS256' is not accepted here",
+    ),
+    "HS256 keyed with the JWK": (
+        lambda i: hmac_signed(json.dumps(i.public_jwk("ec-1")).encode(), claims(NOW), kid="ec-1"),
+        "algorithm 'HS256' is not accepted here",
+    ),
     "alg none": (lambda i: unsigned(claims(NOW)), "algorithm 'none' is not accepted here"),
     "tampered": (lambda i: flip_signature(i.sign(claims(NOW), kid="ec-1")), "signature does not verify"),
     "expired": (lambda i: i.sign(claims(NOW, exp=int(NOW) - 10), kid="rsa-1"), "expired at"),
@@ -102,8 +108,10 @@ JWKS_REFUSALS: dict[str, tuple[Callable[[Idp], str], str]] = {
     "wrong issuer": (lambda i: i.sign(claims(NOW, iss="https://other.test"), kid="ec-1"), "wrong issuer"),
     "unknown kid": (lambda i: i.sign(claims(NOW), kid="unpublished"), "unknown key id 'unpublished'"),
     "no kid": (lambda i: i.sign(claims(NOW), kid="ec-1", omit_kid=True), "names no key (kid)"),
-    "ES256 naming the RSA key": (lambda i: jwt.encode(claims(NOW), i.keys["ec-1"][1], algorithm="ES256",
-                                                      headers={"kid": "rsa-1"}), "does not match the key"),
+    "ES256 naming the RSA key": (
+        lambda i: jwt.encode(claims(NOW), i.keys["ec-1"][1], algorithm="ES256", headers={"kid": "rsa-1"}),
+        "does not match the key",
+    ),
 }
 
 
