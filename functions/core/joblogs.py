@@ -24,24 +24,24 @@ def final_key(job: Job) -> str:
 
 
 def live_key(job: Job) -> str:
-    return blob_keys.live_log(job.tenant, job.job_id)
+    return blob_keys.live_log(job.job_id)
 
 
-def ship_live(deps: Deps, active: list[Job], runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
-    """Copy the logs of every active job the runtime holds to `live.log`; the ids shipped.
+def ship_live(deps: Deps, runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
+    """Copy the logs of every job the runtime runs now to its live log; the ids shipped.
 
-    A failure to read or store one job's logs is logged and skipped: logs must never stop
-    the sweep's real work (time limits, drift, launching)."""
+    Reads no job from the store (the sweep's cost stays proportional to what is due). A
+    failure to read or store one job's logs is logged and skipped: logs must never stop the
+    sweep's real work (time limits, drift, launching)."""
     shipped = []
-    for job in active:
-        rt = runtime_jobs.get(job.job_id)
-        if rt is None or rt.status is RuntimeStatus.PENDING:
-            continue  # nothing ran yet: no logs to keep
+    for job_id, rt in sorted(runtime_jobs.items()):
+        if rt.status is not RuntimeStatus.RUNNING:
+            continue  # nothing runs: no new logs to keep
         try:
-            data = deps.runtime.logs(job.job_id)
+            data = deps.runtime.logs(job_id)
             if data:
-                deps.logs.put(live_key(job), data, content_type="text/plain")
-                shipped.append(job.job_id)
+                deps.logs.put(blob_keys.live_log(job_id), data, content_type="text/plain")
+                shipped.append(job_id)
         except TrainyardError as exc:
-            log.warning("could not ship live logs", extra={"job_id": job.job_id, "error": str(exc)})
+            log.warning("could not ship live logs", extra={"job_id": job_id, "error": str(exc)})
     return shipped

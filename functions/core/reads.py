@@ -13,7 +13,7 @@ from functions.domain.audit import Actor
 from functions.domain.model import Epoch, Job, JobState, Task, TaskSummary
 from functions.domain.registry import lower_is_better
 from sdk.contracts import blob_keys
-from sdk.contracts.errors import NotFound, Problem, ValidationError
+from sdk.contracts.errors import NotFound, PermanentError, Problem, ValidationError
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -150,14 +150,7 @@ def job_log_page(
             audit_action="job.logs",
             resource=f"job/{job_id}",
         )
-    if job.cleaned_up:
-        whole = deps.logs.get(job.log_key) if job.log_key else b""
-    else:
-        # while it runs, what the sweep last shipped: the API reads only the blob store (in a
-        # cluster it has no runtime, and no RBAC for pod logs)
-        whole = b""
-        with contextlib.suppress(NotFound):
-            whole = deps.logs.get(joblogs.live_key(job))
+    whole = _kept_log(deps, job) if job.cleaned_up else _live_log(deps, job)
     start = max(0, len(whole) - limit) if offset is None else min(offset, len(whole))
     page = LogPage(data=whole[start : start + limit], offset=start, size=len(whole))
     if page.end < page.size:
@@ -167,3 +160,23 @@ def job_log_page(
     except NotFound:
         return page
     return LogPage(data=page.data, offset=page.offset, size=page.size, reported=reported)
+
+
+def _kept_log(deps: Deps, job: Job) -> bytes:
+    """The whole log cleanup kept in the logs bucket."""
+    return deps.logs.get(job.log_key) if job.log_key else b""
+
+
+def _live_log(deps: Deps, job: Job) -> bytes:
+    """A running job's log: the runtime's own capture where this function has a runtime (local
+    mode), else what the sweep last shipped to the logs bucket (the API in a cluster has no
+    runtime, and no RBAC for pod logs)."""
+    try:
+        data = deps.runtime.logs(job.job_id, full=True)
+    except PermanentError:  # AbsentRuntime: this function may not touch the cluster
+        data = b""
+    if data:
+        return data
+    with contextlib.suppress(NotFound):
+        return deps.logs.get(joblogs.live_key(job))
+    return b""

@@ -71,21 +71,10 @@ def sweep(deps: Deps) -> SweepReport:
         _audit(deps, runtime_jobs, now, report)
     if report.grants_expired:
         report.access_revoked += grants.stop_jobs_of(deps, report.grants_expired, now)
-    report.logs_shipped += _ship_logs(deps, runtime_jobs)
+    report.logs_shipped += joblogs.ship_live(deps, runtime_jobs)
     for pool in sorted(deps.config.pools):
         report.launched += [j.job_id for j in launching.admit_pool(deps, pool)]
     return report
-
-
-def _ship_logs(deps: Deps, runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
-    """Ship the logs of what runs now (the runtime's own listing, read once per sweep above):
-    a pod's logs die with the pod, so the API reads the copy in the logs bucket."""
-    running = [job_id for job_id, rt in runtime_jobs.items() if rt.status is RuntimeStatus.RUNNING]
-    shipped: list[str] = []
-    for page in _pages(running):
-        jobs = [j for j in deps.jobs.jobs_by_id(page) if j.state.is_active]
-        shipped += joblogs.ship_live(deps, jobs, runtime_jobs)
-    return shipped
 
 
 def _time_out_due(deps: Deps, pool: str, now: datetime) -> list[str]:

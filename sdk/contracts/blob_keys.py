@@ -31,8 +31,11 @@ def runtime_log(tenant: str, job_id: str) -> str:
     return f"{tenant}/{job_id}/runtime.log"
 
 
-def live_log(tenant: str, job_id: str) -> str:
-    return f"{tenant}/{job_id}/live.log"
+def live_log(job_id: str) -> str:
+    """A running job's log as the sweep last shipped it. Keyed by job id alone so the sweep can
+    ship what the runtime lists without reading a job per entry; only platform functions read
+    the logs bucket, and the API checks the job's tenant before it reads this."""
+    return f"live/{job_id}.log"
 
 
 def reported_log(tenant: str, job_id: str) -> str:
