@@ -70,14 +70,14 @@ locals {
     }
     cleanup = {
       write_tables  = ["jobs", "capacity", "dedup", "summaries"] # a retry is its task's new row
-      read_tables   = ["projects", "tasks", "approvals"] # cleanup launches what now fits
+      read_tables   = ["projects", "tasks", "approvals"]         # cleanup launches what now fits
       append_tables = ["audit"]
       write_buckets = ["logs"]
       read_buckets  = []
     }
     sweep = {
       write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
-      read_tables   = ["projects", "tasks", "report_marks"] # no verdict overtakes an accepted report
+      read_tables   = ["projects", "tasks", "report_marks"]      # no verdict overtakes an accepted report
       append_tables = ["audit"]
       write_buckets = ["logs"] # ships running jobs' logs every tick (functions/core/joblogs.py)
       read_buckets  = []

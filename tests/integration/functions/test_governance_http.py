@@ -203,6 +203,7 @@ BODIES = {
     "/v1/projects/{project_id}/datasets": {"name": "d", "op": "upload"},
     "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"},
     "/v1/tasks/{task_id}": {"name": "renamed"},
+    "/v1/tasks/{task_id}/rerun": {"hyperparameters": {"lr": 0.1}},
 }
 
 
@@ -237,6 +238,7 @@ def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platfo
     ids = {
         "project_id": pid,
         "task_id": job["task_id"],
+        "other_id": job["task_id"],
         "job_id": job["job_id"],
         "model_id": "m-1",
         "approval_id": aid,

@@ -76,7 +76,7 @@ def test_what_a_call_wrote_is_there_after_a_restart(tmp_path: Path) -> None:
     again = DurableStore(tmp_path)
     assert again.get_project("acme", "p1").project_id == "p1"
     assert again.get_job("acme", "t1.1").state.value == "QUEUED"
-    assert [j.job_id for j in again.queued_jobs("gpu")] == ["t1.1"]
+    assert [j.job_id for j in again.queued_jobs("gpu", tenant="acme")] == ["t1.1"]
     with pytest.raises(Conflict):  # the task, the job and the dedup key came back together
         again.create_task(task("t1"), job("t1.1"))
 
