@@ -18,7 +18,7 @@ from botocore.config import Config
 from functions.blobs.s3 import S3BlobStore
 from functions.local.credentials import S3Credentials, s3_credentials
 from functions.local.objects import SeaweedS3, start
-from sdk.contracts.errors import NotFound, PermanentError
+from sdk.contracts.errors import NotFound, PermanentError, TemporaryError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -115,8 +115,15 @@ def test_objects_survive_kill_9_and_a_restart(tmp_path: Path) -> None:
     first.process.wait()
     again = running(tmp_path)  # new ports, same directory
     try:
-        assert S3BlobStore(client(again.endpoint, keys), bucket="trainyard-artifacts").get("ckpt/1.pt") == (
-            b"\x00" * 70_000
-        )
+        store = S3BlobStore(client(again.endpoint, keys), bucket="trainyard-artifacts")
+        deadline = time.monotonic() + 60
+        while True:  # the gateway answers before its volume server has reloaded: briefly 503-like
+            try:
+                assert store.get("ckpt/1.pt") == b"\x00" * 70_000
+                break
+            except TemporaryError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         again.stop()
