@@ -18,7 +18,7 @@ from botocore.config import Config
 from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
-from functions.publishing import HttpPublisher
+from functions.publishing import KEEPALIVE_EXPIRY_S, HttpPublisher
 from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
@@ -158,9 +158,11 @@ def token_keys(settings: Settings, *, fetch: Fetch = fetch_json) -> tuple[TokenV
 
 def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Client:
     """HTTP to the broker: over local mode's internal UNIX socket when there is one."""
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)  # before the broker drops them
     if settings.broker_uds is not None:
-        return httpx.Client(timeout=10.0, transport=httpx.HTTPTransport(uds=str(settings.broker_uds)))
-    return httpx.Client(timeout=10.0, verify=verify)
+        transport = httpx.HTTPTransport(uds=str(settings.broker_uds), limits=limits)
+        return httpx.Client(timeout=10.0, transport=transport)
+    return httpx.Client(timeout=10.0, verify=verify, limits=limits)
 
 
 def build(

@@ -4,6 +4,7 @@ dispatcher, same code), and a recording fake for unit tests."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import uuid
 
@@ -15,6 +16,8 @@ from functions import eventauth
 from functions.ports import OutEvent
 from sdk.contracts import tracing
 from sdk.contracts.errors import TemporaryError
+
+log = logging.getLogger("trainyard.publishing")
 
 
 def to_cloudevent(event: OutEvent) -> CloudEvent:
@@ -60,6 +63,16 @@ def signed_request(event: OutEvent, key: bytes | None) -> tuple[dict[str, str], 
     return binary_request(signed(event, key))
 
 
+# A pooled connection's server may close it just as a request goes out on it (its keep-alive
+# ran out): the request then fails with a reset, though the broker never saw it. Publishing
+# is at-least-once (the event's id is fixed; every handler dedupes on it), so such a failure
+# is tried again, on a fresh connection, this many times before the caller hears of it.
+TRANSPORT_RETRIES = 2
+# Idle pooled connections are dropped after this long, well before a broker ingress's own
+# keep-alive (local mode's internal listener keeps them 30 s; uvicorn's default is 5 s).
+KEEPALIVE_EXPIRY_S = 2.0
+
+
 class HttpPublisher:
     """`key`: the platform's event key; every published event is signed with it."""
 
@@ -69,11 +82,15 @@ class HttpPublisher:
         self._key = key
 
     def publish(self, event: OutEvent) -> None:
-        try:
-            headers, body = signed_request(event, self._key)
-            resp = self._client.post(self._url, headers=headers, content=body)
-        except httpx.HTTPError as exc:
-            raise TemporaryError(f"broker unreachable at {self._url}: {exc}") from exc
+        headers, body = signed_request(event, self._key)
+        for attempt in range(TRANSPORT_RETRIES + 1):
+            try:
+                resp = self._client.post(self._url, headers=headers, content=body)
+                break
+            except httpx.TransportError as exc:
+                if attempt == TRANSPORT_RETRIES:
+                    raise TemporaryError(f"broker unreachable at {self._url}: {exc}") from exc
+                log.info("broker connection lost, sending again", extra={"event_id": event.id, "error": repr(exc)})
         if resp.status_code >= 300:
             # Whatever the broker's reason, the sender's event is fine: it may try again.
             raise TemporaryError(f"broker refused event {event.type}: {resp.status_code} {resp.text[:200]}")

@@ -41,6 +41,7 @@ from functions.domain.admission import Capacity, PoolPolicy
 from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
 from functions.local.tls import LocalTLS
+from functions.publishing import KEEPALIVE_EXPIRY_S
 from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.tables import create_all
@@ -125,6 +126,11 @@ async def tick(dispatcher: Pinger, interval_s: float) -> None:
 
 
 INTERNAL_SOCKET = "internal.sock"
+# How long the internal listener keeps an idle connection: far longer than its clients keep
+# theirs (functions.publishing.KEEPALIVE_EXPIRY_S), so the client always closes first. With
+# both at uvicorn's 5 s, a request sent as the server's timer fired was reset: "broker
+# unreachable: connection reset" under load (tests/integration/functions/test_internal_socket.py).
+INTERNAL_KEEP_ALIVE_S = 30
 
 
 @contextlib.contextmanager
@@ -143,7 +149,8 @@ def build_apps(
 ) -> tuple[Starlette, Starlette, Dispatcher]:
     """The public app (the API only) and the internal one (functions and the dispatcher),
     served on the UNIX socket `internal`."""
-    dispatcher = Dispatcher(functions_url="http://internal/fn", transport=httpx.AsyncHTTPTransport(uds=str(internal)))
+    transport = httpx.AsyncHTTPTransport(uds=str(internal), limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
+    dispatcher = Dispatcher(functions_url="http://internal/fn", transport=transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -168,7 +175,14 @@ def serve_internal(app: Starlette, path: Path, *, timeout_s: float = 30.0) -> It
     sock.bind(str(path))
     os.chmod(path, 0o600)  # uvicorn's own uds binding would make it 0666
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=INTERNAL_KEEP_ALIVE_S,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="trainyard-internal", daemon=True)
     thread.start()
