@@ -100,13 +100,22 @@ def launch(deps: Deps, event: CloudEvent) -> None:
 
 def report(deps: Deps, event: CloudEvent) -> None:
     kind = event["type"]
-    if kind not in ev.TRAINER_EVENTS:
+    if kind not in ev.TRAINER_EVENTS and kind != EventType.JOB_REPORTS:
         raise HTTPException(400, detail=f"report does not handle {kind}")
     _authentic(deps, event)
     tenant = event.get(TENANT_EXTENSION)
     if not tenant or not event.get("subject"):
         raise HTTPException(400, detail=f"report events need subject and the {TENANT_EXTENSION} extension")
     payload = _payload(event, ev.PAYLOADS[EventType(kind)])
+    if isinstance(payload, ev.JobReports):
+        batch = payload
+        settle(
+            event,
+            lambda: reporting.report_batch(
+                deps, tenant=tenant, job_id=event["subject"], batch_id=event["id"], reports=batch.events
+            ),
+        )
+        return
     settle(
         event,
         lambda: reporting.report(

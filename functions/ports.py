@@ -84,10 +84,12 @@ class JobStore(Protocol):
         checkpoint: Checkpoint | None = None,
         summary: TaskSummary | None = None,
         audit: AuditRecord | None = None,
+        epochs: Sequence[Epoch] = (),
+        checkpoints: Sequence[Checkpoint] = (),
     ) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
-        version + 1. The optional epoch/checkpoint record and task summary are written in
-        the same atomic write. Conflict on a version mismatch, AlreadyProcessed on a seen
+        version + 1. The optional epoch/checkpoint records (`epochs`/`checkpoints`: several, in
+        order, for a batch of reports) and task summary are written in the same atomic write. Conflict on a version mismatch, AlreadyProcessed on a seen
         dedup key."""
 
     def launch_job(
@@ -121,6 +123,9 @@ class JobStore(Protocol):
 
     def jobs_by_id(self, job_ids: Iterable[str]) -> list[Job]:
         """The jobs that exist among these ids, of any tenant (the caller checks); batch reads."""
+
+    def processed(self, dedup: str) -> bool:
+        """Whether a write with this dedup key was made (one consistent key read)."""
 
     def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
         """Record that the ingress accepted a report of the job at `at` (its final outcome

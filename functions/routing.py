@@ -24,6 +24,7 @@ ROUTES: Mapping[str, frozenset[EventType]] = MappingProxyType(
                 EventType.JOB_METADATA,
                 EventType.JOB_SUCCEEDED,
                 EventType.JOB_FAILED,
+                EventType.JOB_REPORTS,
             }
         ),
         "cleanup": frozenset({EventType.JOB_FINISHED}),

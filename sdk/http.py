@@ -26,6 +26,7 @@ from sdk.contracts.errors import (
     PermanentError,
     Problem,
     TemporaryError,
+    TooLarge,
     TrainyardError,
     Unauthenticated,
     ValidationError,
@@ -104,6 +105,8 @@ def error_from_response(response: httpx.Response) -> TrainyardError:
         err = Forbidden(message)
     elif status == 422 and code == "unprocessable":  # the platform's PermanentError
         err = PermanentError(message)
+    elif status == 413:
+        err = TooLarge(problems or [Problem(field="request", message=message)])
     elif status in (400, 422):
         err = ValidationError(problems or [Problem(field="request", message=message)])
     elif status in RETRY_STATUS:

@@ -246,6 +246,23 @@ class StoreContract:
         assert store.checkpoints("acme", "j1") == [ckpt]
         assert store.epochs("globex", "j1") == [] and store.checkpoints("globex", "j1") == []
 
+    def test_a_batch_of_records_is_one_write_with_one_replay_key(self, store: Store) -> None:
+        (j,) = queued(store, job("j1"))
+        ckpt = Checkpoint(job_id="j1", tenant="acme", epoch=3, key="acme/j1/3.pt", metrics={}, reported_at=at(3))
+        assert not store.processed("report#b1.0")
+        j = store.save_job(
+            j,
+            expected_version=0,
+            dedup="report#b1.0",
+            epochs=[epoch("j1", n, loss=1 / n) for n in range(1, 41)],
+            checkpoints=[ckpt],
+        )
+        assert store.processed("report#b1.0") and not store.processed("report#b1.1")
+        with pytest.raises(AlreadyProcessed):
+            store.save_job(j, expected_version=1, dedup="report#b1.0", epochs=[epoch("j1", 41, loss=0.0)])
+        assert [e.epoch for e in store.epochs("acme", "j1")] == list(range(1, 41))
+        assert store.checkpoints("acme", "j1") == [ckpt]
+
     # indexes
 
     def test_queue_is_priority_then_creation_and_only_queued(self, store: Store) -> None:

@@ -20,6 +20,7 @@ STATUS: list[tuple[type[errors.TrainyardError], int, str]] = [
     (errors.InvalidTransition, 409, "invalid_transition"),
     (errors.Unauthenticated, 401, "unauthenticated"),
     (errors.Forbidden, 403, "forbidden"),
+    (errors.TooLarge, 413, "too_large"),
     (errors.ValidationError, 400, "invalid"),
     (errors.TemporaryError, 503, "unavailable"),
     (errors.PermanentError, 422, "unprocessable"),

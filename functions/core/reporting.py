@@ -9,6 +9,8 @@ timed out) is a permanent error the edge acknowledges without redelivery.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -58,29 +60,40 @@ def report(deps: Deps, *, tenant: str, job_id: str, event_type: str, event_id: s
 
 
 def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload: BaseModel) -> Job:
-    now = deps.clock.now()
+    _require_running_first(job, payload)
+    step = _step(deps, job, payload, deps.clock.now(), event_type=event_type)
+    summary = _summary_of(deps, job).with_epoch(step.epoch) if step.epoch is not None else None
+    return _save(
+        deps, job, step.job, dedup=report_dedup(job, event_id), request_id=event_id, steps=[step], summary=summary
+    )
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One report applied in memory: the job after it, and the record it adds."""
+
+    job: Job
+    epoch: Epoch | None = None
+    checkpoint: Checkpoint | None = None
+
+
+def _require_running_first(job: Job, payload: BaseModel) -> None:
     if job.state is JobState.LAUNCHING and not isinstance(payload, _BEFORE_RUNNING):
         # Brokers may reorder: this report overtook the job's 'running'. Redeliver later.
         raise TemporaryError(f"job {job.job_id} has not reported running yet", delay_s=1.0)
-    epoch: Epoch | None = None
-    checkpoint: Checkpoint | None = None
-    summary: TaskSummary | None = None
+
+
+def _step(deps: Deps, job: Job, payload: BaseModel, now: datetime, *, event_type: str) -> _Step:
+    """The pure transition of one report (a refusal is permanent: the job moved on)."""
     try:
         if isinstance(payload, ev.JobRunning):
-            new = lifecycle.mark_running(job, now)
-        elif isinstance(payload, ev.EpochReport):
-            new = lifecycle.record_epoch(job, payload.epoch, now)
-            epoch = Epoch(
-                job_id=job.job_id,
-                tenant=job.tenant,
-                epoch=payload.epoch,
-                metrics=dict(payload.metrics),
-                reported_at=now,
-            )
-            summary = _summary_of(deps, job).with_epoch(epoch)
-        elif isinstance(payload, ev.CheckpointReport):
-            _require_own_artifact(job, payload.key)
-            new = lifecycle.record_checkpoint(job)
+            return _Step(lifecycle.mark_running(job, now))
+        if isinstance(payload, ev.EpochReport):
+            metrics = dict(payload.metrics)
+            epoch = Epoch(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch, metrics=metrics, reported_at=now)
+            return _Step(lifecycle.record_epoch(job, payload.epoch, now), epoch=epoch)
+        if isinstance(payload, ev.CheckpointReport):
+            require_own_artifact(job, payload.key)
             checkpoint = Checkpoint(
                 job_id=job.job_id,
                 tenant=job.tenant,
@@ -91,35 +104,132 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
                 sha256=payload.sha256,
                 reported_at=now,
             )
-        elif isinstance(payload, ev.MetadataReport):
-            new = lifecycle.record_metadata(job, _metadata_values(payload))
-        elif isinstance(payload, ev.JobSucceeded):
-            new = lifecycle.succeed(job, now, dict(payload.metrics))
-        elif isinstance(payload, ev.JobFailed):
+            return _Step(lifecycle.record_checkpoint(job), checkpoint=checkpoint)
+        if isinstance(payload, ev.MetadataReport):
+            return _Step(lifecycle.record_metadata(job, _metadata_values(payload)))
+        if isinstance(payload, ev.JobSucceeded):
+            return _Step(lifecycle.succeed(job, now, dict(payload.metrics)))
+        if isinstance(payload, ev.JobFailed):
             _keep_reported_logs(deps, job, payload.logs)
-            new = lifecycle.fail(job, now, reason=payload.reason, kind=FailureKind.TRAINER)
-        else:
-            raise PermanentError(f"event type {event_type} is not a report")
+            return _Step(lifecycle.fail(job, now, reason=payload.reason, kind=FailureKind.TRAINER))
+        raise PermanentError(f"event type {event_type} is not a report")
     except TrainyardError as exc:
         if isinstance(exc, (ValidationError, PermanentError)):
             raise
         raise PermanentError(str(exc)) from exc
-    trainer = Actor(sub=f"job:{job.job_id}", tenant=job.tenant, request_id=event_id)
+
+
+def _save(
+    deps: Deps,
+    before: Job,
+    after: Job,
+    *,
+    dedup: str,
+    request_id: str,
+    steps: list[_Step],
+    summary: TaskSummary | None,
+) -> Job:
+    """One atomic write of what `steps` did to `before` (their records, the summary, the
+    replay key, the audit of a state change); then the follow-ups of what was saved."""
+    trainer = Actor(sub=f"job:{before.job_id}", tenant=before.tenant, request_id=request_id)
     # The replay key is the job's own: an event id chosen by one trainer cannot pre-empt another's.
     saved = deps.jobs.save_job(
-        new,
-        expected_version=job.version,
-        dedup=report_dedup(job, event_id),
-        epoch=epoch,
-        checkpoint=checkpoint,
+        after,
+        expected_version=before.version,
+        dedup=dedup,
+        epochs=[s.epoch for s in steps if s.epoch is not None],
+        checkpoints=[s.checkpoint for s in steps if s.checkpoint is not None],
         summary=summary,
-        audit=audit.job_change(deps, job, new, actor=trainer),
+        audit=audit.job_change(deps, before, after, actor=trainer),
     )
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
-    elif checkpoint is not None:
+    elif any(s.checkpoint is not None for s in steps):
         _apply_retention(deps, saved)
     return saved
+
+
+def report_batch(deps: Deps, *, tenant: str, job_id: str, batch_id: str, reports: list[ev.BatchedReport]) -> Job | None:
+    """Apply one job's batch of reports in order, in as few atomic writes as the audit allows:
+    one per state change (a batch `running, epoch x 50, succeeded` is two writes, 50 epochs one).
+    Each write carries its own replay key, so a redelivered batch skips the writes already done
+    and applies the rest. A report the lifecycle refuses (the job moved on) ends the batch: the
+    reports before it are saved, it and the rest are not (a PermanentError, acknowledged).
+    Returns the last saved job (None when everything was a replay)."""
+    items: list[_Item] = [(r, ev.PAYLOADS[r.type].model_validate(r.data)) for r in reports]
+    saved: Job | None = None
+    for n, part in enumerate(_segments(items)):
+        saved = _apply_segment(deps, tenant=tenant, job_id=job_id, dedup_id=f"{batch_id}.{n}", part=part) or saved
+    return saved
+
+
+_Item = tuple[ev.BatchedReport, BaseModel]
+
+
+def _segments(items: list[_Item]) -> list[list[_Item]]:
+    """The batch cut so that each part changes the job's state at most once (one audit record
+    per write): a state-changing report starts a new part when the current one has one."""
+    parts: list[list[_Item]] = [[]]
+    changed = False
+    for item in items:
+        changes = isinstance(item[1], _STATE_CHANGES)
+        if changes and changed:
+            parts.append([])
+        changed = changed or changes
+        parts[-1].append(item)
+    return [p for p in parts if p]
+
+
+def _apply_segment(
+    deps: Deps, *, tenant: str, job_id: str, dedup_id: str, part: list[_Item]
+) -> Job | None:
+    for _ in range(MAX_RACES):
+        job = deps.jobs.get_job(tenant, job_id)
+        _require_running_first(job, part[0][1])
+        now = deps.clock.now()
+        steps: list[_Step] = []
+        summary: TaskSummary | None = None
+        refused: PermanentError | ValidationError | None = None
+        current = job
+        for index, (report, payload) in enumerate(part):
+            try:
+                step = _step(deps, current, payload, now, event_type=report.type)
+            except (PermanentError, ValidationError) as exc:
+                refused = exc
+                log.warning(
+                    "batched report refused: it and the reports after it are dropped",
+                    extra={"job_id": job_id, "event_id": report.id, "batch": dedup_id, "index": index},
+                )
+                break
+            steps.append(step)
+            current = step.job
+            if step.epoch is not None:
+                summary = (summary or _summary_of(deps, job)).with_epoch(step.epoch)
+        if refused is not None and not steps and deps.jobs.processed(report_dedup(job, dedup_id)):
+            return None  # a redelivered batch: this part was applied before (the job moved on since)
+        try:
+            saved = (
+                _save(
+                    deps,
+                    job,
+                    current,
+                    dedup=report_dedup(job, dedup_id),
+                    request_id=part[0][0].id,
+                    steps=steps,
+                    summary=summary,
+                )
+                if steps
+                else None
+            )
+        except AlreadyProcessed:
+            log.info("replayed part of a batch ignored", extra={"job_id": job_id, "batch": dedup_id})
+            return None
+        except Conflict:
+            continue  # someone saved the job meanwhile: reload and re-apply
+        if refused is not None:
+            raise refused
+        return saved
+    raise Conflict(f"job {job_id}: too many concurrent updates")
 
 
 def report_dedup(job: Job, event_id: str) -> str:
@@ -143,6 +253,7 @@ def _apply_retention(deps: Deps, job: Job) -> None:
 
 
 _BEFORE_RUNNING = (ev.JobRunning, ev.MetadataReport, ev.JobFailed)
+_STATE_CHANGES = (ev.JobRunning, ev.JobSucceeded, ev.JobFailed)
 
 
 def _metadata_values(payload: ev.MetadataReport) -> dict[str, str | float | int | bool]:
@@ -158,7 +269,7 @@ def artifact_prefix(job: Job) -> str:
     return blob_keys.artifact_prefix(job.tenant, job.project_id, job.job_id)
 
 
-def _require_own_artifact(job: Job, key: str) -> None:
+def require_own_artifact(job: Job, key: str) -> None:
     # A trainer may only point at what it uploaded itself, never at another job's files.
     if not key.startswith(artifact_prefix(job)) or ".." in key:
         raise ValidationError([Problem("data.key", f"checkpoint key must lie under {artifact_prefix(job)}")])

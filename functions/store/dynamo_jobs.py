@@ -7,7 +7,7 @@ Index reads are eventually consistent, so every lookup re-reads the rows it foun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 
@@ -55,6 +55,8 @@ class JobsMixin(DynamoBase):
         checkpoint: Checkpoint | None = None,
         summary: TaskSummary | None = None,
         audit: AuditRecord | None = None,
+        epochs: Sequence[Epoch] = (),
+        checkpoints: Sequence[Checkpoint] = (),
     ) -> Job:
         write = Write()
         self._add_dedup(write, dedup)
@@ -71,14 +73,10 @@ class JobsMixin(DynamoBase):
         else:
             saved = self._put_saved_job(write, job, expected_version=expected_version)
         # A report re-sent under a new event id overwrites its own record: last word wins.
-        if epoch is not None:
-            write.put(self._t.epochs(epoch.job_id, epoch.epoch, tenant=epoch.tenant, body=epoch.model_dump_json()))
-        if checkpoint is not None:
-            write.put(
-                self._t.checkpoints(
-                    checkpoint.job_id, checkpoint.epoch, tenant=checkpoint.tenant, body=checkpoint.model_dump_json()
-                )
-            )
+        for e in rules.given(epoch, epochs):
+            write.put(self._t.epochs(e.job_id, e.epoch, tenant=e.tenant, body=e.model_dump_json()))
+        for c in rules.given(checkpoint, checkpoints):
+            write.put(self._t.checkpoints(c.job_id, c.epoch, tenant=c.tenant, body=c.model_dump_json()))
         if summary is not None:
             self._put_summary(write, summary)
         self._add_audit(write, audit)
@@ -148,6 +146,10 @@ class JobsMixin(DynamoBase):
         with translated():
             rows = list(self._t.jobs.batch_get(ids, consistent_read=True))
         return [job_of(row) for row in rows]
+
+    def processed(self, dedup: str) -> bool:
+        with translated():
+            return self._t.dedup.count(dedup, consistent_read=True, limit=1) > 0
 
     def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
         marks = self._t.report_marks

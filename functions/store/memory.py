@@ -10,7 +10,7 @@ dedup keys never expire and lists are never stale.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
@@ -162,6 +162,8 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         checkpoint: Checkpoint | None = None,
         summary: TaskSummary | None = None,
         audit: AuditRecord | None = None,
+        epochs: Sequence[Epoch] = (),
+        checkpoints: Sequence[Checkpoint] = (),
     ) -> Job:
         with self._lock:
             self._check_dedup(dedup)
@@ -175,10 +177,10 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             if rules.left_queue_by_save(job):
                 self._queued[(job.pool, job.tenant)] -= 1
             self._put_audit_locked(audit)
-            if epoch is not None:
-                self._epochs[(epoch.job_id, epoch.epoch)] = epoch.model_dump_json()
-            if checkpoint is not None:
-                self._checkpoints[(checkpoint.job_id, checkpoint.epoch)] = checkpoint.model_dump_json()
+            for e in rules.given(epoch, epochs):
+                self._epochs[(e.job_id, e.epoch)] = e.model_dump_json()
+            for c in rules.given(checkpoint, checkpoints):
+                self._checkpoints[(c.job_id, c.epoch)] = c.model_dump_json()
             if summary is not None:
                 self._summaries[summary.task_id] = summary.model_dump_json()
             self._mark(dedup)
@@ -290,6 +292,10 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         return [job for job in found if job is not None]
 
     # report marks (the ingress)
+
+    def processed(self, dedup: str) -> bool:
+        with self._lock:
+            return dedup in self._dedup
 
     def note_report(self, tenant: str, job_id: str, *, at: datetime, outcome: bool) -> None:
         with self._lock:

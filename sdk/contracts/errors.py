@@ -83,6 +83,10 @@ class ValidationError(TrainyardError):
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
 
 
+class TooLarge(ValidationError):
+    """An input over a size limit (HTTP 413): split it, do not retry it as it is."""
+
+
 class TemporaryError(TrainyardError):
     """Try again later (the broker redelivers): a dependency is briefly unavailable."""
 

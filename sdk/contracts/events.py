@@ -7,7 +7,7 @@ the job-scoped token. Payloads are validated with these models at the edge.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,9 @@ class EventType(StrEnum):
     JOB_SUCCEEDED = "io.trainyard.job.succeeded"
     JOB_FAILED = "io.trainyard.job.failed"
     JOB_FINISHED = "io.trainyard.job.finished"
+    # Several of one job's reports, in the order the trainer sent them (one batch the ingress
+    # accepted as a whole): the report function applies them in order, in O(1) store writes.
+    JOB_REPORTS = "io.trainyard.job.reports"
     PING = "dev.knative.sources.ping"
 
 
@@ -91,6 +94,27 @@ class JobFinished(_Payload):
     state: str
 
 
+# A batch of one job's reports through the ingress (CloudEvents batched mode,
+# `application/cloudevents-batch+json`): at most this many events, this many bytes.
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
+MAX_BATCH_EVENTS = 64
+MAX_BATCH_BYTES = 1024 * 1024
+
+
+class BatchedReport(_Payload):
+    """One report of a batch, as the ingress validated it (its payload in `data`)."""
+
+    type: EventType
+    id: str = Field(min_length=1, max_length=256)
+    data: dict[str, Any]
+
+
+class JobReports(_Payload):
+    """The data of an io.trainyard.job.reports event: one job's reports, in order."""
+
+    events: list[BatchedReport] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
 class TaskRequested(_Payload):
     """Another system asks for a task; the event id makes the request idempotent."""
 
@@ -109,4 +133,5 @@ PAYLOADS: dict[EventType, type[_Payload]] = {
     EventType.JOB_CREATED: JobCreated,
     EventType.JOB_FINISHED: JobFinished,
     EventType.TASK_REQUESTED: TaskRequested,
+    EventType.JOB_REPORTS: JobReports,
 }
