@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sys
 import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -38,7 +40,7 @@ from types import TracebackType
 from typing import Any, TextIO, TypeVar, cast
 
 import httpx
-from cloudevents.conversion import to_structured
+from cloudevents.conversion import to_dict, to_structured
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 
@@ -46,7 +48,8 @@ from sdk import http
 from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
 from sdk.contracts import tracing
-from sdk.contracts.errors import AlreadyProcessed, Forbidden, TrainyardError
+from sdk.contracts.errors import AlreadyProcessed, Forbidden, TooLarge, TrainyardError
+from sdk.report_queue import Queued, ReportQueue
 from sdk.trainer_setup import Hyperparameters, Scalar, TrainerEnv  # re-exported: see __all__
 
 T = TypeVar("T")
@@ -115,7 +118,9 @@ class Trainer:
         clock: Clock | None = None,
         log_tail: Callable[[], str] | None = None,
         traceparent: str | None = None,
+        report_queue: int = 1024,
     ) -> None:
+        """`report_queue`: how many reports may wait for the platform before a report blocks."""
         self.job_id = job_id
         self.traceparent = tracing.valid(traceparent)  # the launch's span: every report continues its trace
         self.attempt = attempt
@@ -129,6 +134,11 @@ class Trainer:
         self._log_tail = log_tail if log_tail is not None else (lambda: "")
         self._running = False
         self._finished = False
+        self._reports = ReportQueue(
+            self._send_reports, capacity=report_queue, max_events=ev.MAX_BATCH_EVENTS, max_bytes=ev.MAX_BATCH_BYTES // 2
+        )
+        # A trainer that exits without close() or an outcome still delivers what it queued.
+        weakref.finalize(self, self._reports.close_quietly)
 
     @classmethod
     def from_env(
@@ -193,11 +203,14 @@ class Trainer:
 
             trainer.running()
         """
-        self._report(ev.EventType.JOB_RUNNING, ev.JobRunning())
+        self._report(ev.EventType.JOB_RUNNING, ev.JobRunning(), wait=True)
         self._running = True
 
     def epoch(self, n: int, metrics: Mapping[str, float]) -> None:
         """Report epoch `n`'s metrics; this restarts the platform's epoch clock.
+
+        It returns at once: reports go in order from a background sender, several in one
+        request when they come faster than a round trip (`flush()` waits for them).
 
         Example::
 
@@ -240,7 +253,7 @@ class Trainer:
 
             trainer.succeed({"accuracy": 0.93})
         """
-        self._report(ev.EventType.JOB_SUCCEEDED, ev.JobSucceeded(metrics=dict(metrics or {})))
+        self._report(ev.EventType.JOB_SUCCEEDED, ev.JobSucceeded(metrics=dict(metrics or {})), wait=True)
         self._finished = True
 
     def fail(self, reason: str, *, logs: str | None = None) -> None:
@@ -252,7 +265,7 @@ class Trainer:
         """
         text = self._log_tail() if logs is None else logs
         reason = reason.strip()[-MAX_REASON:] or "trainer failed"
-        self._report(ev.EventType.JOB_FAILED, ev.JobFailed(reason=reason, logs=text[-MAX_LOGS:]))
+        self._report(ev.EventType.JOB_FAILED, ev.JobFailed(reason=reason, logs=text[-MAX_LOGS:]), wait=True)
         self._finished = True
 
     # -- data ------------------------------------------------------------------------------
@@ -328,7 +341,17 @@ class Trainer:
 
     # -- wire ------------------------------------------------------------------------------
 
-    def _report(self, kind: ev.EventType, payload: BaseModel) -> None:
+    def flush(self) -> None:
+        """Wait until every report made so far reached the platform; raise a refused one.
+
+        Example::
+
+            trainer.epoch(10, {"loss": 0.1})
+            trainer.flush()
+        """
+        self._reports.flush()
+
+    def _report(self, kind: ev.EventType, payload: BaseModel, *, wait: bool = False) -> None:
         event = CloudEvent(
             {
                 "id": str(uuid.uuid4()),  # fixed across retries: the platform dedupes on it
@@ -341,11 +364,30 @@ class Trainer:
             },
             payload.model_dump(mode="json"),
         )
-        headers, body = to_structured(event)
-        request = self._platform.build_request("POST", "/v1/events", content=body, headers=dict(headers))
-        # AlreadyProcessed: an earlier try of this very event got through; its response was lost.
-        with contextlib.suppress(AlreadyProcessed):
-            http.send(self._platform, request, backoff=self._backoff, sleep=self._sleep)
+        # Running and outcomes wait for everything before them (the platform orders by arrival).
+        self._reports.put(Queued(event, len(json.dumps(to_dict(event)))), raise_refused=not wait)
+        if wait:
+            self._reports.flush()
+
+    def _send_reports(self, batch: list[Queued]) -> None:
+        """One request: a lone report in structured mode, several in batched mode."""
+        if len(batch) == 1:
+            headers, body = to_structured(batch[0].event)
+            headers = dict(headers)
+        else:
+            headers = {"content-type": ev.BATCH_CONTENT_TYPE}
+            body = json.dumps([to_dict(q.event) for q in batch]).encode()
+        request = self._platform.build_request("POST", "/v1/events", content=body, headers=headers)
+        try:
+            # AlreadyProcessed: an earlier try of this very event got through; its response was lost.
+            with contextlib.suppress(AlreadyProcessed):
+                http.send(self._platform, request, backoff=self._backoff, sleep=self._sleep)
+        except TooLarge:
+            if len(batch) == 1:
+                raise
+            half = len(batch) // 2  # a platform with smaller limits: halves, still in order
+            self._send_reports(batch[:half])
+            self._send_reports(batch[half:])
 
     def _call(self, method: str, path: str, *, json: object = None) -> dict[str, Any]:
         request = self._platform.build_request(method, path, json=json)
@@ -354,6 +396,9 @@ class Trainer:
         return body
 
     def close(self) -> None:
-        """Close the HTTP connections (the process exiting does this too)."""
-        self._platform.close()
-        self._blobs.close()
+        """Send the queued reports, then close the HTTP connections (the process exiting does this too)."""
+        try:
+            self._reports.close()
+        finally:
+            self._platform.close()
+            self._blobs.close()

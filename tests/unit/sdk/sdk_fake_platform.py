@@ -76,7 +76,12 @@ class FakePlatform:
         return [r for r in self.requests if r.method == method and r.url.path == path]
 
     def events(self) -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.sent("POST", "/v1/events")]
+        """Every event posted, in order, whether alone or in a batch."""
+        out: list[dict[str, Any]] = []
+        for r in self.sent("POST", "/v1/events"):
+            body = json.loads(r.content)
+            out += body if isinstance(body, list) else [body]
+        return out
 
 
 def sidecar_error(

@@ -54,9 +54,14 @@ def make_trainer(platform: FakePlatform, tmp_path: Path) -> Callable[[Mapping[st
 
     platform.on("POST", f"/v1/jobs/{JOB}/artifacts", presign)
 
+    made: list[Trainer] = []
+
     def make(env: Mapping[str, str]) -> Trainer:
-        return Trainer.connect("http://p", "tok", JOB, transport=platform.transport, workdir=tmp_path / "work",
-                               attempt=int(env.get("TRAINYARD_ATTEMPT", "1")), sleep=lambda _: None)  # fmt: skip
+        made.append(Trainer.connect("http://p", "tok", JOB, transport=platform.transport, workdir=tmp_path / "work",
+                                    attempt=int(env.get("TRAINYARD_ATTEMPT", "1")), sleep=lambda _: None))  # fmt: skip
+        return made[-1]
+
+    make.made = made  # type: ignore[attr-defined]  # a trainer that stops mid-run: flush what it reported
 
     return make
 
@@ -105,6 +110,8 @@ def test_stall_after_goes_silent(platform: FakePlatform, make_trainer: Callable[
     with pytest.raises(Stop):
         scripted.main(["--stall-after", "1", "--epochs", "5", "--sleep", "0"], environ={}, make_trainer=make_trainer,
                       sleep=sleep)  # fmt: skip
+    for trainer in make_trainer.made:  # type: ignore[attr-defined]
+        trainer.flush()
     assert _types(platform) == ["running", "metadata", "epoch", "checkpoint"]
 
 
@@ -112,4 +119,6 @@ def test_forever_keeps_reporting_epochs(platform: FakePlatform, make_trainer: Ca
     _, sleep = _sleeper(4)
     with pytest.raises(Stop):
         scripted.main(["--forever", "--sleep", "1"], environ={}, make_trainer=make_trainer, sleep=sleep)
+    for trainer in make_trainer.made:  # type: ignore[attr-defined]
+        trainer.flush()
     assert _types(platform) == ["running", "metadata", "epoch", "epoch", "epoch", "epoch"]

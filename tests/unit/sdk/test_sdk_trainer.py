@@ -78,6 +78,7 @@ def test_every_report_validates_against_its_contract_payload(trainer: Trainer, p
 def test_each_report_gets_its_own_event_id(trainer: Trainer, platform: FakePlatform) -> None:
     trainer.epoch(1, {})
     trainer.epoch(2, {})
+    trainer.flush()
     first, second = platform.events()
     assert first["id"] != second["id"]
 
@@ -85,6 +86,7 @@ def test_each_report_gets_its_own_event_id(trainer: Trainer, platform: FakePlatf
 def test_retries_on_503_with_the_same_event_id(trainer: Trainer, platform: FakePlatform, sleeps: list[float]) -> None:
     platform.on("POST", "/v1/events", httpx.Response(503), httpx.ConnectError("reset"), httpx.Response(202))
     trainer.epoch(1, {"loss": 1.0})
+    trainer.flush()
     ids = {e["id"] for e in platform.events()}
     assert len(platform.sent("POST", "/v1/events")) == 3
     assert len(ids) == 1
@@ -128,7 +130,8 @@ def test_invalid_transition_conflict_surfaces(trainer: Trainer, platform: FakePl
 def test_already_processed_counts_as_delivered(trainer: Trainer, platform: FakePlatform) -> None:
     body = {"error": {"code": "already_processed", "message": "event seen"}}
     platform.on("POST", "/v1/events", httpx.Response(503), httpx.Response(409, json=body))
-    trainer.epoch(1, {})  # no exception: the first try was applied, its response lost
+    trainer.epoch(1, {})
+    trainer.flush()  # no exception: the first try was applied, its response lost
     assert len(platform.sent("POST", "/v1/events")) == 2
 
 
@@ -138,6 +141,7 @@ def test_checkpoint_uploads_weights_then_reports_key_size_and_sha256(
     weights = tmp_path / "model.bin"
     weights.write_bytes(b"\x01\x02" * 5000)
     key = trainer.checkpoint(3, weights, {"loss": 0.25})
+    trainer.flush()
     assert key == f"jobs/{JOB}/checkpoints/epoch-0003/model.bin"
     (artifact,) = platform.sent("POST", f"/v1/jobs/{JOB}/artifacts")
     assert json.loads(artifact.content) == {"name": "checkpoints/epoch-0003/model.bin"}
@@ -315,6 +319,7 @@ def test_reports_continue_the_trace_the_platform_launched_the_job_in(platform: F
     )
     trainer.running()
     trainer.epoch(1, {"loss": 1.0})
-    spans = [json.loads(r.content)["traceparent"] for r in platform.sent("POST", "/v1/events")]
+    trainer.flush()
+    spans = [e["traceparent"] for e in platform.events()]
     assert {tracing.trace_id(s) for s in spans} == {tracing.trace_id(launch)}
     assert len({launch, *spans}) == 3  # a span of its own per report

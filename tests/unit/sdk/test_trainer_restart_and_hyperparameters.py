@@ -29,6 +29,7 @@ def test_reports_wait_out_a_platform_restart_of_minutes(platform: FakePlatform, 
     )
 
     trainer.epoch(3, {"loss": 0.2})
+    trainer.flush()
 
     assert len(platform.sent("POST", "/v1/events")) == 31
     assert len({json.loads(r.content)["id"] for r in platform.sent("POST", "/v1/events")}) == 1  # one event id
