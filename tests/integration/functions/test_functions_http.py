@@ -16,10 +16,11 @@ from functions import bootstrap
 from functions.api.app import create_app
 from functions.domain.model import JobState
 from functions.local.platform import ensure_storage, function_apps
-from functions.publishing import RecordingPublisher
+from functions.publishing import RecordingPublisher, binary_request
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
 from sdk.auth import tokens
+from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
 from tests.support.servers import serve
 
@@ -164,3 +165,47 @@ def test_task_requested_event_is_idempotent(platform) -> None:
     assert len(tasks) == 1
     created = deps.events.of_type(EventType.JOB_CREATED)  # type: ignore[attr-defined]
     assert len({e.id for e in created}) == 1
+
+
+def test_a_trainers_batched_reports_through_the_real_ingress_and_report_function(platform) -> None:
+    """The SDK Trainer, over real HTTP, against the API's ingress; the forwarded batch event
+    delivered to the report function over HTTP; applied in order on DynamoDB (moto)."""
+    from sdk.trainer import Trainer
+
+    base, deps, runtime = platform
+    job = make_task(base)
+    jid = str(job["job_id"])
+    assert binary(base, "launch", EventType.JOB_CREATED, {"tenant": "acme", "job_id": jid}).status_code == 200
+    trainer = Trainer.connect(base, runtime.launched[jid].env["TRAINYARD_TOKEN"], jid, sleep=lambda _: None)
+    trainer.running()
+    for n in range(1, 121):
+        trainer.epoch(n, {"loss": 1 / n})
+    trainer.succeed({"loss": 0.0})
+    trainer.close()
+    sent = deps.events.drain()  # type: ignore[attr-defined]
+    batches = [e for e in sent if e.type == EventType.JOB_REPORTS]
+    assert batches, "120 epochs faster than a round trip went in batches"
+    for out in sent:
+        if out.type in (EventType.JOB_REPORTS, *ev.TRAINER_EVENTS):
+            headers, body = binary_request(out)
+            assert httpx.post(f"{base}/fn/report/", headers=headers, content=body).status_code == 200
+    epochs = httpx.get(f"{base}/v1/jobs/{jid}/epochs", headers=user()).json()["items"]
+    assert [e["epoch"] for e in epochs] == list(range(1, 121))
+    got = httpx.get(f"{base}/v1/jobs/{jid}", headers=user()).json()
+    assert got["state"] == JobState.SUCCEEDED
+    other = make_task(base)
+    evil = [
+        {"specversion": "1.0", "id": "x1", "type": EventType.JOB_EPOCH, "source": "t", "subject": jid,
+         "data": {"epoch": 1}},
+        {"specversion": "1.0", "id": "x2", "type": EventType.JOB_EPOCH, "source": "t", "subject": other["job_id"],
+         "data": {"epoch": 1}},
+    ]  # fmt: skip
+    token = runtime.launched[jid].env["TRAINYARD_TOKEN"]
+    deps.events.drain()  # type: ignore[attr-defined]
+    r = httpx.post(
+        f"{base}/v1/events",
+        content=json.dumps(evil),
+        headers={"Authorization": f"Bearer {token}", "content-type": ev.BATCH_CONTENT_TYPE},
+    )
+    assert r.status_code == 403  # another job's id: the whole batch refused, before anything else
+    assert deps.events.drain() == []  # type: ignore[attr-defined]
