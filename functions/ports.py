@@ -89,8 +89,8 @@ class JobStore(Protocol):
     ) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
         version + 1. The optional epoch/checkpoint records (`epochs`/`checkpoints`: several, in
-        order, for a batch of reports) and task summary are written in the same atomic write. Conflict on a version mismatch, AlreadyProcessed on a seen
-        dedup key."""
+        order, for a batch of reports) and task summary are written in the same atomic write.
+        Conflict on a version mismatch, AlreadyProcessed on a seen dedup key."""
 
     def launch_job(
         self, job: Job, *, expected_version: int, policy: PoolPolicy, audit: AuditRecord | None = None

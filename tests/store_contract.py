@@ -455,3 +455,13 @@ class StoreContract:
         assert seen == [f"t{i}" for i in range(7)] and after is None
         with pytest.raises(ValidationError):
             store.task_page("acme", "p1", after="garbage")
+
+    def test_a_task_created_after_a_page_was_read_shows_on_the_next_read(self, store: Store) -> None:
+        store.create_project(project("p1"))
+        store.create_task(task("t0", created=0), job("t0.1", tid="t0"))
+        store.create_task(task("t2", created=2), job("t2.1", tid="t2"))
+        assert [t.task_id for t in store.task_page("acme", "p1")[0]] == ["t0", "t2"]
+        store.create_task(task("t1", created=1), job("t1.1", tid="t1"))
+        page, after = store.task_page("acme", "p1", limit=2)
+        assert [t.task_id for t in page] == ["t0", "t1"]
+        assert [t.task_id for t in store.task_page("acme", "p1", after=after)[0]] == ["t2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.auth import Authorized, DepsDep, User
@@ -54,7 +55,7 @@ def list_tasks(project_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     return {"items": [task_view(t) for t in deps.tasks.list_tasks(caller.tenant, project_id)]}
 
 
-@router.get("/projects/{project_id}/comparison")
+@router.get("/projects/{project_id}/comparison", response_model=dict[str, Any])
 def comparison(
     project_id: str,
     caller: User,
@@ -62,13 +63,16 @@ def comparison(
     after: str | None = None,
     limit: int = reads.PAGE,
     archived: bool = False,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """A page of tasks' best and last metrics side by side, and per-epoch series; archived
     tasks only with `?archived=true`. `next` is the `after` of the following page (null on
     the last)."""
-    return reads.comparison(
+    page = reads.comparison(
         deps, tenant=caller.tenant, project_id=project_id, after=after, limit=limit, include_archived=archived
     )
+    # JSON-native already (str, numbers, lists of [epoch, value]): encoded as it is, without
+    # FastAPI's generic walk over every point of every series (most of a page's time).
+    return JSONResponse(page)
 
 
 class DatasetRequest(BaseModel):

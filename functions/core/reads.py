@@ -80,8 +80,8 @@ def _summary_row(deps: Deps, tenant: str, task: Task, summary: TaskSummary | Non
             "job_id": chosen.job_id if chosen else None,
             **_row(epochs),
         }
-    series = {name: [(n, v) for n, v in points] for name, points in summary.series.items()}
-    return {**head, "state": job.state.value, "attempts": summary.attempt, "job_id": job.job_id, **_series_row(series)}
+    row = _series_row(summary.series)
+    return {**head, "state": job.state.value, "attempts": summary.attempt, "job_id": job.job_id, **row}
 
 
 def _row(epochs: list[Epoch]) -> dict[str, Any]:
@@ -95,7 +95,8 @@ def _row(epochs: list[Epoch]) -> dict[str, Any]:
 def _series_row(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
     best = {name: (min if lower_is_better(name) else max)(v for _, v in points) for name, points in series.items()}
     last = {name: points[-1][1] for name, points in series.items()}
-    return {"best": best, "last": last, "series": {k: [list(p) for p in v] for k, v in series.items()}}
+    # (epoch, value) pairs as they are: JSON writes a pair as a two-element list either way
+    return {"best": best, "last": last, "series": series}
 
 
 DEFAULT_LOG_PAGE = 1024 * 1024  # what `GET .../logs` shows without a range: the last MiB

@@ -180,9 +180,7 @@ def _segments(items: list[_Item]) -> list[list[_Item]]:
     return [p for p in parts if p]
 
 
-def _apply_segment(
-    deps: Deps, *, tenant: str, job_id: str, dedup_id: str, part: list[_Item]
-) -> Job | None:
+def _apply_segment(deps: Deps, *, tenant: str, job_id: str, dedup_id: str, part: list[_Item]) -> Job | None:
     for _ in range(MAX_RACES):
         job = deps.jobs.get_job(tenant, job_id)
         _require_running_first(job, part[0][1])

@@ -18,6 +18,7 @@ bench/README.md for the figures.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 from pathlib import Path
@@ -39,7 +40,7 @@ class DurableStore(InMemoryStore):
 
     # Derived data of InMemoryStore (and of this class), rebuilt from the tables on demand:
     # never written to disk. Any other dict/set attribute is a table and is kept.
-    CACHES = frozenset({"_parsed", "_entries", "_parsed_tasks", "_indexes"})
+    CACHES = frozenset({"_parsed", "_entries", "_parsed_tasks", "_indexes", "_task_order"})
 
     def __init__(self, directory: Path, *, fsync: bool = True) -> None:
         """`fsync=False` skips the fsync per call: still safe against kill -9, not against power loss."""
@@ -48,6 +49,8 @@ class DurableStore(InMemoryStore):
         self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (stored JSON, parsed Job)
         self._parsed_tasks: dict[str, tuple[str, Task]] = {}
         self._indexes: dict[str, dict[str, set[Any]]] = {}  # index name -> key -> row keys (built on first use)
+        # project id -> its tasks' (created_at, task id) in order: a comparison page is a bisect
+        self._task_order: dict[str, list[tuple[str, str]]] = {}
         self._adopt_tables()
         self._lock = TxLock(self._journal, committed=self._reindex)  # type: ignore[assignment]
 
@@ -156,6 +159,13 @@ class DurableStore(InMemoryStore):
             "_checkpoints": "checkpoints_of_job",
         }
         for table, keys in touched.items():
+            if table == "_tasks":  # a task added (or gone): its project's order is built again
+                for key in keys:
+                    parent = self._index_key("tasks_of_project", key)
+                    if parent is None:
+                        self._task_order.clear()
+                    else:
+                        self._task_order.pop(parent, None)
             index = tables.get(table)
             built = None if index is None else self._indexes.get(index)
             if index is None or built is None:
@@ -174,6 +184,26 @@ class DurableStore(InMemoryStore):
             tasks = [self._parse_task(tid, dict.__getitem__(self._tasks, tid)) for tid in ids]
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
+
+    def task_page(
+        self, tenant: str, project_id: str, *, after: str | None = None, limit: int = 50
+    ) -> tuple[list[Task], str | None]:
+        start = rules.parse_task_cursor(after) if after is not None else None
+        with self._lock:
+            order = self._task_order.get(project_id)
+            if order is None:
+                ids = self._index("tasks_of_project").get(project_id, ())
+                tasks = (self._parse_task(tid, dict.__getitem__(self._tasks, tid)) for tid in ids)
+                order = sorted((rules.utc_iso(t.created_at), t.task_id) for t in tasks)
+                self._task_order[project_id] = order
+            page: list[Task] = []
+            for _, task_id in order[bisect.bisect_right(order, start) if start is not None else 0 :]:
+                task = self._parse_task(task_id, dict.__getitem__(self._tasks, task_id))
+                if task.tenant == tenant:
+                    page.append(task)
+                    if len(page) == limit:
+                        break
+        return page, rules.task_cursor(page[-1]) if len(page) == limit else None
 
     def list_jobs(self, tenant: str, task_id: str) -> list[Job]:
         with self._lock:

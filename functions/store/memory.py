@@ -106,7 +106,10 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         self, tenant: str, project_id: str, *, after: str | None = None, limit: int = 50
     ) -> tuple[list[Task], str | None]:
         start = rules.parse_task_cursor(after) if after is not None else None
-        ordered = sorted(((rules.utc_iso(t.created_at), t.task_id), t) for t in self.list_tasks(tenant, project_id))
+        with self._lock:
+            tasks = [Task.model_validate_json(body) for body in self._tasks.values()]
+        mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
+        ordered = sorted(((rules.utc_iso(t.created_at), t.task_id), t) for t in mine)  # one key per task
         page = [t for key, t in ordered if start is None or key > start][:limit]
         return page, rules.task_cursor(page[-1]) if len(page) == limit else None
 

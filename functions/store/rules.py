@@ -7,8 +7,8 @@ the very same strings, so the fake answers in exactly the order the real store d
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, TypeVar
 
 from functions.domain import lifecycle
@@ -22,6 +22,7 @@ _R = TypeVar("_R")
 def given(one: _R | None, more: Sequence[_R]) -> list[_R]:
     """The records a save writes: `one` (when given) then `more`, in order."""
     return ([] if one is None else [one]) + list(more)
+
 
 # Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
 DEDUP_TTL = timedelta(days=7)

@@ -80,7 +80,7 @@ def test_each_page_costs_the_same_few_round_trips_and_pages_reach_the_end() -> N
         1 / 20,
         0.2,
     )
-    assert first["series"]["loss"][:2] == [[1, 1.0], [2, 0.5]]
+    assert [list(p) for p in first["series"]["loss"][:2]] == [[1, 1.0], [2, 0.5]]
     assert page["metrics"] == ["acc", "loss"]
 
 
