@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from functions.domain.model import Job, JobState, Project, Task, TaskSummary
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store import rules
+from functions.store.durable import DurableStore
 from functions.store.dynamo import DynamoStore
 from functions.store.memory import InMemoryStore
 from functions.store.tables import Tables, create_all, make_tables
@@ -213,7 +215,7 @@ def submit(store: Any, i: int, tenant: str) -> Job:
 # -- admission --------------------------------------------------------------------------------
 
 
-def admission(store: Any, n: int, embedded: Embedded | None = None) -> Figure:
+def admission(store: Any, n: int, embedded: Embedded | None = None, *, where: str = "") -> Figure:
     deps = deps_for(store, big(n))
     for i in range(n):
         submit(store, i, f"tenant-{i % 10}")
@@ -233,7 +235,8 @@ def admission(store: Any, n: int, embedded: Embedded | None = None) -> Figure:
     note = f"{n} jobs, 10 tenants; platform CPU {cpu / n * 1000:.2f} ms/job"
     if embedded:
         note += f", store CPU {store_cpu / n * 1000:.2f} ms/job"
-    return Figure("admission through launch", f"{n / wall:,.0f} jobs/s", note)
+    label = where or ("embedded DynamoDB" if embedded else "in-memory")
+    return Figure(f"admission through launch ({label})", f"{n / wall:,.0f} jobs/s", note)
 
 
 # -- the sweep ----------------------------------------------------------------------------------
@@ -337,7 +340,7 @@ def fairness() -> Figure:
 # -- comparison --------------------------------------------------------------------------------
 
 
-def comparison(store: Any, tasks: int, epochs: int, *, tables: Tables | None = None) -> Figure:
+def comparison(store: Any, tasks: int, epochs: int, *, tables: Tables | None = None, where: str = "") -> Figure:
     deps = deps_for(store, big(4))
     now = T0
     store.create_project(
@@ -383,7 +386,7 @@ def comparison(store: Any, tasks: int, epochs: int, *, tables: Tables | None = N
     whole = time.perf_counter() - begun
     pages.sort()
     p95 = pages[min(len(pages) - 1, int(len(pages) * 0.95))]
-    where = "embedded DynamoDB" if tables is not None else "in-memory"
+    where = where or ("embedded DynamoDB" if tables is not None else "in-memory")
     return Figure(
         f"comparison, {tasks:,} tasks x {epochs} epochs ({where})",
         f"p95 {p95 * 1000:.0f} ms per page of 50",
@@ -399,6 +402,12 @@ def run(*, quick: bool = False) -> list[Figure]:
         sweep_figure(10_000, 10),
         comparison(InMemoryStore(), 1000, 20),
     ]
+    with tempfile.TemporaryDirectory(prefix="trainyard-bench-") as tmp:
+        # local mode's store: every write fsync'd, as the platform runs it
+        figures.append(admission(DurableStore(Path(tmp, "adm")), 500, where="durable SQLite, fsync"))
+        # reads do not fsync: the seeding skips it
+        durable = DurableStore(Path(tmp, "cmp"), fsync=False)
+        figures.append(comparison(durable, 1000, 20, where="durable SQLite"))
     with embedded_dynamodb() as embedded:
         figures.append(admission(DynamoStore(tables_at(embedded.url, "adm-")), 300 if not quick else 60, embedded))
         figures.append(sweep_figure(10_000 if not quick else 1000, 50, tables=tables_at(embedded.url, "sw-")))

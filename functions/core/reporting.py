@@ -186,7 +186,6 @@ def _apply_segment(deps: Deps, *, tenant: str, job_id: str, dedup_id: str, part:
         _require_running_first(job, part[0][1])
         now = deps.clock.now()
         steps: list[_Step] = []
-        summary: TaskSummary | None = None
         refused: PermanentError | ValidationError | None = None
         current = job
         for index, (report, payload) in enumerate(part):
@@ -201,8 +200,8 @@ def _apply_segment(deps: Deps, *, tenant: str, job_id: str, dedup_id: str, part:
                 break
             steps.append(step)
             current = step.job
-            if step.epoch is not None:
-                summary = (summary or _summary_of(deps, job)).with_epoch(step.epoch)
+        epochs = [s.epoch for s in steps if s.epoch is not None]
+        summary = _summary_of(deps, job).with_epochs(epochs) if epochs else None
         if refused is not None and not steps and deps.jobs.processed(report_dedup(job, dedup_id)):
             return None  # a redelivered batch: this part was applied before (the job moved on since)
         try:

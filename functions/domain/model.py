@@ -178,8 +178,17 @@ class TaskSummary(_Entity):
 
     def with_epoch(self, epoch: Epoch) -> TaskSummary:
         """The summary after `epoch` (a re-sent epoch replaces its earlier values)."""
-        series = {name: [p for p in points if p[0] != epoch.epoch] for name, points in self.series.items()}
-        for name, value in epoch.metrics.items():
-            series.setdefault(name, []).append((epoch.epoch, value))
+        return self.with_epochs([epoch])
+
+    def with_epochs(self, epochs: list[Epoch]) -> TaskSummary:
+        """The summary after `epochs`, in order (a batch of reports: one pass over the series,
+        not one per epoch; a re-sent epoch replaces its earlier values, the last word wins)."""
+        if not epochs:
+            return self
+        latest = {e.epoch: e for e in epochs}  # the last report of an epoch number wins
+        series = {name: [p for p in points if p[0] not in latest] for name, points in self.series.items()}
+        for epoch in sorted(latest.values(), key=lambda e: e.epoch):
+            for name, value in epoch.metrics.items():
+                series.setdefault(name, []).append((epoch.epoch, value))
         ordered = {name: sorted(points) for name, points in series.items() if points}
         return self.model_copy(update={"series": ordered})
