@@ -76,6 +76,18 @@ def platform(state: Path) -> Iterator[Client]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        stop_trainers(state)
+
+
+def stop_trainers(state: Path) -> None:
+    """Trainers outlive a platform that stops (the next start adopts them): the benchmark's own,
+    still queued or running in its state dir, are ended with it."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if str(state).encode() in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def spec(name: str, *args: str, pool: str = "default") -> TaskSpec:
