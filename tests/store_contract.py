@@ -26,6 +26,7 @@ from sdk.contracts.errors import (
     TemporaryError,
     ValidationError,
 )
+from sdk.contracts.events import MAX_BATCH_EVENTS
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -250,17 +251,15 @@ class StoreContract:
         (j,) = queued(store, job("j1"))
         ckpt = Checkpoint(job_id="j1", tenant="acme", epoch=3, key="acme/j1/3.pt", metrics={}, reported_at=at(3))
         assert not store.processed("report#b1.0")
+        records = [epoch("j1", n, loss=1 / n) for n in range(1, MAX_BATCH_EVENTS)]  # the largest batch
+        summary = TaskSummary.of(j).with_epochs(records)
         j = store.save_job(
-            j,
-            expected_version=0,
-            dedup="report#b1.0",
-            epochs=[epoch("j1", n, loss=1 / n) for n in range(1, 41)],
-            checkpoints=[ckpt],
+            j, expected_version=0, dedup="report#b1.0", epochs=records, checkpoints=[ckpt], summary=summary
         )
         assert store.processed("report#b1.0") and not store.processed("report#b1.1")
         with pytest.raises(AlreadyProcessed):
             store.save_job(j, expected_version=1, dedup="report#b1.0", epochs=[epoch("j1", 41, loss=0.0)])
-        assert [e.epoch for e in store.epochs("acme", "j1")] == list(range(1, 41))
+        assert [e.epoch for e in store.epochs("acme", "j1")] == list(range(1, MAX_BATCH_EVENTS))
         assert store.checkpoints("acme", "j1") == [ckpt]
 
     # indexes

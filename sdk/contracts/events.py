@@ -97,7 +97,9 @@ class JobFinished(_Payload):
 # A batch of one job's reports through the ingress (CloudEvents batched mode,
 # `application/cloudevents-batch+json`): at most this many events, this many bytes.
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
-MAX_BATCH_EVENTS = 64
+# 90: a batch is applied in one DynamoDB transaction (at most 100 items): its records, plus
+# the job, the task summary, the replay key and an audit record.
+MAX_BATCH_EVENTS = 90
 MAX_BATCH_BYTES = 1024 * 1024
 
 

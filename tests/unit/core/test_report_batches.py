@@ -78,9 +78,9 @@ def test_epochs_alone_are_one_write() -> None:
     apply(h, job, [item(EventType.JOB_RUNNING, "r", ev.JobRunning())], batch_id="b0")
     writes = Writes(h.store)
     object.__setattr__(h.deps, "jobs", writes)
-    apply(h, job, epochs(1, 64))
+    apply(h, job, epochs(1, ev.MAX_BATCH_EVENTS))
     assert writes.saves == 1
-    assert len(h.store.epochs("acme", job.job_id)) == 64
+    assert len(h.store.epochs("acme", job.job_id)) == ev.MAX_BATCH_EVENTS
 
 
 def test_a_redelivered_batch_changes_nothing_and_a_half_applied_one_finishes() -> None:
