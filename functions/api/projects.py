@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,9 +43,13 @@ def deactivate_project(project_id: str, caller: User, deps: DepsDep) -> dict[str
 
 
 @router.post("/projects/{project_id}/tasks", status_code=201)
-def create_task(project_id: str, spec: TaskSpec, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
+def create_task(
+    project_id: str, spec: TaskSpec, actor: Authorized, deps: DepsDep, after: BackgroundTasks
+) -> dict[str, Any]:
     """Each dataset of the task needs an active train grant for the project or the caller."""
-    task, job = tasks.create(deps, tenant=actor.tenant, project_id=project_id, spec=spec, actor=actor)
+    task, job = tasks.create(deps, tenant=actor.tenant, project_id=project_id, spec=spec, actor=actor, announce=False)
+    # The task is stored (fsync'd): answer now, and wake the launcher after the answer is sent.
+    after.add_task(tasks.announce_created, deps, job)
     return {"task": task_view(task), "job": job_view(job)}
 
 

@@ -6,6 +6,7 @@ person creating it (functions.core.grants); without one the task is refused (and
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from functions.core import audit, events, grants, projects
@@ -17,8 +18,10 @@ from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, Decision, system
 from functions.domain.model import Job, JobState, Task
 from functions.domain.retry import attempt_id
-from sdk.contracts.errors import Conflict, Problem, ValidationError
+from sdk.contracts.errors import Conflict, Problem, TrainyardError, ValidationError
 from sdk.contracts.specs import TaskPatch, TaskSpec
+
+log = logging.getLogger(__name__)
 
 
 def create(
@@ -30,8 +33,10 @@ def create(
     request_id: str | None = None,
     actor: Actor | None = None,
     rerun_of: str | None = None,
+    announce: bool = True,
 ) -> tuple[Task, Job]:
-    """Create a task and its first job (QUEUED), and emit job.created.
+    """Create a task and its first job (QUEUED), and emit job.created (unless not `announce`:
+    the caller then calls `announce_created` itself, e.g. once its answer is sent).
 
     With a `request_id` (an event id from another system) the task id is derived from it,
     so a redelivered request finds the task it already created instead of a second one.
@@ -91,8 +96,21 @@ def create(
             raise
         task = deps.tasks.get_task(tenant, task_id)
         job = deps.jobs.get_job(tenant, attempt_id(task_id, 1))
-    events.job_created(deps, job)
+    if announce:
+        events.job_created(deps, job)
     return task, job
+
+
+def announce_created(deps: Deps, job: Job) -> None:
+    """job.created for a job whose creation was already answered. It only makes the launch
+    prompt: a broker that is down now delays the launch to the next sweep (which admits every
+    pool's queue), nothing is lost, so the failure is logged, not raised."""
+    try:
+        events.job_created(deps, job)
+    except TrainyardError as exc:
+        log.warning(
+            "job.created not sent: the next sweep admits the job", extra={"job_id": job.job_id, "error": str(exc)}
+        )
 
 
 def _task_id(tenant: str, request_id: str | None) -> str:
