@@ -47,7 +47,6 @@ class DurableStore(InMemoryStore):
         super().__init__()
         self._journal = Journal(directory / STATE_FILE, fsync=fsync)
         self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (stored JSON, parsed Job)
-        self._parsed_tasks: dict[str, tuple[str, Task]] = {}
         self._indexes: dict[str, dict[str, set[Any]]] = {}  # index name -> key -> row keys (built on first use)
         # project id -> its tasks' (created_at, task id) in order: a comparison page is a bisect
         self._task_order: dict[str, list[tuple[str, str]]] = {}
@@ -108,14 +107,6 @@ class DurableStore(InMemoryStore):
         job = Job.model_validate_json(body)
         self._parsed[job_id] = (body, job)
         return job
-
-    def _parse_task(self, task_id: str, body: str) -> Task:
-        cached = self._parsed_tasks.get(task_id)
-        if cached is not None and cached[0] == body:
-            return cached[1]
-        task = Task.model_validate_json(body)
-        self._parsed_tasks[task_id] = (body, task)
-        return task
 
     # Per-key indexes: the same answers as InMemoryStore's walks (a test compares them), found
     # by key. Each maps a parent id to the row keys of one table; callers hold the lock.

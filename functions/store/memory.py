@@ -41,6 +41,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
         self._marks: dict[str, str] = {}
         self._summaries: dict[str, str] = {}
         self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (body, parsed): parse each body once
+        self._parsed_tasks: dict[str, tuple[str, Task]] = {}  # task id -> (body, parsed), as for jobs
         self._entries: dict[tuple[str, str], tuple[str, rules.Entry | None]] = {}  # (index, job id) -> (body, entry)
 
     # projects
@@ -96,9 +97,17 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
             raise NotFound("task", task_id)
         return task
 
+    def _parse_task(self, task_id: str, body: str) -> Task:
+        cached = self._parsed_tasks.get(task_id)
+        if cached is not None and cached[0] == body:
+            return cached[1]
+        task = Task.model_validate_json(body)
+        self._parsed_tasks[task_id] = (body, task)
+        return task
+
     def list_tasks(self, tenant: str, project_id: str) -> list[Task]:
         with self._lock:
-            tasks = [Task.model_validate_json(body) for body in self._tasks.values()]
+            tasks = [self._parse_task(tid, body) for tid, body in self._tasks.items()]
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         return sorted(mine, key=lambda t: rules.utc_iso(t.created_at))
 
@@ -107,7 +116,7 @@ class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
     ) -> tuple[list[Task], str | None]:
         start = rules.parse_task_cursor(after) if after is not None else None
         with self._lock:
-            tasks = [Task.model_validate_json(body) for body in self._tasks.values()]
+            tasks = [self._parse_task(tid, body) for tid, body in self._tasks.items()]
         mine = [t for t in tasks if t.project_id == project_id and t.tenant == tenant]
         ordered = sorted(((rules.utc_iso(t.created_at), t.task_id), t) for t in mine)  # one key per task
         page = [t for key, t in ordered if start is None or key > start][:limit]
