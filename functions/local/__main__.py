@@ -20,6 +20,7 @@ from functions.local.cgroups import JobCgroups
 from functions.local.credentials import S3Credentials, platform_secret, s3_credentials
 from functions.local.egress import EgressProxy
 from functions.local.egress_policy import EgressPolicy
+from functions.local.event_journal import JOURNAL_FILE, EventJournal
 from functions.local.platform import (
     LocalOptions,
     build_apps,
@@ -253,7 +254,9 @@ def serve(
         extra["predictor_url"] = served.url
         print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
     ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
-    app, internal_app, _ = build_apps(deps, options, internal=internal, ui=ui)
+    journal = EventJournal(options.state_dir / "state" / JOURNAL_FILE)  # accepted events, until delivered
+    stack.callback(journal.close)
+    app, internal_app, _ = build_apps(deps, options, internal=internal, ui=ui, journal=journal)
     stack.enter_context(serve_internal(internal_app, internal))
     extra.update(ui_links(options, ui))
     if tls is not None:

@@ -40,6 +40,7 @@ from functions.core.deps import Deps
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
+from functions.local.event_journal import EventJournal
 from functions.local.tls import LocalTLS
 from functions.routing import ROUTES
 from functions.settings import Settings
@@ -139,11 +140,18 @@ def internal_socket_dir() -> Iterator[Path]:
 
 
 def build_apps(
-    deps: Deps, options: LocalOptions, *, internal: Path, ui: UiOptions | None = None
+    deps: Deps,
+    options: LocalOptions,
+    *,
+    internal: Path,
+    ui: UiOptions | None = None,
+    journal: EventJournal | None = None,
 ) -> tuple[Starlette, Starlette, Dispatcher]:
-    """The public app (the API only) and the internal one (functions and the dispatcher),
-    served on the UNIX socket `internal`."""
-    dispatcher = Dispatcher(functions_url="http://internal/fn", transport=httpx.AsyncHTTPTransport(uds=str(internal)))
+    """The public app (the API only) and the internal one (functions and the dispatcher,
+    which keeps accepted events in `journal`), served on the UNIX socket `internal`."""
+    dispatcher = Dispatcher(
+        functions_url="http://internal/fn", transport=httpx.AsyncHTTPTransport(uds=str(internal)), journal=journal
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
