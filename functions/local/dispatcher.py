@@ -133,7 +133,9 @@ class Dispatcher:
                 self._done.extend(finished)
                 for _, waiter in batch:
                     waiter.set_exception(exc)
-                return
+                if not self._accepted:
+                    return
+                continue  # those that arrived meanwhile get their own try
             for seq, (_, waiter) in zip(seqs, batch, strict=True):
                 waiter.set_result(seq)
             if not self._accepted:
