@@ -6,6 +6,7 @@ the pre-signed transfers. The platform side parses events with the cloudevents l
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -21,11 +22,11 @@ from typing import Any
 import boto3
 import pytest
 import uvicorn
-from cloudevents.http import from_http
+from cloudevents.http import from_dict, from_http
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from sdk.contracts.events import PAYLOADS, TRAINER_EVENTS, EventType
+from sdk.contracts.events import BATCH_CONTENT_TYPE, PAYLOADS, TRAINER_EVENTS, EventType
 from sdk.trainer import Trainer
 from tests.conftest import free_port
 
@@ -58,17 +59,24 @@ class PlatformStandIn:
 
         @app.post("/v1/events", status_code=202)
         async def events(request: Request) -> Response:
-            event = from_http(dict(request.headers), await request.body())
-            self.seen_ids.append(event["id"])
+            body = await request.body()
+            if request.headers["content-type"] == BATCH_CONTENT_TYPE:  # the SDK's batches: in order
+                batch = [from_dict(item) for item in json.loads(body)]
+            else:
+                batch = [from_http(dict(request.headers), body)]
+            self.seen_ids += [event["id"] for event in batch]
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return JSONResponse({"error": {"code": "unavailable", "message": "try again"}}, status_code=503)
-            kind = EventType(event["type"])
-            if kind not in TRAINER_EVENTS or event["subject"] != JOB:
-                return JSONResponse({"error": {"code": "forbidden", "message": "not yours"}}, status_code=403)
-            data = PAYLOADS[kind].model_validate(event.data).model_dump(mode="json")
-            if event["id"] not in {e["id"] for e in self.events}:  # at-least-once: dedupe on id
-                self.events.append({"id": event["id"], "type": kind.value, "data": data})
+            for event in batch:
+                kind = EventType(event["type"])
+                if kind not in TRAINER_EVENTS or event["subject"] != JOB:
+                    return JSONResponse({"error": {"code": "forbidden", "message": "not yours"}}, status_code=403)
+            for event in batch:
+                kind = EventType(event["type"])
+                data = PAYLOADS[kind].model_validate(event.data).model_dump(mode="json")
+                if event["id"] not in {e["id"] for e in self.events}:  # at-least-once: dedupe on id
+                    self.events.append({"id": event["id"], "type": kind.value, "data": data})
             return Response(status_code=202)
 
         @app.post("/v1/jobs/{job_id}/artifacts")
