@@ -54,8 +54,9 @@ class StandIn:
 
         @app.post("/v1/events", status_code=202)
         async def events(request: Request) -> Response:
-            event = json.loads(await request.body())
-            self.events.append((event["subject"], event["type"].removeprefix("io.trainyard.job.")))
+            body = json.loads(await request.body())
+            for event in body if isinstance(body, list) else [body]:  # the SDK batches what queues up
+                self.events.append((event["subject"], event["type"].removeprefix("io.trainyard.job.")))
             return Response(status_code=202)
 
         @app.get("/v1/jobs/{job_id}/datasets/{name}")
