@@ -68,6 +68,7 @@ def deps_for(store: Any, policy: PoolPolicy) -> Deps:
         events=RecordingPublisher(),
         clock=Clock(),
         config=config,
+        dataset_versions=store,
     )
 
 

@@ -23,7 +23,7 @@ from functions.domain.approvals import Approval, GrantAction
 from functions.domain.audit import Actor, Decision, record, system
 from functions.domain.model import Job
 from sdk.contracts.errors import Conflict, InvalidTransition, NotFound
-from sdk.contracts.specs import FailureKind
+from sdk.contracts.specs import FailureKind, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ class Coverage:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.by_dataset.values())))
+
+
+def action_for(spec: TaskSpec) -> GrantAction:
+    """The grant a task's data access needs: `validate` for a validation task, else `train`."""
+    return GrantAction.VALIDATE if spec.kind == "validation" else GrantAction.TRAIN
 
 
 def grantees(project_id: str, principal: str | None) -> tuple[str, ...]:
@@ -191,7 +196,7 @@ def _rebound(deps: Deps, job: Job, now: datetime) -> bool:
         project_id=job.project_id,
         principal=task.requested_by,
         datasets=task.spec.datasets,
-        action=GrantAction.TRAIN,
+        action=action_for(task.spec),
         now=now,
     )
     if found.missing:

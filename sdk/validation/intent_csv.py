@@ -217,7 +217,7 @@ def _check_row(
 def _check_labels(tally: _Tally, limits: Limits, found: _Findings) -> None:
     labels = tally.per_label
     if len(labels) < limits.min_labels:
-        found.error("too_few_labels", f"{len(labels)} label(s) {sorted(labels)}; a classifier needs {limits.min_labels}")
+        found.error("too_few_labels", f"{len(labels)} label(s) {sorted(labels)}; need {limits.min_labels} or more")
     if len(labels) > limits.max_labels:
         found.error("too_many_labels", f"{len(labels)} labels (over {limits.max_labels})")
     for label, n in sorted(labels.items()):

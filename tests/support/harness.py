@@ -121,5 +121,6 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
         events=events,
         clock=clock,
         config=config,
+        dataset_versions=store,
     )
     return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)
