@@ -15,8 +15,8 @@ import pytest
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
-from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
 from functions.domain.datasets import DatasetVersion, Validation
+from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
 from functions.ports import DatasetStore, JobStore, ProjectStore, TaskStore
 from functions.store import rules
 from sdk.contracts.errors import (

@@ -39,6 +39,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/projects/{project_id}/tasks"): frozenset({DS}),
     ("GET", "/v1/projects/{project_id}/comparison"): frozenset({DS}),
     ("POST", "/v1/projects/{project_id}/datasets"): frozenset({DS, APPROVER}),
+    ("GET", "/v1/projects/{project_id}/datasets/{name}"): frozenset({DS, APPROVER}),
+    ("POST", "/v1/projects/{project_id}/datasets/{name}/validate"): frozenset({DS}),
     # tasks and jobs
     ("GET", "/v1/tasks/{task_id}"): frozenset({DS}),
     ("PATCH", "/v1/tasks/{task_id}"): frozenset({DS}),

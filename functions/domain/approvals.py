@@ -27,7 +27,7 @@ PROJECT_PREFIX = "project:"
 
 class GrantAction(StrEnum):
     TRAIN = "train"  # a trainer of the grantee's tasks may fetch the datasets
-    VALIDATE = "validate"  # reserved for validation runs; nothing accepts it in place of train/read
+    VALIDATE = "validate"  # a validation task of the grantee may fetch the datasets (never a training one)
     READ = "read"  # the grantee may download the datasets
 
 

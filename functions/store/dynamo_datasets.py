@@ -26,9 +26,7 @@ class DatasetsMixin(DynamoBase):
 
     def dataset_versions(self, tenant: str, project_id: str, name: str) -> list[DatasetVersion]:
         with translated():
-            rows = list(
-                self._t.dataset_versions.query(_dataset(tenant, project_id, name), consistent_read=True)
-            )
+            rows = list(self._t.dataset_versions.query(_dataset(tenant, project_id, name), consistent_read=True))
         return [DatasetVersion.model_validate_json(row.body) for row in rows]
 
     def get_dataset_version(self, tenant: str, project_id: str, name: str, version: int) -> DatasetVersion:

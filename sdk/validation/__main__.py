@@ -27,9 +27,7 @@ def main(trainer: Trainer) -> None:
     path = trainer.dataset(dataset)
     with path.open("rb") as f:  # a file over the limit is judged by its size, never read whole
         data = f.read(limits.max_bytes + 1)
-    report = VALIDATORS[kind].validate(
-        data, dataset=dataset, version=version, limits=limits, size=path.stat().st_size
-    )
+    report = VALIDATORS[kind].validate(data, dataset=dataset, version=version, limits=limits, size=path.stat().st_size)
     print(f"validated {dataset} v{version}: passed={report.passed} checked={report.checked}", file=sys.stderr)
     trainer.succeed({"passed": float(report.passed), "findings": float(len(report.findings))}, report=report)
 

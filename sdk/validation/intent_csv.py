@@ -103,7 +103,7 @@ def _decoded(data: bytes, size: int, limits: Limits, found: _Findings) -> str | 
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        found.error("not_utf8", f"invalid UTF-8 at byte {exc.start} ({data[exc.start:exc.start + 1]!r})", line)
+        found.error("not_utf8", f"invalid UTF-8 at byte {exc.start} ({data[exc.start : exc.start + 1]!r})", line)
         return None
 
 
