@@ -8,8 +8,7 @@ download needs a `read` grant, a trainer's dataset needs a `train` grant (a vali
 - data-scientist: projects, tasks, jobs, models and dataset transfers of its tenant;
   requests grants; sees the grants it asked for or that name it, and its own audit records.
 - approver: reads projects; uploads datasets (the data's custodian) and reads their versions;
-  sees, approves, denies
-  and revokes the tenant's grants; its own audit records.
+  sees, approves, denies and revokes the tenant's grants; its own audit records.
 - admin: sees, approves, denies and revokes the tenant's grants and reads its whole audit
   trail; an admin of the platform-admin tenant does so for every tenant (naming it).
 - service: resolves models (the predictor).
