@@ -104,7 +104,7 @@ class ValidateRequest(BaseModel):
 
 @router.post("/projects/{project_id}/datasets/{name}/validate", status_code=201)
 def validate_dataset(
-    project_id: str, name: str, req: ValidateRequest, actor: Authorized, deps: DepsDep
+    project_id: str, name: str, actor: Authorized, deps: DepsDep, req: ValidateRequest | None = None
 ) -> dict[str, Any]:
     """A one-time validation task of one version of the dataset (needs an active `validate`
     grant for the project or the caller); its report is kept with that version."""
@@ -114,7 +114,7 @@ def validate_dataset(
         name=f"validate-{name}",
         kind="validation",
         datasets=[name],
-        dataset_versions={name: req.version} if req.version is not None else {},
+        dataset_versions={name: req.version} if req is not None and req.version is not None else {},
     )
     task, job = tasks.create(deps, tenant=actor.tenant, project_id=project_id, spec=spec, actor=actor)
     return {"task": task_view(task), "job": job_view(job)}
