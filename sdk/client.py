@@ -403,13 +403,15 @@ class Client:
         days: int,
         project: str | None = None,
         principal: str | None = None,
+        versions: dict[str, int] | None = None,
     ) -> ApprovalView:
-        """Ask for a grant of `action` on `datasets` to a project or a principal, for `days`::
+        """Ask for a grant of `action` on `datasets` to a project or a principal, for `days`
+        (`versions`: only that version of some of the datasets)::
 
         grant = client.request_approval(["reviews"], action="train", project="p-1", purpose="intents", days=30)
         """
         body = grant_request_body(
-            datasets, action=action, purpose=purpose, days=days, project=project, principal=principal
+            datasets, action=action, purpose=purpose, days=days, project=project, principal=principal, versions=versions
         )
         return self._one(ApprovalView, "POST", "/v1/approvals", body=body)
 

@@ -72,6 +72,7 @@ def user_dataset_url(
             "url": deps.datasets.presign_put(created.key, expires_s=expires),
             "expires_in": expires,
         }
+    found = _version(deps, tenant=tenant, project_id=project_id, name=name, version=version)
     access = grants.require(
         deps,
         who,
@@ -81,8 +82,9 @@ def user_dataset_url(
         action=GrantAction.READ,
         audit_action="dataset.download",
         resource=resource,
+        versions={name: found.version} if found else None,
     )
-    chosen = _uploaded(deps, tenant=tenant, project_id=project_id, name=name, version=version)
+    chosen = _uploaded(deps, name, found)
     reason = f"version {chosen.version}, grant {access.ids[0]}"
     audit.allowed(deps, who, action="dataset.download", resource=resource, reason=reason)
     return {
@@ -94,14 +96,21 @@ def user_dataset_url(
     }
 
 
-def _uploaded(deps: Deps, *, tenant: str, project_id: str, name: str, version: int | None) -> DatasetVersion:
-    """The version (None: the latest) whose bytes are in the bucket; Conflict while they are not."""
+def _version(deps: Deps, *, tenant: str, project_id: str, name: str, version: int | None) -> DatasetVersion | None:
+    """The version asked for (None: the latest), or None when nothing is uploaded yet; read
+    before the grant check, which may depend on it (a grant limited to one version)."""
     try:
-        chosen = datasets.get_version(deps, tenant=tenant, project_id=project_id, name=name, version=version)
-    except NotFound as exc:
+        return datasets.get_version(deps, tenant=tenant, project_id=project_id, name=name, version=version)
+    except NotFound:
         if version is None:
-            raise Conflict(f"dataset {name!r} has not been uploaded yet") from exc
+            return None
         raise
+
+
+def _uploaded(deps: Deps, name: str, chosen: DatasetVersion | None) -> DatasetVersion:
+    """`chosen`, once its bytes are in the bucket; Conflict while they are not."""
+    if chosen is None:
+        raise Conflict(f"dataset {name!r} has not been uploaded yet")
     if not deps.datasets.exists(chosen.key):
         raise Conflict(f"dataset {name!r} version {chosen.version} has not been uploaded yet")
     return chosen
@@ -126,6 +135,8 @@ def trainer_dataset_url(
     projects.require_live(deps, project)
     resource = f"dataset/{job.project_id}/{name}"
     action = grants.action_for(task.spec)
+    pinned = task.spec.dataset_versions.get(name)  # unpinned: nothing was uploaded at creation; the latest
+    found = _version(deps, tenant=tenant, project_id=job.project_id, name=name, version=pinned)
     access = grants.require(
         deps,
         who,
@@ -135,9 +146,9 @@ def trainer_dataset_url(
         action=action,
         audit_action=f"dataset.{action.value}",
         resource=resource,
+        versions={name: found.version} if found else None,
     )
-    pinned = task.spec.dataset_versions.get(name)  # unpinned: nothing was uploaded at creation; the latest
-    chosen = _uploaded(deps, tenant=tenant, project_id=job.project_id, name=name, version=pinned)
+    chosen = _uploaded(deps, name, found)
     audit.allowed(
         deps,
         who,

@@ -12,7 +12,7 @@ another system has no person behind it, so only project grants count for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,15 +59,25 @@ def coverage(
     datasets: Iterable[str],
     action: GrantAction,
     now: datetime,
+    versions: Mapping[str, int] | None = None,
 ) -> Coverage:
-    """One index query per dataset (grants naming it, still expiring after now)."""
+    """One index query per dataset (grants naming it, still expiring after now). `versions`:
+    the version of each dataset that will be read, where known (a grant limited to one
+    version covers only that one)."""
     wanted = grantees(project_id, principal)
     found: dict[str, str] = {}
     missing: list[str] = []
+    pins = versions or {}
     for name in dict.fromkeys(datasets):
         candidates = deps.approvals.approvals_for_dataset(tenant, name, expiring_after=now)
         chosen = approvals.choose(
-            candidates, grantees=wanted, action=action, project_id=project_id, dataset=name, now=now
+            candidates,
+            grantees=wanted,
+            action=action,
+            project_id=project_id,
+            dataset=name,
+            now=now,
+            version=pins.get(name),
         )
         if chosen is None:
             missing.append(name)
@@ -86,8 +96,9 @@ def require(
     action: GrantAction,
     audit_action: str,
     resource: str,
+    versions: Mapping[str, int] | None = None,
 ) -> Coverage:
-    """The coverage of `datasets`, or a refusal (recorded) naming what is not covered."""
+    """The coverage of `datasets` (at `versions`), or a refusal (recorded) naming what is not covered."""
     found = coverage(
         deps,
         tenant=actor.tenant,
@@ -96,10 +107,13 @@ def require(
         datasets=datasets,
         action=action,
         now=deps.clock.now(),
+        versions=versions,
     )
     if found.missing:
         who = " or ".join(grantees(project_id, principal))
-        reason = f"no active {action.value} grant for {who} on dataset(s) {list(found.missing)}"
+        pinned = {d: versions[d] for d in found.missing if versions and d in versions}
+        at = f" at version(s) {pinned}" if pinned else ""
+        reason = f"no active {action.value} grant for {who} on dataset(s) {list(found.missing)}{at}"
         raise audit.denied(deps, actor, action=audit_action, resource=resource, reason=reason)
     return found
 
@@ -198,6 +212,7 @@ def _rebound(deps: Deps, job: Job, now: datetime) -> bool:
         datasets=task.spec.datasets,
         action=action_for(task.spec),
         now=now,
+        versions=task.spec.dataset_versions,
     )
     if found.missing:
         return False

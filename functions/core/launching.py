@@ -74,6 +74,7 @@ def start(deps: Deps, job: Job) -> Job | None:
         datasets=task.spec.datasets,
         action=grants.action_for(task.spec),
         now=now,
+        versions=task.spec.dataset_versions,
     )
     if access.missing:
         _cancel_queued(

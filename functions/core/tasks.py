@@ -48,6 +48,7 @@ def create(
     if never:  # accepted, it would wait at the head of its queue for ever
         raise ValidationError([Problem("resources", f"pool {spec.pool!r}: the task {never}")])
     principal = who.sub if who.is_person else None
+    spec = _pinned(deps, tenant=tenant, project_id=project_id, spec=spec)
     grants.require(
         deps,
         who,
@@ -57,8 +58,8 @@ def create(
         action=grants.action_for(spec),
         audit_action="task.create",
         resource=f"project/{project_id}",
+        versions=spec.dataset_versions,
     )
-    spec = _pinned(deps, tenant=tenant, project_id=project_id, spec=spec)
     task_id = _task_id(tenant, request_id)
     now = deps.clock.now()
     task = Task(

@@ -194,3 +194,30 @@ def test_a_dataset_uploaded_before_versions_is_read_as_version_1(h: Harness) -> 
     assert upload(h, p, b"new") == 2
     v1 = h.store.get_dataset_version("acme", p.project_id, "intents", 1)
     assert h.deps.datasets.get(v1.key) == b"old"
+
+
+def test_a_grant_limited_to_one_version_covers_only_that_version(h: Harness) -> None:
+    p = h.project()
+    h.grant(p, action=GrantAction.READ, versions={"intents": 1})
+    h.grant(p, versions={"intents": 2})  # train on v2 only
+    upload(h, p, b"v1")
+    upload(h, p, b"v2")
+
+    def download(version: int | None) -> object:
+        return access.user_dataset_url(
+            h.deps, tenant="acme", project_id=p.project_id, name="intents", op="download", actor=ANA, version=version
+        )["version"]
+
+    assert download(1) == 1  # the old version stays readable while a grant covers it
+    with pytest.raises(Forbidden, match=r"at version\(s\) \{'intents': 2\}"):
+        download(None)  # the latest is v2: not covered by the v1-only read grant
+    task, _ = h.task(p, ANA, datasets=["intents"])
+    assert task.spec.dataset_versions == {"intents": 2}
+    with pytest.raises(Forbidden):
+        h.task(p, ANA, datasets=["intents"], dataset_versions={"intents": 1})
+
+
+def test_a_version_limit_must_name_a_dataset_of_the_grant(h: Harness) -> None:
+    p = h.project()
+    with pytest.raises(ValidationError, match="versions"):
+        h.request(p, versions={"reviews": 1})
