@@ -81,12 +81,12 @@ def new_version(deps: Deps, who: Actor, *, project_id: str, name: str) -> Datase
 
 
 def get_version(deps: Deps, *, tenant: str, project_id: str, name: str, version: int | None) -> DatasetVersion:
-    """That version (None: the latest); NotFound naming what exists."""
+    """That version (None: the latest uploaded); NotFound naming what exists."""
     found = versions(deps, tenant=tenant, project_id=project_id, name=name)
     if not found:
         raise NotFound("dataset", f"{name} (nothing uploaded yet)")
     if version is None:
-        return found[-1]
+        return _latest_uploaded(deps, found) or found[-1]
     for v in found:
         if v.version == version:
             return v
@@ -143,7 +143,7 @@ def resolve_pins(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec) ->
     for name in spec.datasets:
         field = f"dataset_versions.{name}"
         found = versions(deps, tenant=tenant, project_id=project_id, name=name)
-        chosen = _chosen(found, pins.get(name), validated=spec.require_validated)
+        chosen = _chosen(deps, found, pins.get(name), validated=spec.require_validated)
         problem = _refusal(name, found, pins.get(name), chosen, validated=spec.require_validated)
         if problem:
             problems.append(Problem(field, problem))
@@ -154,10 +154,18 @@ def resolve_pins(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec) ->
     return spec.model_copy(update={"dataset_versions": pins})
 
 
-def _chosen(found: list[DatasetVersion], pin: int | None, *, validated: bool) -> DatasetVersion | None:
+def _chosen(deps: Deps, found: list[DatasetVersion], pin: int | None, *, validated: bool) -> DatasetVersion | None:
     if pin is not None:
         return next((v for v in found if v.version == pin), None)
-    return domain.latest(found, validated=validated)
+    if validated:
+        return domain.latest(found, validated=True)  # a validated version was read: it is uploaded
+    return _latest_uploaded(deps, found)
+
+
+def _latest_uploaded(deps: Deps, found: list[DatasetVersion]) -> DatasetVersion | None:
+    """The newest version whose bytes are in the bucket: an upload URL handed out but never used
+    (or still in flight) does not become what new tasks read. Usually one HEAD request."""
+    return next((v for v in reversed(found) if deps.datasets.exists(v.key)), None)
 
 
 def _refusal(

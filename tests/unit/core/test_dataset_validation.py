@@ -221,3 +221,12 @@ def test_a_version_limit_must_name_a_dataset_of_the_grant(h: Harness) -> None:
     p = h.project()
     with pytest.raises(ValidationError, match="versions"):
         h.request(p, versions={"reviews": 1})
+
+
+def test_an_upload_url_never_used_does_not_become_the_latest(h: Harness) -> None:
+    p = h.project()
+    h.grant(p)
+    upload(h, p, b"v1")
+    access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="upload", actor=ANA)
+    task, _ = h.task(p, ANA, datasets=["intents"])  # v2 was asked for but nothing was PUT
+    assert task.spec.dataset_versions == {"intents": 1}
