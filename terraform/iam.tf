@@ -24,18 +24,18 @@
 
 locals {
   table_arns = {
-    projects     = aws_dynamodb_table.projects.arn
-    tasks        = aws_dynamodb_table.tasks.arn
-    jobs         = aws_dynamodb_table.jobs.arn
-    epochs       = aws_dynamodb_table.epochs.arn
-    checkpoints  = aws_dynamodb_table.checkpoints.arn
-    capacity     = aws_dynamodb_table.capacity.arn
-    dedup        = aws_dynamodb_table.dedup.arn
-    models       = aws_dynamodb_table.models.arn
-    approvals    = aws_dynamodb_table.approvals.arn
-    audit        = aws_dynamodb_table.audit.arn
-    report_marks = aws_dynamodb_table.report_marks.arn
-    summaries    = aws_dynamodb_table.summaries.arn
+    projects         = aws_dynamodb_table.projects.arn
+    tasks            = aws_dynamodb_table.tasks.arn
+    jobs             = aws_dynamodb_table.jobs.arn
+    epochs           = aws_dynamodb_table.epochs.arn
+    checkpoints      = aws_dynamodb_table.checkpoints.arn
+    capacity         = aws_dynamodb_table.capacity.arn
+    dedup            = aws_dynamodb_table.dedup.arn
+    models           = aws_dynamodb_table.models.arn
+    approvals        = aws_dynamodb_table.approvals.arn
+    audit            = aws_dynamodb_table.audit.arn
+    report_marks     = aws_dynamodb_table.report_marks.arn
+    summaries        = aws_dynamodb_table.summaries.arn
     dataset_versions = aws_dynamodb_table.dataset_versions.arn
   }
 
@@ -70,14 +70,14 @@ locals {
       read_buckets  = []
     }
     cleanup = {
-      write_tables  = ["jobs", "capacity", "dedup", "summaries"] # a retry is its task's new row
+      write_tables  = ["jobs", "capacity", "dedup", "summaries"]             # a retry is its task's new row
       read_tables   = ["projects", "tasks", "approvals", "dataset_versions"] # cleanup launches what now fits
       append_tables = ["audit"]
       write_buckets = ["logs"]
       read_buckets  = []
     }
     sweep = {
-      write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
+      write_tables  = ["jobs", "capacity", "dedup", "approvals"]                # records expired grants
       read_tables   = ["projects", "tasks", "report_marks", "dataset_versions"] # no verdict overtakes an accepted report; launches
       append_tables = ["audit"]
       write_buckets = ["logs"] # ships running jobs' logs every tick (functions/core/joblogs.py)
