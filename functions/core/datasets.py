@@ -251,6 +251,8 @@ def record_validation(deps: Deps, *, job: Job, task: Task, report: ValidationRep
     updated = version.validated_by(checked)
     if updated != version:
         deps.dataset_versions.save_dataset_version(updated)
+    fields = {"job_id": job.job_id, "tenant": job.tenant, "dataset": name, "version": number}
+    log.info("dataset version validated", extra={**fields, "status": updated.status})
     return updated
 
 
