@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 
 from functions.core import audit, projects
 from functions.core.deps import Deps
@@ -133,17 +134,23 @@ def view_of(v: DatasetVersion) -> dict[str, object]:
     }
 
 
-def resolve_pins(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec) -> TaskSpec:
+Covered = Callable[[str, int], bool]  # does an active grant let the task read this dataset version?
+
+
+def resolve_pins(
+    deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec, covered: Covered | None = None
+) -> TaskSpec:
     """The spec with each dataset it reads pinned to a version (see the module doc); a pin that
     names no version, or (with require_validated) a version that has not passed, is a 4xx
-    naming `dataset_versions.<name>`. A dataset with no version yet stays unpinned (it reads
-    the latest when the job fetches it), unless validated data is required."""
+    naming `dataset_versions.<name>`. Unpinned, the newest version the task's grants cover is
+    preferred (`covered`: a grant may be limited to one version). A dataset with no version yet
+    stays unpinned (it reads the latest when the job fetches it), unless validated data is required."""
     pins = dict(spec.dataset_versions)
     problems: list[Problem] = []
     for name in spec.datasets:
         field = f"dataset_versions.{name}"
         found = versions(deps, tenant=tenant, project_id=project_id, name=name)
-        chosen = _chosen(deps, found, pins.get(name), validated=spec.require_validated)
+        chosen = _chosen(deps, found, pins.get(name), validated=spec.require_validated, covered=covered)
         problem = _refusal(name, found, pins.get(name), chosen, validated=spec.require_validated)
         if problem:
             problems.append(Problem(field, problem))
@@ -154,17 +161,25 @@ def resolve_pins(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec) ->
     return spec.model_copy(update={"dataset_versions": pins})
 
 
-def _chosen(deps: Deps, found: list[DatasetVersion], pin: int | None, *, validated: bool) -> DatasetVersion | None:
+def _chosen(
+    deps: Deps, found: list[DatasetVersion], pin: int | None, *, validated: bool, covered: Covered | None
+) -> DatasetVersion | None:
     if pin is not None:
         return next((v for v in found if v.version == pin), None)
-    if validated:
-        return domain.latest(found, validated=True)  # a validated version was read: it is uploaded
-    return _latest_uploaded(deps, found)
+    if validated:  # a validated version was read: it is uploaded
+        eligible = [v for v in reversed(found) if v.validated]
+    else:
+        eligible = [v for v in reversed(found) if deps.datasets.exists(v.key)]  # usually one HEAD
+    if covered is not None:
+        granted = next((v for v in eligible if covered(v.name, v.version)), None)
+        if granted is not None:
+            return granted
+    return eligible[0] if eligible else None  # none covered: the grant check names the version
 
 
 def _latest_uploaded(deps: Deps, found: list[DatasetVersion]) -> DatasetVersion | None:
     """The newest version whose bytes are in the bucket: an upload URL handed out but never used
-    (or still in flight) does not become what new tasks read. Usually one HEAD request."""
+    (or still in flight) does not become what new tasks read (nor what a download reads)."""
     return next((v for v in reversed(found) if deps.datasets.exists(v.key)), None)
 
 

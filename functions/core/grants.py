@@ -12,7 +12,7 @@ another system has no person behind it, so only project grants count for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,6 +84,26 @@ def coverage(
         else:
             found[name] = chosen.approval_id
     return Coverage(by_dataset=found, missing=tuple(missing))
+
+
+def covering(
+    deps: Deps, *, tenant: str, project_id: str, principal: str | None, action: GrantAction, now: datetime
+) -> Callable[[str, int], bool]:
+    """Whether an active grant covers reading a dataset version: one index query per dataset
+    asked about, answered for any of its versions."""
+    wanted = grantees(project_id, principal)
+    candidates: dict[str, list[Approval]] = {}
+
+    def covered(name: str, version: int) -> bool:
+        if name not in candidates:
+            candidates[name] = deps.approvals.approvals_for_dataset(tenant, name, expiring_after=now)
+        chosen = approvals.choose(
+            candidates[name], grantees=wanted, action=action, project_id=project_id, dataset=name, now=now,
+            version=version,
+        )  # fmt: skip
+        return chosen is not None
+
+    return covered
 
 
 def require(

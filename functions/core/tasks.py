@@ -48,7 +48,11 @@ def create(
     if never:  # accepted, it would wait at the head of its queue for ever
         raise ValidationError([Problem("resources", f"pool {spec.pool!r}: the task {never}")])
     principal = who.sub if who.is_person else None
-    spec = _pinned(deps, tenant=tenant, project_id=project_id, spec=spec)
+    covered = grants.covering(
+        deps, tenant=tenant, project_id=project_id, principal=principal, action=grants.action_for(spec),
+        now=deps.clock.now(),
+    )  # fmt: skip
+    spec = _pinned(deps, tenant=tenant, project_id=project_id, spec=spec, covered=covered)
     grants.require(
         deps,
         who,
@@ -96,11 +100,11 @@ def create(
     return task, job
 
 
-def _pinned(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec) -> TaskSpec:
+def _pinned(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec, covered: datasets.Covered) -> TaskSpec:
     """The spec with its dataset versions fixed (functions.core.datasets.resolve_pins); a
     validation task becomes the platform's validator run on the version it names (or the latest)."""
     if spec.kind != "validation":
-        return datasets.resolve_pins(deps, tenant=tenant, project_id=project_id, spec=spec)
+        return datasets.resolve_pins(deps, tenant=tenant, project_id=project_id, spec=spec, covered=covered)
     name = spec.datasets[0]
     version = datasets.get_version(
         deps, tenant=tenant, project_id=project_id, name=name, version=spec.dataset_versions.get(name)

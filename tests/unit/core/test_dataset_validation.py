@@ -230,3 +230,14 @@ def test_an_upload_url_never_used_does_not_become_the_latest(h: Harness) -> None
     access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="upload", actor=ANA)
     task, _ = h.task(p, ANA, datasets=["intents"])  # v2 was asked for but nothing was PUT
     assert task.spec.dataset_versions == {"intents": 1}
+
+
+def test_unpinned_a_task_reads_the_newest_version_its_grants_cover(h: Harness) -> None:
+    p = h.project()
+    h.grant(p, versions={"intents": 1})  # the approver let training see v1 only
+    upload(h, p, b"v1")
+    upload(h, p, b"v2")
+    task, job = h.task(p, ANA, datasets=["intents"])
+    assert task.spec.dataset_versions == {"intents": 1}
+    launching.admit_pool(h.deps, "default")
+    assert access.trainer_dataset_url(h.deps, tenant="acme", job_id=job.job_id, name="intents")["version"] == 1
