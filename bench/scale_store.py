@@ -70,6 +70,7 @@ def deps_for(store: Any, policy: PoolPolicy) -> Deps:
         events=RecordingPublisher(),
         clock=Clock(),
         config=config,
+        dataset_versions=store,
     )
 
 

@@ -100,6 +100,7 @@ def seeded(n_tasks: int, n_epochs: int, *, seed: int = 7) -> tuple[Deps, str]:
         events=RecordingPublisher(),
         clock=_Clock(),
         config=config,
+        dataset_versions=store,
     )
     project = projects.create(deps, tenant=TENANT, spec=ProjectSpec(name="sweep", purpose="bench the compare page"))
     rnd = random.Random(seed)

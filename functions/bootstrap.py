@@ -7,6 +7,7 @@ runtime name), never a branch in a handler.
 from __future__ import annotations
 
 import ssl
+import sys
 import threading
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -165,6 +166,16 @@ def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Cl
     return httpx.Client(timeout=10.0, verify=verify, limits=limits)
 
 
+def _validator(settings: Settings) -> dict[str, Any]:
+    """What validation tasks run: the platform's own python locally, the configured image in a
+    cluster (none configured: validation tasks are refused there)."""
+    if settings.runtime == "local":
+        return {"validator_command": (sys.executable, "-m", "sdk.validation"), "validator_image": ""}
+    if settings.validator_image:
+        return {"validator_command": ("python", "-m", "sdk.validation"), "validator_image": settings.validator_image}
+    return {"validator_command": (), "validator_image": ""}
+
+
 def build(
     settings: Settings,
     *,
@@ -194,6 +205,7 @@ def build(
         job_signer=job_signer,
         event_key=settings.event_key_bytes(),
         trainer_url_expiry_s=settings.trainer_url_expiry_s,
+        **_validator(settings),
     )
     return Deps(
         projects=store,
@@ -209,4 +221,5 @@ def build(
         events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,
+        dataset_versions=store,
     )

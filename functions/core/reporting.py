@@ -14,10 +14,11 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from functions.core import audit, events, retention
+from functions.core import audit, datasets, events, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
+from functions.domain.datasets import DatasetVersion
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, TaskSummary
 from sdk.contracts import blob_keys
 from sdk.contracts import events as ev
@@ -75,6 +76,7 @@ class _Step:
     job: Job
     epoch: Epoch | None = None
     checkpoint: Checkpoint | None = None
+    validated: DatasetVersion | None = None  # a validation task's report, kept with its dataset version
 
 
 def _require_running_first(job: Job, payload: BaseModel) -> None:
@@ -108,7 +110,8 @@ def _step(deps: Deps, job: Job, payload: BaseModel, now: datetime, *, event_type
         if isinstance(payload, ev.MetadataReport):
             return _Step(lifecycle.record_metadata(job, _metadata_values(payload)))
         if isinstance(payload, ev.JobSucceeded):
-            return _Step(lifecycle.succeed(job, now, dict(payload.metrics)))
+            succeeded = lifecycle.succeed(job, now, dict(payload.metrics))
+            return _Step(succeeded, validated=_validation(deps, job, payload))
         if isinstance(payload, ev.JobFailed):
             _keep_reported_logs(deps, job, payload.logs)
             return _Step(lifecycle.fail(job, now, reason=payload.reason, kind=FailureKind.TRAINER))
@@ -142,6 +145,9 @@ def _save(
         summary=summary,
         audit=audit.job_change(deps, before, after, actor=trainer),
     )
+    for step in steps:
+        if step.validated is not None:
+            datasets.audit_validation(deps, saved, step.validated)
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
     elif any(s.checkpoint is not None for s in steps):
@@ -227,6 +233,18 @@ def _apply_segment(deps: Deps, *, tenant: str, job_id: str, dedup_id: str, part:
             raise refused
         return saved
     raise Conflict(f"job {job_id}: too many concurrent updates")
+
+
+def _validation(deps: Deps, job: Job, payload: ev.JobSucceeded) -> DatasetVersion | None:
+    """A validation task's report, kept with the dataset version the task checked before the
+    job's success is saved (so a success is never without its report; keeping it again on a
+    re-applied report only re-states it). A validation job must send one."""
+    task = deps.tasks.get_task(job.tenant, job.task_id)
+    if payload.report is None:
+        if task.spec.kind == "validation":
+            raise ValidationError([Problem("data.report", "a validation task succeeds with its report")])
+        return None
+    return datasets.record_validation(deps, job=job, task=task, report=payload.report)
 
 
 def report_dedup(job: Job, event_id: str) -> str:

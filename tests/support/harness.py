@@ -59,6 +59,7 @@ class Harness:
         principal: str | None = None,
         days: int = 30,
         by: Actor | None = None,
+        versions: dict[str, int] | None = None,
     ) -> Approval:
         """A grant asked for by a data scientist: to the project, or to `principal`."""
         asker = by or person("ds@acme", tenant=project.tenant)
@@ -71,6 +72,7 @@ class Harness:
             days=days,
             principal=principal,
             project_id=project.project_id,
+            versions=versions,
         )
 
     def grant(self, project: Project, datasets: tuple[str, ...] | None = None, **kw: object) -> Approval:
@@ -121,5 +123,6 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
         events=events,
         clock=clock,
         config=config,
+        dataset_versions=store,
     )
     return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)
