@@ -7,7 +7,6 @@ runtime name), never a branch in a handler.
 from __future__ import annotations
 
 import ssl
-import threading
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -34,31 +33,6 @@ PlatformStore = DynamoStore | InMemoryStore
 # The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
 # (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
 RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
-
-_lock = threading.Lock()
-_installed: Deps | None = None
-_built: dict[str, Deps] = {}
-
-
-def install(deps: Deps | None) -> None:
-    """Serve these dependencies to every function of this process (local mode, tests); None
-    forgets them and whatever was built."""
-    global _installed
-    with _lock:
-        _installed = deps
-        _built.clear()
-
-
-def deps(function: str) -> Deps:
-    """The dependencies of `function` (a FUNCTION_TARGET), built from the environment on its
-    first use, with exactly what that function needs."""
-    with _lock:
-        if _installed is not None:
-            return _installed
-        if function not in _built:
-            _built[function] = build(Settings(), function=function)  # fields come from TRAINYARD_* variables
-        return _built[function]
-
 
 def tables_for(settings: Settings) -> Tables:
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
