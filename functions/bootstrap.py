@@ -34,6 +34,7 @@ PlatformStore = DynamoStore | InMemoryStore
 # (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
 RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
 
+
 def tables_for(settings: Settings) -> Tables:
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
 
