@@ -14,12 +14,14 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from functions.blobs.memory import InMemoryBlobStore
 from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
-from functions.ports import JobRuntime
-from functions.publishing import HttpPublisher
+from functions.ports import BlobStore, Clock, EventPublisher, JobRuntime
+from functions.publishing import HttpPublisher, RecordingPublisher
 from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
+from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.memory import InMemoryStore
@@ -168,6 +170,30 @@ def build(
         event_key=settings.event_key_bytes(),
         trainer_url_expiry_s=settings.trainer_url_expiry_s,
     )
+    return over(
+        store,
+        datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
+        artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
+        logs=S3BlobStore(s3, bucket=settings.logs_bucket),
+        runtime=runtime or runtime_for(settings, function),
+        events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
+        clock=SystemClock(),
+        config=config,
+    )
+
+
+def over(
+    store: PlatformStore,
+    *,
+    datasets: BlobStore,
+    artifacts: BlobStore,
+    logs: BlobStore,
+    runtime: JobRuntime,
+    events: EventPublisher,
+    clock: Clock,
+    config: CoreConfig,
+) -> Deps:
+    """Deps whose every store port is `store` (one object implements them all)."""
     return Deps(
         projects=store,
         tasks=store,
@@ -175,11 +201,33 @@ def build(
         models=store,
         approvals=store,
         audit=store,
-        datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
-        artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
-        logs=S3BlobStore(s3, bucket=settings.logs_bucket),
-        runtime=runtime or runtime_for(settings, function),
-        events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
-        clock=SystemClock(),
+        datasets=datasets,
+        artifacts=artifacts,
+        logs=logs,
+        runtime=runtime,
+        events=events,
+        clock=clock,
+        config=config,
+    )
+
+
+def in_memory(
+    config: CoreConfig,
+    *,
+    store: PlatformStore | None = None,
+    clock: Clock | None = None,
+    runtime: JobRuntime | None = None,
+    events: EventPublisher | None = None,
+) -> Deps:
+    """Every port on an honest fake: an in-memory store (unless `store` is given), in-memory
+    buckets, a recording runtime and publisher. For unit tests and benchmarks, never a platform."""
+    return over(
+        store if store is not None else InMemoryStore(),
+        datasets=InMemoryBlobStore(),
+        artifacts=InMemoryBlobStore(),
+        logs=InMemoryBlobStore(),
+        runtime=runtime if runtime is not None else RecordingRuntime(),
+        events=events if events is not None else RecordingPublisher(),
+        clock=clock if clock is not None else SystemClock(),
         config=config,
     )
