@@ -4,7 +4,6 @@ answers validate against the schemas declared for them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,10 +13,8 @@ from fastapi.testclient import TestClient
 
 from functions.api.app import create_app
 from functions.core import launching, reporting
-from sdk.auth import tokens
-from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from tests.support.harness import SECRET, Harness, harness
+from tests.support.harness import Harness, harness
 
 ERRORS = {"400", "401", "403", "404", "409"}
 PUBLIC = {"/healthz", "/v1/.well-known/jwks.json"}  # no caller: no 401/403
@@ -90,20 +87,6 @@ def test_every_operation_declares_a_typed_success(doc: dict[str, Any]) -> None:
 def _validator(doc: dict[str, Any], method: str, path: str, status: int) -> jsonschema.Draft202012Validator:
     schema = doc["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
     return jsonschema.Draft202012Validator({**schema, "components": doc["components"]})
-
-
-@pytest.fixture
-def h() -> Harness:
-    return harness()
-
-
-@pytest.fixture
-def client(h: Harness) -> Iterator[TestClient]:
-    with TestClient(create_app(h.deps)) as c:
-        c.headers["Authorization"] = "Bearer " + tokens.user_token(
-            tenant="acme", sub="ana@acme", secret=SECRET, roles=(Role.DATA_SCIENTIST,)
-        )
-        yield c
 
 
 def test_real_answers_validate_against_their_declared_schemas(
