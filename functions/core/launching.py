@@ -14,7 +14,6 @@ from datetime import timedelta
 from functions.core import audit, events, grants
 from functions.core.deps import Deps
 from functions.domain import admission, lifecycle
-from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState
 from functions.ports import CannotStart, LaunchSpec
@@ -67,15 +66,7 @@ def start(deps: Deps, job: Job) -> Job | None:
     if not project.is_live(now):
         _cancel_queued(deps, job, reason=f"project {project.project_id} is deactivated or expired")
         return None
-    access = grants.coverage(
-        deps,
-        tenant=job.tenant,
-        project_id=job.project_id,
-        principal=task.requested_by,
-        datasets=task.spec.datasets,
-        action=GrantAction.TRAIN,
-        now=now,
-    )
+    access = grants.job_coverage(deps, job, task, now)
     if access.missing:
         _cancel_queued(
             deps,
