@@ -7,6 +7,7 @@ runtime name), never a branch in a handler.
 from __future__ import annotations
 
 import ssl
+import sys
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -140,6 +141,16 @@ def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Cl
     return httpx.Client(timeout=10.0, verify=verify)
 
 
+def _validator(settings: Settings) -> dict[str, Any]:
+    """What validation tasks run: the platform's own python locally, the configured image in a
+    cluster (none configured: validation tasks are refused there)."""
+    if settings.runtime == "local":
+        return {"validator_command": (sys.executable, "-m", "sdk.validation"), "validator_image": ""}
+    if settings.validator_image:
+        return {"validator_command": ("python", "-m", "sdk.validation"), "validator_image": settings.validator_image}
+    return {"validator_command": (), "validator_image": ""}
+
+
 def build(
     settings: Settings,
     *,
@@ -169,6 +180,7 @@ def build(
         job_signer=job_signer,
         event_key=settings.event_key_bytes(),
         trainer_url_expiry_s=settings.trainer_url_expiry_s,
+        **_validator(settings),
     )
     return over(
         store,
@@ -201,6 +213,7 @@ def over(
         models=store,
         approvals=store,
         audit=store,
+        dataset_versions=store,
         datasets=datasets,
         artifacts=artifacts,
         logs=logs,

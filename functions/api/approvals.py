@@ -32,6 +32,9 @@ class GrantRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     datasets: list[DatasetName] = Field(min_length=1, max_length=16)
+    versions: dict[DatasetName, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, max_length=16, description="limit the grant to one version of some of the datasets"
+    )
     action: GrantAction
     project: str = Field(min_length=1, max_length=64)
     principal: str | None = Field(default=None, min_length=1, max_length=200)
@@ -68,6 +71,7 @@ def request_grant(req: GrantRequest, actor: Authorized, deps: DepsDep) -> dict[s
         days=req.days,
         project_id=req.project,
         principal=req.principal,
+        versions=req.versions,
     )
     return approval_view(grant, deps.clock.now())
 

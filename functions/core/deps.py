@@ -11,6 +11,7 @@ from functions.ports import (
     AuditStore,
     BlobStore,
     Clock,
+    DatasetStore,
     EventPublisher,
     JobRuntime,
     JobStore,
@@ -44,6 +45,9 @@ class CoreConfig:
     job_signer: JobTokenSigner | None = None  # mints job tokens; None: HS256 with token_secret
     event_key: bytes | None = None  # signs and verifies internal events (functions.eventauth); None: unchecked
     trainer_url_expiry_s: int = 120  # a trainer's pre-signed URLs: short, the SDK asks again for each transfer
+    # What a validation task runs (sdk.validation): a command in local mode, an image in a cluster.
+    validator_command: tuple[str, ...] = ("python", "-m", "sdk.validation")
+    validator_image: str = ""
 
     def __post_init__(self) -> None:
         if not self.token_secret and (self.verifier is None or self.job_signer is None):
@@ -71,6 +75,7 @@ class Deps:
     events: EventPublisher
     clock: Clock
     config: CoreConfig
+    dataset_versions: DatasetStore  # each upload of a dataset name: a numbered version, its last validation
 
     def pool(self, name: str) -> PoolPolicy:
         return self.config.pools.get(name) or DEFAULT_POOL

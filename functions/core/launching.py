@@ -11,7 +11,7 @@ import json
 import logging
 from datetime import timedelta
 
-from functions.core import audit, events, grants
+from functions.core import audit, datasets, events, grants
 from functions.core.deps import Deps
 from functions.domain import admission, lifecycle
 from functions.domain.audit import Actor, system
@@ -72,8 +72,13 @@ def start(deps: Deps, job: Job) -> Job | None:
             deps,
             job,
             kind=FailureKind.ACCESS_REVOKED,
-            reason=f"access revoked: no active train grant for dataset(s) {list(access.missing)}",
+            reason=f"access revoked: no active {grants.action_for(task.spec).value} grant for dataset(s) "
+            f"{list(access.missing)}",
         )
+        return None
+    unvalidated = datasets.unvalidated_pins(deps, task)
+    if unvalidated:
+        _cancel_queued(deps, job, reason=f"require_validated: {unvalidated}")
         return None
     launched = lifecycle.launch(job, now).model_copy(update={"grants": access.ids})
     try:
@@ -87,12 +92,13 @@ def start(deps: Deps, job: Job) -> Job | None:
         raise
     except Conflict:
         return None  # another launcher got it first
+    command, image = datasets.runnable(task.spec, deps)
     spec = _launch_spec(
         deps,
         saved,
-        command=task.spec.command,
+        command=command,
         args=task.spec.args,
-        image=task.spec.image,
+        image=image,
         hyperparameters=task.spec.hyperparameters,
         code_dir=task.spec.code_dir,
     )

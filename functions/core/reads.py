@@ -38,7 +38,8 @@ def comparison(
     include_archived: bool = False,
 ) -> dict[str, Any]:
     """One page of a project's trials side by side, oldest first, and the cursor of the next
-    (archived tasks only with `include_archived`: a page may then hold fewer than `limit`).
+    (archived tasks only with `include_archived`; never validation tasks, whose result is on the
+    dataset version: a page may then hold fewer than `limit`).
 
     A constant number of store round trips per page, however many tasks or epochs: the
     page of tasks (one query), their summaries (one batch read, kept by every epoch
@@ -53,8 +54,8 @@ def comparison(
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
     for task in tasks:
-        if task.archived and not include_archived:
-            continue
+        if (task.archived and not include_archived) or task.spec.kind == "validation":
+            continue  # a validation is not a trial: its result is on the dataset version
         summary = summaries.get(task.task_id)
         row = _summary_row(deps, tenant, task, summary, jobs.get(summary.job_id) if summary else None)
         names.update(row["series"])

@@ -11,6 +11,7 @@ import typer
 from sdk.cli import output as out
 from sdk.cli.session import session
 from sdk.cli.task_edit import add_rerun_commands, add_task_edit_commands
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 
 if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
@@ -120,6 +121,17 @@ def task_spec_data(
     return data
 
 
+def _pins(pairs: list[str]) -> dict[str, str]:
+    """NAME=N pairs as the spec's pins (the spec validates the numbers, naming the field)."""
+    pins = {}
+    for pair in pairs:
+        name, sep, version = pair.partition("=")
+        if not sep or not name:
+            raise ValidationError([Problem("dataset_version", f"{pair!r} is not NAME=N")])
+        pins[name] = version
+    return pins
+
+
 def _task_rows(tasks: list[TaskView]) -> list[list[str]]:
     return [
         [t.task_id, out.text(t.spec.name), out.text(out.scalars(t.spec.hyperparameters)), out.when(t.created_at)]
@@ -139,6 +151,12 @@ def tasks_app() -> typer.Typer:
         image: Annotated[str | None, typer.Option(help="Container image (Kubernetes runtime).")] = None,
         param: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE (repeatable).")] = None,
         dataset: DatasetOpt = None,
+        dataset_version: Annotated[
+            list[str] | None, typer.Option(help="Pin a dataset's version NAME=N (repeatable; default: the latest).")
+        ] = None,
+        require_validated: Annotated[
+            bool, typer.Option(help="Read only dataset versions that passed validation.")
+        ] = False,
         cpu: Annotated[float | None, typer.Option(help="CPU cores.")] = None,
         memory_mb: Annotated[int | None, typer.Option(help="Memory in MiB.")] = None,
         gpu: Annotated[int | None, typer.Option(help="GPUs.")] = None,
@@ -167,6 +185,8 @@ def tasks_app() -> typer.Typer:
             resources={"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}, retries=retries,
             limits={"launch_s": launch_s, "epoch_s": epoch_s, "ttl_s": ttl_s}, pool=pool, code_dir=code_dir,
         )  # fmt: skip
+        data["dataset_versions"] = _pins(dataset_version or [])
+        data["require_validated"] = require_validated
         created = session(ctx).client().create_task(project, out.build(TaskSpec, data))
         if json_:
             out.print_json(created)
@@ -217,7 +237,7 @@ def tasks_app() -> typer.Typer:
             ("task", t.task_id), ("project", t.project_id), ("name", out.text(s.name)),
             ("run", out.text(s.image or shlex.join(s.command))), ("args", out.text(shlex.join(s.args) or "-")),
             ("code dir", out.text(s.code_dir or "-")),
-            ("params", out.text(out.scalars(s.hyperparameters))), ("datasets", out.text(", ".join(s.datasets) or "-")),
+            ("params", out.text(out.scalars(s.hyperparameters))), ("datasets", out.text(_datasets(s) or "-")),
             ("resources", f"cpu={s.resources.cpu:g} memory={s.resources.memory_mb}MiB gpu={s.resources.gpu}"),
             ("limits", f"launch={s.limits.launch_s:g}s epoch={s.limits.epoch_s:g}s ttl={s.limits.ttl_s:g}s"),
             ("retries", str(s.retry.max_retries)), ("pool", s.pool), ("created", out.when(t.created_at)),
@@ -226,3 +246,9 @@ def tasks_app() -> typer.Typer:
     add_task_edit_commands(app)
     add_rerun_commands(app)
     return app
+
+
+def _datasets(s: TaskSpec) -> str:
+    pinned = [f"{d} v{s.dataset_versions[d]}" if d in s.dataset_versions else d for d in s.datasets]
+    kind = f" ({s.kind}{', require_validated' if s.require_validated else ''})"
+    return ", ".join(pinned) + (kind if s.kind != "training" or s.require_validated else "")

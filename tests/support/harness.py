@@ -59,6 +59,7 @@ class Harness:
         principal: str | None = None,
         days: int = 30,
         by: Actor | None = None,
+        versions: dict[str, int] | None = None,
     ) -> Approval:
         """A grant asked for by a data scientist: to the project, or to `principal`."""
         asker = by or person("ds@acme", tenant=project.tenant)
@@ -71,6 +72,7 @@ class Harness:
             days=days,
             principal=principal,
             project_id=project.project_id,
+            versions=versions,
         )
 
     def grant(self, project: Project, datasets: tuple[str, ...] | None = None, **kw: object) -> Approval:
