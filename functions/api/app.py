@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api import approvals, audit, errors, ingress, jobs, models, projects
 from functions.api.auth import CHECKED, keys_router
+from functions.api.schemas import Health
 from functions.core.deps import Deps
 from functions.ui.api import asgi_clients
 from functions.ui.app import UiOptions, create_ui
@@ -85,8 +86,8 @@ def create_app(deps: Deps, *, ui: UiOptions | None = None) -> FastAPI:
     app.mount("/ui", create_ui(asgi_clients(app), ui or UiOptions()))
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> Health:
+        return Health(status="ok")
 
     app.add_middleware(RequestIds)
     return app

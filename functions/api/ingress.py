@@ -19,11 +19,11 @@ from typing import Any
 
 from cloudevents.http import from_dict, from_http
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from functions.api.auth import Caller, DepsDep
+from functions.api.schemas import EventAccepted
 from functions.core import reporting
 from functions.core.deps import Deps
 from functions.domain.model import Job
@@ -40,7 +40,7 @@ MAX_EVENT_BYTES = 256 * 1024
 
 
 @router.post("/events", status_code=202)
-async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONResponse:
+async def ingest(request: Request, caller: Caller, deps: DepsDep) -> EventAccepted:
     if _media_type(request) == ev.BATCH_CONTENT_TYPE:
         return await _ingest_batch(request, caller, deps)
     raw = await request.body()
@@ -59,7 +59,7 @@ async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONRespons
     if caller.is_job:  # after the broker took it, before the 2xx: an accepted report is on record
         assert caller.job is not None
         await run_in_threadpool(reporting.accept, deps, tenant=caller.tenant, job_id=caller.job, event_type=out.type)
-    return JSONResponse({"id": out.id, "type": out.type, "accepted": True}, status_code=202)
+    return EventAccepted(id=out.id, type=out.type, accepted=True)
 
 
 def _checked(event: Any, caller: Claims) -> OutEvent:
@@ -121,7 +121,7 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _ingest_batch(request: Request, caller: Claims, deps: Deps) -> JSONResponse:
+async def _ingest_batch(request: Request, caller: Claims, deps: Deps) -> EventAccepted:
     if not caller.is_job or caller.job is None:
         raise Forbidden("only a trainer (a job token) may post a batch of reports")
     declared = request.headers.get("content-length", "")
@@ -147,7 +147,7 @@ async def _ingest_batch(request: Request, caller: Claims, deps: Deps) -> JSONRes
     await _publish(deps, batch)
     outcome = next((o.type for o in outs if o.type in reporting.OUTCOMES), outs[-1].type)
     await run_in_threadpool(reporting.accept, deps, tenant=caller.tenant, job_id=caller.job, event_type=outcome)
-    return JSONResponse({"id": batch.id, "type": batch.type, "accepted": True, "count": len(outs)}, status_code=202)
+    return EventAccepted(id=batch.id or "", type=batch.type, accepted=True, count=len(outs))
 
 
 def _batch_items(raw: bytes) -> list[Any]:

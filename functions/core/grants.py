@@ -21,7 +21,7 @@ from functions.core.deps import Deps
 from functions.domain import approvals, lifecycle
 from functions.domain.approvals import Approval, GrantAction
 from functions.domain.audit import Actor, Decision, record, system
-from functions.domain.model import Job
+from functions.domain.model import Job, Task
 from sdk.contracts.errors import Conflict, InvalidTransition, NotFound
 from sdk.contracts.specs import FailureKind, TaskSpec
 
@@ -84,6 +84,20 @@ def coverage(
         else:
             found[name] = chosen.approval_id
     return Coverage(by_dataset=found, missing=tuple(missing))
+
+
+def job_coverage(deps: Deps, job: Job, task: Task, now: datetime) -> Coverage:
+    """The grants that let `job` (an attempt of `task`) read its task's datasets (pinned versions) now."""
+    return coverage(
+        deps,
+        tenant=job.tenant,
+        project_id=job.project_id,
+        principal=task.requested_by,
+        datasets=task.spec.datasets,
+        action=action_for(task.spec),
+        now=now,
+        versions=task.spec.dataset_versions,
+    )
 
 
 def covering(
@@ -224,16 +238,7 @@ def _rebound(deps: Deps, job: Job, now: datetime) -> bool:
         task = deps.tasks.get_task(job.tenant, job.task_id)
     except NotFound:
         return False
-    found = coverage(
-        deps,
-        tenant=job.tenant,
-        project_id=job.project_id,
-        principal=task.requested_by,
-        datasets=task.spec.datasets,
-        action=action_for(task.spec),
-        now=now,
-        versions=task.spec.dataset_versions,
-    )
+    found = job_coverage(deps, job, task, now)
     if found.missing:
         return False
     try:

@@ -66,16 +66,7 @@ def start(deps: Deps, job: Job) -> Job | None:
     if not project.is_live(now):
         _cancel_queued(deps, job, reason=f"project {project.project_id} is deactivated or expired")
         return None
-    access = grants.coverage(
-        deps,
-        tenant=job.tenant,
-        project_id=job.project_id,
-        principal=task.requested_by,
-        datasets=task.spec.datasets,
-        action=grants.action_for(task.spec),
-        now=now,
-        versions=task.spec.dataset_versions,
-    )
+    access = grants.job_coverage(deps, job, task, now)
     if access.missing:
         _cancel_queued(
             deps,

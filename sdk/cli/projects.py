@@ -17,7 +17,6 @@ from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
     from sdk.client import ProjectView, TaskView
 
-Scalar = str | int | float | bool
 DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (repeatable).")]
 
 
@@ -96,23 +95,6 @@ def projects_app() -> typer.Typer:
     return app
 
 
-def parse_param(text: str) -> tuple[str, Scalar]:
-    """`k=v` with v typed: int, then float, then true/false, else the string itself."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise typer.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--param")
-    value: Scalar
-    for cast in (int, float):
-        try:
-            value = cast(raw)
-            return key, value
-        except ValueError:
-            pass
-    if raw.lower() in ("true", "false"):
-        return key, raw.lower() == "true"
-    return key, raw
-
-
 def task_spec_data(
     name: str, *, command: str | None, image: str | None, params: list[str], datasets: list[str],
     resources: dict[str, Any], retries: int | None, limits: dict[str, Any], pool: str | None,
@@ -123,7 +105,7 @@ def task_spec_data(
     A local command runs in `code_dir` (default: the current directory), which a sandboxed
     trainer sees read-only: `--command "python train.py"` finds the user's own train.py.
     """
-    data: dict[str, Any] = {"name": name, "datasets": datasets, "hyperparameters": dict(map(parse_param, params))}
+    data: dict[str, Any] = {"name": name, "datasets": datasets, "hyperparameters": dict(map(out.parse_param, params))}
     if command:
         data["command"] = shlex.split(command)
         if not image:

@@ -111,9 +111,8 @@ def add_rerun_commands(app: typer.Typer) -> None:
         json_: out.JsonOpt = False,
     ) -> None:
         """Run a task again: same image/command, data, limits; only the overridden parameters differ."""
-        from sdk.cli.projects import parse_param  # the same KEY=VALUE typing as `tasks create`
-
-        created = session(ctx).client().rerun_task(task, hyperparameters=dict(map(parse_param, param or [])), name=name)
+        hyperparameters = dict(map(out.parse_param, param or []))  # the same KEY=VALUE typing as `tasks create`
+        created = session(ctx).client().rerun_task(task, hyperparameters=hyperparameters, name=name)
         if json_:
             out.print_json(created)
             return
