@@ -19,6 +19,7 @@ from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
 from functions.publishing import HttpPublisher
+from functions.predicting import HttpPredictor
 from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings
@@ -207,4 +208,10 @@ def build(
         events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,
+        predictor=predictor_for(settings.predictor_url, http_verify) if settings.predictor_url else None,
     )
+
+
+def predictor_for(url: str, verify: ssl.SSLContext | bool) -> HttpPredictor:
+    """The prediction service the API asks on a user's behalf (the same TLS identity as the broker's)."""
+    return HttpPredictor(url, transport=httpx.HTTPTransport(verify=verify, retries=0))

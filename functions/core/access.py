@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from functions.core import audit, grants, projects
+from functions.core import audit, grants, projects, runs
 from functions.core.deps import Deps
 from functions.core.reporting import artifact_prefix
 from functions.domain.approvals import GrantAction
@@ -116,13 +116,18 @@ def trainer_dataset_url(
     key = dataset_key(tenant, job.project_id, name)
     if not deps.datasets.exists(key):
         raise Conflict(f"dataset {name!r} has not been uploaded yet")
-    audit.allowed(deps, who, action="dataset.train", resource=resource, reason=f"grant {access.ids[0]}")
+    record = runs.record_dataset(deps, job, name=name, key=key)
+    audit.allowed(
+        deps, who, action="dataset.train", resource=resource, reason=f"grant {access.ids[0]}; sha256 {record.sha256}"
+    )
     expires = deps.config.trainer_url_expiry_s  # short: a revoked grant stops data flowing within it
     return {
         "name": name,
         "method": "GET",
         "url": deps.datasets.presign_get(key, expires_s=expires),
         "expires_in": expires,
+        "sha256": record.sha256,
+        "size_bytes": record.size_bytes,
     }
 
 

@@ -15,6 +15,7 @@ from functions.ports import (
     JobRuntime,
     JobStore,
     ModelStore,
+    Predictor,
     ProjectStore,
     TaskStore,
 )
@@ -71,6 +72,7 @@ class Deps:
     events: EventPublisher
     clock: Clock
     config: CoreConfig
+    predictor: Predictor | None = None  # the prediction service, for trying a checkpoint in one call
 
     def pool(self, name: str) -> PoolPolicy:
         return self.config.pools.get(name) or DEFAULT_POOL

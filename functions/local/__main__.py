@@ -251,6 +251,8 @@ def serve(
             )
         )
         extra["predictor_url"] = served.url
+        verify = tls.platform_client() if tls is not None else True
+        deps = replace(deps, predictor=bootstrap.predictor_for(served.url, verify))  # models try, in one call
         print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
     ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
     app, internal_app, _ = build_apps(deps, options, internal=internal, ui=ui)

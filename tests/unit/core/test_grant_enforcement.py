@@ -3,6 +3,8 @@ the sweep), on fakes with a hand-moved clock."""
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Callable
 
 import pytest
@@ -155,7 +157,7 @@ def test_active_grants_let_data_flow_and_every_access_is_audited(h: Harness) -> 
         (r.action, r.actor, r.reason) for r in h.store.audit_records("acme", resource=f"dataset/{p.project_id}/intents")
     }
     assert allowed == {
-        ("dataset.train", f"job:{job.job_id}", f"grant {train.approval_id}"),
+        ("dataset.train", f"job:{job.job_id}", f"grant {train.approval_id}; sha256 {hashlib.sha256(b'rows').hexdigest()}"),
         ("dataset.download", "ana@acme", f"grant {read.approval_id}"),
     }
 
