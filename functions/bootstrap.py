@@ -18,8 +18,8 @@ from botocore.config import Config
 from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
 from functions.ports import JobRuntime
-from functions.publishing import HttpPublisher
 from functions.predicting import HttpPredictor
+from functions.publishing import HttpPublisher
 from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
 from functions.settings import Settings

@@ -23,11 +23,22 @@ class HttpPredictor:
 
     def predict(self, *, token: str, model_id: str, document: str | None, image: bytes | None) -> dict[str, object]:
         client = Predictor(self._base_url, token, transport=self._transport, backoff=http.Backoff(self._attempts))
-        if image is not None:
-            answer = client.vision(model_id, image)
-        else:
-            answer = client.intent(model_id, document or "")
+        answer = client.vision(model_id, image) if image is not None else client.intent(model_id, document or "")
         return answer.model_dump(mode="json")
 
     def close(self) -> None:
         self._transport.close()
+
+
+class RecordingPredictor:
+    """The honest fake for unit tests: records each call and answers like the sidecar, the
+    labels ranked highest first (`answers` may name the ranking per model id)."""
+
+    def __init__(self, answers: dict[str, list[tuple[str, float]]] | None = None) -> None:
+        self.answers = answers or {}
+        self.calls: list[tuple[str, str, str | None, bytes | None]] = []
+
+    def predict(self, *, token: str, model_id: str, document: str | None, image: bytes | None) -> dict[str, object]:
+        self.calls.append((token, model_id, document, image))
+        ranked = sorted(self.answers.get(model_id, [("a", 0.75), ("b", 0.25)]), key=lambda p: -p[1])
+        return {"probabilities": [{"label": k, "probability": v} for k, v in ranked], "object": "predictresponse"}

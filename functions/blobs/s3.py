@@ -121,7 +121,7 @@ class S3BlobStore:
                     MetadataDirective="REPLACE",
                     ContentType=content_type,
                 )
-        except (PermanentError, TemporaryError) as exc:  # changed meanwhile, or too big to copy: compute again next time
+        except (PermanentError, TemporaryError) as exc:  # changed meanwhile, or too big to copy: next time again
             log.info("dataset digest not kept with the object", extra={"key": key, "error": str(exc)})
 
     def ensure_bucket(self) -> None:

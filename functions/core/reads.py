@@ -8,12 +8,12 @@ from typing import Any
 
 from functions.core import grants, joblogs
 from functions.core.deps import Deps
+from functions.domain import provenance
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor
-from functions.domain import provenance
 from functions.domain.model import Epoch, Job, JobState, Task, TaskSummary
-from functions.domain.runs import RunRecord
 from functions.domain.registry import lower_is_better
+from functions.domain.runs import RunRecord
 from sdk.contracts import blob_keys
 from sdk.contracts.errors import NotFound, PermanentError, Problem, ValidationError
 from sdk.contracts.specs import TaskSpec

@@ -221,7 +221,8 @@ def rerun(
     if pin is not None and pin.image_digest and spec.image:
         spec = spec.model_copy(update={"image": pinned_image(spec.image, pin.image_digest)})
     spec = TaskSpec.model_validate(spec.model_dump())  # the overrides pass the same validation as a new spec
-    return create(deps, tenant=tenant, project_id=original.project_id, spec=spec, actor=actor, rerun_of=task_id, pin=pin)
+    project = original.project_id
+    return create(deps, tenant=tenant, project_id=project, spec=spec, actor=actor, rerun_of=task_id, pin=pin)
 
 
 def _pin_of(deps: Deps, task: Task, *, allow_code_change: bool) -> Pin | None:

@@ -55,6 +55,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.domain.runs import RunRecord
 from functions.local.cgroups import CgroupLimits, JobCgroups
 from functions.local.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
 from functions.local.supervisor import (
@@ -67,10 +68,9 @@ from functions.local.supervisor import (
     proc_stat,
     read_ref,
 )
-from functions.domain.runs import RunRecord
 from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
-from functions.runtimes.codehash import launch_record
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
+from functions.runtimes.codehash import launch_record
 from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
 from sdk.contracts.trainer_env import TrainerVar
 

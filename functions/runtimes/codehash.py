@@ -68,7 +68,7 @@ def _walk(folder: Path, rel: str, h: hashlib._Hash, counts: list[int], *, max_by
 
 
 def _file(path: str, h: hashlib._Hash) -> None:
-    with open(path, "rb") as f:  # noqa: PTH123 - a plain open of a path the walk found
+    with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
 
