@@ -184,6 +184,23 @@ def test_dataset_downloads_through_the_presigned_url(trainer: Trainer, platform:
     assert [p.name for p in chosen.parent.iterdir() if p.name.endswith(".part")] == []
 
 
+def test_a_dataset_that_differs_from_its_recorded_sha256_is_refused(trainer: Trainer, platform: FakePlatform) -> None:
+    """The grant carries the sha256 the platform recorded for the job: a download that does
+    not match (the object was replaced meanwhile) is asked for once more, then refused."""
+    from sdk.contracts.errors import Conflict
+
+    platform.objects["datasets/reviews"] = b"rows"
+    url = f"http://{S3_HOST}/datasets/reviews?sig=1"
+    good = {"url": url, "method": "GET", "sha256": hashlib.sha256(b"rows").hexdigest()}
+    stale = {**good, "sha256": hashlib.sha256(b"older rows").hexdigest()}
+    route = f"/v1/jobs/{JOB}/datasets/reviews"
+    platform.on("GET", route, httpx.Response(200, json=stale), httpx.Response(200, json=good))
+    assert trainer.dataset("reviews").read_bytes() == b"rows"  # the second grant matched
+    platform.on("GET", f"/v1/jobs/{JOB}/datasets/reviews", httpx.Response(200, json=stale))
+    with pytest.raises(Conflict, match="changed while it was read"):
+        trainer.dataset("reviews")
+
+
 def test_an_expired_dataset_url_is_asked_for_again_once(
     trainer: Trainer, platform: FakePlatform, tmp_path: Path
 ) -> None:
