@@ -226,13 +226,14 @@ def rerun(
 
 
 def _pin_of(deps: Deps, task: Task, *, allow_code_change: bool) -> Pin | None:
-    """What the task's latest launched attempt ran (None: no attempt has launched yet)."""
-    launched = [j for j in deps.jobs.list_jobs(task.tenant, task.task_id) if j.launched_at is not None]
-    if not launched:
-        return None
-    record = launched[-1].provenance
+    """What the task's latest started attempt ran; for a task none of whose attempts started
+    (a re-run refused for changed code), what it was itself pinned to; else None."""
+    started = _started(deps, task)
+    if not started:
+        return task.pin.model_copy(update={"allow_code_change": allow_code_change}) if task.pin else None
+    record = started[-1].provenance
     return Pin(
-        job_id=launched[-1].job_id,
+        job_id=started[-1].job_id,
         image_digest=record.image_digest,
         code_sha256=record.code.sha256 if record.code else None,
         allow_code_change=allow_code_change,
@@ -255,5 +256,10 @@ def compare_specs(deps: Deps, *, tenant: str, task_id: str, other_id: str) -> di
 
 
 def _latest_record(deps: Deps, task: Task) -> RunRecord | None:
-    jobs = [j for j in deps.jobs.list_jobs(task.tenant, task.task_id) if j.launched_at is not None]
-    return jobs[-1].provenance if jobs else None
+    started = _started(deps, task)
+    return started[-1].provenance if started else None
+
+
+def _started(deps: Deps, task: Task) -> list[Job]:
+    """The task's attempts that the runtime started (their launch record is saved)."""
+    return [j for j in deps.jobs.list_jobs(task.tenant, task.task_id) if j.provenance.command or j.provenance.image]

@@ -135,6 +135,8 @@ def test_rerun_refuses_changed_code_naming_the_folder_or_records_the_change(h: H
     assert started.state is JobState.LAUNCHING
     doc = runs.document(allowed, started)
     assert doc["code_changed"] is True and doc["pin"]["code_sha256"] == first.sha256
+    again, _ = tasks.rerun(h.deps, tenant="acme", task_id=refused.task_id, actor=ME)  # re-run the refused re-run
+    assert again.pin == refused.pin  # still pinned to what first ran
 
 
 def test_rerun_of_unchanged_code_starts_and_compares_equal(h: Harness, tmp_path: Path) -> None:
