@@ -110,11 +110,11 @@ def try_checkpoint(
     published on demand (the same checkpoint is always the same model, so a second try
     reuses it) and asked through the prediction service with the caller's own token, so the
     registry, its cache and the tenant rules are exactly those of a published model."""
-    if deps.predictor is None:
-        raise Conflict("this platform has no prediction service configured (TRAINYARD_PREDICTOR_URL)")
     job = deps.jobs.get_job(tenant, job_id)  # another tenant's job: NotFound before anything else
     if epoch not in {c.epoch for c in deps.jobs.checkpoints(tenant, job_id)}:
         raise NotFound("checkpoint", f"{job.job_id}@{epoch}")
+    if deps.predictor is None:
+        raise Conflict("this platform has no prediction service configured (TRAINYARD_PREDICTOR_URL)")
     model, _ = publish(deps, tenant=tenant, job_id=job_id, epoch=epoch, actor=actor)
     if not model.active:
         raise Conflict(f"model {model.model_id} of this checkpoint is deactivated: it serves no predictions")
