@@ -42,6 +42,7 @@ from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 
+import sdk
 from sdk import http
 from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
@@ -193,7 +194,7 @@ class Trainer:
 
             trainer.running()
         """
-        self._report(ev.EventType.JOB_RUNNING, ev.JobRunning())
+        self._report(ev.EventType.JOB_RUNNING, ev.JobRunning(sdk_version=sdk.__version__))
         self._running = True
 
     def epoch(self, n: int, metrics: Mapping[str, float]) -> None:

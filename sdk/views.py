@@ -211,6 +211,7 @@ class Provenance(_View):
     spec_sha256: str = ""
     platform_version: str = ""
     sdk_version: str = ""
+    trainer_sdk_version: Scalar | None = None  # as the trainer reported it
     seed: Scalar | None = None
     seed_source: str | None = None
 

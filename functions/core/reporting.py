@@ -68,6 +68,8 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
     try:
         if isinstance(payload, ev.JobRunning):
             new = lifecycle.mark_running(job, now)
+            if payload.sdk_version:  # the trainer's word, kept as data beside its other metadata
+                new = new.model_copy(update={"metadata": {**new.metadata, "sdk_version": payload.sdk_version}})
         elif isinstance(payload, ev.EpochReport):
             new = lifecycle.record_epoch(job, payload.epoch, now)
             epoch = Epoch(

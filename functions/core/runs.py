@@ -63,7 +63,8 @@ def document(task: Task, job: Job) -> dict[str, Any]:
         "hyperparameters": task.spec.hyperparameters,
         "spec_sha256": task.provenance.get("spec_sha256") or provenance.digest(task.spec),
         "platform_version": task.provenance.get("platform_version") or sdk.__version__,
-        "sdk_version": sdk.__version__,
+        "sdk_version": sdk.__version__,  # the platform's; the trainer's own is `trainer_sdk_version`
+        "trainer_sdk_version": job.metadata.get("sdk_version"),  # reported by the trainer
         "seed": seed,
         "seed_source": "reported by the trainer" if seed is not None else None,
     }

@@ -68,6 +68,7 @@ def _show_provenance(p: Provenance) -> None:
           for n, d in sorted(p.datasets.items())],
         ("hyperparameters", out.text(out.scalars(p.hyperparameters))), ("spec sha256", p.spec_sha256),
         ("platform", p.platform_version), ("sdk", p.sdk_version),
+        ("trainer sdk", "-" if p.trainer_sdk_version is None else f"{p.trainer_sdk_version} (reported by the trainer)"),
         ("seed", "-" if p.seed is None else f"{p.seed} ({p.seed_source})"),
     ])  # fmt: skip
 

@@ -32,7 +32,8 @@ def h() -> Harness:
 
 
 def running(h: Harness, job_id: str) -> None:
-    reporting.report(h.deps, tenant="acme", job_id=job_id, event_type="r", event_id="run", payload=ev.JobRunning())
+    running_ = ev.JobRunning(sdk_version="1.2.3")
+    reporting.report(h.deps, tenant="acme", job_id=job_id, event_type="r", event_id="run", payload=running_)
 
 
 def test_image_digest_parsing_and_pinning() -> None:
@@ -98,6 +99,7 @@ def test_a_trainer_cannot_forge_its_record_only_report_its_seed(h: Harness, tmp_
     assert after.provenance == before  # metadata is data, never the record
     doc = runs.document(h.store.get_task("acme", task.task_id), after)
     assert doc["seed"] == 7 and doc["seed_source"] == "reported by the trainer"
+    assert doc["trainer_sdk_version"] == "1.2.3" and doc["sdk_version"]  # its word, and the platform's
     assert doc["code"]["sha256"] == before.code.sha256 if before.code else False
     assert doc["image_digest"] is None
 

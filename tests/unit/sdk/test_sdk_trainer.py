@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import sdk
 from sdk.contracts import tracing
 from sdk.contracts.errors import Conflict, TemporaryError, ValidationError
 from sdk.contracts.events import PAYLOADS, EventType
@@ -58,7 +59,7 @@ def test_running_posts_a_structured_cloudevent_with_job_auth(trainer: Trainer, p
         "subject": JOB,
         "time": NOW.isoformat(),
         "datacontenttype": "application/json",
-        "data": {},
+        "data": {"sdk_version": sdk.__version__},  # its own word, kept in its metadata
     }
     assert uuid.UUID(event["id"]).version == 4
 
