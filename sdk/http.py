@@ -193,15 +193,13 @@ def platform_client(
     """
     if transport is None and uds:
         transport = _ThroughSocket(httpx.HTTPTransport(uds=uds))
-    verify: ssl.SSLContext | bool = True
-    if tls is not None and transport is None:
-        verify = client_context(tls)
+    if transport is None:
+        transport = _Deferred(client_context(tls) if tls is not None else True)
     return httpx.Client(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}"},
         transport=transport,
         timeout=DEFAULT_TIMEOUT,
-        verify=verify,
     )
 
 
@@ -216,7 +214,28 @@ def blob_client(*, transport: httpx.BaseTransport | None = None, uds: str | None
         return httpx.Client(
             transport=_ThroughSocket(httpx.HTTPTransport(uds=uds)), timeout=DEFAULT_TIMEOUT, trust_env=False
         )
-    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT)
+    return httpx.Client(transport=transport or _Deferred(True), timeout=DEFAULT_TIMEOUT)
+
+
+class _Deferred(httpx.BaseTransport):
+    """httpx's own transport, made at the first request: for an https URL verifying with
+    `verify` (as httpx.Client(verify=...) would), for a plain http one without a TLS context,
+    since no TLS is spoken there. Building a TLS context costs ~0.1 s of CPU, and every CLI
+    command builds two clients that often talk plain HTTP to a local platform, or not at all."""
+
+    def __init__(self, verify: ssl.SSLContext | bool) -> None:
+        self._verify = verify
+        self._made: dict[bool, httpx.HTTPTransport] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        tls = request.url.scheme == "https"
+        if tls not in self._made:
+            self._made[tls] = httpx.HTTPTransport(verify=self._verify if tls else False)
+        return self._made[tls].handle_request(request)
+
+    def close(self) -> None:
+        for made in self._made.values():
+            made.close()
 
 
 class _ThroughSocket(httpx.BaseTransport):

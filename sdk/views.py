@@ -17,7 +17,8 @@ V = TypeVar("V", bound=BaseModel)
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
+    # defer_build: a view is built when first used (a CLI command uses one or two of them)
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
 
 class ProjectView(_View):

@@ -26,17 +26,16 @@ log = logging.getLogger(__name__)
 def adopt(deps: Deps) -> list[str]:
     """Adopt every active job the runtime still holds; their ids (call once, at start)."""
     now = deps.clock.now()
-    held = {r.job_id for r in deps.runtime.list()}
+    held = sorted({r.job_id for r in deps.runtime.list()})
+    # Read by id: the cost is the jobs the runtime holds, never the history (start-up time).
+    active = [j for j in deps.jobs.jobs_by_id(held) if j.state.is_active and j.pool in deps.config.pools]
     adopted = []
-    for pool in sorted(deps.config.pools):
-        for job in (j for page in deps.jobs.active_jobs(pool) for j in page):
-            if job.job_id not in held:
-                continue
-            try:
-                deps.jobs.save_job(lifecycle.adopt(job, now), expected_version=job.version)
-            except (Conflict, InvalidTransition):
-                continue  # it moved on meanwhile (a report got in first): nothing to adopt
-            adopted.append(job.job_id)
+    for job in active:
+        try:
+            deps.jobs.save_job(lifecycle.adopt(job, now), expected_version=job.version)
+        except (Conflict, InvalidTransition):
+            continue  # it moved on meanwhile (a report got in first): nothing to adopt
+        adopted.append(job.job_id)
     if adopted:
         log.info("re-adopted running jobs after a restart", extra={"count": len(adopted), "job_ids": adopted[:20]})
     return adopted

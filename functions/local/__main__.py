@@ -5,40 +5,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import logging
 import os
 import signal
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-import uvicorn
+from functions import logs
+from functions.local.credentials import S3Credentials, s3_credentials, secret_for
+from functions.local.objects import SeaweedS3, embedded_s3
+from functions.local.options import LocalOptions
+from functions.local.predictor import PredictorProcesses, missing_modules, predictor
 
-from functions import bootstrap, logs
-from functions.core import adoption
-from functions.local.cgroups import JobCgroups
-from functions.local.credentials import S3Credentials, platform_secret, s3_credentials
-from functions.local.egress import EgressProxy
-from functions.local.egress_policy import EgressPolicy
-from functions.local.platform import (
-    LocalOptions,
-    build_apps,
-    dev_tokens,
-    ensure_storage,
-    internal_socket_dir,
-    machine_pool,
-    secret_for,
-    serve_internal,
-    ui_links,
-    ui_options,
-    write_client_config,
-)
-from functions.local.predictor import missing_modules, predictor
-from functions.local.runtime import LocalRuntime
-from functions.local.sandbox import default_devices, default_read_only, select_wrap
-from functions.local.state import embedded_state
-from functions.local.tls import LocalTLS
-from functions.settings import Settings
+# Only light modules above: `main` starts SeaweedFS (seconds to come up) before it imports
+# the platform (FastAPI, boto3, the functions: seconds too), so the two overlap.
+if TYPE_CHECKING:
+    from functions.local.runtime import LocalRuntime
+    from functions.local.tls import LocalTLS
+    from functions.settings import Settings
+
+STARTED = time.monotonic()
+log = logging.getLogger("trainyard.local")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,7 +66,11 @@ def parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str] | None = None) -> tuple[LocalOptions, argparse.Namespace]:
     a = parser().parse_args(argv)
-    tls = LocalTLS.prepare(a.tls, tenant=a.tenant) if a.tls is not None else None
+    tls = None
+    if a.tls is not None:
+        from functions.local.tls import LocalTLS
+
+        tls = LocalTLS.prepare(a.tls, tenant=a.tenant)
     return LocalOptions(
         host=a.host,
         port=a.port,
@@ -99,6 +93,14 @@ def local_runtime(
     platform and S3 only through the egress proxy (which lives as long as `stack`). With
     `tls`, the proxy presents the platform's client certificate (the trainer holds none);
     unsandboxed trainers get their own in TRAINYARD_TLS_*."""
+    import httpx
+
+    from functions.local.cgroups import JobCgroups
+    from functions.local.egress import EgressProxy
+    from functions.local.egress_policy import EgressPolicy
+    from functions.local.runtime import LocalRuntime
+    from functions.local.sandbox import default_devices, default_read_only, select_wrap
+
     wrap = select_wrap(
         settings.sandbox,
         read_only=default_read_only(*settings.sandbox_read_only),
@@ -190,7 +192,40 @@ def main(argv: list[str] | None = None) -> None:
     s3_keys = s3_keys_for(options.state_dir, external=args.aws_endpoint is not None)
     with contextlib.suppress(_Stop), contextlib.ExitStack() as stack:
         stack.callback(sock.close)
-        serve(options, args, sock, stack, s3_keys=s3_keys)
+        # First, as it takes longest to come up: it starts while the platform imports and loads.
+        s3 = None if args.aws_endpoint else stack.enter_context(embedded_s3(options.state_dir / "blobs", s3_keys))
+        served = start_predictor(options, args, stack)  # its imports (torch) overlap ours too
+        serve(options, args, sock, stack, s3_keys=s3_keys, s3=s3, served=served)
+
+
+def start_predictor(
+    options: LocalOptions, args: argparse.Namespace, stack: contextlib.ExitStack
+) -> PredictorProcesses | None:
+    """The predictor's two processes, started and not waited for (they log when ready); None
+    with --no-predictor or when its modules are not installed (said on stdout)."""
+    if args.no_predictor:
+        return None
+    missing = missing_modules()
+    if missing:
+        print(
+            f"predictor not started: {', '.join(missing)} not installed "
+            "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)",
+            flush=True,
+        )
+        return None
+    tls = options.tls
+    served = stack.enter_context(
+        predictor(
+            state_dir=options.state_dir,
+            platform_url=options.url,
+            token_secret=secret_for(options.state_dir),
+            host=options.host,
+            tls_env=tls.predictor_env() if tls is not None else None,
+            wait=False,
+        )
+    )
+    print(f"predictor (REST sidecar -> gRPC inference) at {served.url}, starting (logs 'predictor ready')", flush=True)
+    return served
 
 
 def serve(
@@ -200,10 +235,33 @@ def serve(
     stack: contextlib.ExitStack,
     *,
     s3_keys: S3Credentials,
+    s3: SeaweedS3 | None,
+    served: PredictorProcesses | None,
 ) -> None:
+    import uvicorn
+
+    from functions import bootstrap
+    from functions.core import adoption
+    from functions.local.credentials import platform_secret
+    from functions.local.event_journal import JOURNAL_FILE, EventJournal
+    from functions.local.platform import (
+        build_apps,
+        dev_tokens,
+        ensure_storage,
+        internal_socket_dir,
+        machine_pool,
+        serve_internal,
+        ui_links,
+        ui_options,
+        write_client_config,
+    )
+    from functions.local.state import embedded_state
+    from functions.settings import Settings
+
+    log.info("platform imported", extra={"elapsed_s": round(time.monotonic() - STARTED, 2)})
     # The state survives restarts (the embedded durable store, or --aws-endpoint): running trainers
     # are left running when the platform stops, and the next start re-adopts them.
-    local = None if args.aws_endpoint else stack.enter_context(embedded_state(options.state_dir))
+    local = None if s3 is None else stack.enter_context(embedded_state(options.state_dir, s3, s3_keys))
     endpoint = args.aws_endpoint if local is None else local.endpoint
     url = options.url
     internal = stack.enter_context(internal_socket_dir())
@@ -233,35 +291,20 @@ def serve(
     adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
     people = dev_tokens(settings, options.tenant)
     extra = {"aws_endpoint": endpoint, **people}
-    missing = [] if args.no_predictor else missing_modules()
-    if missing:
-        print(
-            f"predictor not started: {', '.join(missing)} not installed "
-            "(pip install 'trainyard[predictor]'; in a checkout, `make proto`)",
-            flush=True,
-        )
-    elif not args.no_predictor:  # before the apps: the web UI's "try it" needs its URL
-        served = stack.enter_context(
-            predictor(
-                state_dir=options.state_dir,
-                platform_url=url,
-                token_secret=settings.token_secret,
-                host=options.host,
-                tls_env=tls.predictor_env() if tls is not None else None,
-            )
-        )
+    if served is not None:  # the web UI's "try it" needs its URL
         extra["predictor_url"] = served.url
         verify = tls.platform_client() if tls is not None else True
         deps = replace(deps, predictor=bootstrap.predictor_for(served.url, verify))  # models try, in one call
-        print(f"predictor (REST sidecar -> gRPC inference) at {served.url}", flush=True)
     ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
-    app, internal_app, _ = build_apps(deps, options, internal=internal, ui=ui)
+    journal = EventJournal(options.state_dir / "state" / JOURNAL_FILE)  # accepted events, until delivered
+    stack.callback(journal.close)
+    app, internal_app, _ = build_apps(deps, options, internal=internal, ui=ui, journal=journal)
     stack.enter_context(serve_internal(internal_app, internal))
     extra.update(ui_links(options, ui))
     if tls is not None:
         extra.update({k.removeprefix("TRAINYARD_").lower(): v for k, v in tls.user_env().items()})
     path = write_client_config(options, url=url, extra=extra)
-    print(f"trainyard is up at {url}  (API docs {url}/docs)", flush=True)
+    print(f"trainyard is up at {url}  (API docs {url}/docs; started in {time.monotonic() - STARTED:.1f} s)", flush=True)
     print(local.describe(options.state_dir) if local else f"AWS endpoint: {endpoint}", flush=True)
     print(f"tokens of tenant {options.tenant!r} (data scientist, approver, admin) written to {path}", flush=True)
     print(f"TRAINYARD_URL={url}\nTRAINYARD_TOKEN={people['token']}", flush=True)
@@ -276,8 +319,15 @@ def serve(
     ssl_options = tls.uvicorn_options() if tls is not None else {}
     # timeout_graceful_shutdown: an idle keep-alive TLS client (the sidecar's pool) never answers
     # close_notify, and asyncio would wait its 30 s SSL shutdown timeout for each such connection.
+    # ws="none": the API serves no WebSocket, and importing a WebSocket library costs start-up time.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, log_config=None, **ssl_options
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        log_config=None,
+        ws="none",
+        **ssl_options,
     )  # JSON lines only
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -20,10 +20,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+from sdk.contracts.errors import TemporaryError
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,19 @@ class JobCgroups:
             else:
                 out.update({"memory.max": limits.memory_bytes, "memory.swap.max": 0})
         return out
+
+    def create_for_job(self, job_id: str, limits: CgroupLimits) -> list[Path]:
+        """`create`, a failure to do so being temporary (the launch is retried)."""
+        try:
+            return self.create(job_id, limits)
+        except OSError as exc:
+            raise TemporaryError(f"cannot create the cgroups of job {job_id}: {exc}") from exc
+
+    def settle(self, job_id: str, *, timeout_s: float) -> None:
+        """Wait (up to `timeout_s`) until the job's cgroups hold no process (after `kill`)."""
+        deadline = time.monotonic() + timeout_s
+        while self.processes(job_id) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def processes(self, job_id: str) -> list[int]:
         """Every process in the job's cgroups (also those that left the trainer's group)."""

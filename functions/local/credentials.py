@@ -59,3 +59,11 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as out:
         out.write(text)
     os.replace(tmp, path)
+
+
+def secret_for(state_dir: Path) -> str:
+    """A per-installation signing secret, kept across restarts of the local platform."""
+    path = state_dir / "secret"
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32))
+    return path.read_text().strip()

@@ -8,13 +8,22 @@ trainers' egress proxy work with it unchanged, as they would with Amazon S3.
 
 Start-up costs seconds (its master elects itself, then the volume server, the filer and
 the S3 gateway come up in turn), so `start` returns at once and `wait_ready` blocks
-later: the platform loads its state while SeaweedFS starts.
+later: the platform starts it before its own imports, and imports and loads its state
+while SeaweedFS comes up. This module therefore imports nothing heavy.
+
+One SeaweedFS per directory: `start` takes `<directory>/lock` (flock) and hands it to the
+server too, so the lock is free only once both the platform and its server are gone. The
+server runs in a process group of its own and dies with the platform (PR_SET_PDEATHSIG,
+kill -9 included); `stop` is bounded: SIGTERM, then SIGKILL to the group after a grace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import json
+import os
 import shutil
 import signal
 import socket
@@ -22,11 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import IO
 
 from functions.local.credentials import S3Credentials
 
@@ -41,6 +51,8 @@ _PORTS = (
     "s3.port.grpc",
 )
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
+LOCK = "lock"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def weed_binary() -> Path:
@@ -70,6 +82,17 @@ def _socket_dir(directory: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="trainyard-s3-"))  # 0700, like the state dir
 
 
+def _answers(url: str) -> bool:
+    """Whether an S3 API answers at `url` (any S3 answer: it refuses unsigned requests)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return int(resp.status) == 200
+    except urllib.error.HTTPError as exc:
+        return exc.code == 403
+    except (OSError, ValueError):
+        return False
+
+
 @dataclass
 class SeaweedS3:
     endpoint: str
@@ -77,27 +100,34 @@ class SeaweedS3:
     log: Path
 
     def wait_ready(self, *, timeout_s: float = 60.0) -> None:
-        """Block until the S3 gateway answers (any S3 answer: it refuses unsigned requests)."""
+        """Block until the S3 gateway answers."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the embedded S3 server exited at start-up; see {self.log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.endpoint + "/", timeout=1).status_code in (200, 403):
-                    return
-            time.sleep(0.1)
+            if _answers(self.endpoint + "/"):
+                return
+            time.sleep(0.05)
         raise RuntimeError(f"the embedded S3 server did not answer within {timeout_s:.0f} s; see {self.log}")
 
-    def stop(self, *, grace_s: float = 3.0) -> None:
-        """Ask it to stop; kill it after `grace_s` (its graceful gRPC stop can wait for idle streams
-        for a long time, and what it acknowledged is on disk already: it survives kill -9)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def stop(self, *, grace_s: float = 1.0, kill_wait_s: float = 5.0) -> bool:
+        """SIGTERM, then after `grace_s` SIGKILL to its whole process group (its graceful gRPC
+        stop can wait on idle streams for minutes, and what it acknowledged is on disk already:
+        it survives kill -9). Returns within grace_s + kill_wait_s; False if it is somehow
+        still there then (a process stuck in the kernel), which is logged by the caller."""
+        if self.process.poll() is not None:
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace_s)
+        with contextlib.suppress(ProcessLookupError):  # the group: whatever it started goes too
+            os.killpg(self.process.pid, signal.SIGKILL)
+        try:
+            self.process.wait(timeout=kill_wait_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
 
 def command(directory: Path, *, ports: list[int], config: Path, sockets: Path) -> list[str]:
@@ -148,15 +178,43 @@ def start(directory: Path, credentials: S3Credentials) -> SeaweedS3:
     )
     ports = _free_ports(len(_PORTS))
     log = directory / "seaweedfs.log"
-    with log.open("ab") as out:
-        # Same process group as the platform: stopping (or killing) the group stops it too.
-        proc = subprocess.Popen(
-            command(directory, ports=ports, config=config, sockets=_socket_dir(directory)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    lock = _hold(directory / LOCK)
+    try:
+        with log.open("ab") as out:
+            proc = spawn(command(directory, ports=ports, config=config, sockets=_socket_dir(directory)), out, lock)
+    finally:
+        os.close(lock)  # the server holds it now, for as long as it lives
     return SeaweedS3(endpoint=f"http://127.0.0.1:{ports[6]}", process=proc, log=log)
+
+
+def _hold(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"another trainyard platform's S3 server is using {path.parent}; stop it first") from None
+    return fd
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the platform dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(argv: list[str], out: IO[bytes], lock: int) -> subprocess.Popen[bytes]:
+    """Start `argv` in a process group of its own (so `stop` can kill the group without
+    touching the platform's), killed with the platform, holding the fd `lock`."""
+    return subprocess.Popen(
+        argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # at start-up, before the platform starts any thread
+        pass_fds=(lock,),
+    )
 
 
 @contextlib.contextmanager

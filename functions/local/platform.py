@@ -23,7 +23,6 @@ import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -38,9 +37,9 @@ from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
 from functions.domain.admission import Capacity, PoolPolicy
-from functions.local.credentials import write_private
 from functions.local.dispatcher import Dispatcher
-from functions.local.tls import LocalTLS
+from functions.local.event_journal import EventJournal
+from functions.local.options import LocalOptions
 from functions.routing import ROUTES
 from functions.settings import Settings
 from functions.store.tables import create_all
@@ -50,20 +49,6 @@ from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
 
 log = logging.getLogger("trainyard.local")
-
-
-@dataclass(frozen=True)
-class LocalOptions:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    state_dir: Path = Path(".trainyard")
-    sweep_interval_s: float = 2.0
-    tenant: str = "demo"  # the tenant of the printed dev token
-    tls: LocalTLS | None = None  # mutual TLS on the API (--tls DIR)
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
 
 
 def function_apps() -> dict[str, object]:
@@ -83,14 +68,6 @@ def machine_pool() -> PoolPolicy:
     return PoolPolicy(
         budget=Capacity(slots=cpus, cpu_milli=cpus * 1000, memory_mb=max(512, memory_mb * 3 // 4)), tenant_cap=cpus
     )
-
-
-def secret_for(state_dir: Path) -> str:
-    """A per-installation signing secret, kept across restarts of the local platform."""
-    path = state_dir / "secret"
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(32))
-    return path.read_text().strip()
 
 
 def ensure_storage(deps: Deps, settings: Settings, *, tables: bool = True) -> None:
@@ -139,11 +116,18 @@ def internal_socket_dir() -> Iterator[Path]:
 
 
 def build_apps(
-    deps: Deps, options: LocalOptions, *, internal: Path, ui: UiOptions | None = None
+    deps: Deps,
+    options: LocalOptions,
+    *,
+    internal: Path,
+    ui: UiOptions | None = None,
+    journal: EventJournal | None = None,
 ) -> tuple[Starlette, Starlette, Dispatcher]:
-    """The public app (the API only) and the internal one (functions and the dispatcher),
-    served on the UNIX socket `internal`."""
-    dispatcher = Dispatcher(functions_url="http://internal/fn", transport=httpx.AsyncHTTPTransport(uds=str(internal)))
+    """The public app (the API only) and the internal one (functions and the dispatcher,
+    which keeps accepted events in `journal`), served on the UNIX socket `internal`."""
+    dispatcher = Dispatcher(
+        functions_url="http://internal/fn", transport=httpx.AsyncHTTPTransport(uds=str(internal)), journal=journal
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

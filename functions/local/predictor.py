@@ -1,24 +1,32 @@
 """Local mode runs the predictor as a cluster does: two processes, a REST sidecar and a
 gRPC inference server, next to the platform. Started as processes by module name, so
-`functions` never imports `predictor` (they share only the SDK)."""
+`functions` never imports `predictor` (they share only the SDK).
+
+The platform starts them first thing (their imports, torch's above all, take seconds) and
+does not wait for them to serve its API: `wait=False` reports their readiness in the log
+("predictor ready") while the platform comes up and runs. Their URL is known at once.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import importlib.util
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+log = logging.getLogger("trainyard.local.predictor")
 
 # What the predictor's two processes import beyond the platform's own dependencies.
 PREDICTOR_MODULES = (
@@ -102,11 +110,21 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], *, timeout_s: fl
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
             raise RuntimeError(f"the predictor exited at start-up; see {log}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+        with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(f"{url}/readyz", timeout=1) as resp:
+            if resp.status == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"the predictor was not ready within {timeout_s:.0f} s; see {log}")
+
+
+def _report_ready(url: str, procs: list[subprocess.Popen[bytes]], *, timeout_s: float, log_path: Path) -> None:
+    began = time.monotonic()
+    try:
+        _wait_ready(url, procs, timeout_s=timeout_s, log=log_path)
+    except RuntimeError as exc:
+        log.error("predictor not ready", extra={"error": str(exc)})
+    else:
+        log.info("predictor ready", extra={"url": url, "waited_s": round(time.monotonic() - began, 2)})
 
 
 @contextlib.contextmanager
@@ -118,8 +136,10 @@ def predictor(
     host: str = "127.0.0.1",
     timeout_s: float = 120.0,
     tls_env: Mapping[str, str] | None = None,
+    wait: bool = True,
 ) -> Iterator[PredictorProcesses]:
-    """Run inference + sidecar until the block ends. The sidecar verifies the same tokens
+    """Run inference + sidecar until the block ends; with `wait`, the block starts once they
+    are ready, else at once (their readiness is then logged). The sidecar verifies the same tokens
     as the platform and resolves models through it; archives are cached under state_dir.
     `tls_env`: TRAINYARD_INFERENCE_TLS_* / TRAINYARD_SIDECAR_*_TLS_* for mutual TLS."""
     cache = state_dir / "predictor"
@@ -160,7 +180,16 @@ def predictor(
         procs = [inference, sidecar]
         url = f"http://{host}:{http_port}"
         try:
-            _wait_ready(url, procs, timeout_s=timeout_s, log=log)
+            if wait:
+                _wait_ready(url, procs, timeout_s=timeout_s, log=log)
+            else:
+                threading.Thread(
+                    target=_report_ready,
+                    args=(url, procs),
+                    kwargs={"timeout_s": timeout_s, "log_path": log},
+                    name="trainyard-predictor-ready",
+                    daemon=True,
+                ).start()
             yield PredictorProcesses(url=url, grpc_target=target, oip_grpc_target=f"{host}:{oip_port}")
         finally:
             for proc in reversed(procs):

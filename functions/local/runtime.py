@@ -44,14 +44,12 @@ from __future__ import annotations
 import fcntl
 import math
 import os
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +63,10 @@ from functions.local.supervisor import (
     TRAINER_FILE,
     ProcessRef,
     is_alive,
-    proc_stat,
+    live,
     read_ref,
+    signal_ref,
+    wait_gone,
 )
 from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
@@ -253,7 +253,7 @@ class LocalRuntime:
         """Block until the job has exited or timeout_s passed; its status then."""
         supervisor = None if self._existing(job_id) is None else self._job(job_id).ref(PID_FILE)
         if supervisor is not None:
-            _wait_gone(supervisor, timeout_s)
+            wait_gone(supervisor, timeout_s)
         return self.status(job_id)
 
     # -- internals ---------------------------------------------------------------------
@@ -378,10 +378,7 @@ class LocalRuntime:
         if self._cgroups is None:
             return []
         memory = 0 if spec.gpu > 0 else spec.memory_mb * _MIB
-        try:
-            return self._cgroups.create(spec.job_id, CgroupLimits(pids_max=self._pids_max, memory_bytes=memory))
-        except OSError as exc:
-            raise TemporaryError(f"cannot create the cgroups of job {spec.job_id}: {exc}") from exc
+        return self._cgroups.create_for_job(spec.job_id, CgroupLimits(pids_max=self._pids_max, memory_bytes=memory))
 
     def _close_egress(self, job_id: str) -> None:
         if self._egress is not None:
@@ -395,23 +392,23 @@ class LocalRuntime:
         self._stop_group(job)
         if self._cgroups is not None:
             self._cgroups.kill(job.root.name)  # what left the trainer's group (setsid) is still in its cgroup
-            _settle_cgroup(self._cgroups, job.root.name)
+            self._cgroups.settle(job.root.name, timeout_s=_SETTLE_S)
 
     def _stop_group(self, job: _JobDir) -> None:
         """SIGTERM the trainer's group, SIGKILL it after the grace; wait until it is gone."""
-        supervisor = _live(job.ref(PID_FILE))
-        trainer = _live(job.ref(TRAINER_FILE))
+        supervisor = live(job.ref(PID_FILE))
+        trainer = live(job.ref(TRAINER_FILE))
         watched = supervisor or trainer
         if watched is None:
             return
         if trainer is not None:
-            _signal(trainer, signal.SIGTERM, group=True)
+            signal_ref(trainer, signal.SIGTERM, group=True)
         else:  # not started yet: the supervisor then never starts it
-            _signal(watched, signal.SIGTERM)
-        if not _wait_gone(watched, self._kill_grace_s):
+            signal_ref(watched, signal.SIGTERM)
+        if not wait_gone(watched, self._kill_grace_s):
             _kill_trainer(job)
-            if not _wait_gone(watched, _SETTLE_S) and supervisor is not None:
-                _signal(supervisor, signal.SIGKILL)  # stuck: the job ends as "runner lost"
+            if not wait_gone(watched, _SETTLE_S) and supervisor is not None:
+                signal_ref(supervisor, signal.SIGKILL)  # stuck: the job ends as "runner lost"
         if supervisor is None:
             _kill_trainer(job)  # no supervisor to clear what the trainer left in its group
 
@@ -426,12 +423,6 @@ def _code_dir(spec: LaunchSpec) -> Path | None:
     return path.resolve()
 
 
-def _settle_cgroup(cgroups: JobCgroups, job_id: str) -> None:
-    deadline = time.monotonic() + _SETTLE_S
-    while cgroups.processes(job_id) and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _data_bytes(spec: LaunchSpec) -> int:
     return 0 if spec.gpu > 0 else (2 * spec.memory_mb + 512) * _MIB
 
@@ -443,54 +434,7 @@ def _same_inode(fd: int, path: Path) -> bool:
         return False
 
 
-def _live(ref: ProcessRef | None) -> ProcessRef | None:
-    return ref if ref is not None and is_alive(ref) else None
-
-
 def _kill_trainer(job: _JobDir) -> None:
     trainer = job.ref(TRAINER_FILE)
     if trainer is not None:
-        _signal(trainer, signal.SIGKILL, group=True)
-
-
-def _signal(ref: ProcessRef, signum: int, *, group: bool = False) -> None:
-    """Signal a process (or the group it leads) unless its pid now names another process.
-
-    A group outlives its leader; while any member lives the kernel does not hand its id
-    out again, so a dead leader whose pid is not reused still names our leftovers.
-    """
-    stat = proc_stat(ref.pid)
-    if stat is not None and stat[1] != ref.start_time:
-        return  # reused by an unrelated process: ours, and its group, are gone
-    with suppress(ProcessLookupError, PermissionError):
-        if group:
-            os.killpg(ref.pid, signum)
-        else:
-            os.kill(ref.pid, signum)
-
-
-def _wait_gone(ref: ProcessRef, timeout_s: float) -> bool:
-    """Wait, without polling, until the process has finished; False on timeout."""
-    try:
-        fd = os.pidfd_open(ref.pid)
-    except ProcessLookupError:
-        return True
-    except OSError:  # no pidfd (old kernel): fall back to polling
-        return _poll_gone(ref, timeout_s)
-    try:
-        if not is_alive(ref):  # also proves the pidfd is for our process, not a reused pid
-            return True
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)  # readable once the process has exited
-        return bool(poller.poll(max(0, int(timeout_s * 1000)))) or not is_alive(ref)
-    finally:
-        os.close(fd)
-
-
-def _poll_gone(ref: ProcessRef, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while is_alive(ref):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+        signal_ref(trainer, signal.SIGKILL, group=True)

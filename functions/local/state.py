@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.local.credentials import S3Credentials, s3_credentials
-from functions.local.objects import SeaweedS3, embedded_s3
+from functions.local.credentials import S3Credentials
+from functions.local.objects import SeaweedS3
 from functions.store.durable import DurableStore
 
 
@@ -40,15 +40,14 @@ class EmbeddedState:
 
 
 @contextlib.contextmanager
-def embedded_state(state_dir: Path) -> Iterator[EmbeddedState]:
-    """Start SeaweedFS, load the store while it starts, wait for it; stop both at the end."""
-    keys = s3_credentials(state_dir)
-    with embedded_s3(state_dir / "blobs", keys) as s3:
-        began = time.perf_counter()
-        store = DurableStore(state_dir / "state")
-        try:
-            loaded = time.perf_counter() - began
-            s3.wait_ready()
-            yield EmbeddedState(store=store, s3=s3, keys=keys, load_s=loaded)
-        finally:
-            store.close()
+def embedded_state(state_dir: Path, s3: SeaweedS3, keys: S3Credentials) -> Iterator[EmbeddedState]:
+    """Load the store while SeaweedFS (started already: functions.local.objects.start) comes
+    up, then wait for it; close the store at the end (the caller stops SeaweedFS)."""
+    began = time.perf_counter()
+    store = DurableStore(state_dir / "state")
+    try:
+        loaded = time.perf_counter() - began
+        s3.wait_ready()
+        yield EmbeddedState(store=store, s3=s3, keys=keys, load_s=loaded)
+    finally:
+        store.close()

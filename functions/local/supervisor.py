@@ -10,7 +10,8 @@ trainer's group.
 
 Standard library only, and nothing outside this file: it runs under `-I` (isolated
 mode) so the trainer's PYTHONPATH and the job directory cannot change what it imports.
-LocalRuntime imports the helpers at the top (pid files, /proc start times).
+LocalRuntime imports the helpers at the top (pid files, /proc start times, and signalling
+and waiting for a process named by a ProcessRef).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +82,56 @@ def read_ref(path: Path) -> ProcessRef | None:
         return ProcessRef(int(pid), int(start))
     except (FileNotFoundError, ValueError):
         return None
+
+
+# Used by LocalRuntime (the platform side) to stop a job: signal, wait.
+
+
+def live(ref: ProcessRef | None) -> ProcessRef | None:
+    return ref if ref is not None and is_alive(ref) else None
+
+
+def signal_ref(ref: ProcessRef, signum: int, *, group: bool = False) -> None:
+    """Signal a process (or the group it leads) unless its pid now names another process.
+
+    A group outlives its leader; while any member lives the kernel does not hand its id
+    out again, so a dead leader whose pid is not reused still names our leftovers.
+    """
+    stat = proc_stat(ref.pid)
+    if stat is not None and stat[1] != ref.start_time:
+        return  # reused by an unrelated process: ours, and its group, are gone
+    with suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(ref.pid, signum)
+        else:
+            os.kill(ref.pid, signum)
+
+
+def wait_gone(ref: ProcessRef, timeout_s: float) -> bool:
+    """Wait, without polling, until the process has finished; False on timeout."""
+    try:
+        fd = os.pidfd_open(ref.pid)
+    except ProcessLookupError:
+        return True
+    except OSError:  # no pidfd (old kernel): fall back to polling
+        return poll_gone(ref, timeout_s)
+    try:
+        if not is_alive(ref):  # also proves the pidfd is for our process, not a reused pid
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)  # readable once the process has exited
+        return bool(poller.poll(max(0, int(timeout_s * 1000)))) or not is_alive(ref)
+    finally:
+        os.close(fd)
+
+
+def poll_gone(ref: ProcessRef, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while is_alive(ref):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @dataclass(frozen=True)

@@ -20,39 +20,97 @@ httpx MockTransport), a sleep and a process launcher instead of patching.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
-from sdk.cli import output as out
-from sdk.cli.approvals import approvals_app, audit
-from sdk.cli.certs import certs_app
-from sdk.cli.data import compare, datasets_app
-from sdk.cli.jobs import jobs_app
-from sdk.cli.models import models_app
-from sdk.cli.projects import projects_app, tasks_app
-from sdk.cli.reset import reset
 from sdk.cli.session import CliDeps, Session, session
-from sdk.cli.token import token_app
 from sdk.contracts.errors import TrainyardError
+
+if TYPE_CHECKING:  # typer vendors its own click (typer._click), which is what it builds on
+    from typer._click import Command, Context, HelpFormatter
+
+# Every command but `up`, imported only when it runs (or its own --help is asked for): each
+# module pulls in its dependencies (pydantic models, rich, httpx), and `trainyard --help`
+# needs none of them. name -> (module, attribute: a typer app factory or a command function,
+# the one-line help the root's --help lists; a test checks it against the command's own).
+LAZY: dict[str, tuple[str, str, str]] = {
+    "reset": ("sdk.cli.reset", "reset", "Delete everything the local platform keeps in STATE_DIR (asks first)."),
+    "projects": ("sdk.cli.projects", "projects_app", "Create, list, update and delete projects."),
+    "tasks": ("sdk.cli.projects", "tasks_app", "Create and inspect tasks (trials)."),
+    "jobs": ("sdk.cli.jobs", "jobs_app", "Inspect, follow and cancel jobs (attempts)."),
+    "datasets": ("sdk.cli.data", "datasets_app", "Move project datasets to and from the platform."),
+    "compare": ("sdk.cli.data", "compare", "Compare a project's tasks: params, state, best and last of every metric."),
+    "models": ("sdk.cli.models", "models_app", "Publish checkpoints as models, manage them, predict."),
+    "approvals": ("sdk.cli.approvals", "approvals_app", "Request, decide, revoke and list data grants."),
+    "audit": (
+        "sdk.cli.approvals",
+        "audit",
+        "Read the audit trail, newest first: the tenant's for admins, your own actions otherwise.",
+    ),
+    "certs": ("sdk.cli.certs", "certs_app", "A local CA and certificates for running with mutual TLS."),
+    "token": ("sdk.cli.token", "token_app", "Sign tokens for principals of the local platform."),
+}
+
+
+def load_command(name: str) -> Command:
+    """Import and build the command `name` of LAZY."""
+    module, attribute, help_ = LAZY[name]
+    made = getattr(importlib.import_module(module), attribute)
+    # Built as it would be under the root (which has a callback, so it is a group), then taken out.
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    holder.callback()(lambda: None)
+    if attribute.endswith("_app"):
+        holder.add_typer(made(), name=name, help=help_)
+    else:
+        holder.command(name)(made)
+    built = typer.main.get_command(holder)
+    assert isinstance(built, TyperGroup)
+    return built.commands[name]
 
 
 class _Group(TyperGroup):
-    """Turns our errors into one red line and exit status 1, for every subcommand."""
+    """The root command: LAZY's commands loaded on first use; our errors turned into one red
+    line and exit status 1, for every subcommand."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name in LAZY and cmd_name not in self.commands:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The list of commands, from LAZY's help lines: listing does not import them."""
+        rows = [(name, LAZY[name][2]) for name in LAZY]
+        rows += [(name, cmd.get_short_help_str(limit=100)) for name, cmd in self.commands.items() if name not in LAZY]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except TrainyardError as exc:
-            out.print_error(str(exc))
+            _print_error(str(exc))
             raise typer.Exit(1) from exc
-        except PydanticValidationError as exc:  # a server response we cannot read
-            out.print_error(f"unexpected response from the platform: {exc.error_count()} problem(s): {exc}")
+        except Exception as exc:
+            pydantic = sys.modules.get("pydantic")  # loaded if it raised: never imported for this
+            if pydantic is None or not isinstance(exc, pydantic.ValidationError):
+                raise
+            _print_error(f"unexpected response from the platform: {exc.error_count()} problem(s): {exc}")
             raise typer.Exit(1) from exc
+
+
+def _print_error(message: str) -> None:
+    from sdk.cli import output as out
+
+    out.print_error(message)
 
 
 def _up(
@@ -112,9 +170,10 @@ def _up(
 def make_app(deps: CliDeps | None = None) -> typer.Typer:
     """Build the CLI; `deps` replaces the client factory, sleep and launcher (tests)."""
     chosen = deps if deps is not None else CliDeps()
+    # rich_markup_mode=None: plain click help at the root (rich alone costs ~0.2 s to import).
     app = typer.Typer(
         cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-        help="trainyard: train, compare and publish models on the trainyard platform.",
+        rich_markup_mode=None, help="trainyard: train, compare and publish models on the trainyard platform.",
     )  # fmt: skip
 
     @app.callback()
@@ -136,18 +195,7 @@ def make_app(deps: CliDeps | None = None) -> typer.Typer:
         ctx.obj = s
         ctx.call_on_close(s.close)
 
-    app.command("up")(_up)
-    app.command("reset")(reset)
-    app.add_typer(projects_app(), name="projects", help="Create, list, update and delete projects.")
-    app.add_typer(tasks_app(), name="tasks", help="Create and inspect tasks (trials).")
-    app.add_typer(jobs_app(), name="jobs", help="Inspect, follow and cancel jobs (attempts).")
-    app.add_typer(datasets_app(), name="datasets", help="Move project datasets to and from the platform.")
-    app.command("compare")(compare)
-    app.add_typer(models_app(), name="models", help="Publish checkpoints as models, manage them, predict.")
-    app.add_typer(approvals_app(), name="approvals", help="Request, decide, revoke and list data grants.")
-    app.command("audit")(audit)
-    app.add_typer(certs_app(), name="certs", help="A local CA and certificates for running with mutual TLS.")
-    app.add_typer(token_app(), name="token", help="Sign tokens for principals of the local platform.")
+    app.command("up")(_up)  # the rest: LAZY, through _Group
     return app
 
 
@@ -156,4 +204,7 @@ app = make_app()
 
 def main() -> None:
     """Console entry point (`trainyard`)."""
+    # httpx's package imports its own command line (click, rich, pygments: ~0.15 s) when it
+    # can; this process never runs httpx's CLI, so that import is made to fail softly.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     app()

@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict
-from pydantic import ValidationError as PydanticValidationError
 
 from sdk.contracts.errors import Problem, ValidationError
 
@@ -36,14 +33,32 @@ def find_local_config(start: Path, environ: Mapping[str, str]) -> Path:
     return here / LOCAL_CONFIG
 
 
-class LocalConfig(BaseModel):
-    """The contents of `.trainyard/local.json`: how to reach the local platform as its user."""
+@dataclass(frozen=True)
+class LocalConfig:
+    """The contents of `.trainyard/local.json`: how to reach the local platform as its user.
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    A plain dataclass read by hand, not a pydantic model: every CLI command reads it, and
+    importing pydantic alone would cost `trainyard --help` a third of its time budget.
+    """
 
     url: str
     token: str
     predictor_url: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LocalConfig:
+        """From the file's JSON; other keys (tenant, other people's tokens, UI links) are ignored."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        wrong = [
+            name
+            for name, required in (("url", True), ("token", True), ("predictor_url", False))
+            if not isinstance(data.get(name), str) and (required or data.get(name) is not None)
+        ]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: expected a string")
+        return cls(url=data["url"], token=data["token"], predictor_url=data.get("predictor_url"))
 
 
 def read_local_config(path: Path) -> LocalConfig | None:
@@ -53,8 +68,8 @@ def read_local_config(path: Path) -> LocalConfig | None:
     except FileNotFoundError:
         return None
     try:
-        return LocalConfig.model_validate(json.loads(text))
-    except (ValueError, PydanticValidationError) as exc:
+        return LocalConfig.parse(text)
+    except ValueError as exc:  # json.JSONDecodeError is one
         raise ValidationError([Problem(field=str(path), message=f"not a valid trainyard config: {exc}")]) from exc
 
 
@@ -64,7 +79,7 @@ def write_local_config(path: Path, config: LocalConfig) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(config.model_dump_json(indent=2))
+        f.write(json.dumps({k: v for k, v in asdict(config).items() if v is not None}, indent=2))
     os.replace(tmp, path)
 
 

@@ -46,7 +46,10 @@ def _wait_until_up(proc: subprocess.Popen[bytes], url: str, state: Path) -> None
         assert proc.poll() is None, (state / "platform.log").read_text()
         try:
             if (state / "local.json").exists() and httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
+                # The API does not wait for the predictor; the tests that predict do.
+                predictor = json.loads((state / "local.json").read_text()).get("predictor_url")
+                if predictor is None or httpx.get(predictor + "/readyz", timeout=1).status_code == 200:
+                    return
         except httpx.HTTPError:
             pass
         assert time.monotonic() < deadline, "platform did not start"

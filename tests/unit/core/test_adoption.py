@@ -7,6 +7,8 @@ tests/unit/runtimes/test_local_runtime.py). Only the clock moves while it is "do
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from functions.core import adoption, launching, reporting, sweeping
@@ -120,3 +122,26 @@ def test_a_short_epoch_limit_still_leaves_time_for_the_sdks_retried_reports(h: H
     assert sweeping.sweep(h.deps).timed_out == []
     h.clock.advance(2)
     assert sweeping.sweep(h.deps).timed_out == [job.job_id]
+
+
+class _NoWalks:
+    """The job store, refusing the queries that walk every active job: adoption must read
+    only the jobs the runtime holds (start-up time must not grow with history)."""
+
+    def __init__(self, jobs: object) -> None:
+        self._jobs = jobs
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("active_jobs", "unreleased_jobs"):
+            raise AssertionError(f"adoption walked the {name} index")
+        return getattr(self._jobs, name)
+
+
+def test_adoption_reads_only_the_jobs_the_runtime_holds(h: Harness) -> None:
+    held = _running(h)
+    for _ in range(5):  # other jobs, which the runtime does not hold
+        h.task(h.project(), limits=LIMITS)
+    h.clock.advance(300)
+    deps = dataclasses.replace(h.deps, jobs=_NoWalks(h.deps.jobs))  # type: ignore[arg-type]
+
+    assert adoption.adopt(deps) == [held]
