@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 
 from bench.procs import free_port
-from functions.blobs.memory import InMemoryBlobStore
+from functions import bootstrap
+from functions.bootstrap import PlatformStore
 from functions.core import launching, reads, sweeping
 from functions.core.deps import CoreConfig, Deps
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.model import Job, JobState, Project, Task, TaskSummary
-from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store import rules
 from functions.store.dynamo import DynamoStore
@@ -46,7 +46,7 @@ class Clock:
         return self.t
 
 
-def deps_for(store: Any, policy: PoolPolicy) -> Deps:
+def deps_for(store: PlatformStore, policy: PoolPolicy) -> Deps:
     config = CoreConfig(
         token_secret=SECRET,
         platform_url="http://bench",
@@ -54,21 +54,7 @@ def deps_for(store: Any, policy: PoolPolicy) -> Deps:
         reconcile_grace_s=10,
         exit_grace_s=2,
     )
-    return Deps(
-        projects=store,
-        tasks=store,
-        jobs=store,
-        models=store,
-        approvals=store,
-        audit=store,
-        datasets=InMemoryBlobStore(),
-        artifacts=InMemoryBlobStore(),
-        logs=InMemoryBlobStore(),
-        runtime=RecordingRuntime(),
-        events=RecordingPublisher(),
-        clock=Clock(),
-        config=config,
-    )
+    return bootstrap.in_memory(config, store=store, clock=Clock())
 
 
 def big(n: int) -> PoolPolicy:

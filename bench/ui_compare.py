@@ -29,14 +29,12 @@ from typing import Any
 
 import uvicorn
 
+from functions import bootstrap
 from functions.api.app import create_app
-from functions.blobs.memory import InMemoryBlobStore
 from functions.core import projects, reads, tasks
 from functions.core.deps import CoreConfig, Deps
 from functions.domain.admission import Capacity, PoolPolicy
 from functions.domain.model import Epoch, Job, JobState
-from functions.publishing import RecordingPublisher
-from functions.runtimes.recording import RecordingRuntime
 from functions.store.memory import InMemoryStore
 from functions.ui.app import UiOptions
 from sdk.auth import tokens
@@ -86,21 +84,7 @@ def seeded(n_tasks: int, n_epochs: int, *, seed: int = 7) -> tuple[Deps, str]:
     store = IndexedStore()
     policy = PoolPolicy(budget=Capacity(slots=4, cpu_milli=4000, memory_mb=4096), tenant_cap=4)
     config = CoreConfig(token_secret=SECRET, platform_url="http://127.0.0.1", pools={"default": policy})
-    deps = Deps(
-        projects=store,
-        tasks=store,
-        jobs=store,
-        models=store,
-        approvals=store,
-        audit=store,
-        datasets=InMemoryBlobStore(),
-        artifacts=InMemoryBlobStore(),
-        logs=InMemoryBlobStore(),
-        runtime=RecordingRuntime(),
-        events=RecordingPublisher(),
-        clock=_Clock(),
-        config=config,
-    )
+    deps = bootstrap.in_memory(config, store=store, clock=_Clock())
     project = projects.create(deps, tenant=TENANT, spec=ProjectSpec(name="sweep", purpose="bench the compare page"))
     rnd = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,7 +1,9 @@
 """`make demo`: the whole local platform, walked end to end as a user would.
 
 Starts the platform (durable store + S3, functions, dispatcher, ticker, runner), creates a project,
-uploads the intent dataset, runs two trials of the torch intent classifier with
+uploads the intent dataset twice (a broken copy as version 1, the real file as version 2),
+validates both versions with one-time validation tasks (v1 fails with findings, v2 passes),
+refuses a task that requires validated data on v1, runs two trials of the torch intent classifier with
 different hyperparameters plus a trainer that fails its first attempt (to show the
 retry), watches them live, prints the comparison and the web UI's link, then stops
 everything (`--keep`: stays up until Ctrl-C, to look at the UI). Exits non-zero if
@@ -28,6 +30,7 @@ from rich.table import Table
 
 from sdk.auth.tls import TLSFiles, client_context
 from sdk.client import Client, JobView
+from sdk.contracts.errors import ValidationError
 from sdk.contracts.specs import ProjectSpec, TaskSpec
 from sdk.models.png import encode_gray
 from sdk.models.vision import SHAPES, shapes
@@ -87,8 +90,8 @@ def trainer(script: str, *args: str) -> list[str]:
     return [sys.executable, str(ROOT / "examples" / script), *args]
 
 
-def trials(project_id: str, c: Client) -> dict[str, str]:
-    """Create the demo's tasks; returns task name -> task id."""
+def trials(project_id: str, c: Client, *, only: tuple[str, ...]) -> dict[str, str]:
+    """Create the demo's tasks named in `only`; returns task name -> task id."""
     specs = [
         # The trainer reads lr and epochs from the task (Trainer.hyperparameters): compare shows what ran.
         TaskSpec(
@@ -96,12 +99,14 @@ def trials(project_id: str, c: Client) -> dict[str, str]:
             command=trainer("intent_trainer.py"),
             hyperparameters={"lr": 0.05, "epochs": 8},
             datasets=["intents"],
+            require_validated=True,  # pins the latest version that passed validation
         ),
         TaskSpec(
             name="intent-lr-0.005",
             command=trainer("intent_trainer.py"),
             hyperparameters={"lr": 0.005, "epochs": 8},
             datasets=["intents"],
+            require_validated=True,
         ),
         TaskSpec(
             name="vision-shapes",
@@ -116,7 +121,7 @@ def trials(project_id: str, c: Client) -> dict[str, str]:
         ),
     ]
     out = {}
-    for spec in specs:
+    for spec in (s for s in specs if s.name in only):
         created = c.create_task(project_id, spec)
         out[spec.name] = created.task.task_id
         say(f"task [bold]{spec.name}[/] created ({created.task.task_id}), first job {created.job.job_id} QUEUED")
@@ -238,12 +243,64 @@ def approve_training(c: Client, approver: Client, project_id: str) -> None:
         purpose="train the support-ticket intent router",
         days=30,
     )
-    say(
-        f"requested a 'train' grant on datasets 'intents', 'shapes' for the project "
-        f"({grant.approval_id}, {grant.state})"
+    check = c.request_approval(
+        ["intents"], action="validate", project=project_id, purpose="check uploads before training", days=30
     )
-    decided = approver.approve(grant.approval_id, reason="approved for the intent router pilot")
-    say(f"approver@demo approved it: {decided.state} until {decided.expires_at:%Y-%m-%d}")
+    say(
+        f"requested a 'train' grant on datasets 'intents', 'shapes' ({grant.approval_id}) and a 'validate' "
+        f"grant on 'intents' ({check.approval_id}) for the project"
+    )
+    for asked in (grant, check):
+        decided = approver.approve(asked.approval_id, reason="approved for the intent router pilot")
+    say(f"approver@demo approved both: {decided.state} until {decided.expires_at:%Y-%m-%d}")
+
+
+def broken_copy(data: Path, dest: Path) -> Path:
+    """The intent CSV as a careless export would leave it: a row without text, a question
+    labelled two ways, a duplicated row."""
+    lines = data.read_text(encoding="utf-8").splitlines()  # text,label,split
+    first_text = lines[1].split(",")[0]
+    lines += [",Order Change,train", f"{first_text},Order Change,train", lines[2]]
+    dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return dest
+
+
+def validate_versions(c: Client, project_id: str, started: dict[int, str]) -> bool:
+    """Wait for the validation jobs; show v1's findings and v2's pass; a task that requires
+    validated data is refused on v1. Returns whether it all went as it should."""
+    deadline = time.monotonic() + 60
+    while not all(c.get_job(job_id).is_terminal for job_id in started.values()):
+        if time.monotonic() > deadline:
+            raise SystemExit("the validation jobs did not finish in time")
+        time.sleep(0.3)
+    shown = c.dataset(project_id, "intents")
+    table = Table(title="dataset 'intents': versions and their validation")
+    for col in ("version", "status", "rows", "errors", "warnings", "findings (first 4)"):
+        table.add_column(col)
+    for v in shown.versions:
+        check = v.validation
+        counts = check.checked if check else {}
+        found = "; ".join(f"{f.code} (line {f.line})" for f in check.findings[:4]) if check else ""
+        table.add_row(
+            str(v.version), v.status, str(counts.get("rows", "")), str(counts.get("errors", "")),
+            str(counts.get("warnings", "")), found,
+        )  # fmt: skip
+    console.print(table)
+    strict = TaskSpec(
+        name="strict-on-v1",
+        command=trainer("intent_trainer.py"),
+        datasets=["intents"],
+        dataset_versions={"intents": 1},
+        require_validated=True,
+    )
+    try:
+        c.create_task(project_id, strict)
+        refused = False
+    except ValidationError as exc:
+        problem = exc.problems[0]
+        say(f"a task requiring validated data on version 1 is refused (400): {problem.field}: {problem.message}")
+        refused = True
+    return refused and [v.status for v in shown.versions] == ["failed", "passed"]
 
 
 def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) -> int:
@@ -253,19 +310,25 @@ def run(url: str, config: dict[str, str], *, state: Path, tls: TLSFiles | None) 
             ProjectSpec(name="intent-demo", purpose="route support tickets by intent", datasets=["intents", "shapes"])
         )
         data = ROOT / "examples" / "data" / "intents.csv"
-        sent = c.upload_dataset(project.project_id, "intents", data)
-        say(f"uploaded {data.name} ({sent} bytes) through a pre-signed URL")
+        broken = broken_copy(data, state / "intents-broken.csv")
+        for path in (broken, data):
+            version, sent = c.upload_dataset_version(project.project_id, "intents", path)
+            say(f"uploaded {path.name} ({sent} bytes) through a pre-signed URL as 'intents' version {version}")
         images = state / "shapes.npz"
         subprocess.run(trainer("vision_trainer.py", "--make-dataset", str(images), "--n", "800"), check=True)
         sent = c.upload_dataset(project.project_id, "shapes", images)
         say(f"generated and uploaded the 'shapes' image dataset ({sent} bytes)")
         approve_training(c, approver, project.project_id)
-        tasks = trials(project.project_id, c)
+        say("validating both versions of 'intents' (one-time tasks: run once, never retried, no epochs)")
+        checks = {n: c.validate_dataset(project.project_id, "intents", version=n).job.job_id for n in (1, 2)}
+        tasks = trials(project.project_id, c, only=("vision-shapes", "flaky-first-attempt"))
+        ok = validate_versions(c, project.project_id, checks)
+        tasks |= trials(project.project_id, c, only=("intent-lr-0.05", "intent-lr-0.005"))
         say("watching the jobs (epochs reported by the trainers through the SDK)")
         watch(c, tasks)
         show_comparison(c, project.project_id)
         attempts = show_attempts(c, tasks["flaky-first-attempt"])
-        ok = all(latest(c, t).state == "SUCCEEDED" for t in tasks.values())
+        ok = ok and all(latest(c, t).state == "SUCCEEDED" for t in tasks.values())
         ok = ok and [j.state for j in attempts][:1] == ["FAILED"]
         for name in ("intent-lr-0.05", "intent-lr-0.005", "vision-shapes"):
             job = latest(c, tasks[name])
@@ -310,7 +373,8 @@ def main() -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
         if code == 0:
             console.print(
-                "[bold green]demo finished: both trials SUCCEEDED, the flaky task succeeded on retry, "
+                "[bold green]demo finished: intents v1 failed validation and v2 passed, both trials (on v2) "
+                "SUCCEEDED, the flaky task succeeded on retry, "
                 "the published model answered 'Password Help', the vision model named the shape[/]"
             )
         else:

@@ -7,7 +7,7 @@ runtime name), never a branch in a handler.
 from __future__ import annotations
 
 import ssl
-import threading
+import sys
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -15,13 +15,15 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from functions.blobs.memory import InMemoryBlobStore
 from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
-from functions.ports import JobRuntime
+from functions.ports import BlobStore, Clock, EventPublisher, JobRuntime, Predictor
 from functions.predicting import HttpPredictor
-from functions.publishing import HttpPublisher
+from functions.publishing import HttpPublisher, RecordingPublisher
 from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
+from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
 from functions.store.dynamo import DynamoStore
 from functions.store.memory import InMemoryStore
@@ -35,30 +37,6 @@ PlatformStore = DynamoStore | InMemoryStore
 # The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
 # (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
 RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
-
-_lock = threading.Lock()
-_installed: Deps | None = None
-_built: dict[str, Deps] = {}
-
-
-def install(deps: Deps | None) -> None:
-    """Serve these dependencies to every function of this process (local mode, tests); None
-    forgets them and whatever was built."""
-    global _installed
-    with _lock:
-        _installed = deps
-        _built.clear()
-
-
-def deps(function: str) -> Deps:
-    """The dependencies of `function` (a FUNCTION_TARGET), built from the environment on its
-    first use, with exactly what that function needs."""
-    with _lock:
-        if _installed is not None:
-            return _installed
-        if function not in _built:
-            _built[function] = build(Settings(), function=function)  # fields come from TRAINYARD_* variables
-        return _built[function]
 
 
 def tables_for(settings: Settings) -> Tables:
@@ -164,6 +142,16 @@ def broker_client(settings: Settings, verify: ssl.SSLContext | bool) -> httpx.Cl
     return httpx.Client(timeout=10.0, verify=verify)
 
 
+def _validator(settings: Settings) -> dict[str, Any]:
+    """What validation tasks run: the platform's own python locally, the configured image in a
+    cluster (none configured: validation tasks are refused there)."""
+    if settings.runtime == "local":
+        return {"validator_command": (sys.executable, "-m", "sdk.validation"), "validator_image": ""}
+    if settings.validator_image:
+        return {"validator_command": ("python", "-m", "sdk.validation"), "validator_image": settings.validator_image}
+    return {"validator_command": (), "validator_image": ""}
+
+
 def build(
     settings: Settings,
     *,
@@ -193,14 +181,10 @@ def build(
         job_signer=job_signer,
         event_key=settings.event_key_bytes(),
         trainer_url_expiry_s=settings.trainer_url_expiry_s,
+        **_validator(settings),
     )
-    return Deps(
-        projects=store,
-        tasks=store,
-        jobs=store,
-        models=store,
-        approvals=store,
-        audit=store,
+    return over(
+        store,
         datasets=S3BlobStore(s3, bucket=settings.datasets_bucket),
         artifacts=S3BlobStore(s3, bucket=settings.artifacts_bucket),
         logs=S3BlobStore(s3, bucket=settings.logs_bucket),
@@ -215,3 +199,57 @@ def build(
 def predictor_for(url: str, verify: ssl.SSLContext | bool) -> HttpPredictor:
     """The prediction service the API asks on a user's behalf (the same TLS identity as the broker's)."""
     return HttpPredictor(url, transport=httpx.HTTPTransport(verify=verify, retries=0))
+
+
+def over(
+    store: PlatformStore,
+    *,
+    datasets: BlobStore,
+    artifacts: BlobStore,
+    logs: BlobStore,
+    runtime: JobRuntime,
+    events: EventPublisher,
+    clock: Clock,
+    config: CoreConfig,
+    predictor: Predictor | None = None,
+) -> Deps:
+    """Deps whose every store port is `store` (one object implements them all)."""
+    return Deps(
+        projects=store,
+        tasks=store,
+        jobs=store,
+        models=store,
+        approvals=store,
+        audit=store,
+        dataset_versions=store,
+        datasets=datasets,
+        artifacts=artifacts,
+        logs=logs,
+        runtime=runtime,
+        events=events,
+        clock=clock,
+        config=config,
+        predictor=predictor,
+    )
+
+
+def in_memory(
+    config: CoreConfig,
+    *,
+    store: PlatformStore | None = None,
+    clock: Clock | None = None,
+    runtime: JobRuntime | None = None,
+    events: EventPublisher | None = None,
+) -> Deps:
+    """Every port on an honest fake: an in-memory store (unless `store` is given), in-memory
+    buckets, a recording runtime and publisher. For unit tests and benchmarks, never a platform."""
+    return over(
+        store if store is not None else InMemoryStore(),
+        datasets=InMemoryBlobStore(),
+        artifacts=InMemoryBlobStore(),
+        logs=InMemoryBlobStore(),
+        runtime=runtime if runtime is not None else RecordingRuntime(),
+        events=events if events is not None else RecordingPublisher(),
+        clock=clock if clock is not None else SystemClock(),
+        config=config,
+    )

@@ -20,6 +20,7 @@ from typing import Protocol
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.approvals import Approval, ApprovalState
 from functions.domain.audit import AuditRecord
+from functions.domain.datasets import DatasetVersion
 from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.domain.registry import PublishedModel
 from functions.domain.runs import RunRecord
@@ -188,6 +189,23 @@ class ApprovalStore(Protocol):
 
     def due_approvals(self, now: datetime, *, limit: int = 100) -> list[Approval]:
         """Approved grants whose expires_at <= now, of every tenant, from a sparse index."""
+
+
+class DatasetStore(Protocol):
+    """Versions of a project's datasets, keyed by (tenant, project, name, version): a key read
+    or one query of a dataset's versions, never a scan."""
+
+    def create_dataset_version(self, version: DatasetVersion) -> None:
+        """Conflict if that version of the dataset exists (the next upload takes the next number)."""
+
+    def dataset_versions(self, tenant: str, project_id: str, name: str) -> list[DatasetVersion]:
+        """Every version of the dataset, oldest first ([] if none or another tenant's)."""
+
+    def get_dataset_version(self, tenant: str, project_id: str, name: str, version: int) -> DatasetVersion:
+        """NotFound if missing or another tenant's."""
+
+    def save_dataset_version(self, version: DatasetVersion) -> None:
+        """Replace an existing version's record (its validation); NotFound if it does not exist."""
 
 
 class AuditStore(Protocol):

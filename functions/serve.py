@@ -15,6 +15,7 @@ import uvicorn
 from functions import bootstrap, logs
 from functions.api.app import create_app
 from functions.metrics import WithMetrics
+from functions.settings import Settings
 from functions.ui.app import UiOptions
 
 ENTRY = os.path.join(os.path.dirname(__file__), "entry.py")
@@ -30,7 +31,8 @@ class LazyApi:
         if self._app is None:
             # the web UI's "try it" calls the predictor here (an entry-point variable, like PORT)
             predictor_url = os.environ.get("TRAINYARD_PREDICTOR_URL") or None
-            self._app = create_app(bootstrap.deps("api"), ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
+            deps = bootstrap.build(Settings(), function="api")  # fields come from TRAINYARD_* variables
+            self._app = create_app(deps, ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
         await self._app(scope, receive, send)
 
 

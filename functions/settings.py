@@ -181,6 +181,12 @@ class Settings(BaseSettings):
         "(the function's ServiceAccount)",
     )
     kubernetes_namespace: str = Field(default="trainyard-jobs", min_length=1, description="namespace of trainer Jobs")
+    validator_image: str = Field(
+        default="",
+        max_length=512,
+        description="image whose `python -m sdk.validation` checks datasets (validation tasks); "
+        "'' = validation tasks are refused on this runtime (local mode runs the platform's own python)",
+    )
     kubernetes_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         default="Always",
         description="Always: a multitenant node must not run an image cached for another tenant "

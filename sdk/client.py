@@ -53,7 +53,11 @@ from sdk.views import (  # the views are part of the client's API: re-exported
     CheckpointView,
     Comparison,
     DatasetGrant,
+    DatasetValidationView,
+    DatasetVersionView,
+    DatasetView,
     EpochView,
+    FindingView,
     JobView,
     LogPage,
     ModelView,
@@ -76,7 +80,11 @@ __all__ = [
     "Client",
     "Comparison",
     "DatasetGrant",
+    "DatasetValidationView",
+    "DatasetVersionView",
+    "DatasetView",
     "EpochView",
+    "FindingView",
     "JobView",
     "LogPage",
     "ModelView",
@@ -362,22 +370,57 @@ class Client:
     # -- datasets --------------------------------------------------------------------------
 
     def upload_dataset(self, project_id: str, name: str, path: Path, *, progress: http.Progress | None = None) -> int:
-        """Upload a file as project dataset `name` (straight to S3); return bytes sent."""
+        """Upload a file as the next version of project dataset `name` (straight to S3); return bytes sent."""
+        return self.upload_dataset_version(project_id, name, path, progress=progress)[1]
+
+    def upload_dataset_version(
+        self, project_id: str, name: str, path: Path, *, progress: http.Progress | None = None
+    ) -> tuple[int, int]:
+        """Upload a file as the next version of project dataset `name`; return (version, bytes sent)::
+
+        version, sent = client.upload_dataset_version("p-1", "intents", Path("intents.csv"))
+        """
         grant = self._grant(project_id, name, "upload")
-        return http.put_file(
+        sent = http.put_file(
             self._blobs, grant.url, path, backoff=self._backoff, sleep=self._sleep, progress=progress,
             headers=grant.headers,
         )  # fmt: skip
+        return grant.version or 0, sent
 
     def download_dataset(
-        self, project_id: str, name: str, dest: Path, *, progress: http.Progress | None = None
+        self,
+        project_id: str,
+        name: str,
+        dest: Path,
+        *,
+        progress: http.Progress | None = None,
+        version: int | None = None,
     ) -> Path:
-        """Download project dataset `name` to `dest` (atomically); return `dest`."""
-        grant = self._grant(project_id, name, "download")
+        """Download project dataset `name` (the latest version, or `version`) to `dest` (atomically); return `dest`."""
+        grant = self._grant(project_id, name, "download", version=version)
         return http.get_file(self._blobs, grant.url, dest, backoff=self._backoff, sleep=self._sleep, progress=progress)
 
-    def _grant(self, project_id: str, name: str, op: str) -> DatasetGrant:
-        body = {"name": name, "op": op}
+    def dataset(self, project_id: str, name: str) -> DatasetView:
+        """A dataset's versions and the last validation of each::
+
+        shown = client.dataset("p-1", "intents")
+        print(shown.latest, shown.latest_validated)
+        """
+        return self._one(DatasetView, "GET", f"/v1/projects/{project_id}/datasets/{name}")
+
+    def validate_dataset(self, project_id: str, name: str, *, version: int | None = None) -> TaskCreated:
+        """Start a one-time validation of a dataset version (default: the latest); it needs an
+        active `validate` grant. Its report lands on the version (see `dataset`)::
+
+        created = client.validate_dataset("p-1", "intents", version=2)
+        """
+        body: dict[str, object] = {} if version is None else {"version": version}
+        return self._one(TaskCreated, "POST", f"/v1/projects/{project_id}/datasets/{name}/validate", body=body)
+
+    def _grant(self, project_id: str, name: str, op: str, *, version: int | None = None) -> DatasetGrant:
+        body: dict[str, object] = {"name": name, "op": op}
+        if version is not None:
+            body["version"] = version
         return self._one(DatasetGrant, "POST", f"/v1/projects/{project_id}/datasets", body=body)
 
     # -- data grants and the audit trail ---------------------------------------------------
@@ -391,13 +434,15 @@ class Client:
         days: int,
         project: str | None = None,
         principal: str | None = None,
+        versions: dict[str, int] | None = None,
     ) -> ApprovalView:
-        """Ask for a grant of `action` on `datasets` to a project or a principal, for `days`::
+        """Ask for a grant of `action` on `datasets` to a project or a principal, for `days`
+        (`versions`: only that version of some of the datasets)::
 
         grant = client.request_approval(["reviews"], action="train", project="p-1", purpose="intents", days=30)
         """
         body = grant_request_body(
-            datasets, action=action, purpose=purpose, days=days, project=project, principal=principal
+            datasets, action=action, purpose=purpose, days=days, project=project, principal=principal, versions=versions
         )
         return self._one(ApprovalView, "POST", "/v1/approvals", body=body)
 

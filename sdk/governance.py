@@ -46,6 +46,7 @@ class ApprovalView(_View):
     project: str | None = None  # whose datasets (a project grant: that project)
     action: str
     datasets: list[str] = Field(default_factory=list)
+    versions: dict[str, int] = Field(default_factory=dict, description="datasets limited to one version")
     purpose: str
     requested_by: str
     requested_at: datetime
@@ -68,7 +69,14 @@ class AuditRecordView(_View):
 
 
 def grant_request_body(
-    datasets: list[str], *, action: GrantActionName, purpose: str, days: int, project: str | None, principal: str | None
+    datasets: list[str],
+    *,
+    action: GrantActionName,
+    purpose: str,
+    days: int,
+    project: str | None,
+    principal: str | None,
+    versions: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The POST /v1/approvals body: the project whose datasets are meant, and with `principal`
     the one person it is for; a grant without a project is refused before any request."""
@@ -86,6 +94,8 @@ def grant_request_body(
     if problems:
         raise ValidationError(problems)
     body: dict[str, Any] = {"datasets": datasets, "action": action, "purpose": purpose, "days": days}
+    if versions:
+        body["versions"] = versions
     return {**body, "project": project, **({"principal": principal} if principal is not None else {})}
 
 

@@ -1,8 +1,9 @@
 """Shared HTTP plumbing for the trainer SDK and the user client.
 
 One place maps platform error responses to `sdk.contracts.errors` (the table below), one place
-retries (bounded exponential backoff, injectable sleep), and one place moves bytes
-through pre-signed S3 URLs. httpx exceptions are translated here and nowhere else.
+retries (`retrying`: tenacity, bounded exponential backoff with jitter, the server's Retry-After,
+the error's retry intent, injectable sleep), and one place moves bytes through pre-signed S3
+URLs. httpx exceptions are translated here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import tenacity
 
 from sdk.auth.tls import TLSFiles, client_context
 from sdk.contracts.errors import (
@@ -32,6 +34,7 @@ from sdk.contracts.errors import (
 )
 
 Sleep = Callable[[float], None]
+T = TypeVar("T")
 Progress = Callable[[int], None]  # called with the number of bytes just moved
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -41,7 +44,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 @dataclass(frozen=True)
 class Backoff:
-    """Bounded exponential backoff: `attempts` tries in all, delays capped at `max_s`.
+    """Bounded exponential backoff: `attempts` tries in all, delays capped at `max_s`, each
+    exponential delay plus up to `jitter_s` at random (so clients that failed together do not
+    all come back in the same instant).
 
     The defaults ride out a platform restart of ~30 s without hanging a trainer forever.
     """
@@ -50,16 +55,61 @@ class Backoff:
     initial_s: float = 0.5
     factor: float = 2.0
     max_s: float = 10.0
+    jitter_s: float = 0.25
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("Backoff.attempts must be at least 1")
 
     def delay(self, retry: int, *, hint: float | None = None) -> float:
-        """Seconds to wait before retry number `retry` (1-based); a server hint wins, capped."""
+        """Seconds to wait before retry number `retry` (1-based), jitter aside; a server hint
+        (Retry-After) wins, capped."""
         if hint is not None:
             return min(max(hint, 0.0), self.max_s)
         return min(self.initial_s * self.factor ** (retry - 1), self.max_s)
+
+
+class Unavailable(TemporaryError):
+    """A 429 or 5xx answer: try again later; `retry_after_s` is the server's Retry-After when it
+    sent one (then also `delay_s`), else None and the client's backoff decides."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None) -> None:
+        super().__init__(message, delay_s=retry_after_s if retry_after_s is not None else 1.0)
+        self.retry_after_s = retry_after_s
+
+
+def should_retry(exc: BaseException) -> bool:
+    """The error's retry intent decides: a TemporaryError (unreachable, 429, 5xx) is tried again.
+    A Conflict is retryable too, but by its caller (re-read, then decide again): re-sending the
+    very same request cannot change its answer."""
+    return isinstance(exc, TrainyardError) and exc.retryable and not isinstance(exc, Conflict)
+
+
+class _Wait(tenacity.wait.wait_base):
+    """The server's Retry-After when the failure carries one, else exponential with jitter."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self._backoff = backoff
+        self._exponential = tenacity.wait_exponential_jitter(
+            initial=backoff.initial_s, max=backoff.max_s, exp_base=backoff.factor, jitter=backoff.jitter_s
+        )
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        failure = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        if isinstance(failure, Unavailable) and failure.retry_after_s is not None:
+            return self._backoff.delay(retry_state.attempt_number, hint=failure.retry_after_s)
+        return float(self._exponential(retry_state))
+
+
+def retrying(backoff: Backoff, sleep: Sleep, *, attempts: int | None = None) -> tenacity.Retrying:
+    """The one retry policy of the SDK: call `retrying(b, sleep)(fn)`; the last error is raised as is."""
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts if attempts is not None else backoff.attempts),
+        wait=_Wait(backoff),
+        retry=tenacity.retry_if_exception(should_retry),
+        sleep=sleep,
+        reraise=True,
+    )
 
 
 def _body_error(response: httpx.Response) -> tuple[str, str, list[Problem]]:
@@ -107,17 +157,19 @@ def error_from_response(response: httpx.Response) -> TrainyardError:
     elif status in (400, 422):
         err = ValidationError(problems or [Problem(field="request", message=message)])
     elif status in RETRY_STATUS:
-        err = TemporaryError(message, delay_s=_retry_after(response) or 1.0)
+        err = Unavailable(message, retry_after_s=_retry_after(response))
     else:
         err = PermanentError(f"HTTP {status}: {message}")
     return err
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (an HTTP date, which the platform never sends, counts as absent)."""
     try:
-        return float(response.headers.get("retry-after", ""))
+        seconds = float(response.headers.get("retry-after", ""))
     except ValueError:
         return None
+    return seconds if seconds >= 0 else None
 
 
 def send(
@@ -130,26 +182,26 @@ def send(
 ) -> httpx.Response:
     """Send `request` (re-sent byte-for-byte on retry); return the 2xx response or raise.
 
-    Retries connection errors, 429 and 5xx when `retry`; a 4xx raises at once.
+    Retries connection errors, 429 and 5xx when `retry` (see `retrying`); a 4xx raises at once.
     """
-    attempts = backoff.attempts if retry else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            response = client.send(request)
-        except httpx.TransportError as exc:
-            refusal = _tls_refusal(exc)
-            if refusal is not None:  # a certificate problem does not heal by retrying
-                raise PermanentError(f"TLS with {request.url.host} failed: {refusal}") from exc
-            if attempt == attempts:
-                raise TemporaryError(f"cannot reach {request.url.host}: {exc}{_hint(request, exc)}") from exc
-            sleep(backoff.delay(attempt))
-            continue
-        if response.is_success:
-            return response
-        if response.status_code not in RETRY_STATUS or attempt == attempts:
-            raise error_from_response(response)
-        sleep(backoff.delay(attempt, hint=_retry_after(response)))
-    raise AssertionError("unreachable: the loop returns or raises")
+    return retrying(backoff, sleep, attempts=None if retry else 1)(send_once, client, request)
+
+
+def send_once(
+    client: httpx.Client, request: httpx.Request, *, to_error: Callable[[httpx.Response], TrainyardError] | None = None
+) -> httpx.Response:
+    """One try: the 2xx response, or its error (`to_error`, default the platform's table); a
+    transport failure is temporary, but a TLS verdict is permanent."""
+    try:
+        response = client.send(request)
+    except httpx.TransportError as exc:
+        refusal = _tls_refusal(exc)
+        if refusal is not None:  # a certificate problem does not heal by retrying
+            raise PermanentError(f"TLS with {request.url.host} failed: {refusal}") from exc
+        raise TemporaryError(f"cannot reach {request.url.host}: {exc}{_hint(request, exc)}") from exc
+    if not response.is_success:
+        raise (to_error or error_from_response)(response)
+    return response
 
 
 def _tls_refusal(exc: BaseException) -> ssl.SSLError | None:
@@ -278,16 +330,12 @@ def put_file(
     """
     size = path.stat().st_size
     sent = {**(headers or {}), "Content-Length": str(size)}
-    for attempt in range(1, backoff.attempts + 1):
-        request = client.build_request("PUT", url, content=_chunks(path, progress), headers=sent)
-        try:
-            send(client, request, backoff=backoff, sleep=sleep, retry=False)
-            return size
-        except TemporaryError:
-            if attempt == backoff.attempts:
-                raise
-            sleep(backoff.delay(attempt))
-    raise AssertionError("unreachable: the loop returns or raises")
+
+    def once() -> int:  # a fresh request each try: its body streams the file from the start
+        send_once(client, client.build_request("PUT", url, content=_chunks(path, progress), headers=sent))
+        return size
+
+    return retrying(backoff, sleep)(once)
 
 
 def get_file(
@@ -301,15 +349,8 @@ def get_file(
 ) -> Path:
     """Stream a pre-signed GET URL to `dest` atomically (a temp file renamed into place)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, backoff.attempts + 1):
-        try:
-            _stream_to(client, url, dest, progress=progress)
-            return dest
-        except TemporaryError:
-            if attempt == backoff.attempts:
-                raise
-            sleep(backoff.delay(attempt))
-    raise AssertionError("unreachable: the loop returns or raises")
+    retrying(backoff, sleep)(_stream_to, client, url, dest, progress=progress)
+    return dest
 
 
 def _stream_to(client: httpx.Client, url: str, dest: Path, *, progress: Progress | None) -> None:

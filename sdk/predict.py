@@ -17,6 +17,7 @@ loads, so predictions (pure reads, safe to repeat) are retried with bounded back
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from types import TracebackType
 from typing import Any
@@ -25,7 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdk import http
-from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
+from sdk.contracts.errors import PermanentError, TrainyardError
 
 INTENT_PATH = "/v2/language/intent"
 VISION_PATH = "/v2/vision/predict"
@@ -77,13 +78,6 @@ def error_from_predictor(response: httpx.Response) -> TrainyardError:
     return http.error_from_response(normalized)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
 class Predictor:
     """A user's connection to the predictor; authenticates with the same bearer token."""
 
@@ -132,19 +126,5 @@ class Predictor:
     def _post(self, path: str, body: dict[str, str]) -> httpx.Response:
         """POST, retrying unreachable and temporarily unavailable answers (a prediction is a read)."""
         request = self._http.build_request("POST", path, json=body)
-        attempts = self._backoff.attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._http.send(request)
-            except httpx.TransportError as exc:
-                if attempt == attempts:
-                    raise TemporaryError(f"cannot reach the predictor at {request.url.host}: {exc}") from exc
-                self._sleep(self._backoff.delay(attempt))
-                continue
-            if response.is_success:
-                return response
-            error = error_from_predictor(response)
-            if not isinstance(error, TemporaryError) or attempt == attempts:
-                raise error
-            self._sleep(self._backoff.delay(attempt, hint=_retry_after(response)))
-        raise AssertionError("unreachable: the loop returns or raises")
+        once = functools.partial(http.send_once, self._http, request, to_error=error_from_predictor)
+        return http.retrying(self._backoff, self._sleep)(once)

@@ -48,6 +48,7 @@ from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
 from sdk.contracts import tracing
 from sdk.contracts.errors import AlreadyProcessed, Conflict, Forbidden, TrainyardError
+from sdk.contracts.validation import ValidationReport
 from sdk.trainer_setup import Hyperparameters, Scalar, TrainerEnv  # re-exported: see __all__
 
 T = TypeVar("T")
@@ -234,14 +235,15 @@ class Trainer:
         self._report(ev.EventType.JOB_CHECKPOINT, report)
         return key
 
-    def succeed(self, metrics: Mapping[str, float] | None = None) -> None:
-        """Finish the job successfully with its final metrics.
+    def succeed(self, metrics: Mapping[str, float] | None = None, *, report: ValidationReport | None = None) -> None:
+        """Finish the job successfully with its final metrics; a validation task sends its
+        report here (added in v1.1: a keyword with a default, so v1 callers are unchanged).
 
         Example::
 
             trainer.succeed({"accuracy": 0.93})
         """
-        self._report(ev.EventType.JOB_SUCCEEDED, ev.JobSucceeded(metrics=dict(metrics or {})))
+        self._report(ev.EventType.JOB_SUCCEEDED, ev.JobSucceeded(metrics=dict(metrics or {}), report=report))
         self._finished = True
 
     def fail(self, reason: str, *, logs: str | None = None) -> None:
@@ -348,7 +350,7 @@ class Trainer:
                 "datacontenttype": "application/json",
                 tracing.EXTENSION: tracing.child(self.traceparent),
             },
-            payload.model_dump(mode="json"),
+            payload.model_dump(mode="json", exclude_none=True),
         )
         headers, body = to_structured(event)
         request = self._platform.build_request("POST", "/v1/events", content=body, headers=dict(headers))

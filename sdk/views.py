@@ -134,10 +134,51 @@ class Comparison(_View):
 
 class DatasetGrant(_View):
     name: str = ""
+    version: int | None = None
     url: str
     method: Literal["GET", "PUT"]
     expires_in: int | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="headers the URL was signed with")
+    sha256: str | None = Field(default=None, description="a trainer's grant: the content the platform recorded")
+    size_bytes: int | None = None
+
+
+class FindingView(_View):
+    code: str
+    severity: str
+    message: str
+    line: int | None = None
+
+
+class DatasetValidationView(_View):
+    """A version's last validation: which job ran it, and its report."""
+
+    job_id: str
+    task_id: str
+    finished_at: datetime
+    passed: bool
+    validator: str = ""
+    findings: list[FindingView] = Field(default_factory=list)
+    checked: dict[str, int] = Field(default_factory=dict)
+
+
+class DatasetVersionView(_View):
+    version: int
+    created_at: datetime
+    created_by: str
+    status: Literal["unvalidated", "passed", "failed"]
+    validation: DatasetValidationView | None = None
+
+
+class DatasetView(_View):
+    """A dataset's versions (oldest first) and what is known about each."""
+
+    project_id: str
+    name: str
+    latest: int | None = None
+    latest_validated: int | None = None
+    last_validation: DatasetVersionView | None = None
+    versions: list[DatasetVersionView] = Field(default_factory=list)
 
 
 class CheckpointGrant(_View):
@@ -188,7 +229,7 @@ class DatasetRecord(_View):
     key: str
     sha256: str
     size_bytes: int
-    version: str | None = None
+    version: int | None = None
     granted_at: datetime
 
 

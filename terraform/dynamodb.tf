@@ -503,3 +503,30 @@ resource "aws_dynamodb_table" "summaries" {
     kms_key_arn = aws_kms_key.data.arn
   }
 }
+
+resource "aws_dynamodb_table" "dataset_versions" {
+  name                        = "${local.table_prefix}dataset_versions"
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = true
+  hash_key                    = "dataset"
+  range_key                   = "version"
+
+  attribute {
+    name = "dataset"
+    type = "S"
+  }
+
+  attribute {
+    name = "version"
+    type = "N"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}

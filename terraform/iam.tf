@@ -24,60 +24,61 @@
 
 locals {
   table_arns = {
-    projects     = aws_dynamodb_table.projects.arn
-    tasks        = aws_dynamodb_table.tasks.arn
-    jobs         = aws_dynamodb_table.jobs.arn
-    epochs       = aws_dynamodb_table.epochs.arn
-    checkpoints  = aws_dynamodb_table.checkpoints.arn
-    capacity     = aws_dynamodb_table.capacity.arn
-    dedup        = aws_dynamodb_table.dedup.arn
-    models       = aws_dynamodb_table.models.arn
-    approvals    = aws_dynamodb_table.approvals.arn
-    audit        = aws_dynamodb_table.audit.arn
-    report_marks = aws_dynamodb_table.report_marks.arn
-    summaries    = aws_dynamodb_table.summaries.arn
+    projects         = aws_dynamodb_table.projects.arn
+    tasks            = aws_dynamodb_table.tasks.arn
+    jobs             = aws_dynamodb_table.jobs.arn
+    epochs           = aws_dynamodb_table.epochs.arn
+    checkpoints      = aws_dynamodb_table.checkpoints.arn
+    capacity         = aws_dynamodb_table.capacity.arn
+    dedup            = aws_dynamodb_table.dedup.arn
+    models           = aws_dynamodb_table.models.arn
+    approvals        = aws_dynamodb_table.approvals.arn
+    audit            = aws_dynamodb_table.audit.arn
+    report_marks     = aws_dynamodb_table.report_marks.arn
+    summaries        = aws_dynamodb_table.summaries.arn
+    dataset_versions = aws_dynamodb_table.dataset_versions.arn
   }
 
   # Writers may also read what they write; readers only read.
   functions = {
     api = {
-      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals", "report_marks", "capacity", "summaries"] # ingress marks; new tasks
+      write_tables  = ["projects", "tasks", "jobs", "dedup", "models", "approvals", "report_marks", "capacity", "summaries", "dataset_versions"] # ingress marks; new tasks; uploads
       read_tables   = ["epochs", "checkpoints", "audit"]
       append_tables = ["audit"]
       write_buckets = ["datasets", "artifacts"] # pre-signed uploads are signed with this role; model archives
       read_buckets  = ["logs"]
     }
     create = {
-      write_tables  = ["tasks", "jobs", "dedup", "capacity", "summaries"] # a new job: its queue count, its task's row
+      write_tables  = ["tasks", "jobs", "dedup", "capacity", "summaries", "dataset_versions"] # a new job: its queue count, its task's row; pins
       read_tables   = ["projects", "approvals"]
       append_tables = ["audit"]
       write_buckets = []
-      read_buckets  = []
+      read_buckets  = ["datasets"] # a dataset uploaded before versions is adopted as version 1
     }
     launch = {
       write_tables  = ["jobs", "capacity", "dedup"]
-      read_tables   = ["projects", "tasks", "approvals"]
+      read_tables   = ["projects", "tasks", "approvals", "dataset_versions"] # require_validated at launch
       append_tables = ["audit"]
       write_buckets = []
       read_buckets  = []
     }
     report = {
-      write_tables  = ["jobs", "epochs", "checkpoints", "dedup", "summaries", "capacity"] # summaries: each epoch
+      write_tables  = ["jobs", "epochs", "checkpoints", "dedup", "summaries", "capacity", "dataset_versions"] # summaries: each epoch; validation reports
       read_tables   = ["tasks"]
       append_tables = ["audit"]
       write_buckets = ["logs"] # the log tail a failing trainer reports
       read_buckets  = []
     }
     cleanup = {
-      write_tables  = ["jobs", "capacity", "dedup", "summaries"] # a retry is its task's new row
-      read_tables   = ["projects", "tasks", "approvals"]         # cleanup launches what now fits
+      write_tables  = ["jobs", "capacity", "dedup", "summaries"]             # a retry is its task's new row
+      read_tables   = ["projects", "tasks", "approvals", "dataset_versions"] # cleanup launches what now fits
       append_tables = ["audit"]
       write_buckets = ["logs"]
       read_buckets  = []
     }
     sweep = {
-      write_tables  = ["jobs", "capacity", "dedup", "approvals"] # records expired grants
-      read_tables   = ["projects", "tasks", "report_marks"]      # no verdict overtakes an accepted report
+      write_tables  = ["jobs", "capacity", "dedup", "approvals"]                # records expired grants
+      read_tables   = ["projects", "tasks", "report_marks", "dataset_versions"] # no verdict overtakes an accepted report; launches
       append_tables = ["audit"]
       write_buckets = ["logs"] # ships running jobs' logs every tick (functions/core/joblogs.py)
       read_buckets  = []

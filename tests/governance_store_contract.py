@@ -30,6 +30,7 @@ def grant(
     days: float = 10,
     grantee: str = "project:p-1",
     by: str = "ana",
+    versions: dict[str, int] | None = None,
 ) -> Approval:
     return approvals.request(
         approval_id=approval_id,
@@ -42,6 +43,7 @@ def grant(
         requested_by=by,
         now=T0,
         expires_at=T0 + days * DAY,
+        versions=versions,
     )
 
 
@@ -79,6 +81,9 @@ class GovernanceStoreContract:
             store.get_approval("evil", "a-1")
         with pytest.raises(Conflict):
             store.create_approval(grant("a-1"))
+        store.create_approval(grant("a-2", versions={"reviews": 3}))  # a grant on one version of its dataset
+        assert store.get_approval("acme", "a-2").versions == {"reviews": 3}
+        assert [a.approval_id for a in store.approvals_for_dataset("acme", "reviews")] == ["a-1", "a-2"]
 
     def test_saves_are_versioned_and_carry_their_audit_record(self, store: Store) -> None:
         a = grant("a-1")

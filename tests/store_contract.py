@@ -15,9 +15,10 @@ import pytest
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
+from functions.domain.datasets import DatasetVersion, Validation
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
 from functions.domain.runs import CodeDigest, DatasetRecord, RunRecord
-from functions.ports import JobStore, ProjectStore, TaskStore
+from functions.ports import DatasetStore, JobStore, ProjectStore, TaskStore
 from functions.store import rules
 from sdk.contracts.errors import (
     AlreadyProcessed,
@@ -28,13 +29,14 @@ from sdk.contracts.errors import (
     ValidationError,
 )
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
+from sdk.contracts.validation import Finding, Severity, ValidationReport
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 POLICY = PoolPolicy(budget=Capacity(slots=5, cpu_milli=5000, memory_mb=5 * 1024, gpu=0), tenant_cap=20)
 BIG = PoolPolicy(budget=Capacity(slots=1000, cpu_milli=1_000_000, memory_mb=1_000_000, gpu=0), tenant_cap=1000)
 
 
-class Store(ProjectStore, TaskStore, JobStore, Protocol):
+class Store(ProjectStore, TaskStore, JobStore, DatasetStore, Protocol):
     pass
 
 
@@ -91,6 +93,18 @@ def job(
 
 def epoch(jid: str, n: int, *, loss: float, tenant: str = "acme") -> Epoch:
     return Epoch(job_id=jid, tenant=tenant, epoch=n, metrics={"loss": loss}, reported_at=at(n))
+
+
+def dataset_version(n: int, *, name: str = "intents", tenant: str = "acme", pid: str = "p1") -> DatasetVersion:
+    return DatasetVersion(
+        tenant=tenant,
+        project_id=pid,
+        name=name,
+        version=n,
+        key=f"{tenant}/{pid}/{name}/v{n}-abc",
+        created_at=at(n),
+        created_by="dana@acme",
+    )
 
 
 def queued(store: Store, *jobs: Job) -> list[Job]:
@@ -452,3 +466,46 @@ class StoreContract:
         assert seen == [f"t{i}" for i in range(7)] and after is None
         with pytest.raises(ValidationError):
             store.task_page("acme", "p1", after="garbage")
+
+    # dataset versions
+
+    def test_dataset_versions_are_numbered_immutable_and_listed_oldest_first(self, store: Store) -> None:
+        for n in (2, 1, 3):
+            store.create_dataset_version(dataset_version(n))
+        store.create_dataset_version(dataset_version(1, name="other"))
+        assert [v.version for v in store.dataset_versions("acme", "p1", "intents")] == [1, 2, 3]
+        assert store.get_dataset_version("acme", "p1", "intents", 2) == dataset_version(2)
+        with pytest.raises(Conflict):
+            store.create_dataset_version(dataset_version(2).model_copy(update={"key": "acme/p1/intents/evil"}))
+        assert store.get_dataset_version("acme", "p1", "intents", 2).key == dataset_version(2).key
+        assert store.dataset_versions("acme", "p1", "nope") == []
+
+    def test_dataset_versions_are_tenant_and_project_scoped(self, store: Store) -> None:
+        store.create_dataset_version(dataset_version(1))
+        assert store.dataset_versions("globex", "p1", "intents") == []
+        assert store.dataset_versions("acme", "p2", "intents") == []
+        with pytest.raises(NotFound):
+            store.get_dataset_version("globex", "p1", "intents", 1)
+        with pytest.raises(NotFound):
+            store.get_dataset_version("acme", "p1", "intents", 2)
+        with pytest.raises(NotFound):  # another tenant cannot write a validation onto it
+            store.save_dataset_version(dataset_version(1, tenant="globex"))
+
+    def test_a_validation_is_saved_with_its_version_only(self, store: Store) -> None:
+        store.create_dataset_version(dataset_version(1))
+        store.create_dataset_version(dataset_version(2))
+        report = ValidationReport(
+            dataset="intents",
+            version=1,
+            validator="intent-csv/1",
+            passed=False,
+            findings=[Finding(code="empty_text", severity=Severity.ERROR, message="the text is empty", line=3)],
+            checked={"rows": 10, "errors": 1},
+        )
+        checked = Validation(job_id="t9.1", task_id="t9", finished_at=at(50), report=report)
+        store.save_dataset_version(dataset_version(1).validated_by(checked))
+        assert store.get_dataset_version("acme", "p1", "intents", 1).validation == checked
+        assert store.get_dataset_version("acme", "p1", "intents", 1).status == "failed"
+        assert store.get_dataset_version("acme", "p1", "intents", 2).validation is None
+        with pytest.raises(NotFound):
+            store.save_dataset_version(dataset_version(3).validated_by(checked))

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from functions.api import approvals, audit, errors, ingress, jobs, models, projects
 from functions.api.auth import CHECKED, keys_router
+from functions.api.schemas import Health
 from functions.core.deps import Deps
 from functions.ui.api import asgi_clients
 from functions.ui.app import UiOptions, create_ui
@@ -44,8 +45,8 @@ def create_app(deps: Deps, *, ui: UiOptions | None = None) -> FastAPI:
     app.mount("/ui", create_ui(asgi_clients(app), ui or UiOptions()))
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> Health:
+        return Health(status="ok")
 
     @app.middleware("http")
     async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

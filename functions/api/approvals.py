@@ -13,9 +13,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.auth import Authorized, DepsDep
+from functions.api.schemas import Items
 from functions.core import approvals
 from functions.domain.approvals import Approval, GrantAction, GrantFilter, project_grantee
 from sdk.contracts.specs import DatasetName
+from sdk.governance import ApprovalView
 
 router = APIRouter(prefix="/v1", tags=["approvals"])
 TenantParam = Annotated[
@@ -30,6 +32,9 @@ class GrantRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     datasets: list[DatasetName] = Field(min_length=1, max_length=16)
+    versions: dict[DatasetName, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, max_length=16, description="limit the grant to one version of some of the datasets"
+    )
     action: GrantAction
     project: str = Field(min_length=1, max_length=64)
     principal: str | None = Field(default=None, min_length=1, max_length=200)
@@ -55,7 +60,7 @@ def approval_view(a: Approval, now: datetime) -> dict[str, Any]:
     return out
 
 
-@router.post("/approvals", status_code=201)
+@router.post("/approvals", status_code=201, response_model=ApprovalView)
 def request_grant(req: GrantRequest, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
     grant = approvals.request(
         deps,
@@ -66,6 +71,7 @@ def request_grant(req: GrantRequest, actor: Authorized, deps: DepsDep) -> dict[s
         days=req.days,
         project_id=req.project,
         principal=req.principal,
+        versions=req.versions,
     )
     return approval_view(grant, deps.clock.now())
 
@@ -78,25 +84,25 @@ def _decide(
     return approval_view(grant, deps.clock.now())
 
 
-@router.post("/approvals/{approval_id}/approve")
+@router.post("/approvals/{approval_id}/approve", response_model=ApprovalView)
 def approve(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None) -> dict[str, Any]:
     """An approver or admin of the grant's tenant; never the person who asked."""
     return _decide(approval_id, "approve", req, actor, deps)
 
 
-@router.post("/approvals/{approval_id}/deny")
+@router.post("/approvals/{approval_id}/deny", response_model=ApprovalView)
 def deny(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None) -> dict[str, Any]:
     return _decide(approval_id, "deny", req, actor, deps)
 
 
-@router.post("/approvals/{approval_id}/revoke")
+@router.post("/approvals/{approval_id}/revoke", response_model=ApprovalView)
 def revoke(approval_id: str, actor: Authorized, deps: DepsDep, req: DecisionRequest | None = None) -> dict[str, Any]:
     """Running jobs that depend on the grant are cancelled at the next sweep; no new
     dataset URL is issued under it from now on."""
     return _decide(approval_id, "revoke", req, actor, deps)
 
 
-@router.get("/approvals")
+@router.get("/approvals", response_model=Items[ApprovalView])
 def list_grants(
     actor: Authorized,
     deps: DepsDep,
@@ -114,7 +120,7 @@ def list_grants(
     return {"items": [approval_view(a, now) for a in found]}
 
 
-@router.get("/approvals/{approval_id}")
+@router.get("/approvals/{approval_id}", response_model=ApprovalView)
 def show(approval_id: str, actor: Authorized, deps: DepsDep, tenant: TenantParam = None) -> dict[str, Any]:
     """One grant with its full history."""
     return approval_view(approvals.show(deps, actor, approval_id, tenant=tenant), deps.clock.now())

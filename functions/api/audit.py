@@ -8,12 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from functions.api.auth import Authorized, DepsDep
+from functions.api.schemas import Items
 from functions.core import audit
+from sdk.governance import AuditRecordView
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=Items[AuditRecordView])
 def records(
     actor: Authorized,
     deps: DepsDep,

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.api import policy
+from functions.api.schemas import Jwks
 from functions.core import audit
 from functions.core.deps import Deps
 from functions.domain.audit import Actor
@@ -156,7 +157,7 @@ DepsDep = Annotated[Deps, Depends(deps_of)]
 keys_router = APIRouter(tags=["auth"])
 
 
-@keys_router.get("/v1/.well-known/jwks.json")
+@keys_router.get("/v1/.well-known/jwks.json", response_model=Jwks)
 def job_token_keys(deps: DepsDep) -> JSONResponse:
     """The public keys that verify the platform's job tokens (RFC 7517); empty in local mode,
     whose HS256 secret is never published. Public: it holds nothing secret."""

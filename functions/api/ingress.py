@@ -11,11 +11,11 @@ from typing import Any
 
 from cloudevents.http import from_http
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from functions.api.auth import Caller, DepsDep
+from functions.api.schemas import EventAccepted
 from functions.core import reporting
 from functions.core.deps import Deps
 from functions.ports import OutEvent
@@ -31,7 +31,7 @@ MAX_EVENT_BYTES = 256 * 1024
 
 
 @router.post("/events", status_code=202)
-async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONResponse:
+async def ingest(request: Request, caller: Caller, deps: DepsDep) -> EventAccepted:
     raw = await request.body()
     if len(raw) > MAX_EVENT_BYTES:
         raise ValidationError([Problem("body", f"event larger than {MAX_EVENT_BYTES} bytes")])
@@ -48,7 +48,7 @@ async def ingest(request: Request, caller: Caller, deps: DepsDep) -> JSONRespons
     if caller.is_job:  # after the broker took it, before the 2xx: an accepted report is on record
         assert caller.job is not None
         await run_in_threadpool(reporting.accept, deps, tenant=caller.tenant, job_id=caller.job, event_type=out.type)
-    return JSONResponse({"id": out.id, "type": out.type, "accepted": True}, status_code=202)
+    return EventAccepted(id=out.id, type=out.type, accepted=True)
 
 
 def _checked(event: Any, caller: Claims) -> OutEvent:

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.api.auth import Authorized, DepsDep, User
+from functions.api.schemas import Items, PublishedModelView
 from functions.core import models
 from functions.domain.registry import PublishedModel
 from sdk.contracts.errors import Problem, ValidationError
 from sdk.contracts.resolve import ModelResolution
+from sdk.views import CheckpointTry
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -42,7 +44,12 @@ def view(m: PublishedModel) -> dict[str, Any]:
     return out
 
 
-@router.post("/models", status_code=201)
+@router.post(
+    "/models",
+    status_code=201,
+    response_model=PublishedModelView,
+    responses={200: {"model": PublishedModelView, "description": "Published before: the same model, unchanged"}},
+)
 def publish(req: PublishRequest, actor: Authorized, deps: DepsDep, response: Response) -> dict[str, Any]:
     model, created = models.publish(
         deps,
@@ -82,7 +89,7 @@ class TryRequest(BaseModel):
             raise ValidationError([Problem("sampleBase64Content", "is not valid base64")]) from exc
 
 
-@router.post("/jobs/{job_id}/checkpoints/{epoch}/predict", tags=["jobs"])
+@router.post("/jobs/{job_id}/checkpoints/{epoch}/predict", tags=["jobs"], response_model=CheckpointTry)
 def try_checkpoint(
     job_id: str, epoch: Annotated[int, Path(ge=0)], req: TryRequest, actor: Authorized, deps: DepsDep, request: Request
 ) -> dict[str, Any]:
@@ -103,17 +110,17 @@ def try_checkpoint(
     return {"model": view(model), "prediction": answer}
 
 
-@router.get("/models")
+@router.get("/models", response_model=Items[PublishedModelView])
 def list_models(caller: User, deps: DepsDep) -> dict[str, Any]:
     return {"items": [view(m) for m in deps.models.list_models(caller.tenant)]}
 
 
-@router.get("/models/{model_id}")
+@router.get("/models/{model_id}", response_model=PublishedModelView)
 def get_model(model_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     return view(deps.models.get_model(caller.tenant, model_id))
 
 
-@router.delete("/models/{model_id}")
+@router.delete("/models/{model_id}", response_model=PublishedModelView)
 def deactivate(model_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     """Deactivates: predictions stop resolving it; the archive and record stay."""
     return view(models.deactivate(deps, tenant=caller.tenant, model_id=model_id))

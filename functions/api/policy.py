@@ -3,12 +3,12 @@
 A token's roles are per tenant (sdk.auth.tokens.Role); a token without roles may do
 nothing. A trainer's job token has only `job`. Finer rules live in the core and apply to any
 caller: a tenant only ever sees its own resources, nobody approves their own request, a
-download needs a `read` grant, a trainer's dataset needs a `train` grant.
+download needs a `read` grant, a trainer's dataset needs a `train` grant (a validator's: `validate`).
 
 - data-scientist: projects, tasks, jobs, models and dataset transfers of its tenant;
   requests grants; sees the grants it asked for or that name it, and its own audit records.
-- approver: reads projects; uploads datasets (the data's custodian); sees, approves, denies
-  and revokes the tenant's grants; its own audit records.
+- approver: reads projects; uploads datasets (the data's custodian) and reads their versions;
+  sees, approves, denies and revokes the tenant's grants; its own audit records.
 - admin: sees, approves, denies and revokes the tenant's grants and reads its whole audit
   trail; an admin of the platform-admin tenant does so for every tenant (naming it).
 - service: resolves models (the predictor).
@@ -39,6 +39,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/projects/{project_id}/tasks"): frozenset({DS}),
     ("GET", "/v1/projects/{project_id}/comparison"): frozenset({DS}),
     ("POST", "/v1/projects/{project_id}/datasets"): frozenset({DS, APPROVER}),
+    ("GET", "/v1/projects/{project_id}/datasets/{name}"): frozenset({DS, APPROVER}),
+    ("POST", "/v1/projects/{project_id}/datasets/{name}/validate"): frozenset({DS}),
     # tasks and jobs
     ("GET", "/v1/tasks/{task_id}"): frozenset({DS}),
     ("PATCH", "/v1/tasks/{task_id}"): frozenset({DS}),

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from functions.core import audit, grants, projects, runs
+from functions.core import audit, datasets, grants, projects, runs
 from functions.core.deps import Deps
 from functions.core.reporting import artifact_prefix
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
+from functions.domain.datasets import DatasetVersion
 from functions.domain.model import Job
 from sdk.auth.tokens import Role
 from sdk.contracts import blob_keys
@@ -29,6 +30,7 @@ UPLOADERS = (Role.DATA_SCIENTIST, Role.APPROVER)
 
 
 def dataset_key(tenant: str, project_id: str, name: str) -> str:
+    """Where a dataset uploaded before versions lies (read as its version 1)."""
     return blob_keys.dataset(tenant, project_id, name)
 
 
@@ -40,15 +42,19 @@ def user_dataset_url(
     name: str,
     op: Literal["upload", "download"],
     actor: Actor | None = None,
+    version: int | None = None,
 ) -> dict[str, object]:
+    """An upload creates the dataset's next version (functions.core.datasets) and returns its
+    one PUT URL; a download reads `version` (None: the latest) under an active `read` grant."""
     who = actor or system(tenant, "api")
     project = deps.projects.get_project(tenant, project_id)
     projects.require_live(deps, project)
     projects.require_dataset(project, name)
-    key = dataset_key(tenant, project_id, name)
     resource = f"dataset/{project_id}/{name}"
     expires = deps.config.url_expiry_s
     if op == "upload":
+        if version is not None:
+            raise ValidationError([Problem("version", "an upload always makes the next version; omit it")])
         if actor is not None and not actor.has(*UPLOADERS):
             raise audit.denied(
                 deps,
@@ -57,13 +63,16 @@ def user_dataset_url(
                 resource=resource,
                 reason="only a data scientist or an approver of the tenant uploads its data",
             )
-        audit.allowed(deps, who, action="dataset.upload", resource=resource)
+        created = datasets.new_version(deps, who, project_id=project_id, name=name)
+        audit.allowed(deps, who, action="dataset.upload", resource=resource, reason=f"version {created.version}")
         return {
             "name": name,
+            "version": created.version,
             "method": "PUT",
-            "url": deps.datasets.presign_put(key, expires_s=expires),
+            "url": deps.datasets.presign_put(created.key, expires_s=expires),
             "expires_in": expires,
         }
+    found = _version(deps, tenant=tenant, project_id=project_id, name=name, version=version)
     access = grants.require(
         deps,
         who,
@@ -73,16 +82,38 @@ def user_dataset_url(
         action=GrantAction.READ,
         audit_action="dataset.download",
         resource=resource,
+        versions={name: found.version} if found else None,
     )
-    if not deps.datasets.exists(key):
-        raise Conflict(f"dataset {name!r} has not been uploaded yet")
-    audit.allowed(deps, who, action="dataset.download", resource=resource, reason=f"grant {access.ids[0]}")
+    chosen = _uploaded(deps, name, found)
+    reason = f"version {chosen.version}, grant {access.ids[0]}"
+    audit.allowed(deps, who, action="dataset.download", resource=resource, reason=reason)
     return {
         "name": name,
+        "version": chosen.version,
         "method": "GET",
-        "url": deps.datasets.presign_get(key, expires_s=expires),
+        "url": deps.datasets.presign_get(chosen.key, expires_s=expires),
         "expires_in": expires,
     }
+
+
+def _version(deps: Deps, *, tenant: str, project_id: str, name: str, version: int | None) -> DatasetVersion | None:
+    """The version asked for (None: the latest), or None when nothing is uploaded yet; read
+    before the grant check, which may depend on it (a grant limited to one version)."""
+    try:
+        return datasets.get_version(deps, tenant=tenant, project_id=project_id, name=name, version=version)
+    except NotFound:
+        if version is None:
+            return None
+        raise
+
+
+def _uploaded(deps: Deps, name: str, chosen: DatasetVersion | None) -> DatasetVersion:
+    """`chosen`, once its bytes are in the bucket; Conflict while they are not."""
+    if chosen is None:
+        raise Conflict(f"dataset {name!r} has not been uploaded yet")
+    if not deps.datasets.exists(chosen.key):
+        raise Conflict(f"dataset {name!r} version {chosen.version} has not been uploaded yet")
+    return chosen
 
 
 def _active_job(deps: Deps, tenant: str, job_id: str) -> Job:
@@ -103,28 +134,35 @@ def trainer_dataset_url(
     project = deps.projects.get_project(tenant, job.project_id)
     projects.require_live(deps, project)
     resource = f"dataset/{job.project_id}/{name}"
+    action = grants.action_for(task.spec)
+    pinned = task.spec.dataset_versions.get(name)  # unpinned: nothing was uploaded at creation; the latest
+    found = _version(deps, tenant=tenant, project_id=job.project_id, name=name, version=pinned)
     access = grants.require(
         deps,
         who,
         project_id=job.project_id,
         principal=task.requested_by,
         datasets=[name],
-        action=GrantAction.TRAIN,
-        audit_action="dataset.train",
+        action=action,
+        audit_action=f"dataset.{action.value}",
         resource=resource,
+        versions={name: found.version} if found else None,
     )
-    key = dataset_key(tenant, job.project_id, name)
-    if not deps.datasets.exists(key):
-        raise Conflict(f"dataset {name!r} has not been uploaded yet")
-    record = runs.record_dataset(deps, job, name=name, key=key)
+    chosen = _uploaded(deps, name, found)
+    record = runs.record_dataset(deps, job, name=name, key=chosen.key, version=chosen.version)
     audit.allowed(
-        deps, who, action="dataset.train", resource=resource, reason=f"grant {access.ids[0]}; sha256 {record.sha256}"
+        deps,
+        who,
+        action=f"dataset.{action.value}",
+        resource=resource,
+        reason=f"version {chosen.version}, grant {access.ids[0]}; sha256 {record.sha256}",
     )
     expires = deps.config.trainer_url_expiry_s  # short: a revoked grant stops data flowing within it
     return {
         "name": name,
+        "version": chosen.version,
         "method": "GET",
-        "url": deps.datasets.presign_get(key, expires_s=expires),
+        "url": deps.datasets.presign_get(chosen.key, expires_s=expires),
         "expires_in": expires,
         "sha256": record.sha256,
         "size_bytes": record.size_bytes,

@@ -15,15 +15,33 @@ no longer knows is left to the sweep, which fails it as `infrastructure`.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from functions.core.deps import Deps
+from functions.core.deps import CoreConfig
 from functions.domain import lifecycle
+from functions.ports import Clock, JobRuntime, JobStore
 from sdk.contracts.errors import Conflict, InvalidTransition
 
 log = logging.getLogger(__name__)
 
 
-def adopt(deps: Deps) -> list[str]:
+class AdoptionPorts(Protocol):
+    """What re-adoption reads and changes (a Deps has it all): no blob, event or token port."""
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    @property
+    def runtime(self) -> JobRuntime: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def config(self) -> CoreConfig: ...
+
+
+def adopt(deps: AdoptionPorts) -> list[str]:
     """Adopt every active job the runtime still holds; their ids (call once, at start)."""
     now = deps.clock.now()
     held = sorted({r.job_id for r in deps.runtime.list()})

@@ -42,9 +42,11 @@ def request(
     days: int,
     project_id: str | None = None,
     principal: str | None = None,
+    versions: dict[str, int] | None = None,
 ) -> Approval:
     """Ask for a grant on datasets of project `project_id`, to that project or to a principal
-    (a person's grant on that project's data only), for `days` from now."""
+    (a person's grant on that project's data only), for `days` from now; `versions` limits it
+    to one version of some of the datasets."""
     names = list(dict.fromkeys(datasets))
     grantee = _grantee(deps, actor, names, project_id=project_id, principal=principal)
     assert project_id is not None  # _grantee insists on it
@@ -60,8 +62,10 @@ def request(
         requested_by=actor.sub,
         now=now,
         expires_at=now + timedelta(days=days),
+        versions=versions,
     )
-    why = f"{action.value} on {names} for {grantee} until {grant.expires_at.isoformat()}: {purpose}"
+    scope = f" (versions {grant.versions})" if grant.versions else ""
+    why = f"{action.value} on {names}{scope} for {grantee} until {grant.expires_at.isoformat()}: {purpose}"
     change = record(
         actor,
         action="approval.request",

@@ -11,6 +11,7 @@ from functions.ports import (
     AuditStore,
     BlobStore,
     Clock,
+    DatasetStore,
     EventPublisher,
     JobRuntime,
     JobStore,
@@ -45,6 +46,9 @@ class CoreConfig:
     job_signer: JobTokenSigner | None = None  # mints job tokens; None: HS256 with token_secret
     event_key: bytes | None = None  # signs and verifies internal events (functions.eventauth); None: unchecked
     trainer_url_expiry_s: int = 120  # a trainer's pre-signed URLs: short, the SDK asks again for each transfer
+    # What a validation task runs (sdk.validation): a command in local mode, an image in a cluster.
+    validator_command: tuple[str, ...] = ("python", "-m", "sdk.validation")
+    validator_image: str = ""
 
     def __post_init__(self) -> None:
         if not self.token_secret and (self.verifier is None or self.job_signer is None):
@@ -72,6 +76,7 @@ class Deps:
     events: EventPublisher
     clock: Clock
     config: CoreConfig
+    dataset_versions: DatasetStore  # each upload of a dataset name: a numbered version, its last validation
     predictor: Predictor | None = None  # the prediction service, for trying a checkpoint in one call
 
     def pool(self, name: str) -> PoolPolicy:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from functions.core.deps import Deps
+from typing import Protocol
+
+from functions.core.deps import CoreConfig
 from functions.domain.model import Job
-from functions.ports import OutEvent
+from functions.ports import EventPublisher, OutEvent
 from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
 
 
-def job_created(deps: Deps, job: Job) -> None:
+class EventPorts(Protocol):
+    """The broker's publisher, and the configuration that names the events' source."""
+
+    @property
+    def events(self) -> EventPublisher: ...
+
+    @property
+    def config(self) -> CoreConfig: ...
+
+
+def job_created(deps: EventPorts, job: Job) -> None:
     deps.events.publish(
         OutEvent(
             type=EventType.JOB_CREATED,
@@ -21,7 +33,7 @@ def job_created(deps: Deps, job: Job) -> None:
     )
 
 
-def job_finished(deps: Deps, job: Job) -> None:
+def job_finished(deps: EventPorts, job: Job) -> None:
     deps.events.publish(
         OutEvent(
             type=EventType.JOB_FINISHED,

@@ -12,7 +12,7 @@ another system has no person behind it, so only project grants count for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,9 +21,9 @@ from functions.core.deps import Deps
 from functions.domain import approvals, lifecycle
 from functions.domain.approvals import Approval, GrantAction
 from functions.domain.audit import Actor, Decision, record, system
-from functions.domain.model import Job
+from functions.domain.model import Job, Task
 from sdk.contracts.errors import Conflict, InvalidTransition, NotFound
-from sdk.contracts.specs import FailureKind
+from sdk.contracts.specs import FailureKind, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ class Coverage:
         return tuple(sorted(set(self.by_dataset.values())))
 
 
+def action_for(spec: TaskSpec) -> GrantAction:
+    """The grant a task's data access needs: `validate` for a validation task, else `train`."""
+    return GrantAction.VALIDATE if spec.kind == "validation" else GrantAction.TRAIN
+
+
 def grantees(project_id: str, principal: str | None) -> tuple[str, ...]:
     project = approvals.project_grantee(project_id)
     return (project, principal) if principal else (project,)
@@ -54,21 +59,65 @@ def coverage(
     datasets: Iterable[str],
     action: GrantAction,
     now: datetime,
+    versions: Mapping[str, int] | None = None,
 ) -> Coverage:
-    """One index query per dataset (grants naming it, still expiring after now)."""
+    """One index query per dataset (grants naming it, still expiring after now). `versions`:
+    the version of each dataset that will be read, where known (a grant limited to one
+    version covers only that one)."""
     wanted = grantees(project_id, principal)
     found: dict[str, str] = {}
     missing: list[str] = []
+    pins = versions or {}
     for name in dict.fromkeys(datasets):
         candidates = deps.approvals.approvals_for_dataset(tenant, name, expiring_after=now)
         chosen = approvals.choose(
-            candidates, grantees=wanted, action=action, project_id=project_id, dataset=name, now=now
+            candidates,
+            grantees=wanted,
+            action=action,
+            project_id=project_id,
+            dataset=name,
+            now=now,
+            version=pins.get(name),
         )
         if chosen is None:
             missing.append(name)
         else:
             found[name] = chosen.approval_id
     return Coverage(by_dataset=found, missing=tuple(missing))
+
+
+def job_coverage(deps: Deps, job: Job, task: Task, now: datetime) -> Coverage:
+    """The grants that let `job` (an attempt of `task`) read its task's datasets (pinned versions) now."""
+    return coverage(
+        deps,
+        tenant=job.tenant,
+        project_id=job.project_id,
+        principal=task.requested_by,
+        datasets=task.spec.datasets,
+        action=action_for(task.spec),
+        now=now,
+        versions=task.spec.dataset_versions,
+    )
+
+
+def covering(
+    deps: Deps, *, tenant: str, project_id: str, principal: str | None, action: GrantAction, now: datetime
+) -> Callable[[str, int], bool]:
+    """Whether an active grant covers reading a dataset version: one index query per dataset
+    asked about, answered for any of its versions."""
+    wanted = grantees(project_id, principal)
+    candidates: dict[str, list[Approval]] = {}
+
+    def covered(name: str, version: int) -> bool:
+        if name not in candidates:
+            candidates[name] = deps.approvals.approvals_for_dataset(tenant, name, expiring_after=now)
+        chosen = approvals.choose(
+            candidates[name], grantees=wanted, action=action, project_id=project_id, dataset=name, now=now,
+            version=version,
+        )  # fmt: skip
+        return chosen is not None
+
+    return covered
 
 
 def require(
@@ -81,8 +130,9 @@ def require(
     action: GrantAction,
     audit_action: str,
     resource: str,
+    versions: Mapping[str, int] | None = None,
 ) -> Coverage:
-    """The coverage of `datasets`, or a refusal (recorded) naming what is not covered."""
+    """The coverage of `datasets` (at `versions`), or a refusal (recorded) naming what is not covered."""
     found = coverage(
         deps,
         tenant=actor.tenant,
@@ -91,10 +141,13 @@ def require(
         datasets=datasets,
         action=action,
         now=deps.clock.now(),
+        versions=versions,
     )
     if found.missing:
         who = " or ".join(grantees(project_id, principal))
-        reason = f"no active {action.value} grant for {who} on dataset(s) {list(found.missing)}"
+        pinned = {d: versions[d] for d in found.missing if versions and d in versions}
+        at = f" at version(s) {pinned}" if pinned else ""
+        reason = f"no active {action.value} grant for {who} on dataset(s) {list(found.missing)}{at}"
         raise audit.denied(deps, actor, action=audit_action, resource=resource, reason=reason)
     return found
 
@@ -185,15 +238,7 @@ def _rebound(deps: Deps, job: Job, now: datetime) -> bool:
         task = deps.tasks.get_task(job.tenant, job.task_id)
     except NotFound:
         return False
-    found = coverage(
-        deps,
-        tenant=job.tenant,
-        project_id=job.project_id,
-        principal=task.requested_by,
-        datasets=task.spec.datasets,
-        action=GrantAction.TRAIN,
-        now=now,
-    )
+    found = job_coverage(deps, job, task, now)
     if found.missing:
         return False
     try:

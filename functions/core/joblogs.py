@@ -9,14 +9,24 @@ asks the runtime (in a cluster it has neither a token nor RBAC for pod logs).
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from functions.core.deps import Deps
 from functions.domain.model import Job
-from functions.ports import RuntimeJob, RuntimeStatus
+from functions.ports import BlobStore, JobRuntime, RuntimeJob, RuntimeStatus
 from sdk.contracts import blob_keys
 from sdk.contracts.errors import TrainyardError
 
 log = logging.getLogger(__name__)
+
+
+class LogPorts(Protocol):
+    """Where logs come from (the runtime) and go (the logs bucket)."""
+
+    @property
+    def runtime(self) -> JobRuntime: ...
+
+    @property
+    def logs(self) -> BlobStore: ...
 
 
 def final_key(job: Job) -> str:
@@ -27,7 +37,7 @@ def live_key(job: Job) -> str:
     return blob_keys.live_log(job.job_id)
 
 
-def ship_live(deps: Deps, runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
+def ship_live(deps: LogPorts, runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
     """Copy the logs of every job the runtime runs now to its live log; the ids shipped.
 
     Reads no job from the store (the sweep's cost stays proportional to what is due). A

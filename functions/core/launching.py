@@ -11,10 +11,9 @@ import json
 import logging
 from datetime import timedelta
 
-from functions.core import audit, events, grants
+from functions.core import audit, datasets, events, grants
 from functions.core.deps import Deps
 from functions.domain import admission, lifecycle
-from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, system
 from functions.domain.model import Job, JobState, Task
 from functions.domain.runs import RunRecord
@@ -69,22 +68,19 @@ def start(deps: Deps, job: Job) -> Job | None:
     if not project.is_live(now):
         _cancel_queued(deps, job, reason=f"project {project.project_id} is deactivated or expired")
         return None
-    access = grants.coverage(
-        deps,
-        tenant=job.tenant,
-        project_id=job.project_id,
-        principal=task.requested_by,
-        datasets=task.spec.datasets,
-        action=GrantAction.TRAIN,
-        now=now,
-    )
+    access = grants.job_coverage(deps, job, task, now)
     if access.missing:
         _cancel_queued(
             deps,
             job,
             kind=FailureKind.ACCESS_REVOKED,
-            reason=f"access revoked: no active train grant for dataset(s) {list(access.missing)}",
+            reason=f"access revoked: no active {grants.action_for(task.spec).value} grant for dataset(s) "
+            f"{list(access.missing)}",
         )
+        return None
+    unvalidated = datasets.unvalidated_pins(deps, task)
+    if unvalidated:
+        _cancel_queued(deps, job, reason=f"require_validated: {unvalidated}")
         return None
     launched = lifecycle.launch(job, now).model_copy(update={"grants": access.ids})
     try:
@@ -98,12 +94,13 @@ def start(deps: Deps, job: Job) -> Job | None:
         raise
     except Conflict:
         return None  # another launcher got it first
+    command, image = datasets.runnable(task.spec, deps)
     spec = _launch_spec(
         deps,
         saved,
-        command=task.spec.command,
+        command=command,
         args=task.spec.args,
-        image=task.spec.image,
+        image=image,
         hyperparameters=task.spec.hyperparameters,
         code_dir=task.spec.code_dir,
         code_sha256=_pinned_code(task),

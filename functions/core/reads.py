@@ -41,7 +41,8 @@ def comparison(
     include_archived: bool = False,
 ) -> dict[str, Any]:
     """One page of a project's trials side by side, oldest first, and the cursor of the next
-    (archived tasks only with `include_archived`: a page may then hold fewer than `limit`).
+    (archived tasks only with `include_archived`; never validation tasks, whose result is on the
+    dataset version: a page may then hold fewer than `limit`).
 
     A constant number of store round trips per page, however many tasks or epochs: the
     page of tasks (one query), their summaries (one batch read, kept by every epoch
@@ -57,8 +58,8 @@ def comparison(
     names: set[str] = set()
     runs: dict[str, tuple[TaskSpec, RunRecord | None]] = {}
     for task in tasks:
-        if task.archived and not include_archived:
-            continue
+        if (task.archived and not include_archived) or task.spec.kind == "validation":
+            continue  # a validation is not a trial: its result is on the dataset version
         summary = summaries.get(task.task_id)
         job = jobs.get(summary.job_id) if summary else None
         row = _summary_row(deps, tenant, task, summary, job)

@@ -12,10 +12,11 @@ import logging
 
 from pydantic import BaseModel
 
-from functions.core import audit, events, retention
+from functions.core import audit, datasets, events, retention
 from functions.core.deps import Deps
 from functions.domain import lifecycle
 from functions.domain.audit import Actor
+from functions.domain.datasets import DatasetVersion
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, TaskSummary
 from sdk.contracts import blob_keys
 from sdk.contracts import events as ev
@@ -65,6 +66,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
     epoch: Epoch | None = None
     checkpoint: Checkpoint | None = None
     summary: TaskSummary | None = None
+    validated: DatasetVersion | None = None
     try:
         if isinstance(payload, ev.JobRunning):
             new = lifecycle.mark_running(job, now)
@@ -97,6 +99,7 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
             new = lifecycle.record_metadata(job, _metadata_values(payload))
         elif isinstance(payload, ev.JobSucceeded):
             new = lifecycle.succeed(job, now, dict(payload.metrics))
+            validated = _validation(deps, job, payload)
         elif isinstance(payload, ev.JobFailed):
             _keep_reported_logs(deps, job, payload.logs)
             new = lifecycle.fail(job, now, reason=payload.reason, kind=FailureKind.TRAINER)
@@ -117,11 +120,25 @@ def _apply_once(deps: Deps, job: Job, *, event_type: str, event_id: str, payload
         summary=summary,
         audit=audit.job_change(deps, job, new, actor=trainer),
     )
+    if validated is not None:
+        datasets.audit_validation(deps, saved, validated)
     if saved.state.is_terminal:
         events.job_finished(deps, saved)
     elif checkpoint is not None:
         _apply_retention(deps, saved)
     return saved
+
+
+def _validation(deps: Deps, job: Job, payload: ev.JobSucceeded) -> DatasetVersion | None:
+    """A validation task's report, kept with the dataset version the task checked before the
+    job's success is saved (so a success is never without its report; keeping it again on a
+    re-applied report only re-states it). A validation job must send one."""
+    task = deps.tasks.get_task(job.tenant, job.task_id)
+    if payload.report is None:
+        if task.spec.kind == "validation":
+            raise ValidationError([Problem("data.report", "a validation task succeeds with its report")])
+        return None
+    return datasets.record_validation(deps, job=job, task=task, report=payload.report)
 
 
 def report_dedup(job: Job, event_id: str) -> str:

@@ -10,16 +10,33 @@ a published model came from is never dropped.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from functions.core.deps import Deps
 from functions.domain import retention
 from functions.domain.model import Job
+from functions.ports import BlobStore, JobStore, ModelStore, TaskStore
 from sdk.contracts.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
 
-def apply(deps: Deps, *, tenant: str, job_id: str, finish: bool = False) -> Job:
+class RetentionPorts(Protocol):
+    """What applying a retention policy reads and changes (a Deps has it all)."""
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    @property
+    def tasks(self) -> TaskStore: ...
+
+    @property
+    def models(self) -> ModelStore: ...
+
+    @property
+    def artifacts(self) -> BlobStore: ...
+
+
+def apply(deps: RetentionPorts, *, tenant: str, job_id: str, finish: bool = False) -> Job:
     """Drop what the policy lets go now; with `finish` (cleanup), also re-delete every
     epoch recorded earlier. Returns the job as saved (or as read if nothing changed)."""
     job = deps.jobs.get_job(tenant, job_id)

@@ -24,14 +24,16 @@ MAX_RACES = 5
 SEED_KEYS = ("seed", "random_seed")  # metadata the trainer reports; shown as its own word
 
 
-def record_dataset(deps: Deps, job: Job, *, name: str, key: str) -> DatasetRecord:
+def record_dataset(deps: Deps, job: Job, *, name: str, key: str, version: int | None = None) -> DatasetRecord:
     """Record the dataset object the job is being granted (content sha256 and size, from the
     blob store's digest, which reads the bytes once and keeps the result with the object)."""
     found = deps.datasets.digest(key)
-    record = DatasetRecord(key=key, sha256=found.sha256, size_bytes=found.size_bytes, granted_at=deps.clock.now())
+    record = DatasetRecord(
+        key=key, sha256=found.sha256, size_bytes=found.size_bytes, version=version, granted_at=deps.clock.now()
+    )
     for _ in range(MAX_RACES):
         known = job.provenance.datasets.get(name)
-        if known is not None and (known.key, known.sha256) == (record.key, record.sha256):
+        if known is not None and (known.key, known.sha256, known.version) == (record.key, record.sha256, version):
             return known  # the trainer asked again: the same object, already on record
         updated = job.model_copy(update={"provenance": job.provenance.with_dataset(name, record)})
         try:

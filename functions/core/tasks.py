@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import uuid
 
-from functions.core import audit, events, grants, projects
+from functions.core import audit, datasets, events, grants, projects
 from functions.core.deps import Deps
 from functions.domain import audit as audit_domain
 from functions.domain import provenance
 from functions.domain.admission import Capacity
-from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor, Decision, system
 from functions.domain.model import Job, JobState, Task
 from functions.domain.retry import attempt_id
@@ -51,15 +50,21 @@ def create(
     if never:  # accepted, it would wait at the head of its queue for ever
         raise ValidationError([Problem("resources", f"pool {spec.pool!r}: the task {never}")])
     principal = who.sub if who.is_person else None
+    covered = grants.covering(
+        deps, tenant=tenant, project_id=project_id, principal=principal, action=grants.action_for(spec),
+        now=deps.clock.now(),
+    )  # fmt: skip
+    spec = _pinned(deps, tenant=tenant, project_id=project_id, spec=spec, covered=covered)
     grants.require(
         deps,
         who,
         project_id=project_id,
         principal=principal,
         datasets=spec.datasets,
-        action=GrantAction.TRAIN,
+        action=grants.action_for(spec),
         audit_action="task.create",
         resource=f"project/{project_id}",
+        versions=spec.dataset_versions,
     )
     task_id = _task_id(tenant, request_id)
     now = deps.clock.now()
@@ -96,6 +101,18 @@ def create(
         job = deps.jobs.get_job(tenant, attempt_id(task_id, 1))
     events.job_created(deps, job)
     return task, job
+
+
+def _pinned(deps: Deps, *, tenant: str, project_id: str, spec: TaskSpec, covered: datasets.Covered) -> TaskSpec:
+    """The spec with its dataset versions fixed (functions.core.datasets.resolve_pins); a
+    validation task becomes the platform's validator run on the version it names (or the latest)."""
+    if spec.kind != "validation":
+        return datasets.resolve_pins(deps, tenant=tenant, project_id=project_id, spec=spec, covered=covered)
+    name = spec.datasets[0]
+    version = datasets.get_version(
+        deps, tenant=tenant, project_id=project_id, name=name, version=spec.dataset_versions.get(name)
+    )
+    return datasets.validation_spec(version, deps=deps, name=spec.name)
 
 
 def _task_id(tenant: str, request_id: str | None) -> str:

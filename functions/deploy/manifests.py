@@ -42,10 +42,18 @@ HEADER = (
 
 @dataclass(frozen=True)
 class Delivery:
-    """Retry policy of one function's Triggers (backoff doubles from `backoff_delay`, ISO-8601)."""
+    """Retry policy of one function's Triggers (backoff doubles from `backoff_delay`, ISO-8601).
+
+    A function that cannot finish an event yet answers 503 with Retry-After = the error's
+    delay_s (functions.handlers.settle); `retry_after_max` lets the broker wait that long before
+    redelivering (the larger of it and the backoff), up to this cap, so a wrong header cannot
+    park events. It needs knative-eventing's `delivery-retryafter` feature, which
+    knative/config-features-eventing.yaml enables (the webhook refuses the field without it).
+    """
 
     retry: int = 6  # 0.5 + 1 + 2 + 4 + 8 + 16 s: rides out a cold start or a brief DynamoDB throttle
     backoff_delay: str = "PT0.5S"
+    retry_after_max: str = "PT30S"  # the platform's delays are seconds (a throttle, a trainer not yet running)
 
 
 # The sweep runs every minute: the next ping does the work of a failed one, so one quick retry
@@ -81,6 +89,7 @@ def trigger(function: str, event_type: str, *, namespace: str = NAMESPACE, broke
                 "retry": delivery.retry,
                 "backoffPolicy": "exponential",
                 "backoffDelay": delivery.backoff_delay,
+                "retryAfterMax": delivery.retry_after_max,
                 "deadLetterSink": {"ref": {"apiVersion": KSVC, "kind": "Service", "name": DEAD_LETTER_SERVICE}},
             },
         },

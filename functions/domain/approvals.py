@@ -20,14 +20,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sdk.contracts.errors import Conflict, Forbidden
+from sdk.contracts.errors import Conflict, Forbidden, Problem, ValidationError
 
 PROJECT_PREFIX = "project:"
 
 
 class GrantAction(StrEnum):
     TRAIN = "train"  # a trainer of the grantee's tasks may fetch the datasets
-    VALIDATE = "validate"  # reserved for validation runs; nothing accepts it in place of train/read
+    VALIDATE = "validate"  # a validation task of the grantee may fetch the datasets (never a training one)
     READ = "read"  # the grantee may download the datasets
 
 
@@ -99,6 +99,8 @@ class Approval(BaseModel):
     project: str | None = None  # the project whose datasets these are (a project grant: that project)
     action: GrantAction
     datasets: tuple[str, ...] = Field(min_length=1)
+    # Optional: dataset -> the one version this grant covers (a dataset not named here: every version)
+    versions: dict[str, int] = Field(default_factory=dict)
     purpose: str = Field(min_length=1)
     requested_by: str
     requested_at: datetime
@@ -116,14 +118,24 @@ class Approval(BaseModel):
         return self.effective_state(now) is ApprovalState.APPROVED
 
     def covers(
-        self, *, grantees: Iterable[str], action: GrantAction, project_id: str, dataset: str, now: datetime
+        self,
+        *,
+        grantees: Iterable[str],
+        action: GrantAction,
+        project_id: str,
+        dataset: str,
+        now: datetime,
+        version: int | None = None,
     ) -> bool:
+        """`version`: the dataset version to be read (None: not known yet, e.g. nothing is
+        uploaded); a grant limited to one version covers only that version, never an unknown one."""
         return (
             self.is_active(now)
             and self.action is action
             and self.data_project == project_id
             and dataset in self.datasets
             and self.grantee in set(grantees)
+            and (dataset not in self.versions or self.versions[dataset] == version)
         )
 
     @property
@@ -153,9 +165,14 @@ def request(
     requested_by: str,
     now: datetime,
     expires_at: datetime,
+    versions: dict[str, int] | None = None,
 ) -> Approval:
     if expires_at <= now:
         raise Conflict(f"approval {approval_id}: expires_at {expires_at.isoformat()} is not in the future")
+    names = tuple(dict.fromkeys(datasets))
+    stray = sorted(set(versions or {}) - set(names))
+    if stray:
+        raise ValidationError([Problem("versions", f"versions names datasets the grant does not: {stray}")])
     first = Change(at=now, actor=requested_by, from_state=None, to_state=ApprovalState.REQUESTED, reason=purpose)
     return Approval(
         approval_id=approval_id,
@@ -163,7 +180,8 @@ def request(
         grantee=grantee,
         project=project,
         action=action,
-        datasets=tuple(dict.fromkeys(datasets)),
+        datasets=names,
+        versions=dict(versions or {}),
         purpose=purpose,
         requested_by=requested_by,
         requested_at=now,
@@ -223,14 +241,15 @@ def choose(
     project_id: str,
     dataset: str,
     now: datetime,
+    version: int | None = None,
 ) -> Approval | None:
-    """The grant that covers `dataset` of `project_id` for one of `grantees`: a project's grant
-    before a person's (it outlives staff changes), then the one that lasts longest."""
+    """The grant that covers `dataset` (its `version`) of `project_id` for one of `grantees`: a
+    project's grant before a person's (it outlives staff changes), then the one that lasts longest."""
     wanted = tuple(grantees)
     usable = [
         a
         for a in candidates
-        if a.covers(grantees=wanted, action=action, project_id=project_id, dataset=dataset, now=now)
+        if a.covers(grantees=wanted, action=action, project_id=project_id, dataset=dataset, now=now, version=version)
     ]
     if not usable:
         return None

@@ -41,7 +41,7 @@ class DatasetRecord(_Value):
     key: str
     sha256: str
     size_bytes: int
-    version: str | None = None  # the dataset version, where the platform versions datasets
+    version: int | None = None  # the dataset version it read (each upload of a name is a new version)
     granted_at: datetime
 
 

@@ -287,7 +287,6 @@ def serve(
         s3_credentials=(s3_keys.access_key_id, s3_keys.secret_access_key),
     )
     ensure_storage(deps, settings, tables=local is None)
-    bootstrap.install(deps)
     adoption.adopt(deps)  # trainers that ran on while the platform was down: before the first sweep
     people = dev_tokens(settings, options.tenant)
     extra = {"aws_endpoint": endpoint, **people}

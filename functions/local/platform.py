@@ -21,6 +21,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import types
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,6 +38,7 @@ from functions import bootstrap, entry
 from functions.api.app import create_app
 from functions.core.deps import Deps
 from functions.domain.admission import Capacity, PoolPolicy
+from functions.handlers import HANDLERS
 from functions.local.dispatcher import Dispatcher
 from functions.local.event_journal import EventJournal
 from functions.local.options import LocalOptions
@@ -51,13 +53,22 @@ from sdk.contracts.events import EventType
 log = logging.getLogger("trainyard.local")
 
 
-def function_apps() -> dict[str, object]:
-    """The functions-framework ASGI app of every routed function, from entry.py."""
-    source = entry.__file__
-    return {
-        name: ff.create_asgi_app(target=name, source=source, signature_type="cloudevent")  # type: ignore[no-untyped-call]
-        for name in ROUTES
-    }
+def function_apps(deps: Deps) -> dict[str, object]:
+    """The functions-framework ASGI app of every routed function: the handler a cluster runs
+    from entry.py, bound to `deps` (functions-framework's own CloudEvent decoding and answers)."""
+    return {name: _function_app(name, deps) for name in ROUTES}
+
+
+def _function_app(name: str, deps: Deps) -> object:
+    handler = HANDLERS[name]
+
+    def target(event: CloudEvent) -> None:
+        handler(deps, event)
+
+    bound = types.SimpleNamespace(**{name: target})  # what functions-framework looks its target up in
+    return ff.create_asgi_app_from_module(  # type: ignore[no-untyped-call]
+        target=name, source=entry.__file__, signature_type="cloudevent", source_module=bound, spec=None
+    )
 
 
 def machine_pool() -> PoolPolicy:
@@ -139,7 +150,7 @@ def build_apps(
             ticker.cancel()
             await dispatcher.stop()
 
-    routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps().items()]  # type: ignore[arg-type]
+    routes = [Mount(f"/fn/{name}", app=app) for name, app in function_apps(deps).items()]  # type: ignore[arg-type]
     routes += [Mount("/broker", app=dispatcher.app())]
     public = Starlette(routes=[Mount("/", app=create_app(deps, ui=ui))])  # the API and its web UI at /ui/
     return public, Starlette(routes=routes, lifespan=lifespan), dispatcher

@@ -45,7 +45,6 @@ class DurableStore(InMemoryStore):
         """`fsync=False` skips the fsync per call: still safe against kill -9, not against power loss."""
         super().__init__()
         self._journal = Journal(directory / STATE_FILE, fsync=fsync)
-        self._parsed: dict[str, tuple[str, Job]] = {}  # job id -> (stored JSON, parsed Job)
         self._parsed_tasks: dict[str, tuple[str, Task]] = {}
         self._indexes: dict[str, dict[str, set[Any]]] = {}  # index name -> key -> row keys (built on first use)
         self._adopt_tables()
@@ -87,24 +86,9 @@ class DurableStore(InMemoryStore):
             setattr(self, name, table)
             self._journal.track(name, table)
 
-    # Parsing every stored job on each index query is what costs at 10,000 jobs: reuse
-    # the parsed Job while its stored text is unchanged (Jobs are frozen models).
-
-    def _job(self, job_id: str) -> Job | None:
-        body = self._jobs.get(job_id)
-        return None if body is None else self._parse(job_id, body)
-
-    def _all_jobs(self) -> list[Job]:
-        with self._lock:
-            return [self._parse(job_id, body) for job_id, body in self._jobs.items()]
-
-    def _parse(self, job_id: str, body: str) -> Job:
-        cached = self._parsed.get(job_id)
-        if cached is not None and cached[0] == body:
-            return cached[1]
-        job = Job.model_validate_json(body)
-        self._parsed[job_id] = (body, job)
-        return job
+    # Parsing every stored job on each index query is what costs at 10,000 jobs: InMemoryStore's
+    # _job/_all_jobs/_parse reuse the parsed Job while its stored text is unchanged (Jobs are
+    # frozen models); tasks, which only this class indexes, get the same here.
 
     def _parse_task(self, task_id: str, body: str) -> Task:
         cached = self._parsed_tasks.get(task_id)

@@ -18,13 +18,14 @@ from functions.domain.audit import AuditRecord
 from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.store import rules
 from functions.store.memory_approvals import InMemoryApprovalStore
+from functions.store.memory_datasets import InMemoryDatasetStore
 from functions.store.memory_models import InMemoryModelStore
 from sdk.contracts.errors import AlreadyProcessed, Conflict, NotFound
 
 _Entry = Callable[[Job], rules.Entry | None]
 
 
-class InMemoryStore(InMemoryApprovalStore, InMemoryModelStore):
+class InMemoryStore(InMemoryDatasetStore, InMemoryApprovalStore, InMemoryModelStore):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()

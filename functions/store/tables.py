@@ -201,6 +201,15 @@ class ModelRow(Model):
     by_tenant: ClassVar[ModelsByTenant] = ModelsByTenant()
 
 
+class DatasetVersionRow(Model):
+    """One version of a project's dataset: `dataset` = "<tenant>#<project>#<name>", by number;
+    `body` is DatasetVersion.model_dump_json(). A dataset's versions are one query."""
+
+    dataset = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    body = UnicodeAttribute()
+
+
 class ApprovalsByState(GlobalSecondaryIndex["ApprovalRow"]):  # type: ignore[no-untyped-call]
     """Grant rows only: `<tenant>#<recorded state>`, by expiry (active = approved, expiring later)."""
 
@@ -337,6 +346,7 @@ class Tables:
     audit: type[AuditRow]
     report_marks: type[ReportMarkRow]
     summaries: type[SummaryRow]
+    dataset_versions: type[DatasetVersionRow]
     host: str | None
     region: str
     connection: Connection = field(repr=False, compare=False)  # shared by every table and transaction
@@ -355,6 +365,7 @@ class Tables:
             self.audit,
             self.report_marks,
             self.summaries,
+            self.dataset_versions,
         )
 
 
@@ -408,6 +419,7 @@ def make_tables(*, prefix: str, host: str | None, region: str) -> Tables:
         audit=bind(AuditRow, "audit"),
         report_marks=bind(ReportMarkRow, "report_marks"),
         summaries=bind(SummaryRow, "summaries"),
+        dataset_versions=bind(DatasetVersionRow, "dataset_versions"),
         host=host,
         region=region,
         connection=Connection(region=region, host=host),

@@ -4,7 +4,8 @@
     POST /v2/vision/predict   {"modelId", "sampleBase64Content"}
       -> 200 {"probabilities": [{"label", "probability"}, ...], "object": "predictresponse"}
     GET /healthz (process alive), /readyz (inference server SERVING), /metrics (Prometheus text:
-      with a bearer credential when metrics_token_file is set, else without tenant/model labels)
+      with a bearer credential when metrics_token_file is set, else without tenant/model labels),
+      /openapi.json (this API's OpenAPI 3.1 document: predictor.sidecar.openapi)
     Open Inference Protocol (V2) REST, predictor.sidecar.oip_rest: /v2/health/*, /v2/models/{name}[/ready|/infer]
 
 Errors are mapped to HTTP statuses in one table (`STATUS_TABLE`) and answered as
@@ -23,7 +24,7 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +37,7 @@ from predictor.sidecar.components import Components, build_components, close_com
 from predictor.sidecar.edge import STATUS_TABLE, check_document, error_headers, read_body, status_for
 from predictor.sidecar.metrics import CONTENT_TYPE, Metrics, ModelSeries
 from predictor.sidecar.oip_grpc import start_oip_grpc
+from predictor.sidecar.openapi import MAX_MODEL_ID, IntentBody, VisionBody, document
 from predictor.sidecar.settings import SidecarSettings
 from sdk.contracts.errors import Problem, TrainyardError, Unauthenticated, ValidationError
 
@@ -43,19 +45,6 @@ __all__ = ["STATUS_TABLE", "create_app", "error_response", "parse", "status_for"
 
 JSON = "application/json"
 B = TypeVar("B", bound=BaseModel)
-_MAX_MODEL_ID = 256
-
-
-class IntentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    modelId: str = Field(min_length=1, max_length=_MAX_MODEL_ID)
-    document: str
-
-
-class VisionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    modelId: str = Field(min_length=1, max_length=256)
-    sampleBase64Content: str = Field(min_length=1)
 
 
 def error_response(exc: TrainyardError) -> Response:
@@ -88,7 +77,7 @@ def parse_intent(raw: bytes) -> tuple[str, str]:
         body = None
     if type(body) is dict and len(body) == 2:
         model_id, document = body.get("modelId"), body.get("document")
-        if type(model_id) is str and type(document) is str and 1 <= len(model_id) <= _MAX_MODEL_ID:
+        if type(model_id) is str and type(document) is str and 1 <= len(model_id) <= MAX_MODEL_ID:
             return model_id, document
     checked = parse(IntentBody, raw)
     return checked.modelId, checked.document
@@ -154,6 +143,10 @@ async def vision(request: Request, c: Components) -> tuple[ModelSeries, Ranked]:
     return series, ranked
 
 
+async def openapi(request: Request) -> Response:
+    return Response(request.app.state.openapi, media_type=JSON)
+
+
 async def healthz(request: Request) -> Response:
     return Response('{"status":"ok"}', media_type=JSON)
 
@@ -202,6 +195,9 @@ def create_app(settings: SidecarSettings, *, metrics_: Metrics | None = None) ->
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         *oip_rest.routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.openapi = orjson.dumps(document())  # built once: it is the same for every caller
+    return app

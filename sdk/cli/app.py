@@ -44,7 +44,11 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "projects": ("sdk.cli.projects", "projects_app", "Create, list, update and delete projects."),
     "tasks": ("sdk.cli.projects", "tasks_app", "Create and inspect tasks (trials)."),
     "jobs": ("sdk.cli.jobs", "jobs_app", "Inspect, follow and cancel jobs (attempts)."),
-    "datasets": ("sdk.cli.data", "datasets_app", "Move project datasets to and from the platform."),
+    "datasets": (
+        "sdk.cli.data",
+        "datasets_app",
+        "Move project datasets to and from the platform; list their versions; validate them.",
+    ),
     "compare": ("sdk.cli.data", "compare", "Compare a project's tasks: params, state, best and last of every metric."),
     "models": ("sdk.cli.models", "models_app", "Publish checkpoints as models, manage them, predict."),
     "approvals": ("sdk.cli.approvals", "approvals_app", "Request, decide, revoke and list data grants."),

@@ -17,6 +17,7 @@ import typer
 
 from sdk.cli import output as out
 from sdk.cli.session import session
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.governance import ApprovalView, AuditRecordView, GrantActionName, GrantStateFilter
 
 GRANT_STYLE = {"requested": "cyan", "approved": "green", "denied": "red", "revoked": "yellow", "expired": "dim"}
@@ -36,10 +37,14 @@ def _rows(grants: list[ApprovalView]) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def _with_version(g: ApprovalView, dataset: str) -> str:
+    return f"{dataset} v{g.versions[dataset]}" if dataset in g.versions else dataset
+
+
 def _show(g: ApprovalView) -> None:
     out.fields([
         ("approval", g.approval_id), ("state", _state(g.state)), ("action", out.text(g.action)),
-        ("datasets", out.text(", ".join(g.datasets))), ("grantee", out.text(g.grantee)),
+        ("datasets", out.text(", ".join(_with_version(g, d) for d in g.datasets))), ("grantee", out.text(g.grantee)),
         ("purpose", out.text(g.purpose)), ("requested by", out.text(g.requested_by)),
         ("requested", out.when(g.requested_at)), ("expires", out.when(g.expires_at)),
     ])  # fmt: skip
@@ -58,6 +63,16 @@ def _show(g: ApprovalView) -> None:
 
 def _decided(g: ApprovalView) -> None:
     out.stdout().print(f"approval {g.approval_id} is {_state(g.state)}")
+
+
+def _versions(pairs: list[str]) -> dict[str, int]:
+    versions = {}
+    for pair in pairs:
+        name, _, number = pair.partition("=")
+        if not name or not number.isdigit() or int(number) < 1:
+            raise ValidationError([Problem("dataset_version", f"{pair!r} is not NAME=N with N >= 1")])
+        versions[name] = int(number)
+    return versions
 
 
 def approvals_app() -> typer.Typer:
@@ -80,13 +95,17 @@ def approvals_app() -> typer.Typer:
         principal: Annotated[
             str | None, typer.Option(help="Grant it to this principal (a user's sub) only, on the project's datasets.")
         ] = None,
+        dataset_version: Annotated[
+            list[str] | None,
+            typer.Option(help="Limit the grant to one version of a dataset, NAME=N (repeatable; default: all)."),
+        ] = None,
         json_: out.JsonOpt = False,
     ) -> None:
         """Ask an approver for a grant on datasets of a project, to the project or to one principal."""
-        grant = (
-            session(ctx)
-            .client()
-            .request_approval(dataset, action=action, purpose=purpose, days=days, project=project, principal=principal)
+        versions = _versions(dataset_version or [])
+        client = session(ctx).client()
+        grant = client.request_approval(
+            dataset, action=action, purpose=purpose, days=days, project=project, principal=principal, versions=versions
         )
         out.emit(grant, as_json=json_, render=_show)
 

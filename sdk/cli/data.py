@@ -1,4 +1,4 @@
-"""`trainyard datasets upload|download` and `trainyard compare`."""
+"""`trainyard datasets upload|download|show|validate` and `trainyard compare`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sdk.cli import output as out
 from sdk.cli.session import session
 
 if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
-    from sdk.client import Comparison
+    from sdk.client import Comparison, DatasetVersionView, DatasetView
 
 
 @contextmanager
@@ -38,8 +38,8 @@ def datasets_app() -> typer.Typer:
         """Upload FILE as the project's dataset NAME (straight to storage)."""
         client = session(ctx).client()
         with _bytes_bar(f"upload {name}", file.stat().st_size) as progress:
-            size = client.upload_dataset(project, name, file, progress=progress)
-        out.stdout().print(f"uploaded {size} bytes as dataset {out.text(name)} of {project}")
+            version, size = client.upload_dataset_version(project, name, file, progress=progress)
+        out.stdout().print(f"uploaded {size} bytes as dataset {out.text(name)} version {version} of {project}")
 
     @app.command("download")
     def download(
@@ -47,15 +47,93 @@ def datasets_app() -> typer.Typer:
         project: str,
         name: str,
         dest: Annotated[Path | None, typer.Argument(help="Target file (default: ./NAME).")] = None,
+        version: Annotated[int | None, typer.Option(min=1, help="Which version (default: the latest).")] = None,
     ) -> None:
-        """Download the project's dataset NAME."""
+        """Download the project's dataset NAME (needs an active read grant)."""
         client = session(ctx).client()
         target = dest if dest is not None else Path(name)
         with _bytes_bar(f"download {name}", None) as progress:
-            path = client.download_dataset(project, name, target, progress=progress)
+            path = client.download_dataset(project, name, target, progress=progress, version=version)
         out.stdout().print(f"saved dataset {out.text(name)} to {out.text(path)} ({path.stat().st_size} bytes)")
 
+    @app.command("show")
+    def show(ctx: typer.Context, project: str, name: str, json_: out.JsonOpt = False) -> None:
+        """The dataset's versions and their last validation (with its findings)."""
+        out.emit(session(ctx).client().dataset(project, name), as_json=json_, render=_render_dataset)
+
+    @app.command("validate")
+    def validate(
+        ctx: typer.Context,
+        project: str,
+        name: str,
+        version: Annotated[int | None, typer.Option(min=1, help="Which version (default: the latest).")] = None,
+        wait: Annotated[bool, typer.Option(help="Wait for the report and show it; exit 1 if it failed.")] = True,
+        interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 1.0,
+    ) -> None:
+        """Run a one-time validation of a dataset version (needs an active validate grant)."""
+        s = session(ctx)
+        client = s.client()
+        created = client.validate_dataset(project, name, version=version)
+        checked = created.task.spec.dataset_versions.get(name)
+        console = out.stdout()
+        job_id = created.job.job_id
+        console.print(f"validating {out.text(name)} version {checked}: task {created.task.task_id}, job {job_id}")
+        if not wait:
+            return
+        job = client.get_job(job_id)
+        while not job.is_terminal:
+            s.deps.sleep(interval)
+            job = client.get_job(job.job_id)
+        if job.state != "SUCCEEDED":
+            out.print_error(f"validation job {job.job_id} ended {job.state}: {job.reason or 'no reason given'}")
+            raise typer.Exit(1)
+        shown = client.dataset(project, name)
+        checked_version = next(v for v in shown.versions if v.version == checked)
+        _render_version(name, checked_version)
+        if checked_version.status != "passed":
+            raise typer.Exit(1)
+
     return app
+
+
+def _render_dataset(d: DatasetView) -> None:
+    out.table(
+        f"dataset {d.name} of {d.project_id}",
+        ["version", "created", "by", "validation", "job", "errors", "warnings"],
+        [
+            [
+                str(v.version), out.when(v.created_at), v.created_by, v.status,
+                v.validation.job_id if v.validation else "-",
+                str(v.validation.checked.get("errors", 0)) if v.validation else "-",
+                str(v.validation.checked.get("warnings", 0)) if v.validation else "-",
+            ]
+            for v in d.versions
+        ],
+    )  # fmt: skip
+    out.fields(
+        [
+            ("latest", str(d.latest) if d.latest is not None else "none uploaded"),
+            ("latest validated", str(d.latest_validated) if d.latest_validated is not None else "none"),
+        ]
+    )
+    if d.last_validation is not None:
+        _render_version(d.name, d.last_validation)
+
+
+def _render_version(name: str, v: DatasetVersionView) -> None:
+    console = out.stdout()
+    check = v.validation
+    if check is None:
+        console.print(f"{out.text(name)} version {v.version}: not validated")
+        return
+    counts = ", ".join(f"{k} {n}" for k, n in sorted(check.checked.items()))
+    console.print(f"last validation: {out.text(name)} version {v.version} {v.status.upper()} ({counts})")
+    if check.findings:
+        out.table(
+            None,
+            ["severity", "code", "line", "finding"],
+            [[f.severity, f.code, str(f.line or "-"), f.message] for f in check.findings],
+        )
 
 
 def comparison_rows(cmp: Comparison) -> tuple[list[str], list[list[str]]]:

@@ -18,6 +18,7 @@ from rich.table import Table
 from sdk.contracts.errors import Problem, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+Scalar = str | int | float | bool
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON response.")]
 
@@ -118,3 +119,21 @@ def scalars(values: Mapping[str, object]) -> str:
 def text(value: object) -> str:
     """Escape server-provided text so rich never reads it as markup."""
     return escape(str(value))
+
+
+def parse_param(text: str) -> tuple[str, Scalar]:
+    """A `--param KEY=VALUE` (tasks create, rerun), the value typed: int, then float, then
+    true/false, else the string itself."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--param")
+    value: Scalar
+    for cast in (int, float):
+        try:
+            value = cast(raw)
+            return key, value
+        except ValueError:
+            pass
+    if raw.lower() in ("true", "false"):
+        return key, raw.lower() == "true"
+    return key, raw

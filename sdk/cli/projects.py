@@ -11,12 +11,12 @@ import typer
 from sdk.cli import output as out
 from sdk.cli.session import session
 from sdk.cli.task_edit import add_rerun_commands, add_task_edit_commands
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.contracts.specs import ProjectPatch, ProjectSpec, TaskSpec
 
 if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
     from sdk.client import ProjectView, TaskView
 
-Scalar = str | int | float | bool
 DatasetOpt = Annotated[list[str] | None, typer.Option("--dataset", help="Dataset name (repeatable).")]
 
 
@@ -95,23 +95,6 @@ def projects_app() -> typer.Typer:
     return app
 
 
-def parse_param(text: str) -> tuple[str, Scalar]:
-    """`k=v` with v typed: int, then float, then true/false, else the string itself."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise typer.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--param")
-    value: Scalar
-    for cast in (int, float):
-        try:
-            value = cast(raw)
-            return key, value
-        except ValueError:
-            pass
-    if raw.lower() in ("true", "false"):
-        return key, raw.lower() == "true"
-    return key, raw
-
-
 def task_spec_data(
     name: str, *, command: str | None, image: str | None, params: list[str], datasets: list[str],
     resources: dict[str, Any], retries: int | None, limits: dict[str, Any], pool: str | None,
@@ -122,7 +105,7 @@ def task_spec_data(
     A local command runs in `code_dir` (default: the current directory), which a sandboxed
     trainer sees read-only: `--command "python train.py"` finds the user's own train.py.
     """
-    data: dict[str, Any] = {"name": name, "datasets": datasets, "hyperparameters": dict(map(parse_param, params))}
+    data: dict[str, Any] = {"name": name, "datasets": datasets, "hyperparameters": dict(map(out.parse_param, params))}
     if command:
         data["command"] = shlex.split(command)
         if not image:
@@ -136,6 +119,17 @@ def task_spec_data(
     data["resources"] = {k: v for k, v in resources.items() if v is not None}
     data["limits"] = {k: v for k, v in limits.items() if v is not None}
     return data
+
+
+def _pins(pairs: list[str]) -> dict[str, str]:
+    """NAME=N pairs as the spec's pins (the spec validates the numbers, naming the field)."""
+    pins = {}
+    for pair in pairs:
+        name, sep, version = pair.partition("=")
+        if not sep or not name:
+            raise ValidationError([Problem("dataset_version", f"{pair!r} is not NAME=N")])
+        pins[name] = version
+    return pins
 
 
 def _task_rows(tasks: list[TaskView]) -> list[list[str]]:
@@ -157,6 +151,12 @@ def tasks_app() -> typer.Typer:
         image: Annotated[str | None, typer.Option(help="Container image (Kubernetes runtime).")] = None,
         param: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE (repeatable).")] = None,
         dataset: DatasetOpt = None,
+        dataset_version: Annotated[
+            list[str] | None, typer.Option(help="Pin a dataset's version NAME=N (repeatable; default: the latest).")
+        ] = None,
+        require_validated: Annotated[
+            bool, typer.Option(help="Read only dataset versions that passed validation.")
+        ] = False,
         cpu: Annotated[float | None, typer.Option(help="CPU cores.")] = None,
         memory_mb: Annotated[int | None, typer.Option(help="Memory in MiB.")] = None,
         gpu: Annotated[int | None, typer.Option(help="GPUs.")] = None,
@@ -185,6 +185,8 @@ def tasks_app() -> typer.Typer:
             resources={"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}, retries=retries,
             limits={"launch_s": launch_s, "epoch_s": epoch_s, "ttl_s": ttl_s}, pool=pool, code_dir=code_dir,
         )  # fmt: skip
+        data["dataset_versions"] = _pins(dataset_version or [])
+        data["require_validated"] = require_validated
         created = session(ctx).client().create_task(project, out.build(TaskSpec, data))
         if json_:
             out.print_json(created)
@@ -235,7 +237,7 @@ def tasks_app() -> typer.Typer:
             ("task", t.task_id), ("project", t.project_id), ("name", out.text(s.name)),
             ("run", out.text(s.image or shlex.join(s.command))), ("args", out.text(shlex.join(s.args) or "-")),
             ("code dir", out.text(s.code_dir or "-")),
-            ("params", out.text(out.scalars(s.hyperparameters))), ("datasets", out.text(", ".join(s.datasets) or "-")),
+            ("params", out.text(out.scalars(s.hyperparameters))), ("datasets", out.text(_datasets(s) or "-")),
             ("resources", f"cpu={s.resources.cpu:g} memory={s.resources.memory_mb}MiB gpu={s.resources.gpu}"),
             ("limits", f"launch={s.limits.launch_s:g}s epoch={s.limits.epoch_s:g}s ttl={s.limits.ttl_s:g}s"),
             ("retries", str(s.retry.max_retries)), ("pool", s.pool), ("created", out.when(t.created_at)),
@@ -244,3 +246,9 @@ def tasks_app() -> typer.Typer:
     add_task_edit_commands(app)
     add_rerun_commands(app)
     return app
+
+
+def _datasets(s: TaskSpec) -> str:
+    pinned = [f"{d} v{s.dataset_versions[d]}" if d in s.dataset_versions else d for d in s.datasets]
+    kind = f" ({s.kind}{', require_validated' if s.require_validated else ''})"
+    return ", ".join(pinned) + (kind if s.kind != "training" or s.require_validated else "")

@@ -118,11 +118,9 @@ def add_rerun_commands(app: typer.Typer) -> None:
         """Run a task again, pinned to what its last attempt ran: the same image (by digest) or the
         same code dir content (a changed one refuses to start, naming it), data and limits; only the
         overridden parameters differ."""
-        from sdk.cli.projects import parse_param  # the same KEY=VALUE typing as `tasks create`
-
-        params = dict(map(parse_param, param or []))
+        hyperparameters = dict(map(out.parse_param, param or []))  # the same KEY=VALUE typing as `tasks create`
         created = session(ctx).client().rerun_task(
-            task, hyperparameters=params, name=name, allow_code_change=allow_code_change
+            task, hyperparameters=hyperparameters, name=name, allow_code_change=allow_code_change
         )
         if json_:
             out.print_json(created)

@@ -1,6 +1,9 @@
 """Where things lie in the buckets: the one definition of every object key the platform writes.
 
-    datasets   {tenant}/{project_id}/{name}                       a project's dataset
+    datasets   {tenant}/{project_id}/{name}@v{n}.{nonce}          version n of a project's dataset
+               ('@' is not allowed in names: no clash with another name; the nonce: a store
+               that was reset never points a new version at an old object)
+    datasets   {tenant}/{project_id}/{name}                       a dataset uploaded before versions
     artifacts  {tenant}/{project_id}/{job_id}/...                 what a job's trainer uploads
                (checkpoints/epoch-NNNN/<file>, processed/<file>, ...: the trainer picks the rest)
     artifacts  {tenant}/models/{model_id}.tar.gz                  a published model's archive
@@ -16,6 +19,10 @@ from __future__ import annotations
 
 def dataset(tenant: str, project_id: str, name: str) -> str:
     return f"{tenant}/{project_id}/{name}"
+
+
+def dataset_version(tenant: str, project_id: str, name: str, version: int, nonce: str) -> str:
+    return f"{tenant}/{project_id}/{name}@v{version}.{nonce}"
 
 
 def artifact_prefix(tenant: str, project_id: str, job_id: str) -> str:

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdk.contracts.validation import ValidationReport
+
 
 class EventType(StrEnum):
     TASK_REQUESTED = "io.trainyard.task.requested"
@@ -75,6 +77,9 @@ class MetadataReport(_Payload):
 
 class JobSucceeded(_Payload):
     metrics: Metrics = Field(default_factory=dict, max_length=64)
+    # A validation task's result; the platform keeps it with the dataset version the task checked
+    # (and refuses it from any other job, or naming another dataset version).
+    report: ValidationReport | None = None
 
 
 class JobFailed(_Payload):

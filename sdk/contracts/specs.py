@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 DatasetName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME)]
+TaskKind = Literal["training", "validation"]
 
 
 class _Spec(BaseModel):
@@ -115,11 +116,33 @@ class TaskSpec(_Spec):
     pool: str = Field(default="default", min_length=1, max_length=64, pattern=NAME)
     priority: int = Field(default=0, ge=0, le=9, description="higher launches first within a pool")
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy, description="which checkpoints are kept")
+    kind: TaskKind = Field(
+        default="training",
+        description="training: epochs, retries; validation: a one-time check of one dataset version by the "
+        "platform's validator (never retried, no epochs), whose report is kept with that version",
+    )
+    dataset_versions: dict[DatasetName, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="pins: dataset -> version it reads; an unpinned dataset reads the latest version "
+        "(with require_validated: the latest that passed validation), fixed when the task is created",
+    )
+    require_validated: bool = Field(
+        default=False, description="every dataset version it reads must have passed validation"
+    )
 
     @model_validator(mode="after")
     def _runnable(self) -> TaskSpec:
-        if not self.image and not self.command:
+        if self.kind == "validation":
+            if self.image or self.command or self.code_dir:
+                raise ValueError("a validation task runs the platform's validator: no image, command or code_dir")
+            if len(self.datasets) != 1:
+                raise ValueError("a validation task checks exactly one dataset")
+        elif not self.image and not self.command:
             raise ValueError("a task needs an image or a command")
+        unknown = sorted(set(self.dataset_versions) - set(self.datasets))
+        if unknown:
+            raise ValueError(f"dataset_versions pins datasets the task does not read: {unknown}")
         return self
 
     @field_validator("code_dir")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.blobs.memory import InMemoryBlobStore
+from functions import bootstrap
 from functions.core import approvals, cleanup, projects, tasks
 from functions.core.deps import CoreConfig, Deps
 from functions.domain.admission import Capacity, PoolPolicy
@@ -59,6 +59,7 @@ class Harness:
         principal: str | None = None,
         days: int = 30,
         by: Actor | None = None,
+        versions: dict[str, int] | None = None,
     ) -> Approval:
         """A grant asked for by a data scientist: to the project, or to `principal`."""
         asker = by or person("ds@acme", tenant=project.tenant)
@@ -71,6 +72,7 @@ class Harness:
             days=days,
             principal=principal,
             project_id=project.project_id,
+            versions=versions,
         )
 
     def grant(self, project: Project, datasets: tuple[str, ...] | None = None, **kw: object) -> Approval:
@@ -107,19 +109,5 @@ def harness(*, slots: int = 2, tenant_cap: int = 2) -> Harness:
         reconcile_grace_s=10,
         exit_grace_s=2,
     )
-    deps = Deps(
-        projects=store,
-        tasks=store,
-        jobs=store,
-        models=store,
-        approvals=store,
-        audit=store,
-        datasets=InMemoryBlobStore(),
-        artifacts=InMemoryBlobStore(),
-        logs=InMemoryBlobStore(),
-        runtime=runtime,
-        events=events,
-        clock=clock,
-        config=config,
-    )
+    deps = bootstrap.in_memory(config, store=store, clock=clock, runtime=runtime, events=events)
     return Harness(deps=deps, store=store, runtime=runtime, events=events, clock=clock)

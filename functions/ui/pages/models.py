@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
+import tenacity
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,6 +22,23 @@ def _retry_after(response: httpx.Response) -> float:
         return min(5.0, max(0.2, float(response.headers.get("retry-after", "1"))))
     except ValueError:
         return 1.0
+
+
+def _last_answer(state: tenacity.RetryCallState) -> httpx.Response:
+    assert state.outcome is not None
+    answer: httpx.Response = state.outcome.result()
+    return answer
+
+
+def _waiting_for_a_cold_model() -> tenacity.AsyncRetrying:
+    """A cold model answers 503 + Retry-After while it loads; its load goes on, the retry is
+    served. After the last try its 503 is the answer (shown as the error)."""
+    return tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(COLD_RETRIES + 1),
+        wait=lambda state: _retry_after(_last_answer(state)),
+        retry=tenacity.retry_if_result(lambda answer: answer.status_code == 503),
+        retry_error_callback=_last_answer,
+    )
 
 
 @page
@@ -70,15 +87,12 @@ async def predict(request: Request, ctx: Ctx) -> Response:
         raise ApiError(503, "unavailable", "no predictor is configured for this platform (TRAINYARD_PREDICTOR_URL)")
     document = field_of(form, "document")
     async with httpx.AsyncClient(timeout=30, verify=ui.options.predictor_verify) as client:
-        for attempt in range(COLD_RETRIES + 1):
-            answer = await client.post(
-                f"{ui.options.predictor_url}/v2/language/intent",
-                json={"modelId": model_id, "document": document},
-                headers={"authorization": f"Bearer {ctx.token}"},
-            )
-            if answer.status_code != 503 or attempt == COLD_RETRIES:
-                break
-            await asyncio.sleep(_retry_after(answer))  # a cold model: its load goes on; the retry is served
+        answer: httpx.Response = await _waiting_for_a_cold_model()(
+            client.post,
+            f"{ui.options.predictor_url}/v2/language/intent",
+            json={"modelId": model_id, "document": document},
+            headers={"authorization": f"Bearer {ctx.token}"},
+        )
     if answer.status_code >= 400:
         raise ApiError.of(answer)
     ranked = sorted(answer.json().get("probabilities", []), key=lambda p: -float(p.get("probability", 0)))

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
-from functions import bootstrap, eventauth, serve
+from functions import eventauth, serve
 from functions.store.tables import create_all, make_tables
 from sdk.auth import signing, tokens
 from sdk.contracts.events import EventType
@@ -145,8 +145,6 @@ def pod(
             env.update(stack.enter_context(in_cluster(cluster, token_dir)))
         for key, value in {**env, **cloud}.items():
             monkeypatch.setenv(key, value)
-        bootstrap.install(None)
-        stack.callback(bootstrap.install, None)
         url = stack.enter_context(serving(serve.app_for(env["FUNCTION_TARGET"])))
         yield url, env
 

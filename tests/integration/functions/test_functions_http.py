@@ -44,12 +44,10 @@ def platform(moto_endpoint: str) -> Iterator[tuple[str, bootstrap.Deps, Recordin
     deps = bootstrap.build(settings, runtime=runtime)
     deps = deps.__class__(**{**vars(deps), "events": RecordingPublisher()})
     ensure_storage(deps, settings)
-    bootstrap.install(deps)
-    routes = [Mount(f"/fn/{n}", app=a) for n, a in function_apps().items()]  # type: ignore[arg-type]
+    routes = [Mount(f"/fn/{n}", app=a) for n, a in function_apps(deps).items()]  # type: ignore[arg-type]
     app = Starlette(routes=[*routes, Mount("/", app=create_app(deps))])
     with serve(app, health="/healthz") as base:
         yield base, deps, runtime
-    bootstrap.install(None)
 
 
 def user(tenant: str = "acme") -> dict[str, str]:

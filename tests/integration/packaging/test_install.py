@@ -92,8 +92,11 @@ def test_trainyard_up_from_the_scratch_install_serves_healthz(scratch: Path, tmp
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.3)
         assert "predictor not started: torch" in log.read_text()  # said, not crashed on
+        page = httpx.get(f"http://127.0.0.1:{port}/ui/static/ui.css", timeout=5)  # the UI's assets shipped
+        assert page.status_code == 200, page.status_code
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

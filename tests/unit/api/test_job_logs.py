@@ -3,35 +3,18 @@ the default view (the end) says what came before and how to get it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.api.app import create_app
 from functions.core import launching, reporting, sweeping
 from sdk.auth import tokens
 from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from tests.support.harness import SECRET, Harness, harness
+from tests.support.harness import SECRET, Harness
 
 MIB = 1024 * 1024
 LINE = b"epoch 0001 loss 0.123456789 accuracy 0.987654321 (a line of a chatty trainer) ....\n"  # 82 bytes
 LOG = LINE * (3 * MIB // len(LINE) + 1)  # a little over 3 MiB
-
-
-@pytest.fixture
-def h() -> Harness:
-    return harness()
-
-
-@pytest.fixture
-def client(h: Harness) -> Iterator[TestClient]:
-    with TestClient(create_app(h.deps)) as c:
-        c.headers["Authorization"] = "Bearer " + tokens.user_token(
-            tenant="acme", sub="ana@acme", secret=SECRET, roles=(Role.DATA_SCIENTIST,)
-        )
-        yield c
 
 
 def _chatty_job(h: Harness, *, finish: bool) -> str:

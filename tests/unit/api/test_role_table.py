@@ -114,6 +114,8 @@ PROJECT_WORK = {
     ("GET", "/v1/projects/{project_id}/tasks"),
     ("GET", "/v1/projects/{project_id}/comparison"),
     ("POST", "/v1/projects/{project_id}/datasets"),
+    ("GET", "/v1/projects/{project_id}/datasets/{name}"),
+    ("POST", "/v1/projects/{project_id}/datasets/{name}/validate"),
     ("GET", "/v1/tasks/{task_id}"),
     ("GET", "/v1/tasks/{task_id}/jobs"),
     ("GET", "/v1/jobs/{job_id}"),
@@ -142,7 +144,12 @@ ROWS = {
     Role.DATA_SCIENTIST: PROJECT_WORK | SEE_GRANTS | {("POST", "/v1/approvals")},
     Role.APPROVER: SEE_GRANTS
     | DECIDE
-    | {("GET", "/v1/projects"), ("GET", "/v1/projects/{project_id}"), ("POST", "/v1/projects/{project_id}/datasets")},
+    | {
+        ("GET", "/v1/projects"),
+        ("GET", "/v1/projects/{project_id}"),
+        ("POST", "/v1/projects/{project_id}/datasets"),
+        ("GET", "/v1/projects/{project_id}/datasets/{name}"),
+    },
     Role.ADMIN: SEE_GRANTS | DECIDE,
     Role.SERVICE: {("GET", "/v1/models/{model_id}/resolve")},
     Role.JOB: {

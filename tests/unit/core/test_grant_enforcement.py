@@ -159,8 +159,8 @@ def test_active_grants_let_data_flow_and_every_access_is_audited(h: Harness) -> 
         (r.action, r.actor, r.reason) for r in h.store.audit_records("acme", resource=f"dataset/{p.project_id}/intents")
     }
     assert allowed == {
-        ("dataset.train", f"job:{job.job_id}", f"grant {train.approval_id}; sha256 {ROWS_SHA}"),
-        ("dataset.download", "ana@acme", f"grant {read.approval_id}"),
+        ("dataset.train", f"job:{job.job_id}", f"version 1, grant {train.approval_id}; sha256 {ROWS_SHA}"),
+        ("dataset.download", "ana@acme", f"version 1, grant {read.approval_id}"),
     }
 
 

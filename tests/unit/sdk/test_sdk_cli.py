@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from sdk.cli import make_app
 from sdk.cli.config import LocalConfig, write_local_config
-from sdk.cli.projects import parse_param
+from sdk.cli.output import parse_param
 from sdk.cli.session import CliDeps, run_forwarding_interrupt
 from sdk.client import Client
 from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform

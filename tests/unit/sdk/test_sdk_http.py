@@ -39,9 +39,9 @@ def _err(code: str, message: str, problems: list[dict[str, str]] | None = None) 
         (409, "conflict", Conflict),
         (401, "unauthenticated", Unauthenticated),
         (403, "forbidden", Forbidden),
-        (500, "internal", TemporaryError),
-        (503, "unavailable", TemporaryError),
-        (429, "too_many", TemporaryError),
+        (500, "internal", http.Unavailable),
+        (503, "unavailable", http.Unavailable),
+        (429, "too_many", http.Unavailable),
         (418, "teapot", PermanentError),
     ],
 )
@@ -128,7 +128,8 @@ def test_send_retries_temporary_failures_then_returns() -> None:
     response = http.send(client, client.build_request("GET", "/x"), backoff=http.Backoff(), sleep=sleeps.append)
     assert response.status_code == 200
     assert len(seen) == 3
-    assert sleeps == [0.5, 1.0]
+    # exponential, plus up to Backoff.jitter_s (0.25 s) at random
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 0.75 and 1.0 <= sleeps[1] <= 1.25
 
 
 def test_send_gives_up_after_bounded_attempts() -> None:

@@ -89,7 +89,8 @@ def test_retries_on_503_with_the_same_event_id(trainer: Trainer, platform: FakeP
     ids = {e["id"] for e in platform.events()}
     assert len(platform.sent("POST", "/v1/events")) == 3
     assert len(ids) == 1
-    assert sleeps == [0.5, 1.0]
+    # exponential, plus up to Backoff.jitter_s (0.25 s) at random
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 0.75 and 1.0 <= sleeps[1] <= 1.25
 
 
 def test_gives_up_after_bounded_attempts(platform: FakePlatform, sleeps: list[float]) -> None:

@@ -21,6 +21,7 @@ def test_tables_and_their_keys() -> None:
         "trainyard-audit": ("tenant", "at_id"),
         "trainyard-report_marks": ("job_id", None),
         "trainyard-summaries": ("task_id", None),
+        "trainyard-dataset_versions": ("dataset", "version"),
     }
     assert {t.billing_mode for t in tables.values()} == {"PAY_PER_REQUEST"}
     assert [name for name, t in tables.items() if t.ttl_attribute] == ["trainyard-dedup", "trainyard-report_marks"]
