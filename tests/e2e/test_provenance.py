@@ -82,7 +82,7 @@ def test_what_ran_is_recorded_rerun_pinned_compared_and_a_checkpoint_tried(
         assert ran.code is not None and ran.code.sha256 == code_digest(code).sha256 and ran.code_dir == str(code)
         assert ran.command == command
         assert ran.datasets["d"].sha256 == hashlib.sha256(ROWS).hexdigest()
-        assert ran.datasets["d"].size_bytes == len(ROWS)
+        assert (ran.datasets["d"].size_bytes, ran.datasets["d"].version) == (len(ROWS), 1)
         assert (ran.seed, ran.seed_source) == (7, "reported by the trainer")
         assert c.get_job(job.job_id).provenance["code"]["sha256"] == ran.code.sha256
         shown = cli(local_platform, "jobs", "show", job.job_id)
