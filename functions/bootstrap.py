@@ -18,7 +18,8 @@ from botocore.config import Config
 from functions.blobs.memory import InMemoryBlobStore
 from functions.blobs.s3 import S3BlobStore
 from functions.core.deps import CoreConfig, Deps, SystemClock
-from functions.ports import BlobStore, Clock, EventPublisher, JobRuntime
+from functions.ports import BlobStore, Clock, EventPublisher, JobRuntime, Predictor
+from functions.predicting import HttpPredictor
 from functions.publishing import KEEPALIVE_EXPIRY_S, HttpPublisher, RecordingPublisher
 from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
@@ -193,7 +194,13 @@ def build(
         events=HttpPublisher(settings.broker_url, client=broker_client(settings, http_verify), key=config.event_key),
         clock=SystemClock(),
         config=config,
+        predictor=predictor_for(settings.predictor_url, http_verify) if settings.predictor_url else None,
     )
+
+
+def predictor_for(url: str, verify: ssl.SSLContext | bool) -> HttpPredictor:
+    """The prediction service the API asks on a user's behalf (the same TLS identity as the broker's)."""
+    return HttpPredictor(url, transport=httpx.HTTPTransport(verify=verify, retries=0))
 
 
 def over(
@@ -206,6 +213,7 @@ def over(
     events: EventPublisher,
     clock: Clock,
     config: CoreConfig,
+    predictor: Predictor | None = None,
 ) -> Deps:
     """Deps whose every store port is `store` (one object implements them all)."""
     return Deps(
@@ -223,6 +231,7 @@ def over(
         events=events,
         clock=clock,
         config=config,
+        predictor=predictor,
     )
 
 

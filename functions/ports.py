@@ -23,6 +23,7 @@ from functions.domain.audit import AuditRecord
 from functions.domain.datasets import DatasetVersion
 from functions.domain.model import Checkpoint, Epoch, Job, Project, ReportMark, Task, TaskSummary
 from functions.domain.registry import PublishedModel
+from functions.domain.runs import RunRecord
 from sdk.contracts.errors import PermanentError
 
 
@@ -244,6 +245,16 @@ class BlobStore(Protocol):
 
     def presign_put(self, key: str, *, expires_s: int) -> str: ...
 
+    def digest(self, key: str) -> BlobDigest:
+        """The object's content sha256 and size. Computed from its bytes once (streamed), then
+        kept with the object's metadata; NotFound if missing."""
+
+
+@dataclass(frozen=True)
+class BlobDigest:
+    sha256: str
+    size_bytes: int
+
 
 class CannotStart(PermanentError):
     """The attempt's command can never start as given (its program or code directory is missing)."""
@@ -267,6 +278,7 @@ class LaunchSpec:
     gpu: int
     ttl_s: float
     code_dir: str | None = None  # local runtime: where the command runs, read-only in a sandbox
+    code_sha256: str | None = None  # a re-run's pin: refuse to start if code_dir's content differs
 
 
 class RuntimeStatus(StrEnum):
@@ -281,11 +293,15 @@ class RuntimeJob:
     status: RuntimeStatus
     exit_code: int | None = None
     reason: str = ""  # what the runtime knows and the trainer cannot report (OOMKilled, ...)
+    image_id: str = ""  # the trainer container's image as the cluster resolved it (pod imageID)
+    image_recorded: bool = False  # note_image was told this image_id: the platform has it
 
 
 class JobRuntime(Protocol):
-    def launch(self, spec: LaunchSpec) -> None:
-        """Start the attempt. Idempotent: an attempt already started is left alone."""
+    def launch(self, spec: LaunchSpec) -> RunRecord:
+        """Start the attempt and say what it started (command, image, local code digest).
+        Idempotent: an attempt already started is left alone and its record returned again.
+        CannotStart if `spec.code_sha256` is set and the code directory no longer matches it."""
 
     def stop(self, job_id: str) -> None:
         """Kill it if it runs; keep its logs. Missing is fine."""
@@ -300,6 +316,10 @@ class JobRuntime(Protocol):
     def list(self) -> list[RuntimeJob]:
         """Every attempt the runtime holds, live or exited (for reconcile)."""
 
+    def note_image(self, job_id: str, image_id: str) -> None:
+        """Remember that the platform recorded `image_id` for the attempt, so list() reports
+        it as `image_recorded` and the sweep reads the job only once for it. Missing is fine."""
+
 
 @dataclass(frozen=True)
 class OutEvent:
@@ -309,6 +329,14 @@ class OutEvent:
     data: dict[str, object]
     id: str | None = None  # a deterministic id makes re-emission idempotent downstream
     extensions: dict[str, str] = field(default_factory=dict)  # CloudEvent extension attributes
+
+
+class Predictor(Protocol):
+    """The prediction service, asked on a user's behalf (their token, so their tenant's rules)."""
+
+    def predict(self, *, token: str, model_id: str, document: str | None, image: bytes | None) -> dict[str, object]:
+        """The predictor's answer for one input (a document for intent models, image bytes for
+        vision ones); NotFound for an unknown model, TemporaryError while it cannot answer."""
 
 
 class EventPublisher(Protocol):

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080",
         description="base URL trainers use to reach the events ingress and data endpoints",
     )
+    predictor_url: str | None = Field(
+        default=None,
+        description="the prediction service's sidecar (REST): POST /v1/jobs/{id}/checkpoints/{epoch}/predict asks "
+        "it with the caller's token; unset: that endpoint answers 409 (local mode sets it to its own predictor)",
+    )
     broker_url: str = Field(
         default="http://127.0.0.1:8080/broker/",
         description="where functions publish CloudEvents: the Knative broker ingress, or the local dispatcher",

@@ -21,6 +21,7 @@ Unauthenticated, 403 Forbidden, 400/422 ValidationError with every problem).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -48,6 +49,7 @@ from sdk.governance import (
 from sdk.views import (  # the views are part of the client's API: re-exported
     TERMINAL_STATES,
     CheckpointGrant,
+    CheckpointTry,
     CheckpointView,
     Comparison,
     DatasetGrant,
@@ -60,6 +62,7 @@ from sdk.views import (  # the views are part of the client's API: re-exported
     LogPage,
     ModelView,
     ProjectView,
+    Provenance,
     Scalar,
     SpecDifference,
     TaskComparison,
@@ -72,6 +75,7 @@ from sdk.views import (  # the views are part of the client's API: re-exported
 __all__ = [
     "TERMINAL_STATES",
     "CheckpointGrant",
+    "CheckpointTry",
     "CheckpointView",
     "Client",
     "Comparison",
@@ -85,6 +89,7 @@ __all__ = [
     "LogPage",
     "ModelView",
     "ProjectView",
+    "Provenance",
     "Scalar",
     "SpecDifference",
     "TaskComparison",
@@ -200,7 +205,12 @@ class Client:
         return self._one(TaskView, "POST", f"/v1/tasks/{task_id}/{'archive' if archived else 'unarchive'}")
 
     def rerun_task(
-        self, task_id: str, *, hyperparameters: dict[str, Scalar] | None = None, name: str | None = None
+        self,
+        task_id: str,
+        *,
+        hyperparameters: dict[str, Scalar] | None = None,
+        name: str | None = None,
+        allow_code_change: bool = False,
     ) -> TaskCreated:
         """Run a task again with the same image/command, data and limits, optionally overriding
         some hyperparameters; the new task records which one it re-runs::
@@ -208,7 +218,7 @@ class Client:
             again = c.rerun_task(task_id, hyperparameters={"lr": 0.01})
             c.diff_tasks(task_id, again.task.task_id).differences  # [field hyperparameters.lr ...]
         """
-        body: dict[str, Any] = {"hyperparameters": hyperparameters or {}}
+        body: dict[str, Any] = {"hyperparameters": hyperparameters or {}, "allow_code_change": allow_code_change}
         if name is not None:
             body["name"] = name
         return self._one(TaskCreated, "POST", f"/v1/tasks/{task_id}/rerun", body=body)
@@ -221,6 +231,14 @@ class Client:
 
     def get_job(self, job_id: str) -> JobView:
         return self._one(JobView, "GET", f"/v1/jobs/{job_id}")
+
+    def job_provenance(self, job_id: str) -> Provenance:
+        """What a job ran, as the platform recorded it::
+
+            p = c.job_provenance("t-1.1")
+            p.code.sha256, p.image_digest, {n: d.sha256 for n, d in p.datasets.items()}
+        """
+        return self._one(Provenance, "GET", f"/v1/jobs/{job_id}/provenance")
 
     def cancel_job(self, job_id: str) -> JobView:
         return self._one(JobView, "POST", f"/v1/jobs/{job_id}/cancel")
@@ -325,6 +343,19 @@ class Client:
         """
         body = publish_body(job_id, epoch=epoch, metric=metric, mode=mode, name=name)
         return self._one(ModelView, "POST", "/v1/models", body=body)
+
+    def try_checkpoint(
+        self, job_id: str, epoch: int, *, document: str | None = None, image: bytes | None = None
+    ) -> CheckpointTry:
+        """Predict with one checkpoint in one call (published on demand; the same model next time)::
+
+            t = c.try_checkpoint("t-1.1", 3, document="my password stopped working")
+            t.model.model_id, t.prediction["probabilities"][0]
+        """
+        body: dict[str, Any] = {"document": document} if image is None else {
+            "sampleBase64Content": base64.b64encode(image).decode("ascii")
+        }
+        return self._one(CheckpointTry, "POST", f"/v1/jobs/{job_id}/checkpoints/{epoch}/predict", body=body)
 
     def list_models(self) -> list[ModelView]:
         return self._items(ModelView, "/v1/models")

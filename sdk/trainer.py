@@ -44,11 +44,12 @@ from cloudevents.conversion import to_dict, to_structured
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 
+import sdk
 from sdk import http
 from sdk.auth.tls import TLSFiles
 from sdk.contracts import events as ev
 from sdk.contracts import tracing
-from sdk.contracts.errors import AlreadyProcessed, Forbidden, TooLarge, TrainyardError
+from sdk.contracts.errors import AlreadyProcessed, Conflict, Forbidden, TooLarge, TrainyardError
 from sdk.contracts.validation import ValidationReport
 from sdk.report_queue import Queued, ReportQueue
 from sdk.trainer_setup import Hyperparameters, Scalar, TrainerEnv  # re-exported: see __all__
@@ -204,7 +205,7 @@ class Trainer:
 
             trainer.running()
         """
-        self._report(ev.EventType.JOB_RUNNING, ev.JobRunning(), wait=True)
+        self._report(ev.EventType.JOB_RUNNING, ev.JobRunning(sdk_version=sdk.__version__), wait=True)
         self._running = True
 
     def epoch(self, n: int, metrics: Mapping[str, float]) -> None:
@@ -273,7 +274,8 @@ class Trainer:
     # -- data ------------------------------------------------------------------------------
 
     def dataset(self, name: str, *, dest: Path | None = None) -> Path:
-        """Download an approved project dataset; return where it was written.
+        """Download an approved project dataset; return where it was written. Its bytes are
+        checked against the sha256 the platform recorded for this job when it granted them.
 
         Example::
 
@@ -283,10 +285,17 @@ class Trainer:
         for fresh in (False, True):  # URLs are short-lived: a refused one is asked for again, once
             grant = self._call("GET", f"/v1/jobs/{self.job_id}/datasets/{name}")
             try:
-                return http.get_file(self._blobs, str(grant["url"]), target, backoff=self._backoff, sleep=self._sleep)
+                path = http.get_file(self._blobs, str(grant["url"]), target, backoff=self._backoff, sleep=self._sleep)
             except Forbidden:
                 if fresh:
                     raise
+                continue
+            recorded = str(grant.get("sha256") or "")
+            got = hashlib.sha256(path.read_bytes()).hexdigest() if recorded else ""
+            if got == recorded:
+                return path
+            if fresh:  # replaced between the platform's digest and this download, twice
+                raise Conflict(f"dataset {name!r} changed while it was read: sha256 {got}, recorded {recorded}")
         raise AssertionError("unreachable")
 
     def upload(self, path: Path, *, name: str | None = None) -> str:

@@ -43,6 +43,7 @@ class TaskView(_View):
     archived: bool = False
     rerun_of: str | None = None
     provenance: dict[str, str] = Field(default_factory=dict)
+    pin: dict[str, Any] | None = None  # a re-run: the attempt it re-runs, its image digest / code hash
 
 
 class SpecDifference(_View):
@@ -57,6 +58,7 @@ class TaskDiff(_View):
     task_id: str
     other_id: str
     same: bool
+    only: str | None = Field(default=None, description="the one field they differ in, if exactly one")
     differences: list[SpecDifference] = Field(default_factory=list)
 
 
@@ -78,6 +80,7 @@ class JobView(_View):
     metadata: dict[str, Scalar] = Field(default_factory=dict)
     final_metrics: dict[str, float] = Field(default_factory=dict)
     cleaned_up: bool = False  # ended and cleaned up: a next attempt, if any, exists by now
+    provenance: dict[str, Any] = Field(default_factory=dict)  # what ran, recorded by the platform
 
     @property
     def is_terminal(self) -> bool:
@@ -120,6 +123,7 @@ class TaskComparison(_View):
     best: dict[str, float] = Field(default_factory=dict)
     last: dict[str, float] = Field(default_factory=dict)
     series: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
+    differs_only_in: dict[str, str] = Field(default_factory=dict, description="other task id -> the one field")
 
 
 class Comparison(_View):
@@ -135,6 +139,8 @@ class DatasetGrant(_View):
     method: Literal["GET", "PUT"]
     expires_in: int | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="headers the URL was signed with")
+    sha256: str | None = Field(default=None, description="a trainer's grant: the content the platform recorded")
+    size_bytes: int | None = None
 
 
 class FindingView(_View):
@@ -210,3 +216,50 @@ class ModelView(_View):
     size_bytes: int = 0
     created_at: datetime
     active: bool = True
+
+
+class CodeRecord(_View):
+    sha256: str | None = None
+    files: int = 0
+    size_bytes: int = 0
+    unhashed: str = ""  # why it was not hashed (too big, unreadable)
+
+
+class DatasetRecord(_View):
+    key: str
+    sha256: str
+    size_bytes: int
+    version: int | None = None
+    granted_at: datetime
+
+
+class Provenance(_View):
+    """What a job ran, as the platform recorded it (`GET /v1/jobs/{id}/provenance`); the seed is
+    the trainer's own report."""
+
+    job_id: str
+    task_id: str
+    rerun_of: str | None = None
+    pin: dict[str, Any] | None = None
+    image: str | None = None
+    image_id: str | None = None
+    image_digest: str | None = None
+    command: list[str] = Field(default_factory=list)
+    code_dir: str | None = None
+    code: CodeRecord | None = None
+    code_changed: bool | None = None
+    datasets: dict[str, DatasetRecord] = Field(default_factory=dict)
+    hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
+    spec_sha256: str = ""
+    platform_version: str = ""
+    sdk_version: str = ""
+    trainer_sdk_version: Scalar | None = None  # as the trainer reported it
+    seed: Scalar | None = None
+    seed_source: str | None = None
+
+
+class CheckpointTry(_View):
+    """`POST /v1/jobs/{id}/checkpoints/{epoch}/predict`: the on-demand model and its answer."""
+
+    model: ModelView
+    prediction: dict[str, Any]

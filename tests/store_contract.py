@@ -17,6 +17,7 @@ from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, TenantShare
 from functions.domain.datasets import DatasetVersion, Validation
 from functions.domain.model import Checkpoint, Epoch, Job, JobState, Project, ReportMark, Task, TaskSummary
+from functions.domain.runs import CodeDigest, DatasetRecord, RunRecord
 from functions.ports import DatasetStore, JobStore, ProjectStore, TaskStore
 from functions.store import rules
 from sdk.contracts.errors import (
@@ -228,6 +229,19 @@ class StoreContract:
         with pytest.raises(Conflict):
             store.save_job(job("missing"), expected_version=0)
         assert store.get_job("acme", "j1").reason == "one"
+
+    def test_a_jobs_run_record_round_trips(self, store: Store) -> None:
+        (j,) = queued(store, job("j1"))
+        record = RunRecord(
+            image="registry.example/t:1",
+            image_id="registry.example/t@sha256:" + "a" * 64,
+            command=["python", "train.py"],
+            code_dir="/lab",
+            code=CodeDigest(sha256="c" * 64, files=3, size_bytes=120),
+            datasets={"d": DatasetRecord(key="acme/p/d", sha256="d" * 64, size_bytes=9, granted_at=T0)},
+        )
+        store.save_job(j.model_copy(update={"provenance": record}), expected_version=0)
+        assert store.get_job("acme", "j1").provenance == record
 
     def test_save_job_cannot_take_capacity_behind_launch_jobs_back(self, store: Store) -> None:
         (j,) = queued(store, job("j1"))

@@ -11,9 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api.auth import Authorized, DepsDep, TrainerCaller, User
 from functions.api.schemas import ArtifactGrant, Items
 from functions.api.views import checkpoint_view, epoch_view, job_view, task_view
-from functions.core import access, reads, sweeping, tasks
+from functions.core import access, reads, runs, sweeping, tasks
 from sdk.contracts.specs import NAME, TaskPatch
-from sdk.views import CheckpointGrant, CheckpointView, DatasetGrant, EpochView, JobView, TaskCreated, TaskDiff, TaskView
+from sdk.views import (
+    CheckpointGrant,
+    CheckpointView,
+    DatasetGrant,
+    EpochView,
+    JobView,
+    Provenance,
+    TaskCreated,
+    TaskDiff,
+    TaskView,
+)
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -45,13 +55,24 @@ class RerunRequest(BaseModel):
 
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=64)
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME)
+    allow_code_change: bool = Field(
+        default=False,
+        description="local commands: start even if the code directory's content changed since the run it "
+        "re-runs (its record then says so); by default such a re-run refuses to start, naming the folder",
+    )
 
 
 @router.post("/tasks/{task_id}/rerun", status_code=201, response_model=TaskCreated)
 def rerun_task(task_id: str, req: RerunRequest, actor: Authorized, deps: DepsDep) -> dict[str, Any]:
     """A new task with the same runnable spec (optionally some hyperparameters overridden)."""
     task, job = tasks.rerun(
-        deps, tenant=actor.tenant, task_id=task_id, actor=actor, hyperparameters=req.hyperparameters, name=req.name
+        deps,
+        tenant=actor.tenant,
+        task_id=task_id,
+        actor=actor,
+        hyperparameters=req.hyperparameters,
+        name=req.name,
+        allow_code_change=req.allow_code_change,
     )
     return {"task": task_view(task), "job": job_view(job)}
 
@@ -71,6 +92,15 @@ def list_jobs(task_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
 @router.get("/jobs/{job_id}", response_model=JobView)
 def get_job(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
     return job_view(deps.jobs.get_job(caller.tenant, job_id))
+
+
+@router.get("/jobs/{job_id}/provenance", response_model=Provenance)
+def job_provenance(job_id: str, caller: User, deps: DepsDep) -> dict[str, Any]:
+    """What the job ran, as the platform recorded it: image digest or command + code hash,
+    the dataset objects it was granted (sha256), hyperparameters, versions; the seed as the
+    trainer reported it."""
+    job = deps.jobs.get_job(caller.tenant, job_id)
+    return runs.document(deps.tasks.get_task(caller.tenant, job.task_id), job)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobView)

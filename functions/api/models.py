@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import base64
+import binascii
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.api.auth import Authorized, DepsDep, User
 from functions.api.schemas import Items, PublishedModelView
 from functions.core import models
 from functions.domain.registry import PublishedModel
+from sdk.contracts.errors import Problem, ValidationError
 from sdk.contracts.resolve import ModelResolution
+from sdk.views import CheckpointTry
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -60,6 +64,50 @@ def publish(req: PublishRequest, actor: Authorized, deps: DepsDep, response: Res
     if not created:
         response.status_code = 200
     return view(model)
+
+
+class TryRequest(BaseModel):
+    """One input: a `document` for intent models, or an image (`sampleBase64Content`) for vision ones."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    document: str | None = Field(default=None, min_length=1, max_length=100_000)
+    image: str | None = Field(default=None, alias="sampleBase64Content", min_length=1, max_length=14_000_000)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> TryRequest:
+        if (self.document is None) == (self.image is None):
+            raise ValueError("give either document or sampleBase64Content")
+        return self
+
+    def image_bytes(self) -> bytes | None:
+        if self.image is None:
+            return None
+        try:
+            return base64.b64decode(self.image, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValidationError([Problem("sampleBase64Content", "is not valid base64")]) from exc
+
+
+@router.post("/jobs/{job_id}/checkpoints/{epoch}/predict", tags=["jobs"], response_model=CheckpointTry)
+def try_checkpoint(
+    job_id: str, epoch: Annotated[int, Path(ge=0)], req: TryRequest, actor: Authorized, deps: DepsDep, request: Request
+) -> dict[str, Any]:
+    """Predict with any checkpoint in one call: the checkpoint is published on demand (the
+    same checkpoint is always the same model: a second try reuses it, cache included), then
+    asked through the prediction service with the caller's own token."""
+    token = request.headers.get("authorization", "").partition(" ")[2]
+    model, answer = models.try_checkpoint(
+        deps,
+        tenant=actor.tenant,
+        job_id=job_id,
+        epoch=epoch,
+        token=token,
+        document=req.document,
+        image=req.image_bytes(),
+        actor=actor,
+    )
+    return {"model": view(model), "prediction": answer}
 
 
 @router.get("/models", response_model=Items[PublishedModelView])

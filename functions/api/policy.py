@@ -55,6 +55,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/jobs/{job_id}/checkpoints"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}/checkpoints/download"): frozenset({DS}),
     ("GET", "/v1/jobs/{job_id}/logs"): frozenset({DS}),
+    ("GET", "/v1/jobs/{job_id}/provenance"): frozenset({DS}),
+    ("POST", "/v1/jobs/{job_id}/checkpoints/{epoch}/predict"): frozenset({DS}),  # publishes: as POST /v1/models
     # trainers
     ("GET", "/v1/jobs/{job_id}/datasets/{name}"): frozenset({JOB}),
     ("POST", "/v1/jobs/{job_id}/artifacts"): frozenset({JOB}),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, quote, unquote
 
-from functions.ports import Clock
+from functions.ports import BlobDigest, Clock
 from sdk.contracts.errors import Forbidden, NotFound
 
 SCHEME = "memory://"
@@ -42,6 +42,7 @@ class InMemoryBlobStore:
         self._secret = secrets.token_bytes(16)
         self._lock = threading.Lock()
         self._blobs: dict[str, _Blob] = {}
+        self.digests_computed = 0
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
         with self._lock:
@@ -64,6 +65,11 @@ class InMemoryBlobStore:
 
     def presign_get(self, key: str, *, expires_s: int) -> str:
         return self._presign("get", key, expires_s)
+
+    def digest(self, key: str) -> BlobDigest:
+        data = self.get(key)
+        self.digests_computed += 1
+        return BlobDigest(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
 
     def presign_put(self, key: str, *, expires_s: int) -> str:
         return self._presign("put", key, expires_s)

@@ -10,6 +10,8 @@ botocore's exceptions are translated in exactly one place, `_translated`.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, cast
@@ -17,12 +19,16 @@ from typing import TYPE_CHECKING, cast
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from functions.ports import BlobDigest
 from sdk.contracts.errors import NotFound, PermanentError, TemporaryError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CreateBucketConfigurationTypeDef
 
+log = logging.getLogger(__name__)
+SHA256_METADATA = "trainyard-sha256"  # x-amz-meta-trainyard-sha256: the content digest the platform computed
+_CHUNK = 1024 * 1024
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _TRANSIENT = frozenset(
     {
@@ -80,6 +86,43 @@ class S3BlobStore:
             return self._presigner.generate_presigned_url(
                 "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
             )
+
+    def digest(self, key: str) -> BlobDigest:
+        """sha256 and size of the object: from its `trainyard-sha256` metadata when an earlier
+        call kept it there, else read (streamed) and kept with it by an in-place copy that
+        applies only if the object is still the one that was read (CopySourceIfMatch).
+
+        Only the platform writes that metadata: S3 refuses x-amz-meta-* headers a pre-signed
+        PUT was not signed with, and an upload replaces the object with its metadata."""
+        with _translated(key):
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        size, etag = int(head["ContentLength"]), str(head.get("ETag", ""))
+        kept = (head.get("Metadata") or {}).get(SHA256_METADATA, "")
+        if len(kept) == 64:
+            return BlobDigest(sha256=kept, size_bytes=size)
+        h = hashlib.sha256()
+        with _translated(key):
+            body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
+            for chunk in body.iter_chunks(_CHUNK):
+                h.update(chunk)
+        found = BlobDigest(sha256=h.hexdigest(), size_bytes=size)
+        self._keep_digest(key, etag, found, content_type=str(head.get("ContentType") or "application/octet-stream"))
+        return found
+
+    def _keep_digest(self, key: str, etag: str, found: BlobDigest, *, content_type: str) -> None:
+        try:
+            with _translated(key):
+                self._client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                    CopySourceIfMatch=etag,
+                    Metadata={SHA256_METADATA: found.sha256},
+                    MetadataDirective="REPLACE",
+                    ContentType=content_type,
+                )
+        except (PermanentError, TemporaryError) as exc:  # changed meanwhile, or too big to copy: next time again
+            log.info("dataset digest not kept with the object", extra={"key": key, "error": str(exc)})
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it is missing (local mode; production buckets are provisioned)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from functions.core import audit, datasets, grants, projects
+from functions.core import audit, datasets, grants, projects, runs
 from functions.core.deps import Deps
 from functions.core.reporting import artifact_prefix
 from functions.domain.approvals import GrantAction
@@ -149,12 +149,13 @@ def trainer_dataset_url(
         versions={name: found.version} if found else None,
     )
     chosen = _uploaded(deps, name, found)
+    record = runs.record_dataset(deps, job, name=name, key=chosen.key, version=chosen.version)
     audit.allowed(
         deps,
         who,
         action=f"dataset.{action.value}",
         resource=resource,
-        reason=f"version {chosen.version}, grant {access.ids[0]}",
+        reason=f"version {chosen.version}, grant {access.ids[0]}; sha256 {record.sha256}",
     )
     expires = deps.config.trainer_url_expiry_s  # short: a revoked grant stops data flowing within it
     return {
@@ -163,6 +164,8 @@ def trainer_dataset_url(
         "method": "GET",
         "url": deps.datasets.presign_get(chosen.key, expires_s=expires),
         "expires_in": expires,
+        "sha256": record.sha256,
+        "size_bytes": record.size_bytes,
     }
 
 

@@ -16,6 +16,7 @@ from functions.ports import (
     JobRuntime,
     JobStore,
     ModelStore,
+    Predictor,
     ProjectStore,
     TaskStore,
 )
@@ -76,6 +77,7 @@ class Deps:
     clock: Clock
     config: CoreConfig
     dataset_versions: DatasetStore  # each upload of a dataset name: a numbered version, its last validation
+    predictor: Predictor | None = None  # the prediction service, for trying a checkpoint in one call
 
     def pool(self, name: str) -> PoolPolicy:
         return self.config.pools.get(name) or DEFAULT_POOL

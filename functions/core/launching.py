@@ -15,7 +15,8 @@ from functions.core import audit, datasets, events, grants
 from functions.core.deps import Deps
 from functions.domain import admission, lifecycle
 from functions.domain.audit import Actor, system
-from functions.domain.model import Job, JobState
+from functions.domain.model import Job, JobState, Task
+from functions.domain.runs import RunRecord
 from functions.ports import CannotStart, LaunchSpec
 from sdk.contracts import tracing
 from sdk.contracts.errors import CapacityExhausted, Conflict, NotFound, TrainyardError
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 TOKEN_SLACK = timedelta(minutes=5)
 
 
+MAX_RACES = 5
 QUEUE_WINDOW = 20  # head of each tenant's queue read per admission (passed-over jobs included)
 
 
@@ -101,9 +103,10 @@ def start(deps: Deps, job: Job) -> Job | None:
         image=image,
         hyperparameters=task.spec.hyperparameters,
         code_dir=task.spec.code_dir,
+        code_sha256=_pinned_code(task),
     )
     try:
-        deps.runtime.launch(spec)
+        record = deps.runtime.launch(spec)
     except CannotStart as exc:  # as given, the command can never start: retrying cannot help
         _fail_launch(deps, saved, reason=f"cannot start the command: {exc}", kind=FailureKind.START_FAILED)
         return None
@@ -111,7 +114,28 @@ def start(deps: Deps, job: Job) -> Job | None:
         _fail_launch(deps, saved, reason=f"runtime could not launch the job: {exc}")
         return None
     log.info("job launched", extra={"job_id": saved.job_id, "tenant": saved.tenant, "attempt": saved.attempt})
-    return saved
+    return _keep_record(deps, saved, record)
+
+
+def _pinned_code(task: Task) -> str | None:
+    """The code digest a re-run must start from (None: no pin, or the caller allowed a change)."""
+    if task.pin is None or task.pin.allow_code_change:
+        return None
+    return task.pin.code_sha256
+
+
+def _keep_record(deps: Deps, job: Job, record: RunRecord) -> Job:
+    """Save what the runtime started on the job (the trainer's first reports may race it: reload)."""
+    for _ in range(MAX_RACES):
+        merged = job.provenance.model_copy(
+            update={"image": record.image, "command": record.command, "code_dir": record.code_dir, "code": record.code}
+        )
+        try:
+            return deps.jobs.save_job(job.model_copy(update={"provenance": merged}), expected_version=job.version)
+        except Conflict:
+            job = deps.jobs.get_job(job.tenant, job.job_id)
+    log.warning("launch record not saved: too many concurrent updates", extra={"job_id": job.job_id})
+    return job
 
 
 def _launch_spec(
@@ -123,6 +147,7 @@ def _launch_spec(
     image: str,
     hyperparameters: dict[str, str | int | float | bool],
     code_dir: str | None,
+    code_sha256: str | None = None,
 ) -> LaunchSpec:
     assert job.launched_at is not None
     expires = job.launched_at + timedelta(seconds=job.limits.ttl_s) + TOKEN_SLACK
@@ -154,6 +179,7 @@ def _launch_spec(
         gpu=job.resources.gpu,
         ttl_s=job.limits.ttl_s,
         code_dir=code_dir,
+        code_sha256=code_sha256,
     )
 
 

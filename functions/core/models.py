@@ -95,6 +95,41 @@ def publish(
     return model, True
 
 
+def try_checkpoint(
+    deps: Deps,
+    *,
+    tenant: str,
+    job_id: str,
+    epoch: int,
+    token: str,
+    document: str | None = None,
+    image: bytes | None = None,
+    actor: Actor | None = None,
+) -> tuple[PublishedModel, dict[str, object]]:
+    """Predict with the checkpoint of `epoch` of a job of the tenant's, in one call: it is
+    published on demand (the same checkpoint is always the same model, so a second try
+    reuses it) and asked through the prediction service with the caller's own token, so the
+    registry, its cache and the tenant rules are exactly those of a published model."""
+    job = deps.jobs.get_job(tenant, job_id)  # another tenant's job: NotFound before anything else
+    if epoch not in {c.epoch for c in deps.jobs.checkpoints(tenant, job_id)}:
+        raise NotFound("checkpoint", f"{job.job_id}@{epoch}")
+    if deps.predictor is None:
+        raise Conflict("this platform has no prediction service configured (TRAINYARD_PREDICTOR_URL)")
+    model, _ = publish(deps, tenant=tenant, job_id=job_id, epoch=epoch, actor=actor)
+    if not model.active:
+        raise Conflict(f"model {model.model_id} of this checkpoint is deactivated: it serves no predictions")
+    _require_input(model.kind, document=document, image=image)
+    answer = deps.predictor.predict(token=token, model_id=model.model_id, document=document, image=image)
+    return model, answer
+
+
+def _require_input(kind: str, *, document: str | None, image: bytes | None) -> None:
+    wanted = "image" if kind == "vision" else "document"
+    given = [name for name, value in (("document", document), ("image", image)) if value is not None]
+    if given != [wanted]:
+        raise ValidationError([Problem(wanted, f"a {kind} model takes one {wanted} (given: {given or 'nothing'})")])
+
+
 def deactivate(deps: Deps, *, tenant: str, model_id: str) -> PublishedModel:
     model = deps.models.get_model(tenant, model_id)
     updated = model.model_copy(update={"active": False})

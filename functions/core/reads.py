@@ -8,12 +8,15 @@ from typing import Any
 
 from functions.core import grants, joblogs
 from functions.core.deps import Deps
+from functions.domain import provenance
 from functions.domain.approvals import GrantAction
 from functions.domain.audit import Actor
 from functions.domain.model import Epoch, Job, JobState, Task, TaskSummary
 from functions.domain.registry import lower_is_better
+from functions.domain.runs import RunRecord
 from sdk.contracts import blob_keys
 from sdk.contracts.errors import NotFound, PermanentError, Problem, ValidationError
+from sdk.contracts.specs import TaskSpec
 
 
 def _representative(jobs: list[Job]) -> Job | None:
@@ -53,13 +56,20 @@ def comparison(
     jobs = {j.job_id: j for j in deps.jobs.jobs_by_id(s.job_id for s in summaries.values()) if j.tenant == tenant}
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
+    runs: dict[str, tuple[TaskSpec, RunRecord | None]] = {}
     for task in tasks:
         if (task.archived and not include_archived) or task.spec.kind == "validation":
             continue  # a validation is not a trial: its result is on the dataset version
         summary = summaries.get(task.task_id)
-        row = _summary_row(deps, tenant, task, summary, jobs.get(summary.job_id) if summary else None)
+        job = jobs.get(summary.job_id) if summary else None
+        row = _summary_row(deps, tenant, task, summary, job)
         names.update(row["series"])
         rows.append(row)
+        runs[task.task_id] = (task.spec, job.provenance if job is not None and job.launched_at else None)
+    # Marked within the page: "differs from t-… only in hyperparameters.lr".
+    only = provenance.single_differences(runs)
+    for row in rows:
+        row["differs_only_in"] = only.get(row["task_id"], {})
     return {"project_id": project_id, "metrics": sorted(names), "tasks": rows, "next": nxt}
 
 

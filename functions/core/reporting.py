@@ -89,7 +89,11 @@ def _step(deps: Deps, job: Job, payload: BaseModel, now: datetime, *, event_type
     """The pure transition of one report (a refusal is permanent: the job moved on)."""
     try:
         if isinstance(payload, ev.JobRunning):
-            return _Step(lifecycle.mark_running(job, now))
+            running = lifecycle.mark_running(job, now)
+            if payload.sdk_version:  # the trainer's word, kept as data beside its other metadata
+                metadata = {**running.metadata, "sdk_version": payload.sdk_version}
+                running = running.model_copy(update={"metadata": metadata})
+            return _Step(running)
         if isinstance(payload, ev.EpochReport):
             metrics = dict(payload.metrics)
             epoch = Epoch(job_id=job.job_id, tenant=job.tenant, epoch=payload.epoch, metrics=metrics, reported_at=now)

@@ -51,10 +51,11 @@ class SweepReport:
     access_revoked: list[str] = field(default_factory=list)
     audited: int = 0  # active jobs paged through because the runtime and the pools disagreed
     logs_shipped: list[str] = field(default_factory=list)  # live logs copied to the logs bucket
+    images_recorded: list[str] = field(default_factory=list)  # jobs whose image digest was recorded
 
     def changed(self) -> bool:
-        """Whether the sweep changed anything beyond shipping logs (worth an INFO line)."""
-        return any(values for name, values in vars(self).items() if name != "logs_shipped")
+        """Whether the sweep changed anything beyond bookkeeping (worth an INFO line)."""
+        return any(values for name, values in vars(self).items() if name not in ("logs_shipped", "images_recorded"))
 
 
 def sweep(deps: Deps) -> SweepReport:
@@ -72,6 +73,7 @@ def sweep(deps: Deps) -> SweepReport:
     if report.grants_expired:
         report.access_revoked += grants.stop_jobs_of(deps, report.grants_expired, now)
     report.logs_shipped += joblogs.ship_live(deps, runtime_jobs)
+    report.images_recorded += _record_images(deps, runtime_jobs)
     for pool in sorted(deps.config.pools):
         report.launched += [j.job_id for j in launching.admit_pool(deps, pool)]
     return report
@@ -151,6 +153,29 @@ def _audit(deps: Deps, runtime_jobs: dict[str, RuntimeJob], now: datetime, repor
             if _is_orphan(jobs.get(job_id)):
                 _delete_orphan(deps, job_id)
                 report.orphans_deleted.append(job_id)
+
+
+def _record_images(deps: Deps, runtime_jobs: dict[str, RuntimeJob]) -> list[str]:
+    """Record the image each trainer container ran (the pod's imageID, by digest) in its job's
+    provenance, once: the runtime then marks it recorded, so a job is read for this only after
+    its pod first reports an image (reads proportional to new pods, not to active jobs)."""
+    new = {r.job_id: r.image_id for r in runtime_jobs.values() if r.image_id and not r.image_recorded}
+    recorded = []
+    for page in _pages(sorted(new)):
+        for job in deps.jobs.jobs_by_id(page):
+            image_id = new[job.job_id]
+            if job.provenance.image_id != image_id:
+                record = job.provenance.model_copy(update={"image_id": image_id})
+                try:
+                    deps.jobs.save_job(job.model_copy(update={"provenance": record}), expected_version=job.version)
+                except Conflict:
+                    continue  # a report saved it meanwhile: the next sweep records it
+                recorded.append(job.job_id)
+            try:
+                deps.runtime.note_image(job.job_id, image_id)
+            except TrainyardError as exc:
+                log.warning("cannot note a recorded image", extra={"job_id": job.job_id, "error": str(exc)})
+    return recorded
 
 
 def _is_orphan(job: Job | None) -> bool:

@@ -17,6 +17,7 @@ from functions.domain.admission import Capacity
 from functions.domain.audit import Actor, Decision, system
 from functions.domain.model import Job, JobState, Task
 from functions.domain.retry import attempt_id
+from functions.domain.runs import Pin, RunRecord, pinned_image
 from sdk.contracts.errors import Conflict, Problem, TrainyardError, ValidationError
 from sdk.contracts.specs import TaskPatch, TaskSpec
 
@@ -33,6 +34,7 @@ def create(
     actor: Actor | None = None,
     rerun_of: str | None = None,
     announce: bool = True,
+    pin: Pin | None = None,
 ) -> tuple[Task, Job]:
     """Create a task and its first job (QUEUED), and emit job.created (unless not `announce`:
     the caller then calls `announce_created` itself, e.g. once its answer is sent).
@@ -78,6 +80,7 @@ def create(
         spec=spec,
         created_at=now,
         rerun_of=rerun_of,
+        pin=pin,
         provenance=provenance.of_spec(spec),
         requested_by=principal,
     )
@@ -236,24 +239,62 @@ def rerun(
     actor: Actor,
     hyperparameters: dict[str, str | int | float | bool] | None = None,
     name: str | None = None,
+    allow_code_change: bool = False,
 ) -> tuple[Task, Job]:
     """A new task with the same runnable spec as `task_id` (the same image or command, args,
     data, resources, limits), optionally with some hyperparameters overridden; it records
-    what it re-runs, and its grants are checked again as for any new task."""
+    what it re-runs, and its grants are checked again as for any new task.
+
+    It is pinned to what the original's latest launched attempt ran: an image by the digest
+    the cluster resolved (written into the new spec), a local command to its code
+    directory's content hash (checked at launch: a changed folder refuses to start, naming
+    it, unless `allow_code_change`, and then the record shows the change)."""
     original = deps.tasks.get_task(tenant, task_id)
     params = {**original.spec.hyperparameters, **(hyperparameters or {})}
     spec = original.spec.model_copy(update={"hyperparameters": params, "name": name or original.spec.name})
+    pin = _pin_of(deps, original, allow_code_change=allow_code_change)
+    if pin is not None and pin.image_digest and spec.image:
+        spec = spec.model_copy(update={"image": pinned_image(spec.image, pin.image_digest)})
     spec = TaskSpec.model_validate(spec.model_dump())  # the overrides pass the same validation as a new spec
-    return create(deps, tenant=tenant, project_id=original.project_id, spec=spec, actor=actor, rerun_of=task_id)
+    project = original.project_id
+    return create(deps, tenant=tenant, project_id=project, spec=spec, actor=actor, rerun_of=task_id, pin=pin)
+
+
+def _pin_of(deps: Deps, task: Task, *, allow_code_change: bool) -> Pin | None:
+    """What the task's latest started attempt ran; for a task none of whose attempts started
+    (a re-run refused for changed code), what it was itself pinned to; else None."""
+    started = _started(deps, task)
+    if not started:
+        return task.pin.model_copy(update={"allow_code_change": allow_code_change}) if task.pin else None
+    record = started[-1].provenance
+    return Pin(
+        job_id=started[-1].job_id,
+        image_digest=record.image_digest,
+        code_sha256=record.code.sha256 if record.code else None,
+        allow_code_change=allow_code_change,
+    )
 
 
 def compare_specs(deps: Deps, *, tenant: str, task_id: str, other_id: str) -> dict[str, object]:
-    """Which runnable fields two of the tenant's tasks differ in (another tenant's id: NotFound)."""
+    """Which runnable fields two of the tenant's tasks differ in (another tenant's id: NotFound),
+    what ran included (image digest, code hash, dataset sha256 of their latest attempts);
+    `only` names the one field when there is exactly one."""
     a, b = deps.tasks.get_task(tenant, task_id), deps.tasks.get_task(tenant, other_id)
-    diff = provenance.differences(a.spec, b.spec)
+    diff = provenance.differences(a.spec, b.spec, _latest_record(deps, a), _latest_record(deps, b))
     return {
         "task_id": task_id,
         "other_id": other_id,
         "same": not diff,
+        "only": next(iter(diff)) if len(diff) == 1 else None,
         "differences": [{"field": k, "value": v[0], "other": v[1]} for k, v in diff.items()],
     }
+
+
+def _latest_record(deps: Deps, task: Task) -> RunRecord | None:
+    started = _started(deps, task)
+    return started[-1].provenance if started else None
+
+
+def _started(deps: Deps, task: Task) -> list[Job]:
+    """The task's attempts that the runtime started (their launch record is saved)."""
+    return [j for j in deps.jobs.list_jobs(task.tenant, task.task_id) if j.provenance.command or j.provenance.image]

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.domain.runs import Pin, RunRecord
 from sdk.contracts.specs import FailureKind, Limits, Resources, RetryPolicy, TaskSpec
 
 
@@ -44,6 +45,7 @@ class Task(_Entity):
     archived: bool = False  # left out of the default comparison; still readable and audited
     rerun_of: str | None = None  # the task this one re-runs (same spec unless overridden)
     provenance: dict[str, str] = Field(default_factory=dict)  # platform version, spec digest at creation
+    pin: Pin | None = None  # a re-run: the earlier attempt's image digest / code hash it must match
     version: int = 0  # optimistic-locking counter of task updates
 
 
@@ -106,6 +108,7 @@ class Job(_Entity):
     grants: tuple[str, ...] = ()  # approval ids that let it read its task's datasets (set at launch)
     announce_after: datetime | None = None  # finished, cleanup pending: when the sweep may announce it again
     pruned_checkpoints: tuple[int, ...] = ()  # epochs whose checkpoint retention deleted
+    provenance: RunRecord = Field(default_factory=RunRecord)  # what ran, recorded by the platform
     version: int = 0
 
     @property

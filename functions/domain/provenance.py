@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import sdk
+from functions.domain.runs import RunRecord, pinned_image
 from sdk.contracts.specs import TaskSpec
 
 # Labels and bookkeeping: changing them does not change what runs.
@@ -44,7 +45,42 @@ def of_spec(spec: TaskSpec) -> dict[str, str]:
     return {"platform_version": sdk.__version__, "spec_sha256": digest(spec)}
 
 
-def differences(a: TaskSpec, b: TaskSpec) -> dict[str, tuple[Any, Any]]:
-    """Every runnable field whose value differs: name -> (value in a, value in b)."""
-    left, right = runnable(a), runnable(b)
-    return {k: (left.get(k), right.get(k)) for k in sorted(left.keys() | right.keys()) if left.get(k) != right.get(k)}
+def what_ran(spec: TaskSpec, record: RunRecord | None = None) -> dict[str, Any]:
+    """The runnable fields, with what the platform recorded of the run: the image pinned to
+    the digest that ran (a tag and its digest are the same image), the code directory's
+    content hash and each granted dataset's sha256 (`ran.*`)."""
+    out = runnable(spec)
+    if record is None:
+        return out
+    if record.image_digest and out.get("image"):
+        out["image"] = pinned_image(str(out["image"]), record.image_digest)
+    if record.code is not None and record.code.sha256:
+        out["ran.code_sha256"] = record.code.sha256
+    for name, data in record.datasets.items():
+        out[f"ran.datasets.{name}.sha256"] = data.sha256
+    return out
+
+
+def differences(
+    a: TaskSpec, b: TaskSpec, ran_a: RunRecord | None = None, ran_b: RunRecord | None = None
+) -> dict[str, tuple[Any, Any]]:
+    """Every runnable field whose value differs: name -> (value in a, value in b). What ran
+    (`ran.*`) counts only where both runs recorded it (a queued re-run has no record yet)."""
+    left, right = what_ran(a, ran_a), what_ran(b, ran_b)
+    names = {k for k in left.keys() | right.keys() if not k.startswith("ran.") or (k in left and k in right)}
+    return {k: (left.get(k), right.get(k)) for k in sorted(names) if left.get(k) != right.get(k)}
+
+
+def single_differences(runs: dict[str, tuple[TaskSpec, RunRecord | None]]) -> dict[str, dict[str, str]]:
+    """For each run (by id): every other run that differs from it in exactly one field, and
+    that field ("t-2 differs from t-1 only in hyperparameters.lr"). Pairwise: a page of runs."""
+    found: dict[str, dict[str, str]] = {key: {} for key in runs}
+    ids = sorted(runs)
+    for i, one in enumerate(ids):
+        for other in ids[i + 1 :]:
+            (spec_a, ran_a), (spec_b, ran_b) = runs[one], runs[other]
+            diff = differences(spec_a, spec_b, ran_a, ran_b)
+            if len(diff) == 1:
+                (name,) = diff
+                found[one][other] = found[other][one] = name
+    return found

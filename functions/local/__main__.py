@@ -292,6 +292,8 @@ def serve(
     extra = {"aws_endpoint": endpoint, **people}
     if served is not None:  # the web UI's "try it" needs its URL
         extra["predictor_url"] = served.url
+        verify = tls.platform_client() if tls is not None else True
+        deps = replace(deps, predictor=bootstrap.predictor_for(served.url, verify))  # models try, in one call
     ui = ui_options(options, people, predictor_url=extra.get("predictor_url"))
     journal = EventJournal(options.state_dir / "state" / JOURNAL_FILE)  # accepted events, until delivered
     stack.callback(journal.close)

@@ -53,6 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.domain.runs import RunRecord
 from functions.local.cgroups import CgroupLimits, JobCgroups
 from functions.local.sandbox import EGRESS_DIR, Egress, Wrap, no_sandbox
 from functions.local.supervisor import (
@@ -69,6 +70,7 @@ from functions.local.supervisor import (
 )
 from functions.ports import CannotStart, LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import LOG_CAP_BYTES, RUNNER_LOST, valid_job_id, validate_spec
+from functions.runtimes.codehash import launch_record
 from sdk.contracts.errors import PermanentError, TemporaryError, TrainyardError
 from sdk.contracts.trainer_env import TrainerVar
 
@@ -76,6 +78,7 @@ _SUPERVISOR = Path(__file__).with_name("supervisor.py")
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SETTLE_S = 2.0  # how long a SIGKILLed process may take to be gone
 _MIB = 1024 * 1024
+_RECORD_FILE = "run.json"  # in the job's root, out of the trainer's reach: what launch() recorded
 
 
 __all__ = ["Egress", "LocalRuntime", "Wrap", "no_sandbox"]
@@ -112,6 +115,16 @@ class _JobDir:
         except FileNotFoundError:
             return ""
 
+    def record(self) -> RunRecord | None:
+        """What launch() recorded (a repeated launch answers the same)."""
+        try:
+            return RunRecord.model_validate_json((self.root / _RECORD_FILE).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def keep_record(self, record: RunRecord) -> None:
+        (self.root / _RECORD_FILE).write_text(record.model_dump_json())
+
 
 class LocalRuntime:
     """JobRuntime running each attempt as a supervised, detached local subprocess."""
@@ -142,15 +155,17 @@ class LocalRuntime:
         self._cgroups = cgroups
         self._pids_max = pids_max  # processes and threads per job: torch's pools fit, a fork bomb does not
 
-    def launch(self, spec: LaunchSpec) -> None:
+    def launch(self, spec: LaunchSpec) -> RunRecord:
         validate_spec(spec)
         job = self._job(spec.job_id)
         try:
             with self._locked(job, create=True):
                 if job.ref(PID_FILE) is not None or job.exit_code() is not None:
-                    return  # already started: idempotent
+                    return job.record() or RunRecord(command=[*spec.command, *spec.args])  # idempotent
                 job.work.mkdir(exist_ok=True)
-                self._start(spec, job)
+                record = self._start(spec, job)
+                job.keep_record(record)
+                return record
         except OSError as exc:
             raise PermanentError(f"cannot prepare the job directory {job.root}: {exc}") from exc
 
@@ -210,6 +225,9 @@ class LocalRuntime:
             return []
         found = (self.status(name) for name in names if valid_job_id(name))
         return [job for job in found if job is not None]
+
+    def note_image(self, job_id: str, image_id: str) -> None:
+        """Local commands run no image: nothing to remember."""
 
     def status(self, job_id: str) -> RuntimeJob | None:
         """One job as list() reports it; None if the runtime holds nothing for it."""
@@ -289,9 +307,11 @@ class LocalRuntime:
         finally:
             os.close(fd)
 
-    def _start(self, spec: LaunchSpec, job: _JobDir) -> None:
+    def _start(self, spec: LaunchSpec, job: _JobDir) -> RunRecord:
         try:
+            record = launch_record(spec, _code_dir(spec))  # before it starts: what it will see
             self._spawn(spec, job)
+            return record
         except TrainyardError:
             self._stop(job)  # whatever got started before the failure
             self._close_egress(spec.job_id)

@@ -8,6 +8,7 @@ gives none fails with a message naming the function, not with a Kubernetes clien
 
 from __future__ import annotations
 
+from functions.domain.runs import RunRecord
 from functions.ports import LaunchSpec, RuntimeJob
 from sdk.contracts.errors import PermanentError
 
@@ -24,7 +25,7 @@ class AbsentRuntime:
             f"launch, cleanup and sweep talk to the cluster"
         )
 
-    def launch(self, spec: LaunchSpec) -> None:
+    def launch(self, spec: LaunchSpec) -> RunRecord:
         raise self._refuse(f"launch {spec.job_id}")
 
     def stop(self, job_id: str) -> None:
@@ -38,3 +39,6 @@ class AbsentRuntime:
 
     def list(self) -> list[RuntimeJob]:
         raise self._refuse("list jobs")
+
+    def note_image(self, job_id: str, image_id: str) -> None:
+        raise self._refuse(f"note the image of {job_id}")

@@ -9,12 +9,20 @@ soon as a reason appears.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from functions.ports import RuntimeJob, RuntimeStatus
-from functions.runtimes.manifests import CONTAINER, DISRUPTION, JOB_ID_ANNOTATION, LABEL_PREFIX, KubernetesConfig
+from functions.runtimes.manifests import (
+    CONTAINER,
+    DISRUPTION,
+    IMAGE_ID_ANNOTATION,
+    JOB_ID_ANNOTATION,
+    LABEL_PREFIX,
+    KubernetesConfig,
+)
 
 Obj = dict[str, Any]
 
@@ -34,7 +42,24 @@ def job_id_of(job: Obj) -> str:
 
 
 def runtime_job(job: Obj, pods: Sequence[Obj], *, now: datetime, config: KubernetesConfig) -> RuntimeJob:
-    """Fold a Job and its pods into one RuntimeJob."""
+    """Fold a Job and its pods into one RuntimeJob, with the image its trainer container ran
+    (and whether the platform has recorded it: the Job's annotation)."""
+    found = _runtime_job(job, pods, now=now, config=config)
+    image = image_id_of(_latest(pods))
+    noted = ((job.get("metadata") or {}).get("annotations") or {}).get(IMAGE_ID_ANNOTATION)
+    return dataclasses.replace(found, image_id=image, image_recorded=bool(image) and noted == image)
+
+
+def image_id_of(pod: Obj | None) -> str:
+    """The trainer container's `imageID` (the image the node resolved, by digest), "" until the
+    kubelet reports one (it does once the image is pulled: running or terminated)."""
+    for entry in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if entry.get("name") == CONTAINER:
+            return str(entry.get("imageID") or "")
+    return ""
+
+
+def _runtime_job(job: Obj, pods: Sequence[Obj], *, now: datetime, config: KubernetesConfig) -> RuntimeJob:
     job_id = job_id_of(job)
     status = job.get("status") or {}
     pod = _latest(pods)

@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config import incluster_config
 
+from functions.domain.runs import RunRecord
 from functions.ports import CannotStart, Clock, LaunchSpec, RuntimeJob
 from functions.runtimes import LOG_CAP_BYTES, tail
 from functions.runtimes import manifests as mf
@@ -75,7 +76,7 @@ class KubernetesRuntime:
         self._config = config
         self._clock = clock
 
-    def launch(self, spec: LaunchSpec) -> None:
+    def launch(self, spec: LaunchSpec) -> RunRecord:
         """Secret, then Job, then the Job owns the Secret. A redelivery finds both (409) and only
         re-applies the owner reference, which a crash may have left unset."""
         if spec.code_dir is not None:
@@ -104,6 +105,7 @@ class KubernetesRuntime:
             patch,
             _content_type=_MERGE_PATCH,
         )
+        return RunRecord(image=spec.image)  # its digest comes from the pod's imageID (list, note_image)
 
     def stop(self, job_id: str) -> None:
         """Deliberately nothing: Kubernetes cannot kill a pod's containers without deleting the
@@ -161,6 +163,18 @@ class KubernetesRuntime:
             by_job[(pod["metadata"].get("labels") or {}).get(mf.JOB_NAME_LABEL, "")].append(pod)
         now = self._clock.now()
         return [runtime_job(job, by_job[job["metadata"]["name"]], now=now, config=self._config) for job in jobs]
+
+    def note_image(self, job_id: str, image_id: str) -> None:
+        """Annotate the Job with the imageID the platform recorded (list() then says so)."""
+        with contextlib.suppress(NotFound):
+            self._call(
+                "annotate job",
+                self._batch.patch_namespaced_job,
+                mf.job_name(job_id),
+                self._config.namespace,
+                mf.image_noted_patch(image_id),
+                _content_type=_MERGE_PATCH,
+            )
 
     def _delete_secret(self, job_id: str) -> None:
         with contextlib.suppress(NotFound):

@@ -25,6 +25,7 @@ COMPONENT = "app.kubernetes.io/component"
 PLATFORM = "trainyard"
 TRAINER = "trainer"  # the component label the trainer NetworkPolicy selects on
 JOB_ID_ANNOTATION = "trainyard.io/job-id"  # the exact id; labels may be sanitized
+IMAGE_ID_ANNOTATION = "trainyard.io/recorded-image-id"  # the pod imageID the platform has recorded
 LABEL_PREFIX = "trainyard.io/"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"  # set on pods by the Job controller
 CONTAINER = "trainer"
@@ -251,3 +252,8 @@ def _validate(spec: LaunchSpec) -> None:
 
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+
+def image_noted_patch(image_id: str) -> dict[str, object]:
+    """A merge patch of a Job: the platform has recorded the image its pod ran."""
+    return {"metadata": {"annotations": {IMAGE_ID_ANNOTATION: image_id}}}

@@ -15,11 +15,15 @@ while the test plays the trainer and the machine:
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
+from pathlib import Path
 
+from functions.domain.runs import RunRecord
 from functions.ports import LaunchSpec, RuntimeJob, RuntimeStatus
 from functions.runtimes import RUNNER_LOST, tail, validate_spec
+from functions.runtimes.codehash import launch_record
 
 
 class RecordingRuntime:
@@ -37,18 +41,28 @@ class RecordingRuntime:
         self._logs: dict[str, bytearray] = {}
         self._next_launch_error: Exception | None = None
         self.launched: dict[str, LaunchSpec] = {}
+        self.records: dict[str, RunRecord] = {}  # what launch() answered, per job
+        self._images: dict[str, str] = {}  # job id -> the imageID the cluster resolved
+        self.noted_images: dict[str, str] = {}  # job id -> the imageID note_image() was told
         self.stopped: list[str] = []
         self.deleted: list[str] = []
 
     # -- JobRuntime ------------------------------------------------------------------
 
-    def launch(self, spec: LaunchSpec) -> None:
+    def launch(self, spec: LaunchSpec) -> RunRecord:
         validate_spec(spec)
         with self._lock:
             if self._next_launch_error is not None:
                 error, self._next_launch_error = self._next_launch_error, None
                 raise error
-            self.launched.setdefault(spec.job_id, spec)  # already started: left alone
+            if spec.job_id in self.launched:  # already started: left alone
+                return self.records.get(spec.job_id) or RunRecord()
+        record = launch_record(spec, Path(spec.code_dir) if spec.code_dir else None)
+        if spec.image:
+            record = record.model_copy(update={"command": [], "image": spec.image})
+        with self._lock:
+            self.launched.setdefault(spec.job_id, spec)
+            return self.records.setdefault(spec.job_id, record)
 
     def stop(self, job_id: str) -> None:
         with self._lock:
@@ -65,6 +79,7 @@ class RecordingRuntime:
             self.deleted.append(job_id)
             self._stop(job_id)
             self.launched.pop(job_id, None)
+            self.records.pop(job_id, None)
             self._status.pop(job_id, None)
             self._logs.pop(job_id, None)
 
@@ -72,7 +87,17 @@ class RecordingRuntime:
         with self._lock:
             return [self._current(job_id) for job_id in sorted(self.launched)]
 
+    def note_image(self, job_id: str, image_id: str) -> None:
+        with self._lock:
+            self.noted_images[job_id] = image_id
+
     # -- what tests inspect and play ---------------------------------------------------
+
+    def set_image(self, job_id: str, image_id: str) -> None:
+        """The cluster resolved the trainer container's image to `image_id` (pod imageID)."""
+        with self._lock:
+            self._require(job_id)
+            self._images[job_id] = image_id
 
     def status(self, job_id: str) -> RuntimeJob | None:
         with self._lock:
@@ -107,7 +132,10 @@ class RecordingRuntime:
     # -- internals -------------------------------------------------------------------
 
     def _current(self, job_id: str) -> RuntimeJob:
-        return self._status.get(job_id) or RuntimeJob(job_id, self._launch_status)
+        job = self._status.get(job_id) or RuntimeJob(job_id, self._launch_status)
+        image = self._images.get(job_id, "")
+        recorded = bool(image) and self.noted_images.get(job_id) == image
+        return dataclasses.replace(job, image_id=image, image_recorded=recorded)
 
     def _require(self, job_id: str) -> None:
         if job_id not in self.launched:

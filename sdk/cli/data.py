@@ -163,3 +163,19 @@ def compare(
         return
     columns, rows = comparison_rows(cmp)
     out.table(f"comparison of {project}", columns, rows)
+    for line in single_difference_lines(cmp):
+        out.stdout().print(line)
+
+
+def single_difference_lines(cmp: Comparison) -> list[str]:
+    """One line per pair of tasks that differ in exactly one runnable field (each pair once)."""
+    names = {t.task_id: t.name for t in cmp.tasks}
+    lines = []
+    for t in cmp.tasks:
+        for other, field in sorted(t.differs_only_in.items()):
+            if t.task_id < other and other in names:
+                lines.append(
+                    f"{out.text(t.name)} ({t.task_id}) and {out.text(names[other])} ({other}) differ only in "
+                    f"{out.text(field)}"
+                )
+    return lines

@@ -1,10 +1,10 @@
-"""`trainyard jobs ...`: list, show, cancel, logs, epochs, checkpoints, watch."""
+"""`trainyard jobs ...`: list, show, provenance, cancel, logs, epochs, checkpoints, watch."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from sdk.cli import output as out
 from sdk.cli.session import session
 
 if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
-    from sdk.client import Client, EpochView, JobView
+    from sdk.client import Client, EpochView, JobView, Provenance
 
 
 def _job_rows(jobs: list[JobView]) -> list[list[str]]:
@@ -35,6 +35,41 @@ def _show_job(j: JobView) -> None:
         ("created", out.when(j.created_at)), ("launched", out.when(j.launched_at)),
         ("running", out.when(j.running_at)), ("finished", out.when(j.finished_at)),
         ("deadline", out.when(j.deadline_at)),
+        *_ran(j.provenance),
+    ])  # fmt: skip
+
+
+def _ran(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What ran, as the platform recorded it (`jobs provenance JOB` shows all of it)."""
+    rows = []
+    if record.get("image"):
+        rows.append(("image", out.text(str(record["image"]))))
+    if record.get("image_id"):
+        rows.append(("image id", out.text(str(record["image_id"]))))
+    if record.get("command"):
+        rows.append(("command", out.text(" ".join(map(str, record["command"])))))
+    code = record.get("code") or {}
+    if code:
+        rows.append(("code sha256", out.text(str(code.get("sha256") or f"not hashed: {code.get('unhashed')}"))))
+    for name, data in sorted((record.get("datasets") or {}).items()):
+        rows.append((f"dataset {name}", out.text(f"sha256 {data.get('sha256')} ({data.get('size_bytes')} bytes)")))
+    return rows
+
+
+def _show_provenance(p: Provenance) -> None:
+    code = p.code
+    out.fields([
+        ("job", p.job_id), ("task", p.task_id), ("re-runs", out.text(p.rerun_of or "-")),
+        ("image", out.text(p.image or "-")), ("image digest", out.text(p.image_digest or "-")),
+        ("command", out.text(" ".join(p.command) or "-")), ("code dir", out.text(p.code_dir or "-")),
+        ("code sha256", out.text((code.sha256 or f"not hashed: {code.unhashed}") if code else "-")),
+        ("code changed", "-" if p.code_changed is None else ("yes" if p.code_changed else "no")),
+        *[(f"dataset {n}", out.text(f"{d.key} sha256 {d.sha256} ({d.size_bytes} bytes)"))
+          for n, d in sorted(p.datasets.items())],
+        ("hyperparameters", out.text(out.scalars(p.hyperparameters))), ("spec sha256", p.spec_sha256),
+        ("platform", p.platform_version), ("sdk", p.sdk_version),
+        ("trainer sdk", "-" if p.trainer_sdk_version is None else f"{p.trainer_sdk_version} (reported by the trainer)"),
+        ("seed", "-" if p.seed is None else f"{p.seed} ({p.seed_source})"),
     ])  # fmt: skip
 
 
@@ -113,6 +148,12 @@ def jobs_app() -> typer.Typer:
     def show(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
         """Show one job."""
         out.emit(session(ctx).client().get_job(job), as_json=json_, render=_show_job)
+
+    @app.command("provenance")
+    def provenance(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:
+        """What a job ran, as the platform recorded it: image digest or command and code hash,
+        the datasets it was granted (sha256), hyperparameters, versions, the seed it reported."""
+        out.emit(session(ctx).client().job_provenance(job), as_json=json_, render=_show_provenance)
 
     @app.command("cancel")
     def cancel(ctx: typer.Context, job: str, json_: out.JsonOpt = False) -> None:

@@ -133,20 +133,20 @@ def models_app() -> typer.Typer:
         image: Annotated[
             Path | None, typer.Option(exists=True, dir_okay=False, readable=True, help="Image file (vision models).")
         ] = None,
-        predictor_url: PredictorUrlOpt = None,
         json_: out.JsonOpt = False,
     ) -> None:
-        """Predict with any checkpoint of a job in one step: it is published on demand (the same
-        checkpoint always gives the same model id, so trying it again costs nothing more)."""
+        """Predict with any checkpoint of a job in one step: the platform publishes it on demand
+        and asks the predictor (POST /v1/jobs/JOB/checkpoints/EPOCH/predict); the same checkpoint
+        is always the same model, so trying it again costs nothing more. Without --epoch, the
+        latest checkpoint (or the best by --metric) is chosen, as `models publish` chooses."""
+        from sdk.predict import Prediction  # only here: other commands need not import it
+
         _one_input(document, image)
-        s = session(ctx)
-        model = s.client().publish_model(job, epoch=epoch, metric=metric).model_id
-        predictor = s.predictor(predictor_url)
-        if image is not None:
-            prediction = predictor.vision(model, image.read_bytes())
-        else:
-            assert document is not None
-            prediction = predictor.intent(model, document)
-        out.emit(prediction, as_json=json_, render=lambda p: _show_prediction(model, p))
+        client = session(ctx).client()
+        if epoch is None:
+            epoch = client.publish_model(job, metric=metric).epoch
+        tried = client.try_checkpoint(job, epoch, document=document, image=image.read_bytes() if image else None)
+        prediction = Prediction.model_validate(tried.prediction)
+        out.emit(prediction, as_json=json_, render=lambda p: _show_prediction(tried.model.model_id, p))
 
     return app

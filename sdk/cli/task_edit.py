@@ -95,6 +95,8 @@ def _show_diff(d: TaskDiff) -> None:
     if d.same:
         out.stdout().print(f"{d.task_id} and {d.other_id} run the same thing")
         return
+    if d.only is not None:
+        out.stdout().print(f"{d.task_id} and {d.other_id} differ only in {out.text(d.only)}")
     rows = [[out.text(x.field), out.text(str(x.value)), out.text(str(x.other))] for x in d.differences]
     out.table(f"{d.task_id} vs {d.other_id}", ["field", d.task_id, d.other_id], rows)
 
@@ -108,11 +110,18 @@ def add_rerun_commands(app: typer.Typer) -> None:
             list[str] | None, typer.Option(help="Override a hyperparameter KEY=VALUE (repeatable).")
         ] = None,
         name: Annotated[str | None, typer.Option(help="Name of the new task (default: the same).")] = None,
+        allow_code_change: Annotated[
+            bool, typer.Option(help="Local commands: run even if the code dir changed since (recorded).")
+        ] = False,
         json_: out.JsonOpt = False,
     ) -> None:
-        """Run a task again: same image/command, data, limits; only the overridden parameters differ."""
+        """Run a task again, pinned to what its last attempt ran: the same image (by digest) or the
+        same code dir content (a changed one refuses to start, naming it), data and limits; only the
+        overridden parameters differ."""
         hyperparameters = dict(map(out.parse_param, param or []))  # the same KEY=VALUE typing as `tasks create`
-        created = session(ctx).client().rerun_task(task, hyperparameters=hyperparameters, name=name)
+        created = session(ctx).client().rerun_task(
+            task, hyperparameters=hyperparameters, name=name, allow_code_change=allow_code_change
+        )
         if json_:
             out.print_json(created)
             return

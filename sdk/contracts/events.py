@@ -54,7 +54,9 @@ class _Payload(BaseModel):
 
 
 class JobRunning(_Payload):
-    pass
+    sdk_version: str | None = Field(
+        default=None, max_length=64, description="the trainer's SDK version, as it reports it (kept in its metadata)"
+    )
 
 
 class EpochReport(_Payload):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import uuid
 from collections.abc import Callable
@@ -163,3 +164,20 @@ def test_an_unreachable_endpoint_is_a_temporary_error(aws_env: None, call: Calla
 
     with pytest.raises(TemporaryError):
         call(store)
+
+
+def test_digest_is_the_content_sha256_and_size(store: BlobStore) -> None:
+    store.put("data/rows.csv", b"a,b\n" * 300)
+    found = store.digest("data/rows.csv")
+    assert (found.sha256, found.size_bytes) == (hashlib.sha256(b"a,b\n" * 300).hexdigest(), 1200)
+    assert store.digest("data/rows.csv") == found and store.get("data/rows.csv") == b"a,b\n" * 300
+    with pytest.raises(NotFound):
+        store.digest("data/missing.csv")
+
+
+def test_s3_keeps_the_digest_in_the_objects_metadata(s3_store: S3BlobStore) -> None:
+    s3_store.put("data/rows.csv", b"rows", content_type="text/csv")
+    s3_store.digest("data/rows.csv")
+    head = s3_store._client.head_object(Bucket=s3_store.bucket, Key="data/rows.csv")
+    assert head["Metadata"]["trainyard-sha256"] == hashlib.sha256(b"rows").hexdigest()
+    assert head["ContentType"] == "text/csv"  # the in-place copy kept what the upload said

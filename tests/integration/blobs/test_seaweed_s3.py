@@ -3,6 +3,7 @@ the blob contract, signatures checked (pre-signed URLs included), objects kept a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import time
@@ -127,3 +128,22 @@ def test_objects_survive_kill_9_and_a_restart(tmp_path: Path) -> None:
                 time.sleep(0.5)
     finally:
         again.stop()
+
+
+def test_a_digest_is_computed_once_and_kept_with_the_object(store: S3BlobStore) -> None:
+    data = b"text,label\n" * 1000
+    store.put("digest/data.csv", data, content_type="text/csv")
+    first = store.digest("digest/data.csv")
+    assert (first.sha256, first.size_bytes) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert store.get("digest/data.csv") == data  # the in-place copy kept the bytes
+    store.put("digest/data.csv", b"new upload")  # an upload replaces the object and its metadata
+    assert store.digest("digest/data.csv").sha256 == hashlib.sha256(b"new upload").hexdigest()
+
+
+def test_an_uploader_cannot_plant_the_digest_through_a_presigned_put(store: S3BlobStore) -> None:
+    put = store.presign_put("digest/planted.csv", expires_s=60)
+    planted = httpx.put(put, content=b"real rows", headers={"x-amz-meta-trainyard-sha256": "0" * 64})
+    if planted.status_code == 200:  # the server took the unsigned header: the digest must not trust it
+        assert store.digest("digest/planted.csv").sha256 == hashlib.sha256(b"real rows").hexdigest()
+    else:
+        assert planted.status_code == 403

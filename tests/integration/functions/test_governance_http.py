@@ -204,6 +204,7 @@ BODIES = {
     "/v1/jobs/{job_id}/artifacts": {"name": "x.bin"},
     "/v1/tasks/{task_id}": {"name": "renamed"},
     "/v1/tasks/{task_id}/rerun": {"hyperparameters": {"lr": 0.1}},
+    "/v1/jobs/{job_id}/checkpoints/{epoch}/predict": {"document": "my password stopped working"},
 }
 
 
@@ -243,6 +244,7 @@ def test_every_route_on_another_tenants_resource_is_not_found_and_audited(platfo
         "model_id": "m-1",
         "approval_id": aid,
         "name": "d",
+        "epoch": 1,
     }
     evil_job = {
         "Authorization": "Bearer "

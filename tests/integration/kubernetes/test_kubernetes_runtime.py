@@ -292,6 +292,30 @@ def test_delete_of_a_missing_job_is_fine(cluster: Cluster, runtime: KubernetesRu
     assert len(cluster.requests("delete", JOBS)) == 1 and len(cluster.requests("delete", SECRETS)) == 1
 
 
+IMAGE_ID = "registry.example/trainer@sha256:" + "5e" * 32
+
+
+def test_the_pods_image_id_is_listed_until_the_platform_noted_it(cluster: Cluster, runtime: KubernetesRuntime) -> None:
+    record = runtime.launch(spec("j-1"))
+    assert record.image == "registry.example/trainer:1" and record.image_id is None  # the pod resolves it
+    [pending] = runtime.list()
+    assert (pending.image_id, pending.image_recorded) == ("", False)  # no pod yet: nothing to record
+    status = running("trainer")
+    status["containerStatuses"][0]["imageID"] = IMAGE_ID
+    add_pod(cluster, "j-1", "ty-j-1-abcde", status=status)
+    [seen] = runtime.list()
+    assert (seen.image_id, seen.image_recorded) == (IMAGE_ID, False)
+
+    runtime.note_image("j-1", IMAGE_ID)
+
+    [noted] = runtime.list()
+    assert (noted.image_id, noted.image_recorded) == (IMAGE_ID, True)
+    annotations = cluster.objects(JOBS)["ty-j-1"]["metadata"]["annotations"]
+    assert annotations[mf.IMAGE_ID_ANNOTATION] == IMAGE_ID
+    assert cluster.requests("patch", JOBS)[0].headers["Content-Type"] == "application/merge-patch+json"
+    runtime.note_image("gone", IMAGE_ID)  # a Job deleted meanwhile: fine
+
+
 def test_every_call_the_runtime_makes_is_allowed_by_the_knative_role(cluster: Cluster, clock: FixedClock) -> None:
     api_client: Any = k8s.ApiClient(k8s.Configuration(host=cluster.url))
     api_client.user_agent = "trainyard-runtime-under-test"  # tells its requests from the test's own
@@ -301,6 +325,7 @@ def test_every_call_the_runtime_makes_is_allowed_by_the_knative_role(cluster: Cl
     add_pod(cluster, "j-1", "ty-j-1-abcde", status=running("trainer"))
     cluster.logs[("ty-j-1-abcde", "trainer")] = b"x"
     runtime.list()
+    runtime.note_image("j-1", IMAGE_ID)
     runtime.logs("j-1")
     runtime.stop("j-1")
     runtime.delete("j-1")

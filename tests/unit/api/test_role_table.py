@@ -129,6 +129,8 @@ PROJECT_WORK = {
     ("GET", "/v1/jobs/{job_id}/checkpoints"),
     ("GET", "/v1/jobs/{job_id}/checkpoints/download"),
     ("GET", "/v1/jobs/{job_id}/logs"),
+    ("GET", "/v1/jobs/{job_id}/provenance"),
+    ("POST", "/v1/jobs/{job_id}/checkpoints/{epoch}/predict"),
     ("POST", "/v1/models"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model_id}"),

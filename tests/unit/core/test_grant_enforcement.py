@@ -3,6 +3,7 @@ the sweep), on fakes with a hand-moved clock."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import pytest
@@ -137,6 +138,9 @@ def test_each_missing_read_grant_blocks_a_download(h: Harness, scenario: Scenari
     assert len(refusals(h, "dataset.download")) == 1
 
 
+ROWS_SHA = hashlib.sha256(b"rows").hexdigest()
+
+
 def test_active_grants_let_data_flow_and_every_access_is_audited(h: Harness) -> None:
     p = h.project()
     h.deps.datasets.put(dataset_key("acme", p.project_id, "intents"), b"rows")
@@ -155,7 +159,7 @@ def test_active_grants_let_data_flow_and_every_access_is_audited(h: Harness) -> 
         (r.action, r.actor, r.reason) for r in h.store.audit_records("acme", resource=f"dataset/{p.project_id}/intents")
     }
     assert allowed == {
-        ("dataset.train", f"job:{job.job_id}", f"version 1, grant {train.approval_id}"),
+        ("dataset.train", f"job:{job.job_id}", f"version 1, grant {train.approval_id}; sha256 {ROWS_SHA}"),
         ("dataset.download", "ana@acme", f"version 1, grant {read.approval_id}"),
     }
 

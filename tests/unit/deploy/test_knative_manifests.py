@@ -167,7 +167,7 @@ def test_rbac_is_namespaced_and_exactly_what_the_runtime_needs(objects: tuple[Ob
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert rules == {("batch", "jobs", v) for v in ("create", "get", "list", "delete")} | {
+    assert rules == {("batch", "jobs", v) for v in ("create", "get", "list", "delete", "patch")} | {
         ("", "pods", v) for v in ("get", "list")
     } | {("", "pods/log", "get")} | {("", "secrets", v) for v in ("create", "delete", "patch")}
     (binding,) = by_kind(objects, "RoleBinding").values()

@@ -9,7 +9,7 @@ import pytest
 
 from functions.ports import RuntimeJob, RuntimeStatus
 from functions.runtimes.kube_status import runtime_job, started_containers
-from functions.runtimes.manifests import JOB_ID_ANNOTATION, KubernetesConfig
+from functions.runtimes.manifests import IMAGE_ID_ANNOTATION, JOB_ID_ANNOTATION, KubernetesConfig
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 CONFIG = KubernetesConfig(pending_grace_s=120, unschedulable_grace_s=600)
@@ -220,3 +220,33 @@ def test_only_started_containers_have_logs() -> None:
         ],
     }
     assert started_containers(pod(status)) == ["init", "trainer", "restarted"]
+
+
+IMAGE_ID = "docker.io/acme/trainer@sha256:" + "c0" * 32
+
+
+def with_image(status: dict[str, Any], image_id: str, *, sidecar: bool = False) -> dict[str, Any]:
+    entries = [{**entry, "imageID": image_id} for entry in status["containerStatuses"]]
+    if sidecar:  # another container's image is not the trainer's
+        entries.insert(0, {"name": "istio-proxy", "state": {"running": {}}, "imageID": "proxy@sha256:" + "0" * 64})
+    return {**status, "containerStatuses": entries}
+
+
+def test_the_trainer_containers_image_id_is_folded_in_running_or_exited() -> None:
+    running = {"phase": "Running", "containerStatuses": [{"name": "trainer", "state": {"running": {}}}]}
+    found = fold(job({"active": 1}), pod(with_image(running, IMAGE_ID, sidecar=True)))
+    assert (found.status, found.image_id, found.image_recorded) == (RuntimeStatus.RUNNING, IMAGE_ID, False)
+    exited = fold(job({"failed": 1}), pod(with_image(terminated(1, "Error"), IMAGE_ID)))
+    assert (exited.exit_code, exited.image_id) == (1, IMAGE_ID)
+    assert fold(job(), pod(waiting("ContainerCreating"))).image_id == ""  # not pulled yet
+
+
+def test_an_image_id_the_platform_noted_is_marked_recorded_and_only_that_one() -> None:
+    running = with_image({"phase": "Running", "containerStatuses": [{"name": "trainer", "state": {"running": {}}}]},
+                         IMAGE_ID)  # fmt: skip
+    noted = job({"active": 1})
+    noted["metadata"]["annotations"][IMAGE_ID_ANNOTATION] = IMAGE_ID
+    assert fold(noted, pod(running)).image_recorded
+    stale = job({"active": 1})
+    stale["metadata"]["annotations"][IMAGE_ID_ANNOTATION] = "older@sha256:" + "1" * 64
+    assert not fold(stale, pod(running)).image_recorded  # a new image: recorded again

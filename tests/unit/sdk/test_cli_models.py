@@ -230,3 +230,26 @@ def test_no_predictor_url_anywhere_is_a_clear_error(cli: Harness) -> None:
     assert result.exit_code == 1
     assert "--predictor-url" in result.stderr and "TRAINYARD_PREDICTOR_URL" in result.stderr
     assert cli.predictor_calls == [] and cli.platform.requests == []
+
+
+def test_try_is_one_call_to_the_platform_which_publishes_and_predicts(cli: Harness) -> None:
+    route = "/v1/jobs/j-1/checkpoints/3/predict"
+    cli.platform.json("POST", route, {"model": MODEL, "prediction": PREDICTION})
+    result = cli("models", "try", "j-1", "where is my parcel", "--epoch", "3")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli.platform.sent("POST", route)[0].content) == {"document": "where is my parcel"}
+    assert cli.predictor_calls == [] and cli.platform.sent("POST", "/v1/models") == []  # nothing else asked
+    assert _lines_with(result.stdout, "cancel", "0.7500") and "m-1" in result.stdout
+
+
+def test_try_without_an_epoch_lets_the_platform_choose_as_publish_does(cli: Harness, tmp_path: Path) -> None:
+    cli.platform.json("POST", "/v1/models", MODEL)  # the best by accuracy is epoch 3
+    cli.platform.json("POST", "/v1/jobs/j-1/checkpoints/3/predict", {"model": MODEL, "prediction": PREDICTION})
+    image = tmp_path / "shape.png"
+    image.write_bytes(b"\x89PNG fake")
+    result = cli("models", "try", "j-1", "--image", str(image), "--metric", "accuracy", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli.platform.sent("POST", "/v1/models")[0].content) == {"jobId": "j-1", "metric": "accuracy"}
+    sent = json.loads(cli.platform.sent("POST", "/v1/jobs/j-1/checkpoints/3/predict")[0].content)
+    assert base64.b64decode(sent["sampleBase64Content"]) == b"\x89PNG fake"
+    assert json.loads(result.stdout) == PREDICTION

@@ -299,6 +299,37 @@ def test_compare_shows_a_dash_for_a_metric_a_task_never_reported(cli: Harness) -
     assert row.count("—") == 2 and "nan" not in result.stdout.lower()
 
 
+def test_compare_says_which_tasks_differ_in_one_named_parameter(cli: Harness) -> None:
+    base = {"hyperparameters": {}, "state": "SUCCEEDED", "attempts": 1, "best": {}, "last": {}, "series": {}}
+    tasks = [{**base, "task_id": "t-1", "name": "lr-1", "differs_only_in": {"t-2": "hyperparameters.lr"}},
+             {**base, "task_id": "t-2", "name": "lr-3", "differs_only_in": {"t-1": "hyperparameters.lr"}},
+             {**base, "task_id": "t-3", "name": "other", "differs_only_in": {}}]  # fmt: skip
+    cli.platform.json("GET", "/v1/projects/p-1/comparison", {"metrics": [], "tasks": tasks})
+    result = cli("compare", "p-1")
+    assert result.exit_code == 0, result.output
+    assert _said(result.stdout, "differ only in") == ["lr-1 (t-1) and lr-3 (t-2) differ only in hyperparameters.lr"]
+
+
+def _said(text: str, words: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if words in line]
+
+
+def test_jobs_show_and_provenance_print_what_ran(cli: Harness) -> None:
+    record = {"command": ["python", "train.py"], "code": {"sha256": "c0de" * 16, "files": 2, "size_bytes": 10},
+              "datasets": {"d": {"key": "acme/p-1/d", "sha256": "da7a" * 16, "size_bytes": 5, "granted_at": T0}}}
+    cli.platform.json("GET", "/v1/jobs/j-1", {**JOB, "provenance": record})
+    shown = cli("jobs", "show", "j-1").stdout
+    assert "c0de" * 16 in shown and "da7a" * 16 in shown and "python train.py" in shown
+    doc = {"job_id": "j-1", "task_id": "t-1", **record, "code_dir": "/lab", "hyperparameters": {"lr": 0.1},
+           "spec_sha256": "5" * 64, "platform_version": "1.0", "sdk_version": "1.0", "seed": 7,
+           "seed_source": "reported by the trainer"}  # fmt: skip
+    cli.platform.json("GET", "/v1/jobs/j-1/provenance", doc)
+    result = cli("jobs", "provenance", "j-1")
+    assert result.exit_code == 0, result.output
+    assert [" ".join(line.split()) for line in _said(result.stdout, "seed")] == ["seed 7 (reported by the trainer)"]
+    assert "/lab" in result.stdout and "acme/p-1/d sha256 " + "da7a" * 16 in result.stdout
+
+
 def test_datasets_upload_and_download(cli: Harness, tmp_path: Path) -> None:
     grant = {"name": "reviews", "url": f"http://{S3_HOST}/datasets/reviews?sig=1", "method": "PUT"}
     cli.platform.json("POST", "/v1/projects/p-1/datasets", grant)

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import sdk
 from sdk.contracts import tracing
 from sdk.contracts.errors import Conflict, TemporaryError, ValidationError
 from sdk.contracts.events import PAYLOADS, EventType
@@ -58,7 +59,7 @@ def test_running_posts_a_structured_cloudevent_with_job_auth(trainer: Trainer, p
         "subject": JOB,
         "time": NOW.isoformat(),
         "datacontenttype": "application/json",
-        "data": {},
+        "data": {"sdk_version": sdk.__version__},  # its own word, kept in its metadata
     }
     assert uuid.UUID(event["id"]).version == 4
 
@@ -187,6 +188,23 @@ def test_dataset_downloads_through_the_presigned_url(trainer: Trainer, platform:
     chosen = trainer.dataset("reviews", dest=tmp_path / "elsewhere.csv")
     assert chosen.read_bytes() == b"a,b\n1,2\n"
     assert [p.name for p in chosen.parent.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_a_dataset_that_differs_from_its_recorded_sha256_is_refused(trainer: Trainer, platform: FakePlatform) -> None:
+    """The grant carries the sha256 the platform recorded for the job: a download that does
+    not match (the object was replaced meanwhile) is asked for once more, then refused."""
+    from sdk.contracts.errors import Conflict
+
+    platform.objects["datasets/reviews"] = b"rows"
+    url = f"http://{S3_HOST}/datasets/reviews?sig=1"
+    good = {"url": url, "method": "GET", "sha256": hashlib.sha256(b"rows").hexdigest()}
+    stale = {**good, "sha256": hashlib.sha256(b"older rows").hexdigest()}
+    route = f"/v1/jobs/{JOB}/datasets/reviews"
+    platform.on("GET", route, httpx.Response(200, json=stale), httpx.Response(200, json=good))
+    assert trainer.dataset("reviews").read_bytes() == b"rows"  # the second grant matched
+    platform.on("GET", f"/v1/jobs/{JOB}/datasets/reviews", httpx.Response(200, json=stale))
+    with pytest.raises(Conflict, match="changed while it was read"):
+        trainer.dataset("reviews")
 
 
 def test_an_expired_dataset_url_is_asked_for_again_once(
