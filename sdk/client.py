@@ -235,8 +235,8 @@ class Client:
     def job_provenance(self, job_id: str) -> Provenance:
         """What a job ran, as the platform recorded it::
 
-            p = c.job_provenance("t-1.1")
-            p.code.sha256, p.image_digest, {n: d.sha256 for n, d in p.datasets.items()}
+        p = c.job_provenance("t-1.1")
+        p.code.sha256, p.image_digest, {n: d.sha256 for n, d in p.datasets.items()}
         """
         return self._one(Provenance, "GET", f"/v1/jobs/{job_id}/provenance")
 
@@ -349,12 +349,14 @@ class Client:
     ) -> CheckpointTry:
         """Predict with one checkpoint in one call (published on demand; the same model next time)::
 
-            t = c.try_checkpoint("t-1.1", 3, document="my password stopped working")
-            t.model.model_id, t.prediction["probabilities"][0]
+        t = c.try_checkpoint("t-1.1", 3, document="my password stopped working")
+        t.model.model_id, t.prediction["probabilities"][0]
         """
-        body: dict[str, Any] = {"document": document} if image is None else {
-            "sampleBase64Content": base64.b64encode(image).decode("ascii")
-        }
+        body: dict[str, Any] = (
+            {"document": document}
+            if image is None
+            else {"sampleBase64Content": base64.b64encode(image).decode("ascii")}
+        )
         return self._one(CheckpointTry, "POST", f"/v1/jobs/{job_id}/checkpoints/{epoch}/predict", body=body)
 
     def list_models(self) -> list[ModelView]:

@@ -119,8 +119,10 @@ def add_rerun_commands(app: typer.Typer) -> None:
         same code dir content (a changed one refuses to start, naming it), data and limits; only the
         overridden parameters differ."""
         hyperparameters = dict(map(out.parse_param, param or []))  # the same KEY=VALUE typing as `tasks create`
-        created = session(ctx).client().rerun_task(
-            task, hyperparameters=hyperparameters, name=name, allow_code_change=allow_code_change
+        created = (
+            session(ctx)
+            .client()
+            .rerun_task(task, hyperparameters=hyperparameters, name=name, allow_code_change=allow_code_change)
         )
         if json_:
             out.print_json(created)

@@ -315,8 +315,11 @@ def _said(text: str, words: str) -> list[str]:
 
 
 def test_jobs_show_and_provenance_print_what_ran(cli: Harness) -> None:
-    record = {"command": ["python", "train.py"], "code": {"sha256": "c0de" * 16, "files": 2, "size_bytes": 10},
-              "datasets": {"d": {"key": "acme/p-1/d", "sha256": "da7a" * 16, "size_bytes": 5, "granted_at": T0}}}
+    record = {
+        "command": ["python", "train.py"],
+        "code": {"sha256": "c0de" * 16, "files": 2, "size_bytes": 10},
+        "datasets": {"d": {"key": "acme/p-1/d", "sha256": "da7a" * 16, "size_bytes": 5, "granted_at": T0}},
+    }
     cli.platform.json("GET", "/v1/jobs/j-1", {**JOB, "provenance": record})
     shown = cli("jobs", "show", "j-1").stdout
     assert "c0de" * 16 in shown and "da7a" * 16 in shown and "python train.py" in shown
