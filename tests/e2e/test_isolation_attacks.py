@@ -104,14 +104,22 @@ def test_other_local_users_can_read_nothing_the_platform_writes(local_platform: 
         assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
     keys = json.loads((state / "s3-credentials.json").read_text())
     assert keys["access_key_id"] not in ("local", "testing") and len(keys["secret_access_key"]) >= 32
-    # Not the platform's: the harness's own log and test data, and the public pretrained embedding
-    # table (0644 on purpose, behind the 0700 state dir all the same).
+    # Not the platform's: the harness's own log and test data, the public pretrained embedding
+    # table (0644 on purpose), and SeaweedFS's volume-info files (`*.vif`: format version and
+    # sizes, no object data; SeaweedFS writes them 0644 itself). All behind 0700 directories.
     theirs = {state / "platform.log"}
     written = [
         p
         for p in Path(state).rglob("*")
-        if p.is_file() and p not in theirs and p.suffix != ".csv" and "embeddings" not in p.relative_to(state).parts
+        if p.is_file()
+        and p not in theirs
+        and p.suffix not in (".csv", ".vif")
+        and "embeddings" not in p.relative_to(state).parts
     ]
+    vif = list(Path(state).rglob("*.vif"))
+    assert all(b'"files"' in p.read_bytes() and len(p.read_bytes()) < 4096 for p in vif)  # metadata only
+    dirs = [p for p in Path(state).rglob("*") if p.is_dir() and "embeddings" not in p.relative_to(state).parts]
+    assert [str(d) for d in dirs if stat.S_IMODE(d.stat().st_mode) & 0o077] == []  # nobody else can traverse
     loose = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
     assert loose == []  # umask 077: job logs (customer data), the predictor's log and cache included
 
