@@ -119,6 +119,12 @@ class _ResetOnReuse:
         self.answered = 0
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._answer(reader, writer)
+        finally:
+            writer.close()  # aborted or not, cancelled at the end or not: no transport left open
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         await reader.readuntil(b"\r\n\r\n")
         await asyncio.sleep(0.05)  # the client's body is still unread when we close
@@ -142,10 +148,19 @@ class _ResetOnReuse:
         try:
             yield
         finally:
+            asyncio.run_coroutine_threadsafe(self._shutdown(server), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
-            server.close()
             loop.close()
+
+    @staticmethod
+    async def _shutdown(server: asyncio.Server) -> None:
+        """Stop listening and end the handlers still waiting on a kept-alive connection."""
+        server.close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 def test_a_publish_whose_pooled_connection_is_reset_is_sent_again_on_a_fresh_one(sock_dir: Path) -> None:
