@@ -66,20 +66,33 @@ def differences(
 ) -> dict[str, tuple[Any, Any]]:
     """Every runnable field whose value differs: name -> (value in a, value in b). What ran
     (`ran.*`) counts only where both runs recorded it (a queued re-run has no record yet)."""
-    left, right = what_ran(a, ran_a), what_ran(b, ran_b)
-    names = {k for k in left.keys() | right.keys() if not k.startswith("ran.") or (k in left and k in right)}
-    return {k: (left.get(k), right.get(k)) for k in sorted(names) if left.get(k) != right.get(k)}
+    return _differences(what_ran(a, ran_a), what_ran(b, ran_b))
+
+
+def _differences(left: dict[str, Any], right: dict[str, Any], most: int | None = None) -> dict[str, tuple[Any, Any]]:
+    """`differences` of two flattened runs; with `most`, it stops past that many (a caller
+    that only wants to know whether there is exactly one)."""
+    found: dict[str, tuple[Any, Any]] = {}
+    for k in sorted(left.keys() | right.keys()):
+        if k.startswith("ran.") and not (k in left and k in right):
+            continue
+        if left.get(k) != right.get(k):
+            found[k] = (left.get(k), right.get(k))
+            if most is not None and len(found) > most:
+                break
+    return found
 
 
 def single_differences(runs: dict[str, tuple[TaskSpec, RunRecord | None]]) -> dict[str, dict[str, str]]:
     """For each run (by id): every other run that differs from it in exactly one field, and
-    that field ("t-2 differs from t-1 only in hyperparameters.lr"). Pairwise: a page of runs."""
+    that field ("t-2 differs from t-1 only in hyperparameters.lr"). Pairwise over a page of
+    runs, each run flattened once."""
+    flat = {key: what_ran(spec, ran) for key, (spec, ran) in runs.items()}
     found: dict[str, dict[str, str]] = {key: {} for key in runs}
     ids = sorted(runs)
     for i, one in enumerate(ids):
         for other in ids[i + 1 :]:
-            (spec_a, ran_a), (spec_b, ran_b) = runs[one], runs[other]
-            diff = differences(spec_a, spec_b, ran_a, ran_b)
+            diff = _differences(flat[one], flat[other], most=1)
             if len(diff) == 1:
                 (name,) = diff
                 found[one][other] = found[other][one] = name
