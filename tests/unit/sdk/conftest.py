@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.unit.sdk.cli_harness import Harness
 from tests.unit.sdk.sdk_fake_platform import FakePlatform
 
 
@@ -15,3 +18,8 @@ def platform() -> FakePlatform:
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
+
+
+@pytest.fixture
+def cli(platform: FakePlatform, tmp_path: Path) -> Harness:
+    return Harness(platform, tmp_path)

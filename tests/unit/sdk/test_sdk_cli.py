@@ -1,57 +1,18 @@
-"""The CLI through typer's CliRunner, with the client factory pointed at a fake platform."""
+"""The CLI's commands through typer's CliRunner against a fake platform: tables, specs, compare, transfers."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import typer
-from typer.testing import CliRunner, Result
 
-from sdk.cli import make_app
-from sdk.cli.config import LocalConfig, write_local_config
 from sdk.cli.output import parse_param
-from sdk.cli.session import CliDeps, run_forwarding_interrupt
 from sdk.client import Client
-from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK, FakePlatform
-
-
-class Harness:
-    def __init__(self, platform: FakePlatform, tmp_path: Path) -> None:
-        self.platform = platform
-        self.sleeps: list[float] = []
-        self.launched: list[list[str]] = []
-        self.factory_calls: list[tuple[str, str]] = []
-        self.config_path = tmp_path / ".trainyard" / "local.json"
-        self.deps = CliDeps(
-            client_factory=self._client, sleep=self.sleeps.append, launcher=self._launch,
-            config_path=self.config_path, python="/py",
-        )  # fmt: skip
-        self.runner = CliRunner(env={"TRAINYARD_URL": None, "TRAINYARD_TOKEN": None, "COLUMNS": "200"})
-
-    def _client(self, url: str, token: str) -> Client:
-        self.factory_calls.append((url, token))
-        return Client(url, token, transport=self.platform.transport, sleep=self.sleeps.append)
-
-    def _launch(self, argv: list[str]) -> int:
-        self.launched.append(argv)
-        return 0
-
-    def __call__(self, *args: str, auth: bool = True) -> Result:
-        prefix = ["--url", "http://platform.test", "--token", "tok"] if auth else []
-        return self.runner.invoke(make_app(self.deps), [*prefix, *args])
-
-
-@pytest.fixture
-def cli(platform: FakePlatform, tmp_path: Path) -> Harness:
-    return Harness(platform, tmp_path)
+from tests.unit.sdk.cli_harness import Harness
+from tests.unit.sdk.sdk_fake_platform import JOB, PROJECT, S3_HOST, SPEC, T0, TASK
 
 
 def test_projects_list_renders_a_table(cli: Harness) -> None:
@@ -119,149 +80,6 @@ def test_params_are_typed(text: str, expected: tuple[str, object]) -> None:
 def test_a_param_without_equals_is_rejected() -> None:
     with pytest.raises(typer.BadParameter):
         parse_param("lr")
-
-
-def test_config_file_is_the_fallback(cli: Harness) -> None:
-    write_local_config(cli.config_path, LocalConfig(url="http://saved.test", token="saved-token"))
-    cli.platform.json("GET", "/v1/projects", {"items": []})
-    result = cli("projects", "list", auth=False)
-    assert result.exit_code == 0, result.output
-    assert cli.factory_calls == [("http://saved.test", "saved-token")]
-    assert oct(cli.config_path.stat().st_mode & 0o777) == "0o600"
-
-
-def test_config_option_points_at_another_saved_file(cli: Harness, tmp_path: Path) -> None:
-    other = tmp_path / "elsewhere" / "local.json"
-    write_local_config(other, LocalConfig(url="http://other.test", token="other-token"))
-    cli.platform.json("GET", "/v1/projects", {"items": []})
-    result = cli("--config", str(other), "projects", "list", auth=False)
-    assert result.exit_code == 0, result.output
-    assert cli.factory_calls == [("http://other.test", "other-token")]
-
-
-def test_env_vars_win_over_the_config_file(cli: Harness) -> None:
-    write_local_config(cli.config_path, LocalConfig(url="http://saved.test", token="saved-token"))
-    cli.platform.json("GET", "/v1/projects", {"items": []})
-    result = cli.runner.invoke(make_app(cli.deps), ["projects", "list"],
-                               env={"TRAINYARD_URL": "http://env.test", "TRAINYARD_TOKEN": "env-token"})  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert cli.factory_calls == [("http://env.test", "env-token")]
-
-
-def test_no_config_anywhere_is_a_clear_error(cli: Harness) -> None:
-    result = cli("projects", "list", auth=False)
-    assert result.exit_code == 1
-    assert "trainyard up" in result.stderr
-    assert cli.factory_calls == []
-
-
-def test_up_runs_the_local_platform_module(cli: Harness) -> None:
-    result = cli("up", "--port", "9000", "--state-dir", "/tmp/ty", "--no-predictor", "--tls", "/tmp/tls", auth=False)
-    assert result.exit_code == 0, result.output
-    assert cli.launched == [[
-        "/py", "-m", "functions.local", "--port", "9000", "--state-dir", "/tmp/ty", "--tls", "/tmp/tls",
-        "--no-predictor",
-    ]]  # fmt: skip
-
-
-def test_up_refuses_an_option_it_does_not_know(cli: Harness) -> None:
-    result = cli("up", "--workers", "2", auth=False)
-    assert result.exit_code == 2 and "--workers" in result.output
-    assert cli.launched == []
-
-
-def test_up_help_lists_every_option_the_platform_takes(cli: Harness) -> None:
-    from functions.local.__main__ import parser
-
-    taken = {opt for action in parser()._actions for opt in action.option_strings if opt.startswith("--")}
-    shown = cli("up", "--help", auth=False).output
-    assert taken - {"--help"}, "the platform's parser lists its options"
-    assert {opt for opt in taken if opt not in shown} == set()
-    assert "--config" not in shown  # `up` has no such option: its help must not send people there
-
-
-def test_up_passes_on_the_platform_exit_code(cli: Harness) -> None:
-    cli.deps = CliDeps(launcher=lambda argv: 7, config_path=cli.config_path)
-    assert cli("up", auth=False).exit_code == 7
-    cli.deps = CliDeps(launcher=lambda argv: -15, config_path=cli.config_path)
-    assert cli("up", auth=False).exit_code == 143
-
-
-def _job_state(state: str, **extra: object) -> httpx.Response:
-    return httpx.Response(200, json={**JOB, "state": state, **extra})
-
-
-def _epochs(n: int) -> httpx.Response:
-    items = [{"epoch": e, "metrics": {"loss": 1 / e}, "reported_at": T0} for e in range(1, n + 1)]
-    return httpx.Response(200, json={"items": items})
-
-
-def test_watch_follows_until_terminal(cli: Harness) -> None:
-    cli.platform.on("GET", "/v1/jobs/j-1", _job_state("LAUNCHING", metadata={}), _job_state("RUNNING"),
-                    _job_state("SUCCEEDED", final_metrics={"loss": 0.2}))  # fmt: skip
-    cli.platform.on("GET", "/v1/jobs/j-1/epochs", _epochs(0), _epochs(2), _epochs(5))
-    result = cli("jobs", "watch", "j-1", "--interval", "0.5")
-    assert result.exit_code == 0, result.output
-    assert cli.sleeps == [0.5, 0.5]
-    assert "5/5" in result.stdout
-    assert "SUCCEEDED" in result.stdout and "loss=0.2" in result.stdout
-
-
-def test_watch_exits_1_when_the_job_fails(cli: Harness) -> None:
-    cli.platform.on("GET", "/v1/jobs/j-1", _job_state("FAILED", reason="no epoch report within 60s"))
-    cli.platform.on("GET", "/v1/jobs/j-1/epochs", _epochs(1))
-    result = cli("jobs", "watch", "j-1")
-    assert result.exit_code == 1
-    assert "no epoch report within 60s" in result.stderr
-    assert cli.sleeps == []
-
-
-def _attempt(n: int, state: str, **extra: object) -> dict[str, object]:
-    return {**JOB, "job_id": f"t-1.{n}", "attempt": n, "state": state, **extra}
-
-
-def test_tasks_watch_follows_a_retry_to_the_attempt_that_succeeds(cli: Harness) -> None:
-    failed = _attempt(1, "FAILED", reason="trainer exited with code 3", cleaned_up=True)
-    cli.platform.on(
-        "GET",
-        "/v1/tasks/t-1/jobs",
-        httpx.Response(200, json={"items": [_attempt(1, "RUNNING")]}),
-        httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),  # after attempt 1 ended
-        httpx.Response(200, json={"items": [failed, _attempt(2, "QUEUED")]}),
-        httpx.Response(200, json={"items": [failed, _attempt(2, "SUCCEEDED", cleaned_up=True)]}),
-    )
-    cli.platform.on("GET", "/v1/jobs/t-1.1", httpx.Response(200, json=failed))
-    cli.platform.on("GET", "/v1/jobs/t-1.1/epochs", _epochs(1))
-    cli.platform.on(
-        "GET",
-        "/v1/jobs/t-1.2",
-        httpx.Response(200, json=_attempt(2, "RUNNING")),
-        httpx.Response(200, json=_attempt(2, "SUCCEEDED", cleaned_up=True, final_metrics={"loss": 0.1})),
-    )
-    cli.platform.on("GET", "/v1/jobs/t-1.2/epochs", _epochs(2), _epochs(5))
-
-    result = cli("tasks", "watch", "t-1", "--interval", "0.5")
-
-    assert result.exit_code == 0, result.output
-    assert "attempt 1 ended FAILED: trainer exited with code 3; attempt 2 follows" in result.stdout
-    assert "task t-1: attempt 2 SUCCEEDED loss=0.1" in result.stdout
-
-
-def test_tasks_watch_waits_for_cleanup_then_exits_1_when_no_attempt_follows(cli: Harness) -> None:
-    ended = _attempt(1, "FAILED", reason="the command could not start (exit code 2)")
-    cli.platform.on("GET", "/v1/tasks/t-1/jobs", httpx.Response(200, json={"items": [ended]}))
-    cli.platform.on(
-        "GET",
-        "/v1/jobs/t-1.1",
-        httpx.Response(200, json=ended),
-        httpx.Response(200, json={**ended, "cleaned_up": True}),
-    )
-
-    result = cli("tasks", "watch", "t-1")
-
-    assert result.exit_code == 1
-    assert "task t-1 ended FAILED after 1 attempt(s): the command could not start" in result.stderr
-    assert cli.sleeps == [2.0, 2.0]
 
 
 def test_epochs_table_has_a_column_per_metric(cli: Harness) -> None:
@@ -368,56 +186,6 @@ def test_task_show_and_job_list(cli: Harness) -> None:
     assert "python train.py" in cli("tasks", "show", "t-1").stdout
     listing = cli("jobs", "list", "t-1").stdout
     assert "j-1" in listing and "j-2" in listing
-
-
-def test_the_default_launcher_returns_the_child_exit_code() -> None:
-    assert run_forwarding_interrupt([sys.executable, "-c", "raise SystemExit(5)"]) == 5
-
-
-def test_the_default_launcher_passes_sigterm_on_to_the_platform() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-
-    def terminate_us_once_forwarding() -> None:
-        deadline = time.monotonic() + 10
-        while signal.getsignal(signal.SIGTERM) is before and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=terminate_us_once_forwarding, daemon=True).start()
-    code = run_forwarding_interrupt([sys.executable, "-c", "import time; time.sleep(30)"])
-    assert code == -signal.SIGTERM
-    assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_the_local_config_is_found_from_any_folder_below_or_through_trainyard_home(tmp_path: Path) -> None:
-    from sdk.cli.config import find_local_config
-
-    project = tmp_path / "proj"
-    deep = project / "src" / "models"
-    deep.mkdir(parents=True)
-    (project / ".trainyard").mkdir()
-    (project / ".trainyard" / "local.json").write_text("{}")
-
-    assert find_local_config(deep, {}) == project / ".trainyard" / "local.json"
-    assert find_local_config(project, {}) == project / ".trainyard" / "local.json"
-    assert find_local_config(tmp_path, {}) == tmp_path / ".trainyard" / "local.json"  # none here or above
-    assert find_local_config(deep, {"TRAINYARD_HOME": "/srv/ty"}) == Path("/srv/ty/local.json")
-
-
-def test_a_command_in_a_subfolder_reaches_the_platform_up_started_above(
-    cli: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project = tmp_path / "proj"
-    (project / "notebooks").mkdir(parents=True)
-    write_local_config(project / ".trainyard" / "local.json", LocalConfig(url="http://found.test", token="found"))
-    monkeypatch.chdir(project / "notebooks")
-    monkeypatch.delenv("TRAINYARD_HOME", raising=False)
-    cli.platform.json("GET", "/v1/projects", {"items": []})
-
-    result = cli.runner.invoke(make_app(CliDeps(client_factory=cli._client)), ["projects", "list"])
-
-    assert result.exit_code == 0, result.output
-    assert cli.factory_calls == [("http://found.test", "found")]
 
 
 def test_download_checkpoint_saves_it_and_checks_its_sha256(cli: Harness, tmp_path: Path) -> None:
