@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 import sys
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 import boto3
@@ -25,21 +25,25 @@ from functions.runtimes.absent import AbsentRuntime
 from functions.runtimes.manifests import KubernetesConfig
 from functions.runtimes.recording import RecordingRuntime
 from functions.settings import Settings
-from functions.store.dynamo import DynamoStore
 from functions.store.memory import InMemoryStore
-from functions.store.tables import Tables, make_tables
 from sdk.auth.jwks import Fetch, fetch_json
 from sdk.auth.signing import PlatformSigner, verifier_for
 from sdk.auth.tokens import JobTokenSigner, SecretJobTokens, TokenVerifier
 
+if TYPE_CHECKING:  # imported where used: local mode's embedded store needs neither (PynamoDB: ~0.1 s)
+    from functions.store.dynamo import DynamoStore
+    from functions.store.tables import Tables
+
 # Every store port in one object: DynamoStore, or local mode's DurableStore (an InMemoryStore).
-PlatformStore = DynamoStore | InMemoryStore
+PlatformStore: TypeAlias = "DynamoStore | InMemoryStore"
 # The only functions whose ServiceAccounts mount a token and are bound to the job-runner Role
 # (knative/base/cluster/rbac.yaml): every other function gets no Kubernetes runtime at all.
 RUNTIME_FUNCTIONS = frozenset({"launch", "cleanup", "sweep"})
 
 
 def tables_for(settings: Settings) -> Tables:
+    from functions.store.tables import make_tables
+
     return make_tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
 
 
@@ -167,7 +171,10 @@ def build(
     `http_verify`: what the broker publisher verifies (and presents) over https, e.g. local
     mode's own client certificate when its API requires mutual TLS. `store`: local mode's
     durable embedded store; None = DynamoDB. `s3_credentials`: local mode's own S3 keys."""
-    store = store if store is not None else DynamoStore(tables_for(settings))
+    if store is None:
+        from functions.store.dynamo import DynamoStore
+
+        store = DynamoStore(tables_for(settings))
     s3 = s3_client(settings, s3_credentials)
     verifier, job_signer = token_keys(settings)
     config = CoreConfig(

@@ -23,7 +23,7 @@ GrantStateFilter = Literal["current", "active", "requested", "expired", "revoked
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
 
 class ApprovalChange(_View):

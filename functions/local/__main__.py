@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -180,6 +181,9 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # httpx's package imports its own command line (rich, pygments) when they are installed;
+    # the platform never runs it, so that import fails softly instead (~0.1 s of start-up).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     options, args = parse(argv)
     logs.configure(args.log_level)
     sock = listen(options.host, options.port)

@@ -143,7 +143,9 @@ def command(directory: Path, *, ports: list[int], config: Path, sockets: Path) -
         "-s3",
         f"-s3.config={config}",
         "-master.telemetry=false",  # no network here, and nothing to report
-        "-master.raftBootstrap",  # one master: skip the peer search at start
+        # One master: no quorum, so no election (without it the master waits ~1.8 s for peers
+        # before it mints the cluster; -master.raftBootstrap is ignored by this version).
+        "-master.peers=none",
         "-volume.max=0",
         "-master.volumeSizeLimitMB=1024",
         "-volume.preStopSeconds=0",

@@ -45,7 +45,6 @@ from functions.local.options import LocalOptions
 from functions.publishing import KEEPALIVE_EXPIRY_S
 from functions.routing import ROUTES
 from functions.settings import Settings
-from functions.store.tables import create_all
 from functions.ui.app import UiOptions
 from sdk.auth import tokens
 from sdk.auth.tokens import Role
@@ -84,7 +83,9 @@ def machine_pool() -> PoolPolicy:
 
 def ensure_storage(deps: Deps, settings: Settings, *, tables: bool = True) -> None:
     """Create what is missing: the DynamoDB tables (unless the store is local mode's own) and buckets."""
-    if tables:
+    if tables:  # --aws-endpoint only: PynamoDB is not imported for the embedded store
+        from functions.store.tables import create_all
+
         create_all(bootstrap.tables_for(settings))
     for store in (deps.datasets, deps.artifacts, deps.logs):
         ensure = getattr(store, "ensure_bucket", None)

@@ -211,4 +211,9 @@ def main() -> None:
     # httpx's package imports its own command line (click, rich, pygments: ~0.15 s) when it
     # can; this process never runs httpx's CLI, so that import is made to fail softly.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    app()
+    try:
+        app()
+    finally:
+        import gc
+
+        gc.freeze()

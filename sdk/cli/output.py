@@ -35,11 +35,14 @@ STATE_STYLE = {
 
 def stdout() -> Console:
     # Built per call so it writes to whatever sys.stdout is now (CliRunner swaps it).
-    return Console(highlight=False, soft_wrap=False)
+    # emoji=False: a name like "a:x:b" is data, printed as sent (rich would turn ":x:" into an emoji)
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def print_error(message: str) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] [red]{escape(message)}[/]")
+    Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
+        f"[bold red]error:[/] [red]{escape(message)}[/]"
+    )
 
 
 def print_json(value: BaseModel | Sequence[BaseModel] | Mapping[str, Any]) -> None:

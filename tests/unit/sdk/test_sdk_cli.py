@@ -22,6 +22,14 @@ def test_projects_list_renders_a_table(cli: Harness) -> None:
     assert "p-1" in result.stdout and "intents" in result.stdout and "reviews" in result.stdout
 
 
+def test_names_are_printed_as_sent_neither_markup_nor_emoji_codes(cli: Harness) -> None:
+    # rich would render "[red]" as a style and ":thumbs_up:" as an emoji: user data is neither
+    cli.platform.json("GET", "/v1/projects", {"items": [{**PROJECT, "name": "a:thumbs_up:b[red]c"}]})
+    result = cli("projects", "list")
+    assert result.exit_code == 0, result.output
+    assert "a:thumbs_up:b[red]c" in result.stdout
+
+
 def test_json_flag_prints_the_server_json(cli: Harness) -> None:
     cli.platform.json("GET", "/v1/jobs/j-1", JOB)
     result = cli("jobs", "show", "j-1", "--json")
