@@ -3,6 +3,7 @@ where the two containers of a pod share a CPU budget."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 
 SECRET = "bench-secret-bench-secret-0123456789"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -87,6 +89,45 @@ def wait_http(url: str, proc: Proc, *, timeout_s: float = 60) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready in {timeout_s}s:\n{proc.log.read_text()[-3000:]}")
+
+
+def start_local_platform(state: Path, *, args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The whole local platform as a user starts it (`python -m functions.local` with `args`) on a
+    free port, its state in `state` and its output in state/platform.log, in a process group of
+    its own (killpg stops the predictor it starts too); returns the process and its URL. The
+    e2e tests (tests/e2e/conftest.py) and bench/scale_platform.py start it so."""
+    port = free_port()
+    command = [sys.executable, "-m", "functions.local", "--port", str(port), "--state-dir", str(state), *args]
+    with (state / "platform.log").open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_local_platform(
+    proc: subprocess.Popen[bytes], url: str, state: Path, *, timeout_s: float, poll_s: float
+) -> str:
+    """Until the platform wrote state/local.json, its /healthz answers 200 and, where local.json
+    names a predictor, the predictor's /readyz too (the API does not wait for the predictor);
+    returns the token in local.json. Fails with platform.log when the platform exits first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, (state / "platform.log").read_text()
+        try:
+            if (state / "local.json").exists() and httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                predictor = json.loads((state / "local.json").read_text()).get("predictor_url")
+                if predictor is None or httpx.get(predictor + "/readyz", timeout=1).status_code == 200:
+                    return str(json.loads((state / "local.json").read_text())["token"])
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "platform did not start"
+        time.sleep(poll_s)
 
 
 def start_inference(

@@ -18,9 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
-from bench.procs import free_port
+from bench.procs import start_local_platform, wait_local_platform
 from bench.scale_store import Figure
 from sdk.client import Client
 from sdk.contracts.specs import ProjectSpec, TaskSpec
@@ -35,39 +33,10 @@ POOLS = {
 
 @contextlib.contextmanager
 def platform(state: Path) -> Iterator[Client]:
-    port = free_port()
-    env = {**os.environ, "TRAINYARD_POOLS": json.dumps(POOLS), "TRAINYARD_SANDBOX": "none"}
-    with (state / "platform.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "functions.local",
-                "--port",
-                str(port),
-                "--state-dir",
-                str(state),
-                "--sweep-interval",
-                "1",
-                "--no-predictor",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    env = {"TRAINYARD_POOLS": json.dumps(POOLS), "TRAINYARD_SANDBOX": "none"}
+    proc, url = start_local_platform(state, args=["--sweep-interval", "1", "--no-predictor"], env=env)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (state / "platform.log").read_text()[-2000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if (state / "local.json").exists() and httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "platform did not start"
-            time.sleep(0.3)
-        token = json.loads((state / "local.json").read_text())["token"]
+        token = wait_local_platform(proc, url, state, timeout_s=120, poll_s=0.3)
         with Client(url, token) as client:
             yield client
     finally:
