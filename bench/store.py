@@ -72,23 +72,27 @@ def seed(directory: Path, jobs: int, *, epochs: int = 5) -> str:
                 job.model_copy(update={"state": JobState.RUNNING, "last_epoch": e}),
                 expected_version=job.version,
                 dedup=f"epoch-{n}-{e}",
-                epoch=Epoch(
-                    job_id=job.job_id,
-                    tenant=TENANT,
-                    epoch=e,
-                    metrics={"loss": 1 / e},
-                    reported_at=at + timedelta(seconds=e),
+                epochs=(
+                    Epoch(
+                        job_id=job.job_id,
+                        tenant=TENANT,
+                        epoch=e,
+                        metrics={"loss": 1 / e},
+                        reported_at=at + timedelta(seconds=e),
+                    ),
                 ),
-                checkpoint=Checkpoint(
-                    job_id=job.job_id,
-                    tenant=TENANT,
-                    epoch=e,
-                    key=f"k/{n}/{e}",
-                    metrics={"loss": 1 / e},
-                    reported_at=at + timedelta(seconds=e),
+                checkpoints=(
+                    Checkpoint(
+                        job_id=job.job_id,
+                        tenant=TENANT,
+                        epoch=e,
+                        key=f"k/{n}/{e}",
+                        metrics={"loss": 1 / e},
+                        reported_at=at + timedelta(seconds=e),
+                    ),
                 )
                 if e == epochs
-                else None,
+                else (),
             )
             job = store.get_job(TENANT, job.job_id)
         store.save_job(

@@ -106,10 +106,10 @@ def test_indexed_reads_answer_exactly_as_the_in_memory_walks(tmp_path: Path) -> 
         first = store.save_job(
             first,
             expected_version=first.version,
-            epoch=epoch("t0.1", e, loss=1 / e),
-            checkpoint=Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}", metrics={}, reported_at=T0)
+            epochs=(epoch("t0.1", e, loss=1 / e),),
+            checkpoints=(Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}", metrics={}, reported_at=T0),)
             if e != 2
-            else None,
+            else (),
         )
     same()
     store.close()
