@@ -18,7 +18,7 @@ class SummariesContract:
         j = store.get_job("acme", "t1.1")
         e = epoch("t1.1", 1, loss=0.5)
         summary = TaskSummary.of(j).with_epoch(e)
-        store.save_job(j, expected_version=j.version, epoch=e, summary=summary)
+        store.save_job(j, expected_version=j.version, epochs=(e,), summary=summary)
         assert store.task_summaries("acme", ["t1"])["t1"].series == {"loss": [(1, 0.5)]}
         assert store.task_summaries("globex", ["t1"]) == {}  # another tenant's
         store.create_job(job("t1.2", tid="t1", attempt=2))  # a retry starts afresh
