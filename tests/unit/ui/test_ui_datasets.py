@@ -55,7 +55,7 @@ def upload(h: Harness, p: Project, data: bytes) -> int:
 
 def validated(h: Harness, p: Project, version: int, report: ValidationReport) -> str:
     """A validation task of `version` run to its end the way its job would; its task id."""
-    task, job = h.task(
+    task, _ = h.task(
         p, ANA, kind="validation", datasets=["intents"], command=[], dataset_versions={"intents": version}
     )
     [launched] = launching.admit_pool(h.deps, "default")
@@ -141,6 +141,16 @@ def test_validate_posts_with_the_csrf_token_and_shows_the_task_it_created(h: Har
     assert "running" in found[1] and f"/ui/tasks/{task.task_id}" in found[1] and "disabled" in found[1]
     assert "running" not in found[2] and "not validated" in found[2]
     assert dev.get(f"/ui/tasks/{task.task_id}").status_code == 200
+
+    [job] = launching.admit_pool(h.deps, "default")  # its job ends without a report: the validator broke
+    for kind, payload in (
+        (ev.EventType.JOB_RUNNING, ev.JobRunning()),
+        (ev.EventType.JOB_FAILED, ev.JobFailed(reason="oom")),
+    ):
+        h.clock.advance(1)
+        reporting.report(h.deps, tenant="acme", job_id=job.job_id, event_type=kind, event_id=kind, payload=payload)
+    v1 = rows(dev.get(f"/ui/projects/{pid}").text)[1]
+    assert "not validated" in v1 and "running" not in v1 and "last try ended FAILED" in v1 and "disabled" not in v1
 
     r = dev.post(action, data={"csrf": csrf}, follow_redirects=False)  # no version: the API's default, the latest
     assert r.status_code == 303
