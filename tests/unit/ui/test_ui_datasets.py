@@ -55,9 +55,7 @@ def upload(h: Harness, p: Project, data: bytes) -> int:
 
 def validated(h: Harness, p: Project, version: int, report: ValidationReport) -> str:
     """A validation task of `version` run to its end the way its job would; its task id."""
-    task, _ = h.task(
-        p, ANA, kind="validation", datasets=["intents"], command=[], dataset_versions={"intents": version}
-    )
+    task, _ = h.task(p, ANA, kind="validation", datasets=["intents"], command=[], dataset_versions={"intents": version})
     [launched] = launching.admit_pool(h.deps, "default")
     for kind, payload in (
         (ev.EventType.JOB_RUNNING, ev.JobRunning()),
@@ -106,7 +104,7 @@ def test_versions_and_findings_render_escaped_with_a_count_of_the_rest(h: Harnes
     assert "failed" in v1 and f"/ui/tasks/{task_id}" in v1 and "31 error(s), 1 warning(s)" in v1
     assert f'<code title="{hashlib.sha256(BAD).hexdigest()}">{hashlib.sha256(BAD).hexdigest()[:12]}</code>' in v1
     assert f"{len(BAD)} Bytes" in v1
-    assert v1.count("<li class=") == 20 and "and 12 more" in v1  # 25 kept, 32 counted: 20 shown
+    assert v1.count('<li class="finding-') == 20 and "and 12 more" in v1  # 25 kept, 32 counted: 20 shown
     assert HOSTILE not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in v1
     assert "not validated" in v2 and hashlib.sha256(GOOD).hexdigest()[:12] in v2 and "<details>" not in v2
     assert "not uploaded" in v3 and "disabled" in v3  # nothing to validate yet
