@@ -82,16 +82,14 @@ class JobStore(Protocol):
         *,
         expected_version: int,
         dedup: str | None = None,
-        epoch: Epoch | None = None,
-        checkpoint: Checkpoint | None = None,
         summary: TaskSummary | None = None,
         audit: AuditRecord | None = None,
         epochs: Sequence[Epoch] = (),
         checkpoints: Sequence[Checkpoint] = (),
     ) -> Job:
         """Write `job` if the stored version is `expected_version`; returns it with
-        version + 1. The optional epoch/checkpoint records (`epochs`/`checkpoints`: several, in
-        order, for a batch of reports) and task summary are written in the same atomic write.
+        version + 1. The epoch and checkpoint records (in order: one report's, or a batch's)
+        and the task summary are written in the same atomic write.
         Conflict on a version mismatch, AlreadyProcessed on a seen dedup key."""
 
     def launch_job(

@@ -29,11 +29,16 @@ class LazyApi:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            # the web UI's "try it" calls the predictor here (an entry-point variable, like PORT)
-            predictor_url = os.environ.get("TRAINYARD_PREDICTOR_URL") or None
-            deps = bootstrap.build(Settings(), function="api")  # fields come from TRAINYARD_* variables
-            self._app = create_app(deps, ui=UiOptions(predictor_url=predictor_url, secure_cookie=True))
+            settings = Settings()  # fields come from TRAINYARD_* variables
+            deps = bootstrap.build(settings, function="api")
+            self._app = create_app(deps, ui=ui_options(settings))
         await self._app(scope, receive, send)
+
+
+def ui_options(settings: Settings) -> UiOptions:
+    """The web UI a pod serves: its "try it" calls the predictor at TRAINYARD_PREDICTOR_URL
+    (unset or empty: no predictor), and its cookie is Secure (behind TLS)."""
+    return UiOptions(predictor_url=settings.predictor_url or None, secure_cookie=True)
 
 
 def app_for(target: str) -> Any:

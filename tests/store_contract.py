@@ -253,11 +253,11 @@ class StoreContract:
 
     def test_replayed_event_changes_nothing(self, store: Store) -> None:
         (j,) = queued(store, job("j1"))
-        j = store.save_job(j, expected_version=0, dedup="report#e1", epoch=epoch("j1", 1, loss=0.5))
+        j = store.save_job(j, expected_version=0, dedup="report#e1", epochs=(epoch("j1", 1, loss=0.5),))
         with pytest.raises(AlreadyProcessed):  # replay with the current version
-            store.save_job(j, expected_version=1, dedup="report#e1", epoch=epoch("j1", 1, loss=9.0))
+            store.save_job(j, expected_version=1, dedup="report#e1", epochs=(epoch("j1", 1, loss=9.0),))
         with pytest.raises(AlreadyProcessed):  # replay with the stale version: still a replay
-            store.save_job(j, expected_version=0, dedup="report#e1", epoch=epoch("j1", 2, loss=9.0))
+            store.save_job(j, expected_version=0, dedup="report#e1", epochs=(epoch("j1", 2, loss=9.0),))
         assert store.get_job("acme", "j1").version == 1
         assert [(e.epoch, e.metrics) for e in store.epochs("acme", "j1")] == [(1, {"loss": 0.5})]
         store.save_job(j, expected_version=1, dedup="other#e1")  # another consumer may apply it
@@ -267,10 +267,10 @@ class StoreContract:
         ckpt = Checkpoint(
             job_id="j1", tenant="acme", epoch=2, key="acme/j1/2.pt", metrics={"acc": 0.9}, reported_at=at(2)
         )
-        j = store.save_job(j, expected_version=0, epoch=epoch("j1", 2, loss=0.2))
-        j = store.save_job(j, expected_version=1, epoch=epoch("j1", 1, loss=0.4), checkpoint=ckpt)
+        j = store.save_job(j, expected_version=0, epochs=(epoch("j1", 2, loss=0.2),))
+        j = store.save_job(j, expected_version=1, epochs=(epoch("j1", 1, loss=0.4),), checkpoints=(ckpt,))
         with pytest.raises(Conflict):
-            store.save_job(j, expected_version=0, epoch=epoch("j1", 3, loss=0.1))
+            store.save_job(j, expected_version=0, epochs=(epoch("j1", 3, loss=0.1),))
         assert [e.epoch for e in store.epochs("acme", "j1")] == [1, 2]
         assert store.checkpoints("acme", "j1") == [ckpt]
         assert store.epochs("globex", "j1") == [] and store.checkpoints("globex", "j1") == []
@@ -462,7 +462,7 @@ class StoreContract:
         j = store.get_job("acme", "t1.1")
         e = epoch("t1.1", 1, loss=0.5)
         summary = TaskSummary.of(j).with_epoch(e)
-        store.save_job(j, expected_version=j.version, epoch=e, summary=summary)
+        store.save_job(j, expected_version=j.version, epochs=(e,), summary=summary)
         assert store.task_summaries("acme", ["t1"])["t1"].series == {"loss": [(1, 0.5)]}
         assert store.task_summaries("globex", ["t1"]) == {}  # another tenant's
         store.create_job(job("t1.2", tid="t1", attempt=2))  # a retry starts afresh

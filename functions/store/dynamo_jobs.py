@@ -51,8 +51,6 @@ class JobsMixin(DynamoBase):
         *,
         expected_version: int,
         dedup: str | None = None,
-        epoch: Epoch | None = None,
-        checkpoint: Checkpoint | None = None,
         summary: TaskSummary | None = None,
         audit: AuditRecord | None = None,
         epochs: Sequence[Epoch] = (),
@@ -73,9 +71,9 @@ class JobsMixin(DynamoBase):
         else:
             saved = self._put_saved_job(write, job, expected_version=expected_version)
         # A report re-sent under a new event id overwrites its own record: last word wins.
-        for e in rules.given(epoch, epochs):
+        for e in epochs:
             write.put(self._t.epochs(e.job_id, e.epoch, tenant=e.tenant, body=e.model_dump_json()))
-        for c in rules.given(checkpoint, checkpoints):
+        for c in checkpoints:
             write.put(self._t.checkpoints(c.job_id, c.epoch, tenant=c.tenant, body=c.model_dump_json()))
         if summary is not None:
             self._put_summary(write, summary)

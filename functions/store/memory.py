@@ -171,8 +171,6 @@ class InMemoryStore(InMemoryDatasetStore, InMemoryApprovalStore, InMemoryModelSt
         *,
         expected_version: int,
         dedup: str | None = None,
-        epoch: Epoch | None = None,
-        checkpoint: Checkpoint | None = None,
         summary: TaskSummary | None = None,
         audit: AuditRecord | None = None,
         epochs: Sequence[Epoch] = (),
@@ -190,9 +188,9 @@ class InMemoryStore(InMemoryDatasetStore, InMemoryApprovalStore, InMemoryModelSt
             if rules.left_queue_by_save(job):
                 self._queued[(job.pool, job.tenant)] -= 1
             self._put_audit_locked(audit)
-            for e in rules.given(epoch, epochs):
+            for e in epochs:
                 self._epochs[(e.job_id, e.epoch)] = e.model_dump_json()
-            for c in rules.given(checkpoint, checkpoints):
+            for c in checkpoints:
                 self._checkpoints[(c.job_id, c.epoch)] = c.model_dump_json()
             if summary is not None:
                 self._summaries[summary.task_id] = summary.model_dump_json()

@@ -7,22 +7,13 @@ the very same strings, so the fake answers in exactly the order the real store d
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from functions.domain import lifecycle
 from functions.domain.admission import Capacity, PoolPolicy, queue_key
 from functions.domain.model import Job, JobState, Task
 from sdk.contracts.errors import CapacityExhausted, InvalidTransition, Problem, ValidationError
-
-_R = TypeVar("_R")
-
-
-def given(one: _R | None, more: Sequence[_R]) -> list[_R]:
-    """The records a save writes: `one` (when given) then `more`, in order."""
-    return ([] if one is None else [one]) + list(more)
-
 
 # Long enough for any redelivery of a CloudEvent; DynamoDB's TTL removes the key after.
 DEDUP_TTL = timedelta(days=7)

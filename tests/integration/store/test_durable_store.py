@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from functions.domain.model import Checkpoint, JobState
+from functions.domain.model import Checkpoint, Job, JobState
+from functions.store import rules
 from functions.store.durable import DurableStore
 from functions.store.journal import decode, encode
 from functions.store.memory import InMemoryStore
@@ -27,7 +28,7 @@ from functions.store.rules import Entry
 from sdk.contracts.errors import Conflict, TemporaryError
 from tests.governance_store_contract import GovernanceStoreContract
 from tests.model_store_contract import ModelStoreContract
-from tests.store_contract import T0, StoreContract, epoch, job, project, task
+from tests.store_contract import BIG, T0, StoreContract, at, epoch, job, project, task
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -105,12 +106,67 @@ def test_indexed_reads_answer_exactly_as_the_in_memory_walks(tmp_path: Path) -> 
         first = store.save_job(
             first,
             expected_version=first.version,
-            epoch=epoch("t0.1", e, loss=1 / e),
-            checkpoint=Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}", metrics={}, reported_at=T0)
+            epochs=(epoch("t0.1", e, loss=1 / e),),
+            checkpoints=(Checkpoint(job_id="t0.1", tenant="acme", epoch=e, key=f"k{e}", metrics={}, reported_at=T0),)
             if e != 2
-            else None,
+            else (),
         )
     same()
+    store.close()
+    store = DurableStore(tmp_path)  # after a restart, built from the loaded tables
+    same()
+    store.close()
+
+
+SWEEP_INDEXES = (rules.queue_entry, rules.deadline_entry, rules.release_entry)
+
+
+def test_the_sweeps_index_queries_answer_exactly_as_the_in_memory_walks(tmp_path: Path) -> None:
+    """The sweep's sparse indexes (kept per write, not found by walking every job) against
+    InMemoryStore's walk, after every step of jobs moving through their states in two pools
+    and two tenants, and again after a restart."""
+    store = DurableStore(tmp_path)
+    partitions = {
+        p
+        for pool in ("gpu", "cpu")
+        for p in (*rules.deadline_partitions(pool), pool, *(rules.queue_partition(pool, t) for t in ("acme", "other")))
+    }
+
+    def same() -> None:
+        for entry in SWEEP_INDEXES:
+            for p in partitions:
+                assert store._indexed({p}, entry) == InMemoryStore._indexed(store, {p}, entry), (entry.__name__, p)
+            assert store._indexed(partitions, entry) == InMemoryStore._indexed(store, partitions, entry)
+
+    same()  # empty, and the indexes are built now: what follows keeps them up to date
+    jobs = []
+    for n in range(12):
+        pool, tenant = ("gpu", "cpu")[n % 2], ("acme", "other")[n % 3 == 0]
+        made = job(f"t{n}.1", tid=f"t{n}", tenant=tenant, pool=pool, priority=n % 4, created=n)
+        store.create_task(task(f"t{n}", tenant=tenant), made)
+        jobs.append(made)
+        same()
+    steps: list[Callable[[Job], Job]] = [
+        lambda j: store.launch_job(
+            j.model_copy(update={"state": JobState.LAUNCHING, "launched_at": T0, "capacity_held": True}),
+            expected_version=j.version,
+            policy=BIG,
+        ),
+        lambda j: store.save_job(
+            j.model_copy(update={"state": JobState.RUNNING, "started_at": at(1), "heartbeat_at": at(2)}),
+            expected_version=j.version,
+        ),
+        lambda j: store.save_job(
+            j.model_copy(update={"state": JobState.SUCCEEDED, "finished_at": at(3)}), expected_version=j.version
+        ),
+        lambda j: store.release_job(
+            j.model_copy(update={"capacity_held": False, "cleaned_up": True}), expected_version=j.version
+        ),
+    ]
+    for n, current in enumerate(jobs):
+        for step in steps[: n % (len(steps) + 1)]:  # each job goes a different distance
+            current = step(current)
+            same()
     store.close()
     store = DurableStore(tmp_path)  # after a restart, built from the loaded tables
     same()
