@@ -139,6 +139,8 @@ def test_validate_posts_with_the_csrf_token_and_shows_the_task_it_created(h: Har
     assert "running" in found[1] and f"/ui/tasks/{task.task_id}" in found[1] and "disabled" in found[1]
     assert "running" not in found[2] and "not validated" in found[2]
     assert dev.get(f"/ui/tasks/{task.task_id}").status_code == 200
+    odd = dev.get(f"/ui/projects/{pid}", params={"validating": '"><script>x</script>'}).text
+    assert 'id="validating"' not in odd and "<script>x" not in odd  # only a task id makes the banner
 
     [job] = launching.admit_pool(h.deps, "default")  # its job ends without a report: the validator broke
     for kind, payload in (
