@@ -103,13 +103,14 @@ def show(deps: Deps, who: Actor, *, project_id: str, name: str) -> dict[str, obj
     checked = [v for v in found if v.validation is not None]
     last = max(checked, key=_finished_at, default=None)
     validated = domain.latest(found, validated=True)
+    views = {v.version: view_of(v, deps) for v in found}  # one digest (a HEAD) per version
     return {
         "project_id": project_id,
         "name": name,
         "latest": found[-1].version if found else None,
         "latest_validated": validated.version if validated else None,
-        "last_validation": view_of(last, deps) if last is not None else None,
-        "versions": [view_of(v, deps) for v in found],
+        "last_validation": views[last.version] if last is not None else None,
+        "versions": list(views.values()),
     }
 
 
