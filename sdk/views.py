@@ -166,6 +166,8 @@ class DatasetVersionView(_View):
     version: int
     created_at: datetime
     created_by: str
+    size_bytes: int | None = None  # None: not uploaded yet
+    sha256: str | None = None
     status: Literal["unvalidated", "passed", "failed"]
     validation: DatasetValidationView | None = None
 

@@ -22,6 +22,7 @@ from functions.domain import datasets as domain
 from functions.domain.audit import Actor
 from functions.domain.datasets import DatasetVersion, Validation
 from functions.domain.model import Job, Task
+from functions.ports import BlobDigest
 from sdk.contracts import blob_keys
 from sdk.contracts.errors import Conflict, NotFound, Problem, ValidationError
 from sdk.contracts.specs import Limits, RetryPolicy, TaskSpec
@@ -102,13 +103,14 @@ def show(deps: Deps, who: Actor, *, project_id: str, name: str) -> dict[str, obj
     checked = [v for v in found if v.validation is not None]
     last = max(checked, key=_finished_at, default=None)
     validated = domain.latest(found, validated=True)
+    views = {v.version: view_of(v, deps) for v in found}  # one digest (a HEAD) per version
     return {
         "project_id": project_id,
         "name": name,
         "latest": found[-1].version if found else None,
         "latest_validated": validated.version if validated else None,
-        "last_validation": view_of(last) if last is not None else None,
-        "versions": [view_of(v) for v in found],
+        "last_validation": views[last.version] if last is not None else None,
+        "versions": list(views.values()),
     }
 
 
@@ -116,12 +118,25 @@ def _finished_at(v: DatasetVersion) -> str:
     return v.validation.finished_at.isoformat() if v.validation else ""
 
 
-def view_of(v: DatasetVersion) -> dict[str, object]:
+def _digest(deps: Deps, v: DatasetVersion) -> BlobDigest | None:
+    """The version's content sha256 and size; None while its bytes are not uploaded (an
+    upload URL handed out but not used yet). Hashed from the bytes once, then kept with the
+    object (see BlobStore.digest): later reads cost one HEAD."""
+    try:
+        return deps.datasets.digest(v.key)
+    except NotFound:
+        return None
+
+
+def view_of(v: DatasetVersion, deps: Deps) -> dict[str, object]:
     validation = v.validation
+    digest = _digest(deps, v)
     return {
         "version": v.version,
         "created_at": v.created_at.isoformat(),
         "created_by": v.created_by,
+        "size_bytes": digest.size_bytes if digest else None,
+        "sha256": digest.sha256 if digest else None,
         "status": v.status,
         "validation": None
         if validation is None

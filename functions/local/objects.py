@@ -110,11 +110,14 @@ class SeaweedS3:
             time.sleep(0.05)
         raise RuntimeError(f"the embedded S3 server did not answer within {timeout_s:.0f} s; see {self.log}")
 
-    def stop(self, *, grace_s: float = 1.0, kill_wait_s: float = 5.0) -> bool:
+    def stop(self, *, grace_s: float = 0.3, kill_wait_s: float = 5.0) -> bool:
         """SIGTERM, then after `grace_s` SIGKILL to its whole process group (its graceful gRPC
         stop can wait on idle streams for minutes, and what it acknowledged is on disk already:
-        it survives kill -9). Returns within grace_s + kill_wait_s; False if it is somehow
-        still there then (a process stuck in the kernel), which is logged by the caller."""
+        it survives kill -9, which tests/e2e/test_crash_recovery.py does to it). It does not
+        exit on SIGTERM at all (three tries with an 8 s grace: SIGKILLed each time), so the
+        grace is short: it only delayed every stop.
+        Returns within grace_s + kill_wait_s; False if it is somehow still there then (a
+        process stuck in the kernel), which is logged by the caller."""
         if self.process.poll() is not None:
             return True
         with contextlib.suppress(ProcessLookupError):

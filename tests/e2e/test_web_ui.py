@@ -5,6 +5,7 @@ second tenant sees none of it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -77,6 +78,8 @@ def test_a_person_trains_compares_publishes_and_predicts_in_the_browser(local_pl
         page.locator("#upload input[type=file]").set_input_files(str(DATA))
         page.locator("#upload button").click()
         page.wait_for_selector("text=Uploaded intents")
+        version = page.locator("table.versions[data-dataset=intents] tr[data-version='1']").inner_text()
+        assert hashlib.sha256(DATA.read_bytes()).hexdigest()[:12] in version and "not validated" in version
         for action in ("train", "read"):  # train for the trainers; read for the job's logs
             page.locator("#request-grant select[name=action]").select_option(action)
             page.locator("#request-grant button").click()

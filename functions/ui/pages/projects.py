@@ -4,9 +4,11 @@ pre-signed URL flow), grants, tasks; and the compare view's data."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from starlette.requests import Request
@@ -17,6 +19,9 @@ from functions.ui.api import ApiError
 from functions.ui.web import Ctx, Ui, field_of, ident, page, redirect
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+FINDINGS_SHOWN = 20  # of a version's last validation; the page counts the rest
+CHECKING = frozenset({"QUEUED", "LAUNCHING", "RUNNING"})  # a validation job not finished yet
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 def ui_of(request: Request) -> Ui:
@@ -56,6 +61,8 @@ async def project(request: Request, ctx: Ctx) -> Response:
     if ctx.me.is_scientist:
         tasks = await ctx.api.items(f"/v1/projects/{pid}/tasks")
     grants = await ctx.api.items("/v1/approvals", project=pid)
+    shown = await dataset_versions(ctx, pid, list(found.get("datasets") or []), tasks)
+    validating = request.query_params.get("validating", "")
     return ui_of(request).render(
         request,
         "project.html",
@@ -63,8 +70,66 @@ async def project(request: Request, ctx: Ctx) -> Response:
         project=found,
         tasks=tasks,
         grants=grants,
+        datasets=shown,
         uploaded=request.query_params.get("uploaded"),
+        validating=validating if _TASK_ID.fullmatch(validating) else "",
     )
+
+
+async def dataset_versions(
+    ctx: Ctx, pid: str, names: list[str], tasks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each dataset's versions as the API shows them (size, sha256, last validation), with the
+    first FINDINGS_SHOWN findings of that validation, and the newest validation task of each
+    version when it is newer than the version's last report (`tasks`: the project's, where the
+    caller may list them), with the state of its job."""
+    shown: list[dict[str, Any]] = list(
+        await asyncio.gather(*(ctx.api.get(f"/v1/projects/{pid}/datasets/{quote(n, safe='')}") for n in names))
+    )
+    newest = _newest_checks(tasks)
+    pending: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for dataset in shown:
+        for version in dataset.get("versions") or []:
+            _findings(version)
+            check = newest.get((str(dataset.get("name")), int(version.get("version") or 0)))
+            done = (version.get("validation") or {}).get("task_id")
+            if check is not None and check.get("task_id") != done:  # newer than its last report
+                pending.append((version, check))
+    states = await asyncio.gather(*(ctx.api.items(f"/v1/tasks/{c['task_id']}/jobs") for _, c in pending))
+    for (version, check), jobs in zip(pending, states, strict=True):
+        state = str(max(jobs, key=lambda j: str(j.get("created_at", "")))["state"]) if jobs else "QUEUED"
+        version["check"] = {"task_id": check["task_id"], "state": state, "running": state in CHECKING}
+    return shown
+
+
+def _newest_checks(tasks: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(dataset, version) -> the newest validation task of that version."""
+    newest: dict[tuple[str, int], dict[str, Any]] = {}
+    for t in tasks:
+        spec = t.get("spec") or {}
+        names = spec.get("datasets") or []
+        if spec.get("kind") != "validation" or len(names) != 1:
+            continue
+        number = (spec.get("dataset_versions") or {}).get(names[0])
+        if not isinstance(number, int):
+            continue
+        key = (str(names[0]), number)
+        if key not in newest or str(t.get("created_at", "")) > str(newest[key].get("created_at", "")):
+            newest[key] = t
+    return newest
+
+
+def _findings(version: dict[str, Any]) -> None:
+    """The validation's first FINDINGS_SHOWN findings, and how many more it counted (the
+    report keeps at most 100; its counts say how many there were)."""
+    check = version.get("validation")
+    if not check:
+        return
+    findings = list(check.get("findings") or [])
+    counted = check.get("checked") or {}
+    total = max(len(findings), int(counted.get("errors", 0)) + int(counted.get("warnings", 0)))
+    check["shown"] = findings[:FINDINGS_SHOWN]
+    check["more"] = total - len(check["shown"])
 
 
 @page
@@ -96,6 +161,19 @@ async def upload_dataset(request: Request, ctx: Ctx) -> Response:
     if sent.status_code >= 300:
         raise ApiError(502, "upload_failed", f"the storage refused the upload ({sent.status_code})")
     return redirect(request, f"/projects/{pid}?uploaded={name}")
+
+
+@page
+async def validate_dataset(request: Request, ctx: Ctx) -> Response:
+    """Start a one-time validation task of one version; the API checks the validate grant."""
+    pid = ident(request, "project_id")
+    name = ident(request, "name")
+    form = await request.form()
+    body: dict[str, Any] = {}
+    if field_of(form, "version"):
+        body["version"] = _number(field_of(form, "version"))
+    created = await ctx.api.post(f"/v1/projects/{pid}/datasets/{quote(name, safe='')}/validate", body)
+    return redirect(request, f"/projects/{pid}?validating={quote(str(created['task']['task_id']), safe='')}")
 
 
 @page
@@ -199,6 +277,7 @@ routes = [
     Route("/projects/{project_id}", project, methods=["GET"]),
     Route("/projects/{project_id}/deactivate", deactivate_project, methods=["POST"]),
     Route("/projects/{project_id}/datasets", upload_dataset, methods=["POST"]),
+    Route("/projects/{project_id}/datasets/{name}/validate", validate_dataset, methods=["POST"]),
     Route("/projects/{project_id}/grants", request_grant, methods=["POST"]),
     Route("/projects/{project_id}/tasks", create_task, methods=["POST"]),
     Route("/projects/{project_id}/compare", compare, methods=["GET"]),

@@ -4,6 +4,7 @@ its version, its report lands on that version only, and the trainer's URL follow
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import httpx
@@ -68,6 +69,8 @@ def test_validation_over_http(platform: Platform) -> None:
 
     shown = p.call("GET", f"/v1/projects/{pid}/datasets/d", ANA).json()
     assert [(v["version"], v["status"]) for v in shown["versions"]] == [(1, "failed"), (2, "unvalidated")]
+    digests = [(v["size_bytes"], v["sha256"]) for v in shown["versions"]]
+    assert digests == [(len(BAD), hashlib.sha256(BAD).hexdigest()), (len(GOOD), hashlib.sha256(GOOD).hexdigest())]
     assert shown["last_validation"]["validation"]["job_id"] == launched.job_id
     assert {f["code"] for f in shown["versions"][0]["validation"]["findings"]} >= {"empty_text"}
     assert p.call("GET", f"/v1/projects/{pid}/datasets/d", EVE).status_code == 404

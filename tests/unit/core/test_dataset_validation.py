@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from functions.core import access, datasets, launching, reporting
@@ -241,3 +243,13 @@ def test_unpinned_a_task_reads_the_newest_version_its_grants_cover(h: Harness) -
     assert task.spec.dataset_versions == {"intents": 1}
     launching.admit_pool(h.deps, "default")
     assert access.trainer_dataset_url(h.deps, tenant="acme", job_id=job.job_id, name="intents")["version"] == 1
+
+
+def test_show_gives_each_uploaded_versions_size_and_sha256_hashed_once(h: Harness) -> None:
+    p = h.project()
+    upload(h, p, GOOD)
+    access.user_dataset_url(h.deps, tenant="acme", project_id=p.project_id, name="intents", op="upload", actor=ANA)
+    shown = datasets.show(h.deps, ANA, project_id=p.project_id, name="intents")
+    v1, v2 = shown["versions"]  # type: ignore[misc]
+    assert (v1["size_bytes"], v1["sha256"]) == (len(GOOD), hashlib.sha256(GOOD).hexdigest())
+    assert (v2["size_bytes"], v2["sha256"]) == (None, None)  # its upload URL was never used
