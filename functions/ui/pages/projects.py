@@ -76,9 +76,7 @@ async def project(request: Request, ctx: Ctx) -> Response:
     )
 
 
-async def dataset_versions(
-    ctx: Ctx, pid: str, names: list[str], tasks: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+async def dataset_versions(ctx: Ctx, pid: str, names: list[str], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each dataset's versions as the API shows them (size, sha256, last validation), with the
     first FINDINGS_SHOWN findings of that validation, and the newest validation task of each
     version when it is newer than the version's last report (`tasks`: the project's, where the
