@@ -213,7 +213,7 @@ def main() -> None:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         app()
-    finally:
-        import gc
+    finally:  # the interpreter's last collections would walk every object pydantic, typer and rich
+        import gc  # built (~0.15 s of a command's wall time here); frozen objects are not walked
 
         gc.freeze()
