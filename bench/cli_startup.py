@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         commands = {
             "trainyard --help": [trainyard, "--help"],
             "trainyard projects list (a read)": [trainyard, "--url", url, "--token", "t", "projects", "list"],
+            "trainyard projects list --json": [trainyard, "--url", url, "--token", "t", "projects", "list", "--json"],
             "python -c pass (the floor)": [sys.executable, "-c", "pass"],
         }
         for argv_ in commands.values():  # compiles and caches bytecode, warms the page cache

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from sdk.cli import output as out
 from sdk.cli.session import session
@@ -19,6 +18,8 @@ if TYPE_CHECKING:  # types only: `--help` and other commands need not import the
 
 @contextmanager
 def _bytes_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=out.stdout()) as progress:
         bar = progress.add_task(label, total=total)

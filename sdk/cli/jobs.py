@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sdk.cli import output as out
 from sdk.cli.session import session
 
-if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client
+if TYPE_CHECKING:  # types only: `--help` and other commands need not import the client (nor `--json` rich)
+    from rich.console import Console
+
     from sdk.client import Client, EpochView, JobView, Provenance
 
 
@@ -87,6 +87,8 @@ def follow(
     client: Client, job_id: str, *, interval: float, sleep: Callable[[float], None], console: Console
 ) -> JobView:
     """Poll the job and its epochs into a progress bar until the job is terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"),

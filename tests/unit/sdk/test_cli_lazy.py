@@ -3,14 +3,18 @@ list of commands (written out in sdk.cli.app.LAZY) says what each command's own 
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
 from sdk.cli.app import LAZY, load_command, make_app
+from tests.unit.sdk.sdk_fake_platform import JOB
 
 HEAVY = ("torch", "numpy", "boto3", "fastapi", "kubernetes", "pydantic", "httpx", "rich", "sdk.client", "functions")
 PROBE = """
@@ -65,3 +69,36 @@ def test_the_root_help_lists_every_command_and_a_subcommand_still_runs() -> None
         assert f"\n  {name} " in listed.output
     unknown = runner.invoke(app, ["nope"])
     assert unknown.exit_code == 2 and "No such command 'nope'" in unknown.output
+
+
+class _Platform(http.server.BaseHTTPRequestHandler):
+    """Answers a project list and one job, as the platform would."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(JOB if self.path == "/v1/jobs/j-1" else {"items": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def platform_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Platform)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("read", [("projects", "list"), ("jobs", "show", "j-1")])
+def test_json_output_does_not_load_rich_and_tables_do(platform_url: str, read: tuple[str, ...]) -> None:
+    base = ("--url", platform_url, "--token", "t", *read)
+    assert not {m for m in imported_by(*base, "--json") if m.split(".")[0] == "rich"}
+    assert "rich.table" in imported_by(*base)  # the same read for people draws a table
