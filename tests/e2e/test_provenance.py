@@ -22,7 +22,7 @@ from sdk.contracts.specs import ProjectSpec
 from sdk.models.png import encode_gray
 from sdk.models.vision import shapes
 from tests.e2e.conftest import ROOT, LocalPlatform
-from tests.e2e.test_training_lifecycle import approver, task, wait_for
+from tests.e2e.test_training_lifecycle import approve_training, task, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -69,9 +69,7 @@ def test_what_ran_is_recorded_rerun_pinned_compared_and_a_checkpoint_tried(
     with local_platform.client() as c:
         project = c.create_project(ProjectSpec(name="repro", purpose="provenance", datasets=["d"])).project_id
         c.upload_dataset(project, "d", data)
-        asked = c.request_approval(["d"], action="train", project=project, purpose="provenance e2e", days=1)
-        with approver(local_platform) as boss:
-            boss.approve(asked.approval_id, reason="test rows")
+        approve_training(local_platform, c, project)
         command = [sys.executable, "train.py"]
         first = task(c, project, "seed-7", command, code_dir=str(code), datasets=["d"], hyperparameters={"seed": 7})
         [job] = wait_for(c, first, timeout=90)

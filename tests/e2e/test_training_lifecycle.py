@@ -16,6 +16,7 @@ from sdk.auth.tokens import Role
 from sdk.client import Client, JobView
 from sdk.contracts.errors import Forbidden, NotFound
 from sdk.contracts.specs import ProjectSpec, TaskSpec
+from sdk.governance import GrantActionName
 from tests.e2e.conftest import ROOT, LocalPlatform
 
 pytestmark = pytest.mark.e2e
@@ -53,9 +54,11 @@ def approver(platform: LocalPlatform) -> Client:
     )
 
 
-def approve_training(platform: LocalPlatform, c: Client, project: str) -> str:
-    """The data scientist asks for a train grant on the project's dataset; an approver approves it."""
-    asked = c.request_approval(["d"], action="train", project=project, purpose="end-to-end tests", days=1)
+def approve_training(
+    platform: LocalPlatform, c: Client, project: str, *, dataset: str = "d", action: GrantActionName = "train"
+) -> str:
+    """The data scientist asks for an `action` grant on the project's `dataset`; an approver approves it."""
+    asked = c.request_approval([dataset], action=action, project=project, purpose="end-to-end tests", days=1)
     with approver(platform) as boss:
         return boss.approve(asked.approval_id, reason="fits the project's purpose").approval_id
 
@@ -81,9 +84,7 @@ def test_trainer_runs_reports_epochs_checkpoints_and_logs(local_platform: LocalP
         assert job.metadata.get("dataset_bytes_d") == len("text,label\nhello,greet\n")  # type: ignore[attr-defined]
         with pytest.raises(Forbidden, match="no active read grant"):  # train lets data in, not back out
             c.logs(job.job_id)
-        asked = c.request_approval(["d"], action="read", project=project, purpose="debug the trainer", days=1)
-        with approver(local_platform) as boss:
-            boss.approve(asked.approval_id, reason="debugging")
+        approve_training(local_platform, c, project, action="read")
         assert "epoch" in c.logs(job.job_id).lower()
         assert [r.action for r in c.audit(resource=f"dataset/{project}/d")] == ["dataset.upload"]  # the user's own
 

@@ -15,7 +15,7 @@ from sdk.models.png import encode_gray
 from sdk.models.vision import SHAPES, shapes
 from sdk.predict import Predictor
 from tests.e2e.conftest import ROOT, LocalPlatform
-from tests.e2e.test_training_lifecycle import approver, task, wait_for
+from tests.e2e.test_training_lifecycle import approve_training, task, wait_for
 
 pytestmark = pytest.mark.e2e
 VISION = [sys.executable, str(ROOT / "examples" / "vision_trainer.py")]
@@ -28,9 +28,7 @@ def test_vision_trainer_publish_and_predict(local_platform: LocalPlatform) -> No
     with local_platform.client() as c:
         project = c.create_project(ProjectSpec(name="vision", purpose="shapes", datasets=["shapes"])).project_id
         c.upload_dataset(project, "shapes", data)
-        asked = c.request_approval(["shapes"], action="train", project=project, purpose="vision e2e", days=1)
-        with approver(local_platform) as boss:
-            boss.approve(asked.approval_id, reason="synthetic data")
+        approve_training(local_platform, c, project, dataset="shapes")
         tid = task(c, project, "shapes", [*VISION, "--epochs", "6"], datasets=["shapes"])
         [job] = wait_for(c, tid, timeout=180)
         assert job.state == "SUCCEEDED", job.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from functions import bootstrap
@@ -14,12 +15,24 @@ from functions.domain.model import Job, Project, Task
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
 from functions.store.memory import InMemoryStore
+from sdk.auth import tokens
 from sdk.auth.tokens import Role
 from sdk.contracts.events import EventType
 from sdk.contracts.specs import ProjectSpec, TaskSpec
 from tests.support.builders import FakeClock
 
 SECRET = "unit-test-secret-0123456789abcdef-xyz"
+
+
+def bearer(*roles: Role, tenant: str = "acme", sub: str = "u@acme") -> dict[str, str]:
+    """The Authorization header of a person with `roles`, signed with SECRET."""
+    return {"Authorization": "Bearer " + tokens.user_token(tenant=tenant, sub=sub, secret=SECRET, roles=roles)}
+
+
+def job_bearer(job_id: str, *, tenant: str = "acme") -> dict[str, str]:
+    """The Authorization header of `job_id`'s trainer (a job token, valid for a minute)."""
+    token = tokens.job_token(tenant=tenant, job_id=job_id, secret=SECRET, expires_at=int(time.time()) + 60)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def person(sub: str, *roles: Role, tenant: str = "acme") -> Actor:

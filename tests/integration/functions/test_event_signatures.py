@@ -18,9 +18,9 @@ from functions.local.platform import ensure_storage, function_apps
 from functions.ports import OutEvent
 from functions.publishing import RecordingPublisher, signed_request
 from functions.runtimes.recording import RecordingRuntime
-from functions.settings import Settings
 from sdk.auth import tokens
 from sdk.contracts.events import EventType
+from tests.support.moto_settings import moto_settings
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -30,16 +30,11 @@ KEY = "platform-event-key-0123456789abcdef-xyz"
 
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[tuple[str, bootstrap.Deps]]:
-    prefix = f"sig-{uuid.uuid4().hex[:8]}-"
-    settings = Settings(
+    settings = moto_settings(
+        moto_endpoint,
+        name="sig",
         token_secret=SECRET,
         event_key=KEY,
-        dynamodb_endpoint=moto_endpoint,
-        s3_endpoint=moto_endpoint,
-        table_prefix=prefix,
-        datasets_bucket=prefix + "data",
-        artifacts_bucket=prefix + "art",
-        logs_bucket=prefix + "logs",
     )
     deps = bootstrap.build(settings, runtime=RecordingRuntime())
     deps = deps.__class__(**{**vars(deps), "events": RecordingPublisher()})

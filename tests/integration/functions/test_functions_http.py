@@ -18,10 +18,10 @@ from functions.domain.model import JobState
 from functions.local.platform import ensure_storage, function_apps
 from functions.publishing import RecordingPublisher, binary_request
 from functions.runtimes.recording import RecordingRuntime
-from functions.settings import Settings
 from sdk.auth import tokens
 from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
+from tests.support.moto_settings import moto_settings
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -30,15 +30,10 @@ SECRET = "integration-secret-0123456789abcdef-xyz"
 
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[tuple[str, bootstrap.Deps, RecordingRuntime]]:
-    prefix = f"it-{uuid.uuid4().hex[:8]}-"
-    settings = Settings(
+    settings = moto_settings(
+        moto_endpoint,
+        name="it",
         token_secret=SECRET,
-        dynamodb_endpoint=moto_endpoint,
-        s3_endpoint=moto_endpoint,
-        table_prefix=prefix,
-        datasets_bucket=prefix + "data",
-        artifacts_bucket=prefix + "art",
-        logs_bucket=prefix + "logs",
         platform_url="http://trainer-facing.test",
     )
     runtime = RecordingRuntime()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,11 +16,11 @@ from functions.core.deps import Deps
 from functions.local.platform import ensure_storage
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
-from functions.settings import Settings
 from sdk.auth import tokens
 from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
+from tests.support.moto_settings import moto_settings
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -40,15 +39,10 @@ class Platform:
 
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[Platform]:
-    prefix = f"gv-{uuid.uuid4().hex[:8]}-"
-    settings = Settings(
+    settings = moto_settings(
+        moto_endpoint,
+        name="gv",
         token_secret=SECRET,
-        dynamodb_endpoint=moto_endpoint,
-        s3_endpoint=moto_endpoint,
-        table_prefix=prefix,
-        datasets_bucket=prefix + "data",
-        artifacts_bucket=prefix + "art",
-        logs_bucket=prefix + "logs",
         admin_tenant="ops",
     )
     runtime = RecordingRuntime()

@@ -8,7 +8,6 @@ import base64
 import dataclasses
 import hashlib
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,10 +26,10 @@ from functions.local.platform import ensure_storage
 from functions.predicting import HttpPredictor
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
-from functions.settings import Settings
 from sdk.auth import tokens
 from sdk.contracts import events as ev
 from sdk.models.archive import pack_checkpoint
+from tests.support.moto_settings import moto_settings
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -68,17 +67,12 @@ def tenant_of(authorization: str) -> str:
 
 @pytest.fixture
 def platform(moto_endpoint: str) -> Iterator[Platform]:
-    prefix = f"it-{uuid.uuid4().hex[:8]}-"
     calls: list[tuple[str, dict[str, Any]]] = []
     with serve(sidecar(calls)) as predictor_url:
-        settings = Settings(
+        settings = moto_settings(
+            moto_endpoint,
+            name="it",
             token_secret=SECRET,
-            dynamodb_endpoint=moto_endpoint,
-            s3_endpoint=moto_endpoint,
-            table_prefix=prefix,
-            datasets_bucket=prefix + "data",
-            artifacts_bucket=prefix + "art",
-            logs_bucket=prefix + "logs",
             platform_url="http://trainer-facing.test",
             predictor_url=predictor_url,
         )

@@ -27,9 +27,9 @@ from functions.core.deps import Deps
 from functions.local.platform import ensure_storage
 from functions.publishing import RecordingPublisher
 from functions.runtimes.recording import RecordingRuntime
-from functions.settings import Settings
 from sdk.auth import tokens
 from sdk.auth.signing import new_key_pem
+from tests.support.moto_settings import moto_settings
 from tests.support.servers import serve
 from tests.unit.tokens.forge import IDP_ISSUER, Idp, claims, flip_signature, hmac_signed, unsigned
 
@@ -98,20 +98,15 @@ def platform(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
     endpoint = JwksEndpoint(idp)
     key_file = tmp_path_factory.mktemp("keys") / "job-token.pem"
     key_file.write_bytes(new_key_pem())
-    prefix = f"tk-{uuid.uuid4().hex[:8]}-"
     with serve(endpoint.app()) as idp_url:
-        settings = Settings(
+        settings = moto_settings(
+            moto_endpoint,
+            name="tk",
             token_secret="",
             jwks_url=f"{idp_url}/jwks.json",
             token_issuer=IDP_ISSUER,
             job_token_key_file=key_file,
             jwks_min_refresh_s=0,
-            dynamodb_endpoint=moto_endpoint,
-            s3_endpoint=moto_endpoint,
-            table_prefix=prefix,
-            datasets_bucket=prefix + "data",
-            artifacts_bucket=prefix + "art",
-            logs_bucket=prefix + "logs",
         )
         runtime = RecordingRuntime()
         deps = replace(bootstrap.build(settings, runtime=runtime), events=RecordingPublisher())

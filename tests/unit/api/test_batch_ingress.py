@@ -7,36 +7,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from functions import handlers
-from functions.api.app import create_app
-from functions.core import launching, reporting
+from functions.core import reporting
 from functions.domain.model import JobState
 from functions.publishing import to_cloudevent
 from sdk.auth import tokens
-from sdk.auth.tokens import HS256Verifier, Role
+from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
 from sdk.contracts.events import EventType
-from tests.support.harness import SECRET, Harness, harness
+from tests.support.harness import SECRET, harness
+from tests.support.two_jobs import TwoJobs, two_jobs
 
 BATCH = {"content-type": ev.BATCH_CONTENT_TYPE}
 
 
-@dataclass
-class Ingress:
-    h: Harness
-    client: TestClient
-    a: str
-    b: str
-
-    def token(self, job_id: str) -> str:
-        return self.h.runtime.launched[job_id].env["TRAINYARD_TOKEN"]
-
+class Ingress(TwoJobs):
     def post(self, events: Any, *, job: str | None = None, token: str | None = None) -> Any:
         raw = events if isinstance(events, bytes) else json.dumps(events).encode()
         auth = {"Authorization": f"Bearer {token or self.token(job or self.a)}"}
@@ -60,13 +49,8 @@ def epochs(subject: str, first: int, last: int) -> list[dict[str, Any]]:
 @pytest.fixture
 def ingress() -> Iterator[Ingress]:
     h = harness()
-    project = h.project()
-    _, a = h.task(project)
-    _, b = h.task(project)
-    assert len(launching.admit_pool(h.deps, "default")) == 2
-    config = replace(h.deps.config, verifier=HS256Verifier(SECRET, clock=lambda: h.clock.now().timestamp()))
-    with TestClient(create_app(replace(h.deps, config=config))) as client:
-        yield Ingress(h, client, a.job_id, b.job_id)
+    with two_jobs(h, h.project()) as (client, a, b):
+        yield Ingress(h, client, a, b)
 
 
 def test_a_batch_is_forwarded_as_one_event_in_order_and_applied_by_the_report_function(ingress: Ingress) -> None:

@@ -5,7 +5,6 @@ role, a trainer's job token or no token at all gets nothing."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,28 +13,17 @@ from fastapi.testclient import TestClient
 from functions.api.app import create_app
 from functions.api.policy import ROLE_TABLE
 from functions.core import launching, reporting
-from sdk.auth import tokens
 from sdk.auth.tokens import Role
 from sdk.contracts import events as ev
-from tests.support.harness import SECRET, Harness, harness
+from tests.support.harness import Harness, bearer, job_bearer
 
 ROUTE = "/v1/jobs/{job_id}/checkpoints/download"
 
 
 @pytest.fixture
-def h() -> Harness:
-    return harness()
-
-
-@pytest.fixture
-def client(h: Harness) -> Iterator[TestClient]:
+def client(h: Harness) -> Iterator[TestClient]:  # no default token: each request says who asks
     with TestClient(create_app(h.deps)) as c:
         yield c
-
-
-def bearer(tenant: str, role: Role, sub: str = "someone") -> dict[str, str]:
-    token = tokens.user_token(tenant=tenant, sub=f"{sub}@{tenant}", secret=SECRET, roles=(role,))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def job_with_a_checkpoint(h: Harness) -> str:
@@ -55,13 +43,13 @@ def test_the_route_asks_what_reading_the_job_asks() -> None:
 
 def test_the_owner_tenant_gets_it(h: Harness, client: TestClient) -> None:
     job_id = job_with_a_checkpoint(h)
-    resp = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers=bearer("acme", Role.DATA_SCIENTIST, "ana"))
+    resp = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers=bearer(Role.DATA_SCIENTIST, sub="ana@acme"))
     assert resp.status_code == 200 and resp.json()["sha256"] == "ab" * 32 and resp.json()["url"]
 
 
 def test_another_tenant_gets_the_same_404_as_for_a_job_that_does_not_exist(h: Harness, client: TestClient) -> None:
     job_id = job_with_a_checkpoint(h)
-    eve = bearer("evil", Role.DATA_SCIENTIST, "eve")
+    eve = bearer(Role.DATA_SCIENTIST, tenant="evil", sub="eve@evil")
     theirs = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers=eve)
     unknown = client.get("/v1/jobs/j-nope.1/checkpoints/download", headers=eve)
     assert theirs.status_code == unknown.status_code == 404
@@ -74,14 +62,13 @@ def test_another_tenant_gets_the_same_404_as_for_a_job_that_does_not_exist(h: Ha
 @pytest.mark.parametrize("role", [Role.APPROVER, Role.ADMIN, Role.SERVICE])
 def test_other_roles_of_the_same_tenant_are_refused(h: Harness, client: TestClient, role: Role) -> None:
     job_id = job_with_a_checkpoint(h)
-    resp = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers=bearer("acme", role))
+    resp = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers=bearer(role))
     assert resp.status_code == 403 and "url" not in resp.text
 
 
 def test_a_trainers_job_token_and_no_token_get_nothing(h: Harness, client: TestClient) -> None:
     job_id = job_with_a_checkpoint(h)
-    job_token = tokens.job_token(tenant="acme", job_id=job_id, secret=SECRET, expires_at=int(time.time()) + 600)
-    as_trainer = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers={"Authorization": f"Bearer {job_token}"})
+    as_trainer = client.get(f"/v1/jobs/{job_id}/checkpoints/download", headers=job_bearer(job_id))
     anonymous = client.get(f"/v1/jobs/{job_id}/checkpoints/download")
     assert as_trainer.status_code == 403 and anonymous.status_code == 401
     assert "url" not in as_trainer.text + anonymous.text

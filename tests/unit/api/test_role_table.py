@@ -4,7 +4,6 @@ exactly the routes of its row, every refusal is audited, and no route escapes th
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,9 +12,8 @@ from fastapi.testclient import TestClient
 from functions.api.app import create_app
 from functions.api.policy import ROLE_TABLE
 from functions.domain.audit import Decision
-from sdk.auth import tokens
 from sdk.auth.tokens import Role
-from tests.support.harness import SECRET, Harness, harness
+from tests.support.harness import Harness, bearer, harness, job_bearer
 
 USER_ROLES = [Role.DATA_SCIENTIST, Role.APPROVER, Role.ADMIN, Role.SERVICE]
 
@@ -29,15 +27,6 @@ def h() -> Harness:
 def client(h: Harness) -> Iterator[TestClient]:
     with TestClient(create_app(h.deps)) as c:
         yield c
-
-
-def bearer(*roles: Role, tenant: str = "acme", sub: str = "u@acme") -> dict[str, str]:
-    return {"Authorization": "Bearer " + tokens.user_token(tenant=tenant, sub=sub, secret=SECRET, roles=roles)}
-
-
-def job_bearer(job_id: str) -> dict[str, str]:
-    token = tokens.job_token(tenant="acme", job_id=job_id, secret=SECRET, expires_at=int(time.time()) + 60)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def call(client: TestClient, method: str, template: str, headers: dict[str, str]) -> tuple[int, str]:

@@ -3,16 +3,15 @@ list of commands (written out in sdk.cli.app.LAZY) says what each command's own 
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
+from bench.cli_startup import stub_platform
 from sdk.cli.app import LAZY, load_command, make_app
 from tests.unit.sdk.sdk_fake_platform import JOB
 
@@ -71,30 +70,10 @@ def test_the_root_help_lists_every_command_and_a_subcommand_still_runs() -> None
     assert unknown.exit_code == 2 and "No such command 'nope'" in unknown.output
 
 
-class _Platform(http.server.BaseHTTPRequestHandler):
-    """Answers a project list and one job, as the platform would."""
-
-    def do_GET(self) -> None:
-        body = json.dumps(JOB if self.path == "/v1/jobs/j-1" else {"items": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def platform_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Platform)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with stub_platform({"/v1/jobs/j-1": JOB}) as url:  # a project list (empty) and one job
+        yield url
 
 
 @pytest.mark.parametrize("read", [("projects", "list"), ("jobs", "show", "j-1")])

@@ -7,29 +7,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 
 import pytest
-from fastapi.testclient import TestClient
 
-from functions.api.app import create_app
-from functions.core import launching
 from functions.domain.audit import AuditRecord, Decision
 from sdk.auth import tokens
-from sdk.auth.tokens import HS256Verifier, Role
-from tests.support.harness import SECRET, Harness, harness
+from sdk.auth.tokens import Role
+from tests.support.harness import SECRET, harness
+from tests.support.two_jobs import TwoJobs, two_jobs
 
 
-@dataclass
-class Jobs:
-    h: Harness
-    client: TestClient
-    a: str
-    b: str
-
-    def token(self, job_id: str) -> str:
-        return self.h.runtime.launched[job_id].env["TRAINYARD_TOKEN"]
-
+class Jobs(TwoJobs):
     def post_event(self, token: str, subject: str) -> tuple[int, str]:
         event = {
             "specversion": "1.0",
@@ -61,13 +49,8 @@ def jobs() -> Iterator[Jobs]:
     project = h.project(datasets=("d",))
     h.grant(project)
     h.deps.datasets.put(f"acme/{project.project_id}/d", b"rows")
-    _, a = h.task(project, datasets=["d"])
-    _, b = h.task(project, datasets=["d"])
-    assert len(launching.admit_pool(h.deps, "default")) == 2
-    # Tokens are judged on the harness's clock, as jobs are.
-    config = replace(h.deps.config, verifier=HS256Verifier(SECRET, clock=lambda: h.clock.now().timestamp()))
-    with TestClient(create_app(replace(h.deps, config=config))) as client:
-        yield Jobs(h, client, a.job_id, b.job_id)
+    with two_jobs(h, project, datasets=["d"]) as (client, a, b):
+        yield Jobs(h, client, a, b)
 
 
 def test_a_job_token_reports_and_fetches_for_its_own_job(jobs: Jobs) -> None:
